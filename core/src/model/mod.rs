@@ -1,0 +1,14 @@
+//! The data model shared by every role: identities and epochs, the two version types,
+//! service keys and publishers (DESIGN.md section 3). Each type here is also a wire type.
+
+mod data_info_id;
+mod ids;
+mod publisher;
+mod text;
+mod version;
+
+pub use data_info_id::{DataInfoId, SEPARATOR};
+pub use ids::{Incarnation, LeaderEpoch, NodeId, ProcessId, Role, SlotId, TableEpoch};
+pub use publisher::{Attribute, Publisher};
+pub use text::{NotUtf8, Text};
+pub use version::{DatumVersion, RegisterVersion};

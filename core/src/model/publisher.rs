@@ -1,0 +1,31 @@
+//! `Publisher`: one registered instance of a service, as clients publish it and
+//! subscribers receive it.
+
+use super::{RegisterVersion, Text};
+use bytes::Bytes;
+
+wire_struct! {
+    /// A key/value attribute of a publisher (zone, weight, protocol, ...).
+    #[derive(PartialOrd, Ord, Hash)]
+    pub struct Attribute {
+        /// Attribute name.
+        pub key: Text,
+        /// Attribute value.
+        pub value: Text,
+    }
+}
+
+wire_struct! {
+    /// One registration of a service instance. roster treats the payload as opaque; by
+    /// convention its first element is the instance's `ip:port`.
+    pub struct Publisher {
+        /// Chosen by the client, unique per registration.
+        pub register_id: Text,
+        /// Orders the changes to this registration.
+        pub version: RegisterVersion,
+        /// Opaque byte strings, delivered to subscribers unchanged.
+        pub payload: Vec<Bytes>,
+        /// Key/value metadata, delivered to subscribers unchanged.
+        pub attributes: Vec<Attribute>,
+    }
+}

@@ -1,0 +1,154 @@
+//! `Text`: an immutable UTF-8 string that shares the buffer it was decoded from.
+//!
+//! Identifiers (data ids, register ids, addresses) arrive by the million in pushes and
+//! reconciliation pages; decoding each into a fresh `String` would allocate per field.
+//! `Text` is a validated view into a `Bytes`, so decoding a frame costs one reference-count
+//! bump per string and no copy.
+
+use bytes::Bytes;
+use std::borrow::Borrow;
+use std::fmt;
+
+/// A UTF-8 string backed by `Bytes`. Cheap to clone; ordered and compared by its bytes,
+/// which for UTF-8 is the same as ordering by code points.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Text(Bytes);
+
+/// The bytes given to [`Text::from_utf8`] were not valid UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotUtf8 {
+    /// Offset of the first invalid byte.
+    pub valid_up_to: usize,
+}
+
+impl Text {
+    /// An empty string.
+    pub const fn new() -> Self {
+        Text(Bytes::new())
+    }
+
+    /// A string borrowed from a `'static` literal, without copying.
+    pub const fn from_static(s: &'static str) -> Self {
+        Text(Bytes::from_static(s.as_bytes()))
+    }
+
+    /// Validates `bytes` as UTF-8 and wraps them without copying.
+    pub fn from_utf8(bytes: Bytes) -> Result<Self, NotUtf8> {
+        match std::str::from_utf8(&bytes) {
+            Ok(_) => Ok(Text(bytes)),
+            Err(e) => Err(NotUtf8 {
+                valid_up_to: e.valid_up_to(),
+            }),
+        }
+    }
+
+    /// The string.
+    pub fn as_str(&self) -> &str {
+        // SAFETY: every constructor either validates the bytes as UTF-8 (`from_utf8`) or
+        // takes them from a `str`/`String`, and `Text` never exposes mutable access.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::str::from_utf8_unchecked(&self.0)
+        }
+    }
+
+    /// The UTF-8 bytes, shared.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.0
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the string is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Self {
+        Text(Bytes::copy_from_slice(s.as_bytes()))
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Self {
+        Text(Bytes::from(s))
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl Borrow<str> for Text {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_invalid_utf8_and_reports_where() {
+        let err = Text::from_utf8(Bytes::from_static(b"ab\xffcd")).unwrap_err();
+        assert_eq!(err.valid_up_to, 2);
+    }
+
+    #[test]
+    fn shares_the_decoded_buffer() {
+        let buf = Bytes::from_static(b"hello world");
+        let t = Text::from_utf8(buf.slice(6..)).unwrap();
+        assert_eq!(t, "world");
+        assert_eq!(t.as_bytes().as_ptr(), buf[6..].as_ptr());
+    }
+
+    #[test]
+    fn orders_like_str() {
+        let mut v: Vec<Text> = ["b", "a\u{e9}", "a", "ab"]
+            .into_iter()
+            .map(Text::from)
+            .collect();
+        v.sort();
+        let s: Vec<&str> = v.iter().map(|t| t.as_str()).collect();
+        assert_eq!(s, ["a", "ab", "a\u{e9}", "b"]);
+    }
+}

@@ -1,0 +1,306 @@
+//! Field-level encoding: the primitive types, sequences and options, and the `Reader` that
+//! decodes them from a frame body without copying.
+//!
+//! Every wire type implements [`Encode`] and [`Decode`]. `Decode::MIN_LEN` is the fewest
+//! bytes one value can occupy; a sequence's element count is checked against the bytes left
+//! times that minimum *before* any allocation, so a forged count cannot make the decoder
+//! reserve memory the frame does not back.
+
+use super::error::BodyError;
+use crate::model::Text;
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// Writes a value in wire format.
+pub trait Encode {
+    /// Appends the encoding of `self` to `dst`.
+    fn encode(&self, dst: &mut BytesMut);
+    /// Exact number of bytes [`Encode::encode`] appends.
+    fn encoded_len(&self) -> usize;
+}
+
+/// Reads a value in wire format.
+pub trait Decode: Sized {
+    /// The fewest bytes an encoded value can occupy.
+    const MIN_LEN: usize;
+    /// Reads one value, advancing the reader.
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError>;
+}
+
+/// A cursor over a frame body. Byte strings it yields share the body's buffer.
+#[derive(Debug)]
+pub struct Reader<'a> {
+    buf: &'a Bytes,
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader at the start of `buf`.
+    pub fn new(buf: &'a Bytes) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    /// Bytes consumed so far.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Bytes not yet consumed.
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], BodyError> {
+        if n > self.remaining() {
+            return Err(BodyError::UnexpectedEnd {
+                needed: n,
+                remaining: self.remaining(),
+            });
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    fn take_array<const N: usize>(&mut self) -> Result<[u8; N], BodyError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+
+    /// A length-prefixed byte string, shared with the body.
+    pub fn bytes(&mut self) -> Result<Bytes, BodyError> {
+        let len = u32::decode(self)? as usize;
+        if len > self.remaining() {
+            return Err(BodyError::UnexpectedEnd {
+                needed: len,
+                remaining: self.remaining(),
+            });
+        }
+        let b = self.buf.slice(self.pos..self.pos + len);
+        self.pos += len;
+        Ok(b)
+    }
+
+    /// A sequence count, already checked to fit in the bytes left for elements of at least
+    /// `min_len` bytes each.
+    pub fn count(&mut self, min_len: usize) -> Result<usize, BodyError> {
+        let count = u32::decode(self)?;
+        let needed = (count as usize).saturating_mul(min_len.max(1));
+        if needed > self.remaining() {
+            return Err(BodyError::CountTooLarge {
+                count,
+                remaining: self.remaining(),
+            });
+        }
+        Ok(count as usize)
+    }
+
+    /// Fails unless every byte was consumed.
+    pub fn finish(&self) -> Result<(), BodyError> {
+        match self.remaining() {
+            0 => Ok(()),
+            n => Err(BodyError::TrailingBytes { count: n }),
+        }
+    }
+}
+
+macro_rules! int_codec {
+    ($($t:ty),*) => {$(
+        impl Encode for $t {
+            fn encode(&self, dst: &mut BytesMut) {
+                dst.put_slice(&self.to_be_bytes());
+            }
+            fn encoded_len(&self) -> usize {
+                size_of::<$t>()
+            }
+        }
+        impl Decode for $t {
+            const MIN_LEN: usize = size_of::<$t>();
+            fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+                Ok(<$t>::from_be_bytes(r.take_array()?))
+            }
+        }
+    )*};
+}
+int_codec!(u8, u16, u32, u64);
+
+impl Encode for bool {
+    fn encode(&self, dst: &mut BytesMut) {
+        dst.put_u8(u8::from(*self));
+    }
+    fn encoded_len(&self) -> usize {
+        1
+    }
+}
+
+impl Decode for bool {
+    const MIN_LEN: usize = 1;
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+        match u8::decode(r)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            tag => Err(BodyError::InvalidTag { ty: "bool", tag }),
+        }
+    }
+}
+
+/// Length prefix of a byte string or sequence: u32, big-endian.
+fn put_len(dst: &mut BytesMut, len: usize) {
+    // Frames are capped far below 4 GiB, and `encode_frame` rejects oversized bodies before
+    // they are sent, so a length that does not fit is a bug in the caller, not bad input.
+    let len = u32::try_from(len).expect("wire lengths fit in u32 (frames are capped at 16 MiB)");
+    dst.put_u32(len);
+}
+
+impl Encode for Bytes {
+    fn encode(&self, dst: &mut BytesMut) {
+        put_len(dst, self.len());
+        dst.put_slice(self);
+    }
+    fn encoded_len(&self) -> usize {
+        4 + self.len()
+    }
+}
+
+impl Decode for Bytes {
+    const MIN_LEN: usize = 4;
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+        r.bytes()
+    }
+}
+
+impl Encode for Text {
+    fn encode(&self, dst: &mut BytesMut) {
+        self.as_bytes().encode(dst)
+    }
+    fn encoded_len(&self) -> usize {
+        4 + self.len()
+    }
+}
+
+impl Decode for Text {
+    const MIN_LEN: usize = 4;
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+        let at = r.position();
+        Text::from_utf8(r.bytes()?).map_err(|e| BodyError::InvalidUtf8 {
+            offset: at + 4 + e.valid_up_to,
+        })
+    }
+}
+
+impl<T: Encode> Encode for Vec<T> {
+    fn encode(&self, dst: &mut BytesMut) {
+        put_len(dst, self.len());
+        for item in self {
+            item.encode(dst);
+        }
+    }
+    fn encoded_len(&self) -> usize {
+        4 + self.iter().map(Encode::encoded_len).sum::<usize>()
+    }
+}
+
+impl<T: Decode> Decode for Vec<T> {
+    const MIN_LEN: usize = 4;
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+        let n = r.count(T::MIN_LEN)?;
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            v.push(T::decode(r)?);
+        }
+        Ok(v)
+    }
+}
+
+impl<T: Encode> Encode for Option<T> {
+    fn encode(&self, dst: &mut BytesMut) {
+        match self {
+            None => dst.put_u8(0),
+            Some(v) => {
+                dst.put_u8(1);
+                v.encode(dst);
+            }
+        }
+    }
+    fn encoded_len(&self) -> usize {
+        1 + self.as_ref().map_or(0, Encode::encoded_len)
+    }
+}
+
+impl<T: Decode> Decode for Option<T> {
+    const MIN_LEN: usize = 1;
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+        match u8::decode(r)? {
+            0 => Ok(None),
+            1 => Ok(Some(T::decode(r)?)),
+            tag => Err(BodyError::InvalidTag { ty: "option", tag }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip<T: Encode + Decode + PartialEq + std::fmt::Debug>(v: T) {
+        let mut buf = BytesMut::new();
+        v.encode(&mut buf);
+        assert_eq!(buf.len(), v.encoded_len());
+        let bytes = buf.freeze();
+        let mut r = Reader::new(&bytes);
+        assert_eq!(T::decode(&mut r).unwrap(), v);
+        r.finish().unwrap();
+    }
+
+    #[test]
+    fn primitives_roundtrip_big_endian() {
+        roundtrip(0xABu8);
+        roundtrip(0xBEEFu16);
+        roundtrip(u32::MAX);
+        roundtrip(0x0102_0304_0506_0708u64);
+        roundtrip(true);
+        roundtrip(Some(Text::from("ünïcode")));
+        roundtrip(None::<u64>);
+        roundtrip(vec![Bytes::from_static(b"a"), Bytes::new()]);
+        let mut buf = BytesMut::new();
+        0x0102u16.encode(&mut buf);
+        assert_eq!(&buf[..], &[1, 2]);
+    }
+
+    #[test]
+    fn forged_count_is_refused_before_allocating() {
+        // 0xFFFFFFFF u64s would need 32 GiB; the body has 4 bytes.
+        let body = Bytes::from_static(&[0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0]);
+        let err = Vec::<u64>::decode(&mut Reader::new(&body)).unwrap_err();
+        assert_eq!(
+            err,
+            BodyError::CountTooLarge {
+                count: u32::MAX,
+                remaining: 4
+            }
+        );
+    }
+
+    #[test]
+    fn string_longer_than_body_is_unexpected_end() {
+        let body = Bytes::from_static(&[0, 0, 0, 9, b'a']);
+        let err = Text::decode(&mut Reader::new(&body)).unwrap_err();
+        assert_eq!(
+            err,
+            BodyError::UnexpectedEnd {
+                needed: 9,
+                remaining: 1
+            }
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_reports_offset_and_bad_tags_are_refused() {
+        let body = Bytes::from_static(&[0, 0, 0, 2, b'a', 0xFF]);
+        let err = Text::decode(&mut Reader::new(&body)).unwrap_err();
+        assert_eq!(err, BodyError::InvalidUtf8 { offset: 5 });
+        let body = Bytes::from_static(&[2]);
+        let err = bool::decode(&mut Reader::new(&body)).unwrap_err();
+        assert_eq!(err, BodyError::InvalidTag { ty: "bool", tag: 2 });
+    }
+}

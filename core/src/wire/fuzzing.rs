@@ -1,0 +1,112 @@
+//! The checks behind the fuzz targets (feature `arbitrary`). They live here, not in
+//! `fuzz/`, so that the stable test suite replays the committed corpus through exactly the
+//! code the fuzzers run, and the quickcheck properties share it too.
+//!
+//! Each function panics when the codec misbehaves; that panic is what a fuzzer reports.
+
+use super::{DecodeError, Frame, FrameDecoder};
+use arbitrary::{Arbitrary, Unstructured};
+use bytes::{Bytes, BytesMut};
+
+/// Arbitrary bytes: both decoding entry points must agree, never panic, and anything that
+/// decodes must re-encode to exactly the input (the encoding is canonical).
+pub fn check_decode(data: &[u8]) {
+    let whole = Frame::decode(Bytes::copy_from_slice(data));
+    let mut buf = BytesMut::from(data);
+    let streamed = FrameDecoder::default().decode(&mut buf);
+    match (&whole, &streamed) {
+        (Ok(frame), Ok(Some(first))) => {
+            assert_eq!(frame, first, "whole and streamed decoding disagree");
+            let again = frame.to_bytes().expect("a decoded frame re-encodes");
+            assert_eq!(&again[..], data, "decoding then encoding changed the bytes");
+        }
+        (Err(DecodeError::Truncated { .. }), Ok(None)) => {}
+        (Err(DecodeError::TrailingBytes { .. }), Ok(Some(first))) => {
+            let consumed = data.len() - buf.len();
+            assert_eq!(first.encoded_len(), consumed);
+        }
+        (Err(a), Err(b)) => assert_eq!(a, b, "whole and streamed decoding fail differently"),
+        (a, b) => panic!("whole decoding gave {a:?} but streamed decoding gave {b:?}"),
+    }
+    if let Err(e) = whole {
+        // Every error renders a message for the log line that closes the connection.
+        assert!(!e.to_string().is_empty());
+    }
+}
+
+/// A structured frame: encoding then decoding gives it back, and the encoded length is
+/// what `encoded_len` promised.
+pub fn check_roundtrip(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let Ok(frame) = Frame::arbitrary(&mut u) else {
+        return;
+    };
+    roundtrip(&frame);
+}
+
+/// Encodes and decodes one frame, asserting it comes back unchanged.
+pub fn roundtrip(frame: &Frame) {
+    let bytes = frame
+        .to_bytes()
+        .expect("generated frames are far below the maximum");
+    assert_eq!(bytes.len(), frame.encoded_len(), "encoded_len is wrong");
+    let back = Frame::decode(bytes).expect("an encoded frame decodes");
+    assert_eq!(&back, frame);
+}
+
+/// Frames fed to the streaming decoder in arbitrary chunks, optionally followed by garbage:
+/// the same frames come out as when the whole stream is decoded at once, then the same error.
+pub fn check_stream(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let (Ok(frames), Ok(cuts), Ok(tail)) = (
+        Vec::<Frame>::arbitrary(&mut u),
+        Vec::<u16>::arbitrary(&mut u),
+        <&[u8]>::arbitrary(&mut u),
+    ) else {
+        return;
+    };
+    stream(&frames, &cuts, tail);
+}
+
+/// Feeds `frames`, encoded back to back and followed by `tail`, to a decoder in chunks
+/// whose sizes cycle through `cuts`, and checks the outcome equals decoding all at once.
+pub fn stream(frames: &[Frame], cuts: &[u16], tail: &[u8]) {
+    let mut wire = BytesMut::new();
+    for f in frames {
+        f.encode(&mut wire, usize::MAX).expect("no limit");
+    }
+    wire.extend_from_slice(tail);
+    let wire = wire.freeze();
+
+    let decoder = FrameDecoder::default();
+    let all_at_once = drain(&decoder, &mut BytesMut::from(&wire[..]));
+
+    let mut got = Vec::new();
+    let mut error = None;
+    let mut buf = BytesMut::new();
+    let mut rest = &wire[..];
+    let mut sizes = cuts.iter().map(|&c| usize::from(c).max(1)).cycle();
+    while !rest.is_empty() && error.is_none() {
+        let n = sizes.next().unwrap_or(rest.len()).min(rest.len());
+        buf.extend_from_slice(&rest[..n]);
+        rest = &rest[n..];
+        let (mut more, err) = drain(&decoder, &mut buf);
+        got.append(&mut more);
+        error = err;
+    }
+    assert_eq!((got, error), all_at_once, "chunking changed the outcome");
+    let (got, _) = all_at_once;
+    assert!(got.len() >= frames.len(), "frames lost in the stream");
+    assert_eq!(&got[..frames.len()], frames, "frames changed in the stream");
+}
+
+fn drain(decoder: &FrameDecoder, buf: &mut BytesMut) -> (Vec<Frame>, Option<DecodeError>) {
+    let mut out = Vec::new();
+    loop {
+        match decoder.decode(buf) {
+            Ok(Some(f)) => out.push(f),
+            Ok(None) => return (out, None),
+            Err(e) => return (out, Some(e)),
+        }
+    }
+}
