@@ -100,12 +100,15 @@ impl Frame {
                 });
             }
         };
+        // The body is decoded before trailing bytes are reported, so that this reports the
+        // same first error as the streaming decoder given the same bytes.
+        let frame = decode_body(header, bytes.slice(HEADER_LEN..header.frame_len()))?;
         if bytes.len() > header.frame_len() {
             return Err(DecodeError::TrailingBytes {
                 count: bytes.len() - header.frame_len(),
             });
         }
-        decode_body(header, bytes.slice(HEADER_LEN..))
+        Ok(frame)
     }
 }
 
