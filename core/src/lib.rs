@@ -6,7 +6,16 @@
 //!
 //! - [`model`]: identities, versions, service keys and publishers.
 //! - [`wire`]: the messages and their codec (see `docs/protocol.md`).
+//! - [`io`]: the sans-IO surface every role implements ([`io::Node`]).
+//! - [`time`], [`rng`]: time as a value, randomness from a seed.
+//! - [`slot`]: slot hashing and the slot table.
+//! - [`digest`]: publisher-set digests for reconciliation and resync.
 
 #[macro_use]
 pub mod wire;
+pub mod digest;
+pub mod io;
 pub mod model;
+pub mod rng;
+pub mod slot;
+pub mod time;

@@ -1,0 +1,9 @@
+//! Slots: hashing data info ids to slots, and the slot table that assigns each slot a
+//! leader and followers (DESIGN.md mechanism 1). Meta's arrangement, which computes new
+//! tables, lives with meta.
+
+mod hash;
+mod table;
+
+pub use hash::{BadSlotCount, SlotCount};
+pub use table::{ReplicaRole, Slot, SlotTable, TableError};
