@@ -1,0 +1,436 @@
+//! Keeps `docs/protocol.md` and the codec in agreement.
+//!
+//! Every ```` ```vector ```` block of the document is decoded here: a success vector must
+//! decode to the frame this file expects under its name and that frame must encode back to
+//! exactly the document's bytes; an error vector must fail with the `DecodeError` variant
+//! it names. The expected frames and the document's vectors must name the same set, and
+//! every message kind must appear in a table row of the document with its kind byte.
+//!
+//! To add or regenerate a vector: add its frame to [`expected_frames`], then run
+//! `cargo test -p roster-core --test protocol_doc -- --ignored --nocapture print_vectors`
+//! and paste the output into the document (annotating fields with `#` lines).
+
+use bytes::Bytes;
+use roster_core::model::*;
+use roster_core::wire::*;
+use std::collections::BTreeSet;
+
+/// One ```` ```vector ```` block of the document.
+#[derive(Debug)]
+struct Vector {
+    name: String,
+    error: Option<String>,
+    bytes: Vec<u8>,
+}
+
+fn doc() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md");
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+}
+
+/// Parses every vector block: attributes `name=` (required) and `error=` on the opening
+/// line, then lines of whitespace-separated hex bytes, `#` lines being comments.
+fn vectors(doc: &str) -> Vec<Vector> {
+    let mut out = Vec::new();
+    let mut lines = doc.lines().enumerate().map(|(i, l)| (i + 1, l.trim()));
+    while let Some((start, line)) = lines.next() {
+        let Some(attrs) = line.strip_prefix("```vector") else {
+            continue;
+        };
+        let (mut name, mut error) = (None, None);
+        for attr in attrs.split_whitespace() {
+            match attr.split_once('=') {
+                Some(("name", v)) => name = Some(v.to_owned()),
+                Some(("error", v)) => error = Some(v.to_owned()),
+                _ => panic!("line {start}: unknown vector attribute {attr:?}"),
+            }
+        }
+        let name = name.unwrap_or_else(|| panic!("line {start}: vector without a name"));
+        let mut bytes = Vec::new();
+        loop {
+            let (n, line) = lines
+                .next()
+                .unwrap_or_else(|| panic!("vector {name} (line {start}) is not closed"));
+            if line == "```" {
+                break;
+            }
+            if line.starts_with('#') {
+                continue;
+            }
+            for tok in line.split_whitespace() {
+                let byte = (tok.len() == 2)
+                    .then(|| u8::from_str_radix(tok, 16).ok())
+                    .flatten();
+                bytes.push(byte.unwrap_or_else(|| panic!("line {n}: {tok:?} is not a hex byte")));
+            }
+        }
+        out.push(Vector { name, error, bytes });
+    }
+    out
+}
+
+fn key() -> DataInfoId {
+    DataInfoId::new("svc", "dev", "grp")
+}
+
+fn process(node: u64, incarnation: u64) -> ProcessId {
+    ProcessId {
+        node: NodeId(node),
+        incarnation: Incarnation(incarnation),
+    }
+}
+
+fn publisher(
+    register_id: &str,
+    (client_version, connect_generation): (u64, u64),
+    payload: &[&'static str],
+    attributes: &[(&str, &str)],
+) -> Publisher {
+    Publisher {
+        register_id: Text::from(register_id),
+        version: RegisterVersion::new(client_version, connect_generation),
+        payload: payload
+            .iter()
+            .map(|p| Bytes::from_static(p.as_bytes()))
+            .collect(),
+        attributes: attributes
+            .iter()
+            .map(|&(key, value)| Attribute {
+                key: key.into(),
+                value: value.into(),
+            })
+            .collect(),
+    }
+}
+
+/// The frame every success vector of the document must decode to, by vector name.
+fn expected_frames() -> Vec<(&'static str, Frame)> {
+    let p1 = publisher("r1", (1, 2), &["10.0.0.9:80"], &[("zone", "a")]);
+    let p2 = publisher("r2", (3, 1), &["10.0.0.8:80"], &[]);
+    vec![
+        ("ack", Frame::new(7, Ack {})),
+        ("keep-alive", Frame::new(0, KeepAlive {})),
+        (
+            "error-reply",
+            Frame::new(
+                9,
+                ErrorReply {
+                    code: ErrorCode::NotReady,
+                    message: "no table".into(),
+                },
+            ),
+        ),
+        (
+            "peer-hello",
+            Frame::new(
+                1,
+                PeerHello {
+                    role: Role::Session,
+                    process: process(3, 0xABCD),
+                    address: "10.0.0.3:9600".into(),
+                },
+            ),
+        ),
+        (
+            "client-hello",
+            Frame::new(
+                1,
+                ClientHello {
+                    client_id: "app-1".into(),
+                    connect_generation: 2,
+                },
+            ),
+        ),
+        (
+            "publish",
+            Frame::new(
+                2,
+                Publish {
+                    data_info_id: key(),
+                    publisher: p1.clone(),
+                },
+            ),
+        ),
+        (
+            "subscribe-known",
+            Frame::new(
+                3,
+                Subscribe {
+                    data_info_id: key(),
+                    register_id: "s1".into(),
+                    known: Some(DatumVersion::new(LeaderEpoch(4), 17)),
+                },
+            ),
+        ),
+        (
+            "subscribe-new",
+            Frame::new(
+                4,
+                Subscribe {
+                    data_info_id: key(),
+                    register_id: "s2".into(),
+                    known: None,
+                },
+            ),
+        ),
+        (
+            "push",
+            Frame::new(
+                5,
+                Push {
+                    data_info_id: key(),
+                    version: DatumVersion::new(LeaderEpoch(4), 18),
+                    publishers: vec![p1.clone(), p2],
+                },
+            ),
+        ),
+        (
+            "write-batch",
+            Frame::new(
+                6,
+                WriteBatch {
+                    route: SlotRoute {
+                        slot: SlotId(42),
+                        table_epoch: TableEpoch(7),
+                        leader_epoch: LeaderEpoch(4),
+                    },
+                    ops: vec![
+                        WriteOp::Put {
+                            data_info_id: key(),
+                            publisher: p1,
+                        },
+                        WriteOp::Remove {
+                            data_info_id: key(),
+                            register_id: "r2".into(),
+                            version: RegisterVersion::new(4, 1),
+                        },
+                    ],
+                },
+            ),
+        ),
+        (
+            "refused-moved",
+            Frame::new(
+                6,
+                Refused {
+                    slot: SlotId(42),
+                    refusal: SlotRefusal::Moved {
+                        table_epoch: TableEpoch(8),
+                        leader: Some(process(5, 0x1234)),
+                    },
+                },
+            ),
+        ),
+        (
+            "heartbeat",
+            Frame::new(
+                10,
+                Heartbeat {
+                    process: process(2, 0xBEEF),
+                    role: Role::Data,
+                    address: "10.0.0.2:9600".into(),
+                    table_epoch: TableEpoch(8),
+                    members_version: 3,
+                    slots: vec![
+                        SlotStatus {
+                            slot: SlotId(0),
+                            leader_epoch: LeaderEpoch(4),
+                            state: SlotState::Leader {
+                                reconciled: true,
+                                log_end: 100,
+                            },
+                        },
+                        SlotStatus {
+                            slot: SlotId(1),
+                            leader_epoch: LeaderEpoch(2),
+                            state: SlotState::Follower {
+                                applied: 50,
+                                caught_up: false,
+                            },
+                        },
+                    ],
+                },
+            ),
+        ),
+        (
+            "cluster-view",
+            Frame::new(
+                10,
+                ClusterView {
+                    members_version: 3,
+                    members: vec![Member {
+                        process: process(2, 0xBEEF),
+                        role: Role::Data,
+                        address: "10.0.0.2:9600".into(),
+                    }],
+                    table: SlotTableView {
+                        epoch: TableEpoch(8),
+                        slots: vec![
+                            SlotAssignment {
+                                leader: Some(process(2, 0xBEEF)),
+                                leader_epoch: LeaderEpoch(4),
+                                followers: vec![process(5, 0x1234)],
+                            },
+                            SlotAssignment {
+                                leader: None,
+                                leader_epoch: LeaderEpoch(0),
+                                followers: vec![],
+                            },
+                        ],
+                    },
+                },
+            ),
+        ),
+        (
+            "raft",
+            Frame::new(
+                0,
+                Raft {
+                    payload: Bytes::from_static(&[0x08, 0x03, 0x10, 0x01]),
+                },
+            ),
+        ),
+    ]
+}
+
+fn expected(name: &str) -> Option<Frame> {
+    expected_frames()
+        .into_iter()
+        .find_map(|(n, frame)| (n == name).then_some(frame))
+}
+
+/// The `BodyError` variant each `error=Malformed` vector must produce.
+fn expected_body_error(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "malformed-trailing-bytes" => "TrailingBytes",
+        "malformed-utf8" => "InvalidUtf8",
+        "malformed-tag" => "InvalidTag",
+        "malformed-count" => "CountTooLarge",
+        "malformed-short-field" => "UnexpectedEnd",
+        _ => return None,
+    })
+}
+
+fn error_name(e: &DecodeError) -> &'static str {
+    match e {
+        DecodeError::BadMagic { .. } => "BadMagic",
+        DecodeError::UnsupportedVersion { .. } => "UnsupportedVersion",
+        DecodeError::UnknownKind { .. } => "UnknownKind",
+        DecodeError::FrameTooLarge { .. } => "FrameTooLarge",
+        DecodeError::Truncated { .. } => "Truncated",
+        DecodeError::TrailingBytes { .. } => "TrailingBytes",
+        DecodeError::Malformed { .. } => "Malformed",
+    }
+}
+
+fn body_error_name(e: &BodyError) -> &'static str {
+    match e {
+        BodyError::UnexpectedEnd { .. } => "UnexpectedEnd",
+        BodyError::CountTooLarge { .. } => "CountTooLarge",
+        BodyError::InvalidUtf8 { .. } => "InvalidUtf8",
+        BodyError::InvalidTag { .. } => "InvalidTag",
+        BodyError::TrailingBytes { .. } => "TrailingBytes",
+    }
+}
+
+#[test]
+fn success_vectors_decode_and_encode_exactly() {
+    for v in vectors(&doc()).iter().filter(|v| v.error.is_none()) {
+        let frame = expected(&v.name)
+            .unwrap_or_else(|| panic!("vector {}: no expected frame in this test", v.name));
+        let decoded = Frame::decode(Bytes::from(v.bytes.clone()));
+        assert_eq!(decoded, Ok(frame.clone()), "vector {}: decode", v.name);
+        let encoded = frame.to_bytes().expect("encodes");
+        assert_eq!(encoded, &v.bytes[..], "vector {}: encode", v.name);
+    }
+}
+
+#[test]
+fn error_vectors_fail_as_documented() {
+    for v in vectors(&doc()) {
+        let Some(want) = &v.error else { continue };
+        let err = match Frame::decode(Bytes::from(v.bytes.clone())) {
+            Ok(frame) => panic!("vector {}: decoded as {frame:?}", v.name),
+            Err(e) => e,
+        };
+        assert_eq!(error_name(&err), want, "vector {}: {err}", v.name);
+        if let DecodeError::Malformed { error, .. } = &err {
+            let body = expected_body_error(&v.name)
+                .unwrap_or_else(|| panic!("vector {}: add its BodyError to this test", v.name));
+            assert_eq!(body_error_name(error), body, "vector {}: {err}", v.name);
+        }
+    }
+}
+
+#[test]
+fn doc_and_table_name_the_same_vectors() {
+    let doc = vectors(&doc());
+    let mut names = BTreeSet::new();
+    for v in &doc {
+        assert!(
+            names.insert(&v.name),
+            "vector name {} is used twice",
+            v.name
+        );
+    }
+    let documented: BTreeSet<&str> = doc
+        .iter()
+        .filter(|v| v.error.is_none())
+        .map(|v| v.name.as_str())
+        .collect();
+    let table: BTreeSet<&str> = expected_frames().iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        documented, table,
+        "success vectors in the doc vs expected_frames()"
+    );
+    assert!(
+        documented.len() >= 12,
+        "only {} success vectors",
+        documented.len()
+    );
+    let errors = doc.iter().filter(|v| v.error.is_some()).count();
+    assert!(errors >= 6, "only {errors} error vectors");
+}
+
+#[test]
+fn every_message_kind_is_documented_with_its_byte() {
+    let doc = doc();
+    for &kind in MessageKind::ALL {
+        let (name, byte) = (
+            format!("`{}`", kind.name()),
+            format!("`0x{:02X}`", kind as u8),
+        );
+        assert!(
+            doc.lines()
+                .any(|l| l.trim_start().starts_with('|') && l.contains(&name) && l.contains(&byte)),
+            "no table row of docs/protocol.md mentions {name} with {byte}"
+        );
+    }
+}
+
+/// Prints every expected frame in the document's vector format (header and body on
+/// separate lines); the way to produce the bytes of a new or changed vector.
+#[test]
+#[ignore = "prints vectors for docs/protocol.md"]
+fn print_vectors() {
+    for (name, frame) in expected_frames() {
+        let bytes = frame.to_bytes().expect("encodes");
+        let hex = |b: &[u8]| {
+            b.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        println!(
+            "```vector name={name}\n# header\n{}",
+            hex(&bytes[..HEADER_LEN])
+        );
+        if bytes.len() > HEADER_LEN {
+            println!("# body");
+            for line in bytes[HEADER_LEN..].chunks(16) {
+                println!("{}", hex(line));
+            }
+        }
+        println!("```\n");
+    }
+}
