@@ -204,12 +204,21 @@ impl<T: Decode> Decode for Vec<T> {
     const MIN_LEN: usize = 4;
     fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
         let n = r.count(T::MIN_LEN)?;
-        let mut v = Vec::with_capacity(n);
+        let mut v = Vec::with_capacity(prealloc::<T>(n, r.remaining()));
         for _ in 0..n {
             v.push(T::decode(r)?);
         }
         Ok(v)
     }
+}
+
+/// How many elements to reserve for a sequence of `count` elements of `T` when `remaining`
+/// body bytes are left. `count` was checked against `T::MIN_LEN`, but an element can be far
+/// larger in memory than its minimum on the wire (a tagged enum's `MIN_LEN` is its one-byte
+/// tag, while a `WriteOp` occupies about 200 bytes), so the reservation is also capped at the
+/// body's size; past that the vector grows only as elements actually decode.
+fn prealloc<T>(count: usize, remaining: usize) -> usize {
+    count.min(remaining / size_of::<T>().max(1))
 }
 
 impl<T: Encode> Encode for Option<T> {
@@ -278,6 +287,20 @@ mod tests {
                 count: u32::MAX,
                 remaining: 4
             }
+        );
+    }
+
+    #[test]
+    fn forged_enum_count_reserves_no_more_than_the_body() {
+        // One `WriteOp` per remaining byte passes the count check (MIN_LEN 1); reserving
+        // that many would take ~190 times the body.
+        let remaining = 1 << 20;
+        let cap = prealloc::<crate::wire::WriteOp>(remaining, remaining);
+        assert!(cap * size_of::<crate::wire::WriteOp>() <= remaining);
+        assert_eq!(
+            prealloc::<u64>(3, 24),
+            3,
+            "a sequence that fits is fully reserved"
         );
     }
 
