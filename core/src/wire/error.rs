@@ -12,7 +12,9 @@ pub enum DecodeError {
     /// The first two bytes are not the magic `RS`: the peer does not speak roster (garbage,
     /// another protocol, or a stream that lost frame alignment).
     BadMagic {
-        /// The bytes found where the magic belongs (a single byte is padded with zero).
+        /// The bytes found where the magic belongs, up to and including the first wrong
+        /// one; a byte after it is reported as zero (it need not have arrived yet, and the
+        /// error must be the same however the stream was split into reads).
         found: [u8; 2],
     },
     /// The frame is for a protocol version this build does not understand.
@@ -106,6 +108,11 @@ pub enum EncodeError {
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            DecodeError::BadMagic { found } if found[0] != super::MAGIC[0] => write!(
+                f,
+                "not a roster frame: expected magic 52 53, found {:02x}",
+                found[0]
+            ),
             DecodeError::BadMagic { found } => write!(
                 f,
                 "not a roster frame: expected magic 52 53, found {:02x} {:02x}",

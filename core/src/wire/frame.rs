@@ -180,9 +180,12 @@ fn parse_header(buf: &[u8], max_frame_len: usize) -> Result<Option<Header>, Deco
         match buf.get(i) {
             None => return Ok(None),
             Some(&b) if b != m => {
-                return Err(DecodeError::BadMagic {
-                    found: [buf[0], buf.get(1).copied().unwrap_or(0)],
-                });
+                // Report the bytes up to the first wrong one only: a later byte may or may
+                // not have arrived yet, and the error must not depend on how the stream
+                // was split into reads.
+                let mut found = [0; 2];
+                found[..=i].copy_from_slice(&buf[..=i]);
+                return Err(DecodeError::BadMagic { found });
             }
             Some(_) => {}
         }
