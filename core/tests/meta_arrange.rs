@@ -70,7 +70,10 @@ impl Run {
                 assert_eq!(n.leader_epoch, o.leader_epoch, "slot {i}: epoch moved");
                 continue;
             }
-            assert!(n.leader_epoch > self.seen[i], "slot {i}: leader epoch repeats");
+            assert!(
+                n.leader_epoch > self.seen[i],
+                "slot {i}: leader epoch repeats"
+            );
             assert!(n.leader_epoch.0 <= next.epoch().0);
             self.seen[i] = n.leader_epoch;
             if let Some(l) = n.leader {
@@ -223,10 +226,17 @@ fn mechanism_2_dead_leader_slots_go_to_a_caught_up_follower_at_a_new_epoch() {
     assert_eq!(s0.leader, Some(c));
     assert_eq!(s0.followers, vec![b]);
     assert_eq!(next.epoch(), TableEpoch(8));
-    assert_eq!(s0.leader_epoch, LeaderEpoch(8), "new leader epoch = new table epoch");
+    assert_eq!(
+        s0.leader_epoch,
+        LeaderEpoch(8),
+        "new leader epoch = new table epoch"
+    );
     let s1 = next.slot(SlotId(1)).unwrap();
     assert_eq!((s1.leader, s1.leader_epoch), (Some(b), LeaderEpoch(4)));
     assert_eq!(s1.followers, vec![c], "missing follower refilled");
     // Unstable: nothing to balance, so a repaired table is a fixpoint.
-    assert_eq!(arrange(&next, &live, &SlotReports::default(), &config), None);
+    assert_eq!(
+        arrange(&next, &live, &SlotReports::default(), &config),
+        None
+    );
 }

@@ -241,7 +241,9 @@ impl<'a> Work<'a> {
         let mut migrated = vec![false; self.slots.len()];
         let mut moves = 0;
         while moves < self.config.max_moves {
-            let high = plan.iter().max_by_key(|&(p, n)| (*n, std::cmp::Reverse(*p)));
+            let high = plan
+                .iter()
+                .max_by_key(|&(p, n)| (*n, std::cmp::Reverse(*p)));
             let low = plan.iter().min_by_key(|&(p, n)| (*n, *p));
             let (Some((&a, &na)), Some((&b, &nb))) = (high, low) else {
                 break;

@@ -179,14 +179,11 @@ mod tests {
         assert_eq!(field(|c| c.election_ticks = 2), "election_ticks");
         assert_eq!(field(|c| c.snapshot_interval = 0), "snapshot_interval");
         assert!(
-            MetaConfig {
-                replicas: 0,
-                ..ok
-            }
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("replicas")
+            MetaConfig { replicas: 0, ..ok }
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("replicas")
         );
     }
 }

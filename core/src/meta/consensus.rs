@@ -245,6 +245,7 @@ impl Consensus {
         snap.mut_metadata().term = term;
         self.raw.mut_store().install_snapshot(snap);
         let stored = self.raw.store().latest_snapshot().clone();
-        self.effects.push_back(Effect::Persist(Persist::Snapshot(stored)));
+        self.effects
+            .push_back(Effect::Persist(Persist::Snapshot(stored)));
     }
 }

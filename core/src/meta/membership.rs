@@ -171,7 +171,10 @@ mod tests {
         assert!(m.up(member(1, 2, Role::Data)));
         assert_eq!(m.version(), 2);
         assert!(m.is_retired(member(1, 1, Role::Data).process));
-        assert!(!m.up(member(1, 1, Role::Data)), "a retired process cannot return");
+        assert!(
+            !m.up(member(1, 1, Role::Data)),
+            "a retired process cannot return"
+        );
         assert!(!m.expire(member(1, 1, Role::Data).process));
         assert!(m.expire(member(1, 2, Role::Data).process));
         assert_eq!(m.version(), 3);

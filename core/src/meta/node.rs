@@ -334,8 +334,8 @@ impl MetaNode {
         if state.members.get(hb.process.node) != Some(&member) {
             self.joining.insert(hb.process.node, member);
         }
-        let current = hb.table_epoch == state.table.epoch()
-            && hb.members_version == state.members.version();
+        let current =
+            hb.table_epoch == state.table.epoch() && hb.members_version == state.members.version();
         let reply = if current {
             Frame::new(
                 request_id,

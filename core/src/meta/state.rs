@@ -156,7 +156,10 @@ mod tests {
             s.table.slot(crate::model::SlotId(0)).map(|x| x.leader),
             Some(Some(p))
         );
-        assert!(!s.apply(&batch.commands[1]), "the same table again is stale");
+        assert!(
+            !s.apply(&batch.commands[1]),
+            "the same table again is stale"
+        );
         let image = from_bytes::<StateImage>(&to_bytes(&s.image())).unwrap();
         assert_eq!(MetaState::from_image(image), Some(s));
     }

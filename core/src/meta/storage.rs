@@ -88,7 +88,8 @@ impl Persist {
 
     /// A record from its bytes.
     pub fn from_bytes(bytes: &Bytes) -> Result<Persist, PersistError> {
-        let record: Record = from_bytes(bytes).map_err(|e: BodyError| PersistError(e.to_string()))?;
+        let record: Record =
+            from_bytes(bytes).map_err(|e: BodyError| PersistError(e.to_string()))?;
         Ok(match record {
             Record::HardState { pb } => Persist::HardState(parse(&pb)?),
             Record::Entries { pb } => {
@@ -183,8 +184,7 @@ impl MetaStorage {
         let keep = first.saturating_sub(self.first()) as usize;
         self.entries.truncate(keep);
         let start = self.first().saturating_sub(first) as usize;
-        self.entries
-            .extend(entries.iter().skip(start).cloned());
+        self.entries.extend(entries.iter().skip(start).cloned());
         Ok(())
     }
 
