@@ -118,7 +118,7 @@ impl Net {
                     .iter()
                     .position(|f| f.meta == src && f.conn == conn)
                 {
-                    self.to_fake(f, frame);
+                    self.deliver_to_fake(f, frame);
                     return;
                 }
                 let Some(&(dst, dconn)) = self.links.get(&(src, conn)) else {
@@ -141,7 +141,7 @@ impl Net {
         }
     }
 
-    fn to_fake(&mut self, f: usize, frame: Frame) {
+    fn deliver_to_fake(&mut self, f: usize, frame: Frame) {
         let fake = &mut self.fakes[f];
         if let Message::ClusterView(view) = frame.message {
             fake.members_version = view.members_version;

@@ -187,7 +187,7 @@ mod tests {
         m.up(member(1, 1, Role::Data));
         m.up(member(2, 1, Role::Session));
         let mut l = Leases::new(Duration::from_secs(10));
-        let t = |s| Instant::from_millis(s * 1000);
+        let t = |s: u64| Instant::from_millis(s * 1000);
         assert!(l.expired(&m, t(0)).is_empty(), "first look grants a lease");
         l.renew(member(2, 1, Role::Session).process, t(5));
         assert_eq!(l.expired(&m, t(10)), vec![member(1, 1, Role::Data).process]);
