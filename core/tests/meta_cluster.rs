@@ -131,12 +131,7 @@ impl Net {
                 self.queue
                     .push_back((dst, Input::Frame { conn: dconn, frame }));
             }
-            Output::Close { conn, .. } => {
-                if let Some((dst, dconn)) = self.links.remove(&(src, conn)) {
-                    self.links.remove(&(dst, dconn));
-                    self.queue.push_back((dst, Input::Closed { conn: dconn }));
-                }
-            }
+            Output::Close { conn, .. } => self.unlink(src, conn),
             Output::Event(MetaEvent::Persist(p)) => self.persisted[src].push(p.to_bytes()),
         }
     }
@@ -294,11 +289,16 @@ impl Net {
     fn kill(&mut self, i: usize) {
         self.nodes[i] = None;
         let gone: Vec<_> = self.links.keys().filter(|k| k.0 == i).copied().collect();
-        for k in gone {
-            if let Some((dst, dconn)) = self.links.remove(&k) {
-                self.links.remove(&(dst, dconn));
-                self.queue.push_back((dst, Input::Closed { conn: dconn }));
-            }
+        for (src, conn) in gone {
+            self.unlink(src, conn);
+        }
+    }
+
+    /// Ends a connection from `src`'s side; the other end hears `Closed`.
+    fn unlink(&mut self, src: usize, conn: ConnId) {
+        if let Some((dst, dconn)) = self.links.remove(&(src, conn)) {
+            self.links.remove(&(dst, dconn));
+            self.queue.push_back((dst, Input::Closed { conn: dconn }));
         }
     }
 
@@ -475,6 +475,16 @@ fn mechanism_10_one_and_five_meta_nodes_elect_and_commit() {
     }
 }
 
+/// The first message `m` sends on `conn`.
+fn reply_on(m: &mut MetaNode, conn: ConnId) -> Message {
+    std::iter::from_fn(|| m.poll_output())
+        .find_map(|o| match o {
+            Output::Send { conn: c, frame } if c == conn => Some(frame.message),
+            _ => None,
+        })
+        .expect("a reply")
+}
+
 #[test]
 fn mechanism_10_bad_input_is_answered_not_obeyed() {
     let mut net = Net::new(3, 11);
@@ -502,12 +512,7 @@ fn mechanism_10_bad_input_is_answered_not_obeyed() {
         frame: Frame::new(3, message),
     };
     m.handle_input(now, frame(hb.clone().into()));
-    let reply = std::iter::from_fn(|| m.poll_output())
-        .find_map(|o| match o {
-            Output::Send { conn: c, frame } if c == conn => Some(frame.message),
-            _ => None,
-        })
-        .unwrap();
+    let reply = reply_on(m, conn);
     assert!(matches!(reply, Message::ErrorReply(_)), "before the hello");
     let hello = PeerHello {
         role: Role::Data,
@@ -516,12 +521,7 @@ fn mechanism_10_bad_input_is_answered_not_obeyed() {
     };
     m.handle_input(now, frame(hello.into()));
     m.handle_input(now, frame(hb.into()));
-    let reply = std::iter::from_fn(|| m.poll_output())
-        .find_map(|o| match o {
-            Output::Send { conn: c, frame } if c == conn => Some(frame.message),
-            _ => None,
-        })
-        .unwrap();
+    let reply = reply_on(m, conn);
     match reply {
         Message::NotLeader(n) => {
             assert_eq!(n.leader, Some(Text::from(format!("meta-{}", leader + 1))))
