@@ -11,14 +11,16 @@
 //! own, else `HeartbeatAck`. Whenever the applied state changes, the leader pushes
 //! `ClusterView` to every connected node at once.
 //!
-//! Leader loop (every tick, after every heartbeat and every consensus step), only while the
+//! Leader loop (every tick, and at once when a heartbeat brings a new member), only while the
 //! log is settled (everything proposed has been applied, so the state is the whole truth):
 //! propose in one entry the members to add or update, the expired leases, and the table
 //! [`arrange`] computes from the resulting membership.
 //!
 //! Nothing here panics on network input: frames before the hello, from the wrong role or
 //! with a process other than the hello's get `ErrorReply` (requests) or `Close` (consensus
-//! traffic from a stranger, a retired process).
+//! traffic from a stranger, a retired process). Meta peers themselves are trusted: they
+//! are named in the configuration, and raft-rs treats a peer that violates the protocol
+//! (e.g. contradicts committed entries) as a fatal bug.
 
 use super::arrange::{ArrangeConfig, arrange};
 use super::config::{ConfigError, MetaConfig};
@@ -352,7 +354,6 @@ impl MetaNode {
         if hb.role == Role::Data {
             self.reports.record(hb.process, &hb.slots);
         }
-        self.evaluate(now);
     }
 
     /// The leader loop (module docs).
@@ -446,8 +447,11 @@ impl Node for MetaNode {
             Input::Command(c) => match c {},
         }
         self.flush_consensus();
-        self.evaluate(now);
-        self.flush_consensus();
+        // Joins are proposed at once; leases and balancing are re-evaluated every tick.
+        if !self.joining.is_empty() {
+            self.evaluate(now);
+            self.flush_consensus();
+        }
     }
 
     fn handle_timeout(&mut self, now: Instant) {
