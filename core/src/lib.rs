@@ -10,11 +10,13 @@
 //! - [`time`], [`rng`]: time as a value, randomness from a seed.
 //! - [`slot`]: slot hashing and the slot table.
 //! - [`digest`]: publisher-set digests for reconciliation and resync.
+//! - [`meta`]: membership, slot arrangement and the meta consensus group.
 
 #[macro_use]
 pub mod wire;
 pub mod digest;
 pub mod io;
+pub mod meta;
 pub mod model;
 pub mod rng;
 pub mod slot;

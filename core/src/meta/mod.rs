@@ -1,0 +1,28 @@
+//! Meta: who is in the cluster and the slot table (DESIGN.md mechanisms 1, 2, 7 and 10).
+//!
+//! - [`arrange`]: the next slot table as a pure function (mechanism 2).
+//! - [`SlotReports`]: data nodes' slot statuses and the stability check balancing waits for.
+//! - [`Members`], [`Leases`]: membership and leases (mechanism 7).
+//! - [`MetaState`], [`Command`]: the replicated state machine and its commands.
+//! - [`MetaStorage`], [`Persist`]: raft-rs storage and the records the driver persists.
+//! - [`Consensus`]: raft-rs's `RawNode` driven sans-IO (mechanism 10).
+//! - [`MetaNode`]: all of it as an `io::Node`.
+//! - [`MetaConfig`]: validated configuration.
+
+mod arrange;
+mod config;
+mod consensus;
+mod membership;
+mod node;
+mod reports;
+mod state;
+mod storage;
+
+pub use arrange::{ArrangeConfig, arrange};
+pub use config::{ConfigError, MetaConfig, MetaPeer};
+pub use consensus::{Consensus, Effect};
+pub use membership::{Leases, Members, RETIRED_MAX};
+pub use node::{MetaCommand, MetaError, MetaEvent, MetaNode};
+pub use reports::SlotReports;
+pub use state::{Command, CommandBatch, MetaState, StateImage};
+pub use storage::{MetaStorage, Persist, PersistError};

@@ -1,0 +1,481 @@
+//! `MetaNode`: a meta process as an `io::Node`. It binds connections to callers by their
+//! `PeerHello`, carries consensus messages between meta peers as `wire::Raft` frames,
+//! answers heartbeats, and, while it leads, turns heartbeats and the clock into proposed
+//! membership changes and slot tables.
+//!
+//! Meta peers: the lower id dials the higher one (one connection per pair, reused both
+//! ways), reconnecting with backoff (100 ms doubling to 5 s, jitter from the seed).
+//! Session and data nodes dial meta, say `PeerHello`, then `Heartbeat`. A follower answers
+//! `NotLeader{leader address}`; the leader renews the lease, records slot statuses, and
+//! answers `ClusterView` if the node's table epoch or membership version differs from its
+//! own, else `HeartbeatAck`. Whenever the applied state changes, the leader pushes
+//! `ClusterView` to every connected node at once.
+//!
+//! Leader loop (every tick, and at once when a heartbeat brings a new member), only while the
+//! log is settled (everything proposed has been applied, so the state is the whole truth):
+//! propose in one entry the members to add or update, the expired leases, and the table
+//! [`arrange`] computes from the resulting membership.
+//!
+//! Nothing here panics on network input: frames before the hello, from the wrong role or
+//! with a process other than the hello's get `ErrorReply` (requests) or `Close` (consensus
+//! traffic from a stranger, a retired process). Meta peers themselves are trusted: they
+//! are named in the configuration, and raft-rs treats a peer that violates the protocol
+//! (e.g. contradicts committed entries) as a fatal bug.
+
+use super::arrange::{ArrangeConfig, arrange};
+use super::config::{ConfigError, MetaConfig};
+use super::consensus::{Consensus, Effect};
+use super::membership::Leases;
+use super::reports::SlotReports;
+use super::state::{Command, CommandBatch, MetaState};
+use super::storage::{MetaStorage, Persist, PersistError};
+use crate::io::{ConnId, ConnIds, Input, Node, Output};
+use crate::model::{NodeId, ProcessId, Role, Text};
+use crate::rng::Rng;
+use crate::time::Instant;
+use crate::wire::{
+    ErrorCode, ErrorReply, Frame, Heartbeat, HeartbeatAck, Member, Message, NotLeader, PeerHello,
+    Raft,
+};
+use protobuf::Message as _;
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::time::Duration;
+
+/// Meta takes no application commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetaCommand {}
+
+/// What meta hands its driver.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetaEvent {
+    /// Make this record durable before performing any later output (see `storage`).
+    Persist(Persist),
+}
+
+/// Why a meta node could not start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetaError {
+    /// Invalid configuration.
+    Config(ConfigError),
+    /// Unreadable persisted state.
+    Persist(PersistError),
+    /// raft-rs refused to start.
+    Consensus(String),
+}
+
+impl fmt::Display for MetaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MetaError::Config(e) => write!(f, "{e}"),
+            MetaError::Persist(e) => write!(f, "{e}"),
+            MetaError::Consensus(e) => write!(f, "meta consensus: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for MetaError {}
+
+/// Who is on the other end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    /// No hello yet.
+    Unknown,
+    /// A meta peer, by consensus id.
+    Meta(u64),
+    /// A session or data process.
+    Node(ProcessId, Role),
+}
+
+/// The connection to one meta peer.
+#[derive(Debug, Clone)]
+struct Link {
+    conn: Option<ConnId>,
+    up: bool,
+    retry_at: Instant,
+    backoff: Duration,
+}
+
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// A meta node.
+#[derive(Debug)]
+pub struct MetaNode {
+    config: MetaConfig,
+    address: Text,
+    rng: Rng,
+    consensus: Consensus,
+    arrange: ArrangeConfig,
+    conns: BTreeMap<ConnId, Peer>,
+    links: BTreeMap<u64, Link>,
+    ids: ConnIds,
+    leases: Leases,
+    reports: SlotReports,
+    joining: BTreeMap<NodeId, Member>,
+    leading: bool,
+    next_tick: Instant,
+    out: VecDeque<Output<MetaEvent>>,
+}
+
+impl MetaNode {
+    /// A meta node of a new group.
+    pub fn new(config: MetaConfig, rng: Rng) -> Result<Self, MetaError> {
+        MetaNode::restore(config, rng, Vec::new())
+    }
+
+    /// A meta node restarted from the records it persisted, in the order it emitted them.
+    pub fn restore(
+        config: MetaConfig,
+        mut rng: Rng,
+        records: impl IntoIterator<Item = Persist>,
+    ) -> Result<Self, MetaError> {
+        config.validate().map_err(MetaError::Config)?;
+        let voters = config.peers.iter().map(|p| p.id).collect();
+        let storage = MetaStorage::restore(voters, records).map_err(MetaError::Persist)?;
+        let consensus = Consensus::new(&config, &mut rng, storage)
+            .map_err(|e| MetaError::Consensus(e.to_string()))?;
+        let links = config
+            .peers
+            .iter()
+            .filter(|p| p.id != config.id)
+            .map(|p| {
+                let link = Link {
+                    conn: None,
+                    up: false,
+                    retry_at: Instant::ZERO,
+                    backoff: BACKOFF_MIN,
+                };
+                (p.id, link)
+            })
+            .collect();
+        let mut node = MetaNode {
+            address: config.address_of(config.id).cloned().unwrap_or_default(),
+            arrange: ArrangeConfig {
+                replicas: config.replicas,
+                max_moves: config.max_moves,
+            },
+            leases: Leases::new(config.lease),
+            config,
+            rng,
+            consensus,
+            conns: BTreeMap::new(),
+            links,
+            ids: ConnIds::default(),
+            reports: SlotReports::default(),
+            joining: BTreeMap::new(),
+            leading: false,
+            next_tick: Instant::ZERO,
+            out: VecDeque::new(),
+        };
+        node.flush_consensus();
+        Ok(node)
+    }
+
+    /// This node's consensus id.
+    pub fn id(&self) -> u64 {
+        self.config.id
+    }
+
+    /// Whether this node leads the meta group.
+    pub fn is_leader(&self) -> bool {
+        self.consensus.is_leader()
+    }
+
+    /// The leader this node knows of.
+    pub fn leader_id(&self) -> Option<u64> {
+        self.consensus.leader_id()
+    }
+
+    /// The consensus term.
+    pub fn term(&self) -> u64 {
+        self.consensus.term()
+    }
+
+    /// The applied replicated state.
+    pub fn state(&self) -> &MetaState {
+        self.consensus.state()
+    }
+
+    fn send(&mut self, conn: ConnId, frame: Frame) {
+        self.out.push_back(Output::Send { conn, frame });
+    }
+
+    fn error(&mut self, conn: ConnId, request_id: u64, message: String) {
+        let reply = ErrorReply {
+            code: ErrorCode::BadRequest,
+            message: Text::from(message),
+        };
+        self.send(conn, Frame::new(request_id, reply));
+    }
+
+    fn close(&mut self, conn: ConnId, reason: &str) {
+        self.drop_conn(conn, Instant::ZERO);
+        self.out.push_back(Output::Close {
+            conn,
+            reason: Text::from(reason),
+        });
+    }
+
+    /// Forgets a connection; a meta link retries after its backoff.
+    fn drop_conn(&mut self, conn: ConnId, now: Instant) {
+        self.conns.remove(&conn);
+        let jitter = self.rng.below(50) + 1;
+        for link in self.links.values_mut() {
+            if link.conn == Some(conn) {
+                link.conn = None;
+                link.up = false;
+                link.retry_at = now + link.backoff + Duration::from_millis(jitter);
+                link.backoff = (link.backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+
+    fn hello(&self) -> Frame {
+        Frame::new(
+            0,
+            PeerHello {
+                role: Role::Meta,
+                process: self.config.process(),
+                address: self.address.clone(),
+            },
+        )
+    }
+
+    /// Dials the higher-id peers that have no connection and are due.
+    fn dial(&mut self, now: Instant) {
+        let me = self.config.id;
+        let due: Vec<u64> = self
+            .links
+            .iter()
+            .filter(|&(&id, l)| id > me && l.conn.is_none() && l.retry_at <= now)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in due {
+            let conn = self.ids.allocate();
+            let address = self.config.address_of(id).cloned().unwrap_or_default();
+            if let Some(link) = self.links.get_mut(&id) {
+                link.conn = Some(conn);
+            }
+            self.conns.insert(conn, Peer::Meta(id));
+            self.out.push_back(Output::Connect { conn, address });
+        }
+    }
+
+    fn on_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
+        let Some(&peer) = self.conns.get(&conn) else {
+            return;
+        };
+        let id = frame.request_id;
+        match (peer, frame.message) {
+            (_, Message::KeepAlive(_) | Message::Ack(_) | Message::ErrorReply(_)) => {}
+            (Peer::Unknown, Message::PeerHello(h)) => self.on_hello(conn, h),
+            (Peer::Unknown, m) => {
+                self.error(conn, id, format!("{:?} before PeerHello", m.kind()));
+            }
+            (_, Message::PeerHello(_)) => self.error(conn, id, "second PeerHello".into()),
+            (Peer::Meta(from), Message::Raft(r)) => self.on_raft(conn, from, r),
+            (Peer::Node(process, role), Message::Heartbeat(hb)) => {
+                if hb.process != process || hb.role != role {
+                    self.error(conn, id, "heartbeat for another process".into());
+                } else {
+                    self.on_heartbeat(now, conn, id, hb);
+                }
+            }
+            (_, m) => self.error(conn, id, format!("meta does not serve {:?}", m.kind())),
+        }
+    }
+
+    fn on_hello(&mut self, conn: ConnId, hello: PeerHello) {
+        match hello.role {
+            Role::Meta => {
+                let from = hello.process.node.0;
+                if from == self.config.id || !self.links.contains_key(&from) {
+                    return self.close(conn, "PeerHello from a meta node not in this group");
+                }
+                self.conns.insert(conn, Peer::Meta(from));
+                if let Some(link) = self.links.get_mut(&from) {
+                    link.conn = Some(conn);
+                    link.up = true;
+                }
+            }
+            role => {
+                self.conns.insert(conn, Peer::Node(hello.process, role));
+            }
+        }
+    }
+
+    fn on_raft(&mut self, conn: ConnId, from: u64, raft: Raft) {
+        let Ok(message) = raft::eraftpb::Message::parse_from_bytes(&raft.payload) else {
+            return self.close(conn, "undecodable consensus message");
+        };
+        if message.from != from || message.to != self.config.id {
+            return self.close(conn, "consensus message for another pair of peers");
+        }
+        // raft-rs refuses stale or foreign messages with an error; nothing to do about them.
+        let _ = self.consensus.step(message);
+    }
+
+    fn on_heartbeat(&mut self, now: Instant, conn: ConnId, request_id: u64, hb: Heartbeat) {
+        if !self.consensus.is_leader() {
+            let leader = self
+                .consensus
+                .leader_id()
+                .and_then(|id| self.config.address_of(id).cloned());
+            return self.send(conn, Frame::new(request_id, NotLeader { leader }));
+        }
+        let state = self.consensus.state();
+        if state.members.is_retired(hb.process) {
+            return self.close(conn, "process replaced by a newer incarnation");
+        }
+        let member = Member {
+            process: hb.process,
+            role: hb.role,
+            address: hb.address.clone(),
+        };
+        if state.members.get(hb.process.node) != Some(&member) {
+            self.joining.insert(hb.process.node, member);
+        }
+        let current =
+            hb.table_epoch == state.table.epoch() && hb.members_version == state.members.version();
+        let reply = if current {
+            Frame::new(
+                request_id,
+                HeartbeatAck {
+                    table_epoch: state.table.epoch(),
+                    members_version: state.members.version(),
+                },
+            )
+        } else {
+            Frame::new(request_id, state.cluster_view())
+        };
+        self.send(conn, reply);
+        self.leases.renew(hb.process, now);
+        if hb.role == Role::Data {
+            self.reports.record(hb.process, &hb.slots);
+        }
+    }
+
+    /// The leader loop (module docs).
+    fn evaluate(&mut self, now: Instant) {
+        if !self.consensus.is_leader() || !self.consensus.settled() {
+            return;
+        }
+        let mut next = self.consensus.state().clone();
+        let mut commands = Vec::new();
+        let mut push = |next: &mut MetaState, c: Command| {
+            if next.apply(&c) {
+                commands.push(c);
+            }
+        };
+        for (_, member) in std::mem::take(&mut self.joining) {
+            push(&mut next, Command::MemberUp { member });
+        }
+        for process in self.leases.expired(&next.members, now) {
+            self.reports.remove(process);
+            push(&mut next, Command::MemberExpired { process });
+        }
+        let live = next.members.data_processes();
+        if let Some(table) = arrange(&next.table, &live, &self.reports, &self.arrange) {
+            push(
+                &mut next,
+                Command::TableInstalled {
+                    table: table.to_view(),
+                },
+            );
+        }
+        if !commands.is_empty() {
+            self.consensus.propose(&CommandBatch { commands });
+        }
+    }
+
+    /// Turns consensus effects into outputs and reacts to leadership and state changes.
+    fn flush_consensus(&mut self) {
+        while let Some(effect) = self.consensus.poll_effect() {
+            match effect {
+                Effect::Persist(p) => self.out.push_back(Output::Event(MetaEvent::Persist(p))),
+                Effect::Send(m) => {
+                    let conn = self.links.get(&m.to).filter(|l| l.up).and_then(|l| l.conn);
+                    if let Some(conn) = conn {
+                        let payload = m.write_to_bytes().unwrap_or_default().into();
+                        self.send(conn, Frame::new(0, Raft { payload }));
+                    }
+                }
+            }
+        }
+        let leading = self.consensus.is_leader();
+        if leading != self.leading {
+            self.leading = leading;
+            self.leases.clear();
+            self.reports.clear();
+            self.joining.clear();
+        }
+        if self.consensus.take_changed() && leading {
+            let view = self.consensus.state().cluster_view();
+            let nodes: Vec<ConnId> = self
+                .conns
+                .iter()
+                .filter(|(_, p)| matches!(p, Peer::Node(..)))
+                .map(|(&c, _)| c)
+                .collect();
+            for conn in nodes {
+                self.send(conn, Frame::new(0, view.clone()));
+            }
+        }
+    }
+}
+
+impl Node for MetaNode {
+    type Command = MetaCommand;
+    type Event = MetaEvent;
+
+    fn handle_input(&mut self, now: Instant, input: Input<MetaCommand>) {
+        match input {
+            Input::Connected { conn } => {
+                let hello = self.hello();
+                if let Some(link) = self.links.values_mut().find(|l| l.conn == Some(conn)) {
+                    link.up = true;
+                    link.backoff = BACKOFF_MIN;
+                    self.send(conn, hello);
+                }
+            }
+            Input::Accepted { conn } => {
+                self.conns.insert(conn, Peer::Unknown);
+            }
+            Input::Closed { conn } => self.drop_conn(conn, now),
+            Input::Frame { conn, frame } => self.on_frame(now, conn, frame),
+            Input::Command(c) => match c {},
+        }
+        self.flush_consensus();
+        // Joins are proposed at once; leases and balancing are re-evaluated every tick.
+        if !self.joining.is_empty() {
+            self.evaluate(now);
+            self.flush_consensus();
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        if now >= self.next_tick {
+            self.next_tick = now + self.config.tick;
+            self.consensus.tick();
+            self.flush_consensus();
+        }
+        self.dial(now);
+        self.evaluate(now);
+        self.flush_consensus();
+    }
+
+    fn poll_output(&mut self) -> Option<Output<MetaEvent>> {
+        self.out.pop_front()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        let retry = self
+            .links
+            .iter()
+            .filter(|&(&id, l)| id > self.config.id && l.conn.is_none())
+            .map(|(_, l)| l.retry_at)
+            .min();
+        Some(retry.map_or(self.next_tick, |r| r.min(self.next_tick)))
+    }
+}

@@ -1,0 +1,166 @@
+//! The replicated state machine: membership and the slot table, changed only by committed
+//! `Command`s, so every meta node that applied the same log holds the same state.
+//!
+//! Encoding: one consensus entry holds one `CommandBatch`, written with the core's wire
+//! codec (tag byte per command, fields in order, big-endian, as in `docs/protocol.md`);
+//! a snapshot holds one `StateImage` in the same codec. Neither ever leaves the meta group
+//! except inside `wire::Raft` payloads and persist records.
+
+use super::membership::Members;
+use crate::model::ProcessId;
+use crate::slot::{SlotCount, SlotTable};
+use crate::wire::{BodyError, ClusterView, Decode, Encode, Member, Reader, SlotTableView};
+use bytes::{Bytes, BytesMut};
+
+wire_enum! {
+    /// One change to the replicated state.
+    pub enum Command {
+        /// A session or data process heartbeated: add it, update its address, or replace its
+        /// node's earlier process.
+        1 => MemberUp { member: Member },
+        /// A process's lease ran out: it leaves.
+        2 => MemberExpired { process: ProcessId },
+        /// A new slot table (applied only if it is a valid successor of the current one).
+        3 => TableInstalled { table: SlotTableView },
+    }
+}
+
+wire_struct! {
+    /// The payload of one consensus entry.
+    pub struct CommandBatch {
+        /// Applied in order.
+        pub commands: Vec<Command>,
+    }
+}
+
+wire_struct! {
+    /// The whole state, as a snapshot holds it.
+    pub struct StateImage {
+        /// Membership version.
+        pub members_version: u64,
+        /// Every member.
+        pub members: Vec<Member>,
+        /// Recently replaced processes, oldest first.
+        pub retired: Vec<ProcessId>,
+        /// The slot table.
+        pub table: SlotTableView,
+    }
+}
+
+/// Encodes a wire-codec value into fresh bytes.
+pub(crate) fn to_bytes<T: Encode>(value: &T) -> Bytes {
+    let mut buf = BytesMut::with_capacity(value.encoded_len());
+    value.encode(&mut buf);
+    buf.freeze()
+}
+
+/// Decodes exactly one wire-codec value from `bytes`.
+pub(crate) fn from_bytes<T: Decode>(bytes: &Bytes) -> Result<T, BodyError> {
+    let mut r = Reader::new(bytes);
+    let v = T::decode(&mut r)?;
+    r.finish()?;
+    Ok(v)
+}
+
+/// Membership and slot table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaState {
+    /// The members.
+    pub members: Members,
+    /// The slot table.
+    pub table: SlotTable,
+}
+
+impl MetaState {
+    /// The state of a new cluster: nobody, and an empty table of `count` slots.
+    pub fn new(count: SlotCount) -> Self {
+        MetaState {
+            members: Members::default(),
+            table: SlotTable::empty(count),
+        }
+    }
+
+    /// Applies one command; returns whether the state changed. Commands that do not apply
+    /// (a stale table, an unknown process) change nothing.
+    pub fn apply(&mut self, command: &Command) -> bool {
+        match command {
+            Command::MemberUp { member } => self.members.up(member.clone()),
+            Command::MemberExpired { process } => self.members.expire(*process),
+            Command::TableInstalled { table } => SlotTable::try_from(table.clone())
+                .and_then(|t| self.table.install(t))
+                .is_ok(),
+        }
+    }
+
+    /// The state as a snapshot holds it.
+    pub fn image(&self) -> StateImage {
+        StateImage {
+            members_version: self.members.version(),
+            members: self.members.iter().cloned().collect(),
+            retired: self.members.retired().collect(),
+            table: self.table.to_view(),
+        }
+    }
+
+    /// The state a snapshot holds; `None` if its table is malformed.
+    pub fn from_image(image: StateImage) -> Option<Self> {
+        Some(MetaState {
+            members: Members::from_parts(image.members_version, image.members, image.retired),
+            table: SlotTable::try_from(image.table).ok()?,
+        })
+    }
+
+    /// What session and data nodes are told.
+    pub fn cluster_view(&self) -> ClusterView {
+        ClusterView {
+            members_version: self.members.version(),
+            members: self.members.iter().cloned().collect(),
+            table: self.table.to_view(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Incarnation, NodeId, Role, TableEpoch, Text};
+
+    #[test]
+    fn commands_and_images_roundtrip_and_apply() {
+        let p = ProcessId {
+            node: NodeId(4),
+            incarnation: Incarnation(9),
+        };
+        let member = Member {
+            process: p,
+            role: Role::Data,
+            address: Text::from("d:1"),
+        };
+        let mut table = SlotTable::empty(SlotCount::new(2).unwrap()).to_view();
+        table.epoch = TableEpoch(1);
+        table.slots[0].leader = Some(p);
+        let batch = CommandBatch {
+            commands: vec![
+                Command::MemberUp { member },
+                Command::TableInstalled { table },
+                Command::MemberExpired { process: p },
+            ],
+        };
+        let bytes = to_bytes(&batch);
+        assert_eq!(from_bytes::<CommandBatch>(&bytes), Ok(batch.clone()));
+        let mut s = MetaState::new(SlotCount::new(2).unwrap());
+        let changed: Vec<bool> = batch.commands.iter().map(|c| s.apply(c)).collect();
+        assert_eq!(changed, vec![true, true, true]);
+        assert_eq!(s.members.version(), 2);
+        assert_eq!(
+            s.table.slot(crate::model::SlotId(0)).map(|x| x.leader),
+            Some(Some(p))
+        );
+        assert!(
+            !s.apply(&batch.commands[1]),
+            "the same table again is stale"
+        );
+        let image = from_bytes::<StateImage>(&to_bytes(&s.image())).unwrap();
+        assert_eq!(MetaState::from_image(image), Some(s));
+    }
+}
