@@ -10,12 +10,15 @@
 //! - [`time`], [`rng`]: time as a value, randomness from a seed.
 //! - [`slot`]: slot hashing and the slot table.
 //! - [`digest`]: publisher-set digests for reconciliation and resync.
+//! - [`session`], [`client`]: the session node and the client library's core.
 
 #[macro_use]
 pub mod wire;
+pub mod client;
 pub mod digest;
 pub mod io;
 pub mod model;
 pub mod rng;
+pub mod session;
 pub mod slot;
 pub mod time;
