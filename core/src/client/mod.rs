@@ -117,9 +117,13 @@ impl Client {
                 payload,
                 attributes,
             } => {
-                let msg =
-                    self.regs
-                        .publish(data_info_id, register_id.clone(), payload, attributes, generation);
+                let msg = self.regs.publish(
+                    data_info_id,
+                    register_id.clone(),
+                    payload,
+                    attributes,
+                    generation,
+                );
                 self.send_registration(&register_id, msg);
             }
             Command::Unpublish {
@@ -143,7 +147,10 @@ impl Client {
                 register_id,
             } => {
                 let known = self.regs.known(&data_info_id);
-                if let Some(d) = self.regs.subscribe(data_info_id.clone(), register_id.clone()) {
+                if let Some(d) = self
+                    .regs
+                    .subscribe(data_info_id.clone(), register_id.clone())
+                {
                     // Another subscription of the key already has a list: share it now.
                     self.emit_update(&data_info_id, vec![register_id.clone()], d);
                 }

@@ -66,13 +66,21 @@ impl Registrations {
     }
 
     /// Forgets a publication; returns the removal's version if it was registered.
-    pub(crate) fn unpublish(&mut self, register_id: &Text, generation: u64) -> Option<RegisterVersion> {
+    pub(crate) fn unpublish(
+        &mut self,
+        register_id: &Text,
+        generation: u64,
+    ) -> Option<RegisterVersion> {
         self.publishers.remove(register_id)?;
         Some(RegisterVersion::new(self.next_version(), generation))
     }
 
     /// Records a subscription; returns the last list of its key, if one was delivered.
-    pub(crate) fn subscribe(&mut self, data_info_id: DataInfoId, register_id: Text) -> Option<Delivered> {
+    pub(crate) fn subscribe(
+        &mut self,
+        data_info_id: DataInfoId,
+        register_id: Text,
+    ) -> Option<Delivered> {
         let t = self.topics.entry(data_info_id).or_default();
         t.subscribers.insert(register_id);
         t.delivered.clone()

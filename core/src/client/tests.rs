@@ -58,16 +58,25 @@ impl T {
         self.drain()
     }
 
-    fn push(&mut self, conn: ConnId, rid: u64, seq: u64, pubs: Vec<Publisher>) -> Vec<Output<Event>> {
+    fn push(
+        &mut self,
+        conn: ConnId,
+        rid: u64,
+        seq: u64,
+        pubs: Vec<Publisher>,
+    ) -> Vec<Output<Event>> {
         let push = Push {
             data_info_id: key(),
             version: v(seq),
             publishers: pubs,
         };
-        self.c.handle_input(self.now, Input::Frame {
-            conn,
-            frame: Frame::new(rid, push),
-        });
+        self.c.handle_input(
+            self.now,
+            Input::Frame {
+                conn,
+                frame: Frame::new(rid, push),
+            },
+        );
         self.drain()
     }
 }
@@ -130,19 +139,32 @@ fn m9_every_connect_increments_the_generation_sends_hello_and_replays_everything
         panic!("hello first: {m:?}")
     };
     assert_eq!(h.connect_generation, 1);
-    let Message::Publish(p1) = &m[1] else { panic!() };
+    let Message::Publish(p1) = &m[1] else {
+        panic!()
+    };
     assert_eq!(p1.publisher.version, RegisterVersion::new(1, 1));
     assert!(matches!(&m[2], Message::Subscribe(s) if s.known.is_none()));
     t.push(conn, 9, 4, vec![p("a")]);
     t.c.handle_input(t.now, Input::Closed { conn });
     let (_, _, outs) = t.connect();
     let m = messages(&outs);
-    let Message::ClientHello(h) = &m[0] else { panic!() };
+    let Message::ClientHello(h) = &m[0] else {
+        panic!()
+    };
     assert_eq!(h.connect_generation, 2);
-    let Message::Publish(p2) = &m[1] else { panic!() };
-    assert_eq!(p2.publisher.version, RegisterVersion::new(1, 2), "replay is newer");
+    let Message::Publish(p2) = &m[1] else {
+        panic!()
+    };
+    assert_eq!(
+        p2.publisher.version,
+        RegisterVersion::new(1, 2),
+        "replay is newer"
+    );
     assert!(p2.publisher.version > p1.publisher.version);
-    assert!(matches!(&m[2], Message::Subscribe(s) if s.known == Some(v(4))), "carries known");
+    assert!(
+        matches!(&m[2], Message::Subscribe(s) if s.known == Some(v(4))),
+        "carries known"
+    );
 }
 
 #[test]
@@ -151,7 +173,10 @@ fn m9_fails_over_to_the_next_session_with_jittered_doubling_backoff() {
     let (conn, first, _) = t.connect();
     let lost_at = t.now;
     t.c.handle_input(t.now, Input::Closed { conn });
-    assert!(matches!(t.drain()[..], [Output::Event(Event::Disconnected { .. })]));
+    assert!(matches!(
+        t.drain()[..],
+        [Output::Event(Event::Disconnected { .. })]
+    ));
     let mut delays = Vec::new();
     let mut addresses = vec![first];
     let mut prev = lost_at;
@@ -187,7 +212,9 @@ fn m9_delivers_only_newer_lists_and_acks_every_push() {
     let (conn, _, _) = t.connect();
     let outs = t.push(conn, 5, 3, vec![p("a"), p("b")]);
     assert_eq!(updates(&outs), [(v(3), 2)]);
-    assert!(matches!(&outs[0], Output::Send { frame, .. } if frame.request_id == 5 && matches!(frame.message, Message::Ack(_))));
+    assert!(
+        matches!(&outs[0], Output::Send { frame, .. } if frame.request_id == 5 && matches!(frame.message, Message::Ack(_)))
+    );
     let outs = t.push(conn, 6, 3, vec![]);
     assert!(updates(&outs).is_empty(), "not newer: not delivered");
     assert_eq!(messages(&outs), [Message::Ack(Ack {})], "but acknowledged");
@@ -224,14 +251,22 @@ fn m9_unpublish_is_newer_and_not_replayed() {
         register_id: Text::from("pub-1"),
     });
     let m = messages(&outs);
-    let Message::Unpublish(u) = &m[0] else { panic!() };
+    let Message::Unpublish(u) = &m[0] else {
+        panic!()
+    };
     assert_eq!(u.version, RegisterVersion::new(2, 1));
     t.c.handle_input(t.now, Input::Closed { conn });
     let (_, _, outs) = t.connect();
-    assert_eq!(messages(&outs).len(), 1, "only the hello: nothing left to replay");
+    assert_eq!(
+        messages(&outs).len(),
+        1,
+        "only the hello: nothing left to replay"
+    );
     // Re-publishing the same id later is newer than the removal.
     let outs = t.cmd(publish_cmd());
-    let Message::Publish(p) = &messages(&outs)[0] else { panic!() };
+    let Message::Publish(p) = &messages(&outs)[0] else {
+        panic!()
+    };
     assert!(p.publisher.version > u.version);
 }
 
@@ -240,17 +275,24 @@ fn m9_a_refused_registration_is_reported() {
     let mut t = T::new();
     let (conn, _, _) = t.connect();
     let outs = t.cmd(publish_cmd());
-    let Output::Send { frame, .. } = &outs[0] else { panic!() };
+    let Output::Send { frame, .. } = &outs[0] else {
+        panic!()
+    };
     let err = crate::wire::ErrorReply {
         code: crate::wire::ErrorCode::Overloaded,
         message: Text::from("too many"),
     };
-    t.c.handle_input(t.now, Input::Frame {
-        conn,
-        frame: Frame::new(frame.request_id, err),
-    });
+    t.c.handle_input(
+        t.now,
+        Input::Frame {
+            conn,
+            frame: Frame::new(frame.request_id, err),
+        },
+    );
     let outs = t.drain();
-    assert!(matches!(&outs[..], [Output::Event(Event::Rejected { register_id, .. })] if register_id == "pub-1"));
+    assert!(
+        matches!(&outs[..], [Output::Event(Event::Rejected { register_id, .. })] if register_id == "pub-1")
+    );
 }
 
 #[test]

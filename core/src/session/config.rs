@@ -118,7 +118,10 @@ impl SessionConfig {
             return Err(ConfigError::new("peer_address", "must not be empty"));
         }
         if self.meta_addresses.iter().any(|a| a.is_empty()) {
-            return Err(ConfigError::new("meta_addresses", "contains an empty address"));
+            return Err(ConfigError::new(
+                "meta_addresses",
+                "contains an empty address",
+            ));
         }
         nonzero("heartbeat_interval", self.heartbeat_interval)?;
         nonzero("scan_interval", self.scan_interval)?;
@@ -129,12 +132,18 @@ impl SessionConfig {
         backoff("push_backoff", self.push_backoff)?;
         backoff("reconnect_backoff", self.reconnect_backoff)?;
         positive("max_batch_ops", self.max_batch_ops)?;
-        positive("max_queued_writes_per_slot", self.max_queued_writes_per_slot)?;
+        positive(
+            "max_queued_writes_per_slot",
+            self.max_queued_writes_per_slot,
+        )?;
         positive(
             "max_pushes_in_flight_per_conn",
             self.max_pushes_in_flight_per_conn,
         )?;
-        positive("max_registrations_per_conn", self.max_registrations_per_conn)?;
+        positive(
+            "max_registrations_per_conn",
+            self.max_registrations_per_conn,
+        )?;
         positive("reconcile_page_size", self.reconcile_page_size)?;
         if self.heartbeat_interval >= Duration::from_secs(10) {
             return Err(ConfigError::new(

@@ -262,10 +262,7 @@ impl Session {
 
     fn on_client_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
         let rid = frame.request_id;
-        let registering = matches!(
-            frame.message,
-            Message::Publish(_) | Message::Subscribe(_)
-        );
+        let registering = matches!(frame.message, Message::Publish(_) | Message::Subscribe(_));
         if registering
             && self.registry.registrations(conn) >= self.config.max_registrations_per_conn
         {
@@ -548,7 +545,9 @@ impl Session {
     }
 
     fn install(&mut self, now: Instant, view: ClusterView) {
-        let members_newer = self.members_version.is_none_or(|v| view.members_version > v);
+        let members_newer = self
+            .members_version
+            .is_none_or(|v| view.members_version > v);
         match SlotTable::try_from(view.table) {
             Ok(table) => match self.table.install(table) {
                 Ok(()) => {

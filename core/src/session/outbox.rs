@@ -81,7 +81,12 @@ impl Outbox {
     }
 
     pub(crate) fn pop(&mut self) -> Option<Output<SessionEvent>> {
-        self.queue.pop_front()
+        let out = self.queue.pop_front();
+        if out.is_none() && self.queue.capacity() > 4096 {
+            // A fan-out's burst of frames must not stay allocated once drained.
+            self.queue.shrink_to(256);
+        }
+        out
     }
 
     /// Sends a one-way message or a reply (`request_id` of the request it answers).

@@ -119,23 +119,25 @@ impl Peers {
             }
         }
         for (p, address) in data {
-            if !self.data.contains_key(&p) {
-                self.data.insert(
-                    p,
-                    Link {
-                        address: address.clone(),
-                        conn: None,
-                        state: State::Connecting,
-                        attempts: 0,
-                    },
-                );
+            if let std::collections::btree_map::Entry::Vacant(e) = self.data.entry(p) {
+                e.insert(Link {
+                    address: address.clone(),
+                    conn: None,
+                    state: State::Connecting,
+                    attempts: 0,
+                });
                 self.open(Peer::Data(p), out);
             }
         }
     }
 
     /// An outbound connection is up: say hello (and heartbeat meta at once).
-    pub(crate) fn connected(&mut self, conn: ConnId, hb: &Heartbeat, out: &mut Outbox) -> Option<Peer> {
+    pub(crate) fn connected(
+        &mut self,
+        conn: ConnId,
+        hb: &Heartbeat,
+        out: &mut Outbox,
+    ) -> Option<Peer> {
         let peer = *self.by_conn.get(&conn)?;
         let link = match peer {
             Peer::Data(p) => self.data.get_mut(&p)?,

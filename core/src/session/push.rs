@@ -12,11 +12,11 @@
 //!   in a row the connection's circuit breaker opens and its pushes pause for
 //!   `breaker_cooldown`. A slow or dead subscriber therefore delays only itself.
 
+use super::Timer;
 use super::config::SessionConfig;
 use super::outbox::{Outbox, SessionEvent};
 use super::registry::{Registry, Subscription, Topic, TopicId};
 use super::timers::Timers;
-use super::Timer;
 use crate::io::ConnId;
 use crate::rng::Rng;
 use crate::time::Instant;

@@ -17,11 +17,7 @@ pub(crate) fn digests(reg: &Registry, slot: SlotId) -> Vec<IdDigest> {
         .filter(|t| !t.publishers.is_empty())
         .map(|t| IdDigest {
             data_info_id: t.key.clone(),
-            digest: Digest::of(
-                t.publishers
-                    .iter()
-                    .map(|(id, e)| (id, e.publisher.version)),
-            ),
+            digest: Digest::of(t.publishers.iter().map(|(id, e)| (id, e.publisher.version))),
         })
         .collect()
 }

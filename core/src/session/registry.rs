@@ -443,7 +443,10 @@ mod tests {
     fn registry_keeps_only_newer_versions_and_indexes_by_slot() {
         let mut r = Registry::new(SlotCount::DEFAULT);
         let t = r.intern(&key(1));
-        assert_eq!(r.publish(ConnId(1), t, publisher("a", 2, 1)), Applied::Changed);
+        assert_eq!(
+            r.publish(ConnId(1), t, publisher("a", 2, 1)),
+            Applied::Changed
+        );
         assert_eq!(
             r.publish(ConnId(1), t, publisher("a", 1, 1)),
             Applied::Superseded

@@ -32,8 +32,7 @@ impl Session {
             if known.is_empty() {
                 continue;
             }
-            let (Some(route), Some(conn)) = (self.table.route(slot), self.leader_conn(slot))
-            else {
+            let (Some(route), Some(conn)) = (self.table.route(slot), self.leader_conn(slot)) else {
                 continue;
             };
             let id = self.out.request(conn, VersionScan { route, known });

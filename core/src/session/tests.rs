@@ -8,8 +8,7 @@ use crate::model::{
 };
 use crate::wire::{
     ChangeNotify, ClientHello, Datum, DatumChange, Datums, Member, NotLeader, ReconcileFetch,
-    ReconcileQuery, SlotAssignment, SlotTableView, Unsubscribe, VersionScanReply,
-    WriteAccepted,
+    ReconcileQuery, SlotAssignment, SlotTableView, Unsubscribe, VersionScanReply, WriteAccepted,
 };
 use std::time::Duration;
 
@@ -119,7 +118,11 @@ impl T {
         let outs = self.drain();
         for o in &outs {
             if let Output::Connect { conn, address } = o {
-                let p = if address.as_str() == "data10:1" { D1 } else { D2 };
+                let p = if address.as_str() == "data10:1" {
+                    D1
+                } else {
+                    D2
+                };
                 self.data.insert(p, *conn);
                 self.input(Input::Connected { conn: *conn });
             }
@@ -257,7 +260,11 @@ fn m3_publish_is_acked_and_forwarded_to_the_slot_leader_with_its_route() {
     publish(&mut t, c, 7, &key(1), publisher("p1", 1, 1));
     let sent = t.sent();
     let (ac, ack) = find(&sent, |m| matches!(m, Message::Ack(_)));
-    assert_eq!((ac, ack.request_id), (c, 7), "the client is answered at once");
+    assert_eq!(
+        (ac, ack.request_id),
+        (c, 7),
+        "the client is answered at once"
+    );
     let (bc, batch) = find(&sent, is_batch);
     assert_eq!(bc, t.d1());
     let Message::WriteBatch(b) = &batch.message else {
@@ -276,12 +283,20 @@ fn m3_one_batch_in_flight_per_slot_later_writes_follow_in_order() {
     let first = find(&t.sent(), is_batch).1;
     publish(&mut t, c, 2, &key(2), publisher("b", 1, 1));
     publish(&mut t, c, 3, &key(1), publisher("a", 2, 1));
-    t.frame(c, 4, Unpublish {
-        data_info_id: key(2),
-        register_id: Text::from("b"),
-        version: RegisterVersion::new(2, 1),
-    });
-    assert_eq!(count(&t.sent(), is_batch), 0, "one batch in flight per slot");
+    t.frame(
+        c,
+        4,
+        Unpublish {
+            data_info_id: key(2),
+            register_id: Text::from("b"),
+            version: RegisterVersion::new(2, 1),
+        },
+    );
+    assert_eq!(
+        count(&t.sent(), is_batch),
+        0,
+        "one batch in flight per slot"
+    );
     let d1 = t.d1();
     t.frame(d1, first.request_id, WriteAccepted { slot: SlotId(0) });
     let second = find(&t.sent(), is_batch).1;
@@ -326,7 +341,11 @@ fn m3_failed_batch_is_resent_after_backoff_then_dropped_after_the_retry_bound() 
     );
     assert_eq!(t.s.stats().writes_dropped, 1);
     assert_eq!(t.s.queued_writes(SlotId(0)), 0);
-    assert_eq!(t.s.publisher_count(&key(1)), 1, "the registry keeps it for reconciliation");
+    assert_eq!(
+        t.s.publisher_count(&key(1)),
+        1,
+        "the registry keeps it for reconciliation"
+    );
 }
 
 #[test]
@@ -340,11 +359,19 @@ fn m3_moved_refusal_reroutes_to_the_new_leader_once_a_newer_table_arrives() {
         table_epoch: TableEpoch(2),
         leader: Some(D2),
     };
-    t.frame(d1, first.request_id, Refused {
-        slot: SlotId(0),
-        refusal,
-    });
-    assert_eq!(count(&t.sent(), is_batch), 0, "waits (backoff or new table)");
+    t.frame(
+        d1,
+        first.request_id,
+        Refused {
+            slot: SlotId(0),
+            refusal,
+        },
+    );
+    assert_eq!(
+        count(&t.sent(), is_batch),
+        0,
+        "waits (backoff or new table)"
+    );
     t.frame(META, 0, view(2, D2, 2, 1));
     let (conn, batch) = find(&t.sent(), is_batch);
     assert_eq!(conn, t.data[&D2], "re-routed to the new leader");
@@ -380,12 +407,16 @@ fn m3_client_disconnect_removes_its_publishers_at_their_version_and_its_subscrib
     );
     assert_eq!(t.s.publisher_count(&key(1)), 0);
     // The subscriber is gone too: a change of key(2) interests nobody.
-    t.frame(d1, 9, ChangeNotify {
-        changes: vec![DatumChange {
-            data_info_id: key(2),
-            version: v(9),
-        }],
-    });
+    t.frame(
+        d1,
+        9,
+        ChangeNotify {
+            changes: vec![DatumChange {
+                data_info_id: key(2),
+                version: v(9),
+            }],
+        },
+    );
     assert_eq!(count(&t.sent(), is_fetch), 0);
 }
 
@@ -403,14 +434,22 @@ fn m3_disconnect_grace_delays_removal_and_spares_a_publisher_replayed_meanwhile(
     let b = find(&t.sent(), is_batch).1;
     t.frame(d1, b.request_id, WriteAccepted { slot: SlotId(0) });
     t.input(Input::Closed { conn: c1 });
-    assert_eq!(count(&t.sent(), is_batch), 0, "nothing removed during the grace");
+    assert_eq!(
+        count(&t.sent(), is_batch),
+        0,
+        "nothing removed during the grace"
+    );
     let c2 = t.client(2);
     publish(&mut t, c2, 1, &key(1), publisher("a", 1, 2));
     let b = find(&t.sent(), is_batch).1;
     t.frame(d1, b.request_id, WriteAccepted { slot: SlotId(0) });
     t.advance(Duration::from_secs(10));
     let batch = find(&t.sent(), is_batch).1;
-    assert_eq!(batch_ids(&batch), ["remove b"], "a, replayed on c2, survives");
+    assert_eq!(
+        batch_ids(&batch),
+        ["remove b"],
+        "a, replayed on c2, survives"
+    );
     assert_eq!(t.s.publisher_count(&key(1)), 1);
 }
 
@@ -438,7 +477,11 @@ fn m5_change_notify_is_acked_and_fetches_only_when_a_subscriber_is_behind() {
     let sent = t.sent();
     let (_, ack) = find(&sent, |m| matches!(m, Message::Ack(_)));
     assert_eq!(ack.request_id, 77);
-    assert_eq!(count(&sent, is_fetch), 0, "everyone holds v5; key 99 has no subscriber");
+    assert_eq!(
+        count(&sent, is_fetch),
+        0,
+        "everyone holds v5; key 99 has no subscriber"
+    );
     t.frame(d1, 78, notify(6));
     let (_, f) = find(&t.sent(), is_fetch);
     let Message::FetchDatums(fd) = f.message else {
@@ -464,18 +507,29 @@ fn m5_datums_are_cached_by_version_and_serve_new_subscribers_without_a_fetch() {
     assert_eq!(push.version, v(5));
     // An older datum never replaces the cache.
     let d1 = t.d1();
-    t.frame(d1, 3, ChangeNotify {
-        changes: vec![DatumChange {
-            data_info_id: key(1),
-            version: v(7),
-        }],
-    });
+    t.frame(
+        d1,
+        3,
+        ChangeNotify {
+            changes: vec![DatumChange {
+                data_info_id: key(1),
+                version: v(7),
+            }],
+        },
+    );
     let f = find(&t.sent(), is_fetch).1;
-    t.frame(d1, f.request_id, Datums {
-        datums: vec![datum(&key(1), 4, &[])],
-    });
+    t.frame(
+        d1,
+        f.request_id,
+        Datums {
+            datums: vec![datum(&key(1), 4, &[])],
+        },
+    );
     let outs = t.drain();
-    assert!(outs.iter().any(|o| matches!(o, Output::Event(SessionEvent::StaleDatum { .. }))));
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Event(SessionEvent::StaleDatum { .. })))
+    );
     let c3 = t.client(3);
     t.frame(c3, 1, sub(&key(1), "s3", None));
     let Message::Push(push) = find(&t.sent(), is_push).1.message else {
@@ -506,16 +560,24 @@ fn m5_version_scan_runs_every_interval_and_repairs_a_lost_notification() {
         }]
     );
     // The leader has v8 (its notification was lost): fetch, then push.
-    t.frame(conn, scan.request_id, VersionScanReply {
-        changed: vec![DatumChange {
-            data_info_id: key(1),
-            version: v(8),
-        }],
-    });
+    t.frame(
+        conn,
+        scan.request_id,
+        VersionScanReply {
+            changed: vec![DatumChange {
+                data_info_id: key(1),
+                version: v(8),
+            }],
+        },
+    );
     let f = find(&t.sent(), is_fetch).1;
-    t.frame(conn, f.request_id, Datums {
-        datums: vec![datum(&key(1), 8, &["a", "b"])],
-    });
+    t.frame(
+        conn,
+        f.request_id,
+        Datums {
+            datums: vec![datum(&key(1), 8, &["a", "b"])],
+        },
+    );
     let Message::Push(p) = find(&t.sent(), is_push).1.message else {
         unreachable!()
     };
@@ -530,18 +592,26 @@ fn m5_version_scan_runs_every_interval_and_repairs_a_lost_notification() {
 /// the push frame that follows (not acked).
 fn change(t: &mut T, k: &DataInfoId, seq: u64) -> Vec<(ConnId, Frame)> {
     let d1 = t.d1();
-    t.frame(d1, 1000 + seq, ChangeNotify {
-        changes: vec![DatumChange {
-            data_info_id: k.clone(),
-            version: v(seq),
-        }],
-    });
+    t.frame(
+        d1,
+        1000 + seq,
+        ChangeNotify {
+            changes: vec![DatumChange {
+                data_info_id: k.clone(),
+                version: v(seq),
+            }],
+        },
+    );
     let sent = t.sent();
     if let Some((_, f)) = sent.iter().find(|(_, f)| is_fetch(&f.message)) {
         let rid = f.request_id;
-        t.frame(d1, rid, Datums {
-            datums: vec![datum(k, seq, &["a"])],
-        });
+        t.frame(
+            d1,
+            rid,
+            Datums {
+                datums: vec![datum(k, seq, &["a"])],
+            },
+        );
         return t.sent();
     }
     sent
@@ -554,7 +624,11 @@ fn m8_a_burst_coalesces_into_one_push_in_flight_per_connection_and_key() {
     t.subscribed(c, &key(1), Some(datum(&key(1), 1, &["a"])));
     let first = find(&change(&mut t, &key(1), 2), is_push).1;
     for seq in 3..=6 {
-        assert_eq!(count(&change(&mut t, &key(1), seq), is_push), 0, "one in flight");
+        assert_eq!(
+            count(&change(&mut t, &key(1), seq), is_push),
+            0,
+            "one in flight"
+        );
     }
     assert_eq!(t.s.pushes_in_flight(), 1);
     t.frame(c, first.request_id, Ack {});
@@ -659,10 +733,14 @@ fn m6_reconciliation_is_answered_with_digests_then_pages() {
     publish(&mut t, cl, 2, &key(1), publisher("b", 1, 1));
     t.sent();
     let d1 = t.d1();
-    t.frame(d1, 40, ReconcileQuery {
-        slot: SlotId(0),
-        leader_epoch: LeaderEpoch(1),
-    });
+    t.frame(
+        d1,
+        40,
+        ReconcileQuery {
+            slot: SlotId(0),
+            leader_epoch: LeaderEpoch(1),
+        },
+    );
     let (_, r) = find(&t.sent(), |m| matches!(m, Message::ReconcileDigests(_)));
     assert_eq!(r.request_id, 40);
     let Message::ReconcileDigests(d) = r.message else {
@@ -678,12 +756,18 @@ fn m6_reconciliation_is_answered_with_digests_then_pages() {
         after,
     };
     t.frame(d1, 41, fetch(None));
-    let Message::ReconcilePage(p1) = find(&t.sent(), |m| matches!(m, Message::ReconcilePage(_))).1.message else {
+    let Message::ReconcilePage(p1) = find(&t.sent(), |m| matches!(m, Message::ReconcilePage(_)))
+        .1
+        .message
+    else {
         unreachable!()
     };
     assert_eq!(p1.entries[0].publisher.register_id, "a");
     t.frame(d1, 42, fetch(p1.next));
-    let Message::ReconcilePage(p2) = find(&t.sent(), |m| matches!(m, Message::ReconcilePage(_))).1.message else {
+    let Message::ReconcilePage(p2) = find(&t.sent(), |m| matches!(m, Message::ReconcilePage(_)))
+        .1
+        .message
+    else {
         unreachable!()
     };
     assert_eq!(p2.entries[0].publisher.register_id, "b");
@@ -694,17 +778,25 @@ fn m6_reconciliation_is_answered_with_digests_then_pages() {
 fn m6_reconciliation_from_a_node_our_table_does_not_name_is_refused() {
     let mut t = T::new();
     let d2 = t.data[&D2];
-    t.frame(d2, 5, ReconcileQuery {
-        slot: SlotId(0),
-        leader_epoch: LeaderEpoch(1),
-    });
+    t.frame(
+        d2,
+        5,
+        ReconcileQuery {
+            slot: SlotId(0),
+            leader_epoch: LeaderEpoch(1),
+        },
+    );
     let (_, r) = find(&t.sent(), |m| matches!(m, Message::Refused(_)));
     assert_eq!(r.request_id, 5);
     // A newer leader epoch than ours: our table is behind; answer.
-    t.frame(d2, 6, ReconcileQuery {
-        slot: SlotId(0),
-        leader_epoch: LeaderEpoch(2),
-    });
+    t.frame(
+        d2,
+        6,
+        ReconcileQuery {
+            slot: SlotId(0),
+            leader_epoch: LeaderEpoch(2),
+        },
+    );
     find(&t.sent(), |m| matches!(m, Message::ReconcileDigests(_)));
 }
 
@@ -722,30 +814,49 @@ fn meta_heartbeats_every_second_follows_not_leader_and_installs_views() {
     };
     s.handle_input(now, Input::Connected { conn });
     let outs: Vec<_> = std::iter::from_fn(|| s.poll_output()).collect();
-    assert!(matches!(&outs[0], Output::Send { frame, .. } if matches!(frame.message, Message::PeerHello(_))));
-    assert!(matches!(&outs[1], Output::Send { frame, .. } if matches!(frame.message, Message::Heartbeat(_))));
+    assert!(
+        matches!(&outs[0], Output::Send { frame, .. } if matches!(frame.message, Message::PeerHello(_)))
+    );
+    assert!(
+        matches!(&outs[1], Output::Send { frame, .. } if matches!(frame.message, Message::Heartbeat(_)))
+    );
     let next = s.poll_timeout().unwrap();
     assert!(next <= now + Duration::from_secs(1));
     s.handle_timeout(now + Duration::from_secs(1));
     let hb = std::iter::from_fn(|| s.poll_output()).any(|o| matches!(o, Output::Send { frame, .. } if matches!(frame.message, Message::Heartbeat(_))));
     assert!(hb, "heartbeat every interval");
     let t1 = now + Duration::from_secs(1);
-    s.handle_input(t1, Input::Frame {
-        conn,
-        frame: Frame::new(0, view(3, D1, 1, 4)),
-    });
+    s.handle_input(
+        t1,
+        Input::Frame {
+            conn,
+            frame: Frame::new(0, view(3, D1, 1, 4)),
+        },
+    );
     assert_eq!(s.table().epoch(), TableEpoch(3));
     let outs: Vec<_> = std::iter::from_fn(|| s.poll_output()).collect();
-    let connects = outs.iter().filter(|o| matches!(o, Output::Connect { .. })).count();
+    let connects = outs
+        .iter()
+        .filter(|o| matches!(o, Output::Connect { .. }))
+        .count();
     assert_eq!(connects, 2, "connects to every data member: {outs:?}");
-    s.handle_input(t1, Input::Frame {
-        conn,
-        frame: Frame::new(0, NotLeader {
-            leader: Some(Text::from("m9:1")),
-        }),
-    });
+    s.handle_input(
+        t1,
+        Input::Frame {
+            conn,
+            frame: Frame::new(
+                0,
+                NotLeader {
+                    leader: Some(Text::from("m9:1")),
+                },
+            ),
+        },
+    );
     let outs: Vec<_> = std::iter::from_fn(|| s.poll_output()).collect();
-    assert!(outs.iter().any(|o| matches!(o, Output::Connect { address, .. } if address == "m9:1")));
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Connect { address, .. } if address == "m9:1"))
+    );
 }
 
 #[test]
@@ -756,13 +867,20 @@ fn a_lost_data_connection_reconnects_with_backoff_and_resends_in_flight_writes()
     t.sent();
     let d1 = t.d1();
     t.input(Input::Closed { conn: d1 });
-    assert!(t.drain().iter().all(|o| !matches!(o, Output::Connect { .. })));
+    assert!(
+        t.drain()
+            .iter()
+            .all(|o| !matches!(o, Output::Connect { .. }))
+    );
     t.advance(Duration::from_millis(200));
     let outs = t.connect_data();
     assert!(outs.iter().any(|o| matches!(o, Output::Connect { .. })));
     let sent = t.sent();
     let (_, hello) = &sent[0];
-    assert!(matches!(hello.message, Message::PeerHello(_)), "hello first");
+    assert!(
+        matches!(hello.message, Message::PeerHello(_)),
+        "hello first"
+    );
     assert_eq!(batch_ids(&find(&sent, is_batch).1), ["put a"]);
 }
 
@@ -781,10 +899,14 @@ fn bad_frames_are_answered_with_errors_and_change_nothing() {
     // Replies nobody asked for, from data, are ignored.
     let d1 = t.d1();
     t.frame(d1, 999, Datums { datums: vec![] });
-    t.frame(c, 3, Unsubscribe {
-        data_info_id: key(4),
-        register_id: Text::from("x"),
-    });
+    t.frame(
+        c,
+        3,
+        Unsubscribe {
+            data_info_id: key(4),
+            register_id: Text::from("x"),
+        },
+    );
     assert_eq!(count(&t.sent(), |m| matches!(m, Message::Ack(_))), 1);
 }
 

@@ -160,8 +160,8 @@ impl Writer {
 
     /// Writes waiting or in flight for `slot` (tests, metrics).
     pub(crate) fn queued(&self, slot: SlotId) -> usize {
-        self.slots
-            .get(&slot)
-            .map_or(0, |s| s.queue.len() + s.batch.as_ref().map_or(0, |b| b.ops.len()))
+        self.slots.get(&slot).map_or(0, |s| {
+            s.queue.len() + s.batch.as_ref().map_or(0, |b| b.ops.len())
+        })
     }
 }
