@@ -410,17 +410,7 @@ impl Session {
         match frame.message {
             Message::ChangeNotify(n) => {
                 self.out.send(conn, rid, Ack {});
-                let mut slots = Vec::new();
-                for change in n.changes {
-                    if let Some(slot) = self.announce(now, &change.data_info_id, change.version) {
-                        slots.push(slot);
-                    }
-                }
-                slots.sort();
-                slots.dedup();
-                for slot in slots {
-                    self.pump_fetch(now, slot);
-                }
+                self.announce_all(now, n.changes);
             }
             Message::ReconcileQuery(q) => {
                 if let Some(refusal) = self.refuse_reconcile(peer, q.slot, q.leader_epoch) {
@@ -451,6 +441,21 @@ impl Session {
             Message::HeartbeatAck(_) | Message::KeepAlive(_) | Message::Ack(_) => {}
             Message::PeerHello(_) => {}
             message => self.on_reply(now, conn, rid, message),
+        }
+    }
+
+    /// Announces every change, then fetches what is wanted, one request per slot.
+    fn announce_all(&mut self, now: Instant, changes: Vec<crate::wire::DatumChange>) {
+        let mut slots = Vec::new();
+        for change in changes {
+            if let Some(slot) = self.announce(now, &change.data_info_id, change.version) {
+                slots.push(slot);
+            }
+        }
+        slots.sort();
+        slots.dedup();
+        for slot in slots {
+            self.pump_fetch(now, slot);
         }
     }
 
@@ -528,17 +533,7 @@ impl Session {
                 self.pump_fetch(now, slot);
             }
             (ReqKind::Scan(_), Message::VersionScanReply(r)) => {
-                let mut slots = Vec::new();
-                for change in r.changed {
-                    if let Some(slot) = self.announce(now, &change.data_info_id, change.version) {
-                        slots.push(slot);
-                    }
-                }
-                slots.sort();
-                slots.dedup();
-                for slot in slots {
-                    self.pump_fetch(now, slot);
-                }
+                self.announce_all(now, r.changed);
             }
             (kind, _) => self.request_failed(now, rid, kind),
         }

@@ -340,8 +340,8 @@ fn cluster() -> Net {
     net
 }
 
-#[test]
-fn harness_write_notify_fetch_push_path() {
+/// The client subscribes to and publishes one key, and everything settles.
+fn subscribed_and_published() -> Net {
     let mut net = cluster();
     net.command(Command::Subscribe {
         data_info_id: key(),
@@ -354,6 +354,12 @@ fn harness_write_notify_fetch_push_path() {
         attributes: vec![],
     });
     net.advance(Duration::from_millis(100));
+    net
+}
+
+#[test]
+fn harness_write_notify_fetch_push_path() {
+    let mut net = subscribed_and_published();
     for (kind, from, to) in [
         (MessageKind::Publish, Ep::Client, Ep::Session),
         (MessageKind::WriteBatch, Ep::Session, Ep::Data),
@@ -375,18 +381,7 @@ fn harness_write_notify_fetch_push_path() {
 
 #[test]
 fn harness_reconnect_replays_registrations_with_a_new_generation() {
-    let mut net = cluster();
-    net.command(Command::Subscribe {
-        data_info_id: key(),
-        register_id: Text::from("sub-1"),
-    });
-    net.command(Command::Publish {
-        data_info_id: key(),
-        register_id: Text::from("pub-1"),
-        payload: vec![bytes::Bytes::from_static(b"10.0.0.1:8080")],
-        attributes: vec![],
-    });
-    net.advance(Duration::from_millis(100));
+    let mut net = subscribed_and_published();
     assert_eq!(net.client.connect_generation(), 1);
     let before = net.updates().len();
     net.cut_client();
