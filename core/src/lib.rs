@@ -11,13 +11,16 @@
 //! - [`slot`]: slot hashing and the slot table.
 //! - [`digest`]: publisher-set digests for reconciliation and resync.
 //! - [`meta`]: membership, slot arrangement and the meta consensus group.
+//! - [`session`], [`client`]: the session node and the client library's core.
 
 #[macro_use]
 pub mod wire;
+pub mod client;
 pub mod digest;
 pub mod io;
 pub mod meta;
 pub mod model;
 pub mod rng;
+pub mod session;
 pub mod slot;
 pub mod time;

@@ -1,0 +1,77 @@
+//! What an application tells the client ([`Command`]) and what the client tells it
+//! ([`Event`]).
+
+use crate::model::{Attribute, DataInfoId, DatumVersion, Publisher, Text};
+use bytes::Bytes;
+
+/// An application's request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Publishes an instance, or replaces the one registered under `register_id`.
+    Publish {
+        /// The service key.
+        data_info_id: DataInfoId,
+        /// The application's id for this registration.
+        register_id: Text,
+        /// Opaque payload (by convention `ip:port` first).
+        payload: Vec<Bytes>,
+        /// Metadata.
+        attributes: Vec<Attribute>,
+    },
+    /// Withdraws a publication.
+    Unpublish {
+        /// The service key.
+        data_info_id: DataInfoId,
+        /// The registration.
+        register_id: Text,
+    },
+    /// Subscribes to a key; [`Event::Update`] follows with every newer list.
+    Subscribe {
+        /// The service key.
+        data_info_id: DataInfoId,
+        /// The application's id for this subscription.
+        register_id: Text,
+    },
+    /// Ends a subscription.
+    Unsubscribe {
+        /// The service key.
+        data_info_id: DataInfoId,
+        /// The subscription.
+        register_id: Text,
+    },
+}
+
+/// Something the application should know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A newer list for the subscriptions `register_ids` of `data_info_id`.
+    Update {
+        /// The service key.
+        data_info_id: DataInfoId,
+        /// The subscriptions it is for.
+        register_ids: Vec<Text>,
+        /// Its version; strictly newer than the last `Update` of this key.
+        version: DatumVersion,
+        /// Every live publisher.
+        publishers: Vec<Publisher>,
+    },
+    /// Connected to a session; every registration has been replayed.
+    Connected {
+        /// The session's address.
+        session: Text,
+        /// The generation of this connection.
+        connect_generation: u64,
+    },
+    /// The session connection was lost; lists already delivered stay valid.
+    Disconnected {
+        /// The session's address.
+        session: Text,
+    },
+    /// The session refused a registration.
+    Rejected {
+        /// The registration.
+        register_id: Text,
+        /// The session's reason.
+        reason: Text,
+    },
+}

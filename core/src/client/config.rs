@@ -1,0 +1,49 @@
+//! The client's configuration: its identity, the sessions it may use, and its reconnect
+//! backoff (DESIGN.md §8: 100 ms doubling to 5 s, jittered).
+
+use crate::model::Text;
+use crate::session::{Backoff, ConfigError};
+use std::time::Duration;
+
+/// Everything a client is configured with.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Stable identity of the client process, sent in `ClientHello`.
+    pub client_id: Text,
+    /// Session client addresses to fail over across.
+    pub sessions: Vec<Text>,
+    /// Backoff between connection attempts.
+    pub reconnect_backoff: Backoff,
+}
+
+impl ClientConfig {
+    /// The defaults for `client_id` and `sessions`.
+    pub fn new(client_id: Text, sessions: Vec<Text>) -> Self {
+        ClientConfig {
+            client_id,
+            sessions,
+            reconnect_backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
+        }
+    }
+
+    /// Checks every field; the error names the first one that is wrong.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.client_id.is_empty() {
+            return Err(ConfigError::new("client_id", "must not be empty"));
+        }
+        if self.sessions.is_empty() {
+            return Err(ConfigError::new("sessions", "needs at least one address"));
+        }
+        if self.sessions.iter().any(|s| s.is_empty()) {
+            return Err(ConfigError::new("sessions", "contains an empty address"));
+        }
+        let b = self.reconnect_backoff;
+        if b.initial.is_zero() || b.max < b.initial {
+            return Err(ConfigError::new(
+                "reconnect_backoff",
+                "initial must be positive and at most max",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,327 @@
+//! The client's core (DESIGN.md mechanism 9): the state machine a client library embeds.
+//!
+//! It keeps the application's registrations ([`registrations`]), connects to one session
+//! of its configured list at a time, and on every connection increments its connect
+//! generation, sends `ClientHello` and replays every registration (a subscription carries
+//! the version already held, so the session pushes only something newer). A lost
+//! connection fails over to the next session after a jittered backoff. Pushes are
+//! acknowledged and delivered to the application only when strictly newer than the last
+//! delivered list, which stays valid (and is never replaced by an empty list that was not
+//! received) while disconnected.
+
+mod api;
+mod config;
+mod registrations;
+
+pub use api::{Command, Event};
+pub use config::ClientConfig;
+
+use crate::io::{ConnId, ConnIds, Input, Node, Output};
+use crate::model::Text;
+use crate::rng::Rng;
+use crate::session::ConfigError;
+use crate::time::Instant;
+use crate::wire::{Ack, ClientHello, Frame, Message, Push, Subscribe, Unpublish, Unsubscribe};
+use registrations::{Delivered, Registrations};
+use std::collections::{BTreeMap, VecDeque};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// Waiting to (re)connect at this instant.
+    Down { retry_at: Instant },
+    /// Connecting on this connection.
+    Connecting(ConnId),
+    /// Connected and replayed.
+    Ready(ConnId),
+}
+
+/// The client state machine. Drive it through [`Node`].
+#[derive(Debug)]
+pub struct Client {
+    config: ClientConfig,
+    rng: Rng,
+    ids: ConnIds,
+    out: VecDeque<Output<Event>>,
+    regs: Registrations,
+    link: Link,
+    session: usize,
+    attempts: u32,
+    connect_generation: u64,
+    next_request: u64,
+    /// Registration requests awaiting an answer, for reporting refusals.
+    pending: BTreeMap<u64, Text>,
+}
+
+impl Client {
+    /// A client with a validated configuration, drawing randomness from `seed`. It
+    /// connects at the first `handle_timeout`.
+    pub fn new(config: ClientConfig, seed: u64) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let mut rng = Rng::seed_from_u64(seed);
+        let session = rng.below(config.sessions.len() as u64) as usize;
+        Ok(Client {
+            config,
+            rng,
+            ids: ConnIds::default(),
+            out: VecDeque::new(),
+            regs: Registrations::default(),
+            link: Link::Down {
+                retry_at: Instant::ZERO,
+            },
+            session,
+            attempts: 0,
+            connect_generation: 0,
+            next_request: 0,
+            pending: BTreeMap::new(),
+        })
+    }
+
+    /// The generation of the current (or last) connection.
+    pub fn connect_generation(&self) -> u64 {
+        self.connect_generation
+    }
+
+    /// Whether a session connection is up.
+    pub fn is_connected(&self) -> bool {
+        matches!(self.link, Link::Ready(_))
+    }
+
+    fn address(&self) -> Text {
+        self.config.sessions[self.session].clone()
+    }
+
+    fn request(&mut self, conn: ConnId, message: impl Into<Message>) -> u64 {
+        self.next_request += 1;
+        let id = self.next_request;
+        self.out.push_back(Output::Send {
+            conn,
+            frame: Frame::new(id, message),
+        });
+        id
+    }
+
+    /// Sends a registration request if connected; otherwise the next replay carries it.
+    fn send_registration(&mut self, register_id: &Text, message: impl Into<Message>) {
+        if let Link::Ready(conn) = self.link {
+            let id = self.request(conn, message);
+            self.pending.insert(id, register_id.clone());
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        let generation = self.connect_generation;
+        match command {
+            Command::Publish {
+                data_info_id,
+                register_id,
+                payload,
+                attributes,
+            } => {
+                let msg = self.regs.publish(
+                    data_info_id,
+                    register_id.clone(),
+                    payload,
+                    attributes,
+                    generation,
+                );
+                self.send_registration(&register_id, msg);
+            }
+            Command::Unpublish {
+                data_info_id,
+                register_id,
+            } => {
+                if self.regs.publication_key(&register_id) != Some(&data_info_id) {
+                    return;
+                }
+                if let Some(version) = self.regs.unpublish(&register_id, generation) {
+                    let msg = Unpublish {
+                        data_info_id,
+                        register_id: register_id.clone(),
+                        version,
+                    };
+                    self.send_registration(&register_id, msg);
+                }
+            }
+            Command::Subscribe {
+                data_info_id,
+                register_id,
+            } => {
+                let known = self.regs.known(&data_info_id);
+                if let Some(d) = self
+                    .regs
+                    .subscribe(data_info_id.clone(), register_id.clone())
+                {
+                    // Another subscription of the key already has a list: share it now.
+                    self.emit_update(&data_info_id, vec![register_id.clone()], d);
+                }
+                let msg = Subscribe {
+                    data_info_id,
+                    register_id: register_id.clone(),
+                    known,
+                };
+                self.send_registration(&register_id, msg);
+            }
+            Command::Unsubscribe {
+                data_info_id,
+                register_id,
+            } => {
+                if self.regs.unsubscribe(&data_info_id, &register_id) {
+                    let msg = Unsubscribe {
+                        data_info_id,
+                        register_id: register_id.clone(),
+                    };
+                    self.send_registration(&register_id, msg);
+                }
+            }
+        }
+    }
+
+    fn emit_update(
+        &mut self,
+        data_info_id: &crate::model::DataInfoId,
+        register_ids: Vec<Text>,
+        d: Delivered,
+    ) {
+        self.out.push_back(Output::Event(Event::Update {
+            data_info_id: data_info_id.clone(),
+            register_ids,
+            version: d.version,
+            publishers: d.publishers,
+        }));
+    }
+
+    fn connect(&mut self) {
+        let conn = self.ids.allocate();
+        self.link = Link::Connecting(conn);
+        self.out.push_back(Output::Connect {
+            conn,
+            address: self.address(),
+        });
+    }
+
+    fn connected(&mut self, conn: ConnId) {
+        self.link = Link::Ready(conn);
+        self.attempts = 0;
+        self.connect_generation += 1;
+        let generation = self.connect_generation;
+        let hello = ClientHello {
+            client_id: self.config.client_id.clone(),
+            connect_generation: generation,
+        };
+        self.request(conn, hello);
+        let (pubs, subs) = self.regs.replay(generation);
+        for p in pubs {
+            let id = p.publisher.register_id.clone();
+            self.send_registration(&id, p);
+        }
+        for s in subs {
+            let id = s.register_id.clone();
+            self.send_registration(&id, s);
+        }
+        self.out.push_back(Output::Event(Event::Connected {
+            session: self.address(),
+            connect_generation: generation,
+        }));
+    }
+
+    /// The connection ended (or never came up): fail over to the next session.
+    fn lost(&mut self, now: Instant, was_ready: bool) {
+        if was_ready {
+            self.out.push_back(Output::Event(Event::Disconnected {
+                session: self.address(),
+            }));
+        }
+        self.pending.clear();
+        self.session = (self.session + 1) % self.config.sessions.len();
+        let delay = self
+            .config
+            .reconnect_backoff
+            .delay(self.attempts, &mut self.rng);
+        self.attempts = self.attempts.saturating_add(1);
+        self.link = Link::Down {
+            retry_at: now + delay,
+        };
+    }
+
+    fn on_frame(&mut self, conn: ConnId, frame: Frame) {
+        let rid = frame.request_id;
+        match frame.message {
+            Message::Push(Push {
+                data_info_id,
+                version,
+                publishers,
+            }) => {
+                // Acknowledge even what is not newer, so the session stops resending it.
+                self.out.push_back(Output::Send {
+                    conn,
+                    frame: Frame::new(rid, Ack {}),
+                });
+                if let Some((ids, d)) = self.regs.deliver(&data_info_id, version, publishers) {
+                    self.emit_update(&data_info_id, ids, d);
+                }
+            }
+            Message::Ack(_) => {
+                self.pending.remove(&rid);
+            }
+            Message::ErrorReply(e) => {
+                if let Some(register_id) = self.pending.remove(&rid) {
+                    self.out.push_back(Output::Event(Event::Rejected {
+                        register_id,
+                        reason: e.message,
+                    }));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Node for Client {
+    type Command = Command;
+    type Event = Event;
+
+    fn handle_input(&mut self, now: Instant, input: Input<Command>) {
+        match input {
+            Input::Command(c) => self.on_command(c),
+            Input::Connected { conn } if self.link == Link::Connecting(conn) => {
+                self.connected(conn);
+            }
+            Input::Closed { conn } => match self.link {
+                Link::Connecting(c) if c == conn => self.lost(now, false),
+                Link::Ready(c) if c == conn => self.lost(now, true),
+                _ => {}
+            },
+            Input::Frame { conn, frame } if self.link == Link::Ready(conn) => {
+                self.on_frame(conn, frame);
+            }
+            // Stale connections, or inbound ones a client never accepts.
+            Input::Accepted { conn } => self.out.push_back(Output::Close {
+                conn,
+                reason: Text::from_static("a client accepts no connections"),
+            }),
+            _ => {}
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        if let Link::Down { retry_at } = self.link
+            && retry_at <= now
+        {
+            self.connect();
+        }
+    }
+
+    fn poll_output(&mut self) -> Option<Output<Event>> {
+        self.out.pop_front()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        match self.link {
+            Link::Down { retry_at } => Some(retry_at),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,168 @@
+//! The client's registrations (DESIGN.md mechanism 9): its publishers with their client
+//! versions, its subscriptions grouped by key, and per key the last list delivered to the
+//! application — kept across disconnects, replaced only by a strictly newer one.
+
+use crate::model::{Attribute, DataInfoId, DatumVersion, Publisher, RegisterVersion, Text};
+use crate::wire::{Publish, Subscribe};
+use bytes::Bytes;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone)]
+struct PubReg {
+    data_info_id: DataInfoId,
+    client_version: u64,
+    payload: Vec<Bytes>,
+    attributes: Vec<Attribute>,
+}
+
+/// The last list delivered for a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Delivered {
+    pub(crate) version: DatumVersion,
+    pub(crate) publishers: Vec<Publisher>,
+}
+
+#[derive(Debug, Default)]
+struct TopicView {
+    subscribers: BTreeSet<Text>,
+    delivered: Option<Delivered>,
+}
+
+/// Everything the client has registered.
+#[derive(Debug, Default)]
+pub(crate) struct Registrations {
+    /// Client versions come from one counter, so any later change of any registration —
+    /// including a re-publication of a withdrawn register id — is newer.
+    client_version: u64,
+    publishers: BTreeMap<Text, PubReg>,
+    topics: BTreeMap<DataInfoId, TopicView>,
+}
+
+impl Registrations {
+    fn next_version(&mut self) -> u64 {
+        self.client_version += 1;
+        self.client_version
+    }
+
+    /// Records a publication; returns its message for generation `generation`.
+    pub(crate) fn publish(
+        &mut self,
+        data_info_id: DataInfoId,
+        register_id: Text,
+        payload: Vec<Bytes>,
+        attributes: Vec<Attribute>,
+        generation: u64,
+    ) -> Publish {
+        let client_version = self.next_version();
+        let reg = PubReg {
+            data_info_id,
+            client_version,
+            payload,
+            attributes,
+        };
+        let msg = publish_message(&register_id, &reg, generation);
+        self.publishers.insert(register_id, reg);
+        msg
+    }
+
+    /// Forgets a publication; returns the removal's version if it was registered.
+    pub(crate) fn unpublish(
+        &mut self,
+        register_id: &Text,
+        generation: u64,
+    ) -> Option<RegisterVersion> {
+        self.publishers.remove(register_id)?;
+        Some(RegisterVersion::new(self.next_version(), generation))
+    }
+
+    /// Records a subscription; returns the last list of its key, if one was delivered.
+    pub(crate) fn subscribe(
+        &mut self,
+        data_info_id: DataInfoId,
+        register_id: Text,
+    ) -> Option<Delivered> {
+        let t = self.topics.entry(data_info_id).or_default();
+        t.subscribers.insert(register_id);
+        t.delivered.clone()
+    }
+
+    /// Forgets a subscription (and the key's list with its last subscription).
+    pub(crate) fn unsubscribe(&mut self, data_info_id: &DataInfoId, register_id: &Text) -> bool {
+        let Some(t) = self.topics.get_mut(data_info_id) else {
+            return false;
+        };
+        let removed = t.subscribers.remove(register_id);
+        if t.subscribers.is_empty() {
+            self.topics.remove(data_info_id);
+        }
+        removed
+    }
+
+    /// The version the client holds of a key (sent as `Subscribe.known`).
+    pub(crate) fn known(&self, data_info_id: &DataInfoId) -> Option<DatumVersion> {
+        self.topics
+            .get(data_info_id)?
+            .delivered
+            .as_ref()
+            .map(|d| d.version)
+    }
+
+    /// Accepts a pushed list if strictly newer than the last delivered; returns the
+    /// subscriptions to deliver it to.
+    pub(crate) fn deliver(
+        &mut self,
+        data_info_id: &DataInfoId,
+        version: DatumVersion,
+        publishers: Vec<Publisher>,
+    ) -> Option<(Vec<Text>, Delivered)> {
+        let t = self.topics.get_mut(data_info_id)?;
+        if t.delivered.as_ref().is_some_and(|d| d.version >= version) {
+            return None;
+        }
+        let d = Delivered {
+            version,
+            publishers,
+        };
+        t.delivered = Some(d.clone());
+        Some((t.subscribers.iter().cloned().collect(), d))
+    }
+
+    /// Every registration, as the messages replaying it on a connection of `generation`.
+    pub(crate) fn replay(&self, generation: u64) -> (Vec<Publish>, Vec<Subscribe>) {
+        let pubs = self
+            .publishers
+            .iter()
+            .map(|(id, r)| publish_message(id, r, generation))
+            .collect();
+        let subs = self
+            .topics
+            .iter()
+            .flat_map(|(key, t)| {
+                let known = t.delivered.as_ref().map(|d| d.version);
+                t.subscribers.iter().map(move |id| Subscribe {
+                    data_info_id: key.clone(),
+                    register_id: id.clone(),
+                    known,
+                })
+            })
+            .collect();
+        (pubs, subs)
+    }
+
+    /// The key a publication is filed under.
+    pub(crate) fn publication_key(&self, register_id: &Text) -> Option<&DataInfoId> {
+        self.publishers.get(register_id).map(|r| &r.data_info_id)
+    }
+}
+
+fn publish_message(register_id: &Text, r: &PubReg, generation: u64) -> Publish {
+    Publish {
+        data_info_id: r.data_info_id.clone(),
+        publisher: Publisher {
+            register_id: register_id.clone(),
+            version: RegisterVersion::new(r.client_version, generation),
+            payload: r.payload.clone(),
+            attributes: r.attributes.clone(),
+        },
+    }
+}

@@ -1,0 +1,732 @@
+//! The session node (DESIGN.md §2 and mechanisms 3, 5, 6, 8): holds client connections, is
+//! the source of truth for their publishers and subscribers, forwards publisher writes to
+//! slot leaders, turns data leaders' change notifications into pushes, scans versions
+//! periodically, and answers data leaders' reconciliation.
+//!
+//! [`Session`] only routes: each mechanism lives in its own file — [`config`],
+//! `registry` (the registrations), `writes` (write forwarding), `fetch` (notifications,
+//! fetches and the datum cache), `push` (pushes to clients), `reconcile` (answers to data
+//! leaders), `peers` (connections to data and meta), `scan` (the version scan). The
+//! contract with the other roles is `docs/architecture.md`.
+
+pub mod backoff;
+pub mod config;
+mod fetch;
+mod outbox;
+mod peers;
+mod push;
+mod reconcile;
+mod registry;
+mod scan;
+mod timers;
+mod writes;
+
+pub use backoff::Backoff;
+pub use config::{ConfigError, SessionConfig};
+pub use outbox::{SessionEvent, SessionStats};
+
+use crate::io::{ConnId, Input, Node, Output};
+use crate::model::{DataInfoId, Role, SlotId, Text};
+use crate::rng::Rng;
+use crate::slot::SlotTable;
+use crate::time::Instant;
+use crate::wire::{
+    Ack, ClusterView, ErrorCode, Frame, Message, PeerHello, Publish, Refused, SlotRefusal,
+    Subscribe, Unpublish, WriteOp,
+};
+use fetch::{Announced, Fetcher};
+use outbox::Outbox;
+use peers::{LinkConfig, Peer, Peers};
+use push::{PushCtx, Pusher};
+use registry::{Applied, Registry, TopicId};
+use std::collections::{BTreeMap, VecDeque};
+use std::convert::Infallible;
+use timers::Timers;
+use writes::Writer;
+
+/// What the session's timers stand for (validated when they fire).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Timer {
+    Heartbeat,
+    Scan,
+    Reconnect,
+    Writes(SlotId),
+    Fetch(SlotId),
+    PushRetry(ConnId, TopicId),
+    BreakerClose(ConnId),
+    Grace(ConnId),
+}
+
+/// An inbound connection, known by its first frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Inbound {
+    Unknown,
+    Client,
+    Peer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReqKind {
+    Write(SlotId),
+    Fetch(SlotId),
+    Scan(SlotId),
+}
+
+/// The session's state machine. Drive it through [`Node`].
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    rng: Rng,
+    out: Outbox,
+    table: SlotTable,
+    members_version: Option<u64>,
+    peers: Peers,
+    registry: Registry,
+    writer: Writer,
+    fetcher: Fetcher,
+    pusher: Pusher,
+    timers: Timers<Timer>,
+    requests: BTreeMap<u64, (ConnId, ReqKind)>,
+    request_deadlines: VecDeque<(Instant, u64)>,
+    inbound: BTreeMap<ConnId, Inbound>,
+    graces: BTreeMap<ConnId, Vec<(TopicId, Text)>>,
+}
+
+impl Session {
+    /// A session with a validated configuration, drawing randomness from `seed`.
+    pub fn new(config: SessionConfig, seed: u64) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let mut rng = Rng::seed_from_u64(seed);
+        let hello = PeerHello {
+            role: Role::Session,
+            process: config.process,
+            address: config.peer_address.clone(),
+        };
+        let links = LinkConfig {
+            hello,
+            backoff: config.reconnect_backoff,
+        };
+        let peers = Peers::new(links, config.meta_addresses.clone(), &mut rng);
+        let mut timers = Timers::new();
+        timers.arm(Instant::ZERO + config.scan_interval, Timer::Scan);
+        if !config.meta_addresses.is_empty() {
+            timers.arm(Instant::ZERO, Timer::Reconnect);
+        }
+        Ok(Session {
+            table: SlotTable::empty(config.slot_count),
+            registry: Registry::new(config.slot_count),
+            config,
+            rng,
+            out: Outbox::default(),
+            members_version: None,
+            peers,
+            writer: Writer::default(),
+            fetcher: Fetcher::default(),
+            pusher: Pusher::default(),
+            timers,
+            requests: BTreeMap::new(),
+            request_deadlines: VecDeque::new(),
+            inbound: BTreeMap::new(),
+            graces: BTreeMap::new(),
+        })
+    }
+
+    /// Counters of the session's work.
+    pub fn stats(&self) -> SessionStats {
+        self.out.stats
+    }
+
+    /// The installed slot table.
+    pub fn table(&self) -> &SlotTable {
+        &self.table
+    }
+
+    /// Writes queued or in flight for `slot`.
+    pub fn queued_writes(&self, slot: SlotId) -> usize {
+        self.writer.queued(slot)
+    }
+
+    /// Pushes awaiting an acknowledgement.
+    pub fn pushes_in_flight(&self) -> usize {
+        self.pusher.in_flight()
+    }
+
+    /// Publishers the session holds under `key`.
+    pub fn publisher_count(&self, key: &DataInfoId) -> usize {
+        self.registry
+            .find(key)
+            .and_then(|t| self.registry.topic(t))
+            .map_or(0, |t| t.publishers.len())
+    }
+
+    fn push_cx(&mut self, now: Instant) -> (PushCtx<'_>, &mut Pusher, &mut Registry) {
+        (
+            PushCtx {
+                now,
+                config: &self.config,
+                out: &mut self.out,
+            },
+            &mut self.pusher,
+            &mut self.registry,
+        )
+    }
+
+    fn push_failed(&mut self, now: Instant, conn: ConnId, request: u64) {
+        let mut cx = PushCtx {
+            now,
+            config: &self.config,
+            out: &mut self.out,
+        };
+        let (timers, rng) = (&mut self.timers, &mut self.rng);
+        self.pusher
+            .failed(&mut self.registry, conn, request, &mut cx, timers, rng);
+    }
+
+    fn fan_out(&mut self, now: Instant, tid: TopicId) {
+        let (mut cx, pusher, reg) = self.push_cx(now);
+        pusher.fan_out(reg, tid, &mut cx);
+    }
+
+    fn track(&mut self, now: Instant, id: u64, conn: ConnId, kind: ReqKind) {
+        self.requests.insert(id, (conn, kind));
+        self.request_deadlines
+            .push_back((now + self.config.request_timeout, id));
+    }
+
+    // ---- routing to slot leaders -------------------------------------------------------
+
+    fn leader_conn(&self, slot: SlotId) -> Option<ConnId> {
+        let leader = self.table.slot(slot)?.leader?;
+        self.peers.data_conn(leader)
+    }
+
+    fn pump_writes(&mut self, now: Instant, slot: SlotId) {
+        if !self.writer.ready(slot, now) {
+            return;
+        }
+        let (Some(route), Some(conn)) = (self.table.route(slot), self.leader_conn(slot)) else {
+            return;
+        };
+        let max = self.config.max_batch_ops;
+        if let Some(id) = self.writer.send(slot, route, conn, max, &mut self.out) {
+            self.track(now, id, conn, ReqKind::Write(slot));
+        }
+    }
+
+    fn pump_fetch(&mut self, now: Instant, slot: SlotId) {
+        if !self.fetcher.ready(slot, now) {
+            return;
+        }
+        let (Some(route), Some(conn)) = (self.table.route(slot), self.leader_conn(slot)) else {
+            return;
+        };
+        if let Some(id) = self
+            .fetcher
+            .send(&self.registry, slot, route, conn, &mut self.out)
+        {
+            self.track(now, id, conn, ReqKind::Fetch(slot));
+        }
+    }
+
+    fn pump_all(&mut self, now: Instant) {
+        for slot in self.writer.pending_slots() {
+            self.pump_writes(now, slot);
+        }
+        for slot in self.fetcher.pending_slots() {
+            self.pump_fetch(now, slot);
+        }
+    }
+
+    fn request_failed(&mut self, now: Instant, id: u64, kind: ReqKind) {
+        match kind {
+            ReqKind::Write(slot) => {
+                let policy = (self.config.write_retry_limit, self.config.write_backoff);
+                let at = self
+                    .writer
+                    .failed(slot, id, now, policy, &mut self.rng, &mut self.out);
+                if let Some(at) = at {
+                    self.timers.arm(at, Timer::Writes(slot));
+                }
+            }
+            ReqKind::Fetch(slot) => {
+                let policy = (self.config.write_retry_limit, self.config.write_backoff);
+                if let Some(at) = self.fetcher.failed(slot, id, now, policy, &mut self.rng) {
+                    self.timers.arm(at, Timer::Fetch(slot));
+                }
+            }
+            ReqKind::Scan(_) => {}
+        }
+    }
+
+    // ---- client side -------------------------------------------------------------------
+
+    fn on_client_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
+        let rid = frame.request_id;
+        let registering = matches!(frame.message, Message::Publish(_) | Message::Subscribe(_));
+        if registering
+            && self.registry.registrations(conn) >= self.config.max_registrations_per_conn
+        {
+            let reason = "too many registrations on this connection";
+            self.out.reject(conn, rid, ErrorCode::Overloaded, reason);
+            return;
+        }
+        match frame.message {
+            Message::Publish(p) => self.publish(now, conn, p),
+            Message::Unpublish(u) => self.unpublish(now, u),
+            Message::Subscribe(s) => self.subscribe(now, conn, s),
+            Message::Unsubscribe(u) => {
+                if let Some(tid) = self.registry.find(&u.data_info_id) {
+                    self.registry.unsubscribe(conn, tid, &u.register_id);
+                }
+            }
+            Message::Ack(_) => {
+                let (mut cx, pusher, reg) = self.push_cx(now);
+                pusher.acked(reg, conn, rid, &mut cx);
+                return;
+            }
+            Message::ErrorReply(_) => {
+                self.push_failed(now, conn, rid);
+                return;
+            }
+            Message::KeepAlive(_) => return,
+            other => {
+                let reason = format!("{} is not a client request", other.kind().name());
+                self.out.reject(conn, rid, ErrorCode::BadRequest, &reason);
+                return;
+            }
+        }
+        self.out.send(conn, rid, Ack {});
+    }
+
+    fn publish(&mut self, now: Instant, conn: ConnId, p: Publish) {
+        let tid = self.registry.intern(&p.data_info_id);
+        let register_id = p.publisher.register_id.clone();
+        if self.registry.publish(conn, tid, p.publisher) != Applied::Changed {
+            return;
+        }
+        let Some(t) = self.registry.topic(tid) else {
+            return;
+        };
+        let Some(e) = t.publishers.get(&register_id) else {
+            return;
+        };
+        let op = WriteOp::Put {
+            data_info_id: t.key.clone(),
+            publisher: e.publisher.clone(),
+        };
+        let slot = t.slot;
+        self.forward(now, slot, op);
+    }
+
+    fn unpublish(&mut self, now: Instant, u: Unpublish) {
+        let slot = self.registry.slot_count().slot_of(&u.data_info_id);
+        let applied = match self.registry.find(&u.data_info_id) {
+            Some(tid) => {
+                let a = self.registry.unpublish(tid, &u.register_id, u.version);
+                self.registry.release_if_unused(tid);
+                a
+            }
+            None => Applied::Changed,
+        };
+        if applied == Applied::Changed {
+            let op = WriteOp::Remove {
+                data_info_id: u.data_info_id,
+                register_id: u.register_id,
+                version: u.version,
+            };
+            self.forward(now, slot, op);
+        }
+    }
+
+    fn forward(&mut self, now: Instant, slot: SlotId, op: WriteOp) {
+        let bound = self.config.max_queued_writes_per_slot;
+        self.writer.enqueue(slot, op, bound, &mut self.out);
+        self.pump_writes(now, slot);
+    }
+
+    fn subscribe(&mut self, now: Instant, conn: ConnId, s: Subscribe) {
+        let tid = self.registry.intern(&s.data_info_id);
+        self.registry.subscribe(conn, tid, &s.register_id, s.known);
+        let Some(topic) = self.registry.topic(tid) else {
+            return;
+        };
+        let pushed = topic.subscribers.get(&conn).and_then(|s| s.pushed);
+        match &topic.datum {
+            Some(d) if Some(d.version) > pushed => {
+                let (mut cx, pusher, reg) = self.push_cx(now);
+                pusher.offer(reg, tid, conn, &mut cx);
+            }
+            _ => {
+                let slot = topic.slot;
+                self.fetcher.want(slot, tid);
+                self.pump_fetch(now, slot);
+            }
+        }
+    }
+
+    fn client_closed(&mut self, now: Instant, conn: ConnId) {
+        self.pusher.close(conn);
+        let keys = self.registry.close(conn);
+        if keys.is_empty() {
+            return;
+        }
+        if self.config.disconnect_grace.is_zero() {
+            self.remove_publishers(now, conn, keys);
+        } else {
+            self.graces.insert(conn, keys);
+            let at = now + self.config.disconnect_grace;
+            self.timers.arm(at, Timer::Grace(conn));
+        }
+    }
+
+    /// Removes the publishers `conn` still owns among `keys`, forwarding each removal at
+    /// the registration's own version (data removes a publisher whose stored version is
+    /// not newer, so a replay elsewhere — a newer connect generation — survives it).
+    fn remove_publishers(&mut self, now: Instant, conn: ConnId, keys: Vec<(TopicId, Text)>) {
+        for (tid, register_id) in keys {
+            let Some(version) = self.registry.remove_owned(conn, tid, &register_id) else {
+                continue;
+            };
+            let Some(topic) = self.registry.topic(tid) else {
+                continue;
+            };
+            let (slot, data_info_id) = (topic.slot, topic.key.clone());
+            self.registry.release_if_unused(tid);
+            let op = WriteOp::Remove {
+                data_info_id,
+                register_id,
+                version,
+            };
+            self.forward(now, slot, op);
+        }
+    }
+}
+
+impl Session {
+    // ---- server side -------------------------------------------------------------------
+
+    fn on_peer_frame(&mut self, now: Instant, conn: ConnId, peer: Peer, frame: Frame) {
+        let rid = frame.request_id;
+        match frame.message {
+            Message::ChangeNotify(n) => {
+                self.out.send(conn, rid, Ack {});
+                self.announce_all(now, n.changes);
+            }
+            Message::ReconcileQuery(q) => {
+                if let Some(refusal) = self.refuse_reconcile(peer, q.slot, q.leader_epoch) {
+                    self.out.send(conn, rid, refusal);
+                } else {
+                    let digests = reconcile::digests(&self.registry, q.slot);
+                    let reply = crate::wire::ReconcileDigests {
+                        slot: q.slot,
+                        digests,
+                    };
+                    self.out.send(conn, rid, reply);
+                }
+            }
+            Message::ReconcileFetch(f) => {
+                if let Some(refusal) = self.refuse_reconcile(peer, f.slot, f.leader_epoch) {
+                    self.out.send(conn, rid, refusal);
+                } else {
+                    let size = self.config.reconcile_page_size;
+                    let page =
+                        reconcile::page(&self.registry, f.slot, f.data_info_ids, f.after, size);
+                    self.out.send(conn, rid, page);
+                }
+            }
+            Message::ClusterView(view) if peer == Peer::Meta => self.install(now, view),
+            Message::NotLeader(n) if peer == Peer::Meta => {
+                self.peers.not_leader(conn, n.leader, &mut self.out);
+            }
+            Message::HeartbeatAck(_) | Message::KeepAlive(_) | Message::Ack(_) => {}
+            Message::PeerHello(_) => {}
+            message => self.on_reply(now, conn, rid, message),
+        }
+    }
+
+    /// Announces every change, then fetches what is wanted, one request per slot.
+    fn announce_all(&mut self, now: Instant, changes: Vec<crate::wire::DatumChange>) {
+        let mut slots = Vec::new();
+        for change in changes {
+            if let Some(slot) = self.announce(now, &change.data_info_id, change.version) {
+                slots.push(slot);
+            }
+        }
+        slots.sort();
+        slots.dedup();
+        for slot in slots {
+            self.pump_fetch(now, slot);
+        }
+    }
+
+    /// A data node announced `version` of `key`: decide between nothing, a push from the
+    /// cache and a fetch (returned as the slot to fetch from).
+    fn announce(
+        &mut self,
+        now: Instant,
+        key: &DataInfoId,
+        version: crate::model::DatumVersion,
+    ) -> Option<SlotId> {
+        let tid = self.registry.find(key)?;
+        match fetch::announce(&mut self.registry, tid, version) {
+            Announced::Ignored => None,
+            Announced::Cached => {
+                self.fan_out(now, tid);
+                None
+            }
+            Announced::Fetch(slot) => {
+                self.fetcher.want(slot, tid);
+                Some(slot)
+            }
+        }
+    }
+
+    /// A reconciliation request is refused when this session's table names another
+    /// leader at the same or a newer leader epoch; an older table does not know better.
+    fn refuse_reconcile(
+        &self,
+        peer: Peer,
+        slot: SlotId,
+        leader_epoch: crate::model::LeaderEpoch,
+    ) -> Option<Refused> {
+        let Peer::Data(process) = peer else {
+            return Some(Refused {
+                slot,
+                refusal: SlotRefusal::Moved {
+                    table_epoch: self.table.epoch(),
+                    leader: None,
+                },
+            });
+        };
+        let ours = self.table.slot(slot)?;
+        let newer = ours.leader_epoch > leader_epoch;
+        let other = ours.leader_epoch == leader_epoch && ours.leader != Some(process);
+        (newer || other).then(|| Refused {
+            slot,
+            refusal: SlotRefusal::Moved {
+                table_epoch: self.table.epoch(),
+                leader: ours.leader,
+            },
+        })
+    }
+
+    fn on_reply(&mut self, now: Instant, conn: ConnId, rid: u64, message: Message) {
+        let Some(&(req_conn, kind)) = self.requests.get(&rid) else {
+            return; // late (timed out) or unsolicited: nothing to do
+        };
+        if req_conn != conn {
+            return;
+        }
+        self.requests.remove(&rid);
+        match (kind, message) {
+            (ReqKind::Write(slot), Message::WriteAccepted(_)) => {
+                self.writer.accepted(slot, rid);
+                self.pump_writes(now, slot);
+            }
+            (ReqKind::Fetch(slot), Message::Datums(d)) => {
+                let touched =
+                    self.fetcher
+                        .arrived(&mut self.registry, slot, rid, d.datums, &mut self.out);
+                for tid in touched {
+                    self.fan_out(now, tid);
+                }
+                self.pump_fetch(now, slot);
+            }
+            (ReqKind::Scan(_), Message::VersionScanReply(r)) => {
+                self.announce_all(now, r.changed);
+            }
+            (kind, _) => self.request_failed(now, rid, kind),
+        }
+    }
+
+    fn install(&mut self, now: Instant, view: ClusterView) {
+        let members_newer = self
+            .members_version
+            .is_none_or(|v| view.members_version > v);
+        match SlotTable::try_from(view.table) {
+            Ok(table) => match self.table.install(table) {
+                Ok(()) => {
+                    let epoch = self.table.epoch();
+                    self.registry.reindex(self.table.slot_count());
+                    self.writer.reroute_all();
+                    self.fetcher.reroute_all();
+                    self.out.event(SessionEvent::TableInstalled { epoch });
+                }
+                Err(crate::slot::TableError::Stale { .. }) => {}
+                Err(e) => self.out.event(SessionEvent::TableRejected {
+                    reason: Text::from(e.to_string()),
+                }),
+            },
+            Err(e) => self.out.event(SessionEvent::TableRejected {
+                reason: Text::from(e.to_string()),
+            }),
+        }
+        if members_newer {
+            self.members_version = Some(view.members_version);
+            self.peers.set_members(&view.members, &mut self.out);
+        }
+        self.pump_all(now);
+    }
+
+    fn heartbeat(&mut self) {
+        if let Some(conn) = self.peers.meta_conn() {
+            let hb = self
+                .peers
+                .heartbeat(self.table.epoch(), self.members_version.unwrap_or(0));
+            self.out.request(conn, hb);
+        }
+    }
+
+    fn on_timer(&mut self, now: Instant, timer: Timer) {
+        match timer {
+            Timer::Heartbeat => {
+                self.heartbeat();
+                if self.peers.meta_conn().is_some() {
+                    let at = now + self.config.heartbeat_interval;
+                    self.timers.arm(at, Timer::Heartbeat);
+                }
+            }
+            Timer::Scan => {
+                self.scan(now);
+                self.timers
+                    .arm(now + self.config.scan_interval, Timer::Scan);
+            }
+            Timer::Reconnect => {
+                if let Some(at) = self.peers.reconnect_due(now, &mut self.out) {
+                    self.timers.arm(at, Timer::Reconnect);
+                }
+            }
+            Timer::Writes(slot) => self.pump_writes(now, slot),
+            Timer::Fetch(slot) => self.pump_fetch(now, slot),
+            Timer::PushRetry(conn, tid) => {
+                let (mut cx, pusher, reg) = self.push_cx(now);
+                pusher.retry(reg, conn, tid, &mut cx);
+            }
+            Timer::BreakerClose(conn) => {
+                let (mut cx, pusher, reg) = self.push_cx(now);
+                pusher.close_breaker(reg, conn, &mut cx);
+            }
+            Timer::Grace(conn) => {
+                if let Some(keys) = self.graces.remove(&conn) {
+                    self.remove_publishers(now, conn, keys);
+                }
+            }
+        }
+    }
+}
+
+impl Node for Session {
+    type Command = Infallible;
+    type Event = SessionEvent;
+
+    fn handle_input(&mut self, now: Instant, input: Input<Infallible>) {
+        match input {
+            Input::Accepted { conn } => {
+                self.inbound.insert(conn, Inbound::Unknown);
+            }
+            Input::Connected { conn } => {
+                let hb = self
+                    .peers
+                    .heartbeat(self.table.epoch(), self.members_version.unwrap_or(0));
+                match self.peers.connected(conn, &hb, &mut self.out) {
+                    Some(Peer::Meta) => {
+                        let at = now + self.config.heartbeat_interval;
+                        self.timers.arm(at, Timer::Heartbeat);
+                    }
+                    Some(Peer::Data(_)) => self.pump_all(now),
+                    None => {}
+                }
+            }
+            Input::Closed { conn } => {
+                if self.inbound.remove(&conn) == Some(Inbound::Client) {
+                    self.client_closed(now, conn);
+                    return;
+                }
+                if let Some(at) = self.peers.closed(conn, now, &mut self.rng) {
+                    self.timers.arm(at, Timer::Reconnect);
+                }
+                let lost: Vec<(u64, ReqKind)> = self
+                    .requests
+                    .iter()
+                    .filter(|(_, (c, _))| *c == conn)
+                    .map(|(id, (_, k))| (*id, *k))
+                    .collect();
+                for (id, kind) in lost {
+                    self.requests.remove(&id);
+                    self.request_failed(now, id, kind);
+                }
+            }
+            Input::Frame { conn, frame } => self.on_frame(now, conn, frame),
+            Input::Command(never) => match never {},
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&(at, id)) = self.request_deadlines.front() {
+            if at > now {
+                break;
+            }
+            self.request_deadlines.pop_front();
+            if let Some((_, kind)) = self.requests.remove(&id) {
+                self.request_failed(now, id, kind);
+            }
+        }
+        for (conn, id) in self.pusher.expired(now) {
+            self.push_failed(now, conn, id);
+        }
+        while let Some(timer) = self.timers.pop_due(now) {
+            self.on_timer(now, timer);
+        }
+    }
+
+    fn poll_output(&mut self) -> Option<Output<SessionEvent>> {
+        self.out.pop()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.timers.next(),
+            self.pusher.next_deadline(),
+            self.request_deadlines.front().map(|(at, _)| *at),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}
+
+impl Session {
+    fn on_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
+        if let Some(peer) = self.peers.peer(conn) {
+            return self.on_peer_frame(now, conn, peer, frame);
+        }
+        match self.inbound.get(&conn).copied() {
+            Some(Inbound::Client) => self.on_client_frame(now, conn, frame),
+            Some(Inbound::Unknown) => match frame.message {
+                Message::ClientHello(_) => {
+                    self.inbound.insert(conn, Inbound::Client);
+                }
+                Message::PeerHello(h) => {
+                    self.inbound.insert(conn, Inbound::Peer);
+                    self.peers.accept(conn, &h);
+                }
+                other => {
+                    let reason = format!("{} before a hello", other.kind().name());
+                    self.out
+                        .reject(conn, frame.request_id, ErrorCode::BadRequest, &reason);
+                }
+            },
+            // A peer connection whose hello was bound elsewhere, or an unknown id.
+            Some(Inbound::Peer) | None => {
+                let reason = "frame on an unknown connection";
+                self.out.event(SessionEvent::ProtocolViolation {
+                    conn,
+                    reason: Text::from(reason),
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,135 @@
+//! What the session hands its driver: frames to send, connections to open or close, and
+//! [`SessionEvent`]s (the session's log and metrics stream), plus the request-id counter
+//! and the [`SessionStats`] counters every mechanism updates.
+
+use crate::io::{ConnId, Output};
+use crate::model::{DataInfoId, SlotId, TableEpoch, Text};
+use crate::wire::{ErrorCode, ErrorReply, Frame, Message};
+use std::collections::VecDeque;
+
+/// Something worth logging or counting that the session did or suffered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// A slot table was installed.
+    TableInstalled {
+        /// Its epoch.
+        epoch: TableEpoch,
+    },
+    /// A received slot table was not installed.
+    TableRejected {
+        /// Why.
+        reason: Text,
+    },
+    /// Writes to a slot were given up after the retry bound (or evicted from a full
+    /// queue); the data leader's periodic reconciliation will restore them.
+    WritesDropped {
+        /// The slot.
+        slot: SlotId,
+        /// How many writes.
+        ops: usize,
+    },
+    /// A connection's pushes failed too often; pushes to it pause for the cooldown.
+    BreakerOpened {
+        /// The client connection.
+        conn: ConnId,
+    },
+    /// A datum came back older than the version a notification announced; the version
+    /// scan will retry.
+    StaleDatum {
+        /// The key.
+        data_info_id: DataInfoId,
+    },
+    /// A peer or client sent something the session cannot accept.
+    ProtocolViolation {
+        /// The connection.
+        conn: ConnId,
+        /// What was wrong.
+        reason: Text,
+    },
+}
+
+/// Counters of the session's work, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Write batches sent to data leaders (retries included).
+    pub write_batches_sent: u64,
+    /// Writes dropped after the retry bound or from a full queue.
+    pub writes_dropped: u64,
+    /// `FetchDatums` requests sent.
+    pub fetches_sent: u64,
+    /// `Push` frames sent.
+    pub pushes_sent: u64,
+    /// Pushes that timed out or were refused.
+    pub push_failures: u64,
+    /// Times a circuit breaker opened.
+    pub breakers_opened: u64,
+    /// `VersionScan` requests sent.
+    pub scans_sent: u64,
+}
+
+/// The output queue and request-id counter.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    queue: VecDeque<Output<SessionEvent>>,
+    next_request: u64,
+    pub(crate) stats: SessionStats,
+}
+
+impl Outbox {
+    pub(crate) fn push(&mut self, output: Output<SessionEvent>) {
+        self.queue.push_back(output);
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Output<SessionEvent>> {
+        let out = self.queue.pop_front();
+        if out.is_none() && self.queue.capacity() > 4096 {
+            // A fan-out's burst of frames must not stay allocated once drained.
+            self.queue.shrink_to(256);
+        }
+        out
+    }
+
+    /// Sends a one-way message or a reply (`request_id` of the request it answers).
+    pub(crate) fn send(&mut self, conn: ConnId, request_id: u64, message: impl Into<Message>) {
+        self.queue.push_back(Output::Send {
+            conn,
+            frame: Frame::new(request_id, message),
+        });
+    }
+
+    /// Sends a request with a fresh id, which it returns.
+    pub(crate) fn request(&mut self, conn: ConnId, message: impl Into<Message>) -> u64 {
+        self.next_request += 1;
+        let id = self.next_request;
+        self.send(conn, id, message);
+        id
+    }
+
+    pub(crate) fn event(&mut self, event: SessionEvent) {
+        self.queue.push_back(Output::Event(event));
+    }
+
+    /// Answers a request the session will not serve, and logs it.
+    pub(crate) fn reject(&mut self, conn: ConnId, request_id: u64, code: ErrorCode, reason: &str) {
+        self.send(
+            conn,
+            request_id,
+            ErrorReply {
+                code,
+                message: Text::from(reason),
+            },
+        );
+        self.event(SessionEvent::ProtocolViolation {
+            conn,
+            reason: Text::from(reason),
+        });
+    }
+
+    /// Closes a connection with a reason.
+    pub(crate) fn close(&mut self, conn: ConnId, reason: &str) {
+        self.queue.push_back(Output::Close {
+            conn,
+            reason: Text::from(reason),
+        });
+    }
+}

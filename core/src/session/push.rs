@@ -1,0 +1,288 @@
+//! Push (DESIGN.md mechanism 8): sends each subscribed connection the newest cached datum
+//! of a key, with no delay when idle.
+//!
+//! - At most one push per (connection, key) in flight; whatever arrives meanwhile coalesces:
+//!   when the ack comes, the then-newest datum goes out (one push for a whole burst).
+//! - Never a version that is not newer than the last one the connection acknowledged.
+//! - A push unacknowledged after `push_timeout` (or answered with an error) fails and is
+//!   retried after a backoff, always with the newest datum (drop-to-latest).
+//! - Bounded: at most `max_pushes_in_flight_per_conn` per connection; beyond it keys wait in
+//!   a per-connection queue that holds each key at most once (so it is bounded by the
+//!   connection's subscriptions, not by the change rate). After `push_retry_limit` failures
+//!   in a row the connection's circuit breaker opens and its pushes pause for
+//!   `breaker_cooldown`. A slow or dead subscriber therefore delays only itself.
+
+use super::Timer;
+use super::config::SessionConfig;
+use super::outbox::{Outbox, SessionEvent};
+use super::registry::{Registry, Subscription, Topic, TopicId};
+use super::timers::Timers;
+use crate::io::ConnId;
+use crate::rng::Rng;
+use crate::time::Instant;
+use crate::wire::Push;
+use std::collections::{BTreeMap, VecDeque};
+use std::num::NonZeroU64;
+
+#[derive(Debug, Default)]
+struct ConnPush {
+    in_flight: usize,
+    waiting: VecDeque<TopicId>,
+    breaker_until: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Flight {
+    conn: ConnId,
+    topic: TopicId,
+    version: crate::model::DatumVersion,
+}
+
+/// Push bookkeeping that is not per subscription.
+#[derive(Debug, Default)]
+pub(crate) struct Pusher {
+    conns: BTreeMap<ConnId, ConnPush>,
+    flights: BTreeMap<u64, Flight>,
+    /// Push deadlines in send order; `push_timeout` is constant, so they are sorted.
+    deadlines: VecDeque<(Instant, u64)>,
+}
+
+/// What a push attempt needs besides the registry.
+pub(crate) struct PushCtx<'a> {
+    pub(crate) now: Instant,
+    pub(crate) config: &'a SessionConfig,
+    pub(crate) out: &'a mut Outbox,
+}
+
+impl Pusher {
+    /// The earliest push deadline.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.front().map(|(at, _)| *at)
+    }
+
+    /// Offers every subscriber of `topic` its newest datum.
+    pub(crate) fn fan_out(&mut self, reg: &mut Registry, tid: TopicId, cx: &mut PushCtx<'_>) {
+        let Some(topic) = reg.topic_mut(tid) else {
+            return;
+        };
+        let Some(version) = topic.datum.as_ref().map(|d| d.version) else {
+            return;
+        };
+        let conns: Vec<ConnId> = topic
+            .subscribers
+            .iter()
+            .filter(|(_, s)| s.pushed < Some(version))
+            .map(|(c, _)| *c)
+            .collect();
+        for conn in conns {
+            self.offer_in(topic, tid, conn, cx);
+        }
+    }
+
+    /// Offers one connection the newest datum of `tid`.
+    pub(crate) fn offer(
+        &mut self,
+        reg: &mut Registry,
+        tid: TopicId,
+        conn: ConnId,
+        cx: &mut PushCtx<'_>,
+    ) {
+        if let Some(topic) = reg.topic_mut(tid) {
+            self.offer_in(topic, tid, conn, cx);
+        }
+    }
+
+    fn offer_in(&mut self, topic: &mut Topic, tid: TopicId, conn: ConnId, cx: &mut PushCtx<'_>) {
+        let Some(datum) = &topic.datum else { return };
+        let Some(sub) = topic.subscribers.get_mut(&conn) else {
+            return;
+        };
+        if sub.pushed >= Some(datum.version) || busy(sub) {
+            return;
+        }
+        let cp = self.conns.entry(conn).or_default();
+        let open = cp.breaker_until.is_some_and(|t| t > cx.now);
+        if open || cp.in_flight >= cx.config.max_pushes_in_flight_per_conn {
+            sub.queued = true;
+            cp.waiting.push_back(tid);
+            return;
+        }
+        let id = cx.out.request(
+            conn,
+            Push {
+                data_info_id: topic.key.clone(),
+                version: datum.version,
+                publishers: datum.publishers.to_vec(),
+            },
+        );
+        cx.out.stats.pushes_sent += 1;
+        sub.in_flight = NonZeroU64::new(id);
+        cp.in_flight += 1;
+        self.flights.insert(
+            id,
+            Flight {
+                conn,
+                topic: tid,
+                version: datum.version,
+            },
+        );
+        self.deadlines
+            .push_back((cx.now + cx.config.push_timeout, id));
+    }
+
+    /// Takes the flight of `request` if `conn` sent it and its subscription still waits
+    /// for it.
+    fn land(&mut self, reg: &mut Registry, conn: ConnId, request: u64) -> Option<Flight> {
+        let f = *self.flights.get(&request)?;
+        if f.conn != conn {
+            return None;
+        }
+        self.flights.remove(&request);
+        if let Some(cp) = self.conns.get_mut(&conn) {
+            cp.in_flight = cp.in_flight.saturating_sub(1);
+        }
+        let sub = reg.topic_mut(f.topic)?.subscribers.get_mut(&conn)?;
+        if sub.in_flight.map(NonZeroU64::get) != Some(request) {
+            return None;
+        }
+        sub.in_flight = None;
+        Some(f)
+    }
+
+    /// The client acknowledged `request`. Returns false if it was no push in flight.
+    pub(crate) fn acked(
+        &mut self,
+        reg: &mut Registry,
+        conn: ConnId,
+        request: u64,
+        cx: &mut PushCtx<'_>,
+    ) -> bool {
+        let Some(f) = self.land(reg, conn, request) else {
+            return false;
+        };
+        if let Some(sub) = sub_mut(reg, f.topic, conn) {
+            sub.pushed = sub.pushed.max(Some(f.version));
+            sub.failures = 0;
+        }
+        // Whatever arrived meanwhile goes out now, coalesced into one push.
+        self.offer(reg, f.topic, conn, cx);
+        self.drain(reg, conn, cx);
+        true
+    }
+
+    /// A push failed (error reply or timeout): retry after a backoff, or open the
+    /// connection's breaker after too many failures in a row.
+    pub(crate) fn failed(
+        &mut self,
+        reg: &mut Registry,
+        conn: ConnId,
+        request: u64,
+        cx: &mut PushCtx<'_>,
+        timers: &mut Timers<Timer>,
+        rng: &mut Rng,
+    ) {
+        let Some(f) = self.land(reg, conn, request) else {
+            return;
+        };
+        cx.out.stats.push_failures += 1;
+        let Some(sub) = sub_mut(reg, f.topic, conn) else {
+            return;
+        };
+        sub.failures += 1;
+        if sub.failures > cx.config.push_retry_limit {
+            sub.failures = 0;
+            sub.queued = true;
+            let cp = self.conns.entry(conn).or_default();
+            cp.waiting.push_back(f.topic);
+            if cp.breaker_until.is_none_or(|t| t <= cx.now) {
+                let until = cx.now + cx.config.breaker_cooldown;
+                cp.breaker_until = Some(until);
+                timers.arm(until, Timer::BreakerClose(conn));
+                cx.out.stats.breakers_opened += 1;
+                cx.out.event(SessionEvent::BreakerOpened { conn });
+            }
+        } else {
+            sub.retry_armed = true;
+            let at = cx.now + cx.config.push_backoff.delay(sub.failures - 1, rng);
+            timers.arm(at, Timer::PushRetry(conn, f.topic));
+        }
+    }
+
+    /// A retry's backoff is over.
+    pub(crate) fn retry(
+        &mut self,
+        reg: &mut Registry,
+        conn: ConnId,
+        tid: TopicId,
+        cx: &mut PushCtx<'_>,
+    ) {
+        if let Some(sub) = sub_mut(reg, tid, conn) {
+            sub.retry_armed = false;
+        }
+        self.offer(reg, tid, conn, cx);
+    }
+
+    /// The breaker's cooldown is over: send what waited.
+    pub(crate) fn close_breaker(&mut self, reg: &mut Registry, conn: ConnId, cx: &mut PushCtx<'_>) {
+        if let Some(cp) = self.conns.get_mut(&conn)
+            && cp.breaker_until.is_some_and(|t| t <= cx.now)
+        {
+            cp.breaker_until = None;
+            self.drain(reg, conn, cx);
+        }
+    }
+
+    /// Sends waiting keys while the connection has room.
+    fn drain(&mut self, reg: &mut Registry, conn: ConnId, cx: &mut PushCtx<'_>) {
+        loop {
+            let Some(cp) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            if cp.in_flight >= cx.config.max_pushes_in_flight_per_conn
+                || cp.breaker_until.is_some_and(|t| t > cx.now)
+            {
+                return;
+            }
+            let Some(tid) = cp.waiting.pop_front() else {
+                return;
+            };
+            if let Some(sub) = sub_mut(reg, tid, conn) {
+                sub.queued = false;
+            }
+            self.offer(reg, tid, conn, cx);
+        }
+    }
+
+    /// Pushes whose deadline passed at `now`.
+    pub(crate) fn expired(&mut self, now: Instant) -> Vec<(ConnId, u64)> {
+        let mut due = Vec::new();
+        while let Some(&(at, id)) = self.deadlines.front() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop_front();
+            if let Some(f) = self.flights.get(&id) {
+                due.push((f.conn, id));
+            }
+        }
+        due
+    }
+
+    /// Forgets a closed connection.
+    pub(crate) fn close(&mut self, conn: ConnId) {
+        self.conns.remove(&conn);
+    }
+
+    /// Pushes in flight (tests, metrics).
+    pub(crate) fn in_flight(&self) -> usize {
+        self.flights.len()
+    }
+}
+
+fn busy(sub: &Subscription) -> bool {
+    sub.in_flight.is_some() || sub.retry_armed || sub.queued
+}
+
+fn sub_mut(reg: &mut Registry, tid: TopicId, conn: ConnId) -> Option<&mut Subscription> {
+    reg.topic_mut(tid)?.subscribers.get_mut(&conn)
+}

@@ -1,0 +1,499 @@
+//! The registry: the session's clients' publishers and subscribers, the source of truth for
+//! them (DESIGN.md §2). Keys are interned as [`TopicId`]s; each topic holds its publishers
+//! (by register id), its subscribed connections with their push state, and the cached datum.
+//! Topics are indexed by slot for write routing, the version scan and reconciliation.
+
+use crate::io::ConnId;
+use crate::model::{DataInfoId, DatumVersion, Publisher, RegisterVersion, SlotId, Text};
+use crate::slot::SlotCount;
+use std::collections::{BTreeMap, BTreeSet};
+use std::num::NonZeroU64;
+use std::sync::Arc;
+
+/// An interned data info id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct TopicId(pub(crate) u32);
+
+/// A publisher and the client connection that registered it.
+#[derive(Debug, Clone)]
+pub(crate) struct PubEntry {
+    pub(crate) publisher: Publisher,
+    pub(crate) conn: ConnId,
+}
+
+/// The register ids of one connection's subscriptions to one key; almost always one.
+#[derive(Debug, Clone)]
+pub(crate) enum RegisterIds {
+    One(Text),
+    Many(Vec<Text>),
+}
+
+impl RegisterIds {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Text> {
+        match self {
+            RegisterIds::One(t) => std::slice::from_ref(t).iter(),
+            RegisterIds::Many(v) => v.iter(),
+        }
+    }
+
+    fn insert(&mut self, id: Text) {
+        if self.iter().any(|t| *t == id) {
+            return;
+        }
+        match self {
+            RegisterIds::One(t) => *self = RegisterIds::Many(vec![t.clone(), id]),
+            RegisterIds::Many(v) => v.push(id),
+        }
+    }
+
+    /// Removes `id`; true if none remain.
+    fn remove(&mut self, id: &str) -> bool {
+        match self {
+            RegisterIds::One(t) => *t == id,
+            RegisterIds::Many(v) => {
+                v.retain(|t| *t != id);
+                v.is_empty()
+            }
+        }
+    }
+}
+
+/// One client connection's subscriptions to one key, with that connection's push state.
+#[derive(Debug, Clone)]
+pub(crate) struct Subscription {
+    pub(crate) register_ids: RegisterIds,
+    /// The last version the client acknowledged (or said it held).
+    pub(crate) pushed: Option<DatumVersion>,
+    /// Request id of the push in flight, if any.
+    pub(crate) in_flight: Option<NonZeroU64>,
+    /// Failed pushes in a row.
+    pub(crate) failures: u32,
+    /// A retry is scheduled (after a failure's backoff).
+    pub(crate) retry_armed: bool,
+    /// Waiting in the connection's push queue.
+    pub(crate) queued: bool,
+}
+
+/// A datum as cached: shared, so that a fan-out clones a pointer per connection.
+#[derive(Debug, Clone)]
+pub(crate) struct CachedDatum {
+    pub(crate) version: DatumVersion,
+    pub(crate) publishers: Arc<[Publisher]>,
+}
+
+/// Everything the session knows under one key.
+#[derive(Debug)]
+pub(crate) struct Topic {
+    pub(crate) key: DataInfoId,
+    pub(crate) slot: SlotId,
+    pub(crate) publishers: BTreeMap<Text, PubEntry>,
+    pub(crate) subscribers: BTreeMap<ConnId, Subscription>,
+    pub(crate) datum: Option<CachedDatum>,
+    /// The newest version announced (notification or scan) that the cache does not hold.
+    pub(crate) wanted: Option<DatumVersion>,
+}
+
+impl Topic {
+    /// Whether some subscriber holds a version older than `version` (or none).
+    pub(crate) fn interested(&self, version: DatumVersion) -> bool {
+        self.subscribers.values().any(|s| s.pushed < Some(version))
+    }
+
+    /// The version the session holds for the scan: the cached datum's, else the oldest
+    /// a subscriber holds.
+    pub(crate) fn held_version(&self) -> DatumVersion {
+        match &self.datum {
+            Some(d) => d.version,
+            None => self
+                .subscribers
+                .values()
+                .map(|s| s.pushed.unwrap_or_default())
+                .min()
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// A client connection's registrations, for its removal on disconnect.
+#[derive(Debug, Default)]
+pub(crate) struct ClientConn {
+    pub(crate) publishers: BTreeSet<(TopicId, Text)>,
+    pub(crate) subscribed: Vec<TopicId>,
+    pub(crate) registrations: usize,
+}
+
+/// What a publish or unpublish did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Applied {
+    /// The registry changed; forward it.
+    Changed,
+    /// Already superseded by a newer version; nothing to forward.
+    Superseded,
+}
+
+/// All registrations of the session's clients.
+#[derive(Debug)]
+pub(crate) struct Registry {
+    topics: Vec<Option<Topic>>,
+    free: Vec<u32>,
+    by_key: BTreeMap<DataInfoId, TopicId>,
+    by_slot: BTreeMap<SlotId, BTreeSet<TopicId>>,
+    slot_count: SlotCount,
+    pub(crate) conns: BTreeMap<ConnId, ClientConn>,
+}
+
+/// Copies a string out of the frame buffer it may share, so a long-lived registration does
+/// not pin a whole received frame.
+pub(crate) fn compact(t: &Text) -> Text {
+    Text::from(t.as_str())
+}
+
+impl Registry {
+    pub(crate) fn new(slot_count: SlotCount) -> Self {
+        Registry {
+            topics: Vec::new(),
+            free: Vec::new(),
+            by_key: BTreeMap::new(),
+            by_slot: BTreeMap::new(),
+            slot_count,
+            conns: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn slot_count(&self) -> SlotCount {
+        self.slot_count
+    }
+
+    pub(crate) fn find(&self, key: &DataInfoId) -> Option<TopicId> {
+        self.by_key.get(key).copied()
+    }
+
+    pub(crate) fn topic(&self, id: TopicId) -> Option<&Topic> {
+        self.topics.get(id.0 as usize).and_then(Option::as_ref)
+    }
+
+    pub(crate) fn topic_mut(&mut self, id: TopicId) -> Option<&mut Topic> {
+        self.topics.get_mut(id.0 as usize).and_then(Option::as_mut)
+    }
+
+    /// The topic of `key`, created if needed.
+    pub(crate) fn intern(&mut self, key: &DataInfoId) -> TopicId {
+        if let Some(id) = self.find(key) {
+            return id;
+        }
+        let key = DataInfoId {
+            data_id: compact(&key.data_id),
+            instance_id: compact(&key.instance_id),
+            group: compact(&key.group),
+        };
+        let slot = self.slot_count.slot_of(&key);
+        let topic = Topic {
+            key: key.clone(),
+            slot,
+            publishers: BTreeMap::new(),
+            subscribers: BTreeMap::new(),
+            datum: None,
+            wanted: None,
+        };
+        let id = match self.free.pop() {
+            Some(i) => {
+                self.topics[i as usize] = Some(topic);
+                TopicId(i)
+            }
+            None => {
+                self.topics.push(Some(topic));
+                TopicId((self.topics.len() - 1) as u32)
+            }
+        };
+        self.by_key.insert(key, id);
+        self.by_slot.entry(slot).or_default().insert(id);
+        id
+    }
+
+    /// Forgets a topic nobody publishes or subscribes to any more (and its cached datum).
+    pub(crate) fn release_if_unused(&mut self, id: TopicId) {
+        let Some(t) = self.topic(id) else { return };
+        if !t.publishers.is_empty() || !t.subscribers.is_empty() {
+            return;
+        }
+        if let Some(t) = self.topics[id.0 as usize].take() {
+            self.by_key.remove(&t.key);
+            if let Some(set) = self.by_slot.get_mut(&t.slot) {
+                set.remove(&id);
+                if set.is_empty() {
+                    self.by_slot.remove(&t.slot);
+                }
+            }
+            self.free.push(id.0);
+        }
+    }
+
+    /// Topics of one slot, ordered by key.
+    pub(crate) fn slot_topics(&self, slot: SlotId) -> Vec<TopicId> {
+        let mut ids: Vec<TopicId> = self
+            .by_slot
+            .get(&slot)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        ids.sort_by(|a, b| self.key_of(*a).cmp(&self.key_of(*b)));
+        ids
+    }
+
+    fn key_of(&self, id: TopicId) -> Option<&DataInfoId> {
+        self.topic(id).map(|t| &t.key)
+    }
+
+    /// Slots with at least one topic.
+    pub(crate) fn slots(&self) -> impl Iterator<Item = SlotId> + '_ {
+        self.by_slot.keys().copied()
+    }
+
+    /// Re-files every topic after the slot count changed.
+    pub(crate) fn reindex(&mut self, count: SlotCount) {
+        if count == self.slot_count {
+            return;
+        }
+        self.slot_count = count;
+        self.by_slot.clear();
+        for (i, t) in self.topics.iter_mut().enumerate() {
+            if let Some(t) = t {
+                t.slot = count.slot_of(&t.key);
+                self.by_slot
+                    .entry(t.slot)
+                    .or_default()
+                    .insert(TopicId(i as u32));
+            }
+        }
+    }
+
+    /// Registers or replaces a publisher for `conn`, if newer than what is held.
+    pub(crate) fn publish(&mut self, conn: ConnId, id: TopicId, publisher: Publisher) -> Applied {
+        let register_id = compact(&publisher.register_id);
+        let Some(topic) = self.topic_mut(id) else {
+            return Applied::Superseded;
+        };
+        if let Some(old) = topic.publishers.get(&register_id)
+            && old.publisher.version >= publisher.version
+        {
+            return Applied::Superseded;
+        }
+        let publisher = Publisher {
+            register_id: register_id.clone(),
+            ..publisher
+        };
+        topic
+            .publishers
+            .insert(register_id.clone(), PubEntry { publisher, conn });
+        let c = self.conns.entry(conn).or_default();
+        if c.publishers.insert((id, register_id)) {
+            c.registrations += 1;
+        }
+        Applied::Changed
+    }
+
+    /// Removes a publisher if `version` is newer than the registration.
+    pub(crate) fn unpublish(
+        &mut self,
+        id: TopicId,
+        register_id: &Text,
+        version: RegisterVersion,
+    ) -> Applied {
+        let Some(topic) = self.topic_mut(id) else {
+            return Applied::Superseded;
+        };
+        match topic.publishers.get(register_id) {
+            Some(old) if old.publisher.version < version => {
+                let conn = old.conn;
+                topic.publishers.remove(register_id);
+                if let Some(c) = self.conns.get_mut(&conn)
+                    && c.publishers.remove(&(id, register_id.clone()))
+                {
+                    c.registrations -= 1;
+                }
+                Applied::Changed
+            }
+            Some(_) => Applied::Superseded,
+            // Unknown here (never seen, or already removed): still forward the tombstone.
+            None => Applied::Changed,
+        }
+    }
+
+    /// Removes `conn`'s publisher `register_id` if `conn` still owns it, returning its
+    /// version for the removal sent to data.
+    pub(crate) fn remove_owned(
+        &mut self,
+        conn: ConnId,
+        id: TopicId,
+        register_id: &Text,
+    ) -> Option<RegisterVersion> {
+        let topic = self.topic_mut(id)?;
+        let entry = topic.publishers.get(register_id)?;
+        if entry.conn != conn {
+            return None;
+        }
+        let version = entry.publisher.version;
+        topic.publishers.remove(register_id);
+        Some(version)
+    }
+
+    /// Adds a subscription; returns true if it is the connection's first on this key.
+    pub(crate) fn subscribe(
+        &mut self,
+        conn: ConnId,
+        id: TopicId,
+        register_id: &Text,
+        known: Option<DatumVersion>,
+    ) -> bool {
+        let register_id = compact(register_id);
+        let Some(topic) = self.topic_mut(id) else {
+            return false;
+        };
+        let first = match topic.subscribers.get_mut(&conn) {
+            Some(sub) => {
+                sub.register_ids.insert(register_id);
+                sub.pushed = sub.pushed.max(known);
+                false
+            }
+            None => {
+                topic.subscribers.insert(
+                    conn,
+                    Subscription {
+                        register_ids: RegisterIds::One(register_id),
+                        pushed: known,
+                        in_flight: None,
+                        failures: 0,
+                        retry_armed: false,
+                        queued: false,
+                    },
+                );
+                true
+            }
+        };
+        let c = self.conns.entry(conn).or_default();
+        c.registrations += 1;
+        if first {
+            c.subscribed.push(id);
+        }
+        first
+    }
+
+    /// Removes a subscription; drops the connection's push state for the key with the last.
+    pub(crate) fn unsubscribe(&mut self, conn: ConnId, id: TopicId, register_id: &str) {
+        let Some(topic) = self.topic_mut(id) else {
+            return;
+        };
+        let Some(sub) = topic.subscribers.get_mut(&conn) else {
+            return;
+        };
+        if !sub.register_ids.iter().any(|t| *t == register_id) {
+            return;
+        }
+        if sub.register_ids.remove(register_id) {
+            topic.subscribers.remove(&conn);
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.subscribed.retain(|t| *t != id);
+            }
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.registrations = c.registrations.saturating_sub(1);
+        }
+        self.release_if_unused(id);
+    }
+
+    /// Registrations a connection holds.
+    pub(crate) fn registrations(&self, conn: ConnId) -> usize {
+        self.conns.get(&conn).map_or(0, |c| c.registrations)
+    }
+
+    /// Forgets a closed connection: removes its subscriptions and returns its publisher
+    /// keys (removed later by the caller, at once or after the grace).
+    pub(crate) fn close(&mut self, conn: ConnId) -> Vec<(TopicId, Text)> {
+        let Some(c) = self.conns.remove(&conn) else {
+            return Vec::new();
+        };
+        for id in c.subscribed {
+            if let Some(t) = self.topic_mut(id) {
+                t.subscribers.remove(&conn);
+            }
+            self.release_if_unused(id);
+        }
+        c.publishers.into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{LeaderEpoch, RegisterVersion};
+
+    fn key(n: u32) -> DataInfoId {
+        DataInfoId::new(format!("svc{n}"), "i", "g")
+    }
+
+    fn publisher(id: &str, v: u64, g: u64) -> Publisher {
+        Publisher {
+            register_id: Text::from(id),
+            version: RegisterVersion::new(v, g),
+            payload: vec![],
+            attributes: vec![],
+        }
+    }
+
+    #[test]
+    fn registry_keeps_only_newer_versions_and_indexes_by_slot() {
+        let mut r = Registry::new(SlotCount::DEFAULT);
+        let t = r.intern(&key(1));
+        assert_eq!(
+            r.publish(ConnId(1), t, publisher("a", 2, 1)),
+            Applied::Changed
+        );
+        assert_eq!(
+            r.publish(ConnId(1), t, publisher("a", 1, 1)),
+            Applied::Superseded
+        );
+        let slot = SlotCount::DEFAULT.slot_of(&key(1));
+        assert_eq!(r.slot_topics(slot), vec![t]);
+        assert_eq!(
+            r.unpublish(t, &Text::from("a"), RegisterVersion::new(2, 1)),
+            Applied::Superseded
+        );
+        assert_eq!(
+            r.unpublish(t, &Text::from("a"), RegisterVersion::new(3, 1)),
+            Applied::Changed
+        );
+        r.release_if_unused(t);
+        assert_eq!(r.find(&key(1)), None);
+        assert!(r.slot_topics(slot).is_empty());
+    }
+
+    #[test]
+    fn a_replayed_publisher_belongs_to_the_new_connection() {
+        let mut r = Registry::new(SlotCount::DEFAULT);
+        let t = r.intern(&key(1));
+        r.publish(ConnId(1), t, publisher("a", 1, 1));
+        r.publish(ConnId(2), t, publisher("a", 1, 2));
+        let keys = r.close(ConnId(1));
+        assert_eq!(r.remove_owned(ConnId(1), t, &keys[0].1), None);
+        assert_eq!(
+            r.remove_owned(ConnId(2), t, &Text::from("a")),
+            Some(RegisterVersion::new(1, 2))
+        );
+    }
+
+    #[test]
+    fn subscriptions_share_push_state_per_connection() {
+        let mut r = Registry::new(SlotCount::DEFAULT);
+        let t = r.intern(&key(1));
+        let v = DatumVersion::new(LeaderEpoch(1), 4);
+        assert!(r.subscribe(ConnId(1), t, &Text::from("s1"), Some(v)));
+        assert!(!r.subscribe(ConnId(1), t, &Text::from("s2"), None));
+        let topic = r.topic(t).unwrap();
+        assert_eq!(topic.subscribers[&ConnId(1)].pushed, Some(v));
+        assert!(!topic.interested(v));
+        assert!(topic.interested(DatumVersion::new(LeaderEpoch(1), 5)));
+        r.unsubscribe(ConnId(1), t, "s1");
+        assert!(r.topic(t).is_some());
+        r.unsubscribe(ConnId(1), t, "s2");
+        assert!(r.topic(t).is_none(), "an unused topic is released");
+    }
+}

@@ -1,0 +1,926 @@
+//! Session behaviour, one test per behaviour, named after its DESIGN.md mechanism. The data
+//! node's and the clients' sides are played by hand-written frames.
+
+use super::*;
+use crate::model::{
+    DatumVersion, Incarnation, LeaderEpoch, NodeId, ProcessId, Publisher, RegisterVersion,
+    TableEpoch,
+};
+use crate::wire::{
+    ChangeNotify, ClientHello, Datum, DatumChange, Datums, Member, NotLeader, ReconcileFetch,
+    ReconcileQuery, SlotAssignment, SlotTableView, Unsubscribe, VersionScanReply, WriteAccepted,
+};
+use std::time::Duration;
+
+const D1: ProcessId = ProcessId {
+    node: NodeId(10),
+    incarnation: Incarnation(1),
+};
+const D2: ProcessId = ProcessId {
+    node: NodeId(11),
+    incarnation: Incarnation(1),
+};
+const META: ConnId = ConnId(900);
+
+fn key(n: u32) -> DataInfoId {
+    DataInfoId::new(format!("svc{n}"), "i", "g")
+}
+
+fn v(seq: u64) -> DatumVersion {
+    DatumVersion::new(LeaderEpoch(1), seq)
+}
+
+fn publisher(id: &str, cv: u64, gen_: u64) -> Publisher {
+    Publisher {
+        register_id: Text::from(id),
+        version: RegisterVersion::new(cv, gen_),
+        payload: vec![bytes::Bytes::from_static(b"10.0.0.1:80")],
+        attributes: vec![],
+    }
+}
+
+fn view(epoch: u64, leader: ProcessId, leader_epoch: u64, members_version: u64) -> ClusterView {
+    ClusterView {
+        members_version,
+        members: [D1, D2]
+            .iter()
+            .map(|p| Member {
+                process: *p,
+                role: Role::Data,
+                address: Text::from(format!("data{}:1", p.node.0)),
+            })
+            .collect(),
+        table: SlotTableView {
+            epoch: TableEpoch(epoch),
+            slots: vec![SlotAssignment {
+                leader: Some(leader),
+                leader_epoch: LeaderEpoch(leader_epoch),
+                followers: vec![],
+            }],
+        },
+    }
+}
+
+struct T {
+    s: Session,
+    now: Instant,
+    /// The session's connection to each data process.
+    data: BTreeMap<ProcessId, ConnId>,
+}
+
+fn config() -> SessionConfig {
+    let p = ProcessId {
+        node: NodeId(1),
+        incarnation: Incarnation(7),
+    };
+    let mut c = SessionConfig::new(p, Text::from("s:9600"), Text::from("s:9601"));
+    c.slot_count = crate::slot::SlotCount::new(1).unwrap();
+    c
+}
+
+impl T {
+    fn new() -> T {
+        Self::with(config())
+    }
+
+    fn with(c: SessionConfig) -> T {
+        let mut t = T {
+            s: Session::new(c, 1).unwrap(),
+            now: Instant::ZERO,
+            data: BTreeMap::new(),
+        };
+        t.input(Input::Accepted { conn: META });
+        let hello = PeerHello {
+            role: Role::Meta,
+            process: D2,
+            address: Text::from("meta:1"),
+        };
+        t.frame(META, 0, hello);
+        t.frame(META, 0, view(1, D1, 1, 1));
+        t.connect_data();
+        t.drain();
+        t
+    }
+
+    fn input(&mut self, i: Input<Infallible>) {
+        self.s.handle_input(self.now, i);
+    }
+
+    fn frame(&mut self, conn: ConnId, rid: u64, m: impl Into<Message>) {
+        self.input(Input::Frame {
+            conn,
+            frame: Frame::new(rid, m),
+        });
+    }
+
+    /// Completes every `Connect` the session asked for.
+    fn connect_data(&mut self) -> Vec<Output<SessionEvent>> {
+        let outs = self.drain();
+        for o in &outs {
+            if let Output::Connect { conn, address } = o {
+                let p = if address.as_str() == "data10:1" {
+                    D1
+                } else {
+                    D2
+                };
+                self.data.insert(p, *conn);
+                self.input(Input::Connected { conn: *conn });
+            }
+        }
+        outs
+    }
+
+    fn drain(&mut self) -> Vec<Output<SessionEvent>> {
+        std::iter::from_fn(|| self.s.poll_output()).collect()
+    }
+
+    fn sent(&mut self) -> Vec<(ConnId, Frame)> {
+        self.drain()
+            .into_iter()
+            .filter_map(|o| match o {
+                Output::Send { conn, frame } => Some((conn, frame)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn advance(&mut self, d: Duration) {
+        let end = self.now + d;
+        while let Some(at) = self.s.poll_timeout() {
+            if at > end {
+                break;
+            }
+            self.now = self.now.max(at);
+            self.s.handle_timeout(self.now);
+        }
+        self.now = end;
+    }
+
+    fn client(&mut self, n: u64) -> ConnId {
+        let c = ConnId(n);
+        self.input(Input::Accepted { conn: c });
+        let hello = ClientHello {
+            client_id: Text::from("app"),
+            connect_generation: 1,
+        };
+        self.frame(c, 0, hello);
+        c
+    }
+
+    fn d1(&self) -> ConnId {
+        self.data[&D1]
+    }
+
+    /// Subscribes on `conn`, answers the resulting fetch with `datum` (if any) and acks
+    /// the push.
+    fn subscribed(&mut self, conn: ConnId, k: &DataInfoId, datum: Option<Datum>) {
+        self.frame(conn, 50, sub(k, "sub", None));
+        let sent = self.sent();
+        if let Some(d) = datum {
+            let (_, f) = find(&sent, |m| matches!(m, Message::FetchDatums(_)));
+            let d1 = self.d1();
+            self.frame(d1, f.request_id, Datums { datums: vec![d] });
+            let sent = self.sent();
+            let (c, f) = find(&sent, |m| matches!(m, Message::Push(_)));
+            self.frame(c, f.request_id, Ack {});
+            self.drain();
+        }
+    }
+}
+
+fn sub(k: &DataInfoId, id: &str, known: Option<DatumVersion>) -> Subscribe {
+    Subscribe {
+        data_info_id: k.clone(),
+        register_id: Text::from(id),
+        known,
+    }
+}
+
+fn datum(k: &DataInfoId, seq: u64, pubs: &[&str]) -> Datum {
+    Datum {
+        data_info_id: k.clone(),
+        version: v(seq),
+        publishers: pubs.iter().map(|p| publisher(p, 1, 1)).collect(),
+    }
+}
+
+fn find(sent: &[(ConnId, Frame)], f: impl Fn(&Message) -> bool) -> (ConnId, Frame) {
+    sent.iter()
+        .find(|(_, fr)| f(&fr.message))
+        .cloned()
+        .unwrap_or_else(|| panic!("not sent; sent: {sent:#?}"))
+}
+
+fn count(sent: &[(ConnId, Frame)], f: impl Fn(&Message) -> bool) -> usize {
+    sent.iter().filter(|(_, fr)| f(&fr.message)).count()
+}
+
+fn is_batch(m: &Message) -> bool {
+    matches!(m, Message::WriteBatch(_))
+}
+
+fn is_push(m: &Message) -> bool {
+    matches!(m, Message::Push(_))
+}
+
+fn is_fetch(m: &Message) -> bool {
+    matches!(m, Message::FetchDatums(_))
+}
+
+fn batch_ids(f: &Frame) -> Vec<String> {
+    let Message::WriteBatch(b) = &f.message else {
+        panic!("not a batch")
+    };
+    b.ops
+        .iter()
+        .map(|op| match op {
+            WriteOp::Put { publisher, .. } => format!("put {}", publisher.register_id),
+            WriteOp::Remove { register_id, .. } => format!("remove {register_id}"),
+        })
+        .collect()
+}
+
+fn publish(t: &mut T, conn: ConnId, rid: u64, k: &DataInfoId, p: Publisher) {
+    t.frame(
+        conn,
+        rid,
+        Publish {
+            data_info_id: k.clone(),
+            publisher: p,
+        },
+    );
+}
+
+// ---- mechanism 3: write path ---------------------------------------------------------
+
+#[test]
+fn m3_publish_is_acked_and_forwarded_to_the_slot_leader_with_its_route() {
+    let mut t = T::new();
+    let c = t.client(1);
+    publish(&mut t, c, 7, &key(1), publisher("p1", 1, 1));
+    let sent = t.sent();
+    let (ac, ack) = find(&sent, |m| matches!(m, Message::Ack(_)));
+    assert_eq!(
+        (ac, ack.request_id),
+        (c, 7),
+        "the client is answered at once"
+    );
+    let (bc, batch) = find(&sent, is_batch);
+    assert_eq!(bc, t.d1());
+    let Message::WriteBatch(b) = &batch.message else {
+        unreachable!()
+    };
+    assert_eq!(b.route, t.s.table().route(SlotId(0)).unwrap());
+    assert_eq!(batch_ids(&batch), ["put p1"]);
+    assert_eq!(t.s.publisher_count(&key(1)), 1);
+}
+
+#[test]
+fn m3_one_batch_in_flight_per_slot_later_writes_follow_in_order() {
+    let mut t = T::new();
+    let c = t.client(1);
+    publish(&mut t, c, 1, &key(1), publisher("a", 1, 1));
+    let first = find(&t.sent(), is_batch).1;
+    publish(&mut t, c, 2, &key(2), publisher("b", 1, 1));
+    publish(&mut t, c, 3, &key(1), publisher("a", 2, 1));
+    t.frame(
+        c,
+        4,
+        Unpublish {
+            data_info_id: key(2),
+            register_id: Text::from("b"),
+            version: RegisterVersion::new(2, 1),
+        },
+    );
+    assert_eq!(
+        count(&t.sent(), is_batch),
+        0,
+        "one batch in flight per slot"
+    );
+    let d1 = t.d1();
+    t.frame(d1, first.request_id, WriteAccepted { slot: SlotId(0) });
+    let second = find(&t.sent(), is_batch).1;
+    assert_eq!(batch_ids(&second), ["put b", "put a", "remove b"]);
+    assert_eq!(t.s.queued_writes(SlotId(0)), 3);
+    t.frame(d1, second.request_id, WriteAccepted { slot: SlotId(0) });
+    assert_eq!(t.s.queued_writes(SlotId(0)), 0);
+}
+
+#[test]
+fn m3_failed_batch_is_resent_after_backoff_then_dropped_after_the_retry_bound() {
+    let mut c = config();
+    c.write_retry_limit = 2;
+    let mut t = T::with(c);
+    let cl = t.client(1);
+    publish(&mut t, cl, 1, &key(1), publisher("a", 1, 1));
+    let mut ids = vec![find(&t.sent(), is_batch).1.request_id];
+    // Each attempt times out after 3 s; resends come after a backoff, same ops.
+    for _ in 0..2 {
+        t.advance(Duration::from_secs(3));
+        let sent = t.sent();
+        let resend = sent.iter().find(|(_, f)| is_batch(&f.message));
+        let resend = match resend {
+            Some(r) => r.1.clone(),
+            None => {
+                t.advance(Duration::from_millis(300));
+                find(&t.sent(), is_batch).1
+            }
+        };
+        assert_eq!(batch_ids(&resend), ["put a"]);
+        ids.push(resend.request_id);
+    }
+    assert_eq!(t.s.stats().write_batches_sent, 3);
+    t.advance(Duration::from_secs(4));
+    let outs = t.drain();
+    assert!(
+        outs.contains(&Output::Event(SessionEvent::WritesDropped {
+            slot: SlotId(0),
+            ops: 1
+        })),
+        "dropping is never silent: {outs:?}"
+    );
+    assert_eq!(t.s.stats().writes_dropped, 1);
+    assert_eq!(t.s.queued_writes(SlotId(0)), 0);
+    assert_eq!(
+        t.s.publisher_count(&key(1)),
+        1,
+        "the registry keeps it for reconciliation"
+    );
+}
+
+#[test]
+fn m3_moved_refusal_reroutes_to_the_new_leader_once_a_newer_table_arrives() {
+    let mut t = T::new();
+    let c = t.client(1);
+    publish(&mut t, c, 1, &key(1), publisher("a", 1, 1));
+    let first = find(&t.sent(), is_batch).1;
+    let d1 = t.d1();
+    let refusal = SlotRefusal::Moved {
+        table_epoch: TableEpoch(2),
+        leader: Some(D2),
+    };
+    t.frame(
+        d1,
+        first.request_id,
+        Refused {
+            slot: SlotId(0),
+            refusal,
+        },
+    );
+    assert_eq!(
+        count(&t.sent(), is_batch),
+        0,
+        "waits (backoff or new table)"
+    );
+    t.frame(META, 0, view(2, D2, 2, 1));
+    let (conn, batch) = find(&t.sent(), is_batch);
+    assert_eq!(conn, t.data[&D2], "re-routed to the new leader");
+    let Message::WriteBatch(b) = &batch.message else {
+        unreachable!()
+    };
+    assert_eq!(b.route.table_epoch, TableEpoch(2));
+    assert_eq!(b.route.leader_epoch, LeaderEpoch(2));
+    assert_eq!(batch_ids(&batch), ["put a"]);
+}
+
+#[test]
+fn m3_client_disconnect_removes_its_publishers_at_their_version_and_its_subscribers() {
+    let mut t = T::new();
+    let c = t.client(1);
+    publish(&mut t, c, 1, &key(1), publisher("a", 3, 1));
+    let b = find(&t.sent(), is_batch).1;
+    let d1 = t.d1();
+    t.frame(d1, b.request_id, WriteAccepted { slot: SlotId(0) });
+    t.subscribed(c, &key(2), Some(datum(&key(2), 1, &[])));
+    t.input(Input::Closed { conn: c });
+    let batch = find(&t.sent(), is_batch).1;
+    let Message::WriteBatch(wb) = &batch.message else {
+        unreachable!()
+    };
+    assert_eq!(
+        wb.ops,
+        [WriteOp::Remove {
+            data_info_id: key(1),
+            register_id: Text::from("a"),
+            version: RegisterVersion::new(3, 1)
+        }]
+    );
+    assert_eq!(t.s.publisher_count(&key(1)), 0);
+    // The subscriber is gone too: a change of key(2) interests nobody.
+    t.frame(
+        d1,
+        9,
+        ChangeNotify {
+            changes: vec![DatumChange {
+                data_info_id: key(2),
+                version: v(9),
+            }],
+        },
+    );
+    assert_eq!(count(&t.sent(), is_fetch), 0);
+}
+
+#[test]
+fn m3_disconnect_grace_delays_removal_and_spares_a_publisher_replayed_meanwhile() {
+    let mut c = config();
+    c.disconnect_grace = Duration::from_secs(10);
+    let mut t = T::with(c);
+    let c1 = t.client(1);
+    publish(&mut t, c1, 1, &key(1), publisher("a", 1, 1));
+    publish(&mut t, c1, 2, &key(1), publisher("b", 2, 1));
+    let b = find(&t.sent(), is_batch).1;
+    let d1 = t.d1();
+    t.frame(d1, b.request_id, WriteAccepted { slot: SlotId(0) });
+    let b = find(&t.sent(), is_batch).1;
+    t.frame(d1, b.request_id, WriteAccepted { slot: SlotId(0) });
+    t.input(Input::Closed { conn: c1 });
+    assert_eq!(
+        count(&t.sent(), is_batch),
+        0,
+        "nothing removed during the grace"
+    );
+    let c2 = t.client(2);
+    publish(&mut t, c2, 1, &key(1), publisher("a", 1, 2));
+    let b = find(&t.sent(), is_batch).1;
+    t.frame(d1, b.request_id, WriteAccepted { slot: SlotId(0) });
+    t.advance(Duration::from_secs(10));
+    let batch = find(&t.sent(), is_batch).1;
+    assert_eq!(
+        batch_ids(&batch),
+        ["remove b"],
+        "a, replayed on c2, survives"
+    );
+    assert_eq!(t.s.publisher_count(&key(1)), 1);
+}
+
+// ---- mechanism 5: change notification, fetch, cache, version scan ---------------------
+
+#[test]
+fn m5_change_notify_is_acked_and_fetches_only_when_a_subscriber_is_behind() {
+    let mut t = T::new();
+    let c = t.client(1);
+    t.subscribed(c, &key(1), Some(datum(&key(1), 5, &["a"])));
+    let d1 = t.d1();
+    let notify = |seq| ChangeNotify {
+        changes: vec![
+            DatumChange {
+                data_info_id: key(1),
+                version: v(seq),
+            },
+            DatumChange {
+                data_info_id: key(99),
+                version: v(seq),
+            },
+        ],
+    };
+    t.frame(d1, 77, notify(5));
+    let sent = t.sent();
+    let (_, ack) = find(&sent, |m| matches!(m, Message::Ack(_)));
+    assert_eq!(ack.request_id, 77);
+    assert_eq!(
+        count(&sent, is_fetch),
+        0,
+        "everyone holds v5; key 99 has no subscriber"
+    );
+    t.frame(d1, 78, notify(6));
+    let (_, f) = find(&t.sent(), is_fetch);
+    let Message::FetchDatums(fd) = f.message else {
+        unreachable!()
+    };
+    assert_eq!(fd.data_info_ids, [key(1)]);
+}
+
+#[test]
+fn m5_datums_are_cached_by_version_and_serve_new_subscribers_without_a_fetch() {
+    let mut t = T::new();
+    let c1 = t.client(1);
+    t.subscribed(c1, &key(1), Some(datum(&key(1), 5, &["a"])));
+    let c2 = t.client(2);
+    t.frame(c2, 1, sub(&key(1), "s2", None));
+    let sent = t.sent();
+    assert_eq!(count(&sent, is_fetch), 0, "served from the cache");
+    let (pc, p) = find(&sent, is_push);
+    assert_eq!(pc, c2);
+    let Message::Push(push) = p.message else {
+        unreachable!()
+    };
+    assert_eq!(push.version, v(5));
+    // An older datum never replaces the cache.
+    let d1 = t.d1();
+    t.frame(
+        d1,
+        3,
+        ChangeNotify {
+            changes: vec![DatumChange {
+                data_info_id: key(1),
+                version: v(7),
+            }],
+        },
+    );
+    let f = find(&t.sent(), is_fetch).1;
+    t.frame(
+        d1,
+        f.request_id,
+        Datums {
+            datums: vec![datum(&key(1), 4, &[])],
+        },
+    );
+    let outs = t.drain();
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Event(SessionEvent::StaleDatum { .. })))
+    );
+    let c3 = t.client(3);
+    t.frame(c3, 1, sub(&key(1), "s3", None));
+    let Message::Push(push) = find(&t.sent(), is_push).1.message else {
+        unreachable!()
+    };
+    assert_eq!(push.version, v(5), "still the v5 datum");
+}
+
+#[test]
+fn m5_version_scan_runs_every_interval_and_repairs_a_lost_notification() {
+    let mut t = T::new();
+    let c = t.client(1);
+    t.subscribed(c, &key(1), Some(datum(&key(1), 5, &["a"])));
+    t.advance(Duration::from_secs(4));
+    assert_eq!(t.s.stats().scans_sent, 0);
+    t.advance(Duration::from_secs(1));
+    let sent = t.sent();
+    let (conn, scan) = find(&sent, |m| matches!(m, Message::VersionScan(_)));
+    assert_eq!(conn, t.d1());
+    let Message::VersionScan(vs) = &scan.message else {
+        unreachable!()
+    };
+    assert_eq!(
+        vs.known,
+        [DatumChange {
+            data_info_id: key(1),
+            version: v(5)
+        }]
+    );
+    // The leader has v8 (its notification was lost): fetch, then push.
+    t.frame(
+        conn,
+        scan.request_id,
+        VersionScanReply {
+            changed: vec![DatumChange {
+                data_info_id: key(1),
+                version: v(8),
+            }],
+        },
+    );
+    let f = find(&t.sent(), is_fetch).1;
+    t.frame(
+        conn,
+        f.request_id,
+        Datums {
+            datums: vec![datum(&key(1), 8, &["a", "b"])],
+        },
+    );
+    let Message::Push(p) = find(&t.sent(), is_push).1.message else {
+        unreachable!()
+    };
+    assert_eq!(p.version, v(8));
+    t.advance(Duration::from_secs(5));
+    assert_eq!(t.s.stats().scans_sent, 2, "every 5 s");
+}
+
+// ---- mechanism 8: push ----------------------------------------------------------------
+
+/// A subscriber on `c` with v1 pushed and acked, then a change to `seq` fetched: returns
+/// the push frame that follows (not acked).
+fn change(t: &mut T, k: &DataInfoId, seq: u64) -> Vec<(ConnId, Frame)> {
+    let d1 = t.d1();
+    t.frame(
+        d1,
+        1000 + seq,
+        ChangeNotify {
+            changes: vec![DatumChange {
+                data_info_id: k.clone(),
+                version: v(seq),
+            }],
+        },
+    );
+    let sent = t.sent();
+    if let Some((_, f)) = sent.iter().find(|(_, f)| is_fetch(&f.message)) {
+        let rid = f.request_id;
+        t.frame(
+            d1,
+            rid,
+            Datums {
+                datums: vec![datum(k, seq, &["a"])],
+            },
+        );
+        return t.sent();
+    }
+    sent
+}
+
+#[test]
+fn m8_a_burst_coalesces_into_one_push_in_flight_per_connection_and_key() {
+    let mut t = T::new();
+    let c = t.client(1);
+    t.subscribed(c, &key(1), Some(datum(&key(1), 1, &["a"])));
+    let first = find(&change(&mut t, &key(1), 2), is_push).1;
+    for seq in 3..=6 {
+        assert_eq!(
+            count(&change(&mut t, &key(1), seq), is_push),
+            0,
+            "one in flight"
+        );
+    }
+    assert_eq!(t.s.pushes_in_flight(), 1);
+    t.frame(c, first.request_id, Ack {});
+    let sent = t.sent();
+    assert_eq!(count(&sent, is_push), 1, "the burst became one push");
+    let Message::Push(p) = &find(&sent, is_push).1.message else {
+        unreachable!()
+    };
+    assert_eq!(p.version, v(6), "of the newest version");
+}
+
+#[test]
+fn m8_never_pushes_a_version_that_is_not_newer_than_the_acknowledged_one() {
+    let mut t = T::new();
+    let c = t.client(1);
+    t.subscribed(c, &key(1), Some(datum(&key(1), 4, &["a"])));
+    // A re-subscription that already holds v4 on the same connection: nothing to push.
+    t.frame(c, 2, sub(&key(1), "sub2", Some(v(4))));
+    assert_eq!(count(&t.sent(), is_push), 0);
+    // The scan re-offers the cache: still nothing, v4 is not newer.
+    t.advance(Duration::from_secs(5));
+    assert_eq!(count(&t.sent(), is_push), 0);
+    assert_eq!(t.s.stats().pushes_sent, 1);
+}
+
+#[test]
+fn m8_an_unacknowledged_push_is_retried_with_backoff_and_the_newest_datum() {
+    let mut t = T::new();
+    let c = t.client(1);
+    t.subscribed(c, &key(1), Some(datum(&key(1), 1, &["a"])));
+    let p = find(&change(&mut t, &key(1), 2), is_push).1;
+    change(&mut t, &key(1), 3);
+    t.advance(Duration::from_secs(2)); // push timeout
+    assert_eq!(count(&t.sent(), is_push), 0, "backoff before the retry");
+    t.advance(Duration::from_millis(500));
+    let retry = find(&t.sent(), is_push).1;
+    assert_ne!(retry.request_id, p.request_id);
+    let Message::Push(rp) = retry.message else {
+        unreachable!()
+    };
+    assert_eq!(rp.version, v(3), "drop-to-latest");
+    // The late ack of the first attempt changes nothing.
+    t.frame(c, p.request_id, Ack {});
+    assert_eq!(t.s.pushes_in_flight(), 1);
+    t.frame(c, retry.request_id, Ack {});
+    assert_eq!(t.s.pushes_in_flight(), 0);
+}
+
+#[test]
+fn m8_a_dead_subscriber_stalls_nobody_and_its_breaker_opens() {
+    let mut c = config();
+    c.push_retry_limit = 1;
+    let mut t = T::with(c);
+    let dead = t.client(1);
+    let live = t.client(2);
+    t.subscribed(live, &key(1), Some(datum(&key(1), 1, &["a"])));
+    t.frame(dead, 1, sub(&key(1), "s", None));
+    t.sent(); // the dead one's push is never acked
+    for seq in 2..=20 {
+        let sent = change(&mut t, &key(1), seq);
+        let (pc, p) = find(&sent, is_push);
+        assert_eq!(pc, live, "the live subscriber gets every change at once");
+        t.frame(live, p.request_id, Ack {});
+        t.advance(Duration::from_millis(500));
+    }
+    let opened = t.drain();
+    assert!(t.s.stats().breakers_opened >= 1, "{opened:?}");
+    assert!(t.s.pushes_in_flight() <= 1, "no growth for the dead one");
+}
+
+#[test]
+fn m8_pushes_in_flight_per_connection_are_bounded() {
+    let mut c = config();
+    c.max_pushes_in_flight_per_conn = 2;
+    let mut t = T::with(c);
+    let cl = t.client(1);
+    for n in 1..=3 {
+        t.frame(cl, u64::from(n), sub(&key(n), "s", None));
+    }
+    let f = find(&t.sent(), is_fetch).1;
+    let d1 = t.d1();
+    let datums = (1..=3).map(|n| datum(&key(n), 1, &["a"])).collect();
+    t.frame(d1, f.request_id, Datums { datums });
+    let sent = t.sent();
+    assert_eq!(count(&sent, is_push), 2, "the third waits");
+    t.frame(cl, find(&sent, is_push).1.request_id, Ack {});
+    let Message::Push(p) = find(&t.sent(), is_push).1.message else {
+        unreachable!()
+    };
+    assert_eq!(p.data_info_id, key(3));
+}
+
+// ---- mechanism 6: reconciliation answers ----------------------------------------------
+
+#[test]
+fn m6_reconciliation_is_answered_with_digests_then_pages() {
+    let mut c = config();
+    c.reconcile_page_size = 1;
+    let mut t = T::with(c);
+    let cl = t.client(1);
+    publish(&mut t, cl, 1, &key(1), publisher("a", 1, 1));
+    publish(&mut t, cl, 2, &key(1), publisher("b", 1, 1));
+    t.sent();
+    let d1 = t.d1();
+    t.frame(
+        d1,
+        40,
+        ReconcileQuery {
+            slot: SlotId(0),
+            leader_epoch: LeaderEpoch(1),
+        },
+    );
+    let (_, r) = find(&t.sent(), |m| matches!(m, Message::ReconcileDigests(_)));
+    assert_eq!(r.request_id, 40);
+    let Message::ReconcileDigests(d) = r.message else {
+        unreachable!()
+    };
+    let ver = RegisterVersion::new(1, 1);
+    let expect = crate::wire::Digest::of([(&Text::from("a"), ver), (&Text::from("b"), ver)]);
+    assert_eq!(d.digests[0].digest, expect);
+    let fetch = |after| ReconcileFetch {
+        slot: SlotId(0),
+        leader_epoch: LeaderEpoch(1),
+        data_info_ids: vec![key(1)],
+        after,
+    };
+    t.frame(d1, 41, fetch(None));
+    let Message::ReconcilePage(p1) = find(&t.sent(), |m| matches!(m, Message::ReconcilePage(_)))
+        .1
+        .message
+    else {
+        unreachable!()
+    };
+    assert_eq!(p1.entries[0].publisher.register_id, "a");
+    t.frame(d1, 42, fetch(p1.next));
+    let Message::ReconcilePage(p2) = find(&t.sent(), |m| matches!(m, Message::ReconcilePage(_)))
+        .1
+        .message
+    else {
+        unreachable!()
+    };
+    assert_eq!(p2.entries[0].publisher.register_id, "b");
+    assert_eq!(p2.next, None);
+}
+
+#[test]
+fn m6_reconciliation_from_a_node_our_table_does_not_name_is_refused() {
+    let mut t = T::new();
+    let d2 = t.data[&D2];
+    t.frame(
+        d2,
+        5,
+        ReconcileQuery {
+            slot: SlotId(0),
+            leader_epoch: LeaderEpoch(1),
+        },
+    );
+    let (_, r) = find(&t.sent(), |m| matches!(m, Message::Refused(_)));
+    assert_eq!(r.request_id, 5);
+    // A newer leader epoch than ours: our table is behind; answer.
+    t.frame(
+        d2,
+        6,
+        ReconcileQuery {
+            slot: SlotId(0),
+            leader_epoch: LeaderEpoch(2),
+        },
+    );
+    find(&t.sent(), |m| matches!(m, Message::ReconcileDigests(_)));
+}
+
+// ---- meta, peers, robustness ----------------------------------------------------------
+
+#[test]
+fn meta_heartbeats_every_second_follows_not_leader_and_installs_views() {
+    let mut c = config();
+    c.meta_addresses = vec![Text::from("m1:1"), Text::from("m2:1")];
+    let mut s = Session::new(c, 3).unwrap();
+    let now = Instant::ZERO;
+    s.handle_timeout(now);
+    let Some(Output::Connect { conn, .. }) = s.poll_output() else {
+        panic!("connects to meta")
+    };
+    s.handle_input(now, Input::Connected { conn });
+    let outs: Vec<_> = std::iter::from_fn(|| s.poll_output()).collect();
+    assert!(
+        matches!(&outs[0], Output::Send { frame, .. } if matches!(frame.message, Message::PeerHello(_)))
+    );
+    assert!(
+        matches!(&outs[1], Output::Send { frame, .. } if matches!(frame.message, Message::Heartbeat(_)))
+    );
+    let next = s.poll_timeout().unwrap();
+    assert!(next <= now + Duration::from_secs(1));
+    s.handle_timeout(now + Duration::from_secs(1));
+    let hb = std::iter::from_fn(|| s.poll_output()).any(|o| matches!(o, Output::Send { frame, .. } if matches!(frame.message, Message::Heartbeat(_))));
+    assert!(hb, "heartbeat every interval");
+    let t1 = now + Duration::from_secs(1);
+    s.handle_input(
+        t1,
+        Input::Frame {
+            conn,
+            frame: Frame::new(0, view(3, D1, 1, 4)),
+        },
+    );
+    assert_eq!(s.table().epoch(), TableEpoch(3));
+    let outs: Vec<_> = std::iter::from_fn(|| s.poll_output()).collect();
+    let connects = outs
+        .iter()
+        .filter(|o| matches!(o, Output::Connect { .. }))
+        .count();
+    assert_eq!(connects, 2, "connects to every data member: {outs:?}");
+    s.handle_input(
+        t1,
+        Input::Frame {
+            conn,
+            frame: Frame::new(
+                0,
+                NotLeader {
+                    leader: Some(Text::from("m9:1")),
+                },
+            ),
+        },
+    );
+    let outs: Vec<_> = std::iter::from_fn(|| s.poll_output()).collect();
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Connect { address, .. } if address == "m9:1"))
+    );
+}
+
+#[test]
+fn a_lost_data_connection_reconnects_with_backoff_and_resends_in_flight_writes() {
+    let mut t = T::new();
+    let c = t.client(1);
+    publish(&mut t, c, 1, &key(1), publisher("a", 1, 1));
+    t.sent();
+    let d1 = t.d1();
+    t.input(Input::Closed { conn: d1 });
+    assert!(
+        t.drain()
+            .iter()
+            .all(|o| !matches!(o, Output::Connect { .. }))
+    );
+    t.advance(Duration::from_millis(200));
+    let outs = t.connect_data();
+    assert!(outs.iter().any(|o| matches!(o, Output::Connect { .. })));
+    let sent = t.sent();
+    let (_, hello) = &sent[0];
+    assert!(
+        matches!(hello.message, Message::PeerHello(_)),
+        "hello first"
+    );
+    assert_eq!(batch_ids(&find(&sent, is_batch).1), ["put a"]);
+}
+
+#[test]
+fn bad_frames_are_answered_with_errors_and_change_nothing() {
+    let mut t = T::new();
+    let raw = ConnId(5);
+    t.input(Input::Accepted { conn: raw });
+    publish(&mut t, raw, 1, &key(1), publisher("a", 1, 1));
+    let (_, e) = find(&t.sent(), |m| matches!(m, Message::ErrorReply(_)));
+    assert_eq!(e.request_id, 1);
+    assert_eq!(t.s.publisher_count(&key(1)), 0, "nothing before the hello");
+    let c = t.client(6);
+    t.frame(c, 2, WriteAccepted { slot: SlotId(0) });
+    find(&t.sent(), |m| matches!(m, Message::ErrorReply(_)));
+    // Replies nobody asked for, from data, are ignored.
+    let d1 = t.d1();
+    t.frame(d1, 999, Datums { datums: vec![] });
+    t.frame(
+        c,
+        3,
+        Unsubscribe {
+            data_info_id: key(4),
+            register_id: Text::from("x"),
+        },
+    );
+    assert_eq!(count(&t.sent(), |m| matches!(m, Message::Ack(_))), 1);
+}
+
+#[test]
+fn registrations_per_connection_are_bounded() {
+    let mut c = config();
+    c.max_registrations_per_conn = 2;
+    let mut t = T::with(c);
+    let cl = t.client(1);
+    publish(&mut t, cl, 1, &key(1), publisher("a", 1, 1));
+    t.frame(cl, 2, sub(&key(1), "s", None));
+    publish(&mut t, cl, 3, &key(1), publisher("b", 1, 1));
+    let sent = t.sent();
+    let (_, e) = find(&sent, |m| matches!(m, Message::ErrorReply(_)));
+    assert_eq!(e.request_id, 3);
+    assert_eq!(t.s.publisher_count(&key(1)), 1);
+}

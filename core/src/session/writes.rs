@@ -1,0 +1,167 @@
+//! Write forwarding (DESIGN.md mechanism 3): publisher writes queue per slot in the order
+//! the session accepted them and leave as `WriteBatch`es to the slot's leader, at most one
+//! batch in flight per slot. A failed batch (timeout, refusal, lost connection) is resent
+//! whole, in place, after a backoff — or at once when a newer slot table re-routes it — up
+//! to `write_retry_limit` times; then it is dropped with a `WritesDropped` event and the
+//! data leader's reconciliation restores it from the session's registry (mechanism 6).
+
+use super::backoff::Backoff;
+use super::outbox::{Outbox, SessionEvent};
+use crate::io::ConnId;
+use crate::model::SlotId;
+use crate::rng::Rng;
+use crate::time::Instant;
+use crate::wire::{SlotRoute, WriteBatch, WriteOp};
+use std::collections::{BTreeMap, VecDeque};
+
+#[derive(Debug)]
+struct Batch {
+    ops: Vec<WriteOp>,
+    /// Failed sends so far.
+    attempts: u32,
+    /// The request carrying it, while one is outstanding.
+    request: Option<u64>,
+}
+
+#[derive(Debug, Default)]
+struct SlotWrites {
+    queue: VecDeque<WriteOp>,
+    batch: Option<Batch>,
+    /// No resend before this instant (backoff after a failure).
+    not_before: Option<Instant>,
+}
+
+impl SlotWrites {
+    fn idle(&self) -> bool {
+        self.queue.is_empty() && self.batch.is_none()
+    }
+}
+
+/// Per-slot write queues.
+#[derive(Debug, Default)]
+pub(crate) struct Writer {
+    slots: BTreeMap<SlotId, SlotWrites>,
+}
+
+impl Writer {
+    /// Queues a write; evicts the oldest queued write if the slot's queue is full.
+    pub(crate) fn enqueue(&mut self, slot: SlotId, op: WriteOp, bound: usize, out: &mut Outbox) {
+        let s = self.slots.entry(slot).or_default();
+        if s.queue.len() >= bound {
+            s.queue.pop_front();
+            out.stats.writes_dropped += 1;
+            out.event(SessionEvent::WritesDropped { slot, ops: 1 });
+        }
+        s.queue.push_back(op);
+    }
+
+    /// Slots with writes to send.
+    pub(crate) fn pending_slots(&self) -> Vec<SlotId> {
+        self.slots.keys().copied().collect()
+    }
+
+    /// Whether `slot` may send now: something to send, nothing in flight, no backoff.
+    pub(crate) fn ready(&self, slot: SlotId, now: Instant) -> bool {
+        self.slots.get(&slot).is_some_and(|s| {
+            !s.idle()
+                && s.batch.as_ref().is_none_or(|b| b.request.is_none())
+                && s.not_before.is_none_or(|t| t <= now)
+        })
+    }
+
+    /// Sends the slot's current batch (forming it from the queue if needed) with `route`
+    /// on `conn`; returns the request id. Call only when [`Writer::ready`].
+    pub(crate) fn send(
+        &mut self,
+        slot: SlotId,
+        route: SlotRoute,
+        conn: ConnId,
+        max_ops: usize,
+        out: &mut Outbox,
+    ) -> Option<u64> {
+        let s = self.slots.get_mut(&slot)?;
+        if s.batch.is_none() {
+            let n = s.queue.len().min(max_ops);
+            if n == 0 {
+                return None;
+            }
+            s.batch = Some(Batch {
+                ops: s.queue.drain(..n).collect(),
+                attempts: 0,
+                request: None,
+            });
+        }
+        let batch = s.batch.as_mut()?;
+        let id = out.request(
+            conn,
+            WriteBatch {
+                route,
+                ops: batch.ops.clone(),
+            },
+        );
+        batch.request = Some(id);
+        s.not_before = None;
+        out.stats.write_batches_sent += 1;
+        Some(id)
+    }
+
+    /// The leader applied the batch carried by `request`.
+    pub(crate) fn accepted(&mut self, slot: SlotId, request: u64) {
+        if let Some(s) = self.slots.get_mut(&slot)
+            && s.batch.as_ref().and_then(|b| b.request) == Some(request)
+        {
+            s.batch = None;
+            if s.idle() {
+                self.slots.remove(&slot);
+            }
+        }
+    }
+
+    /// The batch carried by `request` failed: schedule its resend after a backoff, or drop
+    /// it once past `limit`. Returns when the slot may send again.
+    pub(crate) fn failed(
+        &mut self,
+        slot: SlotId,
+        request: u64,
+        now: Instant,
+        (limit, backoff): (u32, Backoff),
+        rng: &mut Rng,
+        out: &mut Outbox,
+    ) -> Option<Instant> {
+        let s = self.slots.get_mut(&slot)?;
+        let batch = s.batch.as_mut()?;
+        if batch.request != Some(request) {
+            return None;
+        }
+        batch.request = None;
+        batch.attempts += 1;
+        if batch.attempts > limit {
+            let ops = batch.ops.len();
+            s.batch = None;
+            out.stats.writes_dropped += ops as u64;
+            out.event(SessionEvent::WritesDropped { slot, ops });
+            if s.idle() {
+                self.slots.remove(&slot);
+                return None;
+            }
+            return Some(now);
+        }
+        let at = now + backoff.delay(batch.attempts - 1, rng);
+        s.not_before = Some(at);
+        Some(at)
+    }
+
+    /// A newer slot table arrived: batches waiting out a backoff re-route at once.
+    pub(crate) fn reroute_all(&mut self) {
+        for s in self.slots.values_mut() {
+            s.not_before = None;
+        }
+    }
+
+    /// Writes waiting or in flight for `slot` (tests, metrics).
+    pub(crate) fn queued(&self, slot: SlotId) -> usize {
+        self.slots.get(&slot).map_or(0, |s| {
+            s.queue.len() + s.batch.as_ref().map_or(0, |b| b.ops.len())
+        })
+    }
+}
