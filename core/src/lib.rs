@@ -10,9 +10,11 @@
 //! - [`time`], [`rng`]: time as a value, randomness from a seed.
 //! - [`slot`]: slot hashing and the slot table.
 //! - [`digest`]: publisher-set digests for reconciliation and resync.
+//! - [`data`]: the data node.
 
 #[macro_use]
 pub mod wire;
+pub mod data;
 pub mod digest;
 pub mod io;
 pub mod model;
