@@ -290,7 +290,10 @@ impl DataNode {
 
     fn ensure_peer(&mut self, process: ProcessId) {
         if self.data_conns.contains_key(&process)
-            || self.peers.get(&process).is_some_and(|l| l.conn.is_some())
+            || self
+                .peers
+                .get(&process)
+                .is_some_and(|l| l.conn.is_some() || l.retry_at.is_some())
         {
             return;
         }
@@ -442,10 +445,11 @@ impl DataNode {
                 }
                 self.notifier.add_session(conn);
                 self.leases.renew(h.process, now);
-                // A (re)connected session: reconcile the slots we lead with it.
-                let slots: Vec<SlotId> = self.led_slots();
-                for s in slots {
-                    self.start_run(now, s, h.process);
+                // A (re)connected member session: reconcile the slots we lead with it.
+                if self.sessions_in_view.contains(&h.process) {
+                    for s in self.led_slots() {
+                        self.start_run(now, s, h.process);
+                    }
                 }
             }
             Role::Data => {

@@ -92,6 +92,11 @@ pub(crate) struct Datum {
 }
 
 impl Datum {
+    /// Whether the key ever changed (as opposed to holding only tombstones).
+    fn exists(&self) -> bool {
+        self.version != DatumVersion::default()
+    }
+
     /// The datum's version.
     pub(crate) fn version(&self) -> DatumVersion {
         self.version
@@ -190,14 +195,16 @@ pub(crate) struct SlotStore {
 }
 
 impl SlotStore {
-    /// The datum of `key`, if the key ever existed here.
+    /// The datum of `key`, if the key ever had a publisher here. (A removal of a publisher
+    /// never seen creates an entry only to hold its tombstone; such an entry has the
+    /// default version and does not count as a datum.)
     pub(crate) fn datum(&self, key: &DataInfoId) -> Option<&Datum> {
-        self.datums.get(key)
+        self.datums.get(key).filter(|d| d.exists())
     }
 
-    /// Every key with its datum, ordered by key.
+    /// Every key that is a datum, ordered by key.
     pub(crate) fn datums(&self) -> impl Iterator<Item = (&Key, &Datum)> {
-        self.datums.iter()
+        self.datums.iter().filter(|(_, d)| d.exists())
     }
 
     /// Number of live publishers in the slot.
@@ -412,8 +419,7 @@ impl SlotStore {
 
     /// The whole slot as replicas exchange it: every key, version and owned publisher.
     pub(crate) fn snapshot(&self) -> Vec<ReplicaDatum> {
-        self.datums
-            .iter()
+        self.datums()
             .map(|(k, d)| ReplicaDatum {
                 data_info_id: (**k).clone(),
                 version: d.version,
