@@ -873,9 +873,9 @@ impl DataNode {
         {
             return;
         }
-        let (removals, step) = l
-            .reconcile
-            .on_digests(store, slot, epoch, session, &d.digests, keys, now);
+        let (removals, step) =
+            l.reconcile
+                .on_digests(store, (slot, epoch), session, &d.digests, keys, now);
         self.remove_owned(now, slot, session, removals);
         self.reconcile_step(slot, conn, session, epoch, step);
     }

@@ -98,8 +98,7 @@ impl SlotReconcile {
     pub(crate) fn on_digests(
         &mut self,
         store: &SlotStore,
-        slot: SlotId,
-        epoch: LeaderEpoch,
+        (slot, epoch): (SlotId, LeaderEpoch),
         session: ProcessId,
         digests: &[IdDigest],
         fetch_keys: usize,

@@ -428,3 +428,144 @@ impl SlotStore {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Incarnation, LeaderEpoch, NodeId};
+    use bytes::Bytes;
+
+    fn p(n: u64) -> ProcessId {
+        ProcessId {
+            node: NodeId(n),
+            incarnation: Incarnation(1),
+        }
+    }
+
+    fn k() -> DataInfoId {
+        DataInfoId::new("svc", "i", "g")
+    }
+
+    fn publ(rid: &str, cv: u64) -> Publisher {
+        Publisher {
+            register_id: Text::from(rid),
+            version: RegisterVersion::new(cv, 1),
+            payload: vec![Bytes::from_static(b"x")],
+            attributes: Vec::new(),
+        }
+    }
+
+    fn v(seq: u64) -> DatumVersion {
+        DatumVersion::new(LeaderEpoch(1), seq)
+    }
+
+    #[test]
+    fn store_newer_register_version_replaces_older_and_equal_are_ignored() {
+        let mut s = SlotStore::default();
+        assert!(s.put(&k(), p(1), publ("a", 2), v(1)).is_some());
+        assert!(
+            s.put(&k(), p(1), publ("a", 2), v(2)).is_none(),
+            "equal ignored"
+        );
+        assert!(
+            s.put(&k(), p(1), publ("a", 1), v(2)).is_none(),
+            "older ignored"
+        );
+        assert_eq!(
+            s.datum(&k()).unwrap().version(),
+            v(1),
+            "ignored writes keep the version"
+        );
+        assert!(s.put(&k(), p(2), publ("a", 3), v(2)).is_some());
+        let d = s.datum(&k()).unwrap();
+        assert_eq!((d.len(), d.version()), (1, v(2)));
+        assert_eq!(
+            d.publishers().next().unwrap().owner,
+            p(2),
+            "ownership moves"
+        );
+    }
+
+    #[test]
+    fn store_removal_tombstone_blocks_older_writes_and_is_compacted() {
+        let mut s = SlotStore::default();
+        let t0 = Instant::from_millis(0);
+        s.put(&k(), p(1), publ("a", 1), v(1));
+        assert!(
+            s.remove(&k(), &Text::from("a"), RegisterVersion::new(0, 9), v(2), t0)
+                .is_none(),
+            "a removal older than the live publisher is ignored"
+        );
+        assert!(
+            s.remove(&k(), &Text::from("a"), RegisterVersion::new(2, 1), v(2), t0)
+                .is_some()
+        );
+        assert!(s.has_tombstone(&k(), "a"));
+        assert!(
+            s.put(&k(), p(1), publ("a", 2), v(3)).is_none(),
+            "blocked by the tombstone"
+        );
+        let retention = Duration::from_secs(180);
+        assert_eq!(s.compact(Instant::from_millis(179_999), retention), 0);
+        assert_eq!(s.compact(Instant::from_millis(180_000), retention), 1);
+        assert!(!s.has_tombstone(&k(), "a"));
+        assert!(
+            s.put(&k(), p(1), publ("a", 2), v(3)).is_some(),
+            "compacted: no longer blocks"
+        );
+        // The key keeps its entry and version after its last publisher goes.
+        s.remove(&k(), &Text::from("a"), RegisterVersion::new(9, 1), v(4), t0);
+        assert_eq!(s.datum(&k()).unwrap().version(), v(4));
+        // A removal of a never-seen key only holds a tombstone; it is not a datum.
+        let other = DataInfoId::new("other", "i", "g");
+        assert!(
+            s.remove(
+                &other,
+                &Text::from("z"),
+                RegisterVersion::new(1, 1),
+                v(5),
+                t0
+            )
+            .is_none()
+        );
+        assert!(s.datum(&other).is_none() && s.has_tombstone(&other, "z"));
+        s.compact(Instant::from_millis(500_000), retention);
+        assert!(!s.has_tombstone(&other, "z"));
+    }
+
+    #[test]
+    fn store_digests_are_maintained_incrementally_per_key_and_per_owner() {
+        let mut s = SlotStore::default();
+        s.put(&k(), p(1), publ("a", 1), v(1));
+        s.put(&k(), p(1), publ("b", 1), v(2));
+        s.put(&k(), p(2), publ("c", 1), v(3));
+        s.put(&k(), p(2), publ("a", 2), v(4));
+        let d = s.datum(&k()).unwrap();
+        let (a2, b1, c1) = (
+            RegisterVersion::new(2, 1),
+            RegisterVersion::new(1, 1),
+            RegisterVersion::new(1, 1),
+        );
+        let (ta, tb, tc) = (Text::from("a"), Text::from("b"), Text::from("c"));
+        assert_eq!(d.digest(), Digest::of([(&ta, a2), (&tb, b1), (&tc, c1)]));
+        assert_eq!(d.owner_digest(p(1)), Digest::of([(&tb, b1)]));
+        assert_eq!(d.owner_digest(p(2)), Digest::of([(&ta, a2), (&tc, c1)]));
+        assert_eq!(d.owner_digest(p(3)), Digest::default());
+    }
+
+    #[test]
+    fn store_owner_checked_removal_spares_other_owners() {
+        let mut s = SlotStore::default();
+        let t0 = Instant::ZERO;
+        s.put(&k(), p(1), publ("a", 1), v(1));
+        s.put(&k(), p(2), publ("b", 1), v(2));
+        assert!(s.remove_owned(&k(), "b", p(1), v(3), t0).is_none());
+        assert!(s.remove_owned(&k(), "a", p(1), v(3), t0).is_some());
+        assert_eq!(s.keys_owned_by(p(1)).len(), 0);
+        assert_eq!(s.owned_ids(&k(), p(2)), [Text::from("b")]);
+        assert!(
+            s.put(&k(), p(1), publ("a", 1), v(4)).is_none(),
+            "tombstone at the removed version"
+        );
+    }
+}
