@@ -713,29 +713,40 @@ impl DataNode {
             self.send(conn, id, error(ErrorCode::BadRequest, msg));
             return;
         }
+        // One borrow of the slot for the whole batch: this is the hot path.
+        let Some(LocalSlot {
+            store,
+            role: SlotRole::Leader(l),
+        }) = self.slots.get_mut(&slot)
+        else {
+            return;
+        };
+        let reconciling = !l.reconcile.runs.is_empty();
         for op in b.ops {
-            match op {
+            let version = DatumVersion::new(l.epoch, l.log.end());
+            let logged = match op {
                 WriteOp::Put {
                     data_info_id,
                     publisher,
                 } => {
-                    if let Some(l) = self.leading_mut(slot) {
+                    if reconciling {
                         l.reconcile
                             .note_write(owner, &data_info_id, &publisher.register_id);
                     }
-                    self.apply(slot, |s, v| s.put(&data_info_id, owner, publisher, v));
+                    store.put(&data_info_id, owner, publisher, version)
                 }
                 WriteOp::Remove {
                     data_info_id,
                     register_id,
-                    version,
-                } => {
-                    self.apply(slot, |s, v| {
-                        s.remove(&data_info_id, &register_id, version, v, now)
-                    });
-                }
+                    version: removed,
+                } => store.remove(&data_info_id, &register_id, removed, version, now),
+            };
+            if let Some(op) = logged {
+                self.notifier.record(op.key(), version);
+                l.log.append(op);
             }
         }
+        self.dirty.insert(slot);
         let deadline = now + self.cfg.replication_ack_timeout;
         let Some(l) = self.leading_mut(slot) else {
             return;
