@@ -60,15 +60,9 @@ pub(crate) fn admit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Incarnation, NodeId, TableEpoch};
+    use crate::data::tests::pid as p;
+    use crate::model::TableEpoch;
     use crate::slot::Slot;
-
-    fn p(n: u64) -> ProcessId {
-        ProcessId {
-            node: NodeId(n),
-            incarnation: Incarnation(1),
-        }
-    }
 
     fn table() -> SlotTable {
         let slot = Slot {

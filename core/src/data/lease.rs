@@ -58,14 +58,7 @@ impl Leases {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Incarnation, NodeId};
-
-    fn p(n: u64) -> ProcessId {
-        ProcessId {
-            node: NodeId(n),
-            incarnation: Incarnation(1),
-        }
-    }
+    use crate::data::tests::pid as p;
 
     #[test]
     fn lease_expires_only_silent_non_members() {

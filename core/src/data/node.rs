@@ -692,6 +692,30 @@ impl DataNode {
         }
     }
 
+    /// Admission of a session's slot-addressed request, and the check that every key it
+    /// names is in its slot; answers `Refused` or `ErrorReply` itself and returns false
+    /// when the request is not served.
+    fn admit_request<'k>(
+        &mut self,
+        conn: ConnId,
+        id: u64,
+        (slot, epoch): (SlotId, LeaderEpoch),
+        access: Access,
+        mut keys: impl Iterator<Item = &'k DataInfoId>,
+    ) -> bool {
+        if let Err(refusal) = self.admit_session(slot, epoch, access) {
+            self.send(conn, id, Refused { slot, refusal });
+            return false;
+        }
+        let count = self.table.slot_count();
+        if let Some(bad) = keys.find(|k| count.slot_of(k) != slot) {
+            let msg = format!("{bad} is not in slot {}", slot.0);
+            self.send(conn, id, error(ErrorCode::BadRequest, msg));
+            return false;
+        }
+        true
+    }
+
     // ----- session requests -----------------------------------------------------------
 
     fn on_write_batch(
@@ -703,14 +727,8 @@ impl DataNode {
         b: WriteBatch,
     ) {
         let slot = b.route.slot;
-        if let Err(refusal) = self.admit_session(slot, b.route.leader_epoch, Access::Write) {
-            self.send(conn, id, Refused { slot, refusal });
-            return;
-        }
-        let count = self.table.slot_count();
-        if let Some(bad) = b.ops.iter().find(|op| count.slot_of(op_key(op)) != slot) {
-            let msg = format!("{} is not in slot {}", op_key(bad), slot.0);
-            self.send(conn, id, error(ErrorCode::BadRequest, msg));
+        let at = (slot, b.route.leader_epoch);
+        if !self.admit_request(conn, id, at, Access::Write, b.ops.iter().map(op_key)) {
             return;
         }
         // One borrow of the slot for the whole batch: this is the hot path.
@@ -766,14 +784,8 @@ impl DataNode {
 
     fn on_fetch(&mut self, conn: ConnId, id: u64, f: FetchDatums) {
         let slot = f.route.slot;
-        if let Err(refusal) = self.admit_session(slot, f.route.leader_epoch, Access::Read) {
-            self.send(conn, id, Refused { slot, refusal });
-            return;
-        }
-        let count = self.table.slot_count();
-        if let Some(bad) = f.data_info_ids.iter().find(|k| count.slot_of(k) != slot) {
-            let msg = format!("{bad} is not in slot {}", slot.0);
-            self.send(conn, id, error(ErrorCode::BadRequest, msg));
+        let at = (slot, f.route.leader_epoch);
+        if !self.admit_request(conn, id, at, Access::Read, f.data_info_ids.iter()) {
             return;
         }
         let Some(ls) = self.slots.get(&slot) else {
@@ -801,8 +813,9 @@ impl DataNode {
 
     fn on_version_scan(&mut self, conn: ConnId, id: u64, v: VersionScan) {
         let slot = v.route.slot;
-        if let Err(refusal) = self.admit_session(slot, v.route.leader_epoch, Access::Read) {
-            self.send(conn, id, Refused { slot, refusal });
+        let at = (slot, v.route.leader_epoch);
+        let keys = v.known.iter().map(|c| &c.data_info_id);
+        if !self.admit_request(conn, id, at, Access::Read, keys) {
             return;
         }
         let Some(ls) = self.slots.get(&slot) else {

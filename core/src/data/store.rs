@@ -432,15 +432,9 @@ impl SlotStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Incarnation, LeaderEpoch, NodeId};
+    use crate::data::tests::pid as p;
+    use crate::model::LeaderEpoch;
     use bytes::Bytes;
-
-    fn p(n: u64) -> ProcessId {
-        ProcessId {
-            node: NodeId(n),
-            incarnation: Incarnation(1),
-        }
-    }
 
     fn k() -> DataInfoId {
         DataInfoId::new("svc", "i", "g")

@@ -280,6 +280,29 @@ pub(super) fn batch(route: SlotRoute, ops: Vec<WriteOp>) -> WriteBatch {
     WriteBatch { route, ops }
 }
 
+/// A session's digests: one publisher at version (1, 1) per `(key, register id)`.
+fn digests_of(entries: &[(u64, &str)]) -> Vec<IdDigest> {
+    let v = RegisterVersion::new(1, 1);
+    entries
+        .iter()
+        .map(|(k, rid)| IdDigest {
+            data_info_id: key(*k),
+            digest: Digest::of([(&Text::from(*rid), v)]),
+        })
+        .collect()
+}
+
+/// The session on `S1` answers node 0's pending `ReconcileQuery` with `digests`.
+fn answer_periodic_query(net: &mut Net, digests: Vec<IdDigest>) {
+    let frames = net.take(0, S1);
+    let q = frames
+        .iter()
+        .find(|f| matches!(f.message, Message::ReconcileQuery(_)))
+        .expect("periodic query");
+    let slot = SlotId(0);
+    net.to(0, S1, q.request_id, ReconcileDigests { slot, digests });
+}
+
 const S1: ConnId = ConnId(7);
 const S2: ConnId = ConnId(8);
 
@@ -589,35 +612,7 @@ fn reconcile_removes_what_the_session_no_longer_has_and_is_cheap_when_digests_ma
     // Periodic run: the session now has only a under key 1 and c under key 2, and key 3
     // is gone; the session also holds key 4 this node never saw.
     net.advance(Duration::from_secs(5));
-    let q = net.take(0, S1);
-    let q = q
-        .iter()
-        .find(|f| matches!(f.message, Message::ReconcileQuery(_)))
-        .expect("periodic query");
-    let v = RegisterVersion::new(1, 1);
-    let digests = vec![
-        IdDigest {
-            data_info_id: key(1),
-            digest: Digest::of([(&Text::from("a"), v)]),
-        },
-        IdDigest {
-            data_info_id: key(2),
-            digest: Digest::of([(&Text::from("c"), v)]),
-        },
-        IdDigest {
-            data_info_id: key(4),
-            digest: Digest::of([(&Text::from("n"), v)]),
-        },
-    ];
-    net.to(
-        0,
-        S1,
-        q.request_id,
-        ReconcileDigests {
-            slot: SlotId(0),
-            digests,
-        },
-    );
+    answer_periodic_query(&mut net, digests_of(&[(1, "a"), (2, "c"), (4, "n")]));
     let f = net.take(0, S1);
     let fetch = f
         .iter()
@@ -660,34 +655,7 @@ fn reconcile_removes_what_the_session_no_longer_has_and_is_cheap_when_digests_ma
     // Next periodic run: digests match, no fetch.
     net.take(0, S1);
     net.advance(Duration::from_secs(5));
-    let q = net.take(0, S1);
-    let q = q
-        .iter()
-        .find(|f| matches!(f.message, Message::ReconcileQuery(_)))
-        .expect("periodic query");
-    let digests = vec![
-        IdDigest {
-            data_info_id: key(1),
-            digest: Digest::of([(&Text::from("a"), v)]),
-        },
-        IdDigest {
-            data_info_id: key(2),
-            digest: Digest::of([(&Text::from("c"), v)]),
-        },
-        IdDigest {
-            data_info_id: key(4),
-            digest: Digest::of([(&Text::from("n"), v)]),
-        },
-    ];
-    net.to(
-        0,
-        S1,
-        q.request_id,
-        ReconcileDigests {
-            slot: SlotId(0),
-            digests,
-        },
-    );
+    answer_periodic_query(&mut net, digests_of(&[(1, "a"), (2, "c"), (4, "n")]));
     assert!(
         net.take(0, S1)
             .iter()
