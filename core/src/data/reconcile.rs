@@ -104,31 +104,38 @@ impl SlotReconcile {
         fetch_keys: usize,
         now: Instant,
     ) -> (Vec<Removal>, Step) {
-        let theirs: BTreeMap<&DataInfoId, _> = digests
-            .iter()
-            .map(|d| (&d.data_info_id, d.digest))
-            .collect();
+        // Both sides are ordered by key (the session sends them so; sorted here if not):
+        // one merge pass, no map.
+        let mut theirs: Vec<&IdDigest> = digests.iter().collect();
+        if !theirs.is_sorted_by(|a, b| a.data_info_id <= b.data_info_id) {
+            theirs.sort_by(|a, b| a.data_info_id.cmp(&b.data_info_id));
+        }
+        let mut theirs = theirs.into_iter().peekable();
         let mut removals = Vec::new();
         let mut differing = Vec::new();
-        // Keys where this node holds publishers of the session.
         for (key, datum) in store.datums() {
+            // Keys the session has that this node has no datum for.
+            while let Some(t) = theirs.next_if(|t| t.data_info_id < **key) {
+                if t.digest.count > 0 {
+                    differing.push(t.data_info_id.clone());
+                }
+            }
             let mine = datum.owner_digest(session);
-            match theirs.get(&**key) {
+            match theirs.next_if(|t| t.data_info_id == **key) {
                 None if mine.count > 0 => {
                     for rid in store.owned_ids(key, session) {
                         removals.push(((**key).clone(), rid));
                     }
                 }
-                Some(d) if *d != mine => differing.push((**key).clone()),
+                Some(t) if t.digest != mine => differing.push((**key).clone()),
                 _ => {}
             }
         }
-        // Keys the session has that this node has never seen.
-        for (key, d) in &theirs {
-            if d.count > 0 && store.datum(key).is_none() {
-                differing.push((*key).clone());
-            }
-        }
+        differing.extend(
+            theirs
+                .filter(|t| t.digest.count > 0)
+                .map(|t| t.data_info_id.clone()),
+        );
         differing.sort();
         differing.dedup();
         if differing.is_empty() {
