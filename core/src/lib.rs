@@ -10,12 +10,14 @@
 //! - [`time`], [`rng`]: time as a value, randomness from a seed.
 //! - [`slot`]: slot hashing and the slot table.
 //! - [`digest`]: publisher-set digests for reconciliation and resync.
+//! - [`data`]: the data node.
 //! - [`meta`]: membership, slot arrangement and the meta consensus group.
 //! - [`session`], [`client`]: the session node and the client library's core.
 
 #[macro_use]
 pub mod wire;
 pub mod client;
+pub mod data;
 pub mod digest;
 pub mod io;
 pub mod meta;

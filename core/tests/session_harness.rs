@@ -11,8 +11,7 @@ use roster_core::client::{Client, ClientConfig, Command, Event};
 use roster_core::data::{DataConfig, DataNode};
 use roster_core::io::{ConnId, Input, Node, Output};
 use roster_core::model::{
-    DataInfoId, DatumVersion, Incarnation, LeaderEpoch, NodeId, ProcessId, Role, TableEpoch,
-    Text,
+    DataInfoId, DatumVersion, Incarnation, LeaderEpoch, NodeId, ProcessId, Role, TableEpoch, Text,
 };
 use roster_core::session::{Session, SessionConfig};
 use roster_core::time::Instant;
@@ -167,10 +166,13 @@ impl Net {
                 if to == Ep::Meta {
                     self.meta_answers(from, conn, frame);
                 } else {
-                    self.input(to, Input::Frame {
-                        conn: to_conn,
-                        frame,
-                    });
+                    self.input(
+                        to,
+                        Input::Frame {
+                            conn: to_conn,
+                            frame,
+                        },
+                    );
                 }
             }
             Output::Close { conn, .. } => {
@@ -306,7 +308,7 @@ impl Net {
     }
 
     fn delivered(&self, kind: MessageKind, from: Ep, to: Ep) -> bool {
-        self.trace.iter().any(|t| *t == (from, to, kind))
+        self.trace.contains(&(from, to, kind))
     }
 }
 
@@ -359,7 +361,7 @@ fn subscribed_and_published() -> Net {
 
 #[test]
 fn harness_write_notify_fetch_push_path() {
-    let mut net = subscribed_and_published();
+    let net = subscribed_and_published();
     for (kind, from, to) in [
         (MessageKind::Publish, Ep::Client, Ep::Session),
         (MessageKind::WriteBatch, Ep::Session, Ep::Data),
@@ -370,12 +372,19 @@ fn harness_write_notify_fetch_push_path() {
         (MessageKind::Push, Ep::Session, Ep::Client),
         (MessageKind::Ack, Ep::Client, Ep::Session),
     ] {
-        assert!(net.delivered(kind, from, to), "{kind:?} {from:?} → {to:?} missing: {:?}", net.trace);
+        assert!(
+            net.delivered(kind, from, to),
+            "{kind:?} {from:?} → {to:?} missing: {:?}",
+            net.trace
+        );
     }
     let updates = net.updates();
     let (_, last) = updates.last().expect("the client got a list");
     assert_eq!(last, &["pub-1"]);
-    assert!(updates.windows(2).all(|w| w[0].0 < w[1].0), "strictly newer: {updates:?}");
+    assert!(
+        updates.windows(2).all(|w| w[0].0 < w[1].0),
+        "strictly newer: {updates:?}"
+    );
     assert_eq!(net.data.publisher_count(), 1);
 }
 
@@ -405,7 +414,14 @@ fn harness_reconnect_replays_registrations_with_a_new_generation() {
         .count();
     assert_eq!(publishes, 2, "the publisher was replayed");
     let updates = net.updates();
-    assert!(updates.windows(2).all(|w| w[0].0 < w[1].0), "strictly newer: {updates:?}");
-    assert_eq!(updates.last().unwrap().1, ["pub-1"], "converged: {updates:?}");
+    assert!(
+        updates.windows(2).all(|w| w[0].0 < w[1].0),
+        "strictly newer: {updates:?}"
+    );
+    assert_eq!(
+        updates.last().unwrap().1,
+        ["pub-1"],
+        "converged: {updates:?}"
+    );
     assert_eq!(net.data.publisher_count(), 1);
 }

@@ -1,0 +1,28 @@
+//! The data role (DESIGN.md sections 3 and 4, mechanisms 1, 4, 5, 6, 7): where publishers
+//! live, sharded by slot, as a pure state machine ([`DataNode`], an [`crate::io::Node`]).
+//!
+//! - [`config`]: every tunable and its validation;
+//! - `store`: per-slot publishers, tombstones, datum versions and incremental digests;
+//! - `oplog`: the bounded per-slot log of effective changes;
+//! - `admission`: `Moved` / `EpochMismatch` / `Migrating`;
+//! - `replica`: op-log streaming to followers and digest resync;
+//! - `reconcile`: leader ↔ session reconciliation;
+//! - `lease`: session leases;
+//! - `notify`: change notification batching;
+//! - `node`: the node that ties them to connections, meta and timers.
+
+mod admission;
+pub mod config;
+mod lease;
+mod node;
+mod notify;
+mod oplog;
+mod reconcile;
+mod replica;
+mod store;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{ConfigError, DataConfig};
+pub use node::{DataCommand, DataEvent, DataNode};

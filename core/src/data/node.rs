@@ -1,0 +1,1477 @@
+//! `DataNode`: the data role as one sans-IO state machine. It owns the connections (bound
+//! to a peer process by its `PeerHello`), the link to meta (heartbeats, `ClusterView`
+//! install), the per-slot state (store plus leader or follower machinery), and the timers;
+//! it dispatches every frame to the mechanism that owns it and queues what to send.
+//!
+//! Write acknowledgement policy: a `WriteBatch` is answered `WriteAccepted` once every
+//! follower currently streaming the slot acknowledged the op-log up to the batch's last
+//! entry, or after `replication_ack_timeout`, whichever comes first (at once when no
+//! follower streams). A session's acknowledged write has therefore normally reached a
+//! follower, and the wait is bounded; the session keeps the registration either way.
+//!
+//! Datum of a key that never existed: `FetchDatums` answers an empty datum at version
+//! `(leader_epoch, 0)`: lower than any version the current leader gave a real change
+//! (positions start at 1) and higher than every version of earlier leader epochs. A key that
+//! existed keeps its entry (and version) after its last publisher is removed.
+
+use super::admission::{Access, admit};
+use super::config::{ConfigError, DataConfig};
+use super::lease::Leases;
+use super::notify::Notifier;
+use super::oplog::{LogOp, OpLog};
+use super::reconcile::{Removal, Run, SlotReconcile, Step};
+use super::replica::{self, Follower, Next, Phase, Pumped, Streams};
+use super::store::SlotStore;
+use crate::io::{ConnId, ConnIds, Input, Node, Output};
+use crate::model::{DataInfoId, DatumVersion, LeaderEpoch, ProcessId, Role, SlotId, Text};
+use crate::rng::Rng;
+use crate::slot::{ReplicaRole, SlotCount, SlotTable};
+use crate::time::Instant;
+use crate::wire::{
+    ClusterView, Datum, Datums, ErrorCode, ErrorReply, FetchDatums, Frame, Heartbeat, Message,
+    OpLogAck, OpLogAppend, OpLogSubscribe, PeerHello, ReconcileDigests, ReconcilePage,
+    ReconcileQuery, Refused, ReplicaDatum, SlotRefusal, SlotState, SlotStatus, VersionScan,
+    VersionScanReply, WriteAccepted, WriteBatch, WriteOp,
+};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+/// Application commands of a data node: none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataCommand {}
+
+/// Events of a data node: none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataEvent {}
+
+/// Who is on the other end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    /// Inbound, before its `PeerHello`.
+    Unbound,
+    /// A session process.
+    Session(ProcessId),
+    /// A data process (either direction: leader or follower of our slots).
+    Data(ProcessId),
+    /// Our link to meta.
+    Meta,
+}
+
+/// A connection this node opens and keeps open, with reconnect backoff.
+#[derive(Debug)]
+struct Link {
+    conn: Option<ConnId>,
+    connected: bool,
+    retry_at: Option<Instant>,
+    backoff: Duration,
+}
+
+impl Link {
+    fn new(retry_at: Option<Instant>) -> Self {
+        Link {
+            conn: None,
+            connected: false,
+            retry_at,
+            backoff: Duration::ZERO,
+        }
+    }
+}
+
+/// A write waiting for followers before its `WriteAccepted`.
+#[derive(Debug)]
+struct PendingWrite {
+    conn: ConnId,
+    request_id: u64,
+    upto: u64,
+    deadline: Instant,
+}
+
+/// This node leads a slot.
+#[derive(Debug)]
+struct Leading {
+    epoch: LeaderEpoch,
+    log: OpLog,
+    streams: Streams,
+    writes: VecDeque<PendingWrite>,
+    reconcile: SlotReconcile,
+}
+
+#[derive(Debug)]
+enum SlotRole {
+    Leader(Box<Leading>),
+    Follower(Follower),
+}
+
+#[derive(Debug)]
+struct LocalSlot {
+    store: SlotStore,
+    role: SlotRole,
+}
+
+/// One of our requests awaiting its reply.
+#[derive(Debug, Clone, Copy)]
+enum Pending {
+    Heartbeat,
+    Notify,
+    Reconcile {
+        slot: SlotId,
+        session: ProcessId,
+        epoch: LeaderEpoch,
+    },
+    Replica {
+        slot: SlotId,
+    },
+}
+
+/// A data node. See the module docs and `docs/architecture.md`.
+#[derive(Debug)]
+pub struct DataNode {
+    cfg: DataConfig,
+    rng: Rng,
+    table: SlotTable,
+    members_version: u64,
+    sessions_in_view: BTreeSet<ProcessId>,
+    member_addresses: BTreeMap<ProcessId, Text>,
+    conns: BTreeMap<ConnId, Peer>,
+    session_conns: BTreeMap<ProcessId, ConnId>,
+    data_conns: BTreeMap<ProcessId, ConnId>,
+    slots: BTreeMap<SlotId, LocalSlot>,
+    leases: Leases,
+    notifier: Notifier,
+    out: VecDeque<Output<DataEvent>>,
+    conn_ids: ConnIds,
+    next_request: u64,
+    pending: BTreeMap<(ConnId, u64), Pending>,
+    meta: Link,
+    meta_index: usize,
+    peers: BTreeMap<ProcessId, Link>,
+    next_tick: Instant,
+    dirty: BTreeSet<SlotId>,
+}
+
+fn error(code: ErrorCode, message: String) -> ErrorReply {
+    ErrorReply {
+        code,
+        message: Text::from(message),
+    }
+}
+
+impl DataNode {
+    /// A node that will connect to meta at its first `handle_timeout` (at `now`).
+    pub fn new(cfg: DataConfig, now: Instant) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        Ok(DataNode {
+            rng: Rng::seed_from_u64(cfg.seed),
+            cfg,
+            table: SlotTable::empty(SlotCount::DEFAULT),
+            members_version: 0,
+            sessions_in_view: BTreeSet::new(),
+            member_addresses: BTreeMap::new(),
+            conns: BTreeMap::new(),
+            session_conns: BTreeMap::new(),
+            data_conns: BTreeMap::new(),
+            slots: BTreeMap::new(),
+            leases: Leases::default(),
+            notifier: Notifier::default(),
+            out: VecDeque::new(),
+            conn_ids: ConnIds::default(),
+            next_request: 0,
+            pending: BTreeMap::new(),
+            meta: Link::new(Some(now)),
+            meta_index: 0,
+            peers: BTreeMap::new(),
+            next_tick: now,
+            dirty: BTreeSet::new(),
+        })
+    }
+
+    /// The node's configuration.
+    pub fn config(&self) -> &DataConfig {
+        &self.cfg
+    }
+
+    /// The installed slot table.
+    pub fn table(&self) -> &SlotTable {
+        &self.table
+    }
+
+    /// Every datum of a slot this node holds (leader or follower), with owners: for tests
+    /// and the simulator's invariant checks.
+    pub fn snapshot(&self, slot: SlotId) -> Option<Vec<ReplicaDatum>> {
+        self.slots.get(&slot).map(|s| s.store.snapshot())
+    }
+
+    /// Number of live publishers this node holds over every slot.
+    pub fn publisher_count(&self) -> usize {
+        self.slots.values().map(|s| s.store.publisher_count()).sum()
+    }
+
+    /// The slot's status as the heartbeat reports it, if the node holds it.
+    pub fn slot_status(&self, slot: SlotId) -> Option<SlotStatus> {
+        self.slots.get(&slot).map(|s| status(slot, s))
+    }
+
+    /// Reconciliation runs of a led slot that fetched nothing / that repaired something.
+    pub fn reconcile_counts(&self, slot: SlotId) -> Option<(u64, u64)> {
+        match &self.slots.get(&slot)?.role {
+            SlotRole::Leader(l) => Some((l.reconcile.cheap_runs, l.reconcile.repair_runs)),
+            SlotRole::Follower(_) => None,
+        }
+    }
+
+    /// Drops op-log entries of a led slot before `position` (tests: forces resync).
+    pub fn truncate_log(&mut self, slot: SlotId, position: u64) {
+        if let Some(LocalSlot {
+            role: SlotRole::Leader(l),
+            ..
+        }) = self.slots.get_mut(&slot)
+        {
+            l.log.truncate_before(position);
+            self.dirty.insert(slot);
+        }
+    }
+
+    // ----- output helpers -------------------------------------------------------------
+
+    fn send(&mut self, conn: ConnId, request_id: u64, message: impl Into<Message>) {
+        self.out.push_back(Output::Send {
+            conn,
+            frame: Frame::new(request_id, message),
+        });
+    }
+
+    fn request(&mut self, conn: ConnId, pending: Pending, message: impl Into<Message>) -> u64 {
+        self.next_request += 1;
+        let id = self.next_request;
+        self.pending.insert((conn, id), pending);
+        self.send(conn, id, message);
+        id
+    }
+
+    fn close(&mut self, conn: ConnId, reason: String) {
+        self.out.push_back(Output::Close {
+            conn,
+            reason: Text::from(reason),
+        });
+        self.forget_conn(conn);
+    }
+
+    fn hello(&self) -> PeerHello {
+        PeerHello {
+            role: Role::Data,
+            process: self.cfg.process,
+            address: self.cfg.address.clone(),
+        }
+    }
+
+    fn backoff(&mut self, prev: Duration) -> Duration {
+        let base = if prev.is_zero() {
+            self.cfg.reconnect_min
+        } else {
+            (prev * 2).min(self.cfg.reconnect_max)
+        };
+        let half = u64::try_from(base.as_nanos() / 2).unwrap_or(u64::MAX);
+        Duration::from_nanos(half + self.rng.below(half.max(1)))
+    }
+
+    // ----- connections ----------------------------------------------------------------
+
+    fn connect_meta(&mut self, now: Instant) {
+        let n = self.cfg.meta_addresses.len();
+        let address = self.cfg.meta_addresses[self.meta_index % n].clone();
+        let conn = self.conn_ids.allocate();
+        self.conns.insert(conn, Peer::Meta);
+        self.meta.conn = Some(conn);
+        self.meta.connected = false;
+        self.meta.retry_at = None;
+        let _ = now;
+        self.out.push_back(Output::Connect { conn, address });
+    }
+
+    fn ensure_peer(&mut self, process: ProcessId) {
+        if self.data_conns.contains_key(&process)
+            || self
+                .peers
+                .get(&process)
+                .is_some_and(|l| l.conn.is_some() || l.retry_at.is_some())
+        {
+            return;
+        }
+        let Some(address) = self.member_addresses.get(&process).cloned() else {
+            return;
+        };
+        let conn = self.conn_ids.allocate();
+        self.conns.insert(conn, Peer::Data(process));
+        let link = self.peers.entry(process).or_insert_with(|| Link::new(None));
+        link.conn = Some(conn);
+        link.connected = false;
+        link.retry_at = None;
+        self.out.push_back(Output::Connect { conn, address });
+    }
+
+    fn forget_conn(&mut self, conn: ConnId) {
+        let Some(peer) = self.conns.remove(&conn) else {
+            return;
+        };
+        self.pending.retain(|(c, _), _| *c != conn);
+        self.notifier.remove_session(conn);
+        for ls in self.slots.values_mut() {
+            match &mut ls.role {
+                SlotRole::Leader(l) => {
+                    l.streams.by_conn.remove(&conn);
+                    l.writes.retain(|w| w.conn != conn);
+                    if let Peer::Session(p) = peer {
+                        l.reconcile.runs.remove(&p);
+                    }
+                }
+                SlotRole::Follower(f) => {
+                    if let Peer::Data(p) = peer {
+                        if f.leader == Some(p) {
+                            f.phase = Phase::Idle;
+                        }
+                    }
+                }
+            }
+        }
+        match peer {
+            Peer::Session(p) if self.session_conns.get(&p) == Some(&conn) => {
+                self.session_conns.remove(&p);
+            }
+            Peer::Data(p) => {
+                if self.data_conns.get(&p) == Some(&conn) {
+                    self.data_conns.remove(&p);
+                }
+                if let Some(link) = self.peers.get_mut(&p) {
+                    if link.conn == Some(conn) {
+                        link.conn = None;
+                        link.connected = false;
+                    }
+                }
+            }
+            _ => {}
+        }
+        if self.meta.conn == Some(conn) {
+            self.meta.conn = None;
+            self.meta.connected = false;
+        }
+    }
+
+    fn on_connected(&mut self, now: Instant, conn: ConnId) {
+        match self.conns.get(&conn).copied() {
+            Some(Peer::Meta) => {
+                self.meta.connected = true;
+                self.meta.backoff = Duration::ZERO;
+                let hello = self.hello();
+                self.send(conn, 0, hello);
+                self.heartbeat();
+            }
+            Some(Peer::Data(p)) => {
+                if let Some(l) = self.peers.get_mut(&p) {
+                    l.connected = true;
+                    l.backoff = Duration::ZERO;
+                }
+                self.data_conns.insert(p, conn);
+                let hello = self.hello();
+                self.send(conn, 0, hello);
+                self.subscribe_idle(now);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_closed(&mut self, now: Instant, conn: ConnId) {
+        let peer = self.conns.get(&conn).copied();
+        self.forget_conn(conn);
+        match peer {
+            Some(Peer::Meta) => {
+                self.meta_index += 1;
+                let b = self.backoff(self.meta.backoff);
+                self.meta.backoff = b;
+                self.meta.retry_at = Some(now + b);
+            }
+            Some(Peer::Data(p)) => {
+                let prev = self.peers.get(&p).map_or(Duration::ZERO, |l| l.backoff);
+                let b = self.backoff(prev);
+                if let Some(l) = self.peers.get_mut(&p) {
+                    l.backoff = b;
+                    l.retry_at = Some(now + b);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // ----- dispatch -------------------------------------------------------------------
+
+    fn on_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
+        let Some(peer) = self.conns.get(&conn).copied() else {
+            return;
+        };
+        let id = frame.request_id;
+        match (peer, frame.message) {
+            (_, Message::KeepAlive(_)) => self.renew(peer, now),
+            (Peer::Unbound, Message::PeerHello(h)) => self.on_hello(now, conn, h),
+            (Peer::Unbound, m) => {
+                let msg = format!("expected PeerHello, got {}", m.kind().name());
+                self.send(conn, id, error(ErrorCode::BadRequest, msg.clone()));
+                self.close(conn, msg);
+            }
+            (Peer::Session(p), m) => {
+                self.leases.renew(p, now);
+                self.on_session_message(now, conn, p, id, m);
+            }
+            (Peer::Data(p), m) => self.on_data_message(now, conn, p, id, m),
+            (Peer::Meta, m) => self.on_meta_message(now, conn, id, m),
+        }
+    }
+
+    fn renew(&mut self, peer: Peer, now: Instant) {
+        if let Peer::Session(p) = peer {
+            self.leases.renew(p, now);
+        }
+    }
+
+    fn unexpected(&mut self, conn: ConnId, id: u64, m: &Message) {
+        let msg = format!("unexpected {} on this connection", m.kind().name());
+        self.send(conn, id, error(ErrorCode::BadRequest, msg));
+    }
+
+    fn on_hello(&mut self, now: Instant, conn: ConnId, h: PeerHello) {
+        match h.role {
+            Role::Session => {
+                self.conns.insert(conn, Peer::Session(h.process));
+                if let Some(old) = self.session_conns.insert(h.process, conn) {
+                    self.notifier.remove_session(old);
+                }
+                self.notifier.add_session(conn);
+                self.leases.renew(h.process, now);
+                // A (re)connected member session: reconcile the slots we lead with it.
+                if self.sessions_in_view.contains(&h.process) {
+                    for s in self.led_slots() {
+                        self.start_run(now, s, h.process);
+                    }
+                }
+            }
+            Role::Data => {
+                self.conns.insert(conn, Peer::Data(h.process));
+                self.data_conns.entry(h.process).or_insert(conn);
+                self.member_addresses.entry(h.process).or_insert(h.address);
+                self.subscribe_idle(now);
+            }
+            Role::Meta => self.close(conn, "meta does not open connections to data nodes".into()),
+        }
+    }
+
+    fn on_meta_message(&mut self, now: Instant, conn: ConnId, id: u64, m: Message) {
+        match m {
+            Message::ClusterView(v) => {
+                self.pending.remove(&(conn, id));
+                self.install_view(now, v);
+            }
+            Message::HeartbeatAck(_) | Message::ErrorReply(_) => {
+                self.pending.remove(&(conn, id));
+            }
+            Message::NotLeader(n) => {
+                self.pending.remove(&(conn, id));
+                if let Some(leader) = n.leader {
+                    let idx = self.cfg.meta_addresses.iter().position(|a| *a == leader);
+                    match idx {
+                        Some(i) => self.meta_index = i,
+                        None => {
+                            self.cfg.meta_addresses.push(leader);
+                            self.meta_index = self.cfg.meta_addresses.len() - 1;
+                        }
+                    }
+                } else {
+                    self.meta_index += 1;
+                }
+                self.close(conn, "meta is not the leader".into());
+                self.meta.retry_at = Some(now);
+            }
+            other => self.unexpected(conn, id, &other),
+        }
+    }
+
+    fn on_session_message(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        p: ProcessId,
+        id: u64,
+        m: Message,
+    ) {
+        match m {
+            Message::WriteBatch(b) => self.on_write_batch(now, conn, p, id, b),
+            Message::FetchDatums(f) => self.on_fetch(conn, id, f),
+            Message::VersionScan(v) => self.on_version_scan(conn, id, v),
+            Message::ReconcileDigests(d) => self.on_reconcile_digests(now, conn, p, id, d),
+            Message::ReconcilePage(pg) => self.on_reconcile_page(now, conn, p, id, pg),
+            Message::Refused(_) | Message::ErrorReply(_) => {
+                if let Some(Pending::Reconcile { slot, session, .. }) =
+                    self.pending.remove(&(conn, id))
+                {
+                    // Retried by the tick.
+                    if let Some(l) = self.leading_mut(slot) {
+                        l.reconcile.runs.remove(&session);
+                    }
+                } else {
+                    self.notifier.on_reply(conn, id);
+                }
+            }
+            Message::Ack(_) => {
+                self.pending.remove(&(conn, id));
+                self.notifier.on_reply(conn, id);
+            }
+            other => self.unexpected(conn, id, &other),
+        }
+    }
+
+    fn on_data_message(&mut self, now: Instant, conn: ConnId, p: ProcessId, id: u64, m: Message) {
+        match m {
+            // Leader side.
+            Message::OpLogSubscribe(s) => self.on_subscribe(conn, id, s),
+            Message::OpLogAck(a) => {
+                if let Some(l) = self.leading_mut(a.slot) {
+                    if l.epoch == a.leader_epoch {
+                        l.streams.ack(conn, a.next);
+                        self.dirty.insert(a.slot);
+                    }
+                }
+            }
+            Message::ResyncFetch(f) => {
+                let admitted = self.admit_replica(f.slot, f.leader_epoch);
+                let page = match (admitted, self.slots.get(&f.slot)) {
+                    (Ok(()), Some(ls)) => Ok(replica::resync_page(
+                        &ls.store,
+                        f.slot,
+                        f.leader_epoch,
+                        &f,
+                        self.cfg.resync_page_publishers,
+                    )),
+                    (Err(refusal), _) => Err(refusal),
+                    (Ok(()), None) => Err(SlotRefusal::Moved {
+                        table_epoch: self.table.epoch(),
+                        leader: None,
+                    }),
+                };
+                match page {
+                    Ok(page) => self.send(conn, id, page),
+                    Err(refusal) => self.send(
+                        conn,
+                        id,
+                        Refused {
+                            slot: f.slot,
+                            refusal,
+                        },
+                    ),
+                }
+            }
+            // Follower side.
+            Message::OpLogAppend(a) => {
+                self.pending.remove(&(conn, id));
+                let slot = a.slot;
+                self.follower_step(now, conn, p, slot, |f, store, now, _| {
+                    f.on_append(store, a, now)
+                });
+            }
+            Message::ResyncDigests(d) => {
+                self.pending.remove(&(conn, id));
+                let slot = d.slot;
+                self.follower_step(now, conn, p, slot, |f, store, _, keys| {
+                    f.on_digests(slot, store, d, keys)
+                });
+            }
+            Message::ResyncPage(pg) => {
+                self.pending.remove(&(conn, id));
+                let slot = pg.slot;
+                self.follower_step(now, conn, p, slot, |f, store, _, keys| {
+                    f.on_page(store, pg, keys)
+                });
+            }
+            Message::Refused(_) | Message::ErrorReply(_) => {
+                if let Some(Pending::Replica { slot }) = self.pending.remove(&(conn, id)) {
+                    if let Some(f) = self.following_mut(slot) {
+                        f.phase = Phase::Idle;
+                    }
+                }
+            }
+            other => self.unexpected(conn, id, &other),
+        }
+    }
+
+    // ----- slot helpers ---------------------------------------------------------------
+
+    fn leading_mut(&mut self, slot: SlotId) -> Option<&mut Leading> {
+        match &mut self.slots.get_mut(&slot)?.role {
+            SlotRole::Leader(l) => Some(l),
+            SlotRole::Follower(_) => None,
+        }
+    }
+
+    fn following_mut(&mut self, slot: SlotId) -> Option<&mut Follower> {
+        match &mut self.slots.get_mut(&slot)?.role {
+            SlotRole::Follower(f) => Some(f),
+            SlotRole::Leader(_) => None,
+        }
+    }
+
+    fn led_slots(&self) -> Vec<SlotId> {
+        self.slots
+            .iter()
+            .filter(|(_, s)| matches!(s.role, SlotRole::Leader(_)))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    fn reconciled(&self, slot: SlotId) -> bool {
+        matches!(self.slots.get(&slot), Some(LocalSlot { role: SlotRole::Leader(l), .. }) if l.reconcile.reconciled)
+    }
+
+    fn admit_session(
+        &self,
+        slot: SlotId,
+        epoch: LeaderEpoch,
+        access: Access,
+    ) -> Result<(), SlotRefusal> {
+        admit(
+            &self.table,
+            self.cfg.process,
+            slot,
+            epoch,
+            access,
+            self.reconciled(slot),
+        )
+    }
+
+    fn admit_replica(&self, slot: SlotId, epoch: LeaderEpoch) -> Result<(), SlotRefusal> {
+        admit(
+            &self.table,
+            self.cfg.process,
+            slot,
+            epoch,
+            Access::Write,
+            true,
+        )
+    }
+
+    /// Applies a leader-side change to `slot`: the closure gets the store and the version
+    /// an effective change takes; an effective change is logged and notified.
+    fn apply(
+        &mut self,
+        slot: SlotId,
+        f: impl FnOnce(&mut SlotStore, DatumVersion) -> Option<LogOp>,
+    ) -> bool {
+        let Some(LocalSlot {
+            store,
+            role: SlotRole::Leader(l),
+        }) = self.slots.get_mut(&slot)
+        else {
+            return false;
+        };
+        let version = DatumVersion::new(l.epoch, l.log.end());
+        let Some(op) = f(store, version) else {
+            return false;
+        };
+        self.notifier.record(op.key(), version);
+        l.log.append(op);
+        self.dirty.insert(slot);
+        true
+    }
+
+    fn remove_owned(
+        &mut self,
+        now: Instant,
+        slot: SlotId,
+        owner: ProcessId,
+        removals: Vec<Removal>,
+    ) {
+        for (key, rid) in removals {
+            self.apply(slot, |store, v| {
+                store.remove_owned(&key, &rid, owner, v, now)
+            });
+        }
+    }
+
+    /// Admission of a session's slot-addressed request, and the check that every key it
+    /// names is in its slot; answers `Refused` or `ErrorReply` itself and returns false
+    /// when the request is not served.
+    fn admit_request<'k>(
+        &mut self,
+        conn: ConnId,
+        id: u64,
+        (slot, epoch): (SlotId, LeaderEpoch),
+        access: Access,
+        mut keys: impl Iterator<Item = &'k DataInfoId>,
+    ) -> bool {
+        if let Err(refusal) = self.admit_session(slot, epoch, access) {
+            self.send(conn, id, Refused { slot, refusal });
+            return false;
+        }
+        let count = self.table.slot_count();
+        if let Some(bad) = keys.find(|k| count.slot_of(k) != slot) {
+            let msg = format!("{bad} is not in slot {}", slot.0);
+            self.send(conn, id, error(ErrorCode::BadRequest, msg));
+            return false;
+        }
+        true
+    }
+
+    // ----- session requests -----------------------------------------------------------
+
+    fn on_write_batch(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        owner: ProcessId,
+        id: u64,
+        b: WriteBatch,
+    ) {
+        let slot = b.route.slot;
+        let at = (slot, b.route.leader_epoch);
+        if !self.admit_request(conn, id, at, Access::Write, b.ops.iter().map(op_key)) {
+            return;
+        }
+        // One borrow of the slot for the whole batch: this is the hot path.
+        let Some(LocalSlot {
+            store,
+            role: SlotRole::Leader(l),
+        }) = self.slots.get_mut(&slot)
+        else {
+            return;
+        };
+        let reconciling = !l.reconcile.runs.is_empty();
+        for op in b.ops {
+            let version = DatumVersion::new(l.epoch, l.log.end());
+            let logged = match op {
+                WriteOp::Put {
+                    data_info_id,
+                    publisher,
+                } => {
+                    if reconciling {
+                        l.reconcile
+                            .note_write(owner, &data_info_id, &publisher.register_id);
+                    }
+                    store.put(&data_info_id, owner, publisher, version)
+                }
+                WriteOp::Remove {
+                    data_info_id,
+                    register_id,
+                    version: removed,
+                } => store.remove(&data_info_id, &register_id, removed, version, now),
+            };
+            if let Some(op) = logged {
+                self.notifier.record(op.key(), version);
+                l.log.append(op);
+            }
+        }
+        self.dirty.insert(slot);
+        let deadline = now + self.cfg.replication_ack_timeout;
+        let Some(l) = self.leading_mut(slot) else {
+            return;
+        };
+        if l.streams.by_conn.is_empty() {
+            self.send(conn, id, WriteAccepted { slot });
+        } else {
+            let upto = l.log.end();
+            l.writes.push_back(PendingWrite {
+                conn,
+                request_id: id,
+                upto,
+                deadline,
+            });
+        }
+    }
+
+    fn on_fetch(&mut self, conn: ConnId, id: u64, f: FetchDatums) {
+        let slot = f.route.slot;
+        let at = (slot, f.route.leader_epoch);
+        if !self.admit_request(conn, id, at, Access::Read, f.data_info_ids.iter()) {
+            return;
+        }
+        let Some(ls) = self.slots.get(&slot) else {
+            return;
+        };
+        let epoch = f.route.leader_epoch;
+        let datums = f
+            .data_info_ids
+            .into_iter()
+            .map(|key| match ls.store.datum(&key) {
+                Some(d) => Datum {
+                    version: d.version(),
+                    publishers: d.publishers().map(|s| s.publisher.clone()).collect(),
+                    data_info_id: key,
+                },
+                None => Datum {
+                    data_info_id: key,
+                    version: DatumVersion::new(epoch, 0),
+                    publishers: Vec::new(),
+                },
+            })
+            .collect();
+        self.send(conn, id, Datums { datums });
+    }
+
+    fn on_version_scan(&mut self, conn: ConnId, id: u64, v: VersionScan) {
+        let slot = v.route.slot;
+        let at = (slot, v.route.leader_epoch);
+        let keys = v.known.iter().map(|c| &c.data_info_id);
+        if !self.admit_request(conn, id, at, Access::Read, keys) {
+            return;
+        }
+        let Some(ls) = self.slots.get(&slot) else {
+            return;
+        };
+        let epoch = v.route.leader_epoch;
+        let changed = v
+            .known
+            .into_iter()
+            .filter_map(|mut c| {
+                let mine = ls
+                    .store
+                    .datum(&c.data_info_id)
+                    .map_or(DatumVersion::new(epoch, 0), |d| d.version());
+                (mine != c.version).then(|| {
+                    c.version = mine;
+                    c
+                })
+            })
+            .collect();
+        self.send(conn, id, VersionScanReply { changed });
+    }
+
+    // ----- reconciliation -------------------------------------------------------------
+
+    fn start_run(&mut self, now: Instant, slot: SlotId, session: ProcessId) {
+        let Some(&conn) = self.session_conns.get(&session) else {
+            return;
+        };
+        let Some(l) = self.leading_mut(slot) else {
+            return;
+        };
+        if l.reconcile.runs.contains_key(&session) {
+            return;
+        }
+        l.reconcile
+            .runs
+            .insert(session, Run::AwaitDigests { since: now });
+        let epoch = l.epoch;
+        self.request(
+            conn,
+            Pending::Reconcile {
+                slot,
+                session,
+                epoch,
+            },
+            ReconcileQuery {
+                slot,
+                leader_epoch: epoch,
+            },
+        );
+    }
+
+    fn on_reconcile_digests(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        session: ProcessId,
+        id: u64,
+        d: ReconcileDigests,
+    ) {
+        let Some(Pending::Reconcile { slot, epoch, .. }) = self.pending.remove(&(conn, id)) else {
+            return;
+        };
+        let keys = self.cfg.fetch_keys;
+        let Some(LocalSlot {
+            store,
+            role: SlotRole::Leader(l),
+        }) = self.slots.get_mut(&slot)
+        else {
+            return;
+        };
+        if l.epoch != epoch
+            || d.slot != slot
+            || !matches!(
+                l.reconcile.runs.get(&session),
+                Some(Run::AwaitDigests { .. })
+            )
+        {
+            return;
+        }
+        let (removals, step) =
+            l.reconcile
+                .on_digests(store, (slot, epoch), session, &d.digests, keys, now);
+        self.remove_owned(now, slot, session, removals);
+        self.reconcile_step(slot, conn, session, epoch, step);
+    }
+
+    fn on_reconcile_page(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        session: ProcessId,
+        id: u64,
+        pg: ReconcilePage,
+    ) {
+        let Some(Pending::Reconcile { slot, epoch, .. }) = self.pending.remove(&(conn, id)) else {
+            return;
+        };
+        if pg.slot != slot || self.leading_mut(slot).is_none_or(|l| l.epoch != epoch) {
+            return;
+        }
+        let count = self.table.slot_count();
+        for e in &pg.entries {
+            if count.slot_of(&e.data_info_id) != slot {
+                continue;
+            }
+            let (key, publisher) = (&e.data_info_id, e.publisher.clone());
+            self.apply(slot, |s, v| s.put(key, session, publisher, v));
+        }
+        let keys = self.cfg.fetch_keys;
+        let Some(LocalSlot {
+            store,
+            role: SlotRole::Leader(l),
+        }) = self.slots.get_mut(&slot)
+        else {
+            return;
+        };
+        let Some((removals, step)) = l.reconcile.on_page(store, epoch, session, &pg, keys, now)
+        else {
+            return;
+        };
+        self.remove_owned(now, slot, session, removals);
+        self.reconcile_step(slot, conn, session, epoch, step);
+    }
+
+    fn reconcile_step(
+        &mut self,
+        slot: SlotId,
+        conn: ConnId,
+        session: ProcessId,
+        epoch: LeaderEpoch,
+        step: Step,
+    ) {
+        match step {
+            Step::Fetch(f) => {
+                self.request(
+                    conn,
+                    Pending::Reconcile {
+                        slot,
+                        session,
+                        epoch,
+                    },
+                    f,
+                );
+            }
+            Step::Done => {
+                let sessions = self.sessions_in_view.clone();
+                if let Some(l) = self.leading_mut(slot) {
+                    l.reconcile.update(&sessions);
+                }
+            }
+        }
+    }
+
+    // ----- replication ----------------------------------------------------------------
+
+    fn on_subscribe(&mut self, conn: ConnId, id: u64, s: OpLogSubscribe) {
+        if let Err(refusal) = admit(
+            &self.table,
+            self.cfg.process,
+            s.slot,
+            self.table
+                .slot(s.slot)
+                .map_or(LeaderEpoch(0), |x| x.leader_epoch),
+            Access::Write,
+            true,
+        ) {
+            self.send(
+                conn,
+                id,
+                Refused {
+                    slot: s.slot,
+                    refusal,
+                },
+            );
+            return;
+        }
+        let batch = self.cfg.append_batch;
+        let Some(LocalSlot {
+            store,
+            role: SlotRole::Leader(l),
+        }) = self.slots.get_mut(&s.slot)
+        else {
+            let refusal = SlotRefusal::Moved {
+                table_epoch: self.table.epoch(),
+                leader: None,
+            };
+            self.send(
+                conn,
+                id,
+                Refused {
+                    slot: s.slot,
+                    refusal,
+                },
+            );
+            return;
+        };
+        if Streams::can_stream(&l.log, l.epoch, s.leader_epoch, s.next) {
+            let entries = l.log.read(s.next, batch);
+            l.streams.start(conn, s.next);
+            if let Some(st) = l.streams.by_conn.get_mut(&conn) {
+                st.next += entries.len() as u64;
+            }
+            let append = OpLogAppend {
+                slot: s.slot,
+                leader_epoch: l.epoch,
+                entries,
+            };
+            self.send(conn, id, append);
+        } else {
+            l.streams.by_conn.remove(&conn);
+            let digests = replica::resync_digests(s.slot, l.epoch, store, &l.log);
+            self.send(conn, id, digests);
+        }
+    }
+
+    fn follower_step(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        from: ProcessId,
+        slot: SlotId,
+        f: impl FnOnce(&mut Follower, &mut SlotStore, Instant, usize) -> Next,
+    ) {
+        let keys = self.cfg.fetch_keys;
+        let Some(LocalSlot {
+            store,
+            role: SlotRole::Follower(fo),
+        }) = self.slots.get_mut(&slot)
+        else {
+            return;
+        };
+        if fo.leader != Some(from) {
+            return;
+        }
+        let next = f(fo, store, now, keys);
+        self.follower_next(now, conn, slot, next);
+    }
+
+    fn follower_next(&mut self, now: Instant, conn: ConnId, slot: SlotId, next: Next) {
+        let Some(fo) = self.following_mut(slot) else {
+            return;
+        };
+        let epoch = fo.leader_epoch;
+        match next {
+            Next::Nothing => {}
+            Next::Ack(n) => self.send(
+                conn,
+                0,
+                OpLogAck {
+                    slot,
+                    leader_epoch: epoch,
+                    next: n,
+                },
+            ),
+            Next::Subscribe => {
+                fo.phase = Phase::Subscribing;
+                fo.since = now;
+                let sub = OpLogSubscribe {
+                    slot,
+                    leader_epoch: fo.synced_epoch,
+                    next: fo.next,
+                };
+                self.request(conn, Pending::Replica { slot }, sub);
+            }
+            Next::Fetch(fetch) => {
+                fo.since = now;
+                self.request(conn, Pending::Replica { slot }, fetch);
+            }
+        }
+    }
+
+    /// Subscribes every idle follower slot whose leader is connected; opens connections
+    /// to leaders that are not.
+    fn subscribe_idle(&mut self, now: Instant) {
+        let idle: Vec<(SlotId, ProcessId)> = self
+            .slots
+            .iter()
+            .filter_map(|(id, s)| match &s.role {
+                SlotRole::Follower(f) if f.phase == Phase::Idle => f.leader.map(|l| (*id, l)),
+                _ => None,
+            })
+            .collect();
+        for (slot, leader) in idle {
+            match self.data_conns.get(&leader).copied() {
+                Some(conn) => self.follower_next(now, conn, slot, Next::Subscribe),
+                None => self.ensure_peer(leader),
+            }
+        }
+    }
+
+    // ----- meta -----------------------------------------------------------------------
+
+    fn heartbeat(&mut self) {
+        let Some(conn) = self.meta.conn.filter(|_| self.meta.connected) else {
+            return;
+        };
+        let hb = Heartbeat {
+            process: self.cfg.process,
+            role: Role::Data,
+            address: self.cfg.address.clone(),
+            table_epoch: self.table.epoch(),
+            members_version: self.members_version,
+            slots: self.slots.iter().map(|(id, s)| status(*id, s)).collect(),
+        };
+        self.request(conn, Pending::Heartbeat, hb);
+    }
+
+    fn install_view(&mut self, now: Instant, v: ClusterView) {
+        if v.members_version >= self.members_version {
+            self.members_version = v.members_version;
+            self.sessions_in_view = v
+                .members
+                .iter()
+                .filter(|m| m.role == Role::Session)
+                .map(|m| m.process)
+                .collect();
+            self.member_addresses = v
+                .members
+                .iter()
+                .map(|m| (m.process, m.address.clone()))
+                .collect();
+            for p in self.sessions_in_view.clone() {
+                self.leases.renew(p, now);
+            }
+        }
+        if v.table.epoch > self.table.epoch() {
+            if let Ok(t) = SlotTable::try_from(v.table) {
+                if self.table.install(t).is_ok() {
+                    self.apply_table(now);
+                }
+            }
+        }
+        // Membership may complete or extend reconciliation.
+        let sessions = self.sessions_in_view.clone();
+        for slot in self.led_slots() {
+            if let Some(l) = self.leading_mut(slot) {
+                l.reconcile.update(&sessions);
+            }
+        }
+        self.subscribe_idle(now);
+    }
+
+    fn apply_table(&mut self, now: Instant) {
+        let me = self.cfg.process;
+        let mut keep = BTreeMap::new();
+        let table = self.table.clone();
+        for (id, s) in table.slots() {
+            let role = s.role_of(me);
+            let old = self.slots.remove(&id);
+            let next = match (role, old) {
+                (None, _) => None,
+                (Some(ReplicaRole::Leader), Some(ls)) if matches!(&ls.role, SlotRole::Leader(l) if l.epoch == s.leader_epoch) => {
+                    Some(ls)
+                }
+                (Some(ReplicaRole::Leader), old) => {
+                    Some(self.become_leader(now, id, s.leader_epoch, old))
+                }
+                (Some(ReplicaRole::Follower), Some(ls)) if matches!(&ls.role, SlotRole::Follower(f) if f.leader == s.leader && f.leader_epoch == s.leader_epoch) => {
+                    Some(ls)
+                }
+                (Some(ReplicaRole::Follower), old) => {
+                    let (store, synced, next) = match old {
+                        Some(LocalSlot {
+                            store,
+                            role: SlotRole::Follower(f),
+                        }) => (store, f.synced_epoch, f.next),
+                        Some(LocalSlot {
+                            store,
+                            role: SlotRole::Leader(l),
+                        }) => (store, l.epoch, l.log.end()),
+                        None => (SlotStore::default(), LeaderEpoch(0), 0),
+                    };
+                    let f = Follower::new(s.leader, s.leader_epoch, synced, next);
+                    Some(LocalSlot {
+                        store,
+                        role: SlotRole::Follower(f),
+                    })
+                }
+            };
+            if let Some(ls) = next {
+                keep.insert(id, ls);
+            }
+        }
+        self.slots = keep;
+        let sessions = self.sessions_in_view.clone();
+        for slot in self.led_slots() {
+            for &p in &sessions {
+                self.start_run(now, slot, p);
+            }
+        }
+    }
+
+    fn become_leader(
+        &mut self,
+        now: Instant,
+        _slot: SlotId,
+        epoch: LeaderEpoch,
+        old: Option<LocalSlot>,
+    ) -> LocalSlot {
+        let store = old.map(|o| o.store).unwrap_or_default();
+        for owner in store.owners() {
+            self.leases.track(owner, now);
+        }
+        let mut reconcile = SlotReconcile {
+            next_periodic: now + self.cfg.reconcile_interval,
+            ..SlotReconcile::default()
+        };
+        reconcile.update(&self.sessions_in_view);
+        LocalSlot {
+            store,
+            role: SlotRole::Leader(Box::new(Leading {
+                epoch,
+                log: OpLog::new(self.cfg.oplog_capacity, 1),
+                streams: Streams::default(),
+                writes: VecDeque::new(),
+                reconcile,
+            })),
+        }
+    }
+
+    // ----- timers ---------------------------------------------------------------------
+
+    fn tick(&mut self, now: Instant) {
+        self.heartbeat();
+        self.notifier.expire(now, self.cfg.request_timeout);
+        // Leases.
+        let lease = self.cfg.session_lease;
+        let members = self.sessions_in_view.clone();
+        for p in members.iter() {
+            self.leases.renew(*p, now);
+        }
+        for dead in self.leases.expire(now, lease, &members) {
+            for slot in self.led_slots() {
+                let removals: Vec<Removal> = self.slots.get(&slot).map_or_else(Vec::new, |ls| {
+                    ls.store
+                        .keys_owned_by(dead)
+                        .into_iter()
+                        .flat_map(|k| {
+                            ls.store
+                                .owned_ids(&k, dead)
+                                .into_iter()
+                                .map(move |r| ((*k).clone(), r))
+                        })
+                        .collect()
+                });
+                self.remove_owned(now, slot, dead, removals);
+            }
+        }
+        // Reconciliation: retry missing runs, run periodically, give up stuck ones.
+        let timeout = self.cfg.request_timeout;
+        let interval = self.cfg.reconcile_interval;
+        for slot in self.led_slots() {
+            let Some(l) = self.leading_mut(slot) else {
+                continue;
+            };
+            l.reconcile.runs.retain(|_, r| {
+                let since = match r {
+                    Run::AwaitDigests { since } | Run::Fetching { since, .. } => *since,
+                };
+                now.saturating_since(since) < timeout
+            });
+            let due: Vec<ProcessId> = if !l.reconcile.reconciled {
+                members
+                    .iter()
+                    .filter(|p| !l.reconcile.done.contains(p))
+                    .copied()
+                    .collect()
+            } else if now >= l.reconcile.next_periodic {
+                l.reconcile.next_periodic = now + interval;
+                members.iter().copied().collect()
+            } else {
+                Vec::new()
+            };
+            for p in due {
+                self.start_run(now, slot, p);
+            }
+        }
+        // Followers: retry idle ones and stuck requests.
+        for ls in self.slots.values_mut() {
+            if let SlotRole::Follower(f) = &mut ls.role {
+                if f.phase != Phase::Idle
+                    && f.phase != Phase::Streaming
+                    && now.saturating_since(f.since) >= timeout
+                {
+                    f.phase = Phase::Idle;
+                }
+            }
+        }
+        self.subscribe_idle(now);
+        // Tombstones.
+        let retention = self.cfg.tombstone_retention;
+        for ls in self.slots.values_mut() {
+            ls.store.compact(now, retention);
+        }
+    }
+
+    /// Sends what became sendable: op-log streams, released write acks, notifications.
+    fn flush(&mut self, now: Instant) {
+        let window = self.cfg.replication_window;
+        let batch = self.cfg.append_batch;
+        let dirty = std::mem::take(&mut self.dirty);
+        let mut sends: Vec<(ConnId, u64, Message)> = Vec::new();
+        for slot in dirty {
+            let Some(LocalSlot {
+                store,
+                role: SlotRole::Leader(l),
+            }) = self.slots.get_mut(&slot)
+            else {
+                continue;
+            };
+            for (conn, p) in l.streams.pump(&l.log, window, batch) {
+                let m: Message = match p {
+                    Pumped::Append(entries) => OpLogAppend {
+                        slot,
+                        leader_epoch: l.epoch,
+                        entries,
+                    }
+                    .into(),
+                    Pumped::Resync => replica::resync_digests(slot, l.epoch, store, &l.log).into(),
+                };
+                sends.push((conn, 0, m));
+            }
+            release_writes(l, now, slot, &mut sends);
+        }
+        for (conn, id, m) in sends {
+            self.send(conn, id, m);
+        }
+        let bound = self.cfg.notify_batch;
+        let mut next = self.next_request;
+        let notes = self.notifier.flush(now, bound, || {
+            next += 1;
+            next
+        });
+        self.next_request = next;
+        for (conn, id, n) in notes {
+            self.pending.insert((conn, id), Pending::Notify);
+            self.send(conn, id, n);
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let mut t = Some(self.next_tick);
+        let mut min = |x: Option<Instant>| {
+            if let Some(x) = x {
+                t = Some(t.map_or(x, |t| t.min(x)));
+            }
+        };
+        min(self.meta.retry_at);
+        for l in self.peers.values() {
+            min(l.retry_at);
+        }
+        for ls in self.slots.values() {
+            if let SlotRole::Leader(l) = &ls.role {
+                min(l.writes.iter().map(|w| w.deadline).min());
+            }
+        }
+        t
+    }
+}
+
+/// Answers the writes whose entries every stream acknowledged, or whose wait expired.
+fn release_writes(
+    l: &mut Leading,
+    now: Instant,
+    slot: SlotId,
+    sends: &mut Vec<(ConnId, u64, Message)>,
+) {
+    let acked = l.streams.min_acked();
+    l.writes.retain(|w| {
+        let replicated = acked.is_none_or(|a| a >= w.upto);
+        if replicated || now >= w.deadline {
+            sends.push((w.conn, w.request_id, WriteAccepted { slot }.into()));
+            false
+        } else {
+            true
+        }
+    });
+}
+
+fn op_key(op: &WriteOp) -> &DataInfoId {
+    match op {
+        WriteOp::Put { data_info_id, .. } | WriteOp::Remove { data_info_id, .. } => data_info_id,
+    }
+}
+
+fn status(slot: SlotId, s: &LocalSlot) -> SlotStatus {
+    match &s.role {
+        SlotRole::Leader(l) => SlotStatus {
+            slot,
+            leader_epoch: l.epoch,
+            state: SlotState::Leader {
+                reconciled: l.reconcile.reconciled,
+                log_end: l.log.end(),
+            },
+        },
+        SlotRole::Follower(f) => SlotStatus {
+            slot,
+            leader_epoch: f.leader_epoch,
+            state: SlotState::Follower {
+                applied: f.next,
+                caught_up: f.caught_up(),
+            },
+        },
+    }
+}
+
+impl Node for DataNode {
+    type Command = DataCommand;
+    type Event = DataEvent;
+
+    fn handle_input(&mut self, now: Instant, input: Input<DataCommand>) {
+        match input {
+            Input::Accepted { conn } => {
+                self.conns.insert(conn, Peer::Unbound);
+            }
+            Input::Connected { conn } => self.on_connected(now, conn),
+            Input::Closed { conn } => self.on_closed(now, conn),
+            Input::Frame { conn, frame } => self.on_frame(now, conn, frame),
+            Input::Command(c) => match c {},
+        }
+        self.flush(now);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.meta.retry_at.is_some_and(|t| t <= now) && self.meta.conn.is_none() {
+            self.connect_meta(now);
+        }
+        let due: Vec<ProcessId> = self
+            .peers
+            .iter()
+            .filter(|(_, l)| l.retry_at.is_some_and(|t| t <= now))
+            .map(|(p, _)| *p)
+            .collect();
+        for p in due {
+            if let Some(l) = self.peers.get_mut(&p) {
+                l.retry_at = None;
+            }
+            self.ensure_peer(p);
+        }
+        if now >= self.next_tick {
+            self.next_tick = now + self.cfg.heartbeat_interval;
+            self.tick(now);
+        }
+        for slot in self.led_slots() {
+            self.dirty.insert(slot);
+        }
+        self.flush(now);
+    }
+
+    fn poll_output(&mut self) -> Option<Output<DataEvent>> {
+        self.out.pop_front()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.next_deadline()
+    }
+}

@@ -1,0 +1,462 @@
+//! Op-log replication (DESIGN.md mechanism 4).
+//!
+//! Leader side ([`Streams`]): a follower subscribes from its next position; if that position
+//! is in the log and of the current leader epoch it gets a continuous stream of
+//! `OpLogAppend`s, at most `replication_window` entries unacknowledged (flow control);
+//! otherwise it gets `ResyncDigests` — the slot's per-key version and digest as of the log's
+//! end. A stream whose position the log truncated past is answered by `ResyncDigests` too.
+//!
+//! Follower side ([`Follower`]): applies appends strictly in position order (a gap or a
+//! foreign epoch triggers a new subscription), and resynchronises from digests by fetching
+//! only the keys whose version or digest differ, in pages, then subscribes from the
+//! digests' position.
+//!
+//! Why resync converges to the leader's exact state: the digests describe the leader at
+//! position P. Keys equal at P are equal. A differing key is fetched later, at some P' ≥ P;
+//! for its register ids untouched after P the page equals the state at P, and every register
+//! id touched after P is overwritten again when the follower replays P.. from the log
+//! (followers apply entries unconditionally, in order, so the last entry decides both the
+//! publisher and the datum version). If the log no longer holds P the follower simply gets
+//! new digests and repeats.
+
+use super::store::{SlotStore, Stored};
+use crate::io::ConnId;
+use crate::model::{DataInfoId, LeaderEpoch, ProcessId, SlotId, Text};
+use crate::time::Instant;
+use crate::wire::{
+    DatumDigest, OpLogAppend, OpLogEntry, PageCursor, ReplicaDatum, ReplicaOp, ResyncDigests,
+    ResyncFetch, ResyncPage,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use super::oplog::OpLog;
+
+/// The slot's state as digests at the log's end.
+pub(crate) fn resync_digests(
+    slot: SlotId,
+    epoch: LeaderEpoch,
+    store: &SlotStore,
+    log: &OpLog,
+) -> ResyncDigests {
+    ResyncDigests {
+        slot,
+        leader_epoch: epoch,
+        position: log.end(),
+        datums: store
+            .datums()
+            .map(|(k, d)| DatumDigest {
+                data_info_id: (**k).clone(),
+                version: d.version(),
+                digest: d.digest(),
+            })
+            .collect(),
+    }
+}
+
+/// One page of the publishers of `keys` after `after`, at most `max` publishers. Every
+/// requested key the leader has appears (even with no publishers), so the follower learns
+/// its version.
+pub(crate) fn resync_page(
+    store: &SlotStore,
+    slot: SlotId,
+    epoch: LeaderEpoch,
+    fetch: &ResyncFetch,
+    max: usize,
+) -> ResyncPage {
+    let mut keys: Vec<&DataInfoId> = fetch.data_info_ids.iter().collect();
+    keys.sort();
+    keys.dedup();
+    let mut datums = Vec::new();
+    let mut count = 0;
+    let mut next = None;
+    for key in keys {
+        let after = match &fetch.after {
+            Some(c) if *key < c.data_info_id => continue,
+            Some(c) if *key == c.data_info_id => Some(c.register_id.as_str()),
+            _ => None,
+        };
+        let Some(d) = store.datum(key) else { continue };
+        if count >= max {
+            // The previous key filled the page exactly; resume at this key.
+            next = Some(PageCursor {
+                data_info_id: key.clone(),
+                register_id: Text::new(),
+            });
+            break;
+        }
+        let mut publishers = Vec::new();
+        let mut last: Option<&Stored> = None;
+        for s in d.publishers_after(after) {
+            if count >= max {
+                break;
+            }
+            publishers.push(s.to_owned_publisher());
+            last = Some(s);
+            count += 1;
+        }
+        let more = last.is_some_and(|l| {
+            d.publishers_after(Some(l.publisher.register_id.as_str()))
+                .next()
+                .is_some()
+        });
+        if more {
+            next = last.map(|l| PageCursor {
+                data_info_id: key.clone(),
+                register_id: l.publisher.register_id.clone(),
+            });
+        }
+        datums.push(ReplicaDatum {
+            data_info_id: key.clone(),
+            version: d.version(),
+            publishers,
+        });
+        if next.is_some() {
+            break;
+        }
+    }
+    ResyncPage {
+        slot,
+        leader_epoch: epoch,
+        datums,
+        next,
+    }
+}
+
+/// A follower's stream on the leader.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stream {
+    /// Next position to send.
+    pub(crate) next: u64,
+    /// First position the follower has not acknowledged.
+    pub(crate) acked: u64,
+}
+
+/// The leader's streams of one slot, by follower connection.
+#[derive(Debug, Default)]
+pub(crate) struct Streams {
+    pub(crate) by_conn: BTreeMap<ConnId, Stream>,
+}
+
+/// What the leader sends a stream next.
+#[derive(Debug)]
+pub(crate) enum Pumped {
+    /// Entries to append.
+    Append(Vec<OpLogEntry>),
+    /// The log truncated past the stream: it must resync.
+    Resync,
+}
+
+impl Streams {
+    /// Whether a subscription from `next` at `epoch` can stream from `log` (else: resync).
+    pub(crate) fn can_stream(
+        log: &OpLog,
+        current: LeaderEpoch,
+        epoch: LeaderEpoch,
+        next: u64,
+    ) -> bool {
+        epoch == current && next > 0 && log.can_serve(next)
+    }
+
+    /// Starts (or restarts) a stream for `conn` at `next`.
+    pub(crate) fn start(&mut self, conn: ConnId, next: u64) {
+        self.by_conn.insert(conn, Stream { next, acked: next });
+    }
+
+    /// Records an acknowledgement; ignores one going backwards or beyond what was sent.
+    pub(crate) fn ack(&mut self, conn: ConnId, next: u64) {
+        if let Some(s) = self.by_conn.get_mut(&conn) {
+            if next > s.acked && next <= s.next {
+                s.acked = next;
+            }
+        }
+    }
+
+    /// The lowest acknowledged position over every stream, if any stream exists.
+    pub(crate) fn min_acked(&self) -> Option<u64> {
+        self.by_conn.values().map(|s| s.acked).min()
+    }
+
+    /// What each stream should be sent now, within its window.
+    pub(crate) fn pump(&mut self, log: &OpLog, window: u64, batch: usize) -> Vec<(ConnId, Pumped)> {
+        let mut out = Vec::new();
+        let mut broken = Vec::new();
+        for (conn, s) in &mut self.by_conn {
+            if s.next < log.start() {
+                broken.push(*conn);
+                out.push((*conn, Pumped::Resync));
+                continue;
+            }
+            let in_flight = s.next - s.acked;
+            if s.next >= log.end() || in_flight >= window {
+                continue;
+            }
+            let room = usize::try_from(window - in_flight).unwrap_or(usize::MAX);
+            let entries = log.read(s.next, batch.min(room));
+            s.next += entries.len() as u64;
+            out.push((*conn, Pumped::Append(entries)));
+        }
+        for c in broken {
+            self.by_conn.remove(&c);
+        }
+        out
+    }
+}
+
+/// Where a follower is with its leader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Not subscribed (no connection yet, or after an error).
+    Idle,
+    /// `OpLogSubscribe` sent.
+    Subscribing,
+    /// Receiving appends.
+    Streaming,
+    /// Fetching differing keys after `ResyncDigests`.
+    Resyncing(Resync),
+}
+
+/// An ongoing digest resync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Resync {
+    epoch: LeaderEpoch,
+    position: u64,
+    /// Keys still to fetch, after the current batch.
+    rest: Vec<DataInfoId>,
+    /// The keys of the fetch in progress.
+    batch: Vec<DataInfoId>,
+    /// Keys of the batch already seen in a page.
+    seen: BTreeSet<DataInfoId>,
+}
+
+/// A follower's view of one slot.
+#[derive(Debug)]
+pub(crate) struct Follower {
+    /// The slot's leader in the table, if it has one.
+    pub(crate) leader: Option<ProcessId>,
+    /// The slot's leader epoch in the table.
+    pub(crate) leader_epoch: LeaderEpoch,
+    /// Leader epoch of the entries applied (after a resync: the resync's).
+    pub(crate) synced_epoch: LeaderEpoch,
+    /// First position not applied (0: never synced).
+    pub(crate) next: u64,
+    /// Where the follower is.
+    pub(crate) phase: Phase,
+    /// Position the leader last reported as its end (for `caught_up`).
+    pub(crate) leader_end: u64,
+    /// When the current request was sent (for the request timeout).
+    pub(crate) since: Instant,
+}
+
+/// What the follower does after an input.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Nothing to send.
+    Nothing,
+    /// Acknowledge up to `next`.
+    Ack(u64),
+    /// Subscribe again from the follower's position.
+    Subscribe,
+    /// Fetch a page.
+    Fetch(ResyncFetch),
+}
+
+impl Follower {
+    /// A follower of `leader` at `leader_epoch`, keeping whatever it applied before.
+    pub(crate) fn new(
+        leader: Option<ProcessId>,
+        leader_epoch: LeaderEpoch,
+        synced_epoch: LeaderEpoch,
+        next: u64,
+    ) -> Self {
+        Follower {
+            leader,
+            leader_epoch,
+            synced_epoch,
+            next,
+            phase: Phase::Idle,
+            leader_end: 0,
+            since: Instant::ZERO,
+        }
+    }
+
+    /// Whether it applied everything the leader last reported.
+    pub(crate) fn caught_up(&self) -> bool {
+        self.phase == Phase::Streaming
+            && self.synced_epoch == self.leader_epoch
+            && self.next >= self.leader_end
+    }
+
+    /// Applies an append; a gap or foreign epoch asks for a new subscription.
+    pub(crate) fn on_append(
+        &mut self,
+        store: &mut SlotStore,
+        append: OpLogAppend,
+        now: Instant,
+    ) -> Next {
+        if append.leader_epoch != self.leader_epoch
+            || matches!(self.phase, Phase::Resyncing(_) | Phase::Idle)
+        {
+            return Next::Nothing;
+        }
+        if self.synced_epoch != append.leader_epoch {
+            return Next::Subscribe;
+        }
+        self.phase = Phase::Streaming;
+        let before = self.next;
+        for e in append.entries {
+            if e.position < self.next {
+                continue; // duplicate
+            }
+            if e.position > self.next {
+                return Next::Subscribe; // gap
+            }
+            apply_entry(store, self.synced_epoch, e, now);
+            self.next += 1;
+        }
+        self.leader_end = self.leader_end.max(self.next);
+        if self.next > before {
+            Next::Ack(self.next)
+        } else {
+            Next::Nothing
+        }
+    }
+
+    /// Starts a resync from the leader's digests: drops keys the leader lacks, then fetches
+    /// the differing ones (or subscribes at once if none differ).
+    pub(crate) fn on_digests(
+        &mut self,
+        slot: SlotId,
+        store: &mut SlotStore,
+        digests: ResyncDigests,
+        fetch_keys: usize,
+    ) -> Next {
+        if digests.leader_epoch != self.leader_epoch {
+            return Next::Nothing;
+        }
+        let leader_keys: BTreeSet<&DataInfoId> =
+            digests.datums.iter().map(|d| &d.data_info_id).collect();
+        let stale: Vec<DataInfoId> = store
+            .datums()
+            .filter(|(k, _)| !leader_keys.contains(&***k))
+            .map(|(k, _)| (**k).clone())
+            .collect();
+        for k in stale {
+            store.drop_key(&k);
+        }
+        let differing: Vec<DataInfoId> = digests
+            .datums
+            .into_iter()
+            .filter(|d| {
+                store
+                    .datum(&d.data_info_id)
+                    .is_none_or(|mine| mine.version() != d.version || mine.digest() != d.digest)
+            })
+            .map(|d| d.data_info_id)
+            .collect();
+        self.leader_end = digests.position;
+        let resync = Resync {
+            epoch: digests.leader_epoch,
+            position: digests.position,
+            rest: differing,
+            batch: Vec::new(),
+            seen: BTreeSet::new(),
+        };
+        self.phase = Phase::Resyncing(resync);
+        self.next_batch(slot, fetch_keys)
+    }
+
+    /// Moves to the next batch of keys, or finishes the resync.
+    fn next_batch(&mut self, slot: SlotId, fetch_keys: usize) -> Next {
+        let Phase::Resyncing(r) = &mut self.phase else {
+            return Next::Nothing;
+        };
+        if r.rest.is_empty() {
+            self.synced_epoch = r.epoch;
+            self.next = r.position;
+            self.phase = Phase::Subscribing;
+            return Next::Subscribe;
+        }
+        let take = r.rest.len().min(fetch_keys);
+        r.batch = r.rest.drain(..take).collect();
+        r.seen.clear();
+        Next::Fetch(ResyncFetch {
+            slot,
+            leader_epoch: r.epoch,
+            data_info_ids: r.batch.clone(),
+            after: None,
+        })
+    }
+
+    /// Applies a resync page; fetches the rest, the next batch, or finishes.
+    pub(crate) fn on_page(
+        &mut self,
+        store: &mut SlotStore,
+        page: ResyncPage,
+        fetch_keys: usize,
+    ) -> Next {
+        let Phase::Resyncing(r) = &mut self.phase else {
+            return Next::Nothing;
+        };
+        if page.leader_epoch != r.epoch {
+            return Next::Nothing;
+        }
+        for d in page.datums {
+            if !r.batch.contains(&d.data_info_id) {
+                continue;
+            }
+            if r.seen.insert(d.data_info_id.clone()) {
+                store.reset_key(&d.data_info_id, d.version);
+            } else {
+                store.set_version(&d.data_info_id, d.version);
+            }
+            for p in d.publishers {
+                let stored = Arc::new(Stored {
+                    owner: p.owner,
+                    publisher: p.publisher,
+                });
+                store.force_put(&d.data_info_id, stored, d.version);
+            }
+        }
+        if let Some(after) = page.next {
+            return Next::Fetch(ResyncFetch {
+                slot: page.slot,
+                leader_epoch: r.epoch,
+                data_info_ids: r.batch.clone(),
+                after: Some(after),
+            });
+        }
+        for k in &r.batch {
+            if !r.seen.contains(k) {
+                store.drop_key(k);
+            }
+        }
+        r.batch.clear();
+        self.next_batch(page.slot, fetch_keys)
+    }
+}
+
+/// Applies one op-log entry as the leader decided it.
+pub(crate) fn apply_entry(store: &mut SlotStore, epoch: LeaderEpoch, e: OpLogEntry, now: Instant) {
+    let version = crate::model::DatumVersion::new(epoch, e.position);
+    match e.op {
+        ReplicaOp::Put {
+            data_info_id,
+            owner,
+            publisher,
+        } => {
+            store.force_put(
+                &data_info_id,
+                Arc::new(Stored { owner, publisher }),
+                version,
+            );
+        }
+        ReplicaOp::Remove {
+            data_info_id,
+            register_id,
+            version: removed,
+        } => {
+            store.force_remove(&data_info_id, &register_id, removed, version, now);
+        }
+    }
+}

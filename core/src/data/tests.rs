@@ -1,0 +1,981 @@
+//! Tests of the data node driven as a whole: an in-memory network of `DataNode`s (every
+//! frame goes through `Frame::to_bytes` / `Frame::decode`), fake sessions answering from
+//! the test, and meta played by the test pushing `ClusterView`s. Each test names the
+//! mechanism it covers.
+
+use super::*;
+use crate::io::{ConnId, Input, Node, Output};
+use crate::model::{
+    DataInfoId, DatumVersion, Incarnation, LeaderEpoch, NodeId, ProcessId, Publisher,
+    RegisterVersion, Role, SlotId, TableEpoch, Text,
+};
+use crate::slot::{Slot, SlotTable};
+use crate::time::Instant;
+use crate::wire::{
+    Ack, ChangeNotify, ClusterView, Datums, Digest, FetchDatums, Frame, IdDigest, KeepAlive,
+    Member, Message, PeerHello, PublisherEntry, ReconcileDigests, ReconcilePage, Refused,
+    ReplicaDatum, SlotRefusal, SlotRoute, SlotState, WriteBatch, WriteOp,
+};
+use bytes::Bytes;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+pub(super) fn pid(n: u64) -> ProcessId {
+    ProcessId {
+        node: NodeId(n),
+        incarnation: Incarnation(1),
+    }
+}
+
+pub(super) fn key(i: u64) -> DataInfoId {
+    DataInfoId::new(format!("svc-{i}"), "DEFAULT_INSTANCE_ID", "DEFAULT_GROUP")
+}
+
+pub(super) fn publisher(rid: &str, cv: u64, cg: u64) -> Publisher {
+    Publisher {
+        register_id: Text::from(rid),
+        version: RegisterVersion::new(cv, cg),
+        payload: vec![Bytes::from(format!("10.0.0.1:{cv}{cg}"))],
+        attributes: Vec::new(),
+    }
+}
+
+const META: &str = "meta:1";
+
+fn addr(n: usize) -> Text {
+    Text::from(format!("data-{n}:1"))
+}
+
+/// Data nodes wired in memory. Node `i` has process `pid(i + 1)`.
+pub(super) struct Net {
+    pub(super) now: Instant,
+    pub(super) nodes: Vec<DataNode>,
+    /// (node, conn) → (node, conn) for data ↔ data connections.
+    links: BTreeMap<(usize, ConnId), (usize, ConnId)>,
+    meta_conn: BTreeMap<usize, ConnId>,
+    /// Frames the nodes sent to fake sessions, by (node, conn).
+    pub(super) session_inbox: BTreeMap<(usize, ConnId), Vec<Frame>>,
+    /// Frames sent to meta, by node.
+    pub(super) meta_inbox: BTreeMap<usize, Vec<Frame>>,
+    next_accept: u64,
+    /// While set, frames between data nodes are dropped (a silent partition).
+    pub(super) partitioned: bool,
+    queue: VecDeque<(usize, Input<DataCommand>)>,
+}
+
+impl Net {
+    pub(super) fn new(n: usize, tweak: impl Fn(&mut DataConfig)) -> Net {
+        let now = Instant::from_millis(1);
+        let nodes = (0..n)
+            .map(|i| {
+                let mut c = DataConfig::new(pid(i as u64 + 1), addr(i), vec![Text::from(META)]);
+                c.seed = i as u64;
+                tweak(&mut c);
+                DataNode::new(c, now).unwrap()
+            })
+            .collect();
+        let mut net = Net {
+            now,
+            nodes,
+            links: BTreeMap::new(),
+            meta_conn: BTreeMap::new(),
+            session_inbox: BTreeMap::new(),
+            meta_inbox: BTreeMap::new(),
+            next_accept: 100,
+            partitioned: false,
+            queue: VecDeque::new(),
+        };
+        for i in 0..n {
+            net.nodes[i].handle_timeout(now);
+        }
+        net.pump();
+        net
+    }
+
+    fn node_of(&self, address: &Text) -> Option<usize> {
+        (0..self.nodes.len()).find(|&i| addr(i) == *address)
+    }
+
+    /// Delivers everything until no node has output.
+    pub(super) fn pump(&mut self) {
+        loop {
+            let mut progressed = false;
+            while let Some((i, input)) = self.queue.pop_front() {
+                self.nodes[i].handle_input(self.now, input);
+                progressed = true;
+            }
+            for i in 0..self.nodes.len() {
+                while let Some(o) = self.nodes[i].poll_output() {
+                    progressed = true;
+                    self.route(i, o);
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn route(&mut self, i: usize, o: Output<DataEvent>) {
+        match o {
+            Output::Send { conn, frame } => {
+                let bytes = frame.to_bytes().expect("encodes");
+                let frame = Frame::decode(bytes).expect("decodes");
+                if let Some(&(j, c)) = self.links.get(&(i, conn)) {
+                    if !self.partitioned {
+                        self.queue.push_back((j, Input::Frame { conn: c, frame }));
+                    }
+                } else if self.meta_conn.get(&i) == Some(&conn) {
+                    self.meta_inbox.entry(i).or_default().push(frame);
+                } else {
+                    self.session_inbox.entry((i, conn)).or_default().push(frame);
+                }
+            }
+            Output::Connect { conn, address } => {
+                if address == META {
+                    self.meta_conn.insert(i, conn);
+                    self.queue.push_back((i, Input::Connected { conn }));
+                } else if let Some(j) = self.node_of(&address) {
+                    self.next_accept += 1;
+                    let c = ConnId(self.next_accept);
+                    self.links.insert((i, conn), (j, c));
+                    self.links.insert((j, c), (i, conn));
+                    self.queue.push_back((j, Input::Accepted { conn: c }));
+                    self.queue.push_back((i, Input::Connected { conn }));
+                } else {
+                    self.queue.push_back((i, Input::Closed { conn }));
+                }
+            }
+            Output::Close { conn, .. } => {
+                if let Some((j, c)) = self.links.remove(&(i, conn)) {
+                    self.links.remove(&(j, c));
+                    self.queue.push_back((j, Input::Closed { conn: c }));
+                }
+            }
+            Output::Event(e) => match e {},
+        }
+    }
+
+    /// Breaks every data ↔ data connection (both sides see `Closed`).
+    pub(super) fn cut_links(&mut self) {
+        let links: Vec<_> = self.links.keys().copied().collect();
+        for (i, c) in links {
+            self.links.remove(&(i, c));
+            self.queue.push_back((i, Input::Closed { conn: c }));
+        }
+        self.pump();
+    }
+
+    /// Advances time by `d`, firing due timers (in steps of at most 100 ms).
+    pub(super) fn advance(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.now < end {
+            let step = (end - self.now).min(Duration::from_millis(100));
+            self.now += step;
+            for i in 0..self.nodes.len() {
+                if self.nodes[i].poll_timeout().is_some_and(|t| t <= self.now) {
+                    self.nodes[i].handle_timeout(self.now);
+                }
+            }
+            self.pump();
+        }
+    }
+
+    /// Meta pushes a view to every node.
+    pub(super) fn view(&mut self, members_version: u64, sessions: &[ProcessId], table: &SlotTable) {
+        let mut members: Vec<Member> = (0..self.nodes.len())
+            .map(|i| Member {
+                process: pid(i as u64 + 1),
+                role: Role::Data,
+                address: addr(i),
+            })
+            .collect();
+        members.extend(sessions.iter().map(|p| Member {
+            process: *p,
+            role: Role::Session,
+            address: Text::from("session:1"),
+        }));
+        let view = ClusterView {
+            members_version,
+            members,
+            table: table.to_view(),
+        };
+        for i in 0..self.nodes.len() {
+            let conn = self.meta_conn[&i];
+            self.queue.push_back((
+                i,
+                Input::Frame {
+                    conn,
+                    frame: Frame::new(0, view.clone()),
+                },
+            ));
+        }
+        self.pump();
+    }
+
+    /// A fake session process connects to node `i` on `conn`.
+    pub(super) fn session(&mut self, i: usize, conn: ConnId, process: ProcessId) {
+        self.queue.push_back((i, Input::Accepted { conn }));
+        let hello = PeerHello {
+            role: Role::Session,
+            process,
+            address: Text::from("session:1"),
+        };
+        self.to(i, conn, 0, hello);
+    }
+
+    /// A frame from a fake session (or anyone) to node `i`.
+    pub(super) fn to(&mut self, i: usize, conn: ConnId, id: u64, m: impl Into<Message>) {
+        let frame = Frame::decode(Frame::new(id, m).to_bytes().unwrap()).unwrap();
+        self.queue.push_back((i, Input::Frame { conn, frame }));
+        self.pump();
+    }
+
+    /// Takes the frames node `i` sent on `conn` to a fake session.
+    pub(super) fn take(&mut self, i: usize, conn: ConnId) -> Vec<Frame> {
+        self.session_inbox.remove(&(i, conn)).unwrap_or_default()
+    }
+}
+
+/// A table of `count` slots all led by `leader` at `leader_epoch`, followed by `followers`.
+pub(super) fn table(
+    epoch: u64,
+    count: usize,
+    leader: ProcessId,
+    leader_epoch: u64,
+    followers: &[ProcessId],
+) -> SlotTable {
+    let slot = Slot {
+        leader: Some(leader),
+        leader_epoch: LeaderEpoch(leader_epoch),
+        followers: followers.to_vec(),
+    };
+    SlotTable::new(TableEpoch(epoch), vec![slot; count]).unwrap()
+}
+
+pub(super) fn route(slot: u16, table_epoch: u64, leader_epoch: u64) -> SlotRoute {
+    SlotRoute {
+        slot: SlotId(slot),
+        table_epoch: TableEpoch(table_epoch),
+        leader_epoch: LeaderEpoch(leader_epoch),
+    }
+}
+
+pub(super) fn put(k: u64, rid: &str, cv: u64, cg: u64) -> WriteOp {
+    WriteOp::Put {
+        data_info_id: key(k),
+        publisher: publisher(rid, cv, cg),
+    }
+}
+
+pub(super) fn remove(k: u64, rid: &str, cv: u64, cg: u64) -> WriteOp {
+    WriteOp::Remove {
+        data_info_id: key(k),
+        register_id: Text::from(rid),
+        version: RegisterVersion::new(cv, cg),
+    }
+}
+
+pub(super) fn batch(route: SlotRoute, ops: Vec<WriteOp>) -> WriteBatch {
+    WriteBatch { route, ops }
+}
+
+/// A session's digests: one publisher at version (1, 1) per `(key, register id)`.
+fn digests_of(entries: &[(u64, &str)]) -> Vec<IdDigest> {
+    let v = RegisterVersion::new(1, 1);
+    entries
+        .iter()
+        .map(|(k, rid)| IdDigest {
+            data_info_id: key(*k),
+            digest: Digest::of([(&Text::from(*rid), v)]),
+        })
+        .collect()
+}
+
+/// The session on `S1` answers node 0's pending `ReconcileQuery` with `digests`.
+fn answer_periodic_query(net: &mut Net, digests: Vec<IdDigest>) {
+    let frames = net.take(0, S1);
+    let q = frames
+        .iter()
+        .find(|f| matches!(f.message, Message::ReconcileQuery(_)))
+        .expect("periodic query");
+    let slot = SlotId(0);
+    net.to(0, S1, q.request_id, ReconcileDigests { slot, digests });
+}
+
+const S1: ConnId = ConnId(7);
+const S2: ConnId = ConnId(8);
+
+fn ids(snapshot: &[ReplicaDatum]) -> Vec<(String, Vec<String>)> {
+    snapshot
+        .iter()
+        .map(|d| {
+            (
+                d.data_info_id.data_id.to_string(),
+                d.publishers
+                    .iter()
+                    .map(|p| p.publisher.register_id.to_string())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// One leader (node 0) of a single-slot table, no follower, sessions `s` in membership.
+fn single(sessions: &[ProcessId]) -> Net {
+    let mut net = Net::new(1, |_| {});
+    net.view(1, sessions, &table(1, 1, pid(1), 1, &[]));
+    net
+}
+
+#[test]
+fn admission_refusals_change_nothing() {
+    let mut net = Net::new(2, |_| {});
+    net.view(1, &[], &table(1, 1, pid(1), 3, &[pid(2)]));
+    net.session(0, S1, pid(50));
+    net.session(1, S1, pid(50));
+    net.to(0, S1, 1, batch(route(0, 1, 3), vec![put(1, "a", 1, 1)]));
+    let before = net.nodes[0].snapshot(SlotId(0));
+    let log_end = net.nodes[0].slot_status(SlotId(0));
+    net.take(0, S1);
+    // Wrong leader epoch.
+    net.to(0, S1, 2, batch(route(0, 1, 2), vec![put(1, "b", 1, 1)]));
+    // Not the leader.
+    net.to(1, S1, 3, batch(route(0, 1, 3), vec![put(1, "c", 1, 1)]));
+    let f0 = net.take(0, S1);
+    assert!(matches!(
+        f0[0].message,
+        Message::Refused(Refused {
+            refusal: SlotRefusal::EpochMismatch {
+                leader_epoch: LeaderEpoch(3),
+                ..
+            },
+            ..
+        })
+    ));
+    let f1 = net.take(1, S1);
+    assert!(matches!(
+        f1[0].message,
+        Message::Refused(Refused {
+            refusal: SlotRefusal::Moved { leader: Some(l), .. },
+            ..
+        }) if l == pid(1)
+    ));
+    assert_eq!(net.nodes[0].snapshot(SlotId(0)), before, "nothing applied");
+    assert_eq!(
+        net.nodes[0].slot_status(SlotId(0)),
+        log_end,
+        "nothing logged"
+    );
+    assert_eq!(
+        net.nodes[1].publisher_count(),
+        1,
+        "the follower only has the replicated a"
+    );
+}
+
+#[test]
+fn admission_reads_wait_for_reconciliation_but_writes_do_not() {
+    let session = pid(50);
+    let mut net = Net::new(1, |_| {});
+    net.session(0, S1, session);
+    net.view(1, &[session], &table(1, 1, pid(1), 1, &[]));
+    let query = net.take(0, S1);
+    assert!(matches!(query[0].message, Message::ReconcileQuery(_)));
+    // Reads refused as Migrating, writes accepted.
+    net.to(
+        0,
+        S1,
+        5,
+        FetchDatums {
+            route: route(0, 1, 1),
+            data_info_ids: vec![key(1)],
+        },
+    );
+    net.to(0, S1, 6, batch(route(0, 1, 1), vec![put(1, "a", 1, 1)]));
+    let f = net.take(0, S1);
+    assert!(matches!(
+        f[0].message,
+        Message::Refused(Refused {
+            refusal: SlotRefusal::Migrating { .. },
+            ..
+        })
+    ));
+    assert!(matches!(f[1].message, Message::WriteAccepted(_)));
+    // The session answers: it has a, so digests match and nothing is fetched.
+    let digest = Digest::of([(&Text::from("a"), RegisterVersion::new(1, 1))]);
+    let reply = ReconcileDigests {
+        slot: SlotId(0),
+        digests: vec![IdDigest {
+            data_info_id: key(1),
+            digest,
+        }],
+    };
+    net.to(0, S1, query[0].request_id, reply);
+    assert_eq!(net.nodes[0].reconcile_counts(SlotId(0)), Some((1, 0)));
+    net.to(
+        0,
+        S1,
+        7,
+        FetchDatums {
+            route: route(0, 1, 1),
+            data_info_ids: vec![key(1), key(2)],
+        },
+    );
+    let f = net.take(0, S1);
+    let Some(Message::Datums(Datums { datums })) = f.last().map(|f| &f.message) else {
+        panic!("expected Datums, got {f:?}");
+    };
+    assert_eq!(datums[0].publishers.len(), 1);
+    assert_eq!(datums[0].version, DatumVersion::new(LeaderEpoch(1), 1));
+    // A key that never existed: empty, at (leader_epoch, 0).
+    assert!(datums[1].publishers.is_empty());
+    assert_eq!(datums[1].version, DatumVersion::new(LeaderEpoch(1), 0));
+    assert!(matches!(
+        net.nodes[0].slot_status(SlotId(0)).unwrap().state,
+        SlotState::Leader {
+            reconciled: true,
+            log_end: 2
+        }
+    ));
+}
+
+#[test]
+fn store_rules_tombstones_block_older_writes_until_compacted() {
+    let mut net = Net::new(1, |c| c.tombstone_retention = Duration::from_secs(10));
+    net.view(1, &[], &table(1, 1, pid(1), 1, &[]));
+    net.session(0, S1, pid(50));
+    let r = route(0, 1, 1);
+    net.to(
+        0,
+        S1,
+        1,
+        batch(r, vec![put(1, "a", 2, 1), put(1, "a", 1, 1)]),
+    );
+    assert_eq!(
+        net.nodes[0].snapshot(SlotId(0)).unwrap()[0].publishers[0]
+            .publisher
+            .version,
+        RegisterVersion::new(2, 1),
+        "older ignored"
+    );
+    net.to(
+        0,
+        S1,
+        2,
+        batch(r, vec![remove(1, "a", 3, 1), put(1, "a", 2, 5)]),
+    );
+    assert!(
+        net.nodes[0].snapshot(SlotId(0)).unwrap()[0]
+            .publishers
+            .is_empty(),
+        "the tombstone blocks the older put"
+    );
+    net.advance(Duration::from_secs(11));
+    net.to(0, S1, 3, batch(r, vec![put(1, "a", 2, 5)]));
+    assert_eq!(
+        net.nodes[0].publisher_count(),
+        1,
+        "after compaction the tombstone no longer blocks"
+    );
+}
+
+#[test]
+fn lease_expiry_drops_only_that_owners_publishers() {
+    let (s1, s2) = (pid(50), pid(51));
+    let mut net = single(&[]);
+    net.session(0, S1, s1);
+    net.session(0, S2, s2);
+    let r = route(0, 1, 1);
+    net.to(
+        0,
+        S1,
+        1,
+        batch(r, vec![put(1, "a", 1, 1), put(1, "b", 1, 1)]),
+    );
+    // The client of b moved to session 2 and replayed it with a newer generation.
+    net.to(
+        0,
+        S2,
+        1,
+        batch(r, vec![put(1, "b", 1, 2), put(2, "c", 1, 1)]),
+    );
+    net.queue.push_back((0, Input::Closed { conn: S1 }));
+    for _ in 0..25 {
+        net.advance(Duration::from_secs(1));
+        net.to(0, S2, 0, KeepAlive {});
+    }
+    let snap = net.nodes[0].snapshot(SlotId(0)).unwrap();
+    assert_eq!(
+        ids(&snap),
+        [
+            ("svc-1".into(), vec!["b".into()]),
+            ("svc-2".into(), vec!["c".into()])
+        ]
+    );
+    assert_eq!(snap[0].publishers[0].owner, s2);
+}
+
+#[test]
+fn lease_is_renewed_by_membership_presence() {
+    let s1 = pid(50);
+    let mut net = single(&[s1]);
+    net.session(0, S1, s1);
+    net.to(0, S1, 1, batch(route(0, 1, 1), vec![put(1, "a", 1, 1)]));
+    net.queue.push_back((0, Input::Closed { conn: S1 }));
+    net.advance(Duration::from_secs(30));
+    assert_eq!(
+        net.nodes[0].publisher_count(),
+        1,
+        "a member keeps its lease while silent"
+    );
+}
+
+#[test]
+fn notify_change_notification_coalesces_while_in_flight() {
+    let mut net = single(&[]);
+    net.session(0, S1, pid(50));
+    let r = route(0, 1, 1);
+    net.to(0, S1, 1, batch(r, vec![put(1, "a", 1, 1)]));
+    let f = net.take(0, S1);
+    let notes: Vec<&ChangeNotify> = f
+        .iter()
+        .filter_map(|f| match &f.message {
+            Message::ChangeNotify(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notes.len(), 1, "idle: sent at once");
+    let first_id = f
+        .iter()
+        .find(|f| matches!(f.message, Message::ChangeNotify(_)))
+        .unwrap()
+        .request_id;
+    net.to(0, S1, 2, batch(r, vec![put(1, "b", 1, 1)]));
+    net.to(
+        0,
+        S1,
+        3,
+        batch(r, vec![put(1, "c", 1, 1), put(2, "d", 1, 1)]),
+    );
+    let f = net.take(0, S1);
+    assert!(
+        f.iter()
+            .all(|f| !matches!(f.message, Message::ChangeNotify(_))),
+        "in flight: coalesced"
+    );
+    net.to(0, S1, first_id, Ack {});
+    let f = net.take(0, S1);
+    let Some(Message::ChangeNotify(n)) = f.first().map(|f| &f.message) else {
+        panic!("{f:?}")
+    };
+    assert_eq!(n.changes.len(), 2, "one change per key");
+    assert_eq!(n.changes[0].version, DatumVersion::new(LeaderEpoch(1), 3));
+}
+
+#[test]
+fn reconcile_removes_what_the_session_no_longer_has_and_is_cheap_when_digests_match() {
+    let s1 = pid(50);
+    let mut net = Net::new(1, |_| {});
+    net.session(0, S1, s1);
+    net.view(1, &[s1], &table(1, 1, pid(1), 1, &[]));
+    let q = net.take(0, S1);
+    net.to(
+        0,
+        S1,
+        q[0].request_id,
+        ReconcileDigests {
+            slot: SlotId(0),
+            digests: vec![],
+        },
+    );
+    let r = route(0, 1, 1);
+    net.to(
+        0,
+        S1,
+        1,
+        batch(
+            r,
+            vec![
+                put(1, "a", 1, 1),
+                put(1, "b", 1, 1),
+                put(2, "c", 1, 1),
+                put(3, "x", 1, 1),
+            ],
+        ),
+    );
+    // Another session's publisher under key 1 must survive the owner-checked removal.
+    net.session(0, S2, pid(51));
+    net.take(0, S2);
+    net.to(0, S2, 1, batch(r, vec![put(1, "z", 1, 1)]));
+    net.take(0, S1);
+    // Periodic run: the session now has only a under key 1 and c under key 2, and key 3
+    // is gone; the session also holds key 4 this node never saw.
+    net.advance(Duration::from_secs(5));
+    answer_periodic_query(&mut net, digests_of(&[(1, "a"), (2, "c"), (4, "n")]));
+    let f = net.take(0, S1);
+    let fetch = f
+        .iter()
+        .find_map(|f| match &f.message {
+            Message::ReconcileFetch(x) => Some((f.request_id, x.clone())),
+            _ => None,
+        })
+        .expect("fetch");
+    assert_eq!(
+        fetch.1.data_info_ids,
+        [key(1), key(4)],
+        "only differing keys are fetched"
+    );
+    let page = ReconcilePage {
+        slot: SlotId(0),
+        entries: vec![
+            PublisherEntry {
+                data_info_id: key(1),
+                publisher: publisher("a", 1, 1),
+            },
+            PublisherEntry {
+                data_info_id: key(4),
+                publisher: publisher("n", 1, 1),
+            },
+        ],
+        next: None,
+    };
+    net.to(0, S1, fetch.0, page);
+    let snap = net.nodes[0].snapshot(SlotId(0)).unwrap();
+    assert_eq!(
+        ids(&snap),
+        [
+            ("svc-1".into(), vec!["a".into(), "z".into()]),
+            ("svc-2".into(), vec!["c".into()]),
+            ("svc-3".into(), vec![]),
+            ("svc-4".into(), vec!["n".into()]),
+        ]
+    );
+    let (cheap, repair) = net.nodes[0].reconcile_counts(SlotId(0)).unwrap();
+    // Next periodic run: digests match, no fetch.
+    net.take(0, S1);
+    net.advance(Duration::from_secs(5));
+    answer_periodic_query(&mut net, digests_of(&[(1, "a"), (2, "c"), (4, "n")]));
+    assert!(
+        net.take(0, S1)
+            .iter()
+            .all(|f| !matches!(f.message, Message::ReconcileFetch(_)))
+    );
+    assert_eq!(
+        net.nodes[0].reconcile_counts(SlotId(0)),
+        Some((cheap + 1, repair))
+    );
+}
+
+#[test]
+fn replica_follower_streams_the_oplog_and_holds_the_leaders_versions() {
+    let mut net = Net::new(2, |_| {});
+    net.view(1, &[], &table(1, 1, pid(1), 1, &[pid(2)]));
+    net.session(0, S1, pid(50));
+    net.to(
+        0,
+        S1,
+        1,
+        batch(
+            route(0, 1, 1),
+            vec![put(1, "a", 1, 1), put(1, "b", 1, 1), remove(1, "a", 2, 1)],
+        ),
+    );
+    let leader = net.nodes[0].snapshot(SlotId(0)).unwrap();
+    assert_eq!(net.nodes[1].snapshot(SlotId(0)).unwrap(), leader);
+    assert_eq!(leader[0].version, DatumVersion::new(LeaderEpoch(1), 3));
+    assert!(matches!(
+        net.nodes[1].slot_status(SlotId(0)).unwrap().state,
+        SlotState::Follower {
+            applied: 4,
+            caught_up: true
+        }
+    ));
+}
+
+#[test]
+fn replica_write_ack_waits_for_follower_ack_with_a_bounded_wait() {
+    let mut net = Net::new(2, |_| {});
+    net.view(1, &[], &table(1, 1, pid(1), 1, &[pid(2)]));
+    net.session(0, S1, pid(50));
+    // Streaming follower: the reply comes after its OpLogAck (same pump, so present).
+    net.to(0, S1, 1, batch(route(0, 1, 1), vec![put(1, "a", 1, 1)]));
+    assert!(
+        net.take(0, S1)
+            .iter()
+            .any(|f| matches!(f.message, Message::WriteAccepted(_)))
+    );
+    // Follower silent: withheld until the timeout.
+    net.partitioned = true;
+    net.to(0, S1, 2, batch(route(0, 1, 1), vec![put(1, "b", 1, 1)]));
+    assert!(
+        net.take(0, S1)
+            .iter()
+            .all(|f| !matches!(f.message, Message::WriteAccepted(_)))
+    );
+    net.advance(Duration::from_millis(400));
+    assert!(
+        net.take(0, S1)
+            .iter()
+            .all(|f| !matches!(f.message, Message::WriteAccepted(_)))
+    );
+    net.advance(Duration::from_millis(200));
+    let f = net.take(0, S1);
+    assert!(
+        f.iter()
+            .any(|f| f.request_id == 2 && matches!(f.message, Message::WriteAccepted(_)))
+    );
+}
+
+#[test]
+fn replica_truncated_log_and_new_leader_epoch_resync_by_digests() {
+    let mut net = Net::new(2, |c| {
+        c.oplog_capacity = 4;
+        c.resync_page_publishers = 2;
+        c.fetch_keys = 2;
+    });
+    net.view(1, &[], &table(1, 1, pid(1), 1, &[pid(2)]));
+    net.session(0, S1, pid(50));
+    net.cut_links();
+    let r = route(0, 1, 1);
+    for i in 0..6 {
+        net.to(
+            0,
+            S1,
+            i,
+            batch(
+                r,
+                vec![
+                    put(i % 3, &format!("p{i}"), 1, 1),
+                    put(i % 3, "q", i + 1, 1),
+                ],
+            ),
+        );
+    }
+    net.advance(Duration::from_secs(10));
+    assert_eq!(
+        net.nodes[1].snapshot(SlotId(0)),
+        net.nodes[0].snapshot(SlotId(0)),
+        "resynced past a truncated log"
+    );
+    // Leadership moves to node 1 at a new leader epoch; node 0 follows and must resync.
+    net.view(2, &[], &table(2, 1, pid(2), 2, &[pid(1)]));
+    net.session(1, S2, pid(50));
+    net.to(
+        1,
+        S2,
+        1,
+        batch(
+            route(0, 2, 2),
+            vec![put(7, "n", 1, 1), remove(0, "q", 99, 1)],
+        ),
+    );
+    net.advance(Duration::from_secs(10));
+    let new_leader = net.nodes[1].snapshot(SlotId(0)).unwrap();
+    assert_eq!(net.nodes[0].snapshot(SlotId(0)).unwrap(), new_leader);
+    assert!(
+        new_leader
+            .iter()
+            .any(|d| d.version.leader_epoch == LeaderEpoch(2))
+    );
+}
+
+#[test]
+fn node_refuses_frames_before_hello_and_unexpected_messages() {
+    let mut net = single(&[]);
+    net.queue.push_back((0, Input::Accepted { conn: S1 }));
+    net.to(0, S1, 4, batch(route(0, 1, 1), vec![put(1, "a", 1, 1)]));
+    let f = net.take(0, S1);
+    assert!(matches!(f[0].message, Message::ErrorReply(_)));
+    assert_eq!(net.nodes[0].publisher_count(), 0);
+    net.session(0, S2, pid(50));
+    net.to(
+        0,
+        S2,
+        9,
+        ClusterView {
+            members_version: 9,
+            members: vec![],
+            table: table(9, 1, pid(2), 9, &[]).to_view(),
+        },
+    );
+    let f = net.take(0, S2);
+    assert!(
+        matches!(f[0].message, Message::ErrorReply(_)) && f[0].request_id == 9,
+        "{f:?}"
+    );
+    assert_eq!(
+        net.nodes[0].table().epoch(),
+        TableEpoch(1),
+        "a session cannot install a table"
+    );
+}
+
+#[test]
+fn node_heartbeats_meta_with_slot_status() {
+    let mut net = single(&[]);
+    net.meta_inbox.clear();
+    net.advance(Duration::from_secs(1));
+    let hb = net
+        .meta_inbox
+        .get(&0)
+        .and_then(|v| {
+            v.iter().find_map(|f| match &f.message {
+                Message::Heartbeat(h) => Some(h.clone()),
+                _ => None,
+            })
+        })
+        .expect("a heartbeat");
+    assert_eq!(hb.table_epoch, TableEpoch(1));
+    assert!(matches!(
+        hb.slots[0].state,
+        SlotState::Leader {
+            reconciled: true,
+            ..
+        }
+    ));
+    // An older table is never installed.
+    net.view(2, &[], &table(0, 1, pid(9), 9, &[]));
+    assert_eq!(net.nodes[0].table().epoch(), TableEpoch(1));
+}
+
+mod prop {
+    //! The op-log replay / digest resync property.
+    use super::*;
+    use quickcheck::{Arbitrary, Gen, QuickCheck};
+
+    #[derive(Debug, Clone)]
+    enum Action {
+        Put {
+            k: u64,
+            rid: u8,
+            cv: u64,
+            cg: u64,
+            owner: bool,
+        },
+        Remove {
+            k: u64,
+            rid: u8,
+            cv: u64,
+            cg: u64,
+        },
+        /// The follower loses its connection; writes go on without it.
+        Cut,
+        /// Time passes: reconnects, resubscriptions.
+        Wait,
+        /// The leader truncates its log up to its end.
+        Truncate,
+    }
+
+    impl Arbitrary for Action {
+        fn arbitrary(g: &mut Gen) -> Self {
+            let small = |g: &mut Gen, n: u64| <u64 as Arbitrary>::arbitrary(g) % n;
+            match small(g, 10) {
+                0..=4 => Action::Put {
+                    k: small(g, 4),
+                    rid: small(g, 5) as u8,
+                    cv: small(g, 4),
+                    cg: small(g, 2),
+                    owner: <bool as Arbitrary>::arbitrary(g),
+                },
+                5 | 6 => Action::Remove {
+                    k: small(g, 4),
+                    rid: small(g, 5) as u8,
+                    cv: small(g, 4),
+                    cg: small(g, 2),
+                },
+                7 => Action::Cut,
+                8 => Action::Wait,
+                _ => Action::Truncate,
+            }
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    struct Case {
+        capacity: usize,
+        page: usize,
+        actions: Vec<Action>,
+    }
+
+    impl Arbitrary for Case {
+        fn arbitrary(g: &mut Gen) -> Self {
+            Case {
+                capacity: 1 + <usize as Arbitrary>::arbitrary(g) % 8,
+                page: 1 + <usize as Arbitrary>::arbitrary(g) % 4,
+                actions: <Vec<Action> as Arbitrary>::arbitrary(g),
+            }
+        }
+    }
+
+    fn replayed_or_resynced_follower_equals_leader(case: Case) -> bool {
+        let mut net = Net::new(2, |c| {
+            c.oplog_capacity = case.capacity;
+            c.resync_page_publishers = case.page;
+            c.fetch_keys = case.page;
+            c.append_batch = case.page;
+            c.replication_window = case.page as u64 + 1;
+        });
+        net.view(1, &[], &table(1, 1, pid(1), 1, &[pid(2)]));
+        net.session(0, S1, pid(50));
+        net.session(0, S2, pid(51));
+        let r = route(0, 1, 1);
+        for (i, a) in case.actions.iter().enumerate() {
+            let id = i as u64 + 1;
+            match a {
+                Action::Put {
+                    k,
+                    rid,
+                    cv,
+                    cg,
+                    owner,
+                } => {
+                    let conn = if *owner { S2 } else { S1 };
+                    net.to(
+                        0,
+                        conn,
+                        id,
+                        batch(r, vec![put(*k, &format!("r{rid}"), *cv, *cg)]),
+                    );
+                }
+                Action::Remove { k, rid, cv, cg } => {
+                    net.to(
+                        0,
+                        S1,
+                        id,
+                        batch(r, vec![remove(*k, &format!("r{rid}"), *cv, *cg)]),
+                    );
+                }
+                Action::Cut => net.cut_links(),
+                Action::Wait => net.advance(Duration::from_secs(6)),
+                Action::Truncate => {
+                    let end = match net.nodes[0].slot_status(SlotId(0)).map(|s| s.state) {
+                        Some(SlotState::Leader { log_end, .. }) => log_end,
+                        _ => 0,
+                    };
+                    net.nodes[0].truncate_log(SlotId(0), end);
+                    net.pump();
+                }
+            }
+        }
+        net.advance(Duration::from_secs(12));
+        let leader = net.nodes[0].snapshot(SlotId(0));
+        let follower = net.nodes[1].snapshot(SlotId(0));
+        if leader != follower {
+            eprintln!("leader   {leader:?}\nfollower {follower:?}");
+            return false;
+        }
+        true
+    }
+
+    /// Op-log replay and digest resync: any sequence of writes applied on a leader,
+    /// replayed via the op-log or resynced via digests on a follower (with the log
+    /// truncated at random points and the link cut at random points), gives identical
+    /// datums, versions and owners.
+    #[test]
+    fn oplog_replay_and_resync_give_the_leaders_exact_datums() {
+        QuickCheck::new()
+            .tests(1000)
+            .quickcheck(replayed_or_resynced_follower_equals_leader as fn(Case) -> bool);
+    }
+}
