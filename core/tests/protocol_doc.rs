@@ -180,7 +180,7 @@ fn expected_frames() -> Vec<(&'static str, Frame)> {
                 Push {
                     data_info_id: key(),
                     version: DatumVersion::new(LeaderEpoch(4), 18),
-                    publishers: vec![p1.clone(), p2],
+                    publishers: vec![p1.clone(), p2].into(),
                 },
             ),
         ),

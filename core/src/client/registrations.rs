@@ -3,7 +3,7 @@
 //! application — kept across disconnects, replaced only by a strictly newer one.
 
 use crate::model::{Attribute, DataInfoId, DatumVersion, Publisher, RegisterVersion, Text};
-use crate::wire::{Publish, Subscribe};
+use crate::wire::{Publish, SharedSeq, Subscribe};
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,7 +19,7 @@ struct PubReg {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Delivered {
     pub(crate) version: DatumVersion,
-    pub(crate) publishers: Vec<Publisher>,
+    pub(crate) publishers: SharedSeq<Publisher>,
 }
 
 #[derive(Debug, Default)]
@@ -113,7 +113,7 @@ impl Registrations {
         &mut self,
         data_info_id: &DataInfoId,
         version: DatumVersion,
-        publishers: Vec<Publisher>,
+        publishers: SharedSeq<Publisher>,
     ) -> Option<(Vec<Text>, Delivered)> {
         let t = self.topics.get_mut(data_info_id)?;
         if t.delivered.as_ref().is_some_and(|d| d.version >= version) {

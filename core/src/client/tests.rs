@@ -68,7 +68,7 @@ impl T {
         let push = Push {
             data_info_id: key(),
             version: v(seq),
-            publishers: pubs,
+            publishers: pubs.into(),
         };
         self.c.handle_input(
             self.now,

@@ -112,7 +112,7 @@ impl Pusher {
             Push {
                 data_info_id: topic.key.clone(),
                 version: datum.version,
-                publishers: datum.publishers.to_vec(),
+                publishers: datum.publishers.clone(),
             },
         );
         cx.out.stats.pushes_sent += 1;

@@ -6,9 +6,9 @@
 use crate::io::ConnId;
 use crate::model::{DataInfoId, DatumVersion, Publisher, RegisterVersion, SlotId, Text};
 use crate::slot::SlotCount;
+use crate::wire::SharedSeq;
 use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroU64;
-use std::sync::Arc;
 
 /// An interned data info id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -78,7 +78,7 @@ pub(crate) struct Subscription {
 #[derive(Debug, Clone)]
 pub(crate) struct CachedDatum {
     pub(crate) version: DatumVersion,
-    pub(crate) publishers: Arc<[Publisher]>,
+    pub(crate) publishers: SharedSeq<Publisher>,
 }
 
 /// Everything the session knows under one key.

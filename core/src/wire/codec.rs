@@ -9,6 +9,7 @@
 use super::error::BodyError;
 use crate::model::Text;
 use bytes::{BufMut, Bytes, BytesMut};
+use std::sync::Arc;
 
 /// Writes a value in wire format.
 pub trait Encode {
@@ -188,15 +189,24 @@ impl Decode for Text {
     }
 }
 
+/// A sequence: its u32 count, then its elements.
+fn encode_seq<T: Encode>(items: &[T], dst: &mut BytesMut) {
+    put_len(dst, items.len());
+    for item in items {
+        item.encode(dst);
+    }
+}
+
+fn seq_len<T: Encode>(items: &[T]) -> usize {
+    4 + items.iter().map(Encode::encoded_len).sum::<usize>()
+}
+
 impl<T: Encode> Encode for Vec<T> {
     fn encode(&self, dst: &mut BytesMut) {
-        put_len(dst, self.len());
-        for item in self {
-            item.encode(dst);
-        }
+        encode_seq(self, dst);
     }
     fn encoded_len(&self) -> usize {
-        4 + self.iter().map(Encode::encoded_len).sum::<usize>()
+        seq_len(self)
     }
 }
 
@@ -219,6 +229,76 @@ impl<T: Decode> Decode for Vec<T> {
 /// body's size; past that the vector grows only as elements actually decode.
 fn prealloc<T>(count: usize, remaining: usize) -> usize {
     count.min(remaining / size_of::<T>().max(1))
+}
+
+/// A sequence whose elements are shared between the values holding it: cloning it bumps
+/// one reference count instead of copying every element. Its wire form is exactly a
+/// `Vec<T>`'s (a u32 count, then the elements), so it changes only the Rust type of a field,
+/// never its bytes. Used where one list goes out many times (a datum pushed to every
+/// subscriber of a key).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct SharedSeq<T>(Arc<[T]>);
+
+impl<T> SharedSeq<T> {
+    /// Whether both share one allocation (a clone of the other).
+    pub fn ptr_eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl<T> std::ops::Deref for SharedSeq<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for SharedSeq<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter()).finish()
+    }
+}
+
+impl<T> From<Vec<T>> for SharedSeq<T> {
+    fn from(v: Vec<T>) -> Self {
+        SharedSeq(v.into())
+    }
+}
+
+impl<T> From<Arc<[T]>> for SharedSeq<T> {
+    fn from(a: Arc<[T]>) -> Self {
+        SharedSeq(a)
+    }
+}
+
+impl<T> FromIterator<T> for SharedSeq<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        SharedSeq(iter.into_iter().collect())
+    }
+}
+
+impl<'a, T> IntoIterator for &'a SharedSeq<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<T: Encode> Encode for SharedSeq<T> {
+    fn encode(&self, dst: &mut BytesMut) {
+        encode_seq(&self.0, dst);
+    }
+    fn encoded_len(&self) -> usize {
+        seq_len(&self.0)
+    }
+}
+
+impl<T: Decode> Decode for SharedSeq<T> {
+    const MIN_LEN: usize = <Vec<T> as Decode>::MIN_LEN;
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+        Vec::<T>::decode(r).map(SharedSeq::from)
+    }
 }
 
 impl<T: Encode> Encode for Option<T> {
@@ -271,9 +351,24 @@ mod tests {
         roundtrip(Some(Text::from("ünïcode")));
         roundtrip(None::<u64>);
         roundtrip(vec![Bytes::from_static(b"a"), Bytes::new()]);
+        roundtrip(SharedSeq::from(vec![1u16, 2]));
         let mut buf = BytesMut::new();
         0x0102u16.encode(&mut buf);
         assert_eq!(&buf[..], &[1, 2]);
+    }
+
+    #[test]
+    fn a_shared_sequence_encodes_exactly_as_a_vec() {
+        let v = vec![Text::from("a"), Text::from("bc")];
+        let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+        v.encode(&mut a);
+        SharedSeq::from(v.clone()).encode(&mut b);
+        assert_eq!(a, b);
+        let shared = SharedSeq::from(v);
+        assert!(
+            shared.clone().ptr_eq(&shared),
+            "a clone shares the elements"
+        );
     }
 
     #[test]

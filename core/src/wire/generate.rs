@@ -5,6 +5,7 @@
 //! further code. A trait of our own (instead of `arbitrary::Arbitrary` directly) lets us
 //! cover `bytes::Bytes`, which we do not own.
 
+use super::codec::SharedSeq;
 use crate::model::Text;
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
@@ -48,6 +49,12 @@ impl<T: Generate> Generate for Vec<T> {
     fn generate(u: &mut Unstructured<'_>) -> arbitrary::Result<Self> {
         let n = u.int_in_range(0..=MAX_GENERATED_LEN)?;
         (0..n).map(|_| T::generate(u)).collect()
+    }
+}
+
+impl<T: Generate> Generate for SharedSeq<T> {
+    fn generate(u: &mut Unstructured<'_>) -> arbitrary::Result<Self> {
+        Vec::<T>::generate(u).map(SharedSeq::from)
     }
 }
 

@@ -18,7 +18,7 @@ pub mod fuzzing;
 pub mod generate;
 mod messages;
 
-pub use codec::{Decode, Encode, Reader};
+pub use codec::{Decode, Encode, Reader, SharedSeq};
 pub use error::{BodyError, DecodeError, EncodeError};
 pub use frame::{DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, HEADER_LEN, MAGIC, PROTOCOL_VERSION};
 pub use messages::*;

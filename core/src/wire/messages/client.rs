@@ -4,6 +4,7 @@
 //! registrations. Every request is answered by `Ack` or `ErrorReply` with the same request id.
 
 use crate::model::{DataInfoId, DatumVersion, Publisher, RegisterVersion, Text};
+use crate::wire::SharedSeq;
 
 wire_struct! {
     /// Opens a client connection.
@@ -70,7 +71,7 @@ wire_struct! {
         pub data_info_id: DataInfoId,
         /// Version of the list; strictly newer than any earlier push of this id.
         pub version: DatumVersion,
-        /// Every live publisher.
-        pub publishers: Vec<Publisher>,
+        /// Every live publisher (shared: a fan-out sends one list to every subscriber).
+        pub publishers: SharedSeq<Publisher>,
     }
 }
