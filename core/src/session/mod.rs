@@ -671,9 +671,13 @@ impl Node for Session {
                 self.request_failed(now, id, kind);
             }
         }
-        for (conn, id) in self.pusher.expired(now) {
-            self.push_failed(now, conn, id);
-        }
+        let mut cx = PushCtx {
+            now,
+            config: &self.config,
+            out: &mut self.out,
+        };
+        let (timers, rng) = (&mut self.timers, &mut self.rng);
+        self.pusher.expire(&mut self.registry, &mut cx, timers, rng);
         while let Some(timer) = self.timers.pop_due(now) {
             self.on_timer(now, timer);
         }

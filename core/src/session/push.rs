@@ -15,9 +15,10 @@
 use super::Timer;
 use super::config::SessionConfig;
 use super::outbox::{Outbox, SessionEvent};
-use super::registry::{Registry, Subscription, Topic, TopicId};
+use super::registry::{CachedDatum, Registry, Subscription, Topic, TopicId};
 use super::timers::Timers;
 use crate::io::ConnId;
+use crate::model::DataInfoId;
 use crate::rng::Rng;
 use crate::time::Instant;
 use crate::wire::Push;
@@ -38,13 +39,70 @@ struct Flight {
     version: crate::model::DatumVersion,
 }
 
+/// The pushes in flight, in send order: request ids grow and `push_timeout` is constant,
+/// so the ring is sorted by id and by deadline at once (found by binary search, expired
+/// from the front). A push that lands before its deadline leaves a hole until it reaches
+/// the front, so the front is always a live flight.
+#[derive(Debug, Default)]
+struct Flights {
+    ring: VecDeque<(u64, Instant, Option<Flight>)>,
+    live: usize,
+}
+
+impl Flights {
+    fn insert(&mut self, id: u64, deadline: Instant, f: Flight) {
+        debug_assert!(self.ring.back().is_none_or(|b| b.0 < id && b.1 <= deadline));
+        self.ring.push_back((id, deadline, Some(f)));
+        self.live += 1;
+    }
+
+    fn slot(&mut self, id: u64) -> Option<&mut Option<Flight>> {
+        let i = self.ring.binary_search_by_key(&id, |e| e.0).ok()?;
+        Some(&mut self.ring[i].2)
+    }
+
+    /// Removes the flight of `id` if `conn` sent it.
+    fn take(&mut self, conn: ConnId, id: u64) -> Option<Flight> {
+        let slot = self.slot(id)?;
+        let f = slot.take_if(|f| f.conn == conn)?;
+        self.live -= 1;
+        self.skip_holes();
+        Some(f)
+    }
+
+    fn skip_holes(&mut self) {
+        while self.ring.front().is_some_and(|e| e.2.is_none()) {
+            self.ring.pop_front();
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.ring.front().map(|e| e.1)
+    }
+
+    /// Removes and returns the flights whose deadline passed at `now`.
+    fn due(&mut self, now: Instant) -> Vec<(u64, Flight)> {
+        let mut due = Vec::new();
+        while let Some(&(id, at, f)) = self.ring.front() {
+            if at > now {
+                break;
+            }
+            self.ring.pop_front();
+            if let Some(f) = f {
+                self.live -= 1;
+                due.push((id, f));
+            }
+        }
+        self.skip_holes();
+        due
+    }
+}
+
 /// Push bookkeeping that is not per subscription.
 #[derive(Debug, Default)]
 pub(crate) struct Pusher {
     conns: BTreeMap<ConnId, ConnPush>,
-    flights: BTreeMap<u64, Flight>,
-    /// Push deadlines in send order; `push_timeout` is constant, so they are sorted.
-    deadlines: VecDeque<(Instant, u64)>,
+    flights: Flights,
 }
 
 /// What a push attempt needs besides the registry.
@@ -57,7 +115,7 @@ pub(crate) struct PushCtx<'a> {
 impl Pusher {
     /// The earliest push deadline.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.deadlines.front().map(|(at, _)| *at)
+        self.flights.next_deadline()
     }
 
     /// Offers every subscriber of `topic` its newest datum.
@@ -68,14 +126,19 @@ impl Pusher {
         let Some(version) = topic.datum.as_ref().map(|d| d.version) else {
             return;
         };
-        let conns: Vec<ConnId> = topic
-            .subscribers
-            .iter()
-            .filter(|(_, s)| s.pushed < Some(version))
-            .map(|(c, _)| *c)
-            .collect();
-        for conn in conns {
-            self.offer_in(topic, tid, conn, cx);
+        let Topic {
+            key,
+            datum: Some(datum),
+            subscribers,
+            ..
+        } = topic
+        else {
+            return;
+        };
+        for (conn, sub) in subscribers.iter_mut() {
+            if sub.pushed < Some(version) {
+                self.offer_sub(key, datum, sub, tid, *conn, cx);
+            }
         }
     }
 
@@ -97,6 +160,19 @@ impl Pusher {
         let Some(sub) = topic.subscribers.get_mut(&conn) else {
             return;
         };
+        self.offer_sub(&topic.key, datum, sub, tid, conn, cx);
+    }
+
+    /// Offers the subscription `sub` of `conn` to `tid` (whose key is `key`) `datum`.
+    fn offer_sub(
+        &mut self,
+        key: &DataInfoId,
+        datum: &CachedDatum,
+        sub: &mut Subscription,
+        tid: TopicId,
+        conn: ConnId,
+        cx: &mut PushCtx<'_>,
+    ) {
         if sub.pushed >= Some(datum.version) || busy(sub) {
             return;
         }
@@ -110,7 +186,7 @@ impl Pusher {
         let id = cx.out.request(
             conn,
             Push {
-                data_info_id: topic.key.clone(),
+                data_info_id: key.clone(),
                 version: datum.version,
                 publishers: datum.publishers.clone(),
             },
@@ -118,26 +194,26 @@ impl Pusher {
         cx.out.stats.pushes_sent += 1;
         sub.in_flight = NonZeroU64::new(id);
         cp.in_flight += 1;
-        self.flights.insert(
-            id,
-            Flight {
-                conn,
-                topic: tid,
-                version: datum.version,
-            },
-        );
-        self.deadlines
-            .push_back((cx.now + cx.config.push_timeout, id));
+        let flight = Flight {
+            conn,
+            topic: tid,
+            version: datum.version,
+        };
+        self.flights
+            .insert(id, cx.now + cx.config.push_timeout, flight);
     }
 
     /// Takes the flight of `request` if `conn` sent it and its subscription still waits
     /// for it.
     fn land(&mut self, reg: &mut Registry, conn: ConnId, request: u64) -> Option<Flight> {
-        let f = *self.flights.get(&request)?;
-        if f.conn != conn {
-            return None;
-        }
-        self.flights.remove(&request);
+        let f = self.flights.take(conn, request)?;
+        self.settle(reg, request, f)
+    }
+
+    /// Books a flight taken out of the ring; returns it if its subscription still waited
+    /// for it.
+    fn settle(&mut self, reg: &mut Registry, request: u64, f: Flight) -> Option<Flight> {
+        let conn = f.conn;
         if let Some(cp) = self.conns.get_mut(&conn) {
             cp.in_flight = cp.in_flight.saturating_sub(1);
         }
@@ -181,9 +257,35 @@ impl Pusher {
         timers: &mut Timers<Timer>,
         rng: &mut Rng,
     ) {
-        let Some(f) = self.land(reg, conn, request) else {
-            return;
-        };
+        if let Some(f) = self.land(reg, conn, request) {
+            self.fail(reg, f, cx, timers, rng);
+        }
+    }
+
+    /// Fails every push whose deadline passed.
+    pub(crate) fn expire(
+        &mut self,
+        reg: &mut Registry,
+        cx: &mut PushCtx<'_>,
+        timers: &mut Timers<Timer>,
+        rng: &mut Rng,
+    ) {
+        for (request, f) in self.flights.due(cx.now) {
+            if let Some(f) = self.settle(reg, request, f) {
+                self.fail(reg, f, cx, timers, rng);
+            }
+        }
+    }
+
+    fn fail(
+        &mut self,
+        reg: &mut Registry,
+        f: Flight,
+        cx: &mut PushCtx<'_>,
+        timers: &mut Timers<Timer>,
+        rng: &mut Rng,
+    ) {
+        let conn = f.conn;
         cx.out.stats.push_failures += 1;
         let Some(sub) = sub_mut(reg, f.topic, conn) else {
             return;
@@ -253,21 +355,6 @@ impl Pusher {
         }
     }
 
-    /// Pushes whose deadline passed at `now`.
-    pub(crate) fn expired(&mut self, now: Instant) -> Vec<(ConnId, u64)> {
-        let mut due = Vec::new();
-        while let Some(&(at, id)) = self.deadlines.front() {
-            if at > now {
-                break;
-            }
-            self.deadlines.pop_front();
-            if let Some(f) = self.flights.get(&id) {
-                due.push((f.conn, id));
-            }
-        }
-        due
-    }
-
     /// Forgets a closed connection.
     pub(crate) fn close(&mut self, conn: ConnId) {
         self.conns.remove(&conn);
@@ -275,7 +362,7 @@ impl Pusher {
 
     /// Pushes in flight (tests, metrics).
     pub(crate) fn in_flight(&self) -> usize {
-        self.flights.len()
+        self.flights.live
     }
 }
 
