@@ -34,14 +34,24 @@ pub fn publisher_hash(register_id: &Text, version: RegisterVersion) -> u64 {
 impl Digest {
     /// Adds a publisher to the digested set.
     pub fn insert(&mut self, register_id: &Text, version: RegisterVersion) {
-        self.count = self.count.wrapping_add(1);
-        self.hash = self.hash.wrapping_add(publisher_hash(register_id, version));
+        self.insert_hash(publisher_hash(register_id, version));
     }
 
     /// Removes a publisher previously inserted with the same id and version.
     pub fn remove(&mut self, register_id: &Text, version: RegisterVersion) {
+        self.remove_hash(publisher_hash(register_id, version));
+    }
+
+    /// Adds a publisher by its [`publisher_hash`] (for a caller updating several digests).
+    pub fn insert_hash(&mut self, hash: u64) {
+        self.count = self.count.wrapping_add(1);
+        self.hash = self.hash.wrapping_add(hash);
+    }
+
+    /// Removes a publisher by its [`publisher_hash`].
+    pub fn remove_hash(&mut self, hash: u64) {
         self.count = self.count.wrapping_sub(1);
-        self.hash = self.hash.wrapping_sub(publisher_hash(register_id, version));
+        self.hash = self.hash.wrapping_sub(hash);
     }
 
     /// The digest of a whole set.

@@ -18,6 +18,7 @@
 //! one allocation beyond its strings and payload.
 
 use super::oplog::LogOp;
+use crate::digest::publisher_hash;
 use crate::model::{DataInfoId, DatumVersion, ProcessId, Publisher, RegisterVersion, Text};
 use crate::time::Instant;
 use crate::wire::{Digest, OwnedPublisher, ReplicaDatum};
@@ -141,20 +142,25 @@ impl Datum {
         self.publishers.get(register_id).map(|e| &*e.0)
     }
 
+    /// Adds `s` to the key's digest and its owner's (hashing it once for both).
     fn digest_add(&mut self, s: &Stored) {
-        self.digest.insert(s.register_id(), s.version());
+        let h = publisher_hash(s.register_id(), s.version());
+        self.digest.insert_hash(h);
         match self.owners.iter_mut().find(|(p, _)| *p == s.owner) {
-            Some((_, d)) => d.insert(s.register_id(), s.version()),
-            None => self
-                .owners
-                .push((s.owner, Digest::of([(s.register_id(), s.version())]))),
+            Some((_, d)) => d.insert_hash(h),
+            None => {
+                let mut d = Digest::default();
+                d.insert_hash(h);
+                self.owners.push((s.owner, d));
+            }
         }
     }
 
     fn digest_sub(&mut self, s: &Stored) {
-        self.digest.remove(s.register_id(), s.version());
+        let h = publisher_hash(s.register_id(), s.version());
+        self.digest.remove_hash(h);
         if let Some(i) = self.owners.iter().position(|(p, _)| *p == s.owner) {
-            self.owners[i].1.remove(s.register_id(), s.version());
+            self.owners[i].1.remove_hash(h);
             if self.owners[i].1.count == 0 {
                 self.owners.swap_remove(i);
             }
