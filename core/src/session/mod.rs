@@ -350,7 +350,7 @@ impl Session {
         let Some(topic) = self.registry.topic(tid) else {
             return;
         };
-        let pushed = topic.subscribers.get(&conn).and_then(|s| s.pushed);
+        let pushed = topic.subscribers.get(&conn).and_then(|s| s.pushed());
         match &topic.datum {
             Some(d) if Some(d.version) > pushed => {
                 let (mut cx, pusher, reg) = self.push_cx(now);

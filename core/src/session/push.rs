@@ -136,7 +136,7 @@ impl Pusher {
             return;
         };
         for (conn, sub) in subscribers.iter_mut() {
-            if sub.pushed < Some(version) {
+            if sub.pushed() < Some(version) {
                 self.offer_sub(key, datum, sub, tid, *conn, cx);
             }
         }
@@ -173,7 +173,7 @@ impl Pusher {
         conn: ConnId,
         cx: &mut PushCtx<'_>,
     ) {
-        if sub.pushed >= Some(datum.version) || busy(sub) {
+        if sub.pushed() >= Some(datum.version) || busy(sub) {
             return;
         }
         let cp = self.conns.entry(conn).or_default();
@@ -237,7 +237,7 @@ impl Pusher {
             return false;
         };
         if let Some(sub) = sub_mut(reg, f.topic, conn) {
-            sub.pushed = sub.pushed.max(Some(f.version));
+            sub.set_pushed(sub.pushed().max(Some(f.version)));
             sub.failures = 0;
         }
         // Whatever arrived meanwhile goes out now, coalesced into one push.

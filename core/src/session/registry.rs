@@ -22,22 +22,24 @@ pub(crate) struct PubEntry {
 }
 
 /// The register ids of one connection's subscriptions to one key; almost always one.
+/// Plain boxed strings (16 bytes, not a `Text`'s 32): a session holds one per subscriber.
 #[derive(Debug, Clone)]
 pub(crate) enum RegisterIds {
-    One(Text),
-    Many(Vec<Text>),
+    One(Box<str>),
+    Many(Vec<Box<str>>),
 }
 
 impl RegisterIds {
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &Text> {
-        match self {
-            RegisterIds::One(t) => std::slice::from_ref(t).iter(),
-            RegisterIds::Many(v) => v.iter(),
-        }
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> {
+        let ids = match self {
+            RegisterIds::One(t) => std::slice::from_ref(t),
+            RegisterIds::Many(v) => v.as_slice(),
+        };
+        ids.iter().map(|t| &**t)
     }
 
-    fn insert(&mut self, id: Text) {
-        if self.iter().any(|t| *t == id) {
+    fn insert(&mut self, id: Box<str>) {
+        if self.iter().any(|t| *t == *id) {
             return;
         }
         match self {
@@ -49,9 +51,9 @@ impl RegisterIds {
     /// Removes `id`; true if none remain.
     fn remove(&mut self, id: &str) -> bool {
         match self {
-            RegisterIds::One(t) => *t == id,
+            RegisterIds::One(t) => **t == *id,
             RegisterIds::Many(v) => {
-                v.retain(|t| *t != id);
+                v.retain(|t| **t != *id);
                 v.is_empty()
             }
         }
@@ -62,8 +64,10 @@ impl RegisterIds {
 #[derive(Debug, Clone)]
 pub(crate) struct Subscription {
     pub(crate) register_ids: RegisterIds,
-    /// The last version the client acknowledged (or said it held).
-    pub(crate) pushed: Option<DatumVersion>,
+    /// The last version the client acknowledged (or said it held), if `has_pushed`
+    /// (an `Option` would take 8 more bytes per subscriber; see [`Subscription::pushed`]).
+    pushed_version: DatumVersion,
+    has_pushed: bool,
     /// Request id of the push in flight, if any.
     pub(crate) in_flight: Option<NonZeroU64>,
     /// Failed pushes in a row.
@@ -72,6 +76,18 @@ pub(crate) struct Subscription {
     pub(crate) retry_armed: bool,
     /// Waiting in the connection's push queue.
     pub(crate) queued: bool,
+}
+
+impl Subscription {
+    /// The last version the client acknowledged (or said it held).
+    pub(crate) fn pushed(&self) -> Option<DatumVersion> {
+        self.has_pushed.then_some(self.pushed_version)
+    }
+
+    pub(crate) fn set_pushed(&mut self, v: Option<DatumVersion>) {
+        self.has_pushed = v.is_some();
+        self.pushed_version = v.unwrap_or_default();
+    }
 }
 
 /// A datum as cached: shared, so that a fan-out clones a pointer per connection.
@@ -96,7 +112,9 @@ pub(crate) struct Topic {
 impl Topic {
     /// Whether some subscriber holds a version older than `version` (or none).
     pub(crate) fn interested(&self, version: DatumVersion) -> bool {
-        self.subscribers.values().any(|s| s.pushed < Some(version))
+        self.subscribers
+            .values()
+            .any(|s| s.pushed() < Some(version))
     }
 
     /// The version the session holds for the scan: the cached datum's, else the oldest
@@ -107,19 +125,60 @@ impl Topic {
             None => self
                 .subscribers
                 .values()
-                .map(|s| s.pushed.unwrap_or_default())
+                .map(|s| s.pushed().unwrap_or_default())
                 .min()
                 .unwrap_or_default(),
         }
     }
 }
 
-/// A client connection's registrations, for its removal on disconnect.
+/// A client connection's registrations, for its removal on disconnect. Kept small: a
+/// session holds one per connection, most of them subscriber-only.
 #[derive(Debug, Default)]
 pub(crate) struct ClientConn {
-    pub(crate) publishers: BTreeSet<(TopicId, Text)>,
-    pub(crate) subscribed: Vec<TopicId>,
-    pub(crate) registrations: usize,
+    /// Its publishers, boxed: a subscriber-only connection has none (8 bytes, not 24).
+    #[allow(clippy::box_collection)]
+    publishers: Option<Box<BTreeSet<(TopicId, Text)>>>,
+    /// The topics it subscribes to (a boxed slice: few per connection, rarely changed).
+    subscribed: Box<[TopicId]>,
+    registrations: u32,
+}
+
+impl ClientConn {
+    /// Adds a publisher key; true if it is new.
+    fn add_publisher(&mut self, key: (TopicId, Text)) -> bool {
+        self.publishers.get_or_insert_default().insert(key)
+    }
+
+    /// Removes a publisher key; true if it was there.
+    fn remove_publisher(&mut self, key: &(TopicId, Text)) -> bool {
+        let Some(set) = &mut self.publishers else {
+            return false;
+        };
+        let removed = set.remove(key);
+        if set.is_empty() {
+            self.publishers = None;
+        }
+        removed
+    }
+
+    fn subscribe(&mut self, id: TopicId) {
+        let mut v = std::mem::take(&mut self.subscribed).into_vec();
+        v.push(id);
+        self.subscribed = v.into_boxed_slice();
+    }
+
+    fn unsubscribe(&mut self, id: TopicId) {
+        if self.subscribed.contains(&id) {
+            let v: Vec<TopicId> = self
+                .subscribed
+                .iter()
+                .copied()
+                .filter(|t| *t != id)
+                .collect();
+            self.subscribed = v.into_boxed_slice();
+        }
+    }
 }
 
 /// What a publish or unpublish did.
@@ -285,7 +344,7 @@ impl Registry {
             .publishers
             .insert(register_id.clone(), PubEntry { publisher, conn });
         let c = self.conns.entry(conn).or_default();
-        if c.publishers.insert((id, register_id)) {
+        if c.add_publisher((id, register_id)) {
             c.registrations += 1;
         }
         Applied::Changed
@@ -306,7 +365,7 @@ impl Registry {
                 let conn = old.conn;
                 topic.publishers.remove(register_id);
                 if let Some(c) = self.conns.get_mut(&conn)
-                    && c.publishers.remove(&(id, register_id.clone()))
+                    && c.remove_publisher(&(id, register_id.clone()))
                 {
                     c.registrations -= 1;
                 }
@@ -344,14 +403,14 @@ impl Registry {
         register_id: &Text,
         known: Option<DatumVersion>,
     ) -> bool {
-        let register_id = compact(register_id);
+        let register_id: Box<str> = register_id.as_str().into();
         let Some(topic) = self.topic_mut(id) else {
             return false;
         };
         let first = match topic.subscribers.get_mut(&conn) {
             Some(sub) => {
                 sub.register_ids.insert(register_id);
-                sub.pushed = sub.pushed.max(known);
+                sub.set_pushed(sub.pushed().max(known));
                 false
             }
             None => {
@@ -359,7 +418,8 @@ impl Registry {
                     conn,
                     Subscription {
                         register_ids: RegisterIds::One(register_id),
-                        pushed: known,
+                        pushed_version: known.unwrap_or_default(),
+                        has_pushed: known.is_some(),
                         in_flight: None,
                         failures: 0,
                         retry_armed: false,
@@ -372,7 +432,7 @@ impl Registry {
         let c = self.conns.entry(conn).or_default();
         c.registrations += 1;
         if first {
-            c.subscribed.push(id);
+            c.subscribe(id);
         }
         first
     }
@@ -385,13 +445,13 @@ impl Registry {
         let Some(sub) = topic.subscribers.get_mut(&conn) else {
             return;
         };
-        if !sub.register_ids.iter().any(|t| *t == register_id) {
+        if !sub.register_ids.iter().any(|t| t == register_id) {
             return;
         }
         if sub.register_ids.remove(register_id) {
             topic.subscribers.remove(&conn);
             if let Some(c) = self.conns.get_mut(&conn) {
-                c.subscribed.retain(|t| *t != id);
+                c.unsubscribe(id);
             }
         }
         if let Some(c) = self.conns.get_mut(&conn) {
@@ -402,7 +462,9 @@ impl Registry {
 
     /// Registrations a connection holds.
     pub(crate) fn registrations(&self, conn: ConnId) -> usize {
-        self.conns.get(&conn).map_or(0, |c| c.registrations)
+        self.conns
+            .get(&conn)
+            .map_or(0, |c| c.registrations as usize)
     }
 
     /// Forgets a closed connection: removes its subscriptions and returns its publisher
@@ -411,13 +473,14 @@ impl Registry {
         let Some(c) = self.conns.remove(&conn) else {
             return Vec::new();
         };
-        for id in c.subscribed {
+        for &id in &c.subscribed {
             if let Some(t) = self.topic_mut(id) {
                 t.subscribers.remove(&conn);
             }
             self.release_if_unused(id);
         }
-        c.publishers.into_iter().collect()
+        c.publishers
+            .map_or_else(Vec::new, |set| set.into_iter().collect())
     }
 }
 
@@ -488,7 +551,7 @@ mod tests {
         assert!(r.subscribe(ConnId(1), t, &Text::from("s1"), Some(v)));
         assert!(!r.subscribe(ConnId(1), t, &Text::from("s2"), None));
         let topic = r.topic(t).unwrap();
-        assert_eq!(topic.subscribers[&ConnId(1)].pushed, Some(v));
+        assert_eq!(topic.subscribers[&ConnId(1)].pushed(), Some(v));
         assert!(!topic.interested(v));
         assert!(topic.interested(DatumVersion::new(LeaderEpoch(1), 5)));
         r.unsubscribe(ConnId(1), t, "s1");
