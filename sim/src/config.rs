@@ -15,7 +15,8 @@ pub struct Faults {
     pub loss: f64,
     /// Per-message probability of delivering a frame twice.
     pub duplicate: f64,
-    /// Per-message probability that a frame may overtake earlier ones on its connection.
+    /// Per-message probability that a frame stalls 20–400 ms, overtaken by frames of other
+    /// connections (within a connection, order is TCP's).
     pub reorder: f64,
     /// Mean time between fault actions (crash, pause, partition, client fault); `None`: none.
     pub mean_gap: Option<Duration>,
@@ -118,7 +119,8 @@ impl SimConfig {
             replicas: pick(&mut r, 1, 3) as usize,
             keys,
             hot: [0.0, 0.3, 0.8][r.below(3) as usize],
-            op_gap: ms(pick(&mut r, 50, 3_000)),
+            // At most about 200 operations per virtual second over all clients.
+            op_gap: ms(pick(&mut r, 50, 3_000).max(5 * clients as u64)),
             latency_min: Duration::from_micros(pick(&mut r, 50, 2_000)),
             latency_tail: Duration::from_micros(pick(&mut r, 0, 20_000)),
             faults,

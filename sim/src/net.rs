@@ -65,7 +65,7 @@ pub struct Weather {
     pub loss: f64,
     /// Probability that a frame is delivered twice.
     pub duplicate: f64,
-    /// Probability that a frame ignores in-order delivery.
+    /// Probability that a frame stalls (overtaken by other connections' frames).
     pub reorder: f64,
 }
 
@@ -214,16 +214,18 @@ impl Net {
             self.conns[ix].broken = true;
             return Fate::Break;
         }
-        let lat = self.latency(rng);
-        let reorder = w.reorder > 0.0 && rng.chance(w.reorder);
-        let c = &mut self.conns[ix];
-        let mut at = (now + lat).max(c.floor[to]);
-        if !reorder {
-            at = at.max(c.last[to]);
-            c.last[to] = at;
+        let mut lat = self.latency(rng);
+        if w.reorder > 0.0 && rng.chance(w.reorder) {
+            // A retransmission-sized stall: frames of other connections overtake this one,
+            // later frames of this connection queue behind it (TCP's head-of-line blocking).
+            lat += Duration::from_millis(rng.range_inclusive(20, 400));
         }
+        let c = &mut self.conns[ix];
+        let at = (now + lat).max(c.floor[to]).max(c.last[to]);
+        c.last[to] = at;
         let dup = if w.duplicate > 0.0 && rng.chance(w.duplicate) {
-            Some(at + Duration::from_micros(rng.range_inclusive(1, 5_000)))
+            // Delivered again right behind the original, before anything later.
+            Some(at)
         } else {
             None
         };

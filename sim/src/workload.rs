@@ -23,22 +23,26 @@ pub struct ClientModel {
 #[derive(Debug)]
 pub struct Workload {
     keys: Vec<DataInfoId>,
+    cap: usize,
     hot: f64,
     /// Per client node: its current process's registrations.
     pub models: BTreeMap<usize, ClientModel>,
 }
 
-/// The most registrations of each kind one client holds.
+/// The most registrations of each kind one client holds, and over all clients (so a
+/// 200-client run with one hot key stays a few hundred publishers per key).
 const MAX_PER_CLIENT: usize = 6;
+const MAX_TOTAL: usize = 400;
 
 impl Workload {
     /// A workload over `keys` data ids, a fraction `hot` of operations on the first few.
-    pub fn new(keys: usize, hot: f64) -> Self {
+    pub fn new(keys: usize, hot: f64, clients: usize) -> Self {
         let keys = (0..keys.max(1))
             .map(|k| DataInfoId::new(format!("svc.{k}"), "DEFAULT_INSTANCE_ID", "DEFAULT_GROUP"))
             .collect();
         Workload {
             keys,
+            cap: (MAX_TOTAL / clients.max(1)).clamp(1, MAX_PER_CLIENT),
             hot,
             models: BTreeMap::new(),
         }
@@ -76,10 +80,11 @@ impl Workload {
         let m = self.models.entry(client).or_default();
         m.next += 1;
         let n = m.next;
+        let cap = self.cap;
         let pick = |rng: &mut Rng, ids: Vec<&Text>| ids[rng.below(ids.len() as u64) as usize].clone();
         let payload = vec![Bytes::from(format!("10.{client}.{inc}.{n}:8080"))];
         match rng.below(10) {
-            0..=2 if m.pubs.len() < MAX_PER_CLIENT => {
+            0..=2 if m.pubs.len() < cap => {
                 let id = Text::from(format!("c{client}.{inc}-p{n}"));
                 m.pubs.insert(id.clone(), (k, payload.clone()));
                 Command::Publish {
@@ -116,7 +121,7 @@ impl Workload {
                     register_id: id,
                 }
             }
-            _ if m.subs.len() < MAX_PER_CLIENT => {
+            _ if m.subs.len() < cap => {
                 let id = Text::from(format!("c{client}.{inc}-s{n}"));
                 m.subs.insert(id.clone(), k);
                 Command::Subscribe {

@@ -125,7 +125,7 @@ impl World {
         let mut w = World {
             net: Net::new(cfg.latency_min, cfg.latency_tail, weather),
             layout: Layout::new(&cfg),
-            workload: Workload::new(cfg.keys, cfg.hot),
+            workload: Workload::new(cfg.keys, cfg.hot, cfg.clients),
             checker: Checker::new(),
             trace: Trace::new(64, full_trace),
             now: Instant::ZERO,
@@ -330,11 +330,12 @@ impl World {
                         }
                     }
                     Fate::Deliver(at, dup) => {
-                        if let Some(at2) = dup {
-                            self.stats.duplicated += 1;
-                            self.queue.push(at2, Ev::Deliver { conn: c, to: 1 - end, bytes: bytes.clone() });
-                        }
+                        let dup = dup.map(|at2| (at2, bytes.clone()));
                         self.queue.push(at, Ev::Deliver { conn: c, to: 1 - end, bytes });
+                        if let Some((at2, bytes)) = dup {
+                            self.stats.duplicated += 1;
+                            self.queue.push(at2, Ev::Deliver { conn: c, to: 1 - end, bytes });
+                        }
                     }
                 }
             }
@@ -346,6 +347,9 @@ impl World {
                 }
             }
             Out::Client(e) => {
+                if !matches!(e, roster_core::client::Event::Update { .. }) {
+                    self.record("app-event", ix, None, Some(format!("{e:?}")));
+                }
                 if let Err(v) = self.checker.on_client_event(who, &e) {
                     self.fail(v);
                 }
@@ -468,7 +472,8 @@ impl World {
                 }
                 let cmd: Command = self.workload.next_op(node, inc, &mut self.rng);
                 self.stats.ops += 1;
-                self.record("op", node, None, None);
+                let detail = self.trace.full.then(|| format!("{cmd:?}"));
+                self.record("op", node, None, detail);
                 self.step(node, |m, now| m.command(now, cmd));
                 let gap = exp(&mut self.rng, self.cfg.op_gap);
                 self.queue.push(self.now + gap, Ev::Op { node, inc });
@@ -675,16 +680,44 @@ impl World {
                 if &got != want {
                     let ids = |l: &[(Text, Vec<Bytes>)]| l.iter().map(|(i, _)| i.to_string()).collect::<Vec<_>>();
                     return Err(format!(
-                        "{} subscription {sub} on {} holds {:?}, expected {:?}",
+                        "{} subscription {sub} on {} holds {:?}, expected {:?}; {}",
                         self.name(c),
                         self.workload.key(k),
                         ids(&got),
-                        ids(want)
+                        ids(want),
+                        self.explain(k)
                     ));
                 }
             }
         }
         self.followers_hold_leader_datums()
+    }
+
+    /// Where each server stands on key `k`, for a liveness failure report.
+    fn explain(&self, k: usize) -> String {
+        let key = self.workload.key(k);
+        let mut parts = Vec::new();
+        for s in &self.nodes {
+            match &s.machine {
+                Some(Machine::Session(m)) => {
+                    parts.push(format!("{} holds {} publishers", s.name(), m.publisher_count(key)));
+                }
+                Some(Machine::Data(d)) => {
+                    let slot = d.table().slot_of(key);
+                    let role = d.table().slot(slot).and_then(|x| {
+                        x.role_of(Layout::data_process(s.index, s.inc))
+                    });
+                    let datum = d.snapshot(slot).unwrap_or_default().into_iter().find(|r| &r.data_info_id == key);
+                    let what = datum.map_or_else(
+                        || "nothing".to_string(),
+                        |r| format!("{:?} {:?}", r.version, r.publishers.iter().map(|p| p.publisher.register_id.to_string()).collect::<Vec<_>>()),
+                    );
+                    parts.push(format!("{} ({role:?} of {slot:?}, table {:?}) has {what}", s.name(), d.table().epoch()));
+                }
+                _ => {}
+            }
+        }
+        parts.join("; ")
     }
 
     fn data_node_of(&self, p: roster_core::model::ProcessId) -> Option<&roster_core::data::DataNode> {
