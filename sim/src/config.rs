@@ -129,6 +129,15 @@ impl SimConfig {
         }
     }
 
+    /// The seed's run scaled down for the CI seed set: at most 30 clients and 8 s of faults
+    /// (everything else, the fault mix included, as the seed chose).
+    pub fn small(seed: u64) -> Self {
+        let mut c = SimConfig::from_seed(seed);
+        c.clients = c.clients.min(30);
+        c.fault_phase = c.fault_phase.min(Duration::from_secs(8));
+        c
+    }
+
     /// Every fault off: the healthy cluster of the same shape.
     pub fn without_faults(mut self) -> Self {
         self.faults = Faults {

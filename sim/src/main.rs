@@ -23,6 +23,9 @@ struct Args {
     /// Override: run this many virtual seconds of faults/workload.
     #[arg(long)]
     fault_secs: Option<u64>,
+    /// Use the CI seed set's scaled-down scenarios.
+    #[arg(long)]
+    small: bool,
     /// Override the shape: META,DATA,SESSIONS,CLIENTS (e.g. 3,5,3,50).
     #[arg(long)]
     shape: Option<String>,
@@ -37,7 +40,11 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
 }
 
 fn configure(seed: u64, args: &Args) -> SimConfig {
-    let mut c = SimConfig::from_seed(seed);
+    let mut c = if args.small {
+        SimConfig::small(seed)
+    } else {
+        SimConfig::from_seed(seed)
+    };
     if let Some(s) = args.fault_secs {
         c.fault_phase = Duration::from_secs(s);
     }

@@ -39,6 +39,7 @@ enum Ev {
     Heal { partition: u64 },
     EndFaults,
     Probe,
+    Resume { node: NodeIx },
 }
 
 /// Counts of what a run did.
@@ -100,6 +101,8 @@ pub struct World {
     next_partition: u64,
     faulty: bool,
     healed_at: Option<Instant>,
+    /// Per paused node, the events that reached it, in order.
+    deferred: BTreeMap<NodeIx, std::collections::VecDeque<Ev>>,
     done: bool,
     failure: Option<Violation>,
 }
@@ -137,6 +140,7 @@ impl World {
             next_partition: 0,
             faulty: true,
             healed_at: None,
+            deferred: BTreeMap::new(),
             done: false,
             failure: None,
             rng: rng.fork(),
@@ -241,6 +245,8 @@ impl World {
         };
         self.nodes[ix].machine = None;
         self.nodes[ix].timer_at = None;
+        self.nodes[ix].paused_until = None;
+        self.deferred.remove(&ix);
         if self.nodes[ix].kind == Kind::Client {
             self.workload.reset(ix);
             self.checker.forget_client(who);
@@ -398,12 +404,10 @@ impl World {
 
     fn handle(&mut self, ev: Ev) {
         if let Some(n) = self.target(&ev) {
-            if let Some(until) = self.nodes[n].paused_until {
-                if until > self.now {
-                    self.queue.push(until, ev);
-                    return;
-                }
-                self.nodes[n].paused_until = None;
+            if self.nodes[n].paused_until.is_some() {
+                // Held in arrival order until the pause ends.
+                self.deferred.entry(n).or_default().push_back(ev);
+                return;
             }
         }
         match ev {
@@ -500,6 +504,11 @@ impl World {
                 }
             }
             Ev::EndFaults => self.end_faults(),
+            Ev::Resume { node } => {
+                if self.nodes[node].paused_until.is_some_and(|u| u <= self.now) {
+                    self.resume(node);
+                }
+            }
             Ev::Probe => self.probe(),
         }
     }
@@ -548,7 +557,9 @@ impl World {
             if let Some(n) = self.pick(&servers) {
                 self.stats.pauses += 1;
                 let d = ms(self.rng.range_inclusive(100, 15_000));
-                self.nodes[n].paused_until = Some(self.now + d);
+                let until = (self.now + d).max(self.nodes[n].paused_until.unwrap_or(self.now));
+                self.nodes[n].paused_until = Some(until);
+                self.queue.push(until, Ev::Resume { node: n });
                 self.record("pause", n, None, Some(format!("{d:?}")));
             }
             return;
@@ -622,13 +633,22 @@ impl World {
         self.queue.push(self.now + d, Ev::Heal { partition: id });
     }
 
+    /// Ends a node's pause: it handles what reached it meanwhile, in order.
+    fn resume(&mut self, node: NodeIx) {
+        self.nodes[node].paused_until = None;
+        let held = self.deferred.remove(&node).unwrap_or_default();
+        for ev in held {
+            self.handle(ev);
+        }
+    }
+
     fn end_faults(&mut self) {
         self.faulty = false;
         self.net.weather = Weather::default();
         self.net.heal();
         self.partitions.clear();
         for ix in 0..self.nodes.len() {
-            self.nodes[ix].paused_until = None;
+            self.resume(ix);
             if self.nodes[ix].machine.is_none() {
                 self.start(ix);
             }
