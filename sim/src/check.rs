@@ -18,7 +18,9 @@ use crate::trace::{FNV_START, hash_bytes, mix};
 use bytes::Bytes;
 use roster_core::client::Event;
 use roster_core::io::ConnId;
-use roster_core::model::{DataInfoId, DatumVersion, LeaderEpoch, ProcessId, Publisher, SlotId, TableEpoch, Text};
+use roster_core::model::{
+    DataInfoId, DatumVersion, LeaderEpoch, ProcessId, Publisher, SlotId, TableEpoch, Text,
+};
 use roster_core::slot::SlotTable;
 use roster_core::wire::{Frame, Message, SlotRoute};
 use std::collections::BTreeMap;
@@ -78,7 +80,7 @@ pub struct Who {
 }
 
 /// The incremental checker.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Checker {
     /// Datum states served: (key, version) → fingerprint.
     states: BTreeMap<(DataInfoId, DatumVersion), u64>,
@@ -120,20 +122,30 @@ impl Checker {
         }
     }
 
-    fn writer(&mut self, slot: SlotId, epoch: LeaderEpoch, p: ProcessId, how: &str) -> Result<(), Violation> {
+    fn writer(
+        &mut self,
+        slot: SlotId,
+        epoch: LeaderEpoch,
+        p: ProcessId,
+        how: &str,
+    ) -> Result<(), Violation> {
         self.checks += 1;
         if let Some(leader) = self.leaders.get(&(slot, epoch)) {
             if *leader != p {
                 return violation(
                     "single writer per slot and leader epoch",
-                    format!("{p} {how} for slot {slot:?} at leader epoch {epoch:?}, but meta named {leader}"),
+                    format!(
+                        "{p} {how} for slot {slot:?} at leader epoch {epoch:?}, but meta named {leader}"
+                    ),
                 );
             }
         }
         match self.writers.get(&(slot, epoch)) {
             Some(w) if *w != p => violation(
                 "single writer per slot and leader epoch",
-                format!("{p} {how} for slot {slot:?} at leader epoch {epoch:?}, but {w} already wrote it"),
+                format!(
+                    "{p} {how} for slot {slot:?} at leader epoch {epoch:?}, but {w} already wrote it"
+                ),
             ),
             Some(_) => Ok(()),
             None => {
@@ -144,7 +156,12 @@ impl Checker {
     }
 
     /// A table a node holds (meta's applied one, or a data/session node's installed one).
-    pub fn on_table(&mut self, who: Who, table: &SlotTable, is_meta: bool) -> Result<(), Violation> {
+    pub fn on_table(
+        &mut self,
+        who: Who,
+        table: &SlotTable,
+        is_meta: bool,
+    ) -> Result<(), Violation> {
         let epoch = table.epoch();
         let last = self.node_epochs.get(&who).copied();
         if last == Some(epoch) {
@@ -155,7 +172,10 @@ impl Checker {
             if epoch < last {
                 return violation(
                     "slot table epochs only grow",
-                    format!("node {} (incarnation {}) went from table epoch {last:?} to {epoch:?}", who.node, who.inc),
+                    format!(
+                        "node {} (incarnation {}) went from table epoch {last:?} to {epoch:?}",
+                        who.node, who.inc
+                    ),
                 );
             }
         }
@@ -169,7 +189,10 @@ impl Checker {
             if other != fp {
                 return violation(
                     "slot table epochs only grow",
-                    format!("two different tables at epoch {epoch:?} (seen at node {})", who.node),
+                    format!(
+                        "two different tables at epoch {epoch:?} (seen at node {})",
+                        who.node
+                    ),
                 );
             }
         } else {
@@ -183,7 +206,10 @@ impl Checker {
                         if *w != l {
                             return violation(
                                 "single writer per slot and leader epoch",
-                                format!("{w} wrote slot {slot:?} at leader epoch {:?}, which meta gives to {l}", s.leader_epoch),
+                                format!(
+                                    "{w} wrote slot {slot:?} at leader epoch {:?}, which meta gives to {l}",
+                                    s.leader_epoch
+                                ),
                             );
                         }
                     }
@@ -220,7 +246,13 @@ impl Checker {
     }
 
     /// A frame a data node sends.
-    pub fn on_data_send(&mut self, who: Who, p: ProcessId, conn: ConnId, frame: &Frame) -> Result<(), Violation> {
+    pub fn on_data_send(
+        &mut self,
+        who: Who,
+        p: ProcessId,
+        conn: ConnId,
+        frame: &Frame,
+    ) -> Result<(), Violation> {
         match &frame.message {
             Message::WriteAccepted(a) => {
                 if let Some(route) = self.routes.remove(&(who, conn, frame.request_id)) {
@@ -230,10 +262,8 @@ impl Checker {
             Message::Refused(_) | Message::ErrorReply(_) => {
                 self.routes.remove(&(who, conn, frame.request_id));
             }
-            Message::OpLogAppend(a) => {
-                if !a.entries.is_empty() {
-                    self.writer(a.slot, a.leader_epoch, p, "streamed op-log entries")?;
-                }
+            Message::OpLogAppend(a) if !a.entries.is_empty() => {
+                self.writer(a.slot, a.leader_epoch, p, "streamed op-log entries")?;
             }
             Message::Datums(d) => {
                 // Not a writer claim: a new leader serves versions of earlier epochs.
@@ -244,7 +274,10 @@ impl Checker {
                         Some(&other) if other != fp => {
                             return violation(
                                 "a version names one datum state",
-                                format!("{p} served {} at {:?} with a list differing from an earlier one", datum.data_info_id, datum.version),
+                                format!(
+                                    "{p} served {} at {:?} with a list differing from an earlier one",
+                                    datum.data_info_id, datum.version
+                                ),
                             );
                         }
                         Some(_) => {}
@@ -276,13 +309,19 @@ impl Checker {
             None => {
                 return violation(
                     "a subscriber's list is a state its leader had",
-                    format!("client {} got {data_info_id} at {version:?}, a version no leader served", who.node),
+                    format!(
+                        "client {} got {data_info_id} at {version:?}, a version no leader served",
+                        who.node
+                    ),
                 );
             }
             Some(&s) if s != fp => {
                 return violation(
                     "a subscriber's list is a state its leader had",
-                    format!("client {} got {data_info_id} at {version:?} with a list the leader never had at that version", who.node),
+                    format!(
+                        "client {} got {data_info_id} at {version:?} with a list the leader never had at that version",
+                        who.node
+                    ),
                 );
             }
             Some(_) => {}
@@ -298,7 +337,10 @@ impl Checker {
                 if *version <= last {
                     return violation(
                         "a subscriber's versions strictly increase",
-                        format!("client {} subscription {id} on {data_info_id}: got {version:?} after {last:?}", who.node),
+                        format!(
+                            "client {} subscription {id} on {data_info_id}: got {version:?} after {last:?}",
+                            who.node
+                        ),
                     );
                 }
             }

@@ -267,8 +267,9 @@ impl Layout {
                 let records = persisted
                     .iter()
                     .map(|b| Persist::from_bytes(b).expect("the sim reads back what meta wrote"));
-                let node = MetaNode::restore(self.meta_config(i, inc), Rng::seed_from_u64(seed), records)
-                    .expect("meta starts");
+                let node =
+                    MetaNode::restore(self.meta_config(i, inc), Rng::seed_from_u64(seed), records)
+                        .expect("meta starts");
                 Machine::Meta(Box::new(node))
             }
             Kind::Data => {

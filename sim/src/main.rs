@@ -65,7 +65,10 @@ fn report_failure(o: &Outcome) {
         for l in last {
             eprintln!("    {l}");
         }
-        eprintln!("  replay: cargo run -p roster-sim --release -- --seed {} --trace", o.config.seed);
+        eprintln!(
+            "  replay: cargo run -p roster-sim --release -- --seed {} --trace",
+            o.config.seed
+        );
     }
 }
 
@@ -86,7 +89,14 @@ fn main() -> ExitCode {
         let s = &o.stats;
         println!(
             "faults: {} crashes, {} pauses, {} partitions, {} connection breaks, {} duplicates, {} client cuts, {} client deaths; {} ops",
-            s.crashes, s.pauses, s.partitions, s.breaks, s.duplicated, s.client_cuts, s.client_deaths, s.ops
+            s.crashes,
+            s.pauses,
+            s.partitions,
+            s.breaks,
+            s.duplicated,
+            s.client_cuts,
+            s.client_deaths,
+            s.ops
         );
         println!(
             "virtual {:?}, converged {:?} after healing; {} messages in {:?} wall ({:.0} msg/s); trace hash {:016x}",
@@ -107,7 +117,10 @@ fn main() -> ExitCode {
         eprintln!("give --seed N or --seeds A..B");
         return ExitCode::FAILURE;
     };
-    let Some((a, b)) = range.split_once("..").and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?))) else {
+    let Some((a, b)) = range
+        .split_once("..")
+        .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
+    else {
         eprintln!("--seeds takes A..B");
         return ExitCode::FAILURE;
     };
@@ -139,10 +152,22 @@ fn main() -> ExitCode {
         }
     });
     converge.sort();
-    println!("seeds {a}..{b}: {} passed, {} failed {:?}", (b - a) as usize - failed.len(), failed.len(), failed);
+    println!(
+        "seeds {a}..{b}: {} passed, {} failed {:?}",
+        (b - a) as usize - failed.len(),
+        failed.len(),
+        failed
+    );
     println!(
         "faults: {} crashes, {} pauses, {} partitions, {} connection breaks, {} duplicates, {} client cuts, {} client deaths; {} ops",
-        totals.crashes, totals.pauses, totals.partitions, totals.breaks, totals.duplicated, totals.client_cuts, totals.client_deaths, totals.ops
+        totals.crashes,
+        totals.pauses,
+        totals.partitions,
+        totals.breaks,
+        totals.duplicated,
+        totals.client_cuts,
+        totals.client_deaths,
+        totals.ops
     );
     println!(
         "convergence after healing: p50 {:?}, p90 {:?}, p99 {:?}, max {:?}",
@@ -158,5 +183,9 @@ fn main() -> ExitCode {
         wall,
         totals.delivered as f64 / wall.as_secs_f64()
     );
-    if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -81,7 +81,8 @@ impl Workload {
         m.next += 1;
         let n = m.next;
         let cap = self.cap;
-        let pick = |rng: &mut Rng, ids: Vec<&Text>| ids[rng.below(ids.len() as u64) as usize].clone();
+        let pick =
+            |rng: &mut Rng, ids: Vec<&Text>| ids[rng.below(ids.len() as u64) as usize].clone();
         let payload = vec![Bytes::from(format!("10.{client}.{inc}.{n}:8080"))];
         match rng.below(10) {
             0..=2 if m.pubs.len() < cap => {

@@ -27,19 +27,46 @@ use std::time::Duration;
 /// Something scheduled.
 #[derive(Debug)]
 enum Ev {
-    Timer { node: NodeIx, inc: u64 },
-    Deliver { conn: usize, to: usize, bytes: Bytes },
-    Accept { conn: usize },
-    Connected { conn: usize },
-    Refused { node: NodeIx, inc: u64, conn: ConnId },
-    HangUp { conn: usize, to: usize },
-    Op { node: NodeIx, inc: u64 },
+    Timer {
+        node: NodeIx,
+        inc: u64,
+    },
+    Deliver {
+        conn: usize,
+        to: usize,
+        bytes: Bytes,
+    },
+    Accept {
+        conn: usize,
+    },
+    Connected {
+        conn: usize,
+    },
+    Refused {
+        node: NodeIx,
+        inc: u64,
+        conn: ConnId,
+    },
+    HangUp {
+        conn: usize,
+        to: usize,
+    },
+    Op {
+        node: NodeIx,
+        inc: u64,
+    },
     Fault,
-    Restart { node: NodeIx },
-    Heal { partition: u64 },
+    Restart {
+        node: NodeIx,
+    },
+    Heal {
+        partition: u64,
+    },
     EndFaults,
     Probe,
-    Resume { node: NodeIx },
+    Resume {
+        node: NodeIx,
+    },
 }
 
 /// Counts of what a run did.
@@ -191,10 +218,18 @@ impl World {
     }
 
     fn name(&self, ix: usize) -> String {
-        self.nodes.get(ix).map_or_else(|| "-".into(), NodeSlot::name)
+        self.nodes
+            .get(ix)
+            .map_or_else(|| "-".into(), NodeSlot::name)
     }
 
-    fn record(&mut self, what: &'static str, node: usize, frame: Option<&Frame>, detail: Option<String>) {
+    fn record(
+        &mut self,
+        what: &'static str,
+        node: usize,
+        frame: Option<&Frame>,
+        detail: Option<String>,
+    ) {
         let kind = frame.map(|f| f.message.kind());
         let extra = frame.map_or(0, |f| f.request_id);
         let r = Record {
@@ -223,9 +258,14 @@ impl World {
         slot.inc += 1;
         slot.paused_until = None;
         slot.timer_at = None;
-        let m = self
-            .layout
-            .start(slot.kind, slot.index, slot.inc, &slot.persisted, &mut self.rng, now);
+        let m = self.layout.start(
+            slot.kind,
+            slot.index,
+            slot.inc,
+            &slot.persisted,
+            &mut self.rng,
+            now,
+        );
         self.nodes[ix].machine = Some(m);
         let inc = self.nodes[ix].inc;
         if self.nodes[ix].kind == Kind::Client {
@@ -255,7 +295,13 @@ impl World {
             self.net.hang_up(c, end);
             self.net.break_conn(c);
             let lat = self.net.latency(&mut self.rng);
-            self.queue.push(self.now + lat, Ev::HangUp { conn: c, to: 1 - end });
+            self.queue.push(
+                self.now + lat,
+                Ev::HangUp {
+                    conn: c,
+                    to: 1 - end,
+                },
+            );
         }
     }
 
@@ -291,7 +337,9 @@ impl World {
             result = self.checker.on_table(who, t, kind == Kind::Meta);
         }
         if let (Ok(()), Machine::Meta(meta)) = (&result, m) {
-            result = self.checker.on_meta(meta.id(), meta.is_leader(), meta.term());
+            result = self
+                .checker
+                .on_meta(meta.id(), meta.is_leader(), meta.term());
         }
         let t = m.poll_timeout();
         if let Err(v) = result {
@@ -300,7 +348,13 @@ impl World {
         if t.is_some() && t != self.nodes[ix].timer_at {
             let at = t.unwrap_or(self.now).max(self.now);
             self.nodes[ix].timer_at = t;
-            self.queue.push(at, Ev::Timer { node: ix, inc: who.inc });
+            self.queue.push(
+                at,
+                Ev::Timer {
+                    node: ix,
+                    inc: who.inc,
+                },
+            );
         }
     }
 
@@ -324,7 +378,9 @@ impl World {
                 let Some((c, end)) = self.net.lookup(ix, conn) else {
                     return;
                 };
-                let bytes = frame.to_bytes().expect("every frame the core builds encodes");
+                let bytes = frame
+                    .to_bytes()
+                    .expect("every frame the core builds encodes");
                 match self.net.send(c, end, self.now, &mut self.rng) {
                     Fate::Dropped => {}
                     Fate::Break => {
@@ -337,10 +393,24 @@ impl World {
                     }
                     Fate::Deliver(at, dup) => {
                         let dup = dup.map(|at2| (at2, bytes.clone()));
-                        self.queue.push(at, Ev::Deliver { conn: c, to: 1 - end, bytes });
+                        self.queue.push(
+                            at,
+                            Ev::Deliver {
+                                conn: c,
+                                to: 1 - end,
+                                bytes,
+                            },
+                        );
                         if let Some((at2, bytes)) = dup {
                             self.stats.duplicated += 1;
-                            self.queue.push(at2, Ev::Deliver { conn: c, to: 1 - end, bytes });
+                            self.queue.push(
+                                at2,
+                                Ev::Deliver {
+                                    conn: c,
+                                    to: 1 - end,
+                                    bytes,
+                                },
+                            );
                         }
                     }
                 }
@@ -349,7 +419,13 @@ impl World {
             Out::Close(conn) => {
                 if let Some((c, end)) = self.net.lookup(ix, conn) {
                     let at = self.net.close(c, end, self.now, &mut self.rng);
-                    self.queue.push(at, Ev::HangUp { conn: c, to: 1 - end });
+                    self.queue.push(
+                        at,
+                        Ev::HangUp {
+                            conn: c,
+                            to: 1 - end,
+                        },
+                    );
                 }
             }
             Out::Client(e) => {
@@ -369,20 +445,36 @@ impl World {
         let target = self.addresses.get(address.as_str()).copied();
         let lat = self.net.latency(&mut self.rng);
         let Some(t) = target.filter(|&t| {
-            self.nodes[t].machine.is_some() && !self.net.is_blocked(ix, t) && !self.net.is_blocked(t, ix)
+            self.nodes[t].machine.is_some()
+                && !self.net.is_blocked(ix, t)
+                && !self.net.is_blocked(t, ix)
         }) else {
             // Refused at once by a dead host's kernel, or timed out across a partition.
-            let d = if target.is_some_and(|t| self.net.is_blocked(ix, t) || self.net.is_blocked(t, ix)) {
+            let d = if target
+                .is_some_and(|t| self.net.is_blocked(ix, t) || self.net.is_blocked(t, ix))
+            {
                 self.net.detect_delay(&mut self.rng)
             } else {
                 lat * 2
             };
-            self.queue.push(self.now + d, Ev::Refused { node: ix, inc, conn });
+            self.queue.push(
+                self.now + d,
+                Ev::Refused {
+                    node: ix,
+                    inc,
+                    conn,
+                },
+            );
             return;
         };
         let accept_at = self.now + lat;
         let connected_at = accept_at + self.net.latency(&mut self.rng);
-        let c = self.net.open((ix, inc, conn), (t, self.nodes[t].inc), accept_at, connected_at);
+        let c = self.net.open(
+            (ix, inc, conn),
+            (t, self.nodes[t].inc),
+            accept_at,
+            connected_at,
+        );
         self.queue.push(accept_at, Ev::Accept { conn: c });
         self.queue.push(connected_at, Ev::Connected { conn: c });
     }
@@ -391,7 +483,9 @@ impl World {
     fn target(&self, ev: &Ev) -> Option<NodeIx> {
         match ev {
             Ev::Timer { node, .. } | Ev::Refused { node, .. } | Ev::Op { node, .. } => Some(*node),
-            Ev::Deliver { conn, to, .. } | Ev::HangUp { conn, to } => Some(self.net.conn(*conn).ends[*to].node),
+            Ev::Deliver { conn, to, .. } | Ev::HangUp { conn, to } => {
+                Some(self.net.conn(*conn).ends[*to].node)
+            }
             Ev::Accept { conn } => Some(self.net.conn(*conn).ends[1].node),
             Ev::Connected { conn } => Some(self.net.conn(*conn).ends[0].node),
             _ => None,
@@ -415,7 +509,10 @@ impl World {
                 if !self.alive(node, inc) {
                     return;
                 }
-                let due = self.nodes[node].machine.as_ref().and_then(Machine::poll_timeout);
+                let due = self.nodes[node]
+                    .machine
+                    .as_ref()
+                    .and_then(Machine::poll_timeout);
                 if due.is_some_and(|t| t <= self.now) {
                     self.nodes[node].timer_at = None;
                     self.step(node, |m, now| m.timeout(now));
@@ -432,9 +529,18 @@ impl World {
                 self.stats.delivered += 1;
                 self.record("deliver", e.node, Some(&frame), None);
                 if self.nodes[e.node].kind == Kind::Data {
-                    self.checker.on_data_receive(self.who(e.node), e.conn, &frame);
+                    self.checker
+                        .on_data_receive(self.who(e.node), e.conn, &frame);
                 }
-                self.step(e.node, |m, now| m.input(now, Input::Frame { conn: e.conn, frame }));
+                self.step(e.node, |m, now| {
+                    m.input(
+                        now,
+                        Input::Frame {
+                            conn: e.conn,
+                            frame,
+                        },
+                    )
+                });
             }
             Ev::Accept { conn } => {
                 let e = self.net.conn(conn).ends[1];
@@ -446,14 +552,18 @@ impl World {
                 }
                 if let Some(e) = self.net.accept(conn) {
                     self.record("accept", e.node, None, None);
-                    self.step(e.node, |m, now| m.input(now, Input::Accepted { conn: e.conn }));
+                    self.step(e.node, |m, now| {
+                        m.input(now, Input::Accepted { conn: e.conn })
+                    });
                 }
             }
             Ev::Connected { conn } => {
                 let e = self.net.conn(conn).ends[0];
                 if self.net.deliverable(conn, 0) && self.alive(e.node, e.inc) {
                     self.record("connected", e.node, None, None);
-                    self.step(e.node, |m, now| m.input(now, Input::Connected { conn: e.conn }));
+                    self.step(e.node, |m, now| {
+                        m.input(now, Input::Connected { conn: e.conn })
+                    });
                 }
             }
             Ev::Refused { node, inc, conn } => {
@@ -466,7 +576,9 @@ impl World {
                 if let Some(e) = self.net.hang_up(conn, to) {
                     if self.alive(e.node, e.inc) {
                         self.record("closed", e.node, None, None);
-                        self.step(e.node, |m, now| m.input(now, Input::Closed { conn: e.conn }));
+                        self.step(e.node, |m, now| {
+                            m.input(now, Input::Closed { conn: e.conn })
+                        });
                     }
                 }
             }
@@ -543,7 +655,10 @@ impl World {
         let mut r = self.rng.below(u64::from(total)) as u32;
         let servers = self.servers();
         if r < f.crash {
-            let alive: Vec<_> = servers.into_iter().filter(|&i| self.nodes[i].machine.is_some()).collect();
+            let alive: Vec<_> = servers
+                .into_iter()
+                .filter(|&i| self.nodes[i].machine.is_some())
+                .collect();
             if let Some(n) = self.pick(&alive) {
                 self.stats.crashes += 1;
                 self.crash(n);
@@ -598,14 +713,26 @@ impl World {
         }
         let kind = self.rng.below(4);
         let side: Vec<NodeIx> = match kind {
-            0 => servers.iter().copied().filter(|_| self.rng.chance(0.5)).collect(),
+            0 => servers
+                .iter()
+                .copied()
+                .filter(|_| self.rng.chance(0.5))
+                .collect(),
             1 => {
                 let n = self.rng.below(servers.len() as u64) as usize;
                 vec![servers[n]]
             }
-            _ => servers.iter().copied().filter(|_| self.rng.chance(0.3)).collect(),
+            _ => servers
+                .iter()
+                .copied()
+                .filter(|_| self.rng.chance(0.3))
+                .collect(),
         };
-        let other: Vec<NodeIx> = servers.iter().copied().filter(|s| !side.contains(s)).collect();
+        let other: Vec<NodeIx> = servers
+            .iter()
+            .copied()
+            .filter(|s| !side.contains(s))
+            .collect();
         if side.is_empty() || other.is_empty() {
             return;
         }
@@ -627,7 +754,12 @@ impl World {
         self.next_partition += 1;
         let names: Vec<String> = side.iter().map(|&s| self.name(s)).collect();
         let how = ["halves", "isolate", "symmetric", "asymmetric"][kind as usize];
-        self.record("partition", side[0], None, Some(format!("{id} {how} {names:?}")));
+        self.record(
+            "partition",
+            side[0],
+            None,
+            Some(format!("{id} {how} {names:?}")),
+        );
         self.partitions.insert(id, pairs);
         let d = ms(self.rng.range_inclusive(500, 15_000));
         self.queue.push(self.now + d, Ev::Heal { partition: id });
@@ -670,7 +802,10 @@ impl World {
                 if self.now - healed > self.cfg.converge_bound {
                     self.fail(Violation {
                         property: "liveness: converged within the bound after healing",
-                        detail: format!("not converged {:?} after healing: {why}", self.cfg.converge_bound),
+                        detail: format!(
+                            "not converged {:?} after healing: {why}",
+                            self.cfg.converge_bound
+                        ),
                     });
                 } else {
                     self.queue.push(self.now + ms(200), Ev::Probe);
@@ -688,17 +823,29 @@ impl World {
                 }
             }
         }
-        let live: Vec<NodeIx> = clients.iter().copied().filter(|&c| self.nodes[c].machine.is_some()).collect();
+        let live: Vec<NodeIx> = clients
+            .iter()
+            .copied()
+            .filter(|&c| self.nodes[c].machine.is_some())
+            .collect();
         let mut expected: BTreeMap<usize, Vec<(Text, Vec<Bytes>)>> = BTreeMap::new();
         for &c in &live {
             let Some(model) = self.workload.models.get(&c) else {
                 continue;
             };
             for (sub, &k) in &model.subs {
-                let want = expected.entry(k).or_insert_with(|| self.workload.expected(k, &live));
-                let got = self.checker.list(self.who(c), sub).cloned().unwrap_or_default();
+                let want = expected
+                    .entry(k)
+                    .or_insert_with(|| self.workload.expected(k, &live));
+                let got = self
+                    .checker
+                    .list(self.who(c), sub)
+                    .cloned()
+                    .unwrap_or_default();
                 if &got != want {
-                    let ids = |l: &[(Text, Vec<Bytes>)]| l.iter().map(|(i, _)| i.to_string()).collect::<Vec<_>>();
+                    let ids = |l: &[(Text, Vec<Bytes>)]| {
+                        l.iter().map(|(i, _)| i.to_string()).collect::<Vec<_>>()
+                    };
                     return Err(format!(
                         "{} subscription {sub} on {} holds {:?}, expected {:?}; {}",
                         self.name(c),
@@ -720,19 +867,41 @@ impl World {
         for s in &self.nodes {
             match &s.machine {
                 Some(Machine::Session(m)) => {
-                    parts.push(format!("{} holds {} publishers", s.name(), m.publisher_count(key)));
+                    parts.push(format!(
+                        "{} holds {} publishers",
+                        s.name(),
+                        m.publisher_count(key)
+                    ));
                 }
                 Some(Machine::Data(d)) => {
                     let slot = d.table().slot_of(key);
-                    let role = d.table().slot(slot).and_then(|x| {
-                        x.role_of(Layout::data_process(s.index, s.inc))
-                    });
-                    let datum = d.snapshot(slot).unwrap_or_default().into_iter().find(|r| &r.data_info_id == key);
+                    let role = d
+                        .table()
+                        .slot(slot)
+                        .and_then(|x| x.role_of(Layout::data_process(s.index, s.inc)));
+                    let datum = d
+                        .snapshot(slot)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .find(|r| &r.data_info_id == key);
                     let what = datum.map_or_else(
                         || "nothing".to_string(),
-                        |r| format!("{:?} {:?}", r.version, r.publishers.iter().map(|p| p.publisher.register_id.to_string()).collect::<Vec<_>>()),
+                        |r| {
+                            format!(
+                                "{:?} {:?}",
+                                r.version,
+                                r.publishers
+                                    .iter()
+                                    .map(|p| p.publisher.register_id.to_string())
+                                    .collect::<Vec<_>>()
+                            )
+                        },
                     );
-                    parts.push(format!("{} ({role:?} of {slot:?}, table {:?}) has {what}", s.name(), d.table().epoch()));
+                    parts.push(format!(
+                        "{} ({role:?} of {slot:?}, table {:?}) has {what}",
+                        s.name(),
+                        d.table().epoch()
+                    ));
                 }
                 _ => {}
             }
@@ -740,9 +909,16 @@ impl World {
         parts.join("; ")
     }
 
-    fn data_node_of(&self, p: roster_core::model::ProcessId) -> Option<&roster_core::data::DataNode> {
+    fn data_node_of(
+        &self,
+        p: roster_core::model::ProcessId,
+    ) -> Option<&roster_core::data::DataNode> {
         self.nodes.iter().find_map(|s| match &s.machine {
-            Some(Machine::Data(d)) if s.kind == Kind::Data && Layout::data_process(s.index, s.inc) == p => Some(&**d),
+            Some(Machine::Data(d))
+                if s.kind == Kind::Data && Layout::data_process(s.index, s.inc) == p =>
+            {
+                Some(&**d)
+            }
             _ => None,
         })
     }
@@ -769,7 +945,9 @@ impl World {
                     return Err(format!("slot {slot:?}'s follower {f} is not running"));
                 };
                 if fnode.snapshot(slot).unwrap_or_default() != want {
-                    return Err(format!("follower {f} of slot {slot:?} differs from leader {leader}"));
+                    return Err(format!(
+                        "follower {f} of slot {slot:?} differs from leader {leader}"
+                    ));
                 }
             }
         }
