@@ -1,0 +1,303 @@
+//! The nodes of a simulated cluster: the real core state machines behind one enum, their
+//! names and addresses, and their life cycle. A crashed node loses its memory; a restarted
+//! meta node is rebuilt from the persist records it emitted (`MetaNode::restore`), a
+//! restarted data or session node starts empty under a new incarnation, and a client process
+//! that dies is replaced by a new one with new registrations. A paused node keeps its state
+//! and connections but processes nothing until the pause ends.
+
+use crate::config::SimConfig;
+use bytes::Bytes;
+use roster_core::client::{Client, ClientConfig, Command, Event};
+use roster_core::data::{DataConfig, DataNode};
+use roster_core::io::{ConnId, Input, Node, Output};
+use roster_core::meta::{MetaConfig, MetaEvent, MetaNode, MetaPeer, Persist};
+use roster_core::model::{Incarnation, NodeId, ProcessId, Text};
+use roster_core::rng::Rng;
+use roster_core::session::{Session, SessionConfig};
+use roster_core::slot::{SlotCount, SlotTable};
+use roster_core::time::Instant;
+use roster_core::wire::Frame;
+
+/// A node's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// A meta node.
+    Meta,
+    /// A data node.
+    Data,
+    /// A session node.
+    Session,
+    /// A client process.
+    Client,
+}
+
+/// A running state machine.
+#[derive(Debug)]
+pub enum Machine {
+    /// Meta.
+    Meta(Box<MetaNode>),
+    /// Data.
+    Data(Box<DataNode>),
+    /// Session.
+    Session(Box<Session>),
+    /// Client.
+    Client(Box<Client>),
+}
+
+/// What a machine asked for, role-neutral.
+#[derive(Debug)]
+pub enum Out {
+    /// Send a frame.
+    Send(ConnId, Frame),
+    /// Open a connection.
+    Connect(ConnId, Text),
+    /// Close a connection.
+    Close(ConnId),
+    /// A client's application event.
+    Client(Event),
+    /// A meta persist record, already encoded.
+    Persist(Bytes),
+    /// An event the simulator does not use.
+    Other,
+}
+
+fn map_out<E>(o: Output<E>, event: impl FnOnce(E) -> Out) -> Out {
+    match o {
+        Output::Send { conn, frame } => Out::Send(conn, frame),
+        Output::Connect { conn, address } => Out::Connect(conn, address),
+        Output::Close { conn, .. } => Out::Close(conn),
+        Output::Event(e) => event(e),
+    }
+}
+
+fn map_in<C>(i: Input<()>) -> Input<C> {
+    match i {
+        Input::Connected { conn } => Input::Connected { conn },
+        Input::Accepted { conn } => Input::Accepted { conn },
+        Input::Closed { conn } => Input::Closed { conn },
+        Input::Frame { conn, frame } => Input::Frame { conn, frame },
+        Input::Command(()) => unreachable!("commands go through Machine::command"),
+    }
+}
+
+impl Machine {
+    /// Feeds a network input.
+    pub fn input(&mut self, now: Instant, input: Input<()>) {
+        match self {
+            Machine::Meta(m) => m.handle_input(now, map_in(input)),
+            Machine::Data(m) => m.handle_input(now, map_in(input)),
+            Machine::Session(m) => m.handle_input(now, map_in(input)),
+            Machine::Client(m) => m.handle_input(now, map_in(input)),
+        }
+    }
+
+    /// Feeds a client command (ignored by servers).
+    pub fn command(&mut self, now: Instant, c: Command) {
+        if let Machine::Client(m) = self {
+            m.handle_input(now, Input::Command(c));
+        }
+    }
+
+    /// Runs due timers.
+    pub fn timeout(&mut self, now: Instant) {
+        match self {
+            Machine::Meta(m) => m.handle_timeout(now),
+            Machine::Data(m) => m.handle_timeout(now),
+            Machine::Session(m) => m.handle_timeout(now),
+            Machine::Client(m) => m.handle_timeout(now),
+        }
+    }
+
+    /// The next output.
+    pub fn poll(&mut self) -> Option<Out> {
+        Some(match self {
+            Machine::Meta(m) => map_out(m.poll_output()?, |MetaEvent::Persist(p)| {
+                Out::Persist(p.to_bytes())
+            }),
+            Machine::Data(m) => map_out(m.poll_output()?, |_| Out::Other),
+            Machine::Session(m) => map_out(m.poll_output()?, |_| Out::Other),
+            Machine::Client(m) => map_out(m.poll_output()?, Out::Client),
+        })
+    }
+
+    /// When to call `timeout` next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            Machine::Meta(m) => m.poll_timeout(),
+            Machine::Data(m) => m.poll_timeout(),
+            Machine::Session(m) => m.poll_timeout(),
+            Machine::Client(m) => m.poll_timeout(),
+        }
+    }
+
+    /// The slot table a data or session node has installed.
+    pub fn table(&self) -> Option<&SlotTable> {
+        match self {
+            Machine::Meta(m) => Some(&m.state().table),
+            Machine::Data(m) => Some(m.table()),
+            Machine::Session(m) => Some(m.table()),
+            Machine::Client(_) => None,
+        }
+    }
+}
+
+/// One node of the cluster and its life.
+#[derive(Debug)]
+pub struct NodeSlot {
+    /// Its role.
+    pub kind: Kind,
+    /// Index among the nodes of its role.
+    pub index: usize,
+    /// Its incarnation (grows at every restart).
+    pub inc: u64,
+    /// The running machine; `None` while crashed.
+    pub machine: Option<Machine>,
+    /// Processing nothing until then.
+    pub paused_until: Option<Instant>,
+    /// The timer event currently scheduled for it.
+    pub timer_at: Option<Instant>,
+    /// Meta: every persist record emitted, in order (the durable log).
+    pub persisted: Vec<Bytes>,
+}
+
+impl NodeSlot {
+    /// The node's name in traces.
+    pub fn name(&self) -> String {
+        let k = match self.kind {
+            Kind::Meta => "meta",
+            Kind::Data => "data",
+            Kind::Session => "session",
+            Kind::Client => "client",
+        };
+        format!("{k}{}.{}", self.index, self.inc)
+    }
+
+    /// Whether it runs and is not paused at `now`.
+    pub fn active(&self, now: Instant) -> bool {
+        self.machine.is_some() && self.paused_until.is_none_or(|p| p <= now)
+    }
+}
+
+/// Addresses and identities of a cluster's nodes.
+#[derive(Debug)]
+pub struct Layout {
+    cfg: SimConfig,
+}
+
+/// Consensus id of meta `i` (also its node id).
+fn meta_id(i: usize) -> u64 {
+    i as u64 + 1
+}
+
+impl Layout {
+    /// The layout of a run.
+    pub fn new(cfg: &SimConfig) -> Self {
+        Layout { cfg: cfg.clone() }
+    }
+
+    /// Meta `i`'s address.
+    pub fn meta_address(i: usize) -> String {
+        format!("meta-{}", meta_id(i))
+    }
+
+    /// Data `i`'s peer address.
+    pub fn data_address(i: usize) -> String {
+        format!("data-{i}")
+    }
+
+    /// Session `i`'s client address.
+    pub fn session_client_address(i: usize) -> String {
+        format!("session-{i}:client")
+    }
+
+    /// Session `i`'s peer address.
+    pub fn session_peer_address(i: usize) -> String {
+        format!("session-{i}:peer")
+    }
+
+    fn metas(&self) -> Vec<Text> {
+        (0..self.cfg.metas)
+            .map(|i| Text::from(Self::meta_address(i)))
+            .collect()
+    }
+
+    fn meta_config(&self, i: usize, inc: u64) -> MetaConfig {
+        let peers = (0..self.cfg.metas)
+            .map(|j| MetaPeer {
+                id: meta_id(j),
+                address: Text::from(Self::meta_address(j)),
+            })
+            .collect();
+        let mut c = MetaConfig::new(meta_id(i), Incarnation(inc), peers);
+        c.slot_count = SlotCount::new(self.cfg.slots).expect("a power of two");
+        c.replicas = self.cfg.replicas;
+        c.snapshot_interval = 64;
+        c
+    }
+
+    /// Process id of data `i` at incarnation `inc`.
+    pub fn data_process(i: usize, inc: u64) -> ProcessId {
+        ProcessId {
+            node: NodeId(100 + i as u64),
+            incarnation: Incarnation(inc),
+        }
+    }
+
+    /// Process id of session `i` at incarnation `inc`.
+    pub fn session_process(i: usize, inc: u64) -> ProcessId {
+        ProcessId {
+            node: NodeId(200 + i as u64),
+            incarnation: Incarnation(inc),
+        }
+    }
+
+    /// Starts (or restarts) a node. Meta restores from `persisted`.
+    pub fn start(
+        &self,
+        kind: Kind,
+        i: usize,
+        inc: u64,
+        persisted: &[Bytes],
+        rng: &mut Rng,
+        now: Instant,
+    ) -> Machine {
+        let seed = rng.next_u64();
+        match kind {
+            Kind::Meta => {
+                let records = persisted
+                    .iter()
+                    .map(|b| Persist::from_bytes(b).expect("the sim reads back what meta wrote"));
+                let node =
+                    MetaNode::restore(self.meta_config(i, inc), Rng::seed_from_u64(seed), records)
+                        .expect("meta starts");
+                Machine::Meta(Box::new(node))
+            }
+            Kind::Data => {
+                let mut c = DataConfig::new(
+                    Self::data_process(i, inc),
+                    Self::data_address(i),
+                    self.metas(),
+                );
+                c.seed = seed;
+                Machine::Data(Box::new(DataNode::new(c, now).expect("data config")))
+            }
+            Kind::Session => {
+                let mut c = SessionConfig::new(
+                    Self::session_process(i, inc),
+                    Text::from(Self::session_client_address(i)),
+                    Text::from(Self::session_peer_address(i)),
+                );
+                c.meta_addresses = self.metas();
+                c.slot_count = SlotCount::new(self.cfg.slots).expect("a power of two");
+                Machine::Session(Box::new(Session::new(c, seed).expect("session config")))
+            }
+            Kind::Client => {
+                let sessions = (0..self.cfg.sessions)
+                    .map(|s| Text::from(Self::session_client_address(s)))
+                    .collect();
+                let c = ClientConfig::new(Text::from(format!("client-{i}.{inc}")), sessions);
+                Machine::Client(Box::new(Client::new(c, seed).expect("client config")))
+            }
+        }
+    }
+}

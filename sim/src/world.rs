@@ -1,0 +1,979 @@
+//! The simulated world: the cluster's nodes, the network, the workload, the fault schedule
+//! and the checker, advanced one event at a time in virtual time. Every frame goes through
+//! `Frame::to_bytes` when sent and `Frame::decode` when delivered.
+//!
+//! A run: the workload and the faults run for the configured fault phase; then every fault
+//! is healed (partitions end, message faults stop, crashed nodes restart, pauses end) and the
+//! workload stops; the run ends when the liveness condition holds, or fails when it does not
+//! within the configured bound.
+
+use crate::check::{Checker, Violation, Who};
+use crate::cluster::{Kind, Layout, Machine, NodeSlot, Out};
+use crate::config::SimConfig;
+use crate::net::{Fate, Net, NodeIx, Weather};
+use crate::queue::Queue;
+use crate::trace::{Record, Trace};
+use crate::workload::Workload;
+use bytes::Bytes;
+use roster_core::client::Command;
+use roster_core::io::{ConnId, Input};
+use roster_core::model::Text;
+use roster_core::rng::Rng;
+use roster_core::time::Instant;
+use roster_core::wire::Frame;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Something scheduled.
+#[derive(Debug)]
+enum Ev {
+    Timer {
+        node: NodeIx,
+        inc: u64,
+    },
+    Deliver {
+        conn: usize,
+        to: usize,
+        bytes: Bytes,
+    },
+    Accept {
+        conn: usize,
+    },
+    Connected {
+        conn: usize,
+    },
+    Refused {
+        node: NodeIx,
+        inc: u64,
+        conn: ConnId,
+    },
+    HangUp {
+        conn: usize,
+        to: usize,
+    },
+    Op {
+        node: NodeIx,
+        inc: u64,
+    },
+    Fault,
+    Restart {
+        node: NodeIx,
+    },
+    Heal {
+        partition: u64,
+    },
+    EndFaults,
+    Probe,
+    Resume {
+        node: NodeIx,
+    },
+}
+
+/// Counts of what a run did.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    /// Frames delivered.
+    pub delivered: u64,
+    /// Connections broken by loss or partitions.
+    pub breaks: u64,
+    /// Frames duplicated.
+    pub duplicated: u64,
+    /// Node crashes.
+    pub crashes: u64,
+    /// Node pauses.
+    pub pauses: u64,
+    /// Partitions.
+    pub partitions: u64,
+    /// Client connection cuts.
+    pub client_cuts: u64,
+    /// Client process deaths.
+    pub client_deaths: u64,
+    /// Workload operations.
+    pub ops: u64,
+    /// Virtual time at the end.
+    pub end: Duration,
+    /// Time from healing to convergence.
+    pub converged_after: Option<Duration>,
+}
+
+/// The outcome of a run.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The configuration.
+    pub config: SimConfig,
+    /// Counts.
+    pub stats: Stats,
+    /// The trace hash.
+    pub hash: u64,
+    /// The first violated property, with the last events before it.
+    pub failure: Option<(Violation, Vec<String>)>,
+}
+
+/// The world of one run.
+#[derive(Debug)]
+pub struct World {
+    cfg: SimConfig,
+    now: Instant,
+    rng: Rng,
+    queue: Queue<Ev>,
+    nodes: Vec<NodeSlot>,
+    addresses: BTreeMap<String, NodeIx>,
+    layout: Layout,
+    net: Net,
+    workload: Workload,
+    checker: Checker,
+    trace: Trace,
+    stats: Stats,
+    partitions: BTreeMap<u64, Vec<(NodeIx, NodeIx)>>,
+    next_partition: u64,
+    faulty: bool,
+    healed_at: Option<Instant>,
+    /// Per paused node, the events that reached it, in order.
+    deferred: BTreeMap<NodeIx, std::collections::VecDeque<Ev>>,
+    done: bool,
+    failure: Option<Violation>,
+}
+
+fn exp(rng: &mut Rng, mean: Duration) -> Duration {
+    let u = (rng.below(1 << 30) as f64 + 1.0) / (1u64 << 30) as f64;
+    Duration::from_nanos((-u.ln() * mean.as_nanos() as f64).min(1e13) as u64)
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+impl World {
+    /// The world of `cfg`; `full_trace` prints every event.
+    pub fn new(cfg: SimConfig, full_trace: bool) -> Self {
+        let mut rng = Rng::seed_from_u64(cfg.seed);
+        let weather = Weather {
+            loss: cfg.faults.loss,
+            duplicate: cfg.faults.duplicate,
+            reorder: cfg.faults.reorder,
+        };
+        let mut w = World {
+            net: Net::new(cfg.latency_min, cfg.latency_tail, weather),
+            layout: Layout::new(&cfg),
+            workload: Workload::new(cfg.keys, cfg.hot, cfg.clients),
+            checker: Checker::new(),
+            trace: Trace::new(64, full_trace),
+            now: Instant::ZERO,
+            queue: Queue::default(),
+            nodes: Vec::new(),
+            addresses: BTreeMap::new(),
+            stats: Stats::default(),
+            partitions: BTreeMap::new(),
+            next_partition: 0,
+            faulty: true,
+            healed_at: None,
+            deferred: BTreeMap::new(),
+            done: false,
+            failure: None,
+            rng: rng.fork(),
+            cfg,
+        };
+        let _ = rng.next_u64();
+        let counts = [
+            (Kind::Meta, w.cfg.metas),
+            (Kind::Data, w.cfg.datas),
+            (Kind::Session, w.cfg.sessions),
+            (Kind::Client, w.cfg.clients),
+        ];
+        for (kind, n) in counts {
+            for i in 0..n {
+                let ix = w.nodes.len();
+                match kind {
+                    Kind::Meta => {
+                        w.addresses.insert(Layout::meta_address(i), ix);
+                    }
+                    Kind::Data => {
+                        w.addresses.insert(Layout::data_address(i), ix);
+                    }
+                    Kind::Session => {
+                        w.addresses.insert(Layout::session_client_address(i), ix);
+                        w.addresses.insert(Layout::session_peer_address(i), ix);
+                    }
+                    Kind::Client => {}
+                }
+                w.nodes.push(NodeSlot {
+                    kind,
+                    index: i,
+                    inc: 0,
+                    machine: None,
+                    paused_until: None,
+                    timer_at: None,
+                    persisted: Vec::new(),
+                });
+                w.start(ix);
+            }
+        }
+        if w.cfg.faults.mean_gap.is_some() {
+            let gap = exp(&mut w.rng, w.cfg.faults.mean_gap.unwrap_or(ms(1000)));
+            w.queue.push(Instant::ZERO + ms(2_000) + gap, Ev::Fault);
+        }
+        let end = Instant::ZERO + w.cfg.fault_phase;
+        w.queue.push(end, Ev::EndFaults);
+        w
+    }
+
+    fn name(&self, ix: usize) -> String {
+        self.nodes
+            .get(ix)
+            .map_or_else(|| "-".into(), NodeSlot::name)
+    }
+
+    fn record(
+        &mut self,
+        what: &'static str,
+        node: usize,
+        frame: Option<&Frame>,
+        detail: Option<String>,
+    ) {
+        let kind = frame.map(|f| f.message.kind());
+        let extra = frame.map_or(0, |f| f.request_id);
+        let r = Record {
+            at: self.now,
+            what,
+            node,
+            kind,
+            detail,
+        };
+        let nodes = &self.nodes;
+        let names = |i: usize| nodes.get(i).map_or_else(|| "-".into(), NodeSlot::name);
+        self.trace.record(r, &names, extra);
+    }
+
+    fn fail(&mut self, v: Violation) {
+        if self.failure.is_none() {
+            self.failure = Some(v);
+            self.done = true;
+        }
+    }
+
+    /// Starts (or restarts) node `ix` under a new incarnation.
+    fn start(&mut self, ix: NodeIx) {
+        let now = self.now;
+        let slot = &mut self.nodes[ix];
+        slot.inc += 1;
+        slot.paused_until = None;
+        slot.timer_at = None;
+        let m = self.layout.start(
+            slot.kind,
+            slot.index,
+            slot.inc,
+            &slot.persisted,
+            &mut self.rng,
+            now,
+        );
+        self.nodes[ix].machine = Some(m);
+        let inc = self.nodes[ix].inc;
+        if self.nodes[ix].kind == Kind::Client {
+            let first = exp(&mut self.rng, self.cfg.op_gap / 4);
+            self.queue.push(now + first, Ev::Op { node: ix, inc });
+        }
+        self.record("start", ix, None, None);
+        self.after_step(ix);
+    }
+
+    /// Crashes node `ix`: its memory is gone, its peers hear `Closed` (a reset).
+    fn crash(&mut self, ix: NodeIx) {
+        self.record("crash", ix, None, None);
+        let who = Who {
+            node: ix,
+            inc: self.nodes[ix].inc,
+        };
+        self.nodes[ix].machine = None;
+        self.nodes[ix].timer_at = None;
+        self.nodes[ix].paused_until = None;
+        self.deferred.remove(&ix);
+        if self.nodes[ix].kind == Kind::Client {
+            self.workload.reset(ix);
+            self.checker.forget_client(who);
+        }
+        for (c, end) in self.net.conns_of(ix) {
+            self.net.hang_up(c, end);
+            self.net.break_conn(c);
+            let lat = self.net.latency(&mut self.rng);
+            self.queue.push(
+                self.now + lat,
+                Ev::HangUp {
+                    conn: c,
+                    to: 1 - end,
+                },
+            );
+        }
+    }
+
+    /// Runs `f` on node `ix`'s machine, then drains its outputs.
+    fn step(&mut self, ix: NodeIx, f: impl FnOnce(&mut Machine, Instant)) {
+        let now = self.now;
+        let Some(m) = self.nodes[ix].machine.as_mut() else {
+            return;
+        };
+        f(m, now);
+        self.after_step(ix);
+    }
+
+    fn who(&self, ix: NodeIx) -> Who {
+        Who {
+            node: ix,
+            inc: self.nodes[ix].inc,
+        }
+    }
+
+    fn after_step(&mut self, ix: NodeIx) {
+        let who = self.who(ix);
+        let kind = self.nodes[ix].kind;
+        while let Some(out) = self.nodes[ix].machine.as_mut().and_then(Machine::poll) {
+            self.output(ix, kind, who, out);
+        }
+        let Some(m) = self.nodes[ix].machine.as_ref() else {
+            return;
+        };
+        // Safety checks that look at the node itself.
+        let mut result = Ok(());
+        if let Some(t) = m.table() {
+            result = self.checker.on_table(who, t, kind == Kind::Meta);
+        }
+        if let (Ok(()), Machine::Meta(meta)) = (&result, m) {
+            result = self
+                .checker
+                .on_meta(meta.id(), meta.is_leader(), meta.term());
+        }
+        let t = m.poll_timeout();
+        if let Err(v) = result {
+            self.fail(v);
+        }
+        if t.is_some() && t != self.nodes[ix].timer_at {
+            let at = t.unwrap_or(self.now).max(self.now);
+            self.nodes[ix].timer_at = t;
+            self.queue.push(
+                at,
+                Ev::Timer {
+                    node: ix,
+                    inc: who.inc,
+                },
+            );
+        }
+    }
+
+    fn process_of(&self, ix: NodeIx) -> roster_core::model::ProcessId {
+        let s = &self.nodes[ix];
+        match s.kind {
+            Kind::Data => Layout::data_process(s.index, s.inc),
+            _ => Layout::session_process(s.index, s.inc),
+        }
+    }
+
+    fn output(&mut self, ix: NodeIx, kind: Kind, who: Who, out: Out) {
+        match out {
+            Out::Send(conn, frame) => {
+                if kind == Kind::Data {
+                    let p = self.process_of(ix);
+                    if let Err(v) = self.checker.on_data_send(who, p, conn, &frame) {
+                        self.fail(v);
+                    }
+                }
+                let Some((c, end)) = self.net.lookup(ix, conn) else {
+                    return;
+                };
+                let bytes = frame
+                    .to_bytes()
+                    .expect("every frame the core builds encodes");
+                match self.net.send(c, end, self.now, &mut self.rng) {
+                    Fate::Dropped => {}
+                    Fate::Break => {
+                        self.stats.breaks += 1;
+                        self.record("break", ix, Some(&frame), None);
+                        for e in [0, 1] {
+                            let d = self.net.detect_delay(&mut self.rng);
+                            self.queue.push(self.now + d, Ev::HangUp { conn: c, to: e });
+                        }
+                    }
+                    Fate::Deliver(at, dup) => {
+                        let dup = dup.map(|at2| (at2, bytes.clone()));
+                        self.queue.push(
+                            at,
+                            Ev::Deliver {
+                                conn: c,
+                                to: 1 - end,
+                                bytes,
+                            },
+                        );
+                        if let Some((at2, bytes)) = dup {
+                            self.stats.duplicated += 1;
+                            self.queue.push(
+                                at2,
+                                Ev::Deliver {
+                                    conn: c,
+                                    to: 1 - end,
+                                    bytes,
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+            Out::Connect(conn, address) => self.connect(ix, who.inc, conn, &address),
+            Out::Close(conn) => {
+                if let Some((c, end)) = self.net.lookup(ix, conn) {
+                    let at = self.net.close(c, end, self.now, &mut self.rng);
+                    self.queue.push(
+                        at,
+                        Ev::HangUp {
+                            conn: c,
+                            to: 1 - end,
+                        },
+                    );
+                }
+            }
+            Out::Client(e) => {
+                if !matches!(e, roster_core::client::Event::Update { .. }) {
+                    self.record("app-event", ix, None, Some(format!("{e:?}")));
+                }
+                if let Err(v) = self.checker.on_client_event(who, &e) {
+                    self.fail(v);
+                }
+            }
+            Out::Persist(b) => self.nodes[ix].persisted.push(b),
+            Out::Other => {}
+        }
+    }
+
+    fn connect(&mut self, ix: NodeIx, inc: u64, conn: ConnId, address: &Text) {
+        let target = self.addresses.get(address.as_str()).copied();
+        let lat = self.net.latency(&mut self.rng);
+        let Some(t) = target.filter(|&t| {
+            self.nodes[t].machine.is_some()
+                && !self.net.is_blocked(ix, t)
+                && !self.net.is_blocked(t, ix)
+        }) else {
+            // Refused at once by a dead host's kernel, or timed out across a partition.
+            let d = if target
+                .is_some_and(|t| self.net.is_blocked(ix, t) || self.net.is_blocked(t, ix))
+            {
+                self.net.detect_delay(&mut self.rng)
+            } else {
+                lat * 2
+            };
+            self.queue.push(
+                self.now + d,
+                Ev::Refused {
+                    node: ix,
+                    inc,
+                    conn,
+                },
+            );
+            return;
+        };
+        let accept_at = self.now + lat;
+        let connected_at = accept_at + self.net.latency(&mut self.rng);
+        let c = self.net.open(
+            (ix, inc, conn),
+            (t, self.nodes[t].inc),
+            accept_at,
+            connected_at,
+        );
+        self.queue.push(accept_at, Ev::Accept { conn: c });
+        self.queue.push(connected_at, Ev::Connected { conn: c });
+    }
+
+    /// The node an event is for, if it must wait for a pause to end.
+    fn target(&self, ev: &Ev) -> Option<NodeIx> {
+        match ev {
+            Ev::Timer { node, .. } | Ev::Refused { node, .. } | Ev::Op { node, .. } => Some(*node),
+            Ev::Deliver { conn, to, .. } | Ev::HangUp { conn, to } => {
+                Some(self.net.conn(*conn).ends[*to].node)
+            }
+            Ev::Accept { conn } => Some(self.net.conn(*conn).ends[1].node),
+            Ev::Connected { conn } => Some(self.net.conn(*conn).ends[0].node),
+            _ => None,
+        }
+    }
+
+    fn alive(&self, ix: NodeIx, inc: u64) -> bool {
+        self.nodes[ix].inc == inc && self.nodes[ix].machine.is_some()
+    }
+
+    fn handle(&mut self, ev: Ev) {
+        if let Some(n) = self.target(&ev) {
+            if self.nodes[n].paused_until.is_some() {
+                // Held in arrival order until the pause ends.
+                self.deferred.entry(n).or_default().push_back(ev);
+                return;
+            }
+        }
+        match ev {
+            Ev::Timer { node, inc } => {
+                if !self.alive(node, inc) {
+                    return;
+                }
+                let due = self.nodes[node]
+                    .machine
+                    .as_ref()
+                    .and_then(Machine::poll_timeout);
+                if due.is_some_and(|t| t <= self.now) {
+                    self.nodes[node].timer_at = None;
+                    self.step(node, |m, now| m.timeout(now));
+                } else if due.is_some() && due != self.nodes[node].timer_at {
+                    self.after_step(node);
+                }
+            }
+            Ev::Deliver { conn, to, bytes } => {
+                let e = self.net.conn(conn).ends[to];
+                if !self.net.deliverable(conn, to) || !self.alive(e.node, e.inc) {
+                    return;
+                }
+                let frame = Frame::decode(bytes).expect("the codec reads what it wrote");
+                self.stats.delivered += 1;
+                self.record("deliver", e.node, Some(&frame), None);
+                if self.nodes[e.node].kind == Kind::Data {
+                    self.checker
+                        .on_data_receive(self.who(e.node), e.conn, &frame);
+                }
+                self.step(e.node, |m, now| {
+                    m.input(
+                        now,
+                        Input::Frame {
+                            conn: e.conn,
+                            frame,
+                        },
+                    )
+                });
+            }
+            Ev::Accept { conn } => {
+                let e = self.net.conn(conn).ends[1];
+                if !self.alive(e.node, e.inc) {
+                    self.net.break_conn(conn);
+                    let lat = self.net.latency(&mut self.rng);
+                    self.queue.push(self.now + lat, Ev::HangUp { conn, to: 0 });
+                    return;
+                }
+                if let Some(e) = self.net.accept(conn) {
+                    self.record("accept", e.node, None, None);
+                    self.step(e.node, |m, now| {
+                        m.input(now, Input::Accepted { conn: e.conn })
+                    });
+                }
+            }
+            Ev::Connected { conn } => {
+                let e = self.net.conn(conn).ends[0];
+                if self.net.deliverable(conn, 0) && self.alive(e.node, e.inc) {
+                    self.record("connected", e.node, None, None);
+                    self.step(e.node, |m, now| {
+                        m.input(now, Input::Connected { conn: e.conn })
+                    });
+                }
+            }
+            Ev::Refused { node, inc, conn } => {
+                if self.alive(node, inc) {
+                    self.record("refused", node, None, None);
+                    self.step(node, |m, now| m.input(now, Input::Closed { conn }));
+                }
+            }
+            Ev::HangUp { conn, to } => {
+                if let Some(e) = self.net.hang_up(conn, to) {
+                    if self.alive(e.node, e.inc) {
+                        self.record("closed", e.node, None, None);
+                        self.step(e.node, |m, now| {
+                            m.input(now, Input::Closed { conn: e.conn })
+                        });
+                    }
+                }
+            }
+            Ev::Op { node, inc } => {
+                if !self.alive(node, inc) || !self.faulty {
+                    return;
+                }
+                let cmd: Command = self.workload.next_op(node, inc, &mut self.rng);
+                self.stats.ops += 1;
+                let detail = self.trace.full.then(|| format!("{cmd:?}"));
+                self.record("op", node, None, detail);
+                self.step(node, |m, now| m.command(now, cmd));
+                let gap = exp(&mut self.rng, self.cfg.op_gap);
+                self.queue.push(self.now + gap, Ev::Op { node, inc });
+            }
+            Ev::Fault => {
+                if !self.faulty {
+                    return;
+                }
+                self.fault();
+                let gap = exp(&mut self.rng, self.cfg.faults.mean_gap.unwrap_or(ms(1000)));
+                self.queue.push(self.now + gap, Ev::Fault);
+            }
+            Ev::Restart { node } => {
+                if self.nodes[node].machine.is_none() {
+                    self.start(node);
+                }
+            }
+            Ev::Heal { partition } => {
+                if let Some(pairs) = self.partitions.remove(&partition) {
+                    for (a, b) in pairs {
+                        self.net.unblock(a, b);
+                    }
+                    self.record("heal", 0, None, Some(format!("partition {partition}")));
+                }
+            }
+            Ev::EndFaults => self.end_faults(),
+            Ev::Resume { node } => {
+                if self.nodes[node].paused_until.is_some_and(|u| u <= self.now) {
+                    self.resume(node);
+                }
+            }
+            Ev::Probe => self.probe(),
+        }
+    }
+
+    fn servers(&self) -> Vec<NodeIx> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].kind != Kind::Client)
+            .collect()
+    }
+
+    fn clients(&self) -> Vec<NodeIx> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].kind == Kind::Client)
+            .collect()
+    }
+
+    fn pick(&mut self, from: &[NodeIx]) -> Option<NodeIx> {
+        if from.is_empty() {
+            None
+        } else {
+            Some(from[self.rng.below(from.len() as u64) as usize])
+        }
+    }
+
+    /// One fault action, chosen by the run's weights.
+    fn fault(&mut self) {
+        let f = self.cfg.faults.clone();
+        let total = f.crash + f.pause + f.partition + f.client;
+        if total == 0 {
+            return;
+        }
+        let mut r = self.rng.below(u64::from(total)) as u32;
+        let servers = self.servers();
+        if r < f.crash {
+            let alive: Vec<_> = servers
+                .into_iter()
+                .filter(|&i| self.nodes[i].machine.is_some())
+                .collect();
+            if let Some(n) = self.pick(&alive) {
+                self.stats.crashes += 1;
+                self.crash(n);
+                let d = ms(self.rng.range_inclusive(200, 12_000));
+                self.queue.push(self.now + d, Ev::Restart { node: n });
+            }
+            return;
+        }
+        r -= f.crash;
+        if r < f.pause {
+            if let Some(n) = self.pick(&servers) {
+                self.stats.pauses += 1;
+                let d = ms(self.rng.range_inclusive(100, 15_000));
+                let until = (self.now + d).max(self.nodes[n].paused_until.unwrap_or(self.now));
+                self.nodes[n].paused_until = Some(until);
+                self.queue.push(until, Ev::Resume { node: n });
+                self.record("pause", n, None, Some(format!("{d:?}")));
+            }
+            return;
+        }
+        r -= f.pause;
+        if r < f.partition {
+            self.partition(&servers);
+            return;
+        }
+        let clients = self.clients();
+        if let Some(c) = self.pick(&clients) {
+            if self.rng.chance(0.7) {
+                self.stats.client_cuts += 1;
+                self.record("cut", c, None, None);
+                for (conn, _) in self.net.conns_of(c) {
+                    self.net.break_conn(conn);
+                    for e in [0, 1] {
+                        let d = self.net.detect_delay(&mut self.rng);
+                        self.queue.push(self.now + d, Ev::HangUp { conn, to: e });
+                    }
+                }
+            } else if self.nodes[c].machine.is_some() {
+                self.stats.client_deaths += 1;
+                self.crash(c);
+                let d = ms(self.rng.range_inclusive(100, 5_000));
+                self.queue.push(self.now + d, Ev::Restart { node: c });
+            }
+        }
+    }
+
+    /// Starts a partition among servers: symmetric or asymmetric between two groups, one
+    /// node isolated, or random halves; it heals after a while.
+    fn partition(&mut self, servers: &[NodeIx]) {
+        if servers.len() < 2 {
+            return;
+        }
+        let kind = self.rng.below(4);
+        let side: Vec<NodeIx> = match kind {
+            0 => servers
+                .iter()
+                .copied()
+                .filter(|_| self.rng.chance(0.5))
+                .collect(),
+            1 => {
+                let n = self.rng.below(servers.len() as u64) as usize;
+                vec![servers[n]]
+            }
+            _ => servers
+                .iter()
+                .copied()
+                .filter(|_| self.rng.chance(0.3))
+                .collect(),
+        };
+        let other: Vec<NodeIx> = servers
+            .iter()
+            .copied()
+            .filter(|s| !side.contains(s))
+            .collect();
+        if side.is_empty() || other.is_empty() {
+            return;
+        }
+        let asymmetric = kind == 3;
+        let mut pairs = Vec::new();
+        for &a in &side {
+            for &b in &other {
+                pairs.push((a, b));
+                if !asymmetric {
+                    pairs.push((b, a));
+                }
+            }
+        }
+        for &(a, b) in &pairs {
+            self.net.block(a, b);
+        }
+        self.stats.partitions += 1;
+        let id = self.next_partition;
+        self.next_partition += 1;
+        let names: Vec<String> = side.iter().map(|&s| self.name(s)).collect();
+        let how = ["halves", "isolate", "symmetric", "asymmetric"][kind as usize];
+        self.record(
+            "partition",
+            side[0],
+            None,
+            Some(format!("{id} {how} {names:?}")),
+        );
+        self.partitions.insert(id, pairs);
+        let d = ms(self.rng.range_inclusive(500, 15_000));
+        self.queue.push(self.now + d, Ev::Heal { partition: id });
+    }
+
+    /// Ends a node's pause: it handles what reached it meanwhile, in order.
+    fn resume(&mut self, node: NodeIx) {
+        self.nodes[node].paused_until = None;
+        let held = self.deferred.remove(&node).unwrap_or_default();
+        for ev in held {
+            self.handle(ev);
+        }
+    }
+
+    fn end_faults(&mut self) {
+        self.faulty = false;
+        self.net.weather = Weather::default();
+        self.net.heal();
+        self.partitions.clear();
+        for ix in 0..self.nodes.len() {
+            self.resume(ix);
+            if self.nodes[ix].machine.is_none() {
+                self.start(ix);
+            }
+        }
+        self.healed_at = Some(self.now);
+        self.record("healed", 0, None, None);
+        self.queue.push(self.now + ms(200), Ev::Probe);
+    }
+
+    /// Liveness: whether the cluster has converged; fails past the bound.
+    fn probe(&mut self) {
+        let healed = self.healed_at.unwrap_or(self.now);
+        match self.converged() {
+            Ok(()) => {
+                self.stats.converged_after = Some(self.now - healed);
+                self.done = true;
+            }
+            Err(why) => {
+                if self.now - healed > self.cfg.converge_bound {
+                    self.fail(Violation {
+                        property: "liveness: converged within the bound after healing",
+                        detail: format!(
+                            "not converged {:?} after healing: {why}",
+                            self.cfg.converge_bound
+                        ),
+                    });
+                } else {
+                    self.queue.push(self.now + ms(200), Ev::Probe);
+                }
+            }
+        }
+    }
+
+    fn converged(&self) -> Result<(), String> {
+        let clients = self.clients();
+        for &c in &clients {
+            if let Some(Machine::Client(m)) = &self.nodes[c].machine {
+                if !m.is_connected() {
+                    return Err(format!("{} is not connected", self.name(c)));
+                }
+            }
+        }
+        let live: Vec<NodeIx> = clients
+            .iter()
+            .copied()
+            .filter(|&c| self.nodes[c].machine.is_some())
+            .collect();
+        let mut expected: BTreeMap<usize, Vec<(Text, Vec<Bytes>)>> = BTreeMap::new();
+        for &c in &live {
+            let Some(model) = self.workload.models.get(&c) else {
+                continue;
+            };
+            for (sub, &k) in &model.subs {
+                let want = expected
+                    .entry(k)
+                    .or_insert_with(|| self.workload.expected(k, &live));
+                let got = self
+                    .checker
+                    .list(self.who(c), sub)
+                    .cloned()
+                    .unwrap_or_default();
+                if &got != want {
+                    let ids = |l: &[(Text, Vec<Bytes>)]| {
+                        l.iter().map(|(i, _)| i.to_string()).collect::<Vec<_>>()
+                    };
+                    return Err(format!(
+                        "{} subscription {sub} on {} holds {:?}, expected {:?}; {}",
+                        self.name(c),
+                        self.workload.key(k),
+                        ids(&got),
+                        ids(want),
+                        self.explain(k)
+                    ));
+                }
+            }
+        }
+        self.followers_hold_leader_datums()
+    }
+
+    /// Where each server stands on key `k`, for a liveness failure report.
+    fn explain(&self, k: usize) -> String {
+        let key = self.workload.key(k);
+        let mut parts = Vec::new();
+        for s in &self.nodes {
+            match &s.machine {
+                Some(Machine::Session(m)) => {
+                    parts.push(format!(
+                        "{} holds {} publishers",
+                        s.name(),
+                        m.publisher_count(key)
+                    ));
+                }
+                Some(Machine::Data(d)) => {
+                    let slot = d.table().slot_of(key);
+                    let role = d
+                        .table()
+                        .slot(slot)
+                        .and_then(|x| x.role_of(Layout::data_process(s.index, s.inc)));
+                    let datum = d
+                        .snapshot(slot)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .find(|r| &r.data_info_id == key);
+                    let what = datum.map_or_else(
+                        || "nothing".to_string(),
+                        |r| {
+                            format!(
+                                "{:?} {:?}",
+                                r.version,
+                                r.publishers
+                                    .iter()
+                                    .map(|p| p.publisher.register_id.to_string())
+                                    .collect::<Vec<_>>()
+                            )
+                        },
+                    );
+                    parts.push(format!(
+                        "{} ({role:?} of {slot:?}, table {:?}) has {what}",
+                        s.name(),
+                        d.table().epoch()
+                    ));
+                }
+                _ => {}
+            }
+        }
+        parts.join("; ")
+    }
+
+    fn data_node_of(
+        &self,
+        p: roster_core::model::ProcessId,
+    ) -> Option<&roster_core::data::DataNode> {
+        self.nodes.iter().find_map(|s| match &s.machine {
+            Some(Machine::Data(d))
+                if s.kind == Kind::Data && Layout::data_process(s.index, s.inc) == p =>
+            {
+                Some(&**d)
+            }
+            _ => None,
+        })
+    }
+
+    fn followers_hold_leader_datums(&self) -> Result<(), String> {
+        let meta = self.nodes.iter().find_map(|s| match &s.machine {
+            Some(Machine::Meta(m)) if m.is_leader() => Some(m),
+            _ => None,
+        });
+        let Some(meta) = meta else {
+            return Err("no meta leader".into());
+        };
+        let table = &meta.state().table;
+        for (slot, s) in table.slots() {
+            let Some(leader) = s.leader else {
+                return Err(format!("slot {slot:?} has no leader"));
+            };
+            let Some(l) = self.data_node_of(leader) else {
+                return Err(format!("slot {slot:?}'s leader {leader} is not running"));
+            };
+            let want = l.snapshot(slot).unwrap_or_default();
+            for f in &s.followers {
+                let Some(fnode) = self.data_node_of(*f) else {
+                    return Err(format!("slot {slot:?}'s follower {f} is not running"));
+                };
+                if fnode.snapshot(slot).unwrap_or_default() != want {
+                    return Err(format!(
+                        "follower {f} of slot {slot:?} differs from leader {leader}"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs to the end; the outcome.
+    pub fn run(mut self) -> Outcome {
+        while !self.done {
+            let Some((at, ev)) = self.queue.pop() else {
+                break;
+            };
+            self.now = self.now.max(at);
+            self.handle(ev);
+        }
+        self.stats.end = self.now - Instant::ZERO;
+        let failure = self.failure.take().map(|v| {
+            let nodes = &self.nodes;
+            let names = |i: usize| nodes.get(i).map_or_else(|| "-".into(), NodeSlot::name);
+            (v, self.trace.last(&names))
+        });
+        Outcome {
+            config: self.cfg,
+            stats: self.stats,
+            hash: self.trace.hash(),
+            failure,
+        }
+    }
+}
