@@ -82,6 +82,10 @@ impl Hooks<DataNode> for DataHooks {
 pub trait Readiness {
     /// Whether the node is ready.
     fn is_ready(&self) -> bool;
+    /// A word for the log when it changes (meta: `leader` or `follower`).
+    fn status(&self) -> &'static str {
+        ""
+    }
 }
 
 impl Readiness for Session {
@@ -100,11 +104,20 @@ impl Readiness for MetaNode {
     fn is_ready(&self) -> bool {
         self.leader_id().is_some()
     }
+    fn status(&self) -> &'static str {
+        if self.is_leader() {
+            "leader"
+        } else {
+            "follower"
+        }
+    }
 }
 
 struct Observed<H> {
     inner: H,
     ready: Arc<Flag>,
+    name: String,
+    status: &'static str,
 }
 
 impl<N: Node + Readiness, H: Hooks<N>> Hooks<N> for Observed<H> {
@@ -118,6 +131,11 @@ impl<N: Node + Readiness, H: Hooks<N>> Hooks<N> for Observed<H> {
         self.inner.observe(node);
         if node.is_ready() {
             self.ready.raise();
+        }
+        let status = node.status();
+        if status != self.status {
+            self.status = status;
+            info!(node = %self.name, status, "status");
         }
     }
 }
@@ -143,6 +161,8 @@ where
     let mut hooks = Observed {
         inner: hooks,
         ready: ready.clone(),
+        name: name.to_string(),
+        status: "",
     };
     let thread_name = name.to_string();
     let thread = std::thread::Builder::new()

@@ -210,6 +210,8 @@ pub struct Shell<N: Node> {
     /// Events were handed to the hooks since the last `sync`.
     dirty: bool,
     name: String,
+    /// When an unreachable peer was last reported, by address.
+    unreachable: HashMap<String, std::time::Instant>,
 }
 
 impl<N: Node> Shell<N> {
@@ -242,6 +244,7 @@ impl<N: Node> Shell<N> {
             config,
             dirty: false,
             name: name.into(),
+            unreachable: HashMap::new(),
         })
     }
 
@@ -382,6 +385,11 @@ impl<N: Node> Shell<N> {
             match c.stream.peer_addr() {
                 Ok(_) => {
                     c.connecting = false;
+                    let peer = c.peer.clone();
+                    self.unreachable.remove(&peer);
+                    let Some(c) = self.conns.get_mut(&id) else {
+                        return;
+                    };
                     debug!(node = %self.name, conn = %id, peer = %c.peer, "connected");
                     self.node.handle_input(now, Input::Connected { conn: id });
                 }
@@ -448,7 +456,26 @@ impl<N: Node> Shell<N> {
 
     /// Gives up a connection the node did not close: log why and tell the node.
     fn fail(&mut self, id: ConnId, reason: &str) {
-        if id.is_outbound() {
+        let connecting = self.conns.get(&id).is_some_and(|c| c.connecting);
+        if connecting {
+            // An unreachable peer is worth a warning, once per address and minute.
+            let peer = self
+                .conns
+                .get(&id)
+                .map(|c| c.peer.clone())
+                .unwrap_or_default();
+            let now = std::time::Instant::now();
+            let quiet = self
+                .unreachable
+                .get(&peer)
+                .is_some_and(|t| now.duration_since(*t) < std::time::Duration::from_secs(60));
+            if !quiet {
+                warn!(node = %self.name, conn = %id, reason, "peer unreachable (retrying with backoff)");
+                self.unreachable.insert(peer, now);
+            } else {
+                debug!(node = %self.name, conn = %id, reason, "connection closed");
+            }
+        } else if id.is_outbound() {
             debug!(node = %self.name, conn = %id, reason, "connection closed");
         } else {
             warn!(node = %self.name, conn = %id, reason, "connection closed");
