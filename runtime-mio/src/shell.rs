@@ -66,11 +66,11 @@ pub enum ListenerKind {
 
 impl ListenerKind {
     fn admits(self, first: &Message) -> bool {
-        match (self, first) {
-            (ListenerKind::Client, Message::PeerHello(_)) => false,
-            (ListenerKind::Peer, Message::ClientHello(_)) => false,
-            _ => true,
-        }
+        !matches!(
+            (self, first),
+            (ListenerKind::Client, Message::PeerHello(_))
+                | (ListenerKind::Peer, Message::ClientHello(_))
+        )
     }
 }
 

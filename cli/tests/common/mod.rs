@@ -28,13 +28,14 @@ pub const FAST: &[&str] = &[
 
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
-#[derive(Default)]
+#[derive(Default, Debug)]
 struct Lines {
     out: Mutex<(Vec<String>, Vec<String>, bool)>,
     cv: Condvar,
 }
 
 /// A running `roster` process, killed when dropped.
+#[derive(Debug)]
 pub struct Proc {
     pub name: String,
     child: Child,
