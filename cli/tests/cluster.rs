@@ -122,42 +122,12 @@ fn a_three_node_meta_cluster_survives_the_loss_of_its_leader() {
     let _p = publish(&a1, "inventory", &names("i", 3));
     wait_list(&sub, 0, &names("i", 3));
     // Find the leader: every meta logs its status.
-    let deadline = std::time::Instant::now() + DEADLINE;
-    let leader = loop {
-        let l = metas.iter().position(|m| {
-            m.stderr()
-                .iter()
-                .rev()
-                .find(|l| l.contains("status="))
-                .is_some_and(|l| l.contains("status=\"leader\"") || l.contains("status=leader"))
-        });
-        if let Some(l) = l {
-            break l;
-        }
-        assert!(std::time::Instant::now() < deadline, "no meta leader");
-        metas[0].wait_stderr(0, "a log line", |_| true);
-        std::thread::yield_now();
-    };
+    let leader = eventually("a meta leader", || metas.iter().position(leads));
     metas[leader].kill9();
     // Another meta takes over, and the cluster keeps serving new publishers.
-    let others: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
-    let deadline = std::time::Instant::now() + DEADLINE;
-    loop {
-        let led = others.iter().any(|&i| {
-            metas[i]
-                .stderr()
-                .iter()
-                .any(|l| l.contains("status=leader") || l.contains("status=\"leader\""))
-        });
-        if led {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "no new meta leader");
-        let n = metas[others[0]].stderr().len();
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            metas[others[0]].wait_stderr(n, "a log line", |_| true)
-        }));
-    }
+    eventually("a new meta leader", || {
+        (0..3).find(|&i| i != leader && leads(&metas[i]))
+    });
     let _d3 = data(&metas_addr, 103);
     let _p2 = publish(&a1, "inventory", &["after:80".into()]);
     let mut want = names("i", 3);

@@ -291,3 +291,24 @@ pub fn wait_list(sub: &Proc, from: usize, want: &[String]) -> usize {
 pub fn names(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}-{i}:80")).collect()
 }
+
+/// Re-checks `f` every 20 ms until it holds; panics after the deadline.
+pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether a meta process's latest status line says it leads.
+pub fn leads(meta: &Proc) -> bool {
+    meta.stderr()
+        .iter()
+        .rev()
+        .find(|l| l.contains("status="))
+        .is_some_and(|l| l.contains("status=\"leader\""))
+}
