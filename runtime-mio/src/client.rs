@@ -381,6 +381,18 @@ impl Client {
     }
 }
 
+fn debug_registration(
+    f: &mut fmt::Formatter<'_>,
+    what: &str,
+    key: &DataInfoId,
+    register_id: &Text,
+) -> fmt::Result {
+    f.debug_struct(what)
+        .field("data_info_id", &key.to_string())
+        .field("register_id", &register_id.as_str())
+        .finish()
+}
+
 /// A publication; dropping it unregisters.
 pub struct Publication {
     io: Arc<Io>,
@@ -390,10 +402,7 @@ pub struct Publication {
 
 impl fmt::Debug for Publication {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Publication")
-            .field("data_info_id", &self.data_info_id.to_string())
-            .field("register_id", &self.register_id.as_str())
-            .finish()
+        debug_registration(f, "Publication", &self.data_info_id, &self.register_id)
     }
 }
 
@@ -440,10 +449,7 @@ pub struct Subscription {
 
 impl fmt::Debug for Subscription {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Subscription")
-            .field("data_info_id", &self.data_info_id.to_string())
-            .field("register_id", &self.register_id.as_str())
-            .finish()
+        debug_registration(f, "Subscription", &self.data_info_id, &self.register_id)
     }
 }
 

@@ -322,6 +322,17 @@ impl<N: Node> Shell<N> {
         }
     }
 
+    /// Registers a new connection's socket for both directions (edge-triggered); its token.
+    fn register(&mut self, stream: &mut TcpStream) -> io::Result<Token> {
+        let _ = stream.set_nodelay(true);
+        let token = Token(self.next_token);
+        self.next_token += 1;
+        self.poll
+            .registry()
+            .register(stream, token, Interest::READABLE | Interest::WRITABLE)?;
+        Ok(token)
+    }
+
     fn accept(&mut self, index: usize) -> io::Result<()> {
         loop {
             let (mut stream, peer) = match self.listeners[index].socket.accept() {
@@ -334,14 +345,7 @@ impl<N: Node> Shell<N> {
                     return Ok(());
                 }
             };
-            let _ = stream.set_nodelay(true);
-            let token = Token(self.next_token);
-            self.next_token += 1;
-            self.poll.registry().register(
-                &mut stream,
-                token,
-                Interest::READABLE | Interest::WRITABLE,
-            )?;
+            let token = self.register(&mut stream)?;
             self.next_inbound += 1;
             let conn = ConnId(self.next_inbound);
             self.tokens.insert(token, conn);
@@ -548,14 +552,7 @@ impl<N: Node> Shell<N> {
                 return Ok(());
             }
         };
-        let _ = stream.set_nodelay(true);
-        let token = Token(self.next_token);
-        self.next_token += 1;
-        self.poll.registry().register(
-            &mut stream,
-            token,
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
+        let token = self.register(&mut stream)?;
         self.tokens.insert(token, conn);
         self.conns.insert(
             conn,

@@ -171,18 +171,28 @@ impl Peers {
         let peer = self.by_conn.remove(&conn)?;
         let backoff = self.cfg.backoff;
         if peer == Peer::Meta && self.meta.as_ref().is_some_and(|l| l.conn == Some(conn)) {
-            self.meta_index = (self.meta_index + 1) % self.meta_addresses.len().max(1);
-            let next = self.meta_addresses.get(self.meta_index).cloned();
-            let link = self.meta.as_mut()?;
-            if let Some(a) = next {
-                link.address = a;
-            }
-            return Some(down(link, now, backoff, rng));
+            return self.next_meta_later(now, backoff, rng);
         }
         let Peer::Data(p) = peer else { return None };
         let link = self.data.get_mut(&p)?;
         if link.conn != Some(conn) {
             return None;
+        }
+        Some(down(link, now, backoff, rng))
+    }
+
+    /// Moves the meta link to the next configured address, retried after the backoff.
+    fn next_meta_later(
+        &mut self,
+        now: Instant,
+        backoff: Backoff,
+        rng: &mut Rng,
+    ) -> Option<Instant> {
+        self.meta_index = (self.meta_index + 1) % self.meta_addresses.len().max(1);
+        let next = self.meta_addresses.get(self.meta_index).cloned();
+        let link = self.meta.as_mut()?;
+        if let Some(a) = next {
+            link.address = a;
         }
         Some(down(link, now, backoff, rng))
     }
@@ -205,13 +215,7 @@ impl Peers {
         out.close(conn, "meta is not the leader");
         let backoff = self.cfg.backoff;
         let Some(next) = leader.filter(|a| !a.is_empty()) else {
-            self.meta_index = (self.meta_index + 1) % self.meta_addresses.len().max(1);
-            let next = self.meta_addresses.get(self.meta_index).cloned();
-            let link = self.meta.as_mut()?;
-            if let Some(a) = next {
-                link.address = a;
-            }
-            return Some(down(link, now, backoff, rng));
+            return self.next_meta_later(now, backoff, rng);
         };
         if let Some(link) = self.meta.as_mut() {
             link.address = next;
