@@ -1,3 +1,25 @@
 //! The portable IO shell (DESIGN.md section 6): one mio event loop per node, owning its
 //! listeners, connections, framing, clock and timers, and the meta persist file, while all
-//! protocol logic stays in `roster-core`. Built by the runtime issue; empty until then.
+//! protocol logic stays in `roster-core`.
+//!
+//! - [`framing`]: frames over a byte stream with bounded write buffers (no event loop in
+//!   it, so other shells share it).
+//! - [`shell`]: the event loop of one node.
+//! - [`nodes`]: a node on its own thread, its readiness, stop and join.
+//! - [`persist`]: the meta persist file.
+//! - [`client`]: the Rust client library.
+//! - [`queue`], `sync`: the hand-off between threads, model-checked with loom.
+
+pub mod queue;
+mod sync;
+
+#[cfg(not(loom))]
+pub mod client;
+#[cfg(not(loom))]
+pub mod framing;
+#[cfg(not(loom))]
+pub mod nodes;
+#[cfg(not(loom))]
+pub mod persist;
+#[cfg(not(loom))]
+pub mod shell;

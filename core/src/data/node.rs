@@ -482,11 +482,15 @@ impl DataNode {
                             self.meta_index = self.cfg.meta_addresses.len() - 1;
                         }
                     }
+                    self.meta.retry_at = Some(now);
                 } else {
+                    // No leader known (an election is on): back off rather than spin.
                     self.meta_index += 1;
+                    let b = self.backoff(self.meta.backoff);
+                    self.meta.backoff = b;
+                    self.meta.retry_at = Some(now + b);
                 }
                 self.close(conn, "meta is not the leader".into());
-                self.meta.retry_at = Some(now);
             }
             other => self.unexpected(conn, id, &other),
         }

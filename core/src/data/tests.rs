@@ -979,3 +979,35 @@ mod prop {
             .quickcheck(replayed_or_resynced_follower_equals_leader as fn(Case) -> bool);
     }
 }
+
+#[test]
+fn node_backs_off_when_meta_knows_no_leader() {
+    // Regression (found on real sockets): `NotLeader{leader: None}` during meta's first
+    // election made the node redial meta at once, hundreds of times a second.
+    let cfg = DataConfig::new(pid(1), addr(0), vec![Text::from("meta:1")]);
+    let mut node = DataNode::new(cfg, Instant::ZERO).unwrap();
+    let now = Instant::ZERO;
+    node.handle_timeout(now);
+    let conn = std::iter::from_fn(|| node.poll_output())
+        .find_map(|o| match o {
+            Output::Connect { conn, .. } => Some(conn),
+            _ => None,
+        })
+        .expect("connects to meta");
+    node.handle_input(now, Input::Connected { conn });
+    while node.poll_output().is_some() {}
+    let frame = Frame::new(1, crate::wire::NotLeader { leader: None });
+    node.handle_input(now, Input::Frame { conn, frame });
+    let outs: Vec<_> = std::iter::from_fn(|| node.poll_output()).collect();
+    assert!(
+        !outs.iter().any(|o| matches!(o, Output::Connect { .. })),
+        "no immediate redial: {outs:?}"
+    );
+    node.handle_timeout(now);
+    assert!(
+        !std::iter::from_fn(|| node.poll_output()).any(|o| matches!(o, Output::Connect { .. }))
+    );
+    let later = now + Duration::from_secs(1);
+    node.handle_timeout(later);
+    assert!(std::iter::from_fn(|| node.poll_output()).any(|o| matches!(o, Output::Connect { .. })));
+}

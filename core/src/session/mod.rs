@@ -436,7 +436,12 @@ impl Session {
             }
             Message::ClusterView(view) if peer == Peer::Meta => self.install(now, view),
             Message::NotLeader(n) if peer == Peer::Meta => {
-                self.peers.not_leader(conn, n.leader, &mut self.out);
+                let retry =
+                    self.peers
+                        .not_leader(conn, n.leader, now, &mut self.rng, &mut self.out);
+                if let Some(at) = retry {
+                    self.timers.arm(at, Timer::Reconnect);
+                }
             }
             Message::HeartbeatAck(_) | Message::KeepAlive(_) | Message::Ack(_) => {}
             Message::PeerHello(_) => {}

@@ -171,13 +171,7 @@ impl Peers {
         let peer = self.by_conn.remove(&conn)?;
         let backoff = self.cfg.backoff;
         if peer == Peer::Meta && self.meta.as_ref().is_some_and(|l| l.conn == Some(conn)) {
-            self.meta_index = (self.meta_index + 1) % self.meta_addresses.len().max(1);
-            let next = self.meta_addresses.get(self.meta_index).cloned();
-            let link = self.meta.as_mut()?;
-            if let Some(a) = next {
-                link.address = a;
-            }
-            return Some(down(link, now, backoff, rng));
+            return self.next_meta_later(now, backoff, rng);
         }
         let Peer::Data(p) = peer else { return None };
         let link = self.data.get_mut(&p)?;
@@ -187,24 +181,47 @@ impl Peers {
         Some(down(link, now, backoff, rng))
     }
 
-    /// Meta says another node leads: go there now (or to the next configured address).
-    pub(crate) fn not_leader(&mut self, conn: ConnId, leader: Option<Text>, out: &mut Outbox) {
+    /// Moves the meta link to the next configured address, retried after the backoff.
+    fn next_meta_later(
+        &mut self,
+        now: Instant,
+        backoff: Backoff,
+        rng: &mut Rng,
+    ) -> Option<Instant> {
+        self.meta_index = (self.meta_index + 1) % self.meta_addresses.len().max(1);
+        let next = self.meta_addresses.get(self.meta_index).cloned();
+        let link = self.meta.as_mut()?;
+        if let Some(a) = next {
+            link.address = a;
+        }
+        Some(down(link, now, backoff, rng))
+    }
+
+    /// Meta says another node leads: go there now. If it knows no leader (an election is
+    /// on), try the next configured address after the backoff, not at once: redialling at
+    /// once spins against a meta group without a leader. Returns the retry instant then.
+    pub(crate) fn not_leader(
+        &mut self,
+        conn: ConnId,
+        leader: Option<Text>,
+        now: Instant,
+        rng: &mut Rng,
+        out: &mut Outbox,
+    ) -> Option<Instant> {
         if self.meta.as_ref().and_then(|l| l.conn) != Some(conn) {
-            return;
+            return None;
         }
         self.by_conn.remove(&conn);
         out.close(conn, "meta is not the leader");
-        let next = match leader {
-            Some(a) if !a.is_empty() => a,
-            _ => {
-                self.meta_index = (self.meta_index + 1) % self.meta_addresses.len().max(1);
-                self.meta_addresses[self.meta_index].clone()
-            }
+        let backoff = self.cfg.backoff;
+        let Some(next) = leader.filter(|a| !a.is_empty()) else {
+            return self.next_meta_later(now, backoff, rng);
         };
         if let Some(link) = self.meta.as_mut() {
             link.address = next;
         }
         self.open(Peer::Meta, out);
+        None
     }
 
     /// Reopens links whose backoff is over; returns the next retry instant, if any.

@@ -860,6 +860,34 @@ fn meta_heartbeats_every_second_follows_not_leader_and_installs_views() {
 }
 
 #[test]
+fn not_leader_without_a_leader_backs_off_instead_of_redialling_at_once() {
+    // Regression (found on real sockets): during meta's first election every heartbeat got
+    // `NotLeader{leader: None}` and the session redialled at once, hundreds of times a second.
+    let mut c = config();
+    c.meta_addresses = vec![Text::from("m1:1")];
+    let mut s = Session::new(c, 3).unwrap();
+    let now = Instant::ZERO;
+    s.handle_timeout(now);
+    let Some(Output::Connect { conn, .. }) = s.poll_output() else {
+        panic!("connects to meta")
+    };
+    s.handle_input(now, Input::Connected { conn });
+    while s.poll_output().is_some() {}
+    let frame = Frame::new(0, NotLeader { leader: None });
+    s.handle_input(now, Input::Frame { conn, frame });
+    let outs: Vec<_> = std::iter::from_fn(|| s.poll_output()).collect();
+    assert!(
+        !outs.iter().any(|o| matches!(o, Output::Connect { .. })),
+        "no immediate redial: {outs:?}"
+    );
+    let retry = s.poll_timeout().unwrap();
+    assert!(retry > now);
+    s.handle_timeout(retry);
+    let outs: Vec<_> = std::iter::from_fn(|| s.poll_output()).collect();
+    assert!(outs.iter().any(|o| matches!(o, Output::Connect { .. })));
+}
+
+#[test]
 fn a_lost_data_connection_reconnects_with_backoff_and_resends_in_flight_writes() {
     let mut t = T::new();
     let c = t.client(1);

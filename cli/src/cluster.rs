@@ -1,0 +1,139 @@
+//! `roster dev`: a whole cluster in one process on loopback, every node on its own event
+//! loop with listeners on free ports. Readiness is a condition on the nodes' state (meta has
+//! a leader; every data node and session holds a table that routes every slot), never a
+//! sleep.
+
+use crate::config::Timing;
+use crate::roles::{StartError, start_data, start_meta, start_session};
+use roster_core::data::DataCommand;
+use roster_core::meta::MetaCommand;
+use roster_mio::nodes::Running;
+use roster_mio::shell::{Listener, ListenerKind};
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+
+/// How big a dev cluster is.
+#[derive(Debug, Clone, Copy)]
+pub struct DevOptions {
+    /// Meta nodes (a consensus group when more than one).
+    pub metas: usize,
+    /// Data nodes.
+    pub datas: usize,
+    /// Session nodes.
+    pub sessions: usize,
+    /// Intervals and leases.
+    pub timing: Timing,
+}
+
+impl Default for DevOptions {
+    fn default() -> Self {
+        DevOptions {
+            metas: 1,
+            datas: 3,
+            sessions: 2,
+            timing: Timing::default(),
+        }
+    }
+}
+
+/// A running dev cluster; dropping it stops every node.
+#[derive(Debug)]
+pub struct DevCluster {
+    sessions: Vec<Running<Infallible>>,
+    datas: Vec<Running<DataCommand>>,
+    metas: Vec<Running<MetaCommand>>,
+    /// Session client addresses, for clients.
+    pub session_addrs: Vec<String>,
+    /// Meta addresses.
+    pub meta_addrs: Vec<String>,
+}
+
+const LOOPBACK: &str = "127.0.0.1:0";
+
+impl DevCluster {
+    /// Starts the cluster (not waiting for readiness).
+    pub fn start(o: DevOptions) -> Result<DevCluster, StartError> {
+        if o.metas == 0 || o.datas == 0 || o.sessions == 0 {
+            return Err(StartError::Config(crate::config::ConfigError(
+                "dev: --meta, --data and --sessions must each be at least 1".into(),
+            )));
+        }
+        let meta_listeners = (0..o.metas)
+            .map(|_| Listener::bind(ListenerKind::Peer, LOOPBACK))
+            .collect::<Result<Vec<_>, _>>()?;
+        let peers = meta_listeners
+            .iter()
+            .enumerate()
+            .map(|(i, l)| Ok((i as u64 + 1, l.local_addr()?.to_string())))
+            .collect::<Result<Vec<_>, std::io::Error>>()?;
+        let meta_addrs: Vec<String> = peers.iter().map(|(_, a)| a.clone()).collect();
+        let mut metas = Vec::new();
+        for (i, l) in meta_listeners.into_iter().enumerate() {
+            metas.push(start_meta(i as u64 + 1, &peers, l, o.timing, None)?);
+        }
+        let mut datas = Vec::new();
+        for i in 0..o.datas {
+            let l = Listener::bind(ListenerKind::Peer, LOOPBACK)?;
+            let addr = l.local_addr()?;
+            datas.push(start_data(
+                Some(101 + i as u64),
+                l,
+                addr,
+                &meta_addrs,
+                o.timing,
+            )?);
+        }
+        let mut sessions = Vec::new();
+        let mut session_addrs = Vec::new();
+        for i in 0..o.sessions {
+            let c = Listener::bind(ListenerKind::Client, LOOPBACK)?;
+            let p = Listener::bind(ListenerKind::Peer, LOOPBACK)?;
+            let (ca, pa) = (c.local_addr()?, p.local_addr()?);
+            session_addrs.push(ca.to_string());
+            sessions.push(start_session(
+                Some(201 + i as u64),
+                c,
+                p,
+                ca,
+                pa,
+                &meta_addrs,
+                o.timing,
+            )?);
+        }
+        Ok(DevCluster {
+            sessions,
+            datas,
+            metas,
+            session_addrs,
+            meta_addrs,
+        })
+    }
+
+    /// Waits at most `timeout` until every node is ready; whether they all are.
+    pub fn wait_ready(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let left = || deadline.saturating_duration_since(Instant::now());
+        self.metas.iter().all(|m| m.wait_ready(left()))
+            && self.datas.iter().all(|d| d.wait_ready(left()))
+            && self.sessions.iter().all(|s| s.wait_ready(left()))
+    }
+
+    /// The name of a node that stopped on its own (failed), if any.
+    pub fn failed(&self) -> Option<String> {
+        let metas = self.metas.iter().map(|r| (r.name(), r.is_finished()));
+        let datas = self.datas.iter().map(|r| (r.name(), r.is_finished()));
+        let sessions = self.sessions.iter().map(|r| (r.name(), r.is_finished()));
+        metas
+            .chain(datas)
+            .chain(sessions)
+            .find(|(_, done)| *done)
+            .map(|(n, _)| n.to_string())
+    }
+
+    /// Stops every node: sessions, then data, then meta.
+    pub fn stop(mut self) {
+        self.sessions.clear();
+        self.datas.clear();
+        self.metas.clear();
+    }
+}

@@ -1,0 +1,167 @@
+//! Configuration: TOML files and command-line flags, validated before anything starts.
+//!
+//! Every setting is optional in a file; what is absent takes the core's default (DESIGN.md
+//! §8), never zero. Unknown fields and wrong types are errors that name the field, and the
+//! core's own validation (`validate()` of each role's config) names the field of a value
+//! out of range. Shared by every runtime: nothing here knows about an event loop.
+
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A configuration error, for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Intervals and leases, in milliseconds; absent = the core's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct Timing {
+    /// Heartbeat interval of data and session nodes to meta.
+    #[arg(long, value_name = "MS")]
+    pub heartbeat_ms: Option<u64>,
+    /// Lease of a node in meta's membership.
+    #[arg(long, value_name = "MS")]
+    pub meta_lease_ms: Option<u64>,
+    /// Lease of a session's publishers on data nodes.
+    #[arg(long, value_name = "MS")]
+    pub session_lease_ms: Option<u64>,
+    /// Session version scan interval.
+    #[arg(long, value_name = "MS")]
+    pub scan_ms: Option<u64>,
+    /// Data leader ↔ session reconciliation interval.
+    #[arg(long, value_name = "MS")]
+    pub reconcile_ms: Option<u64>,
+    /// Meta consensus tick (elections take 10 ticks).
+    #[arg(long, value_name = "MS")]
+    pub meta_tick_ms: Option<u64>,
+}
+
+impl Timing {
+    /// Flags override the file.
+    pub fn or(self, file: Timing) -> Timing {
+        Timing {
+            heartbeat_ms: self.heartbeat_ms.or(file.heartbeat_ms),
+            meta_lease_ms: self.meta_lease_ms.or(file.meta_lease_ms),
+            session_lease_ms: self.session_lease_ms.or(file.session_lease_ms),
+            scan_ms: self.scan_ms.or(file.scan_ms),
+            reconcile_ms: self.reconcile_ms.or(file.reconcile_ms),
+            meta_tick_ms: self.meta_tick_ms.or(file.meta_tick_ms),
+        }
+    }
+
+    /// Short leases and intervals so that fail-over takes seconds (tests, demos).
+    pub fn fast() -> Timing {
+        Timing {
+            heartbeat_ms: Some(200),
+            meta_lease_ms: Some(1_500),
+            session_lease_ms: Some(2_000),
+            scan_ms: Some(1_000),
+            reconcile_ms: Some(1_000),
+            meta_tick_ms: Some(50),
+        }
+    }
+}
+
+pub(crate) fn ms(v: Option<u64>, default: Duration) -> Duration {
+    v.map_or(default, Duration::from_millis)
+}
+
+/// Settings of one node, from a file (`--config`) and flags; absent = default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeFile {
+    /// Node id (data, session; default: derived from the peer address). Meta: consensus id.
+    pub id: Option<u64>,
+    /// Peer listener (`host:port`; port 0 picks a free one).
+    pub listen: Option<String>,
+    /// Session client listener.
+    pub client_listen: Option<String>,
+    /// Meta addresses (data, session).
+    pub meta: Option<Vec<String>>,
+    /// Meta consensus group: `id=host:port` entries, this node included (meta).
+    pub peers: Option<Vec<String>>,
+    /// Directory of meta's persisted consensus state (meta).
+    pub data_dir: Option<PathBuf>,
+    /// Intervals and leases.
+    #[serde(default)]
+    pub timing: Timing,
+}
+
+impl NodeFile {
+    /// Reads a TOML file; errors name the file and the field.
+    pub fn load(path: &Path) -> Result<NodeFile, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))?;
+        toml::from_str(&text)
+            .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))
+    }
+}
+
+/// Parses `id=host:port` meta peer entries.
+pub fn parse_peers(entries: &[String]) -> Result<Vec<(u64, String)>, ConfigError> {
+    entries
+        .iter()
+        .map(|e| {
+            let (id, addr) = e.split_once('=').ok_or_else(|| {
+                ConfigError(format!("peers: {e:?} is not of the form id=host:port"))
+            })?;
+            let id = id
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError(format!("peers: {id:?} in {e:?} is not a number")))?;
+            Ok((id, addr.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Splits a comma-separated address list.
+pub fn split_addrs(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_file_keeps_defaults_and_unknown_fields_are_named() {
+        let f: NodeFile =
+            toml::from_str("listen = \"127.0.0.1:0\"\n[timing]\nscan_ms = 5\n").unwrap();
+        assert_eq!(f.timing.scan_ms, Some(5));
+        assert_eq!(f.timing.heartbeat_ms, None);
+        assert_eq!(
+            ms(f.timing.heartbeat_ms, Duration::from_secs(1)),
+            Duration::from_secs(1)
+        );
+        let e = toml::from_str::<NodeFile>("lisen = \"x\"").unwrap_err();
+        assert!(e.to_string().contains("lisen"), "{e}");
+        let e = toml::from_str::<NodeFile>("[timing]\nheartbeat_ms = \"fast\"").unwrap_err();
+        assert!(e.to_string().contains("heartbeat_ms"), "{e}");
+    }
+
+    #[test]
+    fn peers_parse_or_say_why_not() {
+        let p = parse_peers(&["1=a:1".into(), "2 = b:2".into()]).unwrap();
+        assert_eq!(p, vec![(1, "a:1".into()), (2, "b:2".into())]);
+        assert!(
+            parse_peers(&["a:1".into()])
+                .unwrap_err()
+                .0
+                .contains("id=host:port")
+        );
+    }
+}

@@ -1,0 +1,381 @@
+//! `roster`: run any role, a whole dev cluster, or publish and subscribe from the shell.
+
+use clap::{Parser, Subcommand};
+use roster::cluster::{DevCluster, DevOptions};
+use roster::config::{NodeFile, Timing, parse_peers, split_addrs};
+use roster::roles::{StartError, start_data, start_meta, start_session};
+use roster_mio::client::{Client, Update};
+use roster_mio::nodes::Flag;
+use roster_mio::shell::{Listener, ListenerKind};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "roster",
+    version,
+    about = "A service registry: publish, subscribe, and the nodes that serve them."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, clap::Args)]
+struct NodeArgs {
+    /// TOML file with any of the settings below; flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Node id (meta: consensus id).
+    #[arg(long)]
+    id: Option<u64>,
+    /// Peer listener address (port 0 picks a free one).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Meta addresses, comma-separated (data, session).
+    #[arg(long, value_name = "ADDRS")]
+    meta: Option<String>,
+    #[command(flatten)]
+    timing: Timing,
+}
+
+impl NodeArgs {
+    fn merged(&self) -> Result<NodeFile, StartError> {
+        let mut f = match &self.config {
+            Some(p) => NodeFile::load(p)?,
+            None => NodeFile::default(),
+        };
+        f.id = self.id.or(f.id);
+        f.listen = self.listen.clone().or(f.listen);
+        if let Some(m) = &self.meta {
+            f.meta = Some(split_addrs(m));
+        }
+        f.timing = self.timing.or(f.timing);
+        Ok(f)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// A whole cluster in this process on loopback (meta, data, sessions).
+    Dev {
+        /// Meta nodes.
+        #[arg(long = "meta", default_value_t = 1)]
+        metas: usize,
+        /// Data nodes.
+        #[arg(long = "data", default_value_t = 3)]
+        datas: usize,
+        /// Session nodes.
+        #[arg(long, default_value_t = 2)]
+        sessions: usize,
+        #[command(flatten)]
+        timing: Timing,
+    },
+    /// One meta node; its consensus state persists in --data-dir.
+    Meta {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// The meta group, `id=host:port` comma-separated, this node included (default:
+        /// this node alone, id 1).
+        #[arg(long, value_name = "PEERS")]
+        peers: Option<String>,
+        /// Directory of the persisted consensus state.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// One data node.
+    Data {
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// One session node (client and peer listeners are separate).
+    Session {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Client listener address.
+        #[arg(long, value_name = "ADDR")]
+        client_listen: Option<String>,
+    },
+    /// Publishes instances of DATA_ID (one per PAYLOAD) and holds them until interrupted.
+    Publish {
+        /// Session client addresses, comma-separated; the client fails over across them.
+        #[arg(long, value_name = "ADDRS")]
+        session: String,
+        /// The service key.
+        data_id: String,
+        /// One publisher per payload (by convention `ip:port`).
+        #[arg(required = true)]
+        payload: Vec<String>,
+    },
+    /// Prints every list pushed for DATA_ID.
+    Subscribe {
+        /// Session client addresses, comma-separated; the client fails over across them.
+        #[arg(long, value_name = "ADDRS")]
+        session: String,
+        /// The service key.
+        data_id: String,
+        /// Exit after the first list.
+        #[arg(long)]
+        once: bool,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ROSTER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("roster: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Raised by SIGINT or SIGTERM.
+fn shutdown_flag() -> Result<Arc<Flag>, StartError> {
+    let flag = Arc::new(Flag::default());
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])?;
+    let f = flag.clone();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                tracing::info!(signal = sig, "shutting down");
+                f.raise();
+            }
+        })?;
+    Ok(flag)
+}
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// Waits for a signal while watching for a node that stopped by itself.
+fn hold(stop: &Flag, failed: impl Fn() -> Option<String>) -> Result<(), StartError> {
+    while !stop.wait(Duration::from_millis(200)) {
+        if let Some(name) = failed() {
+            return Err(StartError::Io(std::io::Error::other(format!(
+                "{name} stopped unexpectedly (see the log)"
+            ))));
+        }
+    }
+    Ok(())
+}
+
+fn bind(kind: ListenerKind, addr: &str) -> Result<(Listener, SocketAddr), StartError> {
+    let l = Listener::bind(kind, addr)?;
+    let a = l.local_addr()?;
+    Ok((l, a))
+}
+
+fn meta_list(f: &NodeFile) -> Vec<String> {
+    f.meta.clone().unwrap_or_default()
+}
+
+fn run(cmd: Cmd) -> Result<(), StartError> {
+    match cmd {
+        Cmd::Dev {
+            metas,
+            datas,
+            sessions,
+            timing,
+        } => {
+            let stop = shutdown_flag()?;
+            let cluster = DevCluster::start(DevOptions {
+                metas,
+                datas,
+                sessions,
+                timing,
+            })?;
+            say(&format!("meta {}", cluster.meta_addrs.join(",")));
+            let ready = loop {
+                if cluster.wait_ready(Duration::from_millis(200)) {
+                    break true;
+                }
+                if stop.is_raised() || cluster.failed().is_some() {
+                    break false;
+                }
+            };
+            if ready {
+                say(&format!("sessions {}", cluster.session_addrs.join(",")));
+                say(&format!(
+                    "ready: try  roster subscribe --session {} my.service",
+                    cluster.session_addrs.join(",")
+                ));
+            }
+            let r = hold(&stop, || cluster.failed());
+            cluster.stop();
+            r
+        }
+        Cmd::Meta {
+            node,
+            peers,
+            data_dir,
+        } => {
+            let f = node.merged()?;
+            let listen = f.listen.clone().unwrap_or_else(|| "127.0.0.1:9700".into());
+            let (l, addr) = bind(ListenerKind::Peer, &listen)?;
+            let peers = match peers.map(|p| split_addrs(&p)).or(f.peers.clone()) {
+                Some(p) => parse_peers(&p)?,
+                None => vec![(f.id.unwrap_or(1), addr.to_string())],
+            };
+            let id = f.id.unwrap_or(1);
+            let dir = data_dir.or(f.data_dir.clone());
+            let stop = shutdown_flag()?;
+            let mut m = start_meta(id, &peers, l, f.timing, dir.as_deref())?;
+            say(&format!("meta {id} listening {addr}"));
+            let r = hold(&stop, || m.is_finished().then(|| m.name().to_string()));
+            m.stop()?;
+            r
+        }
+        Cmd::Data { node } => {
+            let f = node.merged()?;
+            let listen = f.listen.clone().unwrap_or_else(|| "127.0.0.1:0".into());
+            let (l, addr) = bind(ListenerKind::Peer, &listen)?;
+            let stop = shutdown_flag()?;
+            let mut d = start_data(f.id, l, addr, &meta_list(&f), f.timing)?;
+            say(&format!("data listening {addr}"));
+            let r = hold(&stop, || d.is_finished().then(|| d.name().to_string()));
+            d.stop()?;
+            r
+        }
+        Cmd::Session {
+            node,
+            client_listen,
+        } => {
+            let f = node.merged()?;
+            let client_listen = client_listen
+                .or(f.client_listen.clone())
+                .unwrap_or_else(|| "127.0.0.1:9600".into());
+            let peer_listen = f.listen.clone().unwrap_or_else(|| "127.0.0.1:0".into());
+            let (c, ca) = bind(ListenerKind::Client, &client_listen)?;
+            let (p, pa) = bind(ListenerKind::Peer, &peer_listen)?;
+            let stop = shutdown_flag()?;
+            let mut s = start_session(f.id, c, p, ca, pa, &meta_list(&f), f.timing)?;
+            say(&format!("session listening client={ca} peer={pa}"));
+            let r = hold(&stop, || s.is_finished().then(|| s.name().to_string()));
+            s.stop()?;
+            r
+        }
+        Cmd::Publish {
+            session,
+            data_id,
+            payload,
+        } => {
+            let stop = shutdown_flag()?;
+            let client = client(&session)?;
+            let pubs = payload
+                .iter()
+                .map(|p| client.publish(&data_id, [p.clone().into_bytes()]))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(client_err)?;
+            let mut announced = false;
+            while !stop.wait(Duration::from_millis(100)) {
+                if !announced && client.session().is_some() {
+                    announced = true;
+                    say(&format!("published {} under {data_id}", pubs.len()));
+                }
+                if let Some(e) = pubs.iter().find_map(|p| p.rejected()) {
+                    return Err(client_err(e));
+                }
+            }
+            drop(pubs);
+            Ok(())
+        }
+        Cmd::Subscribe {
+            session,
+            data_id,
+            once,
+            json,
+        } => {
+            let stop = shutdown_flag()?;
+            let client = client(&session)?;
+            let sub = client.subscribe(&data_id).map_err(client_err)?;
+            while !stop.is_raised() {
+                match sub.recv_timeout(Duration::from_millis(200)) {
+                    Ok(u) => {
+                        say(&render(&data_id, &u, json));
+                        if once {
+                            break;
+                        }
+                    }
+                    Err(roster_mio::client::Error::Timeout) => {}
+                    Err(e) => return Err(client_err(e)),
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn client(addrs: &str) -> Result<Client, StartError> {
+    let addrs = split_addrs(addrs);
+    Client::connect(addrs).map_err(client_err)
+}
+
+fn client_err(e: roster_mio::client::Error) -> StartError {
+    match e {
+        roster_mio::client::Error::Config(_) | roster_mio::client::Error::InvalidKey(_) => {
+            StartError::Config(roster::config::ConfigError(e.to_string()))
+        }
+        e => StartError::Io(std::io::Error::other(e.to_string())),
+    }
+}
+
+fn render(data_id: &str, u: &Update, json: bool) -> String {
+    let payloads = |p: &roster_core::model::Publisher| -> Vec<String> {
+        p.payload
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect()
+    };
+    if json {
+        let publishers: Vec<_> = u
+            .publishers
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "register_id": p.register_id.as_str(),
+                    "payload": payloads(p),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "data_id": data_id,
+            "data_info_id": u.data_info_id.to_string(),
+            "version": [u.version.leader_epoch.0, u.version.seq],
+            "publishers": publishers,
+        })
+        .to_string()
+    } else {
+        let list: Vec<String> = u.publishers.iter().flat_map(payloads).collect();
+        format!(
+            "{data_id} v{}.{}: {} publisher(s) [{}]",
+            u.version.leader_epoch.0,
+            u.version.seq,
+            u.publishers.len(),
+            list.join(", ")
+        )
+    }
+}

@@ -1,0 +1,137 @@
+//! Multi-process tests: real `roster` processes on loopback (see `common`).
+
+mod common;
+use common::*;
+
+#[test]
+fn publish_and_subscribe_across_two_sessions_then_a_killed_publisher_disappears() {
+    let (_meta, m) = meta();
+    let _d1 = data(&m, 101);
+    let _d2 = data(&m, 102);
+    let (_s1, a1) = session(&m, 201);
+    let (_s2, a2) = session(&m, 202);
+    let sub = subscribe(&a2, "orders");
+    let mut publisher = publish(&a1, "orders", &["10.0.0.1:80".into(), "10.0.0.2:80".into()]);
+    let at = wait_list(&sub, 0, &["10.0.0.1:80".into(), "10.0.0.2:80".into()]);
+    publisher.kill9();
+    wait_list(&sub, at + 1, &[]);
+}
+
+#[test]
+fn kill_9_of_a_data_node_under_load_loses_no_publisher() {
+    let (_meta, m) = meta();
+    let _d1 = data(&m, 101);
+    let mut d2 = data(&m, 102);
+    let _d3 = data(&m, 103);
+    let (_s1, a1) = session(&m, 201);
+    let (_s2, a2) = session(&m, 202);
+    let ids = ["svc-a", "svc-b", "svc-c", "svc-d"];
+    let subs: Vec<_> = ids
+        .iter()
+        .flat_map(|id| [subscribe(&a1, id), subscribe(&a2, id)])
+        .collect();
+    let mut pubs: Vec<_> = ids
+        .iter()
+        .map(|id| publish(&a1, id, &names(id, 40)))
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        wait_list(&subs[2 * i], 0, &names(id, 40));
+        wait_list(&subs[2 * i + 1], 0, &names(id, 40));
+    }
+    // Under load: more publishers arrive while the data node dies.
+    let extra: Vec<String> = (0..20).map(|i| format!("late-{i}:80")).collect();
+    d2.kill9();
+    pubs.extend(ids.iter().map(|id| publish(&a2, id, &extra)));
+    for (i, id) in ids.iter().enumerate() {
+        let mut want = names(id, 40);
+        want.extend(extra.iter().cloned());
+        wait_list(&subs[2 * i], 0, &want);
+        wait_list(&subs[2 * i + 1], 0, &want);
+    }
+}
+
+#[test]
+fn kill_9_of_a_session_fails_clients_over_with_no_empty_list() {
+    let (_meta, m) = meta();
+    let _d1 = data(&m, 101);
+    let _d2 = data(&m, 102);
+    let (s1, a1) = session(&m, 201);
+    let (s2, a2) = session(&m, 202);
+    let both = format!("{a1},{a2}");
+    let sub = subscribe(&both, "pay");
+    let _publisher = publish(&both, "pay", &names("p", 5));
+    wait_list(&sub, 0, &names("p", 5));
+    let (_, l) = sub.wait_stderr(0, "connected", |l| l.contains("connected session"));
+    let (mut victim, _other) = if l.contains(&a1) { (s1, s2) } else { (s2, s1) };
+    let before = sub.stderr().len();
+    victim.kill9();
+    sub.wait_stderr(before, "a fail-over", |l| l.contains("connected session"));
+    // A new publisher proves the new session serves the subscriber.
+    let _late = publish(&both, "pay", &["late:80".into()]);
+    let mut want = names("p", 5);
+    want.push("late:80".into());
+    wait_list(&sub, 0, &want);
+    for line in sub.stdout() {
+        assert!(
+            !payloads(&line).is_empty(),
+            "an empty list was delivered: {line}"
+        );
+    }
+}
+
+#[test]
+fn a_three_node_meta_cluster_survives_the_loss_of_its_leader() {
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let peers = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    let metas_addr = ports
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let dir = std::env::temp_dir().join(format!("roster-meta3-{}", std::process::id()));
+    let mut metas: Vec<Proc> = (0..3)
+        .map(|i| {
+            let id = (i + 1).to_string();
+            let listen = format!("127.0.0.1:{}", ports[i]);
+            let d = dir.join(&id);
+            let mut a = vec![
+                "meta",
+                "--id",
+                &id,
+                "--listen",
+                &listen,
+                "--peers",
+                &peers,
+                "--data-dir",
+            ];
+            let d = d.to_string_lossy().into_owned();
+            a.push(&d);
+            a.extend_from_slice(FAST);
+            Proc::start(&format!("meta-{id}"), &a)
+        })
+        .collect();
+    let _d1 = data(&metas_addr, 101);
+    let _d2 = data(&metas_addr, 102);
+    let (_s1, a1) = session(&metas_addr, 201);
+    let sub = subscribe(&a1, "inventory");
+    let _p = publish(&a1, "inventory", &names("i", 3));
+    wait_list(&sub, 0, &names("i", 3));
+    // Find the leader: every meta logs its status.
+    let leader = eventually("a meta leader", || metas.iter().position(leads));
+    metas[leader].kill9();
+    // Another meta takes over, and the cluster keeps serving new publishers.
+    eventually("a new meta leader", || {
+        (0..3).find(|&i| i != leader && leads(&metas[i]))
+    });
+    let _d3 = data(&metas_addr, 103);
+    let _p2 = publish(&a1, "inventory", &["after:80".into()]);
+    let mut want = names("i", 3);
+    want.push("after:80".into());
+    wait_list(&sub, 0, &want);
+    let _ = std::fs::remove_dir_all(&dir);
+}

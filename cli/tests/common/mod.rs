@@ -1,0 +1,314 @@
+//! Helpers for tests that run real `roster` processes on loopback: a guard that kills its
+//! process on drop, output captured line by line, and waits on conditions with deadlines
+//! (never fixed sleeps).
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Leases and intervals short enough that fail-over takes seconds.
+pub const FAST: &[&str] = &[
+    "--heartbeat-ms",
+    "200",
+    "--meta-lease-ms",
+    "1500",
+    "--session-lease-ms",
+    "2000",
+    "--scan-ms",
+    "1000",
+    "--reconcile-ms",
+    "1000",
+    "--meta-tick-ms",
+    "50",
+];
+
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+#[derive(Default, Debug)]
+struct Lines {
+    out: Mutex<(Vec<String>, Vec<String>, bool)>,
+    cv: Condvar,
+}
+
+/// A running `roster` process, killed when dropped.
+#[derive(Debug)]
+pub struct Proc {
+    pub name: String,
+    child: Child,
+    lines: Arc<Lines>,
+}
+
+fn pump(lines: Arc<Lines>, r: impl std::io::Read + Send + 'static, stdout: bool) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            let mut g = lines.out.lock().unwrap();
+            if stdout {
+                g.0.push(line);
+            } else {
+                g.1.push(line);
+            }
+            lines.cv.notify_all();
+        }
+        if stdout {
+            lines.out.lock().unwrap().2 = true;
+            lines.cv.notify_all();
+        }
+    });
+}
+
+impl Proc {
+    pub fn start(name: &str, args: &[&str]) -> Proc {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_roster"))
+            .args(args)
+            .env("ROSTER_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("roster starts");
+        let lines = Arc::new(Lines::default());
+        pump(lines.clone(), child.stdout.take().unwrap(), true);
+        pump(lines.clone(), child.stderr.take().unwrap(), false);
+        Proc {
+            name: name.to_string(),
+            child,
+            lines,
+        }
+    }
+
+    /// Waits for a stdout line satisfying `f` (searching from line `from`); its index and text.
+    pub fn wait_stdout(
+        &self,
+        from: usize,
+        what: &str,
+        f: impl Fn(&str) -> bool,
+    ) -> (usize, String) {
+        self.wait(true, from, what, f)
+    }
+
+    /// Waits for a stderr (log) line satisfying `f`.
+    pub fn wait_stderr(
+        &self,
+        from: usize,
+        what: &str,
+        f: impl Fn(&str) -> bool,
+    ) -> (usize, String) {
+        self.wait(false, from, what, f)
+    }
+
+    fn wait(
+        &self,
+        stdout: bool,
+        from: usize,
+        what: &str,
+        f: impl Fn(&str) -> bool,
+    ) -> (usize, String) {
+        let deadline = Instant::now() + DEADLINE;
+        let mut g = self.lines.out.lock().unwrap();
+        loop {
+            let v = if stdout { &g.0 } else { &g.1 };
+            if let Some((i, l)) = v.iter().enumerate().skip(from).find(|(_, l)| f(l)) {
+                return (i, l.clone());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "{}: timed out waiting for {what}\nstdout:\n{}\nstderr:\n{}",
+                self.name,
+                g.0.join("\n"),
+                g.1.join("\n")
+            );
+            g = self
+                .lines
+                .cv
+                .wait_timeout(g, left.min(Duration::from_millis(500)))
+                .unwrap()
+                .0;
+        }
+    }
+
+    pub fn stdout(&self) -> Vec<String> {
+        self.lines.out.lock().unwrap().0.clone()
+    }
+
+    pub fn stderr(&self) -> Vec<String> {
+        self.lines.out.lock().unwrap().1.clone()
+    }
+
+    /// Waits for the process to exit; its status and stderr.
+    pub fn wait_exit(&mut self) -> (std::process::ExitStatus, String) {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                // Let the pumps finish reading.
+                let g = self.lines.out.lock().unwrap();
+                let _ = self
+                    .lines
+                    .cv
+                    .wait_timeout_while(g, Duration::from_secs(2), |g| !g.2);
+                return (s, self.stderr().join("\n"));
+            }
+            assert!(Instant::now() < deadline, "{} did not exit", self.name);
+            let g = self.lines.out.lock().unwrap();
+            let _ = self.lines.cv.wait_timeout(g, Duration::from_millis(50));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// `kill -9`.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A free loopback port (for meta groups, whose members must know each other up front).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn args<'a>(base: &[&'a str]) -> Vec<&'a str> {
+    let mut v = base.to_vec();
+    v.extend_from_slice(FAST);
+    v
+}
+
+/// A meta node on a free port; its address.
+pub fn meta() -> (Proc, String) {
+    let p = Proc::start("meta", &args(&["meta", "--listen", "127.0.0.1:0"]));
+    let (_, l) = p.wait_stdout(0, "meta address", |l| l.starts_with("meta 1 listening"));
+    let addr = l.rsplit(' ').next().unwrap().to_string();
+    (p, addr)
+}
+
+pub fn data(meta: &str, id: u64) -> Proc {
+    let id = id.to_string();
+    let p = Proc::start(
+        &format!("data-{id}"),
+        &args(&[
+            "data",
+            "--listen",
+            "127.0.0.1:0",
+            "--meta",
+            meta,
+            "--id",
+            &id,
+        ]),
+    );
+    p.wait_stdout(0, "data listening", |l| l.starts_with("data listening"));
+    p
+}
+
+/// A session; it and its client address.
+pub fn session(meta: &str, id: u64) -> (Proc, String) {
+    let id = id.to_string();
+    let p = Proc::start(
+        &format!("session-{id}"),
+        &args(&[
+            "session",
+            "--client-listen",
+            "127.0.0.1:0",
+            "--listen",
+            "127.0.0.1:0",
+            "--meta",
+            meta,
+            "--id",
+            &id,
+        ]),
+    );
+    let (_, l) = p.wait_stdout(0, "session listening", |l| {
+        l.starts_with("session listening")
+    });
+    let client = l
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("client="))
+        .unwrap()
+        .to_string();
+    (p, client)
+}
+
+pub fn publish(sessions: &str, data_id: &str, payloads: &[String]) -> Proc {
+    let mut a = vec!["publish", "--session", sessions, data_id];
+    a.extend(payloads.iter().map(String::as_str));
+    let p = Proc::start(&format!("publish {data_id}"), &a);
+    p.wait_stdout(0, "published", |l| l.starts_with("published"));
+    p
+}
+
+pub fn subscribe(sessions: &str, data_id: &str) -> Proc {
+    Proc::start(
+        &format!("subscribe {data_id}"),
+        &["subscribe", "--session", sessions, data_id, "--json"],
+    )
+}
+
+/// The payloads of a `subscribe --json` line.
+pub fn payloads(line: &str) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+    let mut p: Vec<String> = v["publishers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["payload"].as_array().unwrap().iter())
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    p.sort();
+    p
+}
+
+/// Waits until the subscriber's latest list is exactly `want`; the line index.
+pub fn wait_list(sub: &Proc, from: usize, want: &[String]) -> usize {
+    let mut want = want.to_vec();
+    want.sort();
+    sub.wait_stdout(from, &format!("a list of {} publishers", want.len()), |l| {
+        payloads(l) == want
+    })
+    .0
+}
+
+pub fn names(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i}:80")).collect()
+}
+
+/// Re-checks `f` every 20 ms until it holds; panics after the deadline.
+pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether a meta process's latest status line says it leads.
+pub fn leads(meta: &Proc) -> bool {
+    meta.stderr()
+        .iter()
+        .rev()
+        .find(|l| l.contains("status="))
+        .is_some_and(|l| l.contains("status=\"leader\""))
+}

@@ -1,0 +1,125 @@
+//! Done-when 4: bad configuration, an unreachable meta, a port in use and garbage on a
+//! session port each give a clear message, and nothing else breaks.
+
+mod common;
+use common::*;
+use std::io::Write;
+
+#[test]
+fn bad_configuration_is_refused_naming_the_field() {
+    let dir = std::env::temp_dir().join(format!("roster-badcfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let unknown = dir.join("unknown.toml");
+    std::fs::write(&unknown, "listen = \"127.0.0.1:0\"\nheartbeat = 5\n").unwrap();
+    let mut p = Proc::start("data", &["data", "--config", unknown.to_str().unwrap()]);
+    let (status, err) = p.wait_exit();
+    assert!(!status.success());
+    assert!(err.contains("heartbeat"), "{err}");
+
+    let typed = dir.join("typed.toml");
+    std::fs::write(&typed, "[timing]\nheartbeat_ms = \"fast\"\n").unwrap();
+    let mut p = Proc::start("data", &["data", "--config", typed.to_str().unwrap()]);
+    let (status, err) = p.wait_exit();
+    assert!(!status.success());
+    assert!(err.contains("heartbeat_ms"), "{err}");
+
+    // A value out of range: the core's validation names the field.
+    let mut p = Proc::start(
+        "session",
+        &[
+            "session",
+            "--client-listen",
+            "127.0.0.1:0",
+            "--listen",
+            "127.0.0.1:0",
+            "--meta",
+            "127.0.0.1:1",
+            "--scan-ms",
+            "0",
+        ],
+    );
+    let (status, err) = p.wait_exit();
+    assert!(!status.success());
+    assert!(err.contains("scan_interval"), "{err}");
+
+    // A partial file is not zeros: defaults fill the rest and the node runs.
+    let partial = dir.join("partial.toml");
+    std::fs::write(
+        &partial,
+        "listen = \"127.0.0.1:0\"\nmeta = [\"127.0.0.1:1\"]\n",
+    )
+    .unwrap();
+    let p = Proc::start("data", &["data", "--config", partial.to_str().unwrap()]);
+    p.wait_stdout(0, "data listening", |l| l.starts_with("data listening"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_port_in_use_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut p = Proc::start(
+        "session",
+        &[
+            "session",
+            "--client-listen",
+            &addr,
+            "--listen",
+            "127.0.0.1:0",
+            "--meta",
+            "127.0.0.1:1",
+        ],
+    );
+    let (status, err) = p.wait_exit();
+    assert!(!status.success());
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+}
+
+#[test]
+fn an_unreachable_meta_is_reported_and_retried() {
+    let dead = free_port();
+    let meta = format!("127.0.0.1:{dead}");
+    let mut p = Proc::start(
+        "data",
+        &["data", "--listen", "127.0.0.1:0", "--meta", &meta],
+    );
+    p.wait_stderr(0, "an unreachable-peer warning", |l| {
+        l.contains("peer unreachable") && l.contains(&meta)
+    });
+    assert!(p.is_running(), "the node keeps retrying");
+}
+
+#[test]
+fn garbage_on_a_session_port_closes_only_that_connection() {
+    let (_meta, m) = meta();
+    let _d = data(&m, 101);
+    let (s, a) = session(&m, 201);
+    let sub = subscribe(&a, "svc");
+    let _p = publish(&a, "svc", &["one:80".into()]);
+    let at = wait_list(&sub, 0, &["one:80".into()]);
+    for junk in [&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..], &[0xff; 64][..]] {
+        let mut c = std::net::TcpStream::connect(&a).unwrap();
+        c.write_all(junk).unwrap();
+    }
+    s.wait_stderr(0, "a logged reason", |l| l.contains("malformed frame"));
+    // Peer traffic on the client port is refused too, with a reason.
+    let hello = roster_core::wire::Frame::new(
+        0,
+        roster_core::wire::PeerHello {
+            role: roster_core::model::Role::Data,
+            process: roster_core::model::ProcessId {
+                node: roster_core::model::NodeId(9),
+                incarnation: roster_core::model::Incarnation(1),
+            },
+            address: "x:1".into(),
+        },
+    );
+    let mut c = std::net::TcpStream::connect(&a).unwrap();
+    c.write_all(&hello.to_bytes().unwrap()).unwrap();
+    s.wait_stderr(0, "peer traffic refused", |l| {
+        l.contains("PeerHello on the Client port")
+    });
+    // Existing clients are unaffected.
+    let _p2 = publish(&a, "svc", &["two:80".into()]);
+    wait_list(&sub, at + 1, &["one:80".into(), "two:80".into()]);
+}

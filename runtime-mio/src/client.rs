@@ -1,0 +1,501 @@
+//! The Rust client library on the core's client (`roster_core::client`): one IO thread per
+//! [`Client`] runs the core client in a [`Shell`]; handles talk to it through the hand-off
+//! [`Queue`] and a `mio::Waker`.
+//!
+//! - [`Client::publish`] returns a [`Publication`]; dropping it unregisters.
+//! - [`Client::subscribe`] returns a [`Subscription`]: a blocking `Iterator` of
+//!   [`Update`]s and a `futures_core::Stream` of them, usable on any executor.
+//! - Reconnection, replay of every registration and fail-over across the configured
+//!   sessions are the core client's: automatic.
+
+use crate::nodes::{Readiness, Running, spawn};
+use crate::queue::Queue;
+use crate::shell::{Clock, Handle, Hooks, Shell, ShellConfig, os_seed};
+use bytes::Bytes;
+use roster_core::client::{self as core, ClientConfig, Command, Event};
+use roster_core::model::{DataInfoId, DatumVersion, Publisher, Text};
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// Instance id of keys given by data id alone (SOFARegistry's default).
+pub const DEFAULT_INSTANCE_ID: &str = "DEFAULT_INSTANCE_ID";
+/// Group of keys given by data id alone.
+pub const DEFAULT_GROUP: &str = "DEFAULT_GROUP";
+
+/// What can go wrong.
+#[derive(Debug)]
+pub enum Error {
+    /// The configuration is invalid; names the field.
+    Config(String),
+    /// The key is not a data id nor `data_id#@#instance_id#@#group`.
+    InvalidKey(String),
+    /// The client was closed.
+    Closed,
+    /// Nothing arrived in time.
+    Timeout,
+    /// The session refused a registration.
+    Rejected {
+        /// The registration.
+        register_id: String,
+        /// The session's reason.
+        reason: String,
+    },
+    /// The IO thread could not start.
+    Io(io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Config(e) => write!(f, "invalid client configuration: {e}"),
+            Error::InvalidKey(k) => write!(f, "invalid data id {k:?}"),
+            Error::Closed => write!(f, "the client is closed"),
+            Error::Timeout => write!(f, "timed out"),
+            Error::Rejected {
+                register_id,
+                reason,
+            } => write!(f, "registration {register_id} refused: {reason}"),
+            Error::Io(e) => write!(f, "client IO: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// A list pushed to a subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Update {
+    /// The key.
+    pub data_info_id: DataInfoId,
+    /// Its version; strictly newer than the previous update of the subscription.
+    pub version: DatumVersion,
+    /// Every live publisher.
+    pub publishers: Vec<Publisher>,
+}
+
+/// Parses a key: a bare data id takes the default instance and group.
+pub fn parse_key(key: &str) -> Result<DataInfoId, Error> {
+    if key.is_empty() {
+        return Err(Error::InvalidKey(key.to_string()));
+    }
+    if key.contains(roster_core::model::SEPARATOR) {
+        return DataInfoId::parse(key).ok_or_else(|| Error::InvalidKey(key.to_string()));
+    }
+    Ok(DataInfoId::new(key, DEFAULT_INSTANCE_ID, DEFAULT_GROUP))
+}
+
+/// Client settings.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Session client addresses to fail over across.
+    pub sessions: Vec<String>,
+    /// The client's identity (default: `roster-<pid>-<random>`).
+    pub client_id: Option<String>,
+    /// First reconnect delay (doubles up to `reconnect_max`).
+    pub reconnect_min: Duration,
+    /// Longest reconnect delay.
+    pub reconnect_max: Duration,
+}
+
+impl ClientOptions {
+    /// Defaults for these sessions.
+    pub fn new<S: Into<String>>(sessions: impl IntoIterator<Item = S>) -> Self {
+        ClientOptions {
+            sessions: sessions.into_iter().map(Into::into).collect(),
+            client_id: None,
+            reconnect_min: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Status {
+    /// The session connected to, if any.
+    session: Option<String>,
+    /// Connections made so far.
+    connects: u64,
+    rejected: HashMap<Text, String>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    subs: Mutex<HashMap<Text, Queue<Update>>>,
+    status: Mutex<Status>,
+    changed: Condvar,
+}
+
+struct ClientHooks {
+    shared: Arc<Shared>,
+}
+
+impl Hooks<core::Client> for ClientHooks {
+    fn event(&mut self, event: Event) -> io::Result<()> {
+        match event {
+            Event::Update {
+                data_info_id,
+                register_ids,
+                version,
+                publishers,
+            } => {
+                let subs = self.shared.subs.lock().unwrap_or_else(|p| p.into_inner());
+                for id in register_ids {
+                    if let Some(q) = subs.get(&id) {
+                        let _ = q.push(Update {
+                            data_info_id: data_info_id.clone(),
+                            version,
+                            publishers: publishers.clone(),
+                        });
+                    }
+                }
+            }
+            Event::Connected {
+                session,
+                connect_generation,
+            } => {
+                info!(session = session.as_str(), connect_generation, "connected");
+                let mut s = self.shared.status.lock().unwrap_or_else(|p| p.into_inner());
+                s.session = Some(session.as_str().to_string());
+                s.connects += 1;
+                self.shared.changed.notify_all();
+            }
+            Event::Disconnected { session } => {
+                info!(session = session.as_str(), "disconnected");
+                let mut s = self.shared.status.lock().unwrap_or_else(|p| p.into_inner());
+                s.session = None;
+                self.shared.changed.notify_all();
+            }
+            Event::Rejected {
+                register_id,
+                reason,
+            } => {
+                warn!(
+                    register_id = register_id.as_str(),
+                    reason = reason.as_str(),
+                    "registration refused"
+                );
+                let mut s = self.shared.status.lock().unwrap_or_else(|p| p.into_inner());
+                s.rejected.insert(register_id, reason.as_str().to_string());
+                self.shared.changed.notify_all();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Readiness for core::Client {
+    fn is_ready(&self) -> bool {
+        self.is_connected()
+    }
+}
+
+struct Io {
+    handle: Handle<Command>,
+    running: Mutex<Option<Running<Command>>>,
+    shared: Arc<Shared>,
+    client_id: String,
+    next_id: AtomicU64,
+}
+
+impl Drop for Io {
+    fn drop(&mut self) {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        drop(running);
+        for q in self
+            .shared
+            .subs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
+            q.close();
+        }
+    }
+}
+
+impl Io {
+    fn command(&self, c: Command) -> Result<(), Error> {
+        self.handle.command(c).map_err(|_| Error::Closed)
+    }
+
+    fn register_id(&self) -> Text {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        Text::from(format!("{}-{n}", self.client_id))
+    }
+}
+
+/// A connection to roster (one IO thread). Cheap to share behind an `Arc`; closes when it
+/// and every handle made from it are dropped.
+pub struct Client {
+    io: Arc<Io>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("client_id", &self.io.client_id)
+            .finish()
+    }
+}
+
+impl Client {
+    /// A client for these session addresses, connecting in the background.
+    pub fn connect<S: Into<String>>(
+        sessions: impl IntoIterator<Item = S>,
+    ) -> Result<Client, Error> {
+        Client::with_options(ClientOptions::new(sessions))
+    }
+
+    /// A client with explicit options.
+    pub fn with_options(options: ClientOptions) -> Result<Client, Error> {
+        let seed = os_seed();
+        let client_id = options
+            .client_id
+            .unwrap_or_else(|| format!("roster-{}-{:x}", std::process::id(), seed & 0xffff_ffff));
+        let mut cfg = ClientConfig::new(
+            Text::from(client_id.clone()),
+            options.sessions.into_iter().map(Text::from).collect(),
+        );
+        cfg.reconnect_backoff =
+            roster_core::session::Backoff::new(options.reconnect_min, options.reconnect_max);
+        let node = core::Client::new(cfg, seed).map_err(|e| Error::Config(e.to_string()))?;
+        let shell = Shell::new(
+            "client",
+            node,
+            Clock::new(),
+            Vec::new(),
+            ShellConfig::default(),
+        )
+        .map_err(Error::Io)?;
+        let handle = shell.handle();
+        let shared = Arc::new(Shared::default());
+        let hooks = ClientHooks {
+            shared: shared.clone(),
+        };
+        let running = spawn("roster-client", shell, hooks).map_err(Error::Io)?;
+        Ok(Client {
+            io: Arc::new(Io {
+                handle,
+                running: Mutex::new(Some(running)),
+                shared,
+                client_id,
+                next_id: AtomicU64::new(1),
+            }),
+        })
+    }
+
+    /// Waits at most `timeout` until connected to a session; its address.
+    pub fn wait_connected(&self, timeout: Duration) -> Result<String, Error> {
+        let s = self
+            .io
+            .shared
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let (s, _) = self
+            .io
+            .shared
+            .changed
+            .wait_timeout_while(s, timeout, |s| s.session.is_none())
+            .unwrap_or_else(|p| p.into_inner());
+        s.session.clone().ok_or(Error::Timeout)
+    }
+
+    /// The session connected to, if any.
+    pub fn session(&self) -> Option<String> {
+        let s = self
+            .io
+            .shared
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        s.session.clone()
+    }
+
+    /// How many times the client has connected (one more after every fail-over).
+    pub fn connects(&self) -> u64 {
+        let s = self
+            .io
+            .shared
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        s.connects
+    }
+
+    /// Publishes an instance under `key` (a data id, or `data_id#@#instance_id#@#group`).
+    /// Held until the returned handle is dropped.
+    pub fn publish<P: Into<Bytes>>(
+        &self,
+        key: &str,
+        payload: impl IntoIterator<Item = P>,
+    ) -> Result<Publication, Error> {
+        let data_info_id = parse_key(key)?;
+        let register_id = self.io.register_id();
+        self.io.command(Command::Publish {
+            data_info_id: data_info_id.clone(),
+            register_id: register_id.clone(),
+            payload: payload.into_iter().map(Into::into).collect(),
+            attributes: Vec::new(),
+        })?;
+        Ok(Publication {
+            io: self.io.clone(),
+            data_info_id,
+            register_id,
+        })
+    }
+
+    /// Subscribes to `key`; the handle yields every newer list.
+    pub fn subscribe(&self, key: &str) -> Result<Subscription, Error> {
+        let data_info_id = parse_key(key)?;
+        let register_id = self.io.register_id();
+        let queue = Queue::new();
+        self.io
+            .shared
+            .subs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(register_id.clone(), queue.clone());
+        let sub = Subscription {
+            io: self.io.clone(),
+            data_info_id: data_info_id.clone(),
+            register_id: register_id.clone(),
+            queue,
+        };
+        self.io.command(Command::Subscribe {
+            data_info_id,
+            register_id,
+        })?;
+        Ok(sub)
+    }
+}
+
+fn debug_registration(
+    f: &mut fmt::Formatter<'_>,
+    what: &str,
+    key: &DataInfoId,
+    register_id: &Text,
+) -> fmt::Result {
+    f.debug_struct(what)
+        .field("data_info_id", &key.to_string())
+        .field("register_id", &register_id.as_str())
+        .finish()
+}
+
+/// A publication; dropping it unregisters.
+pub struct Publication {
+    io: Arc<Io>,
+    data_info_id: DataInfoId,
+    register_id: Text,
+}
+
+impl fmt::Debug for Publication {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_registration(f, "Publication", &self.data_info_id, &self.register_id)
+    }
+}
+
+impl Publication {
+    /// Its registration id.
+    pub fn register_id(&self) -> &str {
+        self.register_id.as_str()
+    }
+
+    /// The session's refusal of it, if any.
+    pub fn rejected(&self) -> Option<Error> {
+        let s = self
+            .io
+            .shared
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        s.rejected
+            .get(&self.register_id)
+            .map(|reason| Error::Rejected {
+                register_id: self.register_id.as_str().to_string(),
+                reason: reason.clone(),
+            })
+    }
+}
+
+impl Drop for Publication {
+    fn drop(&mut self) {
+        let _ = self.io.command(Command::Unpublish {
+            data_info_id: self.data_info_id.clone(),
+            register_id: self.register_id.clone(),
+        });
+    }
+}
+
+/// A subscription: a blocking iterator and a `Stream` of updates. Ends when the client is
+/// closed; dropping it unsubscribes.
+pub struct Subscription {
+    io: Arc<Io>,
+    data_info_id: DataInfoId,
+    register_id: Text,
+    queue: Queue<Update>,
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_registration(f, "Subscription", &self.data_info_id, &self.register_id)
+    }
+}
+
+impl Subscription {
+    /// Waits at most `timeout` for the next update.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Update, Error> {
+        self.queue.pop_timeout(timeout).map_err(|closed| {
+            if closed {
+                Error::Closed
+            } else {
+                Error::Timeout
+            }
+        })
+    }
+
+    /// The next update if one is queued.
+    pub fn try_recv(&self) -> Option<Update> {
+        self.queue.try_pop()
+    }
+}
+
+impl Iterator for Subscription {
+    type Item = Update;
+    fn next(&mut self) -> Option<Update> {
+        self.queue.pop()
+    }
+}
+
+impl futures_core::Stream for Subscription {
+    type Item = Update;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Update>> {
+        self.queue.poll_pop(cx)
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.io
+            .shared
+            .subs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.register_id);
+        let _ = self.io.command(Command::Unsubscribe {
+            data_info_id: self.data_info_id.clone(),
+            register_id: self.register_id.clone(),
+        });
+    }
+}

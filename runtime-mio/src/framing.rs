@@ -1,0 +1,198 @@
+//! Framing over a byte stream, independent of any event loop (so the glommio shell can share
+//! it): a read side that turns bytes into frames with the core's `FrameDecoder`, and a
+//! bounded write side. A peer that does not read fills its write buffer past the bound and
+//! is cut off rather than buffered forever.
+
+use bytes::{Buf, BytesMut};
+use roster_core::wire::{DEFAULT_MAX_FRAME_LEN, DecodeError, Frame, FrameDecoder};
+use std::fmt;
+use std::io::{self, Read, Write};
+
+/// Default bound of a connection's unsent bytes: 64 MiB (four maximal frames).
+pub const DEFAULT_WRITE_LIMIT: usize = 4 * DEFAULT_MAX_FRAME_LEN;
+
+/// Why a connection is given up by the framing layer.
+#[derive(Debug)]
+pub enum FrameError {
+    /// The peer sent bytes that are not roster framing.
+    Malformed(DecodeError),
+    /// The peer does not read: more than the write limit is waiting to be sent.
+    WriteLimit {
+        /// Bytes waiting.
+        pending: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// An outgoing frame could not be encoded (larger than the maximum frame).
+    Encode(String),
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::Malformed(e) => write!(f, "malformed frame: {e}"),
+            FrameError::WriteLimit { pending, limit } => write!(
+                f,
+                "peer does not read: {pending} bytes pending exceed the {limit}-byte write limit"
+            ),
+            FrameError::Encode(e) => write!(f, "frame not sent: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+/// One connection's buffers.
+#[derive(Debug)]
+pub struct Framed {
+    decoder: FrameDecoder,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    write_limit: usize,
+}
+
+/// What a read pass produced.
+#[derive(Debug, Default)]
+pub struct ReadOutcome {
+    /// Complete frames, in order.
+    pub frames: Vec<Frame>,
+    /// The peer closed its side.
+    pub eof: bool,
+    /// The stream turned out malformed after `frames` (which are still valid).
+    pub malformed: Option<DecodeError>,
+}
+
+impl Framed {
+    /// Buffers with the default limits.
+    pub fn new(write_limit: usize) -> Self {
+        Framed {
+            decoder: FrameDecoder::default(),
+            rbuf: BytesMut::with_capacity(16 * 1024),
+            wbuf: BytesMut::new(),
+            write_limit,
+        }
+    }
+
+    /// Queues a frame for sending.
+    pub fn queue(&mut self, frame: &Frame) -> Result<(), FrameError> {
+        frame
+            .encode(&mut self.wbuf, self.decoder.max_frame_len())
+            .map_err(|e| FrameError::Encode(e.to_string()))?;
+        if self.wbuf.len() > self.write_limit {
+            return Err(FrameError::WriteLimit {
+                pending: self.wbuf.len(),
+                limit: self.write_limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// Bytes waiting to be written.
+    pub fn pending(&self) -> usize {
+        self.wbuf.len()
+    }
+
+    /// Writes as much as the socket takes. `Ok(true)` when everything was written.
+    pub fn flush(&mut self, w: &mut impl Write) -> io::Result<bool> {
+        while !self.wbuf.is_empty() {
+            match w.write(&self.wbuf) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.wbuf.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Reads until the socket would block (edge-triggered readiness), decoding as it goes.
+    pub fn read(&mut self, r: &mut impl Read) -> io::Result<ReadOutcome> {
+        let mut out = ReadOutcome::default();
+        loop {
+            if self.rbuf.capacity() - self.rbuf.len() < 4096 {
+                self.rbuf.reserve(64 * 1024);
+            }
+            let start = self.rbuf.len();
+            let cap = self.rbuf.capacity();
+            self.rbuf.resize(cap, 0);
+            let n = match r.read(&mut self.rbuf[start..]) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.rbuf.truncate(start);
+                    match e.kind() {
+                        io::ErrorKind::WouldBlock => break,
+                        io::ErrorKind::Interrupted => continue,
+                        _ => return Err(e),
+                    }
+                }
+            };
+            self.rbuf.truncate(start + n);
+            if n == 0 {
+                out.eof = true;
+                break;
+            }
+            if let Err(e) = self.decode_into(&mut out.frames) {
+                out.malformed = Some(e);
+                return Ok(out);
+            }
+        }
+        Ok(out)
+    }
+
+    fn decode_into(&mut self, frames: &mut Vec<Frame>) -> Result<(), DecodeError> {
+        while let Some(f) = self.decoder.decode(&mut self.rbuf)? {
+            frames.push(f);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use roster_core::wire::KeepAlive;
+
+    #[test]
+    fn frames_split_across_reads_are_reassembled() {
+        let mut bytes = Vec::new();
+        for id in 1..=3 {
+            bytes.extend_from_slice(&Frame::new(id, KeepAlive {}).to_bytes().unwrap());
+        }
+        let mut f = Framed::new(DEFAULT_WRITE_LIMIT);
+        let mut first = &bytes[..20];
+        let out = f.read(&mut first).unwrap();
+        assert_eq!(out.frames.len(), 1);
+        assert!(out.eof);
+        let mut rest = &bytes[20..];
+        let out = f.read(&mut rest).unwrap();
+        assert_eq!(out.frames.len(), 2);
+        assert!(out.malformed.is_none());
+    }
+
+    #[test]
+    fn garbage_is_reported_not_panicked_on() {
+        let mut f = Framed::new(DEFAULT_WRITE_LIMIT);
+        let mut garbage: &[u8] = b"GET / HTTP/1.1\r\n\r\n";
+        let out = f.read(&mut garbage).unwrap();
+        assert!(out.frames.is_empty());
+        assert!(out.malformed.is_some());
+    }
+
+    #[test]
+    fn a_reader_that_never_reads_hits_the_write_limit() {
+        let mut f = Framed::new(64);
+        let frame = Frame::new(1, KeepAlive {});
+        let mut err = None;
+        for _ in 0..10 {
+            if let Err(e) = f.queue(&frame) {
+                err = Some(e);
+                break;
+            }
+        }
+        assert!(matches!(
+            err,
+            Some(FrameError::WriteLimit { limit: 64, .. })
+        ));
+    }
+}

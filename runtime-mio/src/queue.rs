@@ -1,0 +1,309 @@
+//! The hand-off between threads: a small unbounded MPMC queue with a close flag, a blocking
+//! pop (condition variable) and an async pop (a registered `Waker`), so that one queue
+//! serves a blocking iterator and a `futures::Stream` alike.
+//!
+//! Used for the client library's commands (handle → IO thread, whose mio loop is woken
+//! separately with `mio::Waker`), its updates (IO thread → subscription handles), and the
+//! node loops' control messages (shutdown). Built on [`crate::sync`], so the loom tests at
+//! the bottom check it under every interleaving.
+
+use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::collections::VecDeque;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+#[derive(Debug)]
+struct State<T> {
+    items: VecDeque<T>,
+    closed: bool,
+    wakers: Vec<Waker>,
+}
+
+#[derive(Debug)]
+struct Inner<T> {
+    state: Mutex<State<T>>,
+    ready: Condvar,
+}
+
+/// A queue shared by cloning; every clone is both a sender and a receiver.
+#[derive(Debug)]
+pub struct Queue<T> {
+    inner: Arc<Inner<T>>,
+}
+
+impl<T> Clone for Queue<T> {
+    fn clone(&self) -> Self {
+        Queue {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T> Default for Queue<T> {
+    fn default() -> Self {
+        Queue::new()
+    }
+}
+
+/// The queue was closed; the item is handed back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closed<T>(pub T);
+
+impl<T> Queue<T> {
+    /// An empty, open queue.
+    pub fn new() -> Self {
+        Queue {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State {
+                    items: VecDeque::new(),
+                    closed: false,
+                    wakers: Vec::new(),
+                }),
+                ready: Condvar::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // A panic while holding the lock leaves the queue's data consistent (every
+        // operation is a single push or pop), so a poisoned lock is still usable.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Appends an item and wakes a waiting receiver; refused once closed.
+    pub fn push(&self, item: T) -> Result<(), Closed<T>> {
+        let wakers = {
+            let mut s = self.lock();
+            if s.closed {
+                return Err(Closed(item));
+            }
+            s.items.push_back(item);
+            std::mem::take(&mut s.wakers)
+        };
+        self.inner.ready.notify_one();
+        wakers.into_iter().for_each(Waker::wake);
+        Ok(())
+    }
+
+    /// Closes the queue: pushes fail from now on, receivers drain what is left and then see
+    /// the end.
+    pub fn close(&self) {
+        let wakers = {
+            let mut s = self.lock();
+            s.closed = true;
+            std::mem::take(&mut s.wakers)
+        };
+        self.inner.ready.notify_all();
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Whether the queue was closed.
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Takes the oldest item without waiting.
+    pub fn try_pop(&self) -> Option<T> {
+        self.lock().items.pop_front()
+    }
+
+    /// Takes every queued item without waiting.
+    pub fn drain(&self) -> Vec<T> {
+        self.lock().items.drain(..).collect()
+    }
+
+    /// Waits for the oldest item; `None` once the queue is closed and empty.
+    pub fn pop(&self) -> Option<T> {
+        let mut s = self.lock();
+        loop {
+            if let Some(item) = s.items.pop_front() {
+                return Some(item);
+            }
+            if s.closed {
+                return None;
+            }
+            s = self
+                .inner
+                .ready
+                .wait(s)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
+    /// Polls for the oldest item: `Ready(None)` once closed and empty; otherwise registers
+    /// the task to be woken by the next push or the close.
+    pub fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut s = self.lock();
+        if let Some(item) = s.items.pop_front() {
+            return Poll::Ready(Some(item));
+        }
+        if s.closed {
+            return Poll::Ready(None);
+        }
+        if !s.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            s.wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+#[cfg(not(loom))]
+impl<T> Queue<T> {
+    /// Waits at most `timeout` for the oldest item. `Err(true)` if closed and empty,
+    /// `Err(false)` on timeout.
+    pub fn pop_timeout(&self, timeout: Duration) -> Result<T, bool> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut s = self.lock();
+        loop {
+            if let Some(item) = s.items.pop_front() {
+                return Ok(item);
+            }
+            if s.closed {
+                return Err(true);
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(false);
+            }
+            s = self
+                .inner
+                .ready
+                .wait_timeout(s, left)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_then_end_after_close() {
+        let q = Queue::new();
+        q.push(1).unwrap();
+        q.push(2).unwrap();
+        q.close();
+        assert_eq!(q.push(3), Err(Closed(3)));
+        assert_eq!(q.pop(), Some(1));
+        assert_eq!(q.try_pop(), Some(2));
+        assert_eq!(q.pop(), None);
+        assert_eq!(q.pop_timeout(Duration::from_millis(1)), Err(true));
+    }
+
+    #[test]
+    fn pop_timeout_times_out_on_an_open_empty_queue() {
+        let q = Queue::<u8>::new();
+        assert_eq!(q.pop_timeout(Duration::from_millis(5)), Err(false));
+    }
+
+    #[test]
+    fn a_blocked_receiver_is_woken_by_another_thread() {
+        let q = Queue::new();
+        let r = q.clone();
+        let t = std::thread::spawn(move || r.pop());
+        q.push(7).unwrap();
+        assert_eq!(t.join().unwrap(), Some(7));
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::thread;
+
+    #[test]
+    fn loom_every_item_arrives_once_in_order() {
+        loom::model(|| {
+            let q = Queue::new();
+            let tx = q.clone();
+            let t = thread::spawn(move || {
+                tx.push(1).unwrap();
+                tx.push(2).unwrap();
+                tx.close();
+            });
+            let mut got = Vec::new();
+            while let Some(v) = q.pop() {
+                got.push(v);
+            }
+            t.join().unwrap();
+            assert_eq!(got, vec![1, 2]);
+        });
+    }
+
+    #[test]
+    fn loom_close_wakes_a_blocked_receiver() {
+        loom::model(|| {
+            let q = Queue::<u8>::new();
+            let rx = q.clone();
+            let t = thread::spawn(move || rx.pop());
+            q.close();
+            assert_eq!(t.join().unwrap(), None);
+        });
+    }
+
+    #[test]
+    fn loom_two_senders_lose_nothing() {
+        loom::model(|| {
+            let q = Queue::new();
+            let a = q.clone();
+            let b = q.clone();
+            let ta = thread::spawn(move || a.push(1).unwrap());
+            let tb = thread::spawn(move || b.push(2).unwrap());
+            let mut got = vec![q.pop().unwrap(), q.pop().unwrap()];
+            ta.join().unwrap();
+            tb.join().unwrap();
+            got.sort();
+            assert_eq!(got, vec![1, 2]);
+            assert_eq!(q.try_pop(), None);
+        });
+    }
+
+    #[test]
+    fn loom_a_push_racing_close_is_either_delivered_or_refused() {
+        loom::model(|| {
+            let q = Queue::new();
+            let tx = q.clone();
+            let t = thread::spawn(move || tx.push(5).is_ok());
+            q.close();
+            let accepted = t.join().unwrap();
+            assert_eq!(q.pop(), accepted.then_some(5));
+            assert_eq!(q.pop(), None);
+        });
+    }
+
+    #[test]
+    fn loom_async_receiver_is_woken() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::task::Wake;
+        struct Flag(AtomicBool);
+        impl Wake for Flag {
+            fn wake(self: std::sync::Arc<Self>) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        loom::model(|| {
+            let q = Queue::new();
+            let tx = q.clone();
+            let flag = std::sync::Arc::new(Flag(AtomicBool::new(false)));
+            let waker = Waker::from(flag.clone());
+            let mut cx = Context::from_waker(&waker);
+            let t = thread::spawn(move || tx.push(9).unwrap());
+            match q.poll_pop(&mut cx) {
+                Poll::Ready(v) => assert_eq!(v, Some(9)),
+                Poll::Pending => {
+                    t.join().unwrap();
+                    // Registered before the push, so the push must have woken us.
+                    assert!(flag.0.load(Ordering::SeqCst));
+                    assert_eq!(q.poll_pop(&mut cx), Poll::Ready(Some(9)));
+                    return;
+                }
+            }
+            t.join().unwrap();
+        });
+    }
+}

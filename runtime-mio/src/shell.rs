@@ -1,0 +1,577 @@
+//! The event loop: one mio `Poll` per node, with the node's listeners and connections, its
+//! clock and its timers. It holds no protocol logic: it turns readiness into the node's
+//! `Input`s and performs the node's `Output`s.
+
+use crate::framing::{DEFAULT_WRITE_LIMIT, FrameError, Framed};
+use crate::queue::{Closed, Queue};
+use crate::sync::Arc;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use roster_core::io::{ConnId, Input, Node, Output};
+use roster_core::time::Instant;
+use roster_core::wire::Message;
+use std::collections::HashMap;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use tracing::{debug, info, warn};
+
+const WAKER: Token = Token(0);
+
+/// The monotonic clock of one node, as the core's `Instant` (nanoseconds since the clock
+/// was made).
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    origin: std::time::Instant,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::new()
+    }
+}
+
+impl Clock {
+    /// A clock whose origin is now.
+    pub fn new() -> Self {
+        Clock {
+            origin: std::time::Instant::now(),
+        }
+    }
+
+    /// The current instant.
+    pub fn now(&self) -> Instant {
+        let nanos = self.origin.elapsed().as_nanos();
+        Instant::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+}
+
+/// A seed from the OS, drawn once per node at start.
+pub fn os_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::UNIX_EPOCH.elapsed().map_or(0, |d| d.as_nanos()));
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+/// What a listener is for. A session's client port refuses peer traffic and its peer port
+/// refuses clients, so the two never share a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// Clients say `ClientHello` first.
+    Client,
+    /// Nodes say `PeerHello` first.
+    Peer,
+}
+
+impl ListenerKind {
+    fn admits(self, first: &Message) -> bool {
+        !matches!(
+            (self, first),
+            (ListenerKind::Client, Message::PeerHello(_))
+                | (ListenerKind::Peer, Message::ClientHello(_))
+        )
+    }
+}
+
+/// A bound listener and its kind.
+#[derive(Debug)]
+pub struct Listener {
+    /// Its kind.
+    pub kind: ListenerKind,
+    /// The socket.
+    pub socket: TcpListener,
+}
+
+impl Listener {
+    /// Binds `addr` (port 0 picks a free one), with an error that names the address.
+    pub fn bind(kind: ListenerKind, addr: &str) -> io::Result<Listener> {
+        let sa = resolve(addr)?;
+        let socket = TcpListener::bind(sa)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+        Ok(Listener { kind, socket })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+}
+
+fn resolve(addr: &str) -> io::Result<SocketAddr> {
+    if let Ok(sa) = addr.parse() {
+        return Ok(sa);
+    }
+    addr.to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{addr}: no address")))
+}
+
+/// A message to a running loop.
+#[derive(Debug)]
+pub enum Control<C> {
+    /// An application command for the node.
+    Command(C),
+    /// Close every connection and return from `run`.
+    Stop,
+}
+
+/// Sends control messages to a running loop from any thread.
+#[derive(Debug)]
+pub struct Handle<C> {
+    queue: Queue<Control<C>>,
+    waker: Arc<Waker>,
+}
+
+impl<C> Clone for Handle<C> {
+    fn clone(&self) -> Self {
+        Handle {
+            queue: self.queue.clone(),
+            waker: self.waker.clone(),
+        }
+    }
+}
+
+impl<C> Handle<C> {
+    /// Hands a command to the node; refused once the loop has stopped.
+    pub fn command(&self, c: C) -> Result<(), Closed<C>> {
+        self.queue
+            .push(Control::Command(c))
+            .map_err(|Closed(c)| match c {
+                Control::Command(c) => Closed(c),
+                Control::Stop => unreachable!("a command was pushed"),
+            })?;
+        // The loop drains its queue on every turn; a failed wake-up is only a delay.
+        let _ = self.waker.wake();
+        Ok(())
+    }
+
+    /// Asks the loop to stop (idempotent).
+    pub fn stop(&self) {
+        let _ = self.queue.push(Control::Stop);
+        let _ = self.waker.wake();
+    }
+}
+
+/// What the embedding does with a node's events and state.
+pub trait Hooks<N: Node> {
+    /// A node event (meta: a record to persist; client: an update). An error stops the
+    /// loop: for meta, state that cannot be made durable must not be acted on.
+    fn event(&mut self, event: N::Event) -> io::Result<()>;
+    /// Makes the events so far durable; called before any output that follows them.
+    fn sync(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    /// Called after every turn of the loop, e.g. to publish readiness.
+    fn observe(&mut self, _node: &N) {}
+}
+
+/// Limits of the shell.
+#[derive(Debug, Clone, Copy)]
+pub struct ShellConfig {
+    /// Bound of each connection's unsent bytes.
+    pub write_limit: usize,
+}
+
+impl Default for ShellConfig {
+    fn default() -> Self {
+        ShellConfig {
+            write_limit: DEFAULT_WRITE_LIMIT,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Conn {
+    token: Token,
+    stream: TcpStream,
+    framed: Framed,
+    /// Outbound and not yet established.
+    connecting: bool,
+    /// Inbound: the listener it came from, until its first frame is checked.
+    unchecked: Option<ListenerKind>,
+    peer: String,
+}
+
+/// One node's event loop.
+#[derive(Debug)]
+pub struct Shell<N: Node> {
+    node: N,
+    clock: Clock,
+    poll: Poll,
+    listeners: Vec<Listener>,
+    conns: HashMap<ConnId, Conn>,
+    tokens: HashMap<Token, ConnId>,
+    next_token: usize,
+    next_inbound: u64,
+    control: Queue<Control<N::Command>>,
+    waker: Arc<Waker>,
+    config: ShellConfig,
+    /// Events were handed to the hooks since the last `sync`.
+    dirty: bool,
+    name: String,
+    /// When an unreachable peer was last reported, by address.
+    unreachable: HashMap<String, std::time::Instant>,
+}
+
+impl<N: Node> Shell<N> {
+    /// A loop for `node` (made with `clock`), serving `listeners`.
+    pub fn new(
+        name: impl Into<String>,
+        node: N,
+        clock: Clock,
+        listeners: Vec<Listener>,
+        config: ShellConfig,
+    ) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let mut listeners = listeners;
+        for (i, l) in listeners.iter_mut().enumerate() {
+            poll.registry()
+                .register(&mut l.socket, Token(1 + i), Interest::READABLE)?;
+        }
+        Ok(Shell {
+            next_token: 1 + listeners.len(),
+            node,
+            clock,
+            poll,
+            listeners,
+            conns: HashMap::new(),
+            tokens: HashMap::new(),
+            next_inbound: 0,
+            control: Queue::new(),
+            waker,
+            config,
+            dirty: false,
+            name: name.into(),
+            unreachable: HashMap::new(),
+        })
+    }
+
+    /// A handle to send commands or stop the loop from other threads.
+    pub fn handle(&self) -> Handle<N::Command> {
+        Handle {
+            queue: self.control.clone(),
+            waker: self.waker.clone(),
+        }
+    }
+
+    /// The node.
+    pub fn node(&self) -> &N {
+        &self.node
+    }
+
+    /// Runs until stopped through a [`Handle`], or until a hook fails.
+    pub fn run(mut self, hooks: &mut impl Hooks<N>) -> io::Result<N> {
+        let result = self.run_inner(hooks);
+        self.control.close();
+        for (_, mut c) in self.conns.drain() {
+            let _ = c.framed.flush(&mut c.stream);
+        }
+        result.map(|()| self.node)
+    }
+
+    fn run_inner(&mut self, hooks: &mut impl Hooks<N>) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        self.drain(hooks)?;
+        hooks.observe(&self.node);
+        loop {
+            for control in self.control.drain() {
+                match control {
+                    Control::Stop => {
+                        debug!(node = %self.name, "stopping");
+                        return Ok(());
+                    }
+                    Control::Command(c) => {
+                        let now = self.clock.now();
+                        self.node.handle_input(now, Input::Command(c));
+                    }
+                }
+            }
+            self.drain(hooks)?;
+            let now = self.clock.now();
+            let timeout = self.node.poll_timeout().map(|t| {
+                // Round up to the next millisecond so a timer is never polled early.
+                let d = t.saturating_since(now);
+                let ms = d.as_nanos().div_ceil(1_000_000);
+                std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+            });
+            match self.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+            for ev in events.iter() {
+                let token = ev.token();
+                if token == WAKER {
+                    continue;
+                }
+                if token.0 <= self.listeners.len() {
+                    self.accept(token.0 - 1)?;
+                } else if let Some(&conn) = self.tokens.get(&token) {
+                    self.ready(conn, ev.is_readable() || ev.is_read_closed(), ev.is_error());
+                }
+                self.drain(hooks)?;
+            }
+            let now = self.clock.now();
+            if self.node.poll_timeout().is_some_and(|t| t <= now) {
+                self.node.handle_timeout(now);
+                self.drain(hooks)?;
+            }
+            hooks.observe(&self.node);
+        }
+    }
+
+    /// Registers a new connection's socket for both directions (edge-triggered); its token.
+    fn register(&mut self, stream: &mut TcpStream) -> io::Result<Token> {
+        let _ = stream.set_nodelay(true);
+        let token = Token(self.next_token);
+        self.next_token += 1;
+        self.poll
+            .registry()
+            .register(stream, token, Interest::READABLE | Interest::WRITABLE)?;
+        Ok(token)
+    }
+
+    fn accept(&mut self, index: usize) -> io::Result<()> {
+        loop {
+            let (mut stream, peer) = match self.listeners[index].socket.accept() {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Out of descriptors and the like: refuse this one, keep serving.
+                    warn!(node = %self.name, error = %e, "accept failed");
+                    return Ok(());
+                }
+            };
+            let token = self.register(&mut stream)?;
+            self.next_inbound += 1;
+            let conn = ConnId(self.next_inbound);
+            self.tokens.insert(token, conn);
+            self.conns.insert(
+                conn,
+                Conn {
+                    token,
+                    stream,
+                    framed: Framed::new(self.config.write_limit),
+                    connecting: false,
+                    unchecked: Some(self.listeners[index].kind),
+                    peer: peer.to_string(),
+                },
+            );
+            debug!(node = %self.name, %conn, %peer, "accepted");
+            let now = self.clock.now();
+            self.node.handle_input(now, Input::Accepted { conn });
+        }
+    }
+
+    /// Readiness on a connection: finish a connect, read frames, flush writes.
+    fn ready(&mut self, id: ConnId, readable: bool, error: bool) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let now = self.clock.now();
+        if c.connecting {
+            match c.stream.take_error() {
+                Ok(None) if !error => {}
+                Ok(Some(e)) | Err(e) => {
+                    {
+                        let reason = format!("connect to {} failed: {e}", c.peer);
+                        return self.fail(id, &reason);
+                    };
+                }
+                Ok(None) => {
+                    let reason = format!("connect to {} failed", c.peer);
+                    return self.fail(id, &reason);
+                }
+            }
+            match c.stream.peer_addr() {
+                Ok(_) => {
+                    c.connecting = false;
+                    let peer = c.peer.clone();
+                    self.unreachable.remove(&peer);
+                    let Some(c) = self.conns.get_mut(&id) else {
+                        return;
+                    };
+                    debug!(node = %self.name, conn = %id, peer = %c.peer, "connected");
+                    self.node.handle_input(now, Input::Connected { conn: id });
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
+                Err(e) => {
+                    let reason = format!("connect to {} failed: {e}", c.peer);
+                    return self.fail(id, &reason);
+                }
+            }
+        }
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if let Err(e) = c.framed.flush(&mut c.stream) {
+            {
+                let reason = format!("write to {}: {e}", c.peer);
+                return self.fail(id, &reason);
+            };
+        }
+        if !readable && !error {
+            return;
+        }
+        let out = match c.framed.read(&mut c.stream) {
+            Ok(out) => out,
+            Err(e) => {
+                let reason = format!("read from {}: {e}", c.peer);
+                return self.fail(id, &reason);
+            }
+        };
+        for frame in out.frames {
+            let Some(c) = self.conns.get_mut(&id) else {
+                return;
+            };
+            if let Some(kind) = c.unchecked.take() {
+                if !kind.admits(&frame.message) {
+                    let reason = format!(
+                        "{:?} on the {kind:?} port from {}",
+                        frame.message.kind(),
+                        c.peer
+                    );
+                    return self.fail(id, &reason);
+                }
+            }
+            self.node
+                .handle_input(now, Input::Frame { conn: id, frame });
+        }
+        if let Some(e) = out.malformed {
+            let peer = self
+                .conns
+                .get(&id)
+                .map(|c| c.peer.clone())
+                .unwrap_or_default();
+            {
+                let reason = format!("{} from {peer}", FrameError::Malformed(e));
+                return self.fail(id, &reason);
+            };
+        }
+        if out.eof {
+            debug!(node = %self.name, conn = %id, "closed by peer");
+            self.remove(id);
+            self.node.handle_input(now, Input::Closed { conn: id });
+        }
+    }
+
+    /// Gives up a connection the node did not close: log why and tell the node.
+    fn fail(&mut self, id: ConnId, reason: &str) {
+        let connecting = self.conns.get(&id).is_some_and(|c| c.connecting);
+        if connecting {
+            // An unreachable peer is worth a warning, once per address and minute.
+            let peer = self
+                .conns
+                .get(&id)
+                .map(|c| c.peer.clone())
+                .unwrap_or_default();
+            let now = std::time::Instant::now();
+            let quiet = self
+                .unreachable
+                .get(&peer)
+                .is_some_and(|t| now.duration_since(*t) < std::time::Duration::from_secs(60));
+            if !quiet {
+                warn!(node = %self.name, conn = %id, reason, "peer unreachable (retrying with backoff)");
+                self.unreachable.insert(peer, now);
+            } else {
+                debug!(node = %self.name, conn = %id, reason, "connection closed");
+            }
+        } else if id.is_outbound() {
+            debug!(node = %self.name, conn = %id, reason, "connection closed");
+        } else {
+            warn!(node = %self.name, conn = %id, reason, "connection closed");
+        }
+        self.remove(id);
+        let now = self.clock.now();
+        self.node.handle_input(now, Input::Closed { conn: id });
+    }
+
+    fn remove(&mut self, id: ConnId) -> Option<Conn> {
+        let mut c = self.conns.remove(&id)?;
+        self.tokens.remove(&c.token);
+        let _ = self.poll.registry().deregister(&mut c.stream);
+        Some(c)
+    }
+
+    /// Performs everything the node wants done, until it wants nothing.
+    fn drain(&mut self, hooks: &mut impl Hooks<N>) -> io::Result<()> {
+        while let Some(out) = self.node.poll_output() {
+            if let Output::Event(e) = out {
+                hooks.event(e)?;
+                self.dirty = true;
+                continue;
+            }
+            if self.dirty {
+                hooks.sync()?;
+                self.dirty = false;
+            }
+            match out {
+                Output::Send { conn, frame } => {
+                    let Some(c) = self.conns.get_mut(&conn) else {
+                        continue;
+                    };
+                    if let Err(e) = c.framed.queue(&frame) {
+                        self.fail(conn, &e.to_string());
+                        continue;
+                    }
+                    if !c.connecting {
+                        if let Err(e) = c.framed.flush(&mut c.stream) {
+                            let reason = format!("write to {}: {e}", c.peer);
+                            self.fail(conn, &reason);
+                        }
+                    }
+                }
+                Output::Connect { conn, address } => self.connect(conn, address.as_str())?,
+                Output::Close { conn, reason } => {
+                    if let Some(mut c) = self.remove(conn) {
+                        debug!(node = %self.name, %conn, reason = reason.as_str(), "closing");
+                        let _ = c.framed.flush(&mut c.stream);
+                    }
+                }
+                Output::Event(_) => unreachable!("handled above"),
+            }
+        }
+        if self.dirty {
+            hooks.sync()?;
+            self.dirty = false;
+        }
+        Ok(())
+    }
+
+    fn connect(&mut self, conn: ConnId, address: &str) -> io::Result<()> {
+        let stream = resolve(address).and_then(TcpStream::connect);
+        let mut stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                debug!(node = %self.name, %conn, address, error = %e, "connect failed");
+                let now = self.clock.now();
+                self.node.handle_input(now, Input::Closed { conn });
+                return Ok(());
+            }
+        };
+        let token = self.register(&mut stream)?;
+        self.tokens.insert(token, conn);
+        self.conns.insert(
+            conn,
+            Conn {
+                token,
+                stream,
+                framed: Framed::new(self.config.write_limit),
+                connecting: true,
+                unchecked: None,
+                peer: address.to_string(),
+            },
+        );
+        Ok(())
+    }
+}
+
+/// Logs the first lines of a node's life in one format.
+pub fn log_listening(role: &str, listeners: &[(&str, SocketAddr)]) {
+    for (what, addr) in listeners {
+        info!(role, listener = *what, %addr, "listening");
+    }
+}
