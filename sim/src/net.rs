@@ -275,6 +275,21 @@ impl Net {
             .collect()
     }
 
+    /// Connections dialled to `node` (incarnation `inc`) whose `Accepted` it has not yet
+    /// handled, e.g. because it was paused. The kernel completed their handshakes, so when
+    /// the process dies their dialers must hear a reset like every other peer.
+    pub fn unaccepted_to(&self, node: NodeIx, inc: u64) -> Vec<usize> {
+        self.conns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| {
+                let e = c.ends[1];
+                !c.broken && e.node == node && e.inc == inc && !e.open && c.ends[0].open
+            })
+            .map(|(ix, _)| ix)
+            .collect()
+    }
+
     /// Forgets a crashed node's ends (its process is gone: nothing is reported to it).
     pub fn forget(&mut self, node: NodeIx) {
         for (ix, end) in self.conns_of(node) {

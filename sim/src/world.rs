@@ -291,6 +291,13 @@ impl World {
             self.workload.reset(ix);
             self.checker.forget_client(who);
         }
+        let unaccepted = self.net.unaccepted_to(ix, who.inc);
+        for c in unaccepted {
+            self.net.break_conn(c);
+            let lat = self.net.latency(&mut self.rng);
+            self.queue
+                .push(self.now + lat, Ev::HangUp { conn: c, to: 0 });
+        }
         for (c, end) in self.net.conns_of(ix) {
             self.net.hang_up(c, end);
             self.net.break_conn(c);

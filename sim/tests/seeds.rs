@@ -6,7 +6,12 @@ use roster_sim::{SimConfig, run_config};
 const PINNED: &[u64] = &[];
 
 fn check(seed: u64) {
-    let o = run_config(SimConfig::small(seed), false);
+    check_config(SimConfig::small(seed));
+}
+
+fn check_config(cfg: SimConfig) {
+    let seed = cfg.seed;
+    let o = run_config(cfg, false);
     if let Some((v, last)) = &o.failure {
         panic!(
             "seed {seed} failed: {v}\n{}\nlast events:\n{}\nreplay: cargo run -p roster-sim --release -- --small --seed {seed} --trace",
@@ -34,4 +39,14 @@ fn same_seed_same_trace_hash() {
     let a = run_config(SimConfig::small(1), false);
     let b = run_config(SimConfig::small(2), false);
     assert_ne!(a.hash, b.hash, "different seeds should differ");
+}
+
+/// Regression, full-size seeds: a client connected to a paused session that then crashed;
+/// the held `Accepted` was dropped with the crash and the client's end stayed open forever,
+/// so its publishers never reached any session (small seed 8, full-size seed 118). A crash
+/// now resets connections the node had not yet accepted.
+#[test]
+fn a_crash_resets_connections_the_node_had_not_yet_accepted() {
+    check(8);
+    check_config(SimConfig::from_seed(118));
 }
