@@ -325,29 +325,50 @@ impl Registry {
         }
     }
 
-    /// Registers or replaces a publisher for `conn`, if newer than what is held.
-    pub(crate) fn publish(&mut self, conn: ConnId, id: TopicId, publisher: Publisher) -> Applied {
-        let register_id = compact(&publisher.register_id);
-        let Some(topic) = self.topic_mut(id) else {
-            return Applied::Superseded;
+    /// Registers or replaces a publisher for `conn`, if newer than what is held; returns
+    /// the topic's key and slot and the publisher as stored (one search of the topic's
+    /// publishers), or `None` if superseded.
+    pub(crate) fn publish(
+        &mut self,
+        conn: ConnId,
+        id: TopicId,
+        publisher: Publisher,
+    ) -> Option<(&DataInfoId, SlotId, &Publisher)> {
+        use std::collections::btree_map::Entry;
+        let topic = self
+            .topics
+            .get_mut(id.0 as usize)
+            .and_then(Option::as_mut)?;
+        let entry = match topic.publishers.entry(compact(&publisher.register_id)) {
+            Entry::Occupied(o) if o.get().publisher.version >= publisher.version => return None,
+            Entry::Occupied(o) => {
+                let e = o.into_mut();
+                let register_id = e.publisher.register_id.clone();
+                *e = PubEntry {
+                    publisher: Publisher {
+                        register_id,
+                        ..publisher
+                    },
+                    conn,
+                };
+                e
+            }
+            Entry::Vacant(v) => {
+                let register_id = v.key().clone();
+                v.insert(PubEntry {
+                    publisher: Publisher {
+                        register_id,
+                        ..publisher
+                    },
+                    conn,
+                })
+            }
         };
-        if let Some(old) = topic.publishers.get(&register_id)
-            && old.publisher.version >= publisher.version
-        {
-            return Applied::Superseded;
-        }
-        let publisher = Publisher {
-            register_id: register_id.clone(),
-            ..publisher
-        };
-        topic
-            .publishers
-            .insert(register_id.clone(), PubEntry { publisher, conn });
         let c = self.conns.entry(conn).or_default();
-        if c.add_publisher((id, register_id)) {
+        if c.add_publisher((id, entry.publisher.register_id.clone())) {
             c.registrations += 1;
         }
-        Applied::Changed
+        Some((&topic.key, topic.slot, &entry.publisher))
     }
 
     /// Removes a publisher if `version` is newer than the registration.
@@ -506,13 +527,10 @@ mod tests {
     fn registry_keeps_only_newer_versions_and_indexes_by_slot() {
         let mut r = Registry::new(SlotCount::DEFAULT);
         let t = r.intern(&key(1));
-        assert_eq!(
-            r.publish(ConnId(1), t, publisher("a", 2, 1)),
-            Applied::Changed
-        );
-        assert_eq!(
-            r.publish(ConnId(1), t, publisher("a", 1, 1)),
-            Applied::Superseded
+        assert!(r.publish(ConnId(1), t, publisher("a", 2, 1)).is_some());
+        assert!(
+            r.publish(ConnId(1), t, publisher("a", 1, 1)).is_none(),
+            "superseded"
         );
         let slot = SlotCount::DEFAULT.slot_of(&key(1));
         assert_eq!(r.slot_topics(slot), vec![t]);
