@@ -755,7 +755,7 @@ impl DataNode {
                         l.reconcile
                             .note_write(owner, &data_info_id, &publisher.register_id);
                     }
-                    store.put(&data_info_id, owner, publisher, version)
+                    store.put(data_info_id, owner, publisher, version)
                 }
                 WriteOp::Remove {
                     data_info_id,
@@ -928,7 +928,7 @@ impl DataNode {
                 continue;
             }
             let (key, publisher) = (&e.data_info_id, e.publisher.clone());
-            self.apply(slot, |s, v| s.put(key, session, publisher, v));
+            self.apply(slot, |s, v| s.put(key.clone(), session, publisher, v));
         }
         let keys = self.cfg.fetch_keys;
         let Some(LocalSlot {

@@ -39,8 +39,14 @@ impl Notifier {
     /// Queues a change for every session.
     pub(crate) fn record(&mut self, key: &Key, version: DatumVersion) {
         for out in self.sessions.values_mut() {
-            let v = out.pending.entry(key.clone()).or_insert(version);
-            *v = (*v).max(version);
+            // Look up by reference first: a key is usually pending already, and its `Arc`
+            // need not be cloned then.
+            match out.pending.get_mut(&**key) {
+                Some(v) => *v = (*v).max(version),
+                None => {
+                    out.pending.insert(key.clone(), version);
+                }
+            }
         }
     }
 

@@ -176,6 +176,27 @@ impl Datum {
         }
     }
 
+    /// Inserts or replaces unless the live publisher of the same register id is as new or
+    /// newer (then nothing changes); one search of the publishers either way when it
+    /// applies. Keeps digests current; returns whether it applied.
+    fn insert_if_newer(&mut self, stored: &Arc<Stored>) -> bool {
+        match self.publishers.replace(Entry(stored.clone())) {
+            Some(old) if old.0.version() >= stored.version() => {
+                // Not newer: put the live one back.
+                self.publishers.replace(old);
+                false
+            }
+            old => {
+                self.tombstones.remove(stored.register_id().as_str());
+                self.digest_add(stored);
+                if let Some(old) = old {
+                    self.digest_sub(&old.0);
+                }
+                true
+            }
+        }
+    }
+
     /// Removes a live publisher, if present; keeps digests current.
     fn take(&mut self, register_id: &str) -> Option<Arc<Stored>> {
         let old = self.publishers.take(register_id)?;
@@ -236,6 +257,19 @@ impl SlotStore {
             .expect("the key was inserted above")
     }
 
+    /// The datum of an owned key, created if needed, in one search of the map (at the cost
+    /// of the key's `Arc`, dropped if the key is already there); returns the stored key.
+    fn entry_owned(&mut self, key: DataInfoId) -> (Key, &mut Datum) {
+        use std::collections::btree_map::Entry as MapEntry;
+        match self.datums.entry(Arc::new(key)) {
+            MapEntry::Occupied(o) => (o.key().clone(), o.into_mut()),
+            MapEntry::Vacant(v) => {
+                let k = v.key().clone();
+                (k, v.insert(Datum::default()))
+            }
+        }
+    }
+
     fn tombstone(&mut self, key: &Key, register_id: Text, version: RegisterVersion, now: Instant) {
         if let Some(d) = self.datums.get_mut(&**key) {
             d.tombstones.insert(register_id.clone(), (version, now));
@@ -248,28 +282,25 @@ impl SlotStore {
     /// than any tombstone of the same register id. Returns the op to log.
     pub(crate) fn put(
         &mut self,
-        key: &DataInfoId,
+        key: DataInfoId,
         owner: ProcessId,
         publisher: Publisher,
         version: DatumVersion,
     ) -> Option<LogOp> {
-        let (k, d) = self.entry(key);
-        let rid = publisher.register_id.as_str();
-        let newer_than_live = d.get(rid).is_none_or(|s| publisher.version > s.version());
+        let (key, d) = self.entry_owned(key);
         let newer_than_tomb = d
             .tombstones
-            .get(rid)
+            .get(publisher.register_id.as_str())
             .is_none_or(|(v, _)| publisher.version > *v);
-        if !(newer_than_live && newer_than_tomb) {
+        if !newer_than_tomb {
             return None;
         }
         let stored = Arc::new(Stored { owner, publisher });
-        d.insert(stored.clone());
+        if !d.insert_if_newer(&stored) {
+            return None;
+        }
         d.version = version;
-        Some(LogOp::Put {
-            key: k.clone(),
-            entry: stored,
-        })
+        Some(LogOp::Put { key, entry: stored })
     }
 
     /// Leader rule for a removal at `removed`: removes the live publisher unless it is
@@ -462,13 +493,13 @@ mod tests {
     #[test]
     fn store_newer_register_version_replaces_older_and_equal_are_ignored() {
         let mut s = SlotStore::default();
-        assert!(s.put(&k(), p(1), publ("a", 2), v(1)).is_some());
+        assert!(s.put(k(), p(1), publ("a", 2), v(1)).is_some());
         assert!(
-            s.put(&k(), p(1), publ("a", 2), v(2)).is_none(),
+            s.put(k(), p(1), publ("a", 2), v(2)).is_none(),
             "equal ignored"
         );
         assert!(
-            s.put(&k(), p(1), publ("a", 1), v(2)).is_none(),
+            s.put(k(), p(1), publ("a", 1), v(2)).is_none(),
             "older ignored"
         );
         assert_eq!(
@@ -476,7 +507,7 @@ mod tests {
             v(1),
             "ignored writes keep the version"
         );
-        assert!(s.put(&k(), p(2), publ("a", 3), v(2)).is_some());
+        assert!(s.put(k(), p(2), publ("a", 3), v(2)).is_some());
         let d = s.datum(&k()).unwrap();
         assert_eq!((d.len(), d.version()), (1, v(2)));
         assert_eq!(
@@ -490,7 +521,7 @@ mod tests {
     fn store_removal_tombstone_blocks_older_writes_and_is_compacted() {
         let mut s = SlotStore::default();
         let t0 = Instant::from_millis(0);
-        s.put(&k(), p(1), publ("a", 1), v(1));
+        s.put(k(), p(1), publ("a", 1), v(1));
         assert!(
             s.remove(&k(), &Text::from("a"), RegisterVersion::new(0, 9), v(2), t0)
                 .is_none(),
@@ -502,7 +533,7 @@ mod tests {
         );
         assert!(s.has_tombstone(&k(), "a"));
         assert!(
-            s.put(&k(), p(1), publ("a", 2), v(3)).is_none(),
+            s.put(k(), p(1), publ("a", 2), v(3)).is_none(),
             "blocked by the tombstone"
         );
         let retention = Duration::from_secs(180);
@@ -510,7 +541,7 @@ mod tests {
         assert_eq!(s.compact(Instant::from_millis(180_000), retention), 1);
         assert!(!s.has_tombstone(&k(), "a"));
         assert!(
-            s.put(&k(), p(1), publ("a", 2), v(3)).is_some(),
+            s.put(k(), p(1), publ("a", 2), v(3)).is_some(),
             "compacted: no longer blocks"
         );
         // The key keeps its entry and version after its last publisher goes.
@@ -536,10 +567,10 @@ mod tests {
     #[test]
     fn store_digests_are_maintained_incrementally_per_key_and_per_owner() {
         let mut s = SlotStore::default();
-        s.put(&k(), p(1), publ("a", 1), v(1));
-        s.put(&k(), p(1), publ("b", 1), v(2));
-        s.put(&k(), p(2), publ("c", 1), v(3));
-        s.put(&k(), p(2), publ("a", 2), v(4));
+        s.put(k(), p(1), publ("a", 1), v(1));
+        s.put(k(), p(1), publ("b", 1), v(2));
+        s.put(k(), p(2), publ("c", 1), v(3));
+        s.put(k(), p(2), publ("a", 2), v(4));
         let d = s.datum(&k()).unwrap();
         let (a2, b1, c1) = (
             RegisterVersion::new(2, 1),
@@ -557,14 +588,14 @@ mod tests {
     fn store_owner_checked_removal_spares_other_owners() {
         let mut s = SlotStore::default();
         let t0 = Instant::ZERO;
-        s.put(&k(), p(1), publ("a", 1), v(1));
-        s.put(&k(), p(2), publ("b", 1), v(2));
+        s.put(k(), p(1), publ("a", 1), v(1));
+        s.put(k(), p(2), publ("b", 1), v(2));
         assert!(s.remove_owned(&k(), "b", p(1), v(3), t0).is_none());
         assert!(s.remove_owned(&k(), "a", p(1), v(3), t0).is_some());
         assert_eq!(s.keys_owned_by(p(1)).len(), 0);
         assert_eq!(s.owned_ids(&k(), p(2)), [Text::from("b")]);
         assert!(
-            s.put(&k(), p(1), publ("a", 1), v(4)).is_none(),
+            s.put(k(), p(1), publ("a", 1), v(4)).is_none(),
             "tombstone at the removed version"
         );
     }

@@ -300,21 +300,13 @@ impl Session {
 
     fn publish(&mut self, now: Instant, conn: ConnId, p: Publish) {
         let tid = self.registry.intern(&p.data_info_id);
-        let register_id = p.publisher.register_id.clone();
-        if self.registry.publish(conn, tid, p.publisher) != Applied::Changed {
-            return;
-        }
-        let Some(t) = self.registry.topic(tid) else {
-            return;
-        };
-        let Some(e) = t.publishers.get(&register_id) else {
+        let Some((key, slot, publisher)) = self.registry.publish(conn, tid, p.publisher) else {
             return;
         };
         let op = WriteOp::Put {
-            data_info_id: t.key.clone(),
-            publisher: e.publisher.clone(),
+            data_info_id: key.clone(),
+            publisher: publisher.clone(),
         };
-        let slot = t.slot;
         self.forward(now, slot, op);
     }
 

@@ -195,7 +195,9 @@ pub(crate) enum Applied {
 pub(crate) struct Registry {
     topics: Vec<Option<Topic>>,
     free: Vec<u32>,
-    by_key: BTreeMap<DataInfoId, TopicId>,
+    /// Topics by [`key_hash`]: integer comparisons in the search, not string ones. Keys
+    /// whose hashes collide share a bucket and are told apart by comparing the keys.
+    by_key: BTreeMap<u64, Vec<TopicId>>,
     by_slot: BTreeMap<SlotId, BTreeSet<TopicId>>,
     slot_count: SlotCount,
     pub(crate) conns: BTreeMap<ConnId, ClientConn>,
@@ -205,6 +207,27 @@ pub(crate) struct Registry {
 /// not pin a whole received frame.
 pub(crate) fn compact(t: &Text) -> Text {
     Text::from(t.as_str())
+}
+
+/// A deterministic 64-bit hash of a key for the registry's index: an Fx-style multiply
+/// over each part's bytes eight at a time and its length, finished by SplitMix64.
+fn key_hash(key: &DataInfoId) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let add = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(K);
+    let mut h = 0;
+    for part in [&key.data_id, &key.instance_id, &key.group] {
+        let bytes = part.as_bytes();
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            h = add(h, u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        }
+        let mut tail = [0u8; 8];
+        tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        h = add(add(h, u64::from_le_bytes(tail)), bytes.len() as u64);
+    }
+    h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    h ^ (h >> 31)
 }
 
 impl Registry {
@@ -224,7 +247,11 @@ impl Registry {
     }
 
     pub(crate) fn find(&self, key: &DataInfoId) -> Option<TopicId> {
-        self.by_key.get(key).copied()
+        self.by_key
+            .get(&key_hash(key))?
+            .iter()
+            .copied()
+            .find(|&id| self.key_of(id) == Some(key))
     }
 
     pub(crate) fn topic(&self, id: TopicId) -> Option<&Topic> {
@@ -264,7 +291,7 @@ impl Registry {
                 TopicId((self.topics.len() - 1) as u32)
             }
         };
-        self.by_key.insert(key, id);
+        self.by_key.entry(key_hash(&key)).or_default().push(id);
         self.by_slot.entry(slot).or_default().insert(id);
         id
     }
@@ -276,7 +303,13 @@ impl Registry {
             return;
         }
         if let Some(t) = self.topics[id.0 as usize].take() {
-            self.by_key.remove(&t.key);
+            let h = key_hash(&t.key);
+            if let Some(bucket) = self.by_key.get_mut(&h) {
+                bucket.retain(|&b| b != id);
+                if bucket.is_empty() {
+                    self.by_key.remove(&h);
+                }
+            }
             if let Some(set) = self.by_slot.get_mut(&t.slot) {
                 set.remove(&id);
                 if set.is_empty() {
@@ -325,29 +358,50 @@ impl Registry {
         }
     }
 
-    /// Registers or replaces a publisher for `conn`, if newer than what is held.
-    pub(crate) fn publish(&mut self, conn: ConnId, id: TopicId, publisher: Publisher) -> Applied {
-        let register_id = compact(&publisher.register_id);
-        let Some(topic) = self.topic_mut(id) else {
-            return Applied::Superseded;
+    /// Registers or replaces a publisher for `conn`, if newer than what is held; returns
+    /// the topic's key and slot and the publisher as stored (one search of the topic's
+    /// publishers), or `None` if superseded.
+    pub(crate) fn publish(
+        &mut self,
+        conn: ConnId,
+        id: TopicId,
+        publisher: Publisher,
+    ) -> Option<(&DataInfoId, SlotId, &Publisher)> {
+        use std::collections::btree_map::Entry;
+        let topic = self
+            .topics
+            .get_mut(id.0 as usize)
+            .and_then(Option::as_mut)?;
+        let entry = match topic.publishers.entry(compact(&publisher.register_id)) {
+            Entry::Occupied(o) if o.get().publisher.version >= publisher.version => return None,
+            Entry::Occupied(o) => {
+                let e = o.into_mut();
+                let register_id = e.publisher.register_id.clone();
+                *e = PubEntry {
+                    publisher: Publisher {
+                        register_id,
+                        ..publisher
+                    },
+                    conn,
+                };
+                e
+            }
+            Entry::Vacant(v) => {
+                let register_id = v.key().clone();
+                v.insert(PubEntry {
+                    publisher: Publisher {
+                        register_id,
+                        ..publisher
+                    },
+                    conn,
+                })
+            }
         };
-        if let Some(old) = topic.publishers.get(&register_id)
-            && old.publisher.version >= publisher.version
-        {
-            return Applied::Superseded;
-        }
-        let publisher = Publisher {
-            register_id: register_id.clone(),
-            ..publisher
-        };
-        topic
-            .publishers
-            .insert(register_id.clone(), PubEntry { publisher, conn });
         let c = self.conns.entry(conn).or_default();
-        if c.add_publisher((id, register_id)) {
+        if c.add_publisher((id, entry.publisher.register_id.clone())) {
             c.registrations += 1;
         }
-        Applied::Changed
+        Some((&topic.key, topic.slot, &entry.publisher))
     }
 
     /// Removes a publisher if `version` is newer than the registration.
@@ -506,13 +560,10 @@ mod tests {
     fn registry_keeps_only_newer_versions_and_indexes_by_slot() {
         let mut r = Registry::new(SlotCount::DEFAULT);
         let t = r.intern(&key(1));
-        assert_eq!(
-            r.publish(ConnId(1), t, publisher("a", 2, 1)),
-            Applied::Changed
-        );
-        assert_eq!(
-            r.publish(ConnId(1), t, publisher("a", 1, 1)),
-            Applied::Superseded
+        assert!(r.publish(ConnId(1), t, publisher("a", 2, 1)).is_some());
+        assert!(
+            r.publish(ConnId(1), t, publisher("a", 1, 1)).is_none(),
+            "superseded"
         );
         let slot = SlotCount::DEFAULT.slot_of(&key(1));
         assert_eq!(r.slot_topics(slot), vec![t]);
@@ -527,6 +578,22 @@ mod tests {
         r.release_if_unused(t);
         assert_eq!(r.find(&key(1)), None);
         assert!(r.slot_topics(slot).is_empty());
+    }
+
+    #[test]
+    fn keys_sharing_a_hash_bucket_stay_apart() {
+        let mut r = Registry::new(SlotCount::DEFAULT);
+        let (a, b) = (key(1), key(2));
+        let ta = r.intern(&a);
+        let tb = r.intern(&b);
+        // Force a collision: file `b`'s topic under `a`'s hash as well.
+        r.by_key.entry(key_hash(&a)).or_default().insert(0, tb);
+        assert_eq!(r.find(&a), Some(ta));
+        assert_eq!(r.intern(&a), ta);
+        assert_eq!(r.find(&b), Some(tb));
+        r.release_if_unused(ta);
+        assert_eq!(r.find(&a), None);
+        assert_eq!(r.find(&b), Some(tb));
     }
 
     #[test]
