@@ -52,6 +52,17 @@ struct Net {
     events: Vec<Event>,
     /// Kinds of every frame delivered, with sender and receiver.
     trace: Vec<(Ep, Ep, MessageKind)>,
+    /// Frames between client and session are lost (a silent death: no `Closed`).
+    silenced: bool,
+    /// Every connection a node closed itself, with the reason.
+    closes: Vec<(Ep, String)>,
+}
+
+fn is_client_session(a: Ep, b: Ep) -> bool {
+    matches!(
+        (a, b),
+        (Ep::Client, Ep::Session) | (Ep::Session, Ep::Client)
+    )
 }
 
 fn address_of(a: &str) -> Ep {
@@ -82,6 +93,8 @@ impl Net {
             meta: BTreeMap::new(),
             events: Vec::new(),
             trace: Vec::new(),
+            silenced: false,
+            closes: Vec::new(),
         }
     }
 
@@ -144,6 +157,11 @@ impl Net {
         match o {
             Output::Connect { conn, address } => {
                 let to = address_of(&address);
+                if self.silenced && is_client_session(from, to) {
+                    // The session's host is unreachable: the attempt fails.
+                    self.input(from, Input::Closed { conn });
+                    return;
+                }
                 if to == Ep::Meta {
                     self.meta.insert(from, conn);
                     self.links.insert((from, conn), (Ep::Meta, conn));
@@ -160,6 +178,9 @@ impl Net {
                 let Some(&(to, to_conn)) = self.links.get(&(from, conn)) else {
                     return;
                 };
+                if self.silenced && is_client_session(from, to) {
+                    return;
+                }
                 // Through the real codec, both ways.
                 let frame = Frame::decode(frame.to_bytes().unwrap()).unwrap();
                 self.trace.push((from, to, frame.message.kind()));
@@ -175,10 +196,14 @@ impl Net {
                     );
                 }
             }
-            Output::Close { conn, .. } => {
+            Output::Close { conn, reason } => {
+                self.closes.push((from, reason.to_string()));
                 if let Some((to, to_conn)) = self.links.remove(&(from, conn)) {
                     self.links.remove(&(to, to_conn));
-                    self.input(to, Input::Closed { conn: to_conn });
+                    // Silenced, the other end does not hear of it either.
+                    if !(self.silenced && is_client_session(from, to)) {
+                        self.input(to, Input::Closed { conn: to_conn });
+                    }
                 }
             }
             Output::Event(()) => {}
@@ -424,4 +449,85 @@ fn harness_reconnect_replays_registrations_with_a_new_generation() {
         "converged: {updates:?}"
     );
     assert_eq!(net.data.publisher_count(), 1);
+}
+
+#[test]
+fn liveness_idle_connections_carry_keepalives_both_ways_and_stay_up() {
+    let mut net = subscribed_and_published();
+    let publishers = net.data.publisher_count();
+    // A minute with no traffic at all but keep-alives (and meta heartbeats).
+    net.advance(Duration::from_secs(60));
+    for (from, to) in [
+        (Ep::Session, Ep::Data),
+        (Ep::Data, Ep::Session),
+        (Ep::Session, Ep::Client),
+        (Ep::Client, Ep::Session),
+    ] {
+        assert!(
+            net.delivered(MessageKind::KeepAlive, from, to),
+            "no KeepAlive {from:?} → {to:?}"
+        );
+    }
+    assert!(
+        net.closes.is_empty(),
+        "nothing idle-timed out: {:?}",
+        net.closes
+    );
+    assert!(net.client.is_connected());
+    assert_eq!(net.client.connect_generation(), 1);
+    assert_eq!(net.data.publisher_count(), publishers, "the lease held");
+    assert_eq!(net.session.publisher_count(&key()), 1);
+}
+
+#[test]
+fn liveness_client_fails_over_when_the_session_goes_silent_and_session_drops_it() {
+    let mut net = subscribed_and_published();
+    assert_eq!(net.client.connect_generation(), 1);
+    net.silenced = true;
+    // No `Closed` is delivered to either end; both notice within the idle timeout (plus
+    // the session's half-interval sweep).
+    net.advance(Duration::from_millis(11_600));
+    assert!(
+        net.closes
+            .contains(&(Ep::Client, "idle timeout".to_string())),
+        "{:?}",
+        net.closes
+    );
+    assert!(
+        net.closes
+            .contains(&(Ep::Session, "idle timeout".to_string())),
+        "{:?}",
+        net.closes
+    );
+    assert!(
+        net.events
+            .iter()
+            .any(|e| matches!(e, Event::Disconnected { .. }))
+    );
+    assert_eq!(net.session.publisher_count(&key()), 0, "disconnect path");
+    // The network heals: the client's next attempt connects and replays the publisher.
+    net.silenced = false;
+    net.advance(Duration::from_secs(6));
+    assert!(net.client.is_connected(), "reconnected");
+    assert_eq!(net.client.connect_generation(), 2);
+    net.advance(Duration::from_secs(1));
+    assert_eq!(net.session.publisher_count(&key()), 1);
+    assert_eq!(net.data.publisher_count(), 1);
+    assert_eq!(net.updates().last().unwrap().1, ["pub-1"]);
+}
+
+#[test]
+fn liveness_session_removes_the_publishers_of_a_silent_client() {
+    let mut net = subscribed_and_published();
+    assert_eq!(net.session.publisher_count(&key()), 1);
+    net.silenced = true;
+    net.advance(Duration::from_millis(11_600));
+    assert!(
+        net.closes
+            .contains(&(Ep::Session, "idle timeout".to_string()))
+    );
+    // Still silenced: the client's reconnections go nowhere useful, and the session has
+    // dropped the old connection's publisher and forwarded the removal to data.
+    assert_eq!(net.session.publisher_count(&key()), 0);
+    assert_eq!(net.data.publisher_count(), 0);
 }

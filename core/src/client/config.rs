@@ -1,6 +1,8 @@
-//! The client's configuration: its identity, the sessions it may use, and its reconnect
-//! backoff (DESIGN.md §8: 100 ms doubling to 5 s, jittered).
+//! The client's configuration: its identity, the sessions it may use, its reconnect
+//! backoff (DESIGN.md §8: 100 ms doubling to 5 s, jittered) and its keep-alive and idle
+//! timeout (3 s and 10 s).
 
+use crate::liveness::LivenessConfig;
 use crate::model::Text;
 use crate::session::{Backoff, ConfigError};
 use std::time::Duration;
@@ -14,6 +16,9 @@ pub struct ClientConfig {
     pub sessions: Vec<Text>,
     /// Backoff between connection attempts.
     pub reconnect_backoff: Backoff,
+    /// Keep-alive interval and idle timeout of the session connection: a connection on
+    /// which nothing arrived for `idle_timeout` is closed and failed over.
+    pub liveness: LivenessConfig,
 }
 
 impl ClientConfig {
@@ -23,6 +28,7 @@ impl ClientConfig {
             client_id,
             sessions,
             reconnect_backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
+            liveness: LivenessConfig::DEFAULT,
         }
     }
 
@@ -44,6 +50,6 @@ impl ClientConfig {
                 "initial must be positive and at most max",
             ));
         }
-        Ok(())
+        self.liveness.validate()
     }
 }

@@ -8,6 +8,11 @@
 //! acknowledged and delivered to the application only when strictly newer than the last
 //! delivered list, which stays valid (and is never replaced by an empty list that was not
 //! received) while disconnected.
+//!
+//! Liveness ([`crate::liveness`]): on an idle connection the client sends `KeepAlive`
+//! every `keepalive_interval`; a connection on which nothing arrived for `idle_timeout`
+//! (the session died without a reset) is closed with reason "idle timeout" and failed over
+//! exactly as if the driver had reported it closed.
 
 mod api;
 mod config;
@@ -17,11 +22,14 @@ pub use api::{Command, Event};
 pub use config::ClientConfig;
 
 use crate::io::{ConnId, ConnIds, Input, Node, Output};
+use crate::liveness::{Due, Liveness};
 use crate::model::Text;
 use crate::rng::Rng;
 use crate::session::ConfigError;
 use crate::time::Instant;
-use crate::wire::{Ack, ClientHello, Frame, Message, Push, Subscribe, Unpublish, Unsubscribe};
+use crate::wire::{
+    Ack, ClientHello, Frame, KeepAlive, Message, Push, Subscribe, Unpublish, Unsubscribe,
+};
 use registrations::{Delivered, Registrations};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -31,8 +39,8 @@ enum Link {
     Down { retry_at: Instant },
     /// Connecting on this connection.
     Connecting(ConnId),
-    /// Connected and replayed.
-    Ready(ConnId),
+    /// Connected and replayed; with the connection's liveness.
+    Ready(ConnId, Liveness),
 }
 
 /// The client state machine. Drive it through [`Node`].
@@ -50,6 +58,8 @@ pub struct Client {
     next_request: u64,
     /// Registration requests awaiting an answer, for reporting refusals.
     pending: BTreeMap<u64, Text>,
+    /// The latest `now` handed in, stamped on frames as they are drained.
+    now: Instant,
 }
 
 impl Client {
@@ -73,6 +83,7 @@ impl Client {
             connect_generation: 0,
             next_request: 0,
             pending: BTreeMap::new(),
+            now: Instant::ZERO,
         })
     }
 
@@ -83,7 +94,7 @@ impl Client {
 
     /// Whether a session connection is up.
     pub fn is_connected(&self) -> bool {
-        matches!(self.link, Link::Ready(_))
+        matches!(self.link, Link::Ready(..))
     }
 
     fn address(&self) -> Text {
@@ -102,7 +113,7 @@ impl Client {
 
     /// Sends a registration request if connected; otherwise the next replay carries it.
     fn send_registration(&mut self, register_id: &Text, message: impl Into<Message>) {
-        if let Link::Ready(conn) = self.link {
+        if let Link::Ready(conn, _) = self.link {
             let id = self.request(conn, message);
             self.pending.insert(id, register_id.clone());
         }
@@ -199,8 +210,8 @@ impl Client {
         });
     }
 
-    fn connected(&mut self, conn: ConnId) {
-        self.link = Link::Ready(conn);
+    fn connected(&mut self, now: Instant, conn: ConnId) {
+        self.link = Link::Ready(conn, Liveness::new(now));
         self.attempts = 0;
         self.connect_generation += 1;
         let generation = self.connect_generation;
@@ -281,18 +292,24 @@ impl Node for Client {
     type Event = Event;
 
     fn handle_input(&mut self, now: Instant, input: Input<Command>) {
+        self.now = self.now.max(now);
         match input {
             Input::Command(c) => self.on_command(c),
             Input::Connected { conn } if self.link == Link::Connecting(conn) => {
-                self.connected(conn);
+                self.connected(now, conn);
             }
             Input::Closed { conn } => match self.link {
                 Link::Connecting(c) if c == conn => self.lost(now, false),
-                Link::Ready(c) if c == conn => self.lost(now, true),
+                Link::Ready(c, _) if c == conn => self.lost(now, true),
                 _ => {}
             },
-            Input::Frame { conn, frame } if self.link == Link::Ready(conn) => {
-                self.on_frame(conn, frame);
+            Input::Frame { conn, frame } => {
+                if let Link::Ready(c, ref mut liveness) = self.link
+                    && c == conn
+                {
+                    liveness.received(now);
+                    self.on_frame(conn, frame);
+                }
             }
             // Stale connections, or inbound ones a client never accepts.
             Input::Accepted { conn } => self.out.push_back(Output::Close {
@@ -304,21 +321,42 @@ impl Node for Client {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        if let Link::Down { retry_at } = self.link
-            && retry_at <= now
-        {
-            self.connect();
+        self.now = self.now.max(now);
+        match self.link {
+            Link::Down { retry_at } if retry_at <= now => self.connect(),
+            Link::Ready(conn, liveness) => match liveness.due(now, &self.config.liveness) {
+                Due::Dead => {
+                    self.out.push_back(Output::Close {
+                        conn,
+                        reason: Text::from_static("idle timeout"),
+                    });
+                    self.lost(now, true);
+                }
+                Due::KeepAlive => self.out.push_back(Output::Send {
+                    conn,
+                    frame: Frame::new(0, KeepAlive {}),
+                }),
+                Due::Nothing => {}
+            },
+            _ => {}
         }
     }
 
     fn poll_output(&mut self) -> Option<Output<Event>> {
-        self.out.pop_front()
+        let o = self.out.pop_front()?;
+        if let (Output::Send { conn, .. }, Link::Ready(c, liveness)) = (&o, &mut self.link)
+            && *conn == *c
+        {
+            liveness.sent(self.now);
+        }
+        Some(o)
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
         match self.link {
             Link::Down { retry_at } => Some(retry_at),
-            _ => None,
+            Link::Ready(_, liveness) => Some(liveness.next_deadline(&self.config.liveness)),
+            Link::Connecting(_) => None,
         }
     }
 }

@@ -303,3 +303,132 @@ fn config_errors_name_the_field() {
     c.client_id = Text::new();
     assert_eq!(c.validate().unwrap_err().field, "client_id");
 }
+
+/// Runs the client's timers up to `until`, returning everything it output on the way.
+fn run_until(t: &mut T, until: Instant) -> Vec<(Instant, Output<Event>)> {
+    let mut outs = Vec::new();
+    while let Some(at) = t.c.poll_timeout() {
+        if at > until {
+            break;
+        }
+        t.now = t.now.max(at);
+        t.c.handle_timeout(t.now);
+        let now = t.now;
+        outs.extend(t.drain().into_iter().map(|o| (now, o)));
+    }
+    t.now = t.now.max(until);
+    outs
+}
+
+#[test]
+fn liveness_client_fails_over_after_the_session_goes_silent_without_closed() {
+    let mut t = T::new();
+    t.cmd(publish_cmd());
+    let (conn, first, _) = t.connect();
+    let up = t.now;
+    // The session dies silently: no frame and no `Closed` ever arrive.
+    let outs = run_until(&mut t, up + Duration::from_secs(10));
+    let keepalives: Vec<Instant> = outs
+        .iter()
+        .filter(|(_, o)| matches!(o, Output::Send { conn: c, frame } if *c == conn && frame.message == Message::KeepAlive(KeepAlive {}) && frame.request_id == 0))
+        .map(|(at, _)| *at)
+        .collect();
+    assert_eq!(
+        keepalives,
+        [3, 6, 9].map(|s| up + Duration::from_secs(s)),
+        "a KeepAlive every keepalive_interval of silence"
+    );
+    let closed_at = outs
+        .iter()
+        .find_map(|(at, o)| match o {
+            Output::Close { conn: c, reason } if *c == conn => {
+                assert_eq!(reason.as_str(), "idle timeout");
+                Some(*at)
+            }
+            _ => None,
+        })
+        .expect("closed at the idle timeout");
+    assert_eq!(closed_at, up + Duration::from_secs(10));
+    assert!(
+        outs.iter()
+            .any(|(_, o)| matches!(o, Output::Event(Event::Disconnected { .. })))
+    );
+    assert!(!t.c.is_connected());
+    // Fails over to the next session and replays, as after `Closed`.
+    let (_, second, outs) = t.connect();
+    assert_ne!(second, first);
+    let m = messages(&outs);
+    assert!(matches!(&m[0], Message::ClientHello(h) if h.connect_generation == 2));
+    assert!(matches!(&m[1], Message::Publish(_)), "replayed: {m:?}");
+    // Frames on the closed connection are ignored.
+    t.push(conn, 1, 1, vec![p("a")]);
+    assert!(t.c.is_connected());
+}
+
+#[test]
+fn liveness_client_does_not_time_out_while_keepalives_arrive() {
+    let mut t = T::new();
+    let (conn, _, _) = t.connect();
+    let mut sent_keepalives = 0;
+    for s in 1..=60u64 {
+        // The session's KeepAlive every 2 s is the only thing that arrives.
+        let outs = run_until(&mut t, Instant::ZERO + Duration::from_secs(s));
+        sent_keepalives += outs
+            .iter()
+            .filter(|(_, o)| matches!(o, Output::Send { frame, .. } if frame.message == Message::KeepAlive(KeepAlive {})))
+            .count();
+        assert!(
+            !outs.iter().any(|(_, o)| matches!(o, Output::Close { .. })),
+            "closed at {s} s"
+        );
+        if s % 2 == 0 {
+            t.c.handle_input(
+                t.now,
+                Input::Frame {
+                    conn,
+                    frame: Frame::new(0, KeepAlive {}),
+                },
+            );
+            assert!(t.drain().is_empty(), "a KeepAlive is not answered");
+        }
+    }
+    assert!(t.c.is_connected());
+    assert_eq!(t.c.connect_generation(), 1);
+    assert!(
+        sent_keepalives >= 19,
+        "the idle client kept sending: {sent_keepalives}"
+    );
+}
+
+#[test]
+fn liveness_client_sends_no_keepalive_while_it_sends_other_frames() {
+    let mut t = T::new();
+    let (conn, _, _) = t.connect();
+    for s in 1..=10u64 {
+        let outs = run_until(&mut t, Instant::ZERO + Duration::from_secs(s));
+        assert!(
+            !outs.iter().any(|(_, o)| matches!(o, Output::Send { frame, .. } if frame.message == Message::KeepAlive(KeepAlive {}))),
+            "a busy connection needs no KeepAlive ({s} s)"
+        );
+        // A push every second: the client acks it (a frame sent) and hears from the session.
+        t.push(conn, s, s, vec![p("a")]);
+    }
+}
+
+#[test]
+fn liveness_config_validation_names_the_field() {
+    let base = || ClientConfig::new(Text::from("app"), vec![Text::from("s:1")]);
+    let c = base();
+    assert_eq!(c.liveness.keepalive_interval, Duration::from_secs(3));
+    assert_eq!(c.liveness.idle_timeout, Duration::from_secs(10));
+    assert!(c.validate().is_ok());
+    let mut c = base();
+    c.liveness.idle_timeout = Duration::from_secs(3);
+    let e = c.validate().unwrap_err();
+    assert_eq!(e.field, "idle_timeout");
+    assert!(e.to_string().contains("idle_timeout"));
+    let mut c = base();
+    c.liveness.keepalive_interval = Duration::ZERO;
+    assert_eq!(c.validate().unwrap_err().field, "keepalive_interval");
+    assert!(Client::new(c, 1).is_err());
+}

@@ -44,6 +44,10 @@ pub struct DataConfig {
     pub reconnect_min: Duration,
     /// Longest reconnect delay.
     pub reconnect_max: Duration,
+    /// A `KeepAlive` goes to a session connection on which nothing was sent for this long
+    /// (checked every `heartbeat_interval`), so the session's idle timeout never closes a
+    /// healthy but quiet connection.
+    pub keepalive_interval: Duration,
 }
 
 /// A configuration value that cannot work, naming the field.
@@ -85,6 +89,7 @@ impl DataConfig {
             notify_batch: 400,
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
+            keepalive_interval: Duration::from_secs(3),
         }
     }
 
@@ -116,6 +121,7 @@ impl DataConfig {
             ("heartbeat_interval", self.heartbeat_interval),
             ("request_timeout", self.request_timeout),
             ("reconnect_min", self.reconnect_min),
+            ("keepalive_interval", self.keepalive_interval),
         ];
         for (field, d) in positive_durations {
             if d.is_zero() {
@@ -166,6 +172,9 @@ mod tests {
         let mut c = cfg();
         c.session_lease = Duration::from_millis(500);
         assert_eq!(c.validate().unwrap_err().field, "session_lease");
+        let mut c = cfg();
+        c.keepalive_interval = Duration::ZERO;
+        assert_eq!(c.validate().unwrap_err().field, "keepalive_interval");
         let mut c = cfg();
         c.reconnect_max = Duration::from_millis(1);
         let e = c.validate().unwrap_err();

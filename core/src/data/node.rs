@@ -23,13 +23,14 @@ use super::reconcile::{Removal, Run, SlotReconcile, Step};
 use super::replica::{self, Follower, Next, Phase, Pumped, Streams};
 use super::store::SlotStore;
 use crate::io::{ConnId, ConnIds, Input, Node, Output};
+use crate::liveness::Liveness;
 use crate::model::{DataInfoId, DatumVersion, LeaderEpoch, ProcessId, Role, SlotId, Text};
 use crate::rng::Rng;
 use crate::slot::{ReplicaRole, SlotCount, SlotTable};
 use crate::time::Instant;
 use crate::wire::{
-    ClusterView, Datum, Datums, ErrorCode, ErrorReply, FetchDatums, Frame, Heartbeat, Message,
-    OpLogAck, OpLogAppend, OpLogSubscribe, PeerHello, ReconcileDigests, ReconcilePage,
+    ClusterView, Datum, Datums, ErrorCode, ErrorReply, FetchDatums, Frame, Heartbeat, KeepAlive,
+    Message, OpLogAck, OpLogAppend, OpLogSubscribe, PeerHello, ReconcileDigests, ReconcilePage,
     ReconcileQuery, Refused, ReplicaDatum, SlotRefusal, SlotState, SlotStatus, VersionScan,
     VersionScanReply, WriteAccepted, WriteBatch, WriteOp,
 };
@@ -147,6 +148,11 @@ pub struct DataNode {
     peers: BTreeMap<ProcessId, Link>,
     next_tick: Instant,
     dirty: BTreeSet<SlotId>,
+    /// Liveness of session connections: a quiet one gets a `KeepAlive` (the session
+    /// idle-times-out its data links).
+    session_liveness: BTreeMap<ConnId, Liveness>,
+    /// The latest `now` handed in, stamped on frames as they are drained.
+    now: Instant,
 }
 
 fn error(code: ErrorCode, message: String) -> ErrorReply {
@@ -182,6 +188,8 @@ impl DataNode {
             peers: BTreeMap::new(),
             next_tick: now,
             dirty: BTreeSet::new(),
+            session_liveness: BTreeMap::new(),
+            now,
         })
     }
 
@@ -444,6 +452,7 @@ impl DataNode {
                     self.notifier.remove_session(old);
                 }
                 self.notifier.add_session(conn);
+                self.session_liveness.insert(conn, Liveness::new(now));
                 self.leases.renew(h.process, now);
                 // A (re)connected member session: reconcile the slots we lead with it.
                 if self.sessions_in_view.contains(&h.process) {
@@ -1246,6 +1255,7 @@ impl DataNode {
 
     fn tick(&mut self, now: Instant) {
         self.heartbeat();
+        self.keep_sessions_alive(now);
         self.notifier.expire(now, self.cfg.request_timeout);
         // Leases.
         let lease = self.cfg.session_lease;
@@ -1315,6 +1325,23 @@ impl DataNode {
         let retention = self.cfg.tombstone_retention;
         for ls in self.slots.values_mut() {
             ls.store.compact(now, retention);
+        }
+    }
+
+    /// Sends `KeepAlive` on every session connection nothing was sent on for
+    /// `keepalive_interval`, and forgets connections that are gone.
+    fn keep_sessions_alive(&mut self, now: Instant) {
+        let live: BTreeSet<ConnId> = self.session_conns.values().copied().collect();
+        self.session_liveness.retain(|c, _| live.contains(c));
+        let interval = self.cfg.keepalive_interval;
+        let due: Vec<ConnId> = self
+            .session_liveness
+            .iter()
+            .filter(|(_, l)| l.keepalive_due(now, interval))
+            .map(|(c, _)| *c)
+            .collect();
+        for conn in due {
+            self.send(conn, 0, KeepAlive {});
         }
     }
 
@@ -1433,6 +1460,7 @@ impl Node for DataNode {
     type Event = DataEvent;
 
     fn handle_input(&mut self, now: Instant, input: Input<DataCommand>) {
+        self.now = self.now.max(now);
         match input {
             Input::Accepted { conn } => {
                 self.conns.insert(conn, Peer::Unbound);
@@ -1446,6 +1474,7 @@ impl Node for DataNode {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
         if self.meta.retry_at.is_some_and(|t| t <= now) && self.meta.conn.is_none() {
             self.connect_meta(now);
         }
@@ -1472,7 +1501,13 @@ impl Node for DataNode {
     }
 
     fn poll_output(&mut self) -> Option<Output<DataEvent>> {
-        self.out.pop_front()
+        let o = self.out.pop_front()?;
+        if let Output::Send { conn, .. } = &o
+            && let Some(l) = self.session_liveness.get_mut(conn)
+        {
+            l.sent(self.now);
+        }
+        Some(o)
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

@@ -3,6 +3,7 @@
 //! offending field, so an operator's mistake is reported before the node starts.
 
 use super::backoff::Backoff;
+use crate::liveness::LivenessConfig;
 use crate::model::{ProcessId, Text};
 use crate::slot::SlotCount;
 use std::fmt;
@@ -55,6 +56,9 @@ pub struct SessionConfig {
     pub max_registrations_per_conn: usize,
     /// Most publishers in one `ReconcilePage`.
     pub reconcile_page_size: usize,
+    /// Keep-alive interval and idle timeout of client connections and of the connections
+    /// the session opens to data nodes (3 s, 10 s).
+    pub liveness: LivenessConfig,
 }
 
 impl SessionConfig {
@@ -82,6 +86,7 @@ impl SessionConfig {
             reconnect_backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
             max_registrations_per_conn: 100_000,
             reconcile_page_size: 512,
+            liveness: LivenessConfig::DEFAULT,
         }
     }
 
@@ -145,6 +150,7 @@ impl SessionConfig {
             self.max_registrations_per_conn,
         )?;
         positive("reconcile_page_size", self.reconcile_page_size)?;
+        self.liveness.validate()?;
         if self.heartbeat_interval >= Duration::from_secs(10) {
             return Err(ConfigError::new(
                 "heartbeat_interval",
@@ -218,5 +224,11 @@ mod tests {
         let mut c = config();
         c.meta_addresses = vec![Text::new()];
         assert_eq!(c.validate().unwrap_err().field, "meta_addresses");
+        let mut c = config();
+        c.liveness.idle_timeout = c.liveness.keepalive_interval;
+        assert_eq!(c.validate().unwrap_err().field, "idle_timeout");
+        let mut c = config();
+        c.liveness.keepalive_interval = Duration::ZERO;
+        assert_eq!(c.validate().unwrap_err().field, "keepalive_interval");
     }
 }

@@ -8,6 +8,12 @@
 //! fetches and the datum cache), `push` (pushes to clients), `reconcile` (answers to data
 //! leaders), `peers` (connections to data and meta), `scan` (the version scan). The
 //! contract with the other roles is `docs/architecture.md`.
+//!
+//! Liveness ([`crate::liveness`]): client connections and the data links the session
+//! opened get a `KeepAlive` when nothing was sent on them for `keepalive_interval`, and are
+//! closed when nothing arrived for `idle_timeout` (then handled exactly as if the driver had
+//! reported them closed: a client's publishers go through the disconnect path, a data link
+//! reconnects). A sweep every half keep-alive interval checks them.
 
 pub mod backoff;
 pub mod config;
@@ -26,13 +32,14 @@ pub use config::{ConfigError, SessionConfig};
 pub use outbox::{SessionEvent, SessionStats};
 
 use crate::io::{ConnId, Input, Node, Output};
+use crate::liveness::{Due, Liveness};
 use crate::model::{DataInfoId, Role, SlotId, Text};
 use crate::rng::Rng;
 use crate::slot::SlotTable;
 use crate::time::Instant;
 use crate::wire::{
-    Ack, ClusterView, ErrorCode, Frame, Message, PeerHello, Publish, Refused, SlotRefusal,
-    Subscribe, Unpublish, WriteOp,
+    Ack, ClusterView, ErrorCode, Frame, KeepAlive, Message, PeerHello, Publish, Refused,
+    SlotRefusal, Subscribe, Unpublish, WriteOp,
 };
 use fetch::{Announced, Fetcher};
 use outbox::Outbox;
@@ -55,6 +62,7 @@ pub(crate) enum Timer {
     PushRetry(ConnId, TopicId),
     BreakerClose(ConnId),
     Grace(ConnId),
+    Liveness,
 }
 
 /// An inbound connection, known by its first frame.
@@ -90,6 +98,10 @@ pub struct Session {
     request_deadlines: VecDeque<(Instant, u64)>,
     inbound: BTreeMap<ConnId, Inbound>,
     graces: BTreeMap<ConnId, Vec<(TopicId, Text)>>,
+    /// Client connections and data links, with their liveness.
+    liveness: BTreeMap<ConnId, Liveness>,
+    /// The latest `now` handed in, stamped on frames as they are drained.
+    now: Instant,
 }
 
 impl Session {
@@ -109,6 +121,7 @@ impl Session {
         let peers = Peers::new(links, config.meta_addresses.clone(), &mut rng);
         let mut timers = Timers::new();
         timers.arm(Instant::ZERO + config.scan_interval, Timer::Scan);
+        timers.arm(Instant::ZERO + sweep_period(&config), Timer::Liveness);
         if !config.meta_addresses.is_empty() {
             timers.arm(Instant::ZERO, Timer::Reconnect);
         }
@@ -128,6 +141,8 @@ impl Session {
             request_deadlines: VecDeque::new(),
             inbound: BTreeMap::new(),
             graces: BTreeMap::new(),
+            liveness: BTreeMap::new(),
+            now: Instant::ZERO,
         })
     }
 
@@ -608,6 +623,56 @@ impl Session {
                     self.remove_publishers(now, conn, keys);
                 }
             }
+            Timer::Liveness => {
+                self.sweep_liveness(now);
+                let at = now + sweep_period(&self.config);
+                self.timers.arm(at, Timer::Liveness);
+            }
+        }
+    }
+
+    /// Sends `KeepAlive` on idle tracked connections and closes the silent ones.
+    fn sweep_liveness(&mut self, now: Instant) {
+        let cfg = self.config.liveness;
+        let mut dead = Vec::new();
+        let (inbound, peers) = (&self.inbound, &self.peers);
+        // Drop entries of connections that ended another way (e.g. left the membership).
+        self.liveness.retain(|conn, _| {
+            inbound.get(conn) == Some(&Inbound::Client)
+                || matches!(peers.peer(*conn), Some(Peer::Data(_)))
+        });
+        for (&conn, l) in &self.liveness {
+            match l.due(now, &cfg) {
+                Due::Dead => dead.push(conn),
+                Due::KeepAlive => self.out.send(conn, 0, KeepAlive {}),
+                Due::Nothing => {}
+            }
+        }
+        for conn in dead {
+            self.out.close(conn, "idle timeout");
+            self.conn_closed(now, conn);
+        }
+    }
+
+    /// A connection ended (reported by the driver, or closed by the session itself).
+    fn conn_closed(&mut self, now: Instant, conn: ConnId) {
+        self.liveness.remove(&conn);
+        if self.inbound.remove(&conn) == Some(Inbound::Client) {
+            self.client_closed(now, conn);
+            return;
+        }
+        if let Some(at) = self.peers.closed(conn, now, &mut self.rng) {
+            self.timers.arm(at, Timer::Reconnect);
+        }
+        let lost: Vec<(u64, ReqKind)> = self
+            .requests
+            .iter()
+            .filter(|(_, (c, _))| *c == conn)
+            .map(|(id, (_, k))| (*id, *k))
+            .collect();
+        for (id, kind) in lost {
+            self.requests.remove(&id);
+            self.request_failed(now, id, kind);
         }
     }
 }
@@ -617,6 +682,7 @@ impl Node for Session {
     type Event = SessionEvent;
 
     fn handle_input(&mut self, now: Instant, input: Input<Infallible>) {
+        self.now = self.now.max(now);
         match input {
             Input::Accepted { conn } => {
                 self.inbound.insert(conn, Inbound::Unknown);
@@ -630,35 +696,21 @@ impl Node for Session {
                         let at = now + self.config.heartbeat_interval;
                         self.timers.arm(at, Timer::Heartbeat);
                     }
-                    Some(Peer::Data(_)) => self.pump_all(now),
+                    Some(Peer::Data(_)) => {
+                        self.liveness.insert(conn, Liveness::new(now));
+                        self.pump_all(now);
+                    }
                     None => {}
                 }
             }
-            Input::Closed { conn } => {
-                if self.inbound.remove(&conn) == Some(Inbound::Client) {
-                    self.client_closed(now, conn);
-                    return;
-                }
-                if let Some(at) = self.peers.closed(conn, now, &mut self.rng) {
-                    self.timers.arm(at, Timer::Reconnect);
-                }
-                let lost: Vec<(u64, ReqKind)> = self
-                    .requests
-                    .iter()
-                    .filter(|(_, (c, _))| *c == conn)
-                    .map(|(id, (_, k))| (*id, *k))
-                    .collect();
-                for (id, kind) in lost {
-                    self.requests.remove(&id);
-                    self.request_failed(now, id, kind);
-                }
-            }
+            Input::Closed { conn } => self.conn_closed(now, conn),
             Input::Frame { conn, frame } => self.on_frame(now, conn, frame),
             Input::Command(never) => match never {},
         }
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
         while let Some(&(at, id)) = self.request_deadlines.front() {
             if at > now {
                 break;
@@ -681,7 +733,13 @@ impl Node for Session {
     }
 
     fn poll_output(&mut self) -> Option<Output<SessionEvent>> {
-        self.out.pop()
+        let o = self.out.pop()?;
+        if let Output::Send { conn, .. } = &o
+            && let Some(l) = self.liveness.get_mut(conn)
+        {
+            l.sent(self.now);
+        }
+        Some(o)
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
@@ -698,6 +756,9 @@ impl Node for Session {
 
 impl Session {
     fn on_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
+        if let Some(l) = self.liveness.get_mut(&conn) {
+            l.received(now);
+        }
         if let Some(peer) = self.peers.peer(conn) {
             return self.on_peer_frame(now, conn, peer, frame);
         }
@@ -706,11 +767,13 @@ impl Session {
             Some(Inbound::Unknown) => match frame.message {
                 Message::ClientHello(_) => {
                     self.inbound.insert(conn, Inbound::Client);
+                    self.liveness.insert(conn, Liveness::new(now));
                 }
                 Message::PeerHello(h) => {
                     self.inbound.insert(conn, Inbound::Peer);
                     self.peers.accept(conn, &h);
                 }
+                Message::KeepAlive(_) => {}
                 other => {
                     let reason = format!("{} before a hello", other.kind().name());
                     self.out
@@ -727,6 +790,13 @@ impl Session {
             }
         }
     }
+}
+
+/// How often the liveness sweep runs: half the keep-alive interval, so a keep-alive goes
+/// out within 1.5 intervals of silence and a dead connection is closed within
+/// `idle_timeout` plus half an interval.
+fn sweep_period(config: &SessionConfig) -> std::time::Duration {
+    (config.liveness.keepalive_interval / 2).max(std::time::Duration::from_millis(1))
 }
 
 #[cfg(test)]
