@@ -8,7 +8,7 @@
 //! turns effects into outputs in order, so a driver that makes each persist durable before
 //! the next output upholds Raft's rules.
 //!
-//! Determinism: raft-rs draws each election timeout from `thread_rng` in
+//! Determinism: raft-rs draws each election timeout from its own thread-local RNG in
 //! `min_election_tick..max_election_tick`; we make that range one tick wide, its start
 //! drawn once from the node's seeded `Rng`, so the draw has a single outcome. Logging goes
 //! to a discard logger. Every `snapshot_interval` applied entries the state is snapshotted
