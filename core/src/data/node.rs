@@ -31,8 +31,8 @@ use crate::time::Instant;
 use crate::wire::{
     ClusterView, Datum, Datums, ErrorCode, ErrorReply, FetchDatums, Frame, Heartbeat, KeepAlive,
     Message, OpLogAck, OpLogAppend, OpLogSubscribe, PeerHello, ReconcileDigests, ReconcilePage,
-    ReconcileQuery, Refused, ReplicaDatum, SlotRefusal, SlotState, SlotStatus, VersionScan,
-    VersionScanReply, WriteAccepted, WriteBatch, WriteOp,
+    ReconcileQuery, Refused, ReplicaDatum, SlotRefusal, SlotRoute, SlotState, SlotStatus,
+    VersionScan, VersionScanReply, WriteAccepted, WriteBatch, WriteOp,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -795,54 +795,52 @@ impl DataNode {
         }
     }
 
-    fn on_fetch(&mut self, conn: ConnId, id: u64, f: FetchDatums) {
-        let slot = f.route.slot;
-        let at = (slot, f.route.leader_epoch);
-        if !self.admit_request(conn, id, at, Access::Read, f.data_info_ids.iter()) {
-            return;
+    /// Admits a read of `route`'s slot for `keys` (answering `Refused` otherwise) and hands
+    /// back the slot's store.
+    fn admit_read<'k>(
+        &mut self,
+        conn: ConnId,
+        id: u64,
+        route: SlotRoute,
+        keys: impl Iterator<Item = &'k DataInfoId>,
+    ) -> Option<&SlotStore> {
+        let at = (route.slot, route.leader_epoch);
+        if !self.admit_request(conn, id, at, Access::Read, keys) {
+            return None;
         }
-        let Some(ls) = self.slots.get(&slot) else {
+        self.slots.get(&route.slot).map(|ls| &ls.store)
+    }
+
+    fn on_fetch(&mut self, conn: ConnId, id: u64, f: FetchDatums) {
+        let epoch = f.route.leader_epoch;
+        let Some(store) = self.admit_read(conn, id, f.route, f.data_info_ids.iter()) else {
             return;
         };
-        let epoch = f.route.leader_epoch;
         let datums = f
             .data_info_ids
             .into_iter()
-            .map(|key| match ls.store.datum(&key) {
-                Some(d) => Datum {
-                    version: d.version(),
-                    publishers: d.publishers().map(|s| s.publisher.clone()).collect(),
-                    data_info_id: key,
-                },
-                None => Datum {
-                    data_info_id: key,
-                    version: DatumVersion::new(epoch, 0),
-                    publishers: Vec::new(),
-                },
+            .map(|key| Datum {
+                version: store.read_version(&key, epoch),
+                publishers: store.datum(&key).map_or_else(Vec::new, |d| {
+                    d.publishers().map(|s| s.publisher.clone()).collect()
+                }),
+                data_info_id: key,
             })
             .collect();
         self.send(conn, id, Datums { datums });
     }
 
     fn on_version_scan(&mut self, conn: ConnId, id: u64, v: VersionScan) {
-        let slot = v.route.slot;
-        let at = (slot, v.route.leader_epoch);
+        let epoch = v.route.leader_epoch;
         let keys = v.known.iter().map(|c| &c.data_info_id);
-        if !self.admit_request(conn, id, at, Access::Read, keys) {
-            return;
-        }
-        let Some(ls) = self.slots.get(&slot) else {
+        let Some(store) = self.admit_read(conn, id, v.route, keys) else {
             return;
         };
-        let epoch = v.route.leader_epoch;
         let changed = v
             .known
             .into_iter()
             .filter_map(|mut c| {
-                let mine = ls
-                    .store
-                    .datum(&c.data_info_id)
-                    .map_or(DatumVersion::new(epoch, 0), |d| d.version());
+                let mine = store.read_version(&c.data_info_id, epoch);
                 (mine != c.version).then(|| {
                     c.version = mine;
                     c

@@ -19,7 +19,9 @@
 
 use super::oplog::LogOp;
 use crate::digest::publisher_hash;
-use crate::model::{DataInfoId, DatumVersion, ProcessId, Publisher, RegisterVersion, Text};
+use crate::model::{
+    DataInfoId, DatumVersion, LeaderEpoch, ProcessId, Publisher, RegisterVersion, Text,
+};
 use crate::time::Instant;
 use crate::wire::{Digest, OwnedPublisher, ReplicaDatum};
 use std::borrow::Borrow;
@@ -227,6 +229,15 @@ impl SlotStore {
     /// default version and does not count as a datum.)
     pub(crate) fn datum(&self, key: &DataInfoId) -> Option<&Datum> {
         self.datums.get(key).filter(|d| d.exists())
+    }
+
+    /// The version a read of `key` reports under leader epoch `epoch`: the datum's own, or
+    /// `(epoch, 0)` for a key that never had a publisher here. Each leader epoch starts its
+    /// op-log at position 1, so that is below every change of the current leader and above
+    /// every version of earlier epochs.
+    pub(crate) fn read_version(&self, key: &DataInfoId, epoch: LeaderEpoch) -> DatumVersion {
+        self.datum(key)
+            .map_or(DatumVersion::new(epoch, 0), |d| d.version())
     }
 
     /// Every key that is a datum, ordered by key.
