@@ -19,7 +19,7 @@ use std::fmt;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tracing::{info, warn};
@@ -132,6 +132,12 @@ struct Shared {
     changed: Condvar,
 }
 
+/// Locks `m`, ignoring poisoning: every value behind these locks is complete after each
+/// statement that changes it, so a panicking holder leaves nothing half-written.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 struct ClientHooks {
     shared: Arc<Shared>,
 }
@@ -145,7 +151,7 @@ impl Hooks<core::Client> for ClientHooks {
                 version,
                 publishers,
             } => {
-                let subs = self.shared.subs.lock().unwrap_or_else(|p| p.into_inner());
+                let subs = lock(&self.shared.subs);
                 for id in register_ids {
                     if let Some(q) = subs.get(&id) {
                         let _ = q.push(Update {
@@ -161,14 +167,14 @@ impl Hooks<core::Client> for ClientHooks {
                 connect_generation,
             } => {
                 info!(session = session.as_str(), connect_generation, "connected");
-                let mut s = self.shared.status.lock().unwrap_or_else(|p| p.into_inner());
+                let mut s = lock(&self.shared.status);
                 s.session = Some(session.as_str().to_string());
                 s.connects += 1;
                 self.shared.changed.notify_all();
             }
             Event::Disconnected { session } => {
                 info!(session = session.as_str(), "disconnected");
-                let mut s = self.shared.status.lock().unwrap_or_else(|p| p.into_inner());
+                let mut s = lock(&self.shared.status);
                 s.session = None;
                 self.shared.changed.notify_all();
             }
@@ -181,7 +187,7 @@ impl Hooks<core::Client> for ClientHooks {
                     reason = reason.as_str(),
                     "registration refused"
                 );
-                let mut s = self.shared.status.lock().unwrap_or_else(|p| p.into_inner());
+                let mut s = lock(&self.shared.status);
                 s.rejected.insert(register_id, reason.as_str().to_string());
                 self.shared.changed.notify_all();
             }
@@ -206,19 +212,9 @@ struct Io {
 
 impl Drop for Io {
     fn drop(&mut self) {
-        let running = self
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let running = lock(&self.running).take();
         drop(running);
-        for q in self
-            .shared
-            .subs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-        {
+        for q in lock(&self.shared.subs).values() {
             q.close();
         }
     }
@@ -297,12 +293,7 @@ impl Client {
 
     /// Waits at most `timeout` until connected to a session; its address.
     pub fn wait_connected(&self, timeout: Duration) -> Result<String, Error> {
-        let s = self
-            .io
-            .shared
-            .status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let s = lock(&self.io.shared.status);
         let (s, _) = self
             .io
             .shared
@@ -314,23 +305,13 @@ impl Client {
 
     /// The session connected to, if any.
     pub fn session(&self) -> Option<String> {
-        let s = self
-            .io
-            .shared
-            .status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let s = lock(&self.io.shared.status);
         s.session.clone()
     }
 
     /// How many times the client has connected (one more after every fail-over).
     pub fn connects(&self) -> u64 {
-        let s = self
-            .io
-            .shared
-            .status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let s = lock(&self.io.shared.status);
         s.connects
     }
 
@@ -361,12 +342,7 @@ impl Client {
         let data_info_id = parse_key(key)?;
         let register_id = self.io.register_id();
         let queue = Queue::new();
-        self.io
-            .shared
-            .subs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(register_id.clone(), queue.clone());
+        lock(&self.io.shared.subs).insert(register_id.clone(), queue.clone());
         let sub = Subscription {
             io: self.io.clone(),
             data_info_id: data_info_id.clone(),
@@ -414,12 +390,7 @@ impl Publication {
 
     /// The session's refusal of it, if any.
     pub fn rejected(&self) -> Option<Error> {
-        let s = self
-            .io
-            .shared
-            .status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let s = lock(&self.io.shared.status);
         s.rejected
             .get(&self.register_id)
             .map(|reason| Error::Rejected {
@@ -487,12 +458,7 @@ impl futures_core::Stream for Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.io
-            .shared
-            .subs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.register_id);
+        lock(&self.io.shared.subs).remove(&self.register_id);
         let _ = self.io.command(Command::Unsubscribe {
             data_info_id: self.data_info_id.clone(),
             register_id: self.register_id.clone(),
