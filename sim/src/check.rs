@@ -349,9 +349,9 @@ impl Checker {
         Ok(())
     }
 
-    /// The last list a subscriber received, if any.
-    pub fn list(&self, who: Who, sub: &Text) -> Option<&List> {
-        self.subscribers.get(&(who, sub.clone())).map(|(_, l)| l)
+    /// The last version and list a subscriber received, if any.
+    pub fn list(&self, who: Who, sub: &Text) -> Option<&(DatumVersion, List)> {
+        self.subscribers.get(&(who, sub.clone()))
     }
 
     /// Forgets a dead client process's subscribers.

@@ -535,6 +535,19 @@ impl World {
                 let frame = Frame::decode(bytes).expect("the codec reads what it wrote");
                 self.stats.delivered += 1;
                 self.record("deliver", e.node, Some(&frame), None);
+                if self.trace.full {
+                    // The full trace shows what was delivered and from whom; it is printed
+                    // beside the record, not hashed, so `--trace` keeps the run's hash.
+                    let from = self.net.conn(conn).ends[1 - to].node;
+                    let mut body = format!("{:?}", frame.message);
+                    body.truncate(body.floor_char_boundary(400));
+                    println!(
+                        "{:>26} <- {} #{} {body}",
+                        "",
+                        self.name(from),
+                        frame.request_id
+                    );
+                }
                 if self.nodes[e.node].kind == Kind::Data {
                     self.checker
                         .on_data_receive(self.who(e.node), e.conn, &frame);
@@ -844,7 +857,7 @@ impl World {
                 let want = expected
                     .entry(k)
                     .or_insert_with(|| self.workload.expected(k, &live));
-                let got = self
+                let (version, got) = self
                     .checker
                     .list(self.who(c), sub)
                     .cloned()
@@ -854,7 +867,7 @@ impl World {
                         l.iter().map(|(i, _)| i.to_string()).collect::<Vec<_>>()
                     };
                     return Err(format!(
-                        "{} subscription {sub} on {} holds {:?}, expected {:?}; {}",
+                        "{} subscription {sub} on {} holds {:?} at {version:?}, expected {:?}; {}",
                         self.name(c),
                         self.workload.key(k),
                         ids(&got),

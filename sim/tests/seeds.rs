@@ -50,3 +50,12 @@ fn a_crash_resets_connections_the_node_had_not_yet_accepted() {
     check(8);
     check_config(SimConfig::from_seed(118));
 }
+
+/// Regression, full-size seed 161: after a restart of the whole cluster a session linked to
+/// a data node twice (once for the old incarnation at its address); the node forgot the
+/// session when the link it used last closed, never reconciled the slots it led with it,
+/// and refused their reads as `Migrating` forever, so a subscriber kept a stale list.
+#[test]
+fn a_data_node_keeps_a_session_while_any_of_its_connections_is_open() {
+    check_config(SimConfig::from_seed(161));
+}

@@ -341,9 +341,23 @@ impl DataNode {
                 }
             }
         }
+        // A session may hold several connections to us (one it opened for an old
+        // incarnation at our address, one for us; both say hello here): when the one we use
+        // closes, fall back to another still open rather than forget the session, which
+        // would leave its reconciliation, and so the reads of every slot we lead, waiting
+        // for a connection the session has no reason to open.
+        let survivor = self
+            .conns
+            .iter()
+            .find(|&(_, &other)| other == peer)
+            .map(|(&c, _)| c);
         match peer {
             Peer::Session(p) if self.session_conns.get(&p) == Some(&conn) => {
                 self.session_conns.remove(&p);
+                if let Some(c) = survivor {
+                    self.session_conns.insert(p, c);
+                    self.notifier.add_session(c);
+                }
             }
             Peer::Data(p) => {
                 if self.data_conns.get(&p) == Some(&conn) {

@@ -441,6 +441,50 @@ fn admission_reads_wait_for_reconciliation_but_writes_do_not() {
 }
 
 #[test]
+fn reconcile_survives_the_close_of_one_of_two_connections_from_a_session() {
+    // Simulator seed 161: a restarted session linked to an old data incarnation's address
+    // and to the new one, both answered by the same node; closing the link it used last
+    // made the node forget the session, and the slot's reads stayed `Migrating` forever.
+    let session = pid(50);
+    let mut net = Net::new(1, |_| {});
+    net.session(0, S1, session);
+    net.session(0, S2, session);
+    net.view(1, &[session], &table(1, 1, pid(1), 1, &[]));
+    assert!(
+        net.take(0, S2)
+            .iter()
+            .any(|f| matches!(f.message, Message::ReconcileQuery(_)))
+    );
+    net.queue.push_back((0, Input::Closed { conn: S2 }));
+    net.pump();
+    // The run restarts on the connection that is still open, and completing it there
+    // opens the slot for reads.
+    net.advance(Duration::from_secs(2));
+    let frames = net.take(0, S1);
+    let q = frames
+        .iter()
+        .find(|f| matches!(f.message, Message::ReconcileQuery(_)))
+        .expect("the run moves to the surviving connection");
+    let slot = SlotId(0);
+    let digests = Vec::new();
+    net.to(0, S1, q.request_id, ReconcileDigests { slot, digests });
+    net.to(
+        0,
+        S1,
+        9,
+        FetchDatums {
+            route: route(0, 1, 1),
+            data_info_ids: vec![key(1)],
+        },
+    );
+    let f = net.take(0, S1);
+    assert!(
+        matches!(f.last().map(|f| &f.message), Some(Message::Datums(_))),
+        "reads are served once the session reconciled: {f:?}"
+    );
+}
+
+#[test]
 fn store_rules_tombstones_block_older_writes_until_compacted() {
     let mut net = Net::new(1, |c| c.tombstone_retention = Duration::from_secs(10));
     net.view(1, &[], &table(1, 1, pid(1), 1, &[]));
