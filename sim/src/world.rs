@@ -540,7 +540,7 @@ impl World {
                     // beside the record, not hashed, so `--trace` keeps the run's hash.
                     let from = self.net.conn(conn).ends[1 - to].node;
                     let mut body = format!("{:?}", frame.message);
-                    body.truncate(body.floor_char_boundary(400));
+                    body.truncate(body.floor_char_boundary(1500));
                     println!(
                         "{:>26} <- {} #{} {body}",
                         "",
@@ -964,9 +964,24 @@ impl World {
                 let Some(fnode) = self.data_node_of(*f) else {
                     return Err(format!("slot {slot:?}'s follower {f} is not running"));
                 };
-                if fnode.snapshot(slot).unwrap_or_default() != want {
+                let got = fnode.snapshot(slot).unwrap_or_default();
+                if got != want {
+                    // Name the first datum that differs, as each side holds it.
+                    let first = want
+                        .iter()
+                        .zip(got.iter())
+                        .find(|(a, b)| a != b)
+                        .map(|(a, b)| format!("leader has {a:?}; follower has {b:?}"))
+                        .unwrap_or_else(|| {
+                            format!("leader holds {} datums, follower {}", want.len(), got.len())
+                        });
+                    let mut first = first;
+                    first.truncate(first.floor_char_boundary(1200));
                     return Err(format!(
-                        "follower {f} of slot {slot:?} differs from leader {leader}"
+                        "follower {f} of slot {slot:?} differs from leader {leader}: {first}; \
+                         follower status {:?}, leader status {:?}",
+                        fnode.slot_status(slot),
+                        l.slot_status(slot)
                     ));
                 }
             }
