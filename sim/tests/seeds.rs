@@ -59,3 +59,13 @@ fn a_crash_resets_connections_the_node_had_not_yet_accepted() {
 fn a_data_node_keeps_a_session_while_any_of_its_connections_is_open() {
     check_config(SimConfig::from_seed(161));
 }
+
+/// Regression, full-size seed 366: a paused follower timed out and resubscribed; the page
+/// answering its abandoned resync fetch arrived during the new resync and was applied to
+/// the current batch, dropping the batch's keys it did not hold: the follower stayed
+/// "caught up" at the leader's position with a datum missing. Followers (and leaders'
+/// reconciliation runs) now take only answers to the request they are waiting for.
+#[test]
+fn a_follower_ignores_answers_to_requests_it_abandoned() {
+    check_config(SimConfig::from_seed(366));
+}

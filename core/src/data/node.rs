@@ -605,19 +605,19 @@ impl DataNode {
                 self.pending.remove(&(conn, id));
                 let slot = d.slot;
                 self.follower_step(now, conn, p, slot, |f, store, _, keys| {
-                    f.on_digests(slot, store, d, keys)
+                    f.on_digests(slot, store, (id, d), keys)
                 });
             }
             Message::ResyncPage(pg) => {
                 self.pending.remove(&(conn, id));
                 let slot = pg.slot;
                 self.follower_step(now, conn, p, slot, |f, store, _, keys| {
-                    f.on_page(store, pg, keys)
+                    f.on_page(store, (id, pg), keys)
                 });
             }
             Message::Refused(_) | Message::ErrorReply(_) => {
                 if let Some(Pending::Replica { slot }) = self.pending.remove(&(conn, id)) {
-                    if let Some(f) = self.following_mut(slot) {
+                    if let Some(f) = self.following_mut(slot).filter(|f| f.request.1 == id) {
                         f.phase = Phase::Idle;
                     }
                 }
@@ -1105,12 +1105,23 @@ impl DataNode {
                     leader_epoch: fo.synced_epoch,
                     next: fo.next,
                 };
-                self.request(conn, Pending::Replica { slot }, sub);
+                let id = self.request(conn, Pending::Replica { slot }, sub);
+                self.set_follower_request(slot, conn, id);
             }
             Next::Fetch(fetch) => {
                 fo.since = now;
-                self.request(conn, Pending::Replica { slot }, fetch);
+                let id = self.request(conn, Pending::Replica { slot }, fetch);
+                self.set_follower_request(slot, conn, id);
             }
+        }
+    }
+
+    fn set_follower_request(&mut self, slot: SlotId, conn: ConnId, id: u64) {
+        if let Some(fo) = self.following_mut(slot) {
+            // The request it replaces is abandoned: forget it, so the pending map does not
+            // grow with retries (answers to it are recognised as stale by their id).
+            let old = std::mem::replace(&mut fo.request, (conn, id));
+            self.pending.remove(&old);
         }
     }
 
@@ -1299,11 +1310,16 @@ impl DataNode {
             let Some(l) = self.leading_mut(slot) else {
                 continue;
             };
-            l.reconcile.runs.retain(|_, r| {
+            let mut abandoned = Vec::new();
+            l.reconcile.runs.retain(|&session, r| {
                 let since = match r {
                     Run::AwaitDigests { since } | Run::Fetching { since, .. } => *since,
                 };
-                now.saturating_since(since) < timeout
+                let live = now.saturating_since(since) < timeout;
+                if !live {
+                    abandoned.push(session);
+                }
+                live
             });
             let due: Vec<ProcessId> = if !l.reconcile.reconciled {
                 members
@@ -1317,6 +1333,15 @@ impl DataNode {
             } else {
                 Vec::new()
             };
+            if !abandoned.is_empty() {
+                // A late answer to an abandoned run must not be taken for the next run's:
+                // digests or a last page taken before writes the session made since would
+                // remove those publishers.
+                self.pending.retain(|_, p| {
+                    !matches!(p, Pending::Reconcile { slot: s, session, .. }
+                        if *s == slot && abandoned.contains(session))
+                });
+            }
             for p in due {
                 self.start_run(now, slot, p);
             }

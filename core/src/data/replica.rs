@@ -246,6 +246,10 @@ pub(crate) struct Follower {
     pub(crate) leader_end: u64,
     /// When the current request was sent (for the request timeout).
     pub(crate) since: Instant,
+    /// Connection and request id of the `OpLogSubscribe` or `ResyncFetch` in flight (id 0:
+    /// none). Digests and pages answering anything else are stale: a page of an abandoned
+    /// fetch applied to the current batch would drop the batch's keys it does not contain.
+    pub(crate) request: (ConnId, u64),
 }
 
 /// What the follower does after an input.
@@ -277,6 +281,7 @@ impl Follower {
             phase: Phase::Idle,
             leader_end: 0,
             since: Instant::ZERO,
+            request: (ConnId(0), 0),
         }
     }
 
@@ -323,15 +328,21 @@ impl Follower {
     }
 
     /// Starts a resync from the leader's digests: drops keys the leader lacks, then fetches
-    /// the differing ones (or subscribes at once if none differ).
+    /// the differing ones (or subscribes at once if none differ). `id` is the request the
+    /// digests answer, 0 when the leader pushed them because it truncated a live stream.
     pub(crate) fn on_digests(
         &mut self,
         slot: SlotId,
         store: &mut SlotStore,
-        digests: ResyncDigests,
+        (id, digests): (u64, ResyncDigests),
         fetch_keys: usize,
     ) -> Next {
-        if digests.leader_epoch != self.leader_epoch {
+        let current = if id == 0 {
+            self.phase == Phase::Streaming
+        } else {
+            id == self.request.1 && self.phase == Phase::Subscribing
+        };
+        if !current || digests.leader_epoch != self.leader_epoch {
             return Next::Nothing;
         }
         let leader_keys: BTreeSet<&DataInfoId> =
@@ -388,17 +399,18 @@ impl Follower {
         })
     }
 
-    /// Applies a resync page; fetches the rest, the next batch, or finishes.
+    /// Applies a resync page answering request `id`; fetches the rest, the next batch, or
+    /// finishes.
     pub(crate) fn on_page(
         &mut self,
         store: &mut SlotStore,
-        page: ResyncPage,
+        (id, page): (u64, ResyncPage),
         fetch_keys: usize,
     ) -> Next {
         let Phase::Resyncing(r) = &mut self.phase else {
             return Next::Nothing;
         };
-        if page.leader_epoch != r.epoch {
+        if id != self.request.1 || page.leader_epoch != r.epoch {
             return Next::Nothing;
         }
         for d in page.datums {

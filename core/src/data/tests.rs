@@ -1055,3 +1055,66 @@ fn node_backs_off_when_meta_knows_no_leader() {
     node.handle_timeout(later);
     assert!(std::iter::from_fn(|| node.poll_output()).any(|o| matches!(o, Output::Connect { .. })));
 }
+
+#[test]
+fn replica_follower_ignores_answers_to_abandoned_requests() {
+    // Simulator seed 366: a paused follower timed out and resubscribed; the page answering
+    // its abandoned fetch arrived during the new resync, was taken for the current batch,
+    // and the batch's keys it did not contain were dropped.
+    use super::replica::{Follower, Next};
+    use super::store::SlotStore;
+    use crate::wire::{DatumDigest, ResyncDigests, ResyncPage};
+    let (slot, epoch) = (SlotId(0), LeaderEpoch(1));
+    let leader = pid(1);
+    let mut store = SlotStore::default();
+    let digests = |position: u64| ResyncDigests {
+        slot,
+        leader_epoch: epoch,
+        position,
+        datums: [1, 2]
+            .into_iter()
+            .map(|k| DatumDigest {
+                data_info_id: key(k),
+                version: DatumVersion::new(epoch, k),
+                digest: Digest::of([(&Text::from("a"), RegisterVersion::new(1, 1))]),
+            })
+            .collect(),
+    };
+    let page = |keys: &[u64]| ResyncPage {
+        slot,
+        leader_epoch: epoch,
+        datums: keys
+            .iter()
+            .map(|&k| ReplicaDatum {
+                data_info_id: key(k),
+                version: DatumVersion::new(epoch, k),
+                publishers: vec![crate::wire::OwnedPublisher {
+                    owner: pid(50),
+                    publisher: publisher("a", 1, 1),
+                }],
+            })
+            .collect(),
+        next: None,
+    };
+    let mut f = Follower::new(Some(leader), epoch, LeaderEpoch(0), 0);
+    // Subscription 10 abandoned, subscription 11 current.
+    f.phase = super::replica::Phase::Subscribing;
+    f.request = (ConnId(1), 11);
+    assert_eq!(
+        f.on_digests(slot, &mut store, (10, digests(5)), 8),
+        Next::Nothing
+    );
+    let Next::Fetch(_) = f.on_digests(slot, &mut store, (11, digests(5)), 8) else {
+        panic!("the current subscription's digests start a resync");
+    };
+    f.request = (ConnId(1), 12);
+    // A stale page (fetch 9) holding only key 1: ignored, nothing dropped or applied.
+    assert_eq!(f.on_page(&mut store, (9, page(&[1])), 8), Next::Nothing);
+    assert!(store.datums().next().is_none());
+    // The current page applies both keys and ends the resync.
+    assert_eq!(
+        f.on_page(&mut store, (12, page(&[1, 2])), 8),
+        Next::Subscribe
+    );
+    assert_eq!(store.datums().count(), 2);
+}
