@@ -1118,3 +1118,48 @@ fn replica_follower_ignores_answers_to_abandoned_requests() {
     );
     assert_eq!(store.datums().count(), 2);
 }
+
+#[test]
+fn reconcile_ignores_the_late_answer_of_an_abandoned_run() {
+    // Digests taken before writes the session made since would remove those publishers if
+    // a later run took them for its own answer.
+    let session = pid(50);
+    let mut net = Net::new(1, |_| {});
+    net.session(0, S1, session);
+    net.view(1, &[session], &table(1, 1, pid(1), 1, &[]));
+    let queries = |frames: Vec<Frame>| -> Vec<u64> {
+        frames
+            .iter()
+            .filter(|f| matches!(f.message, Message::ReconcileQuery(_)))
+            .map(|f| f.request_id)
+            .collect()
+    };
+    let first = queries(net.take(0, S1));
+    assert_eq!(first.len(), 1);
+    // Unanswered past the request timeout (5 s): the run is abandoned and a new one starts.
+    net.advance(Duration::from_secs(6));
+    let second = queries(net.take(0, S1));
+    assert!(!second.is_empty() && !second.contains(&first[0]));
+    let slot = SlotId(0);
+    net.to(
+        0,
+        S1,
+        first[0],
+        ReconcileDigests {
+            slot,
+            digests: Vec::new(),
+        },
+    );
+    assert_eq!(net.nodes[0].reconcile_counts(slot), Some((0, 0)));
+    let last = *second.last().unwrap();
+    net.to(
+        0,
+        S1,
+        last,
+        ReconcileDigests {
+            slot,
+            digests: Vec::new(),
+        },
+    );
+    assert_eq!(net.nodes[0].reconcile_counts(slot), Some((1, 0)));
+}
