@@ -65,7 +65,8 @@ pub enum ListenerKind {
 }
 
 impl ListenerKind {
-    fn admits(self, first: &Message) -> bool {
+    /// Whether a connection to this listener may open with `first`.
+    pub fn admits(self, first: &Message) -> bool {
         !matches!(
             (self, first),
             (ListenerKind::Client, Message::PeerHello(_))
