@@ -140,7 +140,9 @@ fn pump(
             }
         }
         match Pin::new(&mut *stream).poll_write(cx, out) {
-            Poll::Ready(Ok(0)) => return Poll::Ready(Step::Failed(io::ErrorKind::WriteZero.into())),
+            Poll::Ready(Ok(0)) => {
+                return Poll::Ready(Step::Failed(io::ErrorKind::WriteZero.into()));
+            }
             Poll::Ready(Ok(n)) => out.advance(n),
             Poll::Ready(Err(e)) => return Poll::Ready(Step::Failed(e)),
             Poll::Pending => break,

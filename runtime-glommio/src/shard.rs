@@ -83,7 +83,9 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
     }
 
     fn rc(&self) -> Rc<Self> {
-        self.me.upgrade().expect("a shard outlives its tasks' calls")
+        self.me
+            .upgrade()
+            .expect("a shard outlives its tasks' calls")
     }
 
     /// Serves until `stop` is raised or a hook fails.
@@ -219,7 +221,7 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
         let id = ConnId(self.next_inbound.get());
         let limit = self.config.write_limit;
         let conn = Rc::new(Conn::new(id, peer, State::Open, Some(kind), limit));
-        debug!(node = %self.name, conn = %id, peer = %conn.peer, "accepted");
+        debug!(node = %self.name, conn = %id, peer = %conn.peer, ?kind, "accepted");
         self.conns.borrow_mut().insert(id, conn.clone());
         self.spawn_serve(conn, stream);
         self.turn(|node, now| node.handle_input(now, Input::Accepted { conn: id }));
@@ -234,7 +236,13 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
             }
         };
         let limit = self.config.write_limit;
-        let conn = Rc::new(Conn::new(id, address.into(), State::Connecting, None, limit));
+        let conn = Rc::new(Conn::new(
+            id,
+            address.into(),
+            State::Connecting,
+            None,
+            limit,
+        ));
         self.conns.borrow_mut().insert(id, conn.clone());
         let shard = self.rc();
         glommio::spawn_local(async move {
@@ -283,7 +291,9 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
                     seen.insert(conn.peer.clone(), now);
                 }
             }
-            _ if id.is_outbound() => debug!(node = %self.name, conn = %id, reason, "connection closed"),
+            _ if id.is_outbound() => {
+                debug!(node = %self.name, conn = %id, reason, "connection closed")
+            }
             _ => warn!(node = %self.name, conn = %id, reason, "connection closed"),
         }
         self.conns.borrow_mut().remove(&id);
@@ -309,7 +319,13 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Owner for Shard<N, H>
                         return self.give_up(node, conn, &reason);
                     }
                 }
-                node.handle_input(now, Input::Frame { conn: conn.id, frame });
+                node.handle_input(
+                    now,
+                    Input::Frame {
+                        conn: conn.id,
+                        frame,
+                    },
+                );
             }
             if let Some(e) = outcome.malformed {
                 if conn.state.get() == State::Open {

@@ -174,7 +174,9 @@ fn probe_exclusive(addr: SocketAddr) -> io::Result<()> {
 impl Shards {
     /// Each shard's node name and bound addresses (in the order of the plan).
     pub fn bound(&self) -> impl Iterator<Item = (&str, &[SocketAddr])> {
-        self.shards.iter().map(|s| (s.name.as_str(), s.addrs.as_slice()))
+        self.shards
+            .iter()
+            .map(|s| (s.name.as_str(), s.addrs.as_slice()))
     }
 
     /// The name of the first shard, for the log.
@@ -185,9 +187,10 @@ impl Shards {
     /// Waits at most `timeout` for every shard to be ready.
     pub fn wait_ready(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        self.shards
-            .iter()
-            .all(|s| s.ready.wait(deadline.saturating_duration_since(Instant::now())))
+        self.shards.iter().all(|s| {
+            s.ready
+                .wait(deadline.saturating_duration_since(Instant::now()))
+        })
     }
 
     /// The name of a shard whose thread has ended (stopped or failed), if any.
@@ -256,7 +259,10 @@ mod tests {
         let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = held.local_addr().unwrap();
         let e = probe_exclusive(addr).unwrap_err();
-        assert!(e.to_string().contains(&format!("cannot listen on {addr}")), "{e}");
+        assert!(
+            e.to_string().contains(&format!("cannot listen on {addr}")),
+            "{e}"
+        );
         drop(held);
         probe_exclusive(addr).unwrap();
     }
