@@ -5,7 +5,7 @@
 use crate::shard::Shard;
 use crate::shards::ShardStart;
 use glommio::net::TcpListener;
-use glommio::{GlommioError, LocalExecutorBuilder, Placement, ReactorErrorKind};
+use glommio::{GlommioError, LocalExecutorBuilder, Placement};
 use roster_core::io::Node;
 use roster_mio::nodes::Readiness;
 use roster_mio::shell::{Clock, Hooks};
@@ -15,6 +15,8 @@ use tracing::{error, info};
 /// Memory glommio registers with io_uring for file IO, which shards do not do: its
 /// minimum, so that many shards fit a small locked-memory limit.
 const IO_MEMORY: usize = 64 * 1024;
+/// The locked-memory limit below which glommio refuses to start (its own constant).
+const MIN_MEMLOCK: u64 = 512 * 1024;
 
 /// The CPUs this process may run on, in order (shard `i` is pinned to entry `i` modulo
 /// their number); empty if unknown, and then shards are not pinned.
@@ -36,6 +38,10 @@ where
     N: Node + Readiness + 'static,
     H: Hooks<N> + 'static,
 {
+    if let Some(e) = memlock_too_small() {
+        let _ = start.report.send(Err(e));
+        return Ok(());
+    }
     let placement = start.cpu.map_or(Placement::Unbound, Placement::Fixed);
     let executor = LocalExecutorBuilder::new(placement)
         .name(&format!("shard-{}", start.index))
@@ -96,18 +102,27 @@ where
     result
 }
 
+/// Refuses a locked-memory limit below glommio's minimum, with the fix: glommio's own
+/// error says "unable to lock memory" through an io error, without the fix.
+fn memlock_too_small() -> Option<io::Error> {
+    use nix::sys::resource::{Resource, getrlimit};
+    let (have, _) = getrlimit(Resource::RLIMIT_MEMLOCK).ok()?;
+    (have < MIN_MEMLOCK).then(|| {
+        io::Error::other(format!(
+            "glommio: the locked-memory limit is {have} bytes, below the {MIN_MEMLOCK} its \
+             io_uring rings need: raise it (`ulimit -l {}`; systemd: LimitMEMLOCK=; docker: \
+             --ulimit memlock=), {ELSE}",
+            MIN_MEMLOCK / 1024
+        ))
+    })
+}
+
+/// The alternative every start-up error names.
+const ELSE: &str = "or run this role with --runtime mio";
+
 /// Why an executor could not be made, and what to do about it.
 fn explain(e: GlommioError<()>) -> io::Error {
-    const ELSE: &str = "or run this role with --runtime mio";
     match e {
-        GlommioError::ReactorError(ReactorErrorKind::MemLockLimit(have, need)) => {
-            io::Error::other(format!(
-                "glommio: the locked-memory limit is {have} bytes, below the {need} io_uring \
-                 needs: raise it (`ulimit -l {}`; systemd: LimitMEMLOCK=; docker: --ulimit \
-                 memlock=), {ELSE}",
-                need / 1024
-            ))
-        }
         GlommioError::IoError(e) | GlommioError::EnhancedIoError { source: e, .. } => {
             io::Error::new(
                 e.kind(),
@@ -119,8 +134,6 @@ fn explain(e: GlommioError<()>) -> io::Error {
                 ),
             )
         }
-        other => io::Error::other(format!(
-            "glommio: cannot start an executor: {other}, {ELSE}"
-        )),
+        other => io::Error::other(format!("glommio: cannot start an executor: {other}, {ELSE}")),
     }
 }
