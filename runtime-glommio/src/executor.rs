@@ -134,6 +134,8 @@ fn explain(e: GlommioError<()>) -> io::Error {
                 ),
             )
         }
-        other => io::Error::other(format!("glommio: cannot start an executor: {other}, {ELSE}")),
+        other => io::Error::other(format!(
+            "glommio: cannot start an executor: {other}, {ELSE}"
+        )),
     }
 }

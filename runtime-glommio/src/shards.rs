@@ -89,9 +89,7 @@ where
             "--shards must be at least 1",
         ));
     }
-    for p in plan.iter().filter(|p| p.shared && p.addr.port() != 0) {
-        probe_exclusive(p.addr)?;
-    }
+    check_fixed_ports(plan, count)?;
     let cpus = executor::allowed_cpus();
     let make: Arc<MakeNode<N, H>> = Arc::new(make);
     let mut shards = Shards::default();
@@ -163,8 +161,33 @@ fn shard_addr(p: &ListenerPlan, index: usize, first: Option<SocketAddr>) -> io::
     Ok(addr)
 }
 
-/// `SO_REUSEPORT` lets a second process share a port by mistake (and take half of its
-/// connections): an exclusive bind first turns that into the usual "address in use".
+/// Glommio binds every listener with `SO_REUSEPORT`, which would let a second process, or
+/// two listeners of this one (a client port inside the range of peer ports), share a port
+/// by mistake and take a share of its connections. Every fixed port of every shard is
+/// therefore checked up front: distinct, and free for an exclusive bind.
+fn check_fixed_ports(plan: &[ListenerPlan], count: usize) -> io::Result<()> {
+    let mut fixed = Vec::new();
+    for p in plan.iter().filter(|p| p.addr.port() != 0) {
+        let shards = if p.shared { 1 } else { count };
+        for index in 0..shards {
+            let addr = shard_addr(p, index, None)?;
+            if fixed.contains(&addr) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "cannot listen on {addr} twice: with {count} shards, the peer ports are \
+                         the listen port and the {} after it",
+                        count - 1
+                    ),
+                ));
+            }
+            fixed.push(addr);
+        }
+    }
+    fixed.into_iter().try_for_each(probe_exclusive)
+}
+
+/// An exclusive bind, dropped at once: fails if anyone holds `addr`.
 fn probe_exclusive(addr: SocketAddr) -> io::Result<()> {
     std::net::TcpListener::bind(addr)
         .map(drop)
@@ -252,6 +275,17 @@ mod tests {
         assert_eq!(shard_addr(&free, 2, Some(bound)).unwrap().port(), 0);
         let top = plan("127.0.0.1:65535", false);
         assert!(shard_addr(&top, 1, None).is_err());
+    }
+
+    #[test]
+    fn a_client_port_inside_the_range_of_peer_ports_is_refused() {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = free.local_addr().unwrap().port();
+        drop(free);
+        let client = plan(&format!("127.0.0.1:{}", port + 1), true);
+        let peers = plan(&format!("127.0.0.1:{port}"), false);
+        let e = check_fixed_ports(&[client, peers], 2).unwrap_err();
+        assert!(e.to_string().contains("twice"), "{e}");
     }
 
     #[test]
