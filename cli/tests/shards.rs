@@ -1,5 +1,6 @@
 //! What glommio adds: a process of N shards is N nodes behind one client port, every one of
-//! them stops on SIGTERM, and a locked-memory limit too small for io_uring is explained.
+//! them stops on SIGTERM, a locked-memory limit too small for io_uring is explained, and
+//! the README's tour works on either runtime.
 
 mod common;
 use common::*;
@@ -94,4 +95,25 @@ fn a_locked_memory_limit_too_small_for_io_uring_is_explained() {
         err.contains("--runtime mio"),
         "the alternative is named: {err}"
     );
+}
+
+on!(the_readme_tour_works; mio = &[], glommio = &["--runtime", "glommio"]);
+/// `roster dev` with `flags`, as the README shows it.
+fn the_readme_tour_works(flags: &[&str]) {
+    let mut dev = Proc::start("dev", &[&["dev"], flags].concat());
+    let (_, ready) = dev.wait_stdout(0, "ready", |l| l.starts_with("ready: try"));
+    let sessions = ready.rsplit(' ').nth(1).unwrap().to_string();
+    let sub = subscribe(&sessions, "my.service");
+    let two = ["10.0.0.1:8080".to_string(), "10.0.0.2:8080".to_string()];
+    let mut publisher = publish(&sessions, "my.service", &two);
+    let at = wait_list(&sub, 0, &two);
+    publisher.kill9();
+    wait_list(&sub, at + 1, &[]);
+    let interrupted = Command::new("kill")
+        .args(["-INT", &dev.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let (status, err) = dev.wait_exit();
+    assert!(status.success(), "{status}\n{err}");
 }

@@ -31,7 +31,8 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 
 #[derive(Default, Debug)]
 struct Lines {
-    out: Mutex<(Vec<String>, Vec<String>, bool)>,
+    /// stdout lines, stderr lines, and how many of the two streams have ended.
+    out: Mutex<(Vec<String>, Vec<String>, u8)>,
     cv: Condvar,
 }
 
@@ -55,10 +56,8 @@ fn pump(lines: Arc<Lines>, r: impl std::io::Read + Send + 'static, stdout: bool)
             }
             lines.cv.notify_all();
         }
-        if stdout {
-            lines.out.lock().unwrap().2 = true;
-            lines.cv.notify_all();
-        }
+        lines.out.lock().unwrap().2 += 1;
+        lines.cv.notify_all();
     });
 }
 
@@ -231,7 +230,7 @@ impl Proc {
                 let _ = self
                     .lines
                     .cv
-                    .wait_timeout_while(g, Duration::from_secs(2), |g| !g.2);
+                    .wait_timeout_while(g, Duration::from_secs(2), |g| g.2 < 2);
                 return (s, self.stderr().join("\n"));
             }
             assert!(Instant::now() < deadline, "{} did not exit", self.name);
