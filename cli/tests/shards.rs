@@ -64,11 +64,7 @@ fn sigterm_stops_every_node_of_the_process(c: Runtimes) {
     let _p = publish(&a, "term", &["x:80".into()]);
     wait_list(&sub, 0, &["x:80".into()]);
     for (mut p, rt) in [(s, c.session), (d, c.data)] {
-        let killed = Command::new("kill")
-            .args(["-TERM", &p.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
+        p.signal("TERM");
         let (status, err) = p.wait_exit();
         assert!(status.success(), "{}: {status}\n{err}", p.name);
         let stopped = err.lines().filter(|l| l.contains(" stopped node=")).count();
@@ -109,11 +105,7 @@ fn the_readme_tour_works(flags: &[&str]) {
     let at = wait_list(&sub, 0, &two);
     publisher.kill9();
     wait_list(&sub, at + 1, &[]);
-    let interrupted = Command::new("kill")
-        .args(["-INT", &dev.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(interrupted.success());
+    dev.signal("INT");
     let (status, err) = dev.wait_exit();
     assert!(status.success(), "{status}\n{err}");
 }

@@ -3,7 +3,9 @@
 //!
 //! The node's outputs only queue bytes and raise the connection's signal; the task then
 //! writes everything queued in one go. A drain that sends fifty frames to one connection
-//! thus costs one write, where a readiness loop that flushes per frame pays fifty.
+//! thus costs one write, where a readiness loop that flushes per frame pays fifty. The
+//! write limit bounds the bytes queued in `Framed`; the batch the task is writing has left
+//! it, so a peer that stops reading holds at most twice the limit before it is cut off.
 
 use crate::signal::Signal;
 use bytes::{Buf, BytesMut};

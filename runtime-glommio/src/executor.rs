@@ -18,8 +18,8 @@ const IO_MEMORY: usize = 64 * 1024;
 /// The locked-memory limit below which glommio refuses to start (its own constant).
 const MIN_MEMLOCK: u64 = 512 * 1024;
 
-/// The CPUs this process may run on, in order (shard `i` is pinned to entry `i` modulo
-/// their number); empty if unknown, and then shards are not pinned.
+/// The CPUs this process may run on, in order (shards are pinned to them round-robin);
+/// empty if unknown, and then shards are not pinned.
 pub(crate) fn allowed_cpus() -> Vec<usize> {
     use nix::sched::{CpuSet, sched_getaffinity};
     use nix::unistd::Pid;

@@ -26,6 +26,8 @@ use tracing::{debug, info, warn};
 const STOP_POLL: Duration = Duration::from_millis(50);
 /// Pause after a failed accept (out of descriptors), so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest the timer task sleeps at once.
+const LONGEST_SLEEP: Duration = Duration::from_secs(3600);
 /// How long stopping waits for connections to write their last bytes.
 const LAST_WRITES: Duration = Duration::from_secs(1);
 
@@ -309,15 +311,9 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Owner for Shard<N, H>
                 if conn.state.get() != State::Open {
                     return;
                 }
-                if let Some(kind) = conn.unchecked.take() {
-                    if !kind.admits(&frame.message) {
-                        let reason = format!(
-                            "{:?} on the {kind:?} port from {}",
-                            frame.message.kind(),
-                            conn.peer
-                        );
-                        return self.give_up(node, conn, &reason);
-                    }
+                let refusal = conn.unchecked.take();
+                if let Some(reason) = refusal.and_then(|k| k.refusal(&frame.message, &conn.peer)) {
+                    return self.give_up(node, conn, &reason);
                 }
                 node.handle_input(
                     now,
@@ -389,7 +385,8 @@ where
         match next {
             None => shard.rearm.wait().await,
             Some(at) => {
-                let wait = at.saturating_since(shard.clock.now());
+                // Capped, so that a far-future deadline never overflows the timer's clock.
+                let wait = at.saturating_since(shard.clock.now()).min(LONGEST_SLEEP);
                 if !wait.is_zero() {
                     future::or(glommio::timer::sleep(wait), shard.rearm.wait()).await;
                 }

@@ -14,10 +14,13 @@ use roster_mio::nodes::{Flag, Readiness};
 use roster_mio::shell::{Clock, Hooks, ListenerKind};
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// Where the next shard of this process is pinned, counting over its allowed CPUs.
+static NEXT_CPU: AtomicUsize = AtomicUsize::new(0);
 
 /// One listener of the role, as planned for all its shards.
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +51,7 @@ pub struct ShardContext {
 pub type MakeNode<N, H> = dyn Fn(&ShardContext) -> io::Result<(String, N, H)> + Send + Sync;
 
 /// What the thread of shard `index` needs.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) struct ShardStart<N, H> {
     pub(crate) index: usize,
     pub(crate) count: usize,
@@ -91,6 +95,9 @@ where
     }
     check_fixed_ports(plan, count)?;
     let cpus = executor::allowed_cpus();
+    // Successive launches in one process (the groups of `roster dev`) continue the round
+    // over the CPUs instead of all starting on the first.
+    let first_cpu = NEXT_CPU.fetch_add(count, Ordering::Relaxed);
     let make: Arc<MakeNode<N, H>> = Arc::new(make);
     let mut shards = Shards::default();
     for index in 0..count {
@@ -106,7 +113,7 @@ where
         let start = ShardStart {
             index,
             count,
-            cpu: (!cpus.is_empty()).then(|| cpus[index % cpus.len()]),
+            cpu: (!cpus.is_empty()).then(|| cpus[(first_cpu + index) % cpus.len()]),
             listeners,
             make: make.clone(),
             report,

@@ -99,24 +99,18 @@ pub struct Runtimes {
     pub session: Rt,
 }
 
-pub const MIO: Runtimes = Runtimes {
-    data: Rt::Mio,
-    session: Rt::Mio,
-};
-pub const GLOMMIO: Runtimes = Runtimes {
-    data: Rt::Glommio,
-    session: Rt::Glommio,
-};
+impl Runtimes {
+    pub const fn of(data: Rt, session: Rt) -> Runtimes {
+        Runtimes { data, session }
+    }
+}
+
+pub const MIO: Runtimes = Runtimes::of(Rt::Mio, Rt::Mio);
+pub const GLOMMIO: Runtimes = Runtimes::of(Rt::Glommio, Rt::Glommio);
 /// Mio sessions in front of glommio data nodes.
-pub const GLOMMIO_DATA: Runtimes = Runtimes {
-    data: Rt::Glommio,
-    session: Rt::Mio,
-};
+pub const GLOMMIO_DATA: Runtimes = Runtimes::of(Rt::Glommio, Rt::Mio);
 /// Glommio sessions in front of mio data nodes.
-pub const GLOMMIO_SESSIONS: Runtimes = Runtimes {
-    data: Rt::Mio,
-    session: Rt::Glommio,
-};
+pub const GLOMMIO_SESSIONS: Runtimes = Runtimes::of(Rt::Mio, Rt::Glommio);
 
 /// `on!(scenario; mio = MIO, glommio = GLOMMIO)`: a module `scenario` with one test per
 /// case, each calling `scenario(arg)`.
@@ -251,6 +245,15 @@ impl Proc {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Sends `signal` (`TERM`, `INT`) as `kill -SIGNAL` would.
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{signal} {}", self.name);
     }
 }
 
