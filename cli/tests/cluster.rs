@@ -78,7 +78,7 @@ fn kill_9_of_a_session_fails_clients_over_with_no_empty_list(c: Runtimes) {
     // (Before the publisher registered, the subscriber may have had the empty list.)
     for line in &sub.stdout()[served..] {
         assert!(
-            !payloads(&line).is_empty(),
+            !payloads(line).is_empty(),
             "an empty list was delivered: {line}"
         );
     }
