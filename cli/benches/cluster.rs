@@ -9,10 +9,15 @@
 //!    client connections (100 each), so each session pushes to 100 connections and every
 //!    client fans the list out; the time is when the application has the list.
 //!
+//! Each runs on mio, then on glommio with 1 and with 2 shards per data and session node
+//! (the same 3 data and 2 session nodes, each a group of shards).
+//!
 //! Bounded: loopback only, fixed counts, every wait has a deadline.
-//! Run: `cargo bench -p roster --bench cluster` (ROSTER_BENCH_SMALL=1 divides counts by 10).
+//! Run: `cargo bench -p roster --bench cluster` (ROSTER_BENCH_SMALL=1 divides counts by 10;
+//! ROSTER_BENCH_RUNTIMES=mio,glommio-2 picks runtimes).
 
 use roster::cluster::{DevCluster, DevOptions};
+use roster::config::Runtime;
 use roster_mio::client::{Client, Subscription};
 use std::time::{Duration, Instant};
 
@@ -36,9 +41,31 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
+    let picked = std::env::var("ROSTER_BENCH_RUNTIMES").ok();
+    let runtimes = [
+        ("mio", Runtime::Mio),
+        ("glommio-1", Runtime::Glommio { shards: 1 }),
+        ("glommio-2", Runtime::Glommio { shards: 2 }),
+    ];
+    for (name, runtime) in runtimes {
+        if picked
+            .as_ref()
+            .is_none_or(|p| p.split(',').any(|n| n == name))
+        {
+            println!("== {name}");
+            bench(runtime);
+        }
+    }
+}
+
+fn bench(runtime: Runtime) {
     let small = std::env::var_os("ROSTER_BENCH_SMALL").is_some();
     let scale = if small { 10 } else { 1 };
-    let cluster = DevCluster::start(DevOptions::default()).expect("cluster starts");
+    let options = DevOptions {
+        runtime,
+        ..DevOptions::default()
+    };
+    let cluster = DevCluster::start(options).expect("cluster starts");
     assert!(cluster.wait_ready(Duration::from_secs(30)), "cluster ready");
     let sessions = cluster.session_addrs.clone();
 

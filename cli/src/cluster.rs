@@ -1,15 +1,18 @@
 //! `roster dev`: a whole cluster in one process on loopback, every node on its own event
-//! loop with listeners on free ports. Readiness is a condition on the nodes' state (meta has
+//! loop with listeners on free ports (with glommio, each data and session node is a group
+//! of shards, as a separate process would be). Readiness is a condition on the nodes' state (meta has
 //! a leader; every data node and session holds a table that routes every slot), never a
 //! sleep.
 
-use crate::config::Timing;
+use crate::config::{Runtime, Timing};
 use crate::roles::{StartError, start_data, start_meta, start_session};
+use crate::runtime::{Started, start_data_shards, start_session_shards};
 use roster_core::data::DataCommand;
 use roster_core::meta::MetaCommand;
 use roster_mio::nodes::Running;
 use roster_mio::shell::{Listener, ListenerKind};
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// How big a dev cluster is.
@@ -23,6 +26,8 @@ pub struct DevOptions {
     pub sessions: usize,
     /// Intervals and leases.
     pub timing: Timing,
+    /// Runtime of the data and session nodes (meta runs on mio).
+    pub runtime: Runtime,
 }
 
 impl Default for DevOptions {
@@ -32,6 +37,7 @@ impl Default for DevOptions {
             datas: 3,
             sessions: 2,
             timing: Timing::default(),
+            runtime: Runtime::Mio,
         }
     }
 }
@@ -39,8 +45,8 @@ impl Default for DevOptions {
 /// A running dev cluster; dropping it stops every node.
 #[derive(Debug)]
 pub struct DevCluster {
-    sessions: Vec<Running<Infallible>>,
-    datas: Vec<Running<DataCommand>>,
+    sessions: Vec<Started<Infallible>>,
+    datas: Vec<Started<DataCommand>>,
     metas: Vec<Running<MetaCommand>>,
     /// Session client addresses, for clients.
     pub session_addrs: Vec<String>,
@@ -49,6 +55,10 @@ pub struct DevCluster {
 }
 
 const LOOPBACK: &str = "127.0.0.1:0";
+
+fn any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
 
 impl DevCluster {
     /// Starts the cluster (not waiting for readiness).
@@ -73,32 +83,43 @@ impl DevCluster {
         }
         let mut datas = Vec::new();
         for i in 0..o.datas {
-            let l = Listener::bind(ListenerKind::Peer, LOOPBACK)?;
-            let addr = l.local_addr()?;
-            datas.push(start_data(
-                Some(101 + i as u64),
-                l,
-                addr,
-                &meta_addrs,
-                o.timing,
-            )?);
+            let id = Some(101 + i as u64);
+            datas.push(match o.runtime {
+                Runtime::Mio => {
+                    let l = Listener::bind(ListenerKind::Peer, LOOPBACK)?;
+                    let addr = l.local_addr()?;
+                    Started::Mio(start_data(id, l, addr, &meta_addrs, o.timing)?)
+                }
+                Runtime::Glommio { shards } => Started::Glommio(start_data_shards(
+                    id,
+                    any_port(),
+                    shards,
+                    &meta_addrs,
+                    o.timing,
+                )?),
+            });
         }
         let mut sessions = Vec::new();
         let mut session_addrs = Vec::new();
         for i in 0..o.sessions {
-            let c = Listener::bind(ListenerKind::Client, LOOPBACK)?;
-            let p = Listener::bind(ListenerKind::Peer, LOOPBACK)?;
-            let (ca, pa) = (c.local_addr()?, p.local_addr()?);
-            session_addrs.push(ca.to_string());
-            sessions.push(start_session(
-                Some(201 + i as u64),
-                c,
-                p,
-                ca,
-                pa,
-                &meta_addrs,
-                o.timing,
-            )?);
+            let id = Some(201 + i as u64);
+            let (session, client) = match o.runtime {
+                Runtime::Mio => {
+                    let c = Listener::bind(ListenerKind::Client, LOOPBACK)?;
+                    let p = Listener::bind(ListenerKind::Peer, LOOPBACK)?;
+                    let (ca, pa) = (c.local_addr()?, p.local_addr()?);
+                    let s = start_session(id, c, p, ca, pa, &meta_addrs, o.timing)?;
+                    (Started::Mio(s), ca)
+                }
+                Runtime::Glommio { shards } => {
+                    let (c, p) = (any_port(), any_port());
+                    let s = start_session_shards(id, c, p, shards, &meta_addrs, o.timing)?;
+                    let client = s.bound().next().map_or(c, |(_, a)| a[0]);
+                    (Started::Glommio(s), client)
+                }
+            };
+            session_addrs.push(client.to_string());
+            sessions.push(session);
         }
         Ok(DevCluster {
             sessions,
@@ -120,14 +141,14 @@ impl DevCluster {
 
     /// The name of a node that stopped on its own (failed), if any.
     pub fn failed(&self) -> Option<String> {
-        let metas = self.metas.iter().map(|r| (r.name(), r.is_finished()));
-        let datas = self.datas.iter().map(|r| (r.name(), r.is_finished()));
-        let sessions = self.sessions.iter().map(|r| (r.name(), r.is_finished()));
-        metas
-            .chain(datas)
-            .chain(sessions)
-            .find(|(_, done)| *done)
-            .map(|(n, _)| n.to_string())
+        let meta = self.metas.iter().find(|r| r.is_finished());
+        meta.map(|r| r.name().to_string()).or_else(|| {
+            let datas = self.datas.iter().map(Started::failed);
+            datas
+                .chain(self.sessions.iter().map(Started::failed))
+                .flatten()
+                .next()
+        })
     }
 
     /// Stops every node: sessions, then data, then meta.

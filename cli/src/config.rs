@@ -72,6 +72,64 @@ impl Timing {
     }
 }
 
+/// Which IO shell runs a role's nodes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    /// Portable: one mio event loop (one thread) per node.
+    #[default]
+    Mio,
+    /// Linux io_uring, thread-per-core: shards pinned to cores, each a node.
+    Glommio,
+}
+
+/// A role's runtime, settled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Runtime {
+    /// One mio event loop per node.
+    #[default]
+    Mio,
+    /// glommio shards, each an independent node.
+    Glommio {
+        /// Shards per process (per node of `roster dev`).
+        shards: usize,
+    },
+}
+
+/// The runtime flags of data, session and dev.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::Args)]
+pub struct RuntimeArgs {
+    /// IO runtime of the data and session nodes (meta always runs on mio).
+    #[arg(long, value_enum, value_name = "RUNTIME")]
+    pub runtime: Option<RuntimeKind>,
+    /// glommio: shards in this process, each an independent node pinned to a core (default:
+    /// one per available core; for `dev`, one per node).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<usize>,
+}
+
+impl RuntimeArgs {
+    /// Flags over the file; `default_shards` when glommio is asked for without a count.
+    pub fn settle(self, file: &NodeFile, default_shards: usize) -> Result<Runtime, ConfigError> {
+        let shards = self.shards.or(file.shards);
+        match self.runtime.or(file.runtime).unwrap_or_default() {
+            RuntimeKind::Mio if shards.is_some() => Err(ConfigError(
+                "shards: only the glommio runtime has shards (add --runtime glommio)".into(),
+            )),
+            RuntimeKind::Mio => Ok(Runtime::Mio),
+            RuntimeKind::Glommio => match shards.unwrap_or(default_shards) {
+                0 => Err(ConfigError("shards: must be at least 1".into())),
+                shards => Ok(Runtime::Glommio { shards }),
+            },
+        }
+    }
+}
+
+/// One shard per core this process may use.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
 pub(crate) fn ms(v: Option<u64>, default: Duration) -> Duration {
     v.map_or(default, Duration::from_millis)
 }
@@ -92,6 +150,10 @@ pub struct NodeFile {
     pub peers: Option<Vec<String>>,
     /// Directory of meta's persisted consensus state (meta).
     pub data_dir: Option<PathBuf>,
+    /// IO runtime (data, session): `mio` (default) or `glommio`.
+    pub runtime: Option<RuntimeKind>,
+    /// glommio shards (data, session; default: one per available core).
+    pub shards: Option<usize>,
     /// Intervals and leases.
     #[serde(default)]
     pub timing: Timing,
@@ -151,6 +213,37 @@ mod tests {
         assert!(e.to_string().contains("lisen"), "{e}");
         let e = toml::from_str::<NodeFile>("[timing]\nheartbeat_ms = \"fast\"").unwrap_err();
         assert!(e.to_string().contains("heartbeat_ms"), "{e}");
+    }
+
+    #[test]
+    fn the_runtime_comes_from_flags_over_the_file_and_shards_need_glommio() {
+        let file: NodeFile = toml::from_str("runtime = \"glommio\"\nshards = 3\n").unwrap();
+        let none = RuntimeArgs::default();
+        assert_eq!(none.settle(&file, 8), Ok(Runtime::Glommio { shards: 3 }));
+        assert_eq!(
+            none.settle(&NodeFile::default(), 8),
+            Ok(Runtime::Mio),
+            "mio stays the default"
+        );
+        let glommio = RuntimeArgs {
+            runtime: Some(RuntimeKind::Glommio),
+            shards: None,
+        };
+        assert_eq!(
+            glommio.settle(&NodeFile::default(), 2),
+            Ok(Runtime::Glommio { shards: 2 })
+        );
+        let mio = RuntimeArgs {
+            runtime: Some(RuntimeKind::Mio),
+            shards: None,
+        };
+        let e = mio.settle(&file, 8).unwrap_err();
+        assert!(e.0.contains("--runtime glommio"), "{e}");
+        let zero = RuntimeArgs {
+            runtime: Some(RuntimeKind::Glommio),
+            shards: Some(0),
+        };
+        assert!(zero.settle(&NodeFile::default(), 8).is_err());
     }
 
     #[test]

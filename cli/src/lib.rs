@@ -1,7 +1,9 @@
 //! The `roster` binary's library: configuration, role start-up and the dev cluster, shared
-//! by the binary, its tests and its benchmark, and independent of the event loop's kind
-//! apart from the calls into `roster_mio`.
+//! by the binary, its tests and its benchmark. Nodes are made the same way whichever
+//! runtime runs them (`roles`); `runtime` starts data and session nodes on glommio and
+//! holds a started node of either runtime.
 
 pub mod cluster;
 pub mod config;
 pub mod roles;
+pub mod runtime;

@@ -2,8 +2,9 @@
 
 use clap::{Parser, Subcommand};
 use roster::cluster::{DevCluster, DevOptions};
-use roster::config::{NodeFile, Timing, parse_peers, split_addrs};
+use roster::config::{NodeFile, Runtime, RuntimeArgs, Timing, cores, parse_peers, split_addrs};
 use roster::roles::{StartError, start_data, start_meta, start_session};
+use roster::runtime::{Started, resolve, start_data_shards, start_session_shards};
 use roster_mio::client::{Client, Update};
 use roster_mio::nodes::Flag;
 use roster_mio::shell::{Listener, ListenerKind};
@@ -74,6 +75,8 @@ enum Cmd {
         sessions: usize,
         #[command(flatten)]
         timing: Timing,
+        #[command(flatten)]
+        runtime: RuntimeArgs,
     },
     /// One meta node; its consensus state persists in --data-dir.
     Meta {
@@ -87,15 +90,20 @@ enum Cmd {
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
-    /// One data node.
+    /// One data node (with --runtime glommio, one per shard).
     Data {
         #[command(flatten)]
         node: NodeArgs,
+        #[command(flatten)]
+        runtime: RuntimeArgs,
     },
-    /// One session node (client and peer listeners are separate).
+    /// One session node (client and peer listeners are separate; with --runtime glommio,
+    /// one per shard, all on the client port).
     Session {
         #[command(flatten)]
         node: NodeArgs,
+        #[command(flatten)]
+        runtime: RuntimeArgs,
         /// Client listener address.
         #[arg(long, value_name = "ADDR")]
         client_listen: Option<String>,
@@ -183,6 +191,13 @@ fn hold(stop: &Flag, failed: impl Fn() -> Option<String>) -> Result<(), StartErr
     Ok(())
 }
 
+/// Holds a started data or session node until a signal, then stops it (every shard).
+fn serve<C>(stop: &Flag, mut node: Started<C>) -> Result<(), StartError> {
+    let r = hold(stop, || node.failed());
+    node.stop()?;
+    r
+}
+
 fn bind(kind: ListenerKind, addr: &str) -> Result<(Listener, SocketAddr), StartError> {
     let l = Listener::bind(kind, addr)?;
     let a = l.local_addr()?;
@@ -200,13 +215,16 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             datas,
             sessions,
             timing,
+            runtime,
         } => {
+            let runtime = runtime.settle(&NodeFile::default(), 1)?;
             let stop = shutdown_flag()?;
             let cluster = DevCluster::start(DevOptions {
                 metas,
                 datas,
                 sessions,
                 timing,
+                runtime,
             })?;
             say(&format!("meta {}", cluster.meta_addrs.join(",")));
             let ready = loop {
@@ -249,19 +267,34 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             m.stop()?;
             r
         }
-        Cmd::Data { node } => {
+        Cmd::Data { node, runtime } => {
             let f = node.merged()?;
             let listen = f.listen.clone().unwrap_or_else(|| "127.0.0.1:0".into());
-            let (l, addr) = bind(ListenerKind::Peer, &listen)?;
+            let meta = meta_list(&f);
             let stop = shutdown_flag()?;
-            let mut d = start_data(f.id, l, addr, &meta_list(&f), f.timing)?;
-            say(&format!("data listening {addr}"));
-            let r = hold(&stop, || d.is_finished().then(|| d.name().to_string()));
-            d.stop()?;
-            r
+            let d = match runtime.settle(&f, cores())? {
+                Runtime::Mio => {
+                    let (l, addr) = bind(ListenerKind::Peer, &listen)?;
+                    let d = start_data(f.id, l, addr, &meta, f.timing)?;
+                    say(&format!("data listening {addr}"));
+                    Started::Mio(d)
+                }
+                Runtime::Glommio { shards } => {
+                    let d = start_data_shards(f.id, resolve(&listen)?, shards, &meta, f.timing)?;
+                    for (i, (_, addrs)) in d.bound().enumerate() {
+                        say(&format!(
+                            "data listening {} (shard {i} of {shards})",
+                            addrs[0]
+                        ));
+                    }
+                    Started::Glommio(d)
+                }
+            };
+            serve(&stop, d)
         }
         Cmd::Session {
             node,
+            runtime,
             client_listen,
         } => {
             let f = node.merged()?;
@@ -269,14 +302,29 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                 .or(f.client_listen.clone())
                 .unwrap_or_else(|| "127.0.0.1:9600".into());
             let peer_listen = f.listen.clone().unwrap_or_else(|| "127.0.0.1:0".into());
-            let (c, ca) = bind(ListenerKind::Client, &client_listen)?;
-            let (p, pa) = bind(ListenerKind::Peer, &peer_listen)?;
+            let meta = meta_list(&f);
             let stop = shutdown_flag()?;
-            let mut s = start_session(f.id, c, p, ca, pa, &meta_list(&f), f.timing)?;
-            say(&format!("session listening client={ca} peer={pa}"));
-            let r = hold(&stop, || s.is_finished().then(|| s.name().to_string()));
-            s.stop()?;
-            r
+            let s = match runtime.settle(&f, cores())? {
+                Runtime::Mio => {
+                    let (c, ca) = bind(ListenerKind::Client, &client_listen)?;
+                    let (p, pa) = bind(ListenerKind::Peer, &peer_listen)?;
+                    let s = start_session(f.id, c, p, ca, pa, &meta, f.timing)?;
+                    say(&format!("session listening client={ca} peer={pa}"));
+                    Started::Mio(s)
+                }
+                Runtime::Glommio { shards } => {
+                    let (c, p) = (resolve(&client_listen)?, resolve(&peer_listen)?);
+                    let s = start_session_shards(f.id, c, p, shards, &meta, f.timing)?;
+                    for (i, (_, a)) in s.bound().enumerate() {
+                        say(&format!(
+                            "session listening client={} peer={} (shard {i} of {shards})",
+                            a[0], a[1]
+                        ));
+                    }
+                    Started::Glommio(s)
+                }
+            };
+            serve(&stop, s)
         }
         Cmd::Publish {
             session,

@@ -113,14 +113,15 @@ pub fn start_meta(
     }
 }
 
-/// Starts a data node.
-pub fn start_data(
+/// A data node advertising `advertise`, made with the clock its shell will run it on;
+/// with its name for the log. Shared by both runtimes.
+pub fn data_node(
     id: Option<u64>,
-    listener: Listener,
     advertise: SocketAddr,
     meta: &[String],
     timing: Timing,
-) -> Result<Running<roster_core::data::DataCommand>, StartError> {
+    clock: &Clock,
+) -> Result<(String, DataNode), StartError> {
     let process = ProcessId {
         node: NodeId(id.unwrap_or_else(|| id_from_address(&advertise))),
         incarnation: incarnation(),
@@ -131,23 +132,19 @@ pub fn start_data(
     cfg.heartbeat_interval = ms(timing.heartbeat_ms, cfg.heartbeat_interval);
     cfg.session_lease = ms(timing.session_lease_ms, cfg.session_lease);
     cfg.reconcile_interval = ms(timing.reconcile_ms, cfg.reconcile_interval);
-    let clock = Clock::new();
     let node = DataNode::new(cfg, clock.now()).map_err(|e| cfg_err("data", e))?;
-    let name = format!("data-{}", process.node.0);
-    let shell = Shell::new(&name, node, clock, vec![listener], ShellConfig::default())?;
-    Ok(spawn(&name, shell, DataHooks)?)
+    Ok((format!("data-{}", process.node.0), node))
 }
 
-/// Starts a session node with its client and peer listeners.
-pub fn start_session(
+/// A session advertising its client and peer addresses; with its name for the log. Shared
+/// by both runtimes.
+pub fn session_node(
     id: Option<u64>,
-    client: Listener,
-    peer: Listener,
     advertise_client: SocketAddr,
     advertise_peer: SocketAddr,
     meta: &[String],
     timing: Timing,
-) -> Result<Running<Infallible>, StartError> {
+) -> Result<(String, Session), StartError> {
     let process = ProcessId {
         node: NodeId(id.unwrap_or_else(|| id_from_address(&advertise_peer))),
         incarnation: incarnation(),
@@ -164,13 +161,35 @@ pub fn start_session(
         return Err(cfg_err("session", "meta: needs at least one meta address"));
     }
     let node = Session::new(cfg, os_seed()).map_err(|e| cfg_err("session", e))?;
-    let name = format!("session-{}", process.node.0);
-    let shell = Shell::new(
-        &name,
-        node,
-        Clock::new(),
-        vec![client, peer],
-        ShellConfig::default(),
-    )?;
+    Ok((format!("session-{}", process.node.0), node))
+}
+
+/// Starts a data node on the mio runtime.
+pub fn start_data(
+    id: Option<u64>,
+    listener: Listener,
+    advertise: SocketAddr,
+    meta: &[String],
+    timing: Timing,
+) -> Result<Running<roster_core::data::DataCommand>, StartError> {
+    let clock = Clock::new();
+    let (name, node) = data_node(id, advertise, meta, timing, &clock)?;
+    let shell = Shell::new(&name, node, clock, vec![listener], ShellConfig::default())?;
+    Ok(spawn(&name, shell, DataHooks)?)
+}
+
+/// Starts a session node with its client and peer listeners on the mio runtime.
+pub fn start_session(
+    id: Option<u64>,
+    client: Listener,
+    peer: Listener,
+    advertise_client: SocketAddr,
+    advertise_peer: SocketAddr,
+    meta: &[String],
+    timing: Timing,
+) -> Result<Running<Infallible>, StartError> {
+    let (name, node) = session_node(id, advertise_client, advertise_peer, meta, timing)?;
+    let listeners = vec![client, peer];
+    let shell = Shell::new(&name, node, Clock::new(), listeners, ShellConfig::default())?;
     Ok(spawn(&name, shell, SessionHooks)?)
 }

@@ -1,24 +1,30 @@
 //! Done-when 4: bad configuration, an unreachable meta, a port in use and garbage on a
-//! session port each give a clear message, and nothing else breaks.
+//! session port each give a clear message, and nothing else breaks; on either runtime.
 
 mod common;
 use common::*;
 use std::io::Write;
 
-#[test]
-fn bad_configuration_is_refused_naming_the_field() {
-    let dir = std::env::temp_dir().join(format!("roster-badcfg-{}", std::process::id()));
+on!(bad_configuration_is_refused_naming_the_field; mio = Rt::Mio, glommio = Rt::Glommio);
+fn bad_configuration_is_refused_naming_the_field(rt: Rt) {
+    let dir = std::env::temp_dir().join(format!("roster-badcfg-{}-{rt:?}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let unknown = dir.join("unknown.toml");
     std::fs::write(&unknown, "listen = \"127.0.0.1:0\"\nheartbeat = 5\n").unwrap();
-    let mut p = Proc::start("data", &["data", "--config", unknown.to_str().unwrap()]);
+    let mut p = Proc::start(
+        "data",
+        &rt.with(&["data", "--config", unknown.to_str().unwrap()]),
+    );
     let (status, err) = p.wait_exit();
     assert!(!status.success());
     assert!(err.contains("heartbeat"), "{err}");
 
     let typed = dir.join("typed.toml");
     std::fs::write(&typed, "[timing]\nheartbeat_ms = \"fast\"\n").unwrap();
-    let mut p = Proc::start("data", &["data", "--config", typed.to_str().unwrap()]);
+    let mut p = Proc::start(
+        "data",
+        &rt.with(&["data", "--config", typed.to_str().unwrap()]),
+    );
     let (status, err) = p.wait_exit();
     assert!(!status.success());
     assert!(err.contains("heartbeat_ms"), "{err}");
@@ -26,7 +32,7 @@ fn bad_configuration_is_refused_naming_the_field() {
     // A value out of range: the core's validation names the field.
     let mut p = Proc::start(
         "session",
-        &[
+        &rt.with(&[
             "session",
             "--client-listen",
             "127.0.0.1:0",
@@ -36,7 +42,7 @@ fn bad_configuration_is_refused_naming_the_field() {
             "127.0.0.1:1",
             "--scan-ms",
             "0",
-        ],
+        ]),
     );
     let (status, err) = p.wait_exit();
     assert!(!status.success());
@@ -49,18 +55,21 @@ fn bad_configuration_is_refused_naming_the_field() {
         "listen = \"127.0.0.1:0\"\nmeta = [\"127.0.0.1:1\"]\n",
     )
     .unwrap();
-    let p = Proc::start("data", &["data", "--config", partial.to_str().unwrap()]);
+    let p = Proc::start(
+        "data",
+        &rt.with(&["data", "--config", partial.to_str().unwrap()]),
+    );
     p.wait_stdout(0, "data listening", |l| l.starts_with("data listening"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn a_port_in_use_is_a_clear_error() {
+on!(a_port_in_use_is_a_clear_error; mio = Rt::Mio, glommio = Rt::Glommio);
+fn a_port_in_use_is_a_clear_error(rt: Rt) {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let mut p = Proc::start(
         "session",
-        &[
+        &rt.with(&[
             "session",
             "--client-listen",
             &addr,
@@ -68,20 +77,20 @@ fn a_port_in_use_is_a_clear_error() {
             "127.0.0.1:0",
             "--meta",
             "127.0.0.1:1",
-        ],
+        ]),
     );
     let (status, err) = p.wait_exit();
     assert!(!status.success());
     assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
 }
 
-#[test]
-fn an_unreachable_meta_is_reported_and_retried() {
+on!(an_unreachable_meta_is_reported_and_retried; mio = Rt::Mio, glommio = Rt::Glommio);
+fn an_unreachable_meta_is_reported_and_retried(rt: Rt) {
     let dead = free_port();
     let meta = format!("127.0.0.1:{dead}");
     let mut p = Proc::start(
         "data",
-        &["data", "--listen", "127.0.0.1:0", "--meta", &meta],
+        &rt.with(&["data", "--listen", "127.0.0.1:0", "--meta", &meta]),
     );
     p.wait_stderr(0, "an unreachable-peer warning", |l| {
         l.contains("peer unreachable") && l.contains(&meta)
@@ -89,11 +98,11 @@ fn an_unreachable_meta_is_reported_and_retried() {
     assert!(p.is_running(), "the node keeps retrying");
 }
 
-#[test]
-fn garbage_on_a_session_port_closes_only_that_connection() {
+on!(garbage_on_a_session_port_closes_only_that_connection; mio = MIO, glommio = GLOMMIO);
+fn garbage_on_a_session_port_closes_only_that_connection(c: Runtimes) {
     let (_meta, m) = meta();
-    let _d = data(&m, 101);
-    let (s, a) = session(&m, 201);
+    let _d = c.data(&m, 101);
+    let (s, a) = c.session(&m, 201);
     let sub = subscribe(&a, "svc");
     let _p = publish(&a, "svc", &["one:80".into()]);
     let at = wait_list(&sub, 0, &["one:80".into()]);

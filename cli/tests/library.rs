@@ -1,9 +1,11 @@
 //! The Rust client library against an in-process dev cluster: the blocking iterator, the
 //! `Stream` on an executor, and unregistration on drop.
 
+mod common;
+
 use futures_core::Stream;
 use roster::cluster::{DevCluster, DevOptions};
-use roster::config::Timing;
+use roster::config::{Runtime, Timing};
 use roster_mio::client::{Client, Error, Subscription, Update};
 use std::pin::Pin;
 use std::time::Duration;
@@ -12,10 +14,12 @@ fn next_async(sub: &mut Subscription) -> Option<Update> {
     futures_executor::block_on(std::future::poll_fn(|cx| Pin::new(&mut *sub).poll_next(cx)))
 }
 
-#[test]
-fn publish_subscribe_stream_and_drop_unregisters() {
+on!(publish_subscribe_stream_and_drop_unregisters;
+    mio = Runtime::Mio, glommio = Runtime::Glommio { shards: 2 });
+fn publish_subscribe_stream_and_drop_unregisters(runtime: Runtime) {
     let cluster = DevCluster::start(DevOptions {
         timing: Timing::fast(),
+        runtime,
         ..DevOptions::default()
     })
     .unwrap();

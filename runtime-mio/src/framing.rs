@@ -1,7 +1,9 @@
 //! Framing over a byte stream, independent of any event loop (so the glommio shell can share
 //! it): a read side that turns bytes into frames with the core's `FrameDecoder`, and a
 //! bounded write side. A peer that does not read fills its write buffer past the bound and
-//! is cut off rather than buffered forever.
+//! is cut off rather than buffered forever. The mio shell calls `read`/`flush` on its
+//! sockets; the glommio shell reads and writes asynchronously itself, so it feeds `ingest`
+//! and writes out what `take_pending` hands it.
 
 use bytes::{Buf, BytesMut};
 use roster_core::wire::{DEFAULT_MAX_FRAME_LEN, DecodeError, Frame, FrameDecoder};
@@ -140,6 +142,24 @@ impl Framed {
         Ok(out)
     }
 
+    /// Decodes bytes the caller read itself, for shells whose streams are not `Read` (the
+    /// glommio shell reads asynchronously into its own buffer). Never reports `eof`: only
+    /// the caller knows the stream ended.
+    pub fn ingest(&mut self, bytes: &[u8]) -> ReadOutcome {
+        self.rbuf.extend_from_slice(bytes);
+        let mut out = ReadOutcome::default();
+        if let Err(e) = self.decode_into(&mut out.frames) {
+            out.malformed = Some(e);
+        }
+        out
+    }
+
+    /// Hands every queued byte to a caller that writes asynchronously: the bytes leave the
+    /// buffer (and its write-limit count) now, so the caller owns them until written.
+    pub fn take_pending(&mut self) -> BytesMut {
+        self.wbuf.split()
+    }
+
     fn decode_into(&mut self, frames: &mut Vec<Frame>) -> Result<(), DecodeError> {
         while let Some(f) = self.decoder.decode(&mut self.rbuf)? {
             frames.push(f);
@@ -177,6 +197,24 @@ mod tests {
         let out = f.read(&mut garbage).unwrap();
         assert!(out.frames.is_empty());
         assert!(out.malformed.is_some());
+    }
+
+    #[test]
+    fn ingested_bytes_decode_like_read_ones_and_taken_bytes_leave_the_buffer() {
+        let frame = Frame::new(7, KeepAlive {});
+        let bytes = frame.to_bytes().unwrap();
+        let mut f = Framed::new(DEFAULT_WRITE_LIMIT);
+        let (head, tail) = bytes.split_at(3);
+        assert!(f.ingest(head).frames.is_empty());
+        let out = f.ingest(tail);
+        assert_eq!(out.frames, vec![frame.clone()]);
+        assert!(!out.eof && out.malformed.is_none());
+        assert!(f.ingest(b"\xff\xff\xff\xff garbage").malformed.is_some());
+
+        f.queue(&frame).unwrap();
+        let taken = f.take_pending();
+        assert_eq!(&taken[..], &bytes[..]);
+        assert_eq!(f.pending(), 0);
     }
 
     #[test]

@@ -72,6 +72,13 @@ impl ListenerKind {
                 | (ListenerKind::Peer, Message::ClientHello(_))
         )
     }
+
+    /// Why a connection from `peer` to this listener may not open with `first` (for the
+    /// log); `None` if it may.
+    pub fn refusal(self, first: &Message, peer: &str) -> Option<String> {
+        (!self.admits(first))
+            .then(|| format!("{:?} on the {self:?} port from {peer}", first.kind()))
+    }
 }
 
 /// A bound listener and its kind.
@@ -427,15 +434,12 @@ impl<N: Node> Shell<N> {
             let Some(c) = self.conns.get_mut(&id) else {
                 return;
             };
-            if let Some(kind) = c.unchecked.take() {
-                if !kind.admits(&frame.message) {
-                    let reason = format!(
-                        "{:?} on the {kind:?} port from {}",
-                        frame.message.kind(),
-                        c.peer
-                    );
-                    return self.fail(id, &reason);
-                }
+            let refusal = c
+                .unchecked
+                .take()
+                .and_then(|k| k.refusal(&frame.message, &c.peer));
+            if let Some(reason) = refusal {
+                return self.fail(id, &reason);
             }
             self.node
                 .handle_input(now, Input::Frame { conn: id, frame });

@@ -1,6 +1,7 @@
 //! Helpers for tests that run real `roster` processes on loopback: a guard that kills its
 //! process on drop, output captured line by line, and waits on conditions with deadlines
-//! (never fixed sleeps).
+//! (never fixed sleeps). Data and session processes run on the runtime a test's
+//! [`Runtimes`] names, and [`on!`] makes one test of a scenario per cluster.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -30,7 +31,8 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 
 #[derive(Default, Debug)]
 struct Lines {
-    out: Mutex<(Vec<String>, Vec<String>, bool)>,
+    /// stdout lines, stderr lines, and how many of the two streams have ended.
+    out: Mutex<(Vec<String>, Vec<String>, u8)>,
     cv: Condvar,
 }
 
@@ -54,18 +56,90 @@ fn pump(lines: Arc<Lines>, r: impl std::io::Read + Send + 'static, stdout: bool)
             }
             lines.cv.notify_all();
         }
-        if stdout {
-            lines.out.lock().unwrap().2 = true;
-            lines.cv.notify_all();
-        }
+        lines.out.lock().unwrap().2 += 1;
+        lines.cv.notify_all();
     });
+}
+
+/// A runtime of data and session processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rt {
+    Mio,
+    /// Two shards per process (each a node): the count of the CI machine's cores, given
+    /// explicitly so that the tests are the same on any machine.
+    Glommio,
+}
+
+impl Rt {
+    pub fn args(self) -> &'static [&'static str] {
+        match self {
+            Rt::Mio => &[],
+            Rt::Glommio => &["--runtime", "glommio", "--shards", "2"],
+        }
+    }
+
+    /// `args` followed by this runtime's flags.
+    pub fn with<'a>(self, args: &[&'a str]) -> Vec<&'a str> {
+        [args, self.args()].concat()
+    }
+
+    /// Nodes per process.
+    pub fn shards(self) -> usize {
+        match self {
+            Rt::Mio => 1,
+            Rt::Glommio => 2,
+        }
+    }
+}
+
+/// The runtimes of a test cluster's data and session processes (meta runs on mio).
+#[derive(Debug, Clone, Copy)]
+pub struct Runtimes {
+    pub data: Rt,
+    pub session: Rt,
+}
+
+impl Runtimes {
+    pub const fn of(data: Rt, session: Rt) -> Runtimes {
+        Runtimes { data, session }
+    }
+}
+
+pub const MIO: Runtimes = Runtimes::of(Rt::Mio, Rt::Mio);
+pub const GLOMMIO: Runtimes = Runtimes::of(Rt::Glommio, Rt::Glommio);
+/// Mio sessions in front of glommio data nodes.
+pub const GLOMMIO_DATA: Runtimes = Runtimes::of(Rt::Glommio, Rt::Mio);
+/// Glommio sessions in front of mio data nodes.
+pub const GLOMMIO_SESSIONS: Runtimes = Runtimes::of(Rt::Mio, Rt::Glommio);
+
+/// `on!(scenario; mio = MIO, glommio = GLOMMIO)`: a module `scenario` with one test per
+/// case, each calling `scenario(arg)`.
+#[macro_export]
+macro_rules! on {
+    ($scenario:ident; $($case:ident = $arg:expr),+ $(,)?) => {
+        mod $scenario {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[test]
+                fn $case() {
+                    super::$scenario($arg)
+                }
+            )+
+        }
+    };
 }
 
 impl Proc {
     pub fn start(name: &str, args: &[&str]) -> Proc {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_roster"))
-            .args(args)
-            .env("ROSTER_LOG", "info")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_roster"));
+        cmd.args(args).env("ROSTER_LOG", "info");
+        Proc::spawn(name, cmd)
+    }
+
+    /// Runs `cmd` (already given its arguments and environment) with captured output.
+    pub fn spawn(name: &str, mut cmd: Command) -> Proc {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -150,7 +224,7 @@ impl Proc {
                 let _ = self
                     .lines
                     .cv
-                    .wait_timeout_while(g, Duration::from_secs(2), |g| !g.2);
+                    .wait_timeout_while(g, Duration::from_secs(2), |g| g.2 < 2);
                 return (s, self.stderr().join("\n"));
             }
             assert!(Instant::now() < deadline, "{} did not exit", self.name);
@@ -171,6 +245,15 @@ impl Proc {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Sends `signal` (`TERM`, `INT`) as `kill -SIGNAL` would.
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{signal} {}", self.name);
     }
 }
 
@@ -203,11 +286,10 @@ pub fn meta() -> (Proc, String) {
     (p, addr)
 }
 
-pub fn data(meta: &str, id: u64) -> Proc {
-    let id = id.to_string();
-    let p = Proc::start(
-        &format!("data-{id}"),
-        &args(&[
+impl Runtimes {
+    pub fn data(self, meta: &str, id: u64) -> Proc {
+        let id = id.to_string();
+        let mut a = vec![
             "data",
             "--listen",
             "127.0.0.1:0",
@@ -215,18 +297,22 @@ pub fn data(meta: &str, id: u64) -> Proc {
             meta,
             "--id",
             &id,
-        ]),
-    );
-    p.wait_stdout(0, "data listening", |l| l.starts_with("data listening"));
-    p
-}
+        ];
+        a.extend_from_slice(self.data.args());
+        let p = Proc::start(&format!("data-{id}"), &args(&a));
+        p.wait_stdout(0, "data listening", |l| l.starts_with("data listening"));
+        p
+    }
 
-/// A session; it and its client address.
-pub fn session(meta: &str, id: u64) -> (Proc, String) {
-    let id = id.to_string();
-    let p = Proc::start(
-        &format!("session-{id}"),
-        &args(&[
+    /// A session; it and its client address.
+    pub fn session(self, meta: &str, id: u64) -> (Proc, String) {
+        self.session_logging(meta, id, "info")
+    }
+
+    /// A session logging at `log` (a `ROSTER_LOG` filter).
+    pub fn session_logging(self, meta: &str, id: u64, log: &str) -> (Proc, String) {
+        let id = id.to_string();
+        let a = self.session.with(&[
             "session",
             "--client-listen",
             "127.0.0.1:0",
@@ -236,17 +322,20 @@ pub fn session(meta: &str, id: u64) -> (Proc, String) {
             meta,
             "--id",
             &id,
-        ]),
-    );
-    let (_, l) = p.wait_stdout(0, "session listening", |l| {
-        l.starts_with("session listening")
-    });
-    let client = l
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("client="))
-        .unwrap()
-        .to_string();
-    (p, client)
+        ]);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_roster"));
+        cmd.args(args(&a)).env("ROSTER_LOG", log);
+        let p = Proc::spawn(&format!("session-{id}"), cmd);
+        let (_, l) = p.wait_stdout(0, "session listening", |l| {
+            l.starts_with("session listening")
+        });
+        let client = l
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("client="))
+            .unwrap()
+            .to_string();
+        (p, client)
+    }
 }
 
 pub fn publish(sessions: &str, data_id: &str, payloads: &[String]) -> Proc {

@@ -1,0 +1,406 @@
+//! One shard: a node of its role on one glommio executor, with its listeners, its
+//! connections and its timer. The node sits in a `RefCell` borrowed only between awaits,
+//! so the shard's tasks (one per listener, one per connection, the timer) take turns at
+//! it; after every turn the shell drains the node's outputs, as the mio shell does.
+
+use crate::conn::{self, Conn, Owner, State};
+use crate::signal::Signal;
+use futures_lite::future;
+use glommio::net::{TcpListener, TcpStream};
+use roster_core::io::{ConnId, Input, Node, Output};
+use roster_core::time::Instant;
+use roster_mio::framing::{FrameError, ReadOutcome};
+use roster_mio::nodes::{Flag, Readiness};
+use roster_mio::shell::{Clock, Hooks, ListenerKind, ShellConfig};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{debug, info, warn};
+
+/// How often a shard looks at its stop flag: a thread outside glommio cannot wake an
+/// executor parked in io_uring, so the shard checks (twenty times a second costs nothing).
+const STOP_POLL: Duration = Duration::from_millis(50);
+/// Pause after a failed accept (out of descriptors), so the loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest the timer task sleeps at once.
+const LONGEST_SLEEP: Duration = Duration::from_secs(3600);
+/// How long stopping waits for connections to write their last bytes.
+const LAST_WRITES: Duration = Duration::from_secs(1);
+
+pub(crate) struct Shard<N: Node, H> {
+    me: Weak<Self>,
+    name: String,
+    node: RefCell<N>,
+    hooks: RefCell<H>,
+    clock: Clock,
+    config: ShellConfig,
+    conns: RefCell<HashMap<ConnId, Rc<Conn>>>,
+    next_inbound: Cell<u64>,
+    /// Connection tasks still running, and the signal of the last one ending.
+    live: Cell<usize>,
+    all_ended: Signal,
+    /// The deadline the timer task sleeps towards, and the signal that it may have moved.
+    armed: Cell<Option<Instant>>,
+    rearm: Signal,
+    /// Raised by a failed hook; the error is returned by `run`.
+    failed: Signal,
+    error: RefCell<Option<io::Error>>,
+    /// Events were handed to the hooks since the last `sync`.
+    dirty: Cell<bool>,
+    /// Stopping: new connections are refused.
+    stopping: Cell<bool>,
+    ready: Arc<Flag>,
+    was_ready: Cell<bool>,
+    /// When an unreachable peer was last reported, by address.
+    unreachable: RefCell<HashMap<String, std::time::Instant>>,
+}
+
+impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
+    pub(crate) fn new(name: String, node: N, hooks: H, clock: Clock, ready: Arc<Flag>) -> Rc<Self> {
+        Rc::new_cyclic(|me| Shard {
+            me: me.clone(),
+            name,
+            node: RefCell::new(node),
+            hooks: RefCell::new(hooks),
+            clock,
+            config: ShellConfig::default(),
+            conns: RefCell::new(HashMap::new()),
+            next_inbound: Cell::new(0),
+            live: Cell::new(0),
+            all_ended: Signal::default(),
+            armed: Cell::new(None),
+            rearm: Signal::default(),
+            failed: Signal::default(),
+            error: RefCell::new(None),
+            dirty: Cell::new(false),
+            stopping: Cell::new(false),
+            ready,
+            was_ready: Cell::new(false),
+            unreachable: RefCell::new(HashMap::new()),
+        })
+    }
+
+    fn rc(&self) -> Rc<Self> {
+        self.me
+            .upgrade()
+            .expect("a shard outlives its tasks' calls")
+    }
+
+    /// Serves until `stop` is raised or a hook fails.
+    pub(crate) async fn run(
+        self: Rc<Self>,
+        listeners: Vec<(TcpListener, ListenerKind)>,
+        stop: Arc<Flag>,
+    ) -> io::Result<()> {
+        for (listener, kind) in listeners {
+            glommio::spawn_local(accept_loop(self.clone(), listener, kind)).detach();
+        }
+        glommio::spawn_local(timer_loop(self.clone())).detach();
+        // Whatever the node wants from the start (its first connections, e.g. to meta).
+        self.turn(|_, _| {});
+        future::or(self.failed.wait(), async {
+            while !stop.is_raised() {
+                glommio::timer::sleep(STOP_POLL).await;
+            }
+        })
+        .await;
+        debug!(node = %self.name, "stopping");
+        self.stopping.set(true);
+        let conns: Vec<Rc<Conn>> = self.conns.borrow_mut().drain().map(|(_, c)| c).collect();
+        for c in conns {
+            c.set(match c.state.get() {
+                State::Open => State::Closing,
+                _ => State::Gone,
+            });
+        }
+        future::or(
+            async {
+                while self.live.get() > 0 {
+                    self.all_ended.wait().await;
+                }
+            },
+            glommio::timer::sleep(LAST_WRITES),
+        )
+        .await;
+        self.error.borrow_mut().take().map_or(Ok(()), Err)
+    }
+
+    /// One turn at the node: `f` feeds it, then its outputs are carried out.
+    fn turn(&self, f: impl FnOnce(&mut N, Instant)) {
+        let mut node = self.node.borrow_mut();
+        f(&mut node, self.clock.now());
+        self.drain(&mut node);
+    }
+
+    /// Carries out everything the node wants done, until it wants nothing.
+    fn drain(&self, node: &mut N) {
+        while let Some(out) = node.poll_output() {
+            if let Output::Event(e) = out {
+                if let Err(e) = self.hooks.borrow_mut().event(e) {
+                    return self.fail_shard(e);
+                }
+                self.dirty.set(true);
+                continue;
+            }
+            if !self.sync() {
+                return;
+            }
+            match out {
+                Output::Send { conn, frame } => {
+                    let Some(c) = self.conns.borrow().get(&conn).cloned() else {
+                        continue;
+                    };
+                    let queued = c.framed.borrow_mut().queue(&frame);
+                    match queued {
+                        Ok(()) if c.state.get() == State::Open => c.wake.raise(),
+                        Ok(()) => {}
+                        Err(e) => self.give_up(node, &c, &e.to_string()),
+                    }
+                }
+                Output::Connect { conn, address } => self.connect(node, conn, address.as_str()),
+                Output::Close { conn, reason } => {
+                    if let Some(c) = self.conns.borrow_mut().remove(&conn) {
+                        debug!(node = %self.name, %conn, reason = reason.as_str(), "closing");
+                        c.set(State::Closing);
+                    }
+                }
+                Output::Event(_) => unreachable!("handled above"),
+            }
+        }
+        if !self.sync() {
+            return;
+        }
+        self.hooks.borrow_mut().observe(node);
+        if !self.was_ready.get() && node.is_ready() {
+            self.was_ready.set(true);
+            self.ready.raise();
+            info!(node = %self.name, "ready");
+        }
+        if let Some(next) = node.poll_timeout() {
+            if self.armed.get().is_none_or(|armed| next < armed) {
+                self.rearm.raise();
+            }
+        }
+    }
+
+    /// Makes the events so far durable; false if that failed (the shard stops).
+    fn sync(&self) -> bool {
+        if !self.dirty.replace(false) {
+            return true;
+        }
+        match self.hooks.borrow_mut().sync() {
+            Ok(()) => true,
+            Err(e) => {
+                self.fail_shard(e);
+                false
+            }
+        }
+    }
+
+    fn fail_shard(&self, e: io::Error) {
+        self.error.borrow_mut().get_or_insert(e);
+        self.failed.raise();
+    }
+
+    fn spawn_serve(&self, conn: Rc<Conn>, stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        self.live.set(self.live.get() + 1);
+        glommio::spawn_local(conn::serve(self.rc(), conn, stream)).detach();
+    }
+
+    fn accepted(&self, stream: TcpStream, kind: ListenerKind) {
+        if self.stopping.get() {
+            return;
+        }
+        let peer = stream
+            .peer_addr()
+            .map_or_else(|_| "unknown peer".to_string(), |a| a.to_string());
+        self.next_inbound.set(self.next_inbound.get() + 1);
+        let id = ConnId(self.next_inbound.get());
+        let limit = self.config.write_limit;
+        let conn = Rc::new(Conn::new(id, peer, State::Open, Some(kind), limit));
+        debug!(node = %self.name, conn = %id, peer = %conn.peer, ?kind, "accepted");
+        self.conns.borrow_mut().insert(id, conn.clone());
+        self.spawn_serve(conn, stream);
+        self.turn(|node, now| node.handle_input(now, Input::Accepted { conn: id }));
+    }
+
+    fn connect(&self, node: &mut N, id: ConnId, address: &str) {
+        let addr = match resolve(address) {
+            Ok(a) => a,
+            Err(e) => {
+                debug!(node = %self.name, conn = %id, address, error = %e, "connect failed");
+                return node.handle_input(self.clock.now(), Input::Closed { conn: id });
+            }
+        };
+        let limit = self.config.write_limit;
+        let conn = Rc::new(Conn::new(
+            id,
+            address.into(),
+            State::Connecting,
+            None,
+            limit,
+        ));
+        self.conns.borrow_mut().insert(id, conn.clone());
+        let shard = self.rc();
+        glommio::spawn_local(async move {
+            let result = TcpStream::connect(addr).await;
+            shard.established(&conn, result.map_err(io::Error::from));
+        })
+        .detach();
+    }
+
+    fn established(&self, conn: &Rc<Conn>, result: io::Result<TcpStream>) {
+        if conn.state.get() != State::Connecting {
+            // Closed by the node meanwhile, or the shard is stopping.
+            return;
+        }
+        match result {
+            Ok(stream) => {
+                conn.state.set(State::Open);
+                self.unreachable.borrow_mut().remove(&conn.peer);
+                debug!(node = %self.name, conn = %conn.id, peer = %conn.peer, "connected");
+                self.spawn_serve(conn.clone(), stream);
+                let id = conn.id;
+                self.turn(|node, now| node.handle_input(now, Input::Connected { conn: id }));
+            }
+            Err(e) => {
+                let reason = format!("connect to {} failed: {e}", conn.peer);
+                self.turn(|node, _| self.give_up(node, conn, &reason));
+            }
+        }
+    }
+
+    /// Gives up a connection the node did not close: log why and tell the node.
+    fn give_up(&self, node: &mut N, conn: &Conn, reason: &str) {
+        let id = conn.id;
+        match conn.state.get() {
+            State::Connecting => {
+                // An unreachable peer is worth a warning, once per address and minute.
+                let now = std::time::Instant::now();
+                let mut seen = self.unreachable.borrow_mut();
+                let recent = seen
+                    .get(&conn.peer)
+                    .is_some_and(|t| now.duration_since(*t) < Duration::from_secs(60));
+                if recent {
+                    debug!(node = %self.name, conn = %id, reason, "connection closed");
+                } else {
+                    warn!(node = %self.name, conn = %id, reason, "peer unreachable (retrying with backoff)");
+                    seen.insert(conn.peer.clone(), now);
+                }
+            }
+            _ if id.is_outbound() => {
+                debug!(node = %self.name, conn = %id, reason, "connection closed")
+            }
+            _ => warn!(node = %self.name, conn = %id, reason, "connection closed"),
+        }
+        self.conns.borrow_mut().remove(&id);
+        conn.set(State::Gone);
+        node.handle_input(self.clock.now(), Input::Closed { conn: id });
+    }
+}
+
+impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Owner for Shard<N, H> {
+    fn received(&self, conn: &Rc<Conn>, outcome: ReadOutcome) {
+        self.turn(|node, now| {
+            for frame in outcome.frames {
+                if conn.state.get() != State::Open {
+                    return;
+                }
+                let refusal = conn.unchecked.take();
+                if let Some(reason) = refusal.and_then(|k| k.refusal(&frame.message, &conn.peer)) {
+                    return self.give_up(node, conn, &reason);
+                }
+                node.handle_input(
+                    now,
+                    Input::Frame {
+                        conn: conn.id,
+                        frame,
+                    },
+                );
+            }
+            if let Some(e) = outcome.malformed {
+                if conn.state.get() == State::Open {
+                    let reason = format!("{} from {}", FrameError::Malformed(e), conn.peer);
+                    self.give_up(node, conn, &reason);
+                }
+            }
+        });
+    }
+
+    fn lost(&self, conn: &Rc<Conn>, error: Option<io::Error>) {
+        if conn.state.get() != State::Open {
+            // The node closed it already; it hears of nothing more.
+            return;
+        }
+        self.turn(|node, now| match error {
+            Some(e) => self.give_up(node, conn, &format!("{}: {e}", conn.peer)),
+            None => {
+                debug!(node = %self.name, conn = %conn.id, "closed by peer");
+                self.conns.borrow_mut().remove(&conn.id);
+                conn.set(State::Gone);
+                node.handle_input(now, Input::Closed { conn: conn.id });
+            }
+        });
+    }
+
+    fn ended(&self) {
+        self.live.set(self.live.get() - 1);
+        if self.live.get() == 0 {
+            self.all_ended.raise();
+        }
+    }
+}
+
+async fn accept_loop<N, H>(shard: Rc<Shard<N, H>>, listener: TcpListener, kind: ListenerKind)
+where
+    N: Node + Readiness + 'static,
+    H: Hooks<N> + 'static,
+{
+    loop {
+        match listener.accept().await {
+            Ok(stream) => shard.accepted(stream, kind),
+            Err(e) => {
+                // Out of descriptors and the like: refuse this one, keep serving.
+                warn!(node = %shard.name, error = %e, "accept failed");
+                glommio::timer::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+}
+
+/// Sleeps until the node's next deadline, or until a turn armed an earlier one.
+async fn timer_loop<N, H>(shard: Rc<Shard<N, H>>)
+where
+    N: Node + Readiness + 'static,
+    H: Hooks<N> + 'static,
+{
+    loop {
+        let next = shard.node.borrow().poll_timeout();
+        shard.armed.set(next);
+        match next {
+            None => shard.rearm.wait().await,
+            Some(at) => {
+                // Capped, so that a far-future deadline never overflows the timer's clock.
+                let wait = at.saturating_since(shard.clock.now()).min(LONGEST_SLEEP);
+                if !wait.is_zero() {
+                    future::or(glommio::timer::sleep(wait), shard.rearm.wait()).await;
+                }
+            }
+        }
+        let now = shard.clock.now();
+        if shard.node.borrow().poll_timeout().is_some_and(|t| t <= now) {
+            shard.turn(|node, now| node.handle_timeout(now));
+        }
+    }
+}
+
+fn resolve(addr: &str) -> io::Result<SocketAddr> {
+    addr.to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{addr}: no address")))
+}
