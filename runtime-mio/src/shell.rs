@@ -17,6 +17,11 @@ use tracing::{debug, info, warn};
 
 const WAKER: Token = Token(0);
 
+/// Pending bytes at which a connection is written at once rather than at the end of the
+/// drain: small frames (acks, registrations) are batched into one write, large ones (a
+/// pushed list) are not held back.
+const EAGER_FLUSH: usize = 32 * 1024;
+
 /// The monotonic clock of one node, as the core's `Instant` (nanoseconds since the clock
 /// was made).
 #[derive(Debug, Clone, Copy)]
@@ -502,9 +507,9 @@ impl<N: Node> Shell<N> {
     }
 
     /// Performs everything the node wants done, until it wants nothing. Frames are queued
-    /// as they come and each connection is written once at the end, so a burst of frames
-    /// to one peer (acks of a batch of registrations, a replay) is one system call, not one
-    /// per frame.
+    /// as they come and each connection is written once at the end (or as soon as
+    /// [`EAGER_FLUSH`] bytes wait), so a burst of small frames to one peer (acks of a batch
+    /// of registrations, a replay) is one system call, not one per frame.
     fn drain(&mut self, hooks: &mut impl Hooks<N>) -> io::Result<()> {
         let mut unflushed: Vec<ConnId> = Vec::new();
         loop {
@@ -528,9 +533,20 @@ impl<N: Node> Shell<N> {
                             self.fail(conn, &e.to_string());
                             continue;
                         }
-                        // A connection with bytes already pending is listed already, or
-                        // waits for writability (a flush now would only see WouldBlock).
-                        if idle && !c.connecting {
+                        if c.connecting {
+                            continue;
+                        }
+                        if c.framed.pending() >= EAGER_FLUSH {
+                            // Enough for a full write: send it now, so the peer works on
+                            // it while this loop encodes the next (a push fanned out to
+                            // many connections reaches the first ones early).
+                            if let Err(e) = c.framed.flush(&mut c.stream) {
+                                let reason = format!("write to {}: {e}", c.peer);
+                                self.fail(conn, &reason);
+                            }
+                        } else if idle {
+                            // A connection with bytes already pending is listed already,
+                            // or waits for writability.
                             unflushed.push(conn);
                         }
                     }
