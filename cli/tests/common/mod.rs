@@ -30,7 +30,8 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 
 #[derive(Default, Debug)]
 struct Lines {
-    out: Mutex<(Vec<String>, Vec<String>, bool)>,
+    /// stdout lines, stderr lines, and how many of the two pumps reached end of file.
+    out: Mutex<(Vec<String>, Vec<String>, u8)>,
     cv: Condvar,
 }
 
@@ -54,10 +55,8 @@ fn pump(lines: Arc<Lines>, r: impl std::io::Read + Send + 'static, stdout: bool)
             }
             lines.cv.notify_all();
         }
-        if stdout {
-            lines.out.lock().unwrap().2 = true;
-            lines.cv.notify_all();
-        }
+        lines.out.lock().unwrap().2 += 1;
+        lines.cv.notify_all();
     });
 }
 
@@ -145,12 +144,12 @@ impl Proc {
         let deadline = Instant::now() + DEADLINE;
         loop {
             if let Some(s) = self.child.try_wait().unwrap() {
-                // Let the pumps finish reading.
+                // Let both pumps finish reading (stderr holds the error).
                 let g = self.lines.out.lock().unwrap();
                 let _ = self
                     .lines
                     .cv
-                    .wait_timeout_while(g, Duration::from_secs(2), |g| !g.2);
+                    .wait_timeout_while(g, Duration::from_secs(2), |g| g.2 < 2);
                 return (s, self.stderr().join("\n"));
             }
             assert!(Instant::now() < deadline, "{} did not exit", self.name);
