@@ -15,10 +15,18 @@
 //! Bounded: loopback only, fixed counts, every wait has a deadline.
 //! Run: `cargo bench -p roster --bench cluster` (ROSTER_BENCH_SMALL=1 divides counts by 10;
 //! ROSTER_BENCH_RUNTIMES=mio,glommio-2 picks runtimes).
+//!
+//! Pinning (as the ZooKeeper and etcd figures of issue 7 were taken: server on one core,
+//! load generator on the other): `ROSTER_BENCH_PIN=0:1 cargo bench -p roster --bench cluster`
+//! runs `taskset -c 0 roster dev` as a separate process and moves this process (the clients'
+//! IO threads and the bench thread) to CPU 1 with `taskset`. Without it the cluster runs in
+//! this process and every thread may use every CPU.
 
 use roster::cluster::{DevCluster, DevOptions};
 use roster::config::Runtime;
 use roster_mio::client::{Client, Subscription};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -38,6 +46,77 @@ fn wait_count(sub: &Subscription, n: usize, deadline: Instant) -> Instant {
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i]
+}
+
+/// The cluster under test: in this process, or a pinned `roster dev` process.
+enum Cluster {
+    InProcess(DevCluster),
+    Pinned(Child),
+}
+
+impl Cluster {
+    /// Starts the cluster; its session addresses.
+    fn start(pin: Option<(&str, &str)>, runtime: Runtime) -> (Cluster, Vec<String>) {
+        let Some((cluster_cpus, load_cpus)) = pin else {
+            println!("pinning: none (cluster in this process; every thread may use every CPU)");
+            let options = DevOptions {
+                runtime,
+                ..DevOptions::default()
+            };
+            let cluster = DevCluster::start(options).expect("cluster starts");
+            assert!(cluster.wait_ready(Duration::from_secs(30)), "cluster ready");
+            let sessions = cluster.session_addrs.clone();
+            return (Cluster::InProcess(cluster), sessions);
+        };
+        let shards;
+        let mut args = vec!["-c", cluster_cpus, env!("CARGO_BIN_EXE_roster"), "dev"];
+        if let Runtime::Glommio { shards: n } = runtime {
+            shards = n.to_string();
+            args.extend(["--runtime", "glommio", "--shards", &shards]);
+        }
+        let mut child = Command::new("taskset")
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("taskset and the roster binary run");
+        let mut lines = BufReader::new(child.stdout.take().expect("piped stdout"))
+            .lines()
+            .map_while(Result::ok);
+        // `roster dev` prints `sessions A,B` once the cluster is ready.
+        let sessions = lines
+            .find_map(|l| l.strip_prefix("sessions ").map(str::to_string))
+            .expect("roster dev prints its session addresses");
+        std::thread::spawn(move || lines.for_each(drop));
+        // Threads inherit the affinity of the thread that spawns them, so pinning this
+        // process now pins every client IO thread started later.
+        let pinned = Command::new("taskset")
+            .args(["-a", "-p", "-c", load_cpus, &std::process::id().to_string()])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            pinned,
+            "taskset pins the load generator to CPU(s) {load_cpus}"
+        );
+        println!(
+            "pinning: roster dev (separate process) on CPU(s) {cluster_cpus}; load generator (this process: client IO threads and the bench thread) on CPU(s) {load_cpus}"
+        );
+        (
+            Cluster::Pinned(child),
+            sessions.split(',').map(str::to_string).collect(),
+        )
+    }
+
+    fn stop(self) {
+        match self {
+            Cluster::InProcess(c) => c.stop(),
+            Cluster::Pinned(mut child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
 }
 
 fn main() {
@@ -61,13 +140,12 @@ fn main() {
 fn bench(runtime: Runtime) {
     let small = std::env::var_os("ROSTER_BENCH_SMALL").is_some();
     let scale = if small { 10 } else { 1 };
-    let options = DevOptions {
-        runtime,
-        ..DevOptions::default()
-    };
-    let cluster = DevCluster::start(options).expect("cluster starts");
-    assert!(cluster.wait_ready(Duration::from_secs(30)), "cluster ready");
-    let sessions = cluster.session_addrs.clone();
+    let pin = std::env::var("ROSTER_BENCH_PIN").ok();
+    let pin = pin.as_deref().map(|p| {
+        p.split_once(':')
+            .expect("ROSTER_BENCH_PIN is CLUSTER_CPUS:LOAD_CPUS, e.g. 0:1")
+    });
+    let (cluster, sessions) = Cluster::start(pin, runtime);
 
     // 1. Registration throughput.
     let conns = 100 / scale;

@@ -27,6 +27,7 @@ fn publish_subscribe_stream_and_drop_unregisters(runtime: Runtime) {
     let a = Client::connect([cluster.session_addrs[0].clone()]).unwrap();
     let b = Client::connect([cluster.session_addrs[1].clone()]).unwrap();
     let mut sub = b.subscribe("lib.svc").unwrap();
+    let mut twin = b.subscribe("lib.svc").unwrap();
     let publication = a.publish("lib.svc", ["10.1.1.1:80"]).unwrap();
     let mut last = None;
     while let Some(u) = next_async(&mut sub) {
@@ -36,6 +37,12 @@ fn publish_subscribe_stream_and_drop_unregisters(runtime: Runtime) {
         last = Some(u.version);
         if u.publishers.len() == 1 {
             assert_eq!(&u.publishers[0].payload[0][..], b"10.1.1.1:80");
+            // Both subscriptions of the key get the one decoded list, not a copy each.
+            let t = twin
+                .by_ref()
+                .find(|t| t.version == u.version)
+                .expect("the twin subscription gets the same version");
+            assert!(t.publishers.ptr_eq(&u.publishers));
             break;
         }
     }

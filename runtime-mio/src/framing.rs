@@ -7,11 +7,24 @@
 
 use bytes::{Buf, BytesMut};
 use roster_core::wire::{DEFAULT_MAX_FRAME_LEN, DecodeError, Frame, FrameDecoder};
+use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, Read, Write};
 
 /// Default bound of a connection's unsent bytes: 64 MiB (four maximal frames).
 pub const DEFAULT_WRITE_LIMIT: usize = 4 * DEFAULT_MAX_FRAME_LEN;
+
+/// Bytes asked of the socket per `read`.
+const READ_CHUNK: usize = 64 * 1024;
+
+thread_local! {
+    /// The buffer sockets are read into, one per thread and zeroed once: reading straight
+    /// into a connection's `BytesMut` would need its spare capacity initialised (a 64 KiB
+    /// `memset`) on every `read` call, including the last one that only sees `WouldBlock`.
+    /// What arrives is appended to the connection's buffer, so only received bytes are
+    /// copied.
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
+}
 
 /// Why a connection is given up by the framing layer.
 #[derive(Debug)]
@@ -69,7 +82,7 @@ impl Framed {
     pub fn new(write_limit: usize) -> Self {
         Framed {
             decoder: FrameDecoder::default(),
-            rbuf: BytesMut::with_capacity(16 * 1024),
+            rbuf: BytesMut::new(),
             wbuf: BytesMut::new(),
             write_limit,
         }
@@ -110,30 +123,25 @@ impl Framed {
 
     /// Reads until the socket would block (edge-triggered readiness), decoding as it goes.
     pub fn read(&mut self, r: &mut impl Read) -> io::Result<ReadOutcome> {
+        SCRATCH.with_borrow_mut(|scratch| self.read_with(r, scratch))
+    }
+
+    fn read_with(&mut self, r: &mut impl Read, scratch: &mut [u8]) -> io::Result<ReadOutcome> {
         let mut out = ReadOutcome::default();
         loop {
-            if self.rbuf.capacity() - self.rbuf.len() < 4096 {
-                self.rbuf.reserve(64 * 1024);
-            }
-            let start = self.rbuf.len();
-            let cap = self.rbuf.capacity();
-            self.rbuf.resize(cap, 0);
-            let n = match r.read(&mut self.rbuf[start..]) {
+            let n = match r.read(scratch) {
                 Ok(n) => n,
-                Err(e) => {
-                    self.rbuf.truncate(start);
-                    match e.kind() {
-                        io::ErrorKind::WouldBlock => break,
-                        io::ErrorKind::Interrupted => continue,
-                        _ => return Err(e),
-                    }
-                }
+                Err(e) => match e.kind() {
+                    io::ErrorKind::WouldBlock => break,
+                    io::ErrorKind::Interrupted => continue,
+                    _ => return Err(e),
+                },
             };
-            self.rbuf.truncate(start + n);
             if n == 0 {
                 out.eof = true;
                 break;
             }
+            self.rbuf.extend_from_slice(&scratch[..n]);
             if let Err(e) = self.decode_into(&mut out.frames) {
                 out.malformed = Some(e);
                 return Ok(out);

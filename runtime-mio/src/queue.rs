@@ -17,6 +17,10 @@ struct State<T> {
     items: VecDeque<T>,
     closed: bool,
     wakers: Vec<Waker>,
+    /// Blocking receivers inside `Condvar::wait`: a push signals the condition variable
+    /// only when one is there (signalling is a system call, and most pushes have no one
+    /// blocked: the IO thread drains its commands, a subscriber is usually busy).
+    sleepers: usize,
 }
 
 #[derive(Debug)]
@@ -58,6 +62,7 @@ impl<T> Queue<T> {
                     items: VecDeque::new(),
                     closed: false,
                     wakers: Vec::new(),
+                    sleepers: 0,
                 }),
                 ready: Condvar::new(),
             }),
@@ -75,17 +80,28 @@ impl<T> Queue<T> {
 
     /// Appends an item and wakes a waiting receiver; refused once closed.
     pub fn push(&self, item: T) -> Result<(), Closed<T>> {
-        let wakers = {
+        self.push_first(item).map(|_| ())
+    }
+
+    /// [`Queue::push`], telling whether the queue was empty before: the push that makes
+    /// it non-empty is the one that must wake a consumer which only drains when woken
+    /// (the shell's loop); later pushes ride the same wake-up, since the consumer takes
+    /// everything queued at once ([`Queue::drain`]).
+    pub fn push_first(&self, item: T) -> Result<bool, Closed<T>> {
+        let (first, sleepers, wakers) = {
             let mut s = self.lock();
             if s.closed {
                 return Err(Closed(item));
             }
+            let first = s.items.is_empty();
             s.items.push_back(item);
-            std::mem::take(&mut s.wakers)
+            (first, s.sleepers > 0, std::mem::take(&mut s.wakers))
         };
-        self.inner.ready.notify_one();
+        if sleepers {
+            self.inner.ready.notify_one();
+        }
         wakers.into_iter().for_each(Waker::wake);
-        Ok(())
+        Ok(first)
     }
 
     /// Closes the queue: pushes fail from now on, receivers drain what is left and then see
@@ -125,11 +141,13 @@ impl<T> Queue<T> {
             if s.closed {
                 return None;
             }
+            s.sleepers += 1;
             s = self
                 .inner
                 .ready
                 .wait(s)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
+            s.sleepers -= 1;
         }
     }
 
@@ -168,12 +186,14 @@ impl<T> Queue<T> {
             if left.is_zero() {
                 return Err(false);
             }
+            s.sleepers += 1;
             s = self
                 .inner
                 .ready
                 .wait_timeout(s, left)
                 .map(|(g, _)| g)
                 .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+            s.sleepers -= 1;
         }
     }
 }
@@ -193,6 +213,17 @@ mod tests {
         assert_eq!(q.try_pop(), Some(2));
         assert_eq!(q.pop(), None);
         assert_eq!(q.pop_timeout(Duration::from_millis(1)), Err(true));
+    }
+
+    #[test]
+    fn push_first_reports_only_the_push_onto_an_empty_queue() {
+        let q = Queue::new();
+        assert_eq!(q.push_first(1), Ok(true));
+        assert_eq!(q.push_first(2), Ok(false));
+        assert_eq!(q.drain(), vec![1, 2]);
+        assert_eq!(q.push_first(3), Ok(true), "empty again after the drain");
+        q.close();
+        assert_eq!(q.push_first(4), Err(Closed(4)));
     }
 
     #[test]
@@ -273,6 +304,46 @@ mod loom_tests {
             let accepted = t.join().unwrap();
             assert_eq!(q.pop(), accepted.then_some(5));
             assert_eq!(q.pop(), None);
+        });
+    }
+
+    /// The shell's rule: only the push that finds the queue empty wakes the loop, and the
+    /// loop drains everything per wake-up. Loom reports a deadlock if an item could be left
+    /// queued with no wake-up to come (the "eventfd" here is a counter behind a condvar).
+    #[test]
+    fn loom_waking_only_on_the_first_push_strands_nothing() {
+        use crate::sync::{Condvar, Mutex};
+        loom::model(|| {
+            let q = Queue::new();
+            let bell = Arc::new((Mutex::new(0u32), Condvar::new()));
+            let producers: Vec<_> = [1, 2]
+                .into_iter()
+                .map(|v| {
+                    let (q, bell) = (q.clone(), bell.clone());
+                    thread::spawn(move || {
+                        if q.push_first(v).unwrap() {
+                            *bell.0.lock().unwrap() += 1;
+                            bell.1.notify_one();
+                        }
+                    })
+                })
+                .collect();
+            let mut got = Vec::new();
+            let mut rung = 0;
+            loop {
+                got.extend(q.drain());
+                if got.len() == 2 {
+                    break;
+                }
+                let mut n = bell.0.lock().unwrap();
+                while *n == rung {
+                    n = bell.1.wait(n).unwrap();
+                }
+                rung = *n;
+            }
+            producers.into_iter().for_each(|t| t.join().unwrap());
+            got.sort();
+            assert_eq!(got, vec![1, 2]);
         });
     }
 

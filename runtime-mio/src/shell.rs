@@ -17,6 +17,11 @@ use tracing::{debug, info, warn};
 
 const WAKER: Token = Token(0);
 
+/// Pending bytes at which a connection is written at once rather than at the end of the
+/// drain: small frames (acks, registrations) are batched into one write, large ones (a
+/// pushed list) are not held back.
+const EAGER_FLUSH: usize = 32 * 1024;
+
 /// The monotonic clock of one node, as the core's `Instant` (nanoseconds since the clock
 /// was made).
 #[derive(Debug, Clone, Copy)]
@@ -142,14 +147,19 @@ impl<C> Clone for Handle<C> {
 impl<C> Handle<C> {
     /// Hands a command to the node; refused once the loop has stopped.
     pub fn command(&self, c: C) -> Result<(), Closed<C>> {
-        self.queue
-            .push(Control::Command(c))
+        let first = self
+            .queue
+            .push_first(Control::Command(c))
             .map_err(|Closed(c)| match c {
                 Control::Command(c) => Closed(c),
                 Control::Stop => unreachable!("a command was pushed"),
             })?;
-        // The loop drains its queue on every turn; a failed wake-up is only a delay.
-        let _ = self.waker.wake();
+        // The loop takes the whole queue per turn, so only the command that found it empty
+        // needs to wake it (a wake-up is a system call and a context switch; a burst of
+        // commands costs one). A failed wake-up is only a delay.
+        if first {
+            let _ = self.waker.wake();
+        }
         Ok(())
     }
 
@@ -500,42 +510,73 @@ impl<N: Node> Shell<N> {
         Some(c)
     }
 
-    /// Performs everything the node wants done, until it wants nothing.
+    /// Performs everything the node wants done, until it wants nothing. Frames are queued
+    /// as they come and each connection is written once at the end (or as soon as
+    /// [`EAGER_FLUSH`] bytes wait), so a burst of small frames to one peer (acks of a batch
+    /// of registrations, a replay) is one system call, not one per frame.
     fn drain(&mut self, hooks: &mut impl Hooks<N>) -> io::Result<()> {
-        while let Some(out) = self.node.poll_output() {
-            if let Output::Event(e) = out {
-                hooks.event(e)?;
-                self.dirty = true;
-                continue;
-            }
-            if self.dirty {
-                hooks.sync()?;
-                self.dirty = false;
-            }
-            match out {
-                Output::Send { conn, frame } => {
-                    let Some(c) = self.conns.get_mut(&conn) else {
-                        continue;
-                    };
-                    if let Err(e) = c.framed.queue(&frame) {
-                        self.fail(conn, &e.to_string());
-                        continue;
-                    }
-                    if !c.connecting {
-                        if let Err(e) = c.framed.flush(&mut c.stream) {
-                            let reason = format!("write to {}: {e}", c.peer);
-                            self.fail(conn, &reason);
+        let mut unflushed: Vec<ConnId> = Vec::new();
+        loop {
+            while let Some(out) = self.node.poll_output() {
+                if let Output::Event(e) = out {
+                    hooks.event(e)?;
+                    self.dirty = true;
+                    continue;
+                }
+                if self.dirty {
+                    hooks.sync()?;
+                    self.dirty = false;
+                }
+                match out {
+                    Output::Send { conn, frame } => {
+                        let Some(c) = self.conns.get_mut(&conn) else {
+                            continue;
+                        };
+                        let idle = c.framed.pending() == 0;
+                        if let Err(e) = c.framed.queue(&frame) {
+                            self.fail(conn, &e.to_string());
+                            continue;
+                        }
+                        if c.connecting {
+                            continue;
+                        }
+                        if c.framed.pending() >= EAGER_FLUSH {
+                            // Enough for a full write: send it now, so the peer works on
+                            // it while this loop encodes the next (a push fanned out to
+                            // many connections reaches the first ones early).
+                            if let Err(e) = c.framed.flush(&mut c.stream) {
+                                let reason = format!("write to {}: {e}", c.peer);
+                                self.fail(conn, &reason);
+                            }
+                        } else if idle {
+                            // A connection with bytes already pending is listed already,
+                            // or waits for writability.
+                            unflushed.push(conn);
                         }
                     }
-                }
-                Output::Connect { conn, address } => self.connect(conn, address.as_str())?,
-                Output::Close { conn, reason } => {
-                    if let Some(mut c) = self.remove(conn) {
-                        debug!(node = %self.name, %conn, reason = reason.as_str(), "closing");
-                        let _ = c.framed.flush(&mut c.stream);
+                    Output::Connect { conn, address } => self.connect(conn, address.as_str())?,
+                    Output::Close { conn, reason } => {
+                        if let Some(mut c) = self.remove(conn) {
+                            debug!(node = %self.name, %conn, reason = reason.as_str(), "closing");
+                            let _ = c.framed.flush(&mut c.stream);
+                        }
                     }
+                    Output::Event(_) => unreachable!("handled above"),
                 }
-                Output::Event(_) => unreachable!("handled above"),
+            }
+            if unflushed.is_empty() {
+                break;
+            }
+            // A failed write closes the connection, which the node may answer with more
+            // output: hence the outer loop.
+            for conn in unflushed.drain(..) {
+                let Some(c) = self.conns.get_mut(&conn) else {
+                    continue;
+                };
+                if let Err(e) = c.framed.flush(&mut c.stream) {
+                    let reason = format!("write to {}: {e}", c.peer);
+                    self.fail(conn, &reason);
+                }
             }
         }
         if self.dirty {

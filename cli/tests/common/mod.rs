@@ -219,7 +219,7 @@ impl Proc {
         let deadline = Instant::now() + DEADLINE;
         loop {
             if let Some(s) = self.child.try_wait().unwrap() {
-                // Let the pumps finish reading.
+                // Let both pumps finish reading (stderr holds the error).
                 let g = self.lines.out.lock().unwrap();
                 let _ = self
                     .lines

@@ -2,6 +2,7 @@
 //! ([`Event`]).
 
 use crate::model::{Attribute, DataInfoId, DatumVersion, Publisher, Text};
+use crate::wire::SharedSeq;
 use bytes::Bytes;
 
 /// An application's request.
@@ -52,8 +53,9 @@ pub enum Event {
         register_ids: Vec<Text>,
         /// Its version; strictly newer than the last `Update` of this key.
         version: DatumVersion,
-        /// Every live publisher.
-        publishers: Vec<Publisher>,
+        /// Every live publisher: the pushed list itself, shared (not copied) by every
+        /// subscription it is delivered to.
+        publishers: SharedSeq<Publisher>,
     },
     /// Connected to a session; every registration has been replayed.
     Connected {

@@ -197,7 +197,7 @@ impl Client {
             data_info_id: data_info_id.clone(),
             register_ids,
             version: d.version,
-            publishers: d.publishers.to_vec(),
+            publishers: d.publishers,
         }));
     }
 

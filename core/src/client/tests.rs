@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::model::{DataInfoId, DatumVersion, LeaderEpoch, Publisher, RegisterVersion};
+use crate::wire::SharedSeq;
 use std::time::Duration;
 
 fn key() -> DataInfoId {
@@ -222,6 +223,50 @@ fn m9_delivers_only_newer_lists_and_acks_every_push() {
     assert!(updates(&outs).is_empty());
     let outs = t.push(conn, 8, 4, vec![p("a")]);
     assert_eq!(updates(&outs), [(v(4), 1)]);
+}
+
+#[test]
+fn m9_an_update_shares_the_pushed_list_instead_of_copying_it() {
+    // A client with many subscriptions of one key hands every one of them the list; a
+    // copy per update would cost O(publishers) per push (and per subscription upstream).
+    let mut t = T::new();
+    t.cmd(subscribe_cmd("sub-1"));
+    t.cmd(subscribe_cmd("sub-2"));
+    let (conn, _, _) = t.connect();
+    let list: SharedSeq<Publisher> = vec![p("a"), p("b")].into();
+    t.c.handle_input(
+        t.now,
+        Input::Frame {
+            conn,
+            frame: Frame::new(
+                5,
+                Push {
+                    data_info_id: key(),
+                    version: v(3),
+                    publishers: list.clone(),
+                },
+            ),
+        },
+    );
+    let shared: Vec<_> = t
+        .drain()
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Event(Event::Update {
+                register_ids,
+                publishers,
+                ..
+            }) => Some((register_ids.len(), publishers.ptr_eq(&list))),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(shared, [(2, true)], "one update for both, sharing the list");
+    // A later subscription gets the held list, still shared.
+    let outs = t.cmd(subscribe_cmd("sub-3"));
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        Output::Event(Event::Update { publishers, .. }) if publishers.ptr_eq(&list)
+    )));
 }
 
 #[test]

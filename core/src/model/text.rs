@@ -34,6 +34,12 @@ impl Text {
 
     /// Validates `bytes` as UTF-8 and wraps them without copying.
     pub fn from_utf8(bytes: Bytes) -> Result<Self, NotUtf8> {
+        // Ids and addresses are nearly always ASCII, which `is_ascii` checks a word at a
+        // time; the general validator walks short strings byte by byte (a decoded push
+        // validates one register id per publisher, on every client connection).
+        if bytes.is_ascii() {
+            return Ok(Text(bytes));
+        }
         match std::str::from_utf8(&bytes) {
             Ok(_) => Ok(Text(bytes)),
             Err(e) => Err(NotUtf8 {
