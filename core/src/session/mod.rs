@@ -20,6 +20,7 @@
 pub mod backoff;
 pub mod config;
 mod fetch;
+mod key_index;
 mod outbox;
 mod peers;
 mod push;
@@ -352,8 +353,9 @@ impl Session {
 
     fn forward(&mut self, now: Instant, slot: SlotId, op: Write) {
         let bound = self.config.max_queued_writes_per_slot;
-        self.writer.enqueue(slot, op, bound, &mut self.out);
-        self.pump_writes(now, slot);
+        if self.writer.enqueue(slot, op, bound, now, &mut self.out) {
+            self.pump_writes(now, slot);
+        }
     }
 
     fn subscribe(&mut self, now: Instant, conn: ConnId, s: Subscribe) {

@@ -5,6 +5,7 @@
 //! Each client connection has one compact record ([`ClientConn`]): its registrations and its
 //! liveness.
 
+use super::key_index::KeyIndex;
 use crate::io::ConnId;
 use crate::liveness::SweepStamp;
 use crate::model::{DataInfoId, DatumVersion, Publisher, RegisterVersion, SlotId, Text};
@@ -221,9 +222,8 @@ pub(crate) enum Applied {
 pub(crate) struct Registry {
     topics: Vec<Option<Topic>>,
     free: Vec<u32>,
-    /// Topics by [`key_hash`]: integer comparisons in the search, not string ones. Keys
-    /// whose hashes collide share a bucket and are told apart by comparing the keys.
-    by_key: BTreeMap<u64, Vec<TopicId>>,
+    /// Topics by [`key_hash`]. Keys whose hashes collide are told apart by comparing them.
+    by_key: KeyIndex,
     by_slot: BTreeMap<SlotId, BTreeSet<TopicId>>,
     slot_count: SlotCount,
     pub(crate) conns: BTreeMap<ConnId, ClientConn>,
@@ -261,7 +261,7 @@ impl Registry {
         Registry {
             topics: Vec::new(),
             free: Vec::new(),
-            by_key: BTreeMap::new(),
+            by_key: KeyIndex::default(),
             by_slot: BTreeMap::new(),
             slot_count,
             conns: BTreeMap::new(),
@@ -274,10 +274,7 @@ impl Registry {
 
     pub(crate) fn find(&self, key: &DataInfoId) -> Option<TopicId> {
         self.by_key
-            .get(&key_hash(key))?
-            .iter()
-            .copied()
-            .find(|&id| self.key_of(id) == Some(key))
+            .find(key_hash(key), |id| self.key_of(id) == Some(key))
     }
 
     pub(crate) fn topic(&self, id: TopicId) -> Option<&Topic> {
@@ -318,7 +315,7 @@ impl Registry {
                 TopicId((self.topics.len() - 1) as u32)
             }
         };
-        self.by_key.entry(hash).or_default().push(id);
+        self.by_key.insert(hash, id);
         self.by_slot.entry(slot).or_default().insert(id);
         id
     }
@@ -330,13 +327,7 @@ impl Registry {
             return;
         }
         if let Some(t) = self.topics[id.0 as usize].take() {
-            let h = key_hash(&t.key);
-            if let Some(bucket) = self.by_key.get_mut(&h) {
-                bucket.retain(|&b| b != id);
-                if bucket.is_empty() {
-                    self.by_key.remove(&h);
-                }
-            }
+            self.by_key.remove(key_hash(&t.key), id);
             if let Some(set) = self.by_slot.get_mut(&t.slot) {
                 set.remove(&id);
                 if set.is_empty() {
@@ -663,10 +654,12 @@ mod tests {
     fn keys_sharing_a_hash_bucket_stay_apart() {
         let mut r = Registry::new(SlotCount::DEFAULT);
         let (a, b) = (key(1), key(2));
-        let ta = r.intern(&a);
         let tb = r.intern(&b);
-        // Force a collision: file `b`'s topic under `a`'s hash as well.
-        r.by_key.entry(key_hash(&a)).or_default().insert(0, tb);
+        // Force a collision: file `b`'s topic under `a`'s hash as well, ahead of `a`'s.
+        r.by_key.insert(key_hash(&a), tb);
+        assert_eq!(r.find(&a), None);
+        let ta = r.intern(&a);
+        assert_ne!(ta, tb);
         assert_eq!(r.find(&a), Some(ta));
         assert_eq!(r.intern(&a), ta);
         assert_eq!(r.find(&b), Some(tb));

@@ -77,6 +77,13 @@ impl SlotWrites {
     fn idle(&self) -> bool {
         self.queue.is_empty() && self.batch.is_none()
     }
+
+    /// Something to send, nothing in flight, no backoff.
+    fn may_send(&self, now: Instant) -> bool {
+        !self.idle()
+            && self.batch.as_ref().is_none_or(|b| b.request.is_none())
+            && self.not_before.is_none_or(|t| t <= now)
+    }
 }
 
 /// Per-slot write queues.
@@ -86,8 +93,16 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Queues a write; evicts the oldest queued write if the slot's queue is full.
-    pub(crate) fn enqueue(&mut self, slot: SlotId, op: Write, bound: usize, out: &mut Outbox) {
+    /// Queues a write; evicts the oldest queued write if the slot's queue is full. Returns
+    /// whether the slot may send now (as [`Writer::ready`], without a second search).
+    pub(crate) fn enqueue(
+        &mut self,
+        slot: SlotId,
+        op: Write,
+        bound: usize,
+        now: Instant,
+        out: &mut Outbox,
+    ) -> bool {
         let s = self.slots.entry(slot).or_default();
         if s.queue.len() >= bound {
             s.queue.pop_front();
@@ -95,6 +110,7 @@ impl Writer {
             out.event(SessionEvent::WritesDropped { slot, ops: 1 });
         }
         s.queue.push_back(op);
+        s.may_send(now)
     }
 
     /// Slots with writes to send.
@@ -104,11 +120,7 @@ impl Writer {
 
     /// Whether `slot` may send now: something to send, nothing in flight, no backoff.
     pub(crate) fn ready(&self, slot: SlotId, now: Instant) -> bool {
-        self.slots.get(&slot).is_some_and(|s| {
-            !s.idle()
-                && s.batch.as_ref().is_none_or(|b| b.request.is_none())
-                && s.not_before.is_none_or(|t| t <= now)
-        })
+        self.slots.get(&slot).is_some_and(|s| s.may_send(now))
     }
 
     /// Sends the slot's current batch (forming it from the queue if needed) with `route`
