@@ -3,6 +3,10 @@
 //! `keepalive_interval` sends a `KeepAlive`; a connection on which nothing arrived for
 //! `idle_timeout` is dead (the peer vanished without a reset: power loss, partition, a
 //! paused host) and is closed. Any frame counts as sign of life. Pure: time is passed in.
+//!
+//! [`Liveness`] tracks one connection with two instants; [`Sweep`] tracks many (a session's
+//! clients) checked together every half interval, each connection keeping only the instant
+//! it was last heard from and a one-byte stamp of the sweep of its last send.
 
 use crate::session::ConfigError;
 use crate::time::Instant;
