@@ -176,44 +176,7 @@ fn fan_out(c: &mut Criterion) {
                     subscribers(&mut s, data, 10_000);
                     (s, data)
                 },
-                |(mut s, data)| {
-                    let change = DatumChange {
-                        data_info_id: key(0),
-                        version: DatumVersion::new(LeaderEpoch(1), 2),
-                    };
-                    feed(
-                        &mut s,
-                        data,
-                        1,
-                        ChangeNotify {
-                            changes: vec![change],
-                        },
-                    );
-                    let mut fetch = 0;
-                    while let Some(o) = s.poll_output() {
-                        if let roster_core::io::Output::Send { frame, .. } = o
-                            && matches!(frame.message, Message::FetchDatums(_))
-                        {
-                            fetch = frame.request_id;
-                        }
-                    }
-                    let datum = Datum {
-                        data_info_id: key(0),
-                        version: DatumVersion::new(LeaderEpoch(1), 2),
-                        publishers: (0..pubs).map(|i| publisher(format!("p{i}"))).collect(),
-                    };
-                    feed(
-                        &mut s,
-                        data,
-                        fetch,
-                        Datums {
-                            datums: vec![datum],
-                        },
-                    );
-                    let pushes = drain(&mut s);
-                    assert_eq!(pushes, 10_000);
-                    s
-                },
+                |(s, data)| change_and_drain(s, data, pubs),
                 BatchSize::PerIteration,
             )
         });
@@ -245,17 +208,67 @@ fn fan_out(c: &mut Criterion) {
                     .collect();
                 (s, frames)
             },
-            |(mut s, frames)| {
-                for (conn, frame) in frames {
-                    s.handle_input(now(), Input::Frame { conn, frame });
-                    while s.poll_output().is_some() {}
-                }
-                s
-            },
+            |(s, frames)| register_all(s, frames),
             BatchSize::PerIteration,
         )
     });
     g.finish();
+}
+
+/// The measured part of `fan_out_*`: one change of key 0 announced, fetched with `pubs`
+/// publishers and pushed to every subscriber. Not inlined, for callgrind (see
+/// [`register_all`]).
+#[inline(never)]
+fn change_and_drain(mut s: Session, data: ConnId, pubs: usize) -> Session {
+    let change = DatumChange {
+        data_info_id: key(0),
+        version: DatumVersion::new(LeaderEpoch(1), 2),
+    };
+    feed(
+        &mut s,
+        data,
+        1,
+        ChangeNotify {
+            changes: vec![change],
+        },
+    );
+    let mut fetch = 0;
+    while let Some(o) = s.poll_output() {
+        if let roster_core::io::Output::Send { frame, .. } = o
+            && matches!(frame.message, Message::FetchDatums(_))
+        {
+            fetch = frame.request_id;
+        }
+    }
+    let datum = Datum {
+        data_info_id: key(0),
+        version: DatumVersion::new(LeaderEpoch(1), 2),
+        publishers: (0..pubs).map(|i| publisher(format!("p{i}"))).collect(),
+    };
+    feed(
+        &mut s,
+        data,
+        fetch,
+        Datums {
+            datums: vec![datum],
+        },
+    );
+    let pushes = drain(&mut s);
+    assert_eq!(pushes, 10_000);
+    s
+}
+
+/// The measured part of `register_100k_publishers`: every frame in, every output drained.
+/// Not inlined, so that `valgrind --tool=callgrind --toggle-collect='session::register_all'`
+/// counts exactly this (instructions per registration = its inclusive count / 100,000 per
+/// call).
+#[inline(never)]
+fn register_all(mut s: Session, frames: Vec<(ConnId, Frame)>) -> Session {
+    for (conn, frame) in frames {
+        s.handle_input(now(), Input::Frame { conn, frame });
+        while s.poll_output().is_some() {}
+    }
+    s
 }
 
 /// Live heap bytes per idle subscriber, each on its own connection (its connection's

@@ -3,6 +3,10 @@
 //! `keepalive_interval` sends a `KeepAlive`; a connection on which nothing arrived for
 //! `idle_timeout` is dead (the peer vanished without a reset: power loss, partition, a
 //! paused host) and is closed. Any frame counts as sign of life. Pure: time is passed in.
+//!
+//! [`Liveness`] tracks one connection with two instants; [`Sweep`] tracks many (a session's
+//! clients) checked together every half interval, each connection keeping only the instant
+//! it was last heard from and a one-byte stamp of the sweep of its last send.
 
 use crate::session::ConfigError;
 use crate::time::Instant;
@@ -103,6 +107,78 @@ impl Liveness {
     }
 }
 
+/// The sweep count, modulo 256, at which something happened on a swept connection. One
+/// byte suffices: the sweep never lets a connection go more than a few sweeps without
+/// sending (see [`Sweep`]), so the distance to the current count never wraps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepStamp(u8);
+
+/// Liveness of many connections checked together by one periodic sweep (a session's client
+/// connections). The settings and the sweep count live here, once; each connection keeps
+/// only the [`Instant`] it was last heard from and the [`SweepStamp`] of its last send —
+/// 9 bytes instead of a [`Liveness`]'s 16 and a map entry of its own.
+///
+/// - Death is exact, as with [`Liveness::due`]: a connection is dead at the first sweep at
+///   least `idle_timeout` after it was last heard.
+/// - A keep-alive is due once `keepalive_after` sweeps have passed since the sweep a
+///   connection's last send is stamped with. The send came after that sweep and before the
+///   next one, and sweeps are at least [`Sweep::period`] apart (the caller re-arms the sweep
+///   `period` after it ran), so `keepalive_after = ⌈interval / period⌉ + 1` sweeps mean at
+///   least `keepalive_interval` of silence. With the period at half the interval that is
+///   three sweeps: the keep-alive leaves within 1.5 intervals of the last send, the same
+///   bound as exact send instants checked every half interval.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    cfg: LivenessConfig,
+    period: Duration,
+    count: u8,
+    keepalive_after: u8,
+}
+
+impl Sweep {
+    /// A sweep every half keep-alive interval (at least 1 ms).
+    pub fn new(cfg: LivenessConfig) -> Self {
+        let period = (cfg.keepalive_interval / 2).max(Duration::from_millis(1));
+        let (interval, p) = (cfg.keepalive_interval.as_nanos(), period.as_nanos());
+        // The interval is at most twice the period, so this is 2 to 4.
+        let keepalive_after = u8::try_from(interval.div_ceil(p) + 1).unwrap_or(u8::MAX);
+        Sweep {
+            cfg,
+            period,
+            count: 0,
+            keepalive_after,
+        }
+    }
+
+    /// How long after one sweep ran the next one is due.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+
+    /// The stamp of something happening now (between this sweep and the next).
+    pub fn stamp(&self) -> SweepStamp {
+        SweepStamp(self.count)
+    }
+
+    /// Starts a sweep: call once per sweep, before asking [`Sweep::due`] of each connection.
+    pub fn advance(&mut self) {
+        self.count = self.count.wrapping_add(1);
+    }
+
+    /// What is due for a connection last heard from at `heard` that last sent at `sent`;
+    /// death takes precedence. A caller that sends the keep-alive stamps its send at once
+    /// (so that no connection's stamp falls more than `keepalive_after` sweeps behind).
+    pub fn due(&self, now: Instant, heard: Instant, sent: SweepStamp) -> Due {
+        if now.saturating_since(heard) >= self.cfg.idle_timeout {
+            Due::Dead
+        } else if self.count.wrapping_sub(sent.0) >= self.keepalive_after {
+            Due::KeepAlive
+        } else {
+            Due::Nothing
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +218,84 @@ mod tests {
         l.received(ms(1));
         assert_eq!(l.due(ms(58_000 + 9_999), &cfg), Due::KeepAlive);
         assert_eq!(l.due(ms(68_000), &cfg), Due::Dead);
+    }
+
+    /// Sweeps every period (in whole milliseconds here) until `until`, with a send at each
+    /// instant of `sends`: the instants at which a keep-alive was due (each stamped as sent).
+    fn keepalives(cfg: LivenessConfig, sends: &[u64], until: u64) -> Vec<u64> {
+        let mut sweep = Sweep::new(cfg);
+        let period = sweep.period().as_millis() as u64;
+        let mut sent = sweep.stamp();
+        let mut sends = sends.iter().copied().peekable();
+        let mut out = Vec::new();
+        let mut t = period;
+        while t <= until {
+            // Sends strictly between the previous sweep and this one.
+            while sends.next_if(|s| *s < t).is_some() {
+                sent = sweep.stamp();
+            }
+            sweep.advance();
+            if sweep.due(ms(t), ms(t), sent) == Due::KeepAlive {
+                out.push(t);
+                sent = sweep.stamp();
+            }
+            t += period;
+        }
+        out
+    }
+
+    #[test]
+    fn swept_keepalive_waits_an_interval_after_the_last_send_and_at_most_one_and_a_half() {
+        let cfg = LivenessConfig::DEFAULT; // 3 s interval: sweeps every 1.5 s
+        // Silent from the start: 3 s is the first sweep a full interval later.
+        assert_eq!(keepalives(cfg, &[], 9_000), vec![4_500, 9_000]);
+        // A send between the sweeps at 1.5 s and 3 s is stamped with the first: the
+        // keep-alive is due three sweeps later, at 6 s — 4.4 s after a send at 1.6 s, 3.1 s
+        // after one at 2.9 s: never less than the interval, never more than 1.5 intervals.
+        assert_eq!(keepalives(cfg, &[1_600], 9_000), vec![6_000]);
+        assert_eq!(keepalives(cfg, &[2_900], 9_000), vec![6_000]);
+        // Traffic every second: no keep-alive at all.
+        let busy: Vec<u64> = (1..60).map(|s| s * 1_000).collect();
+        assert!(keepalives(cfg, &busy, 59_000).is_empty());
+    }
+
+    #[test]
+    fn swept_keepalive_never_comes_before_an_interval_of_silence() {
+        for interval in [1u64, 2, 4, 10, 3_000] {
+            let cfg = LivenessConfig {
+                keepalive_interval: Duration::from_millis(interval),
+                idle_timeout: Duration::from_millis(interval * 10),
+            };
+            let period = Sweep::new(cfg).period().as_millis() as u64;
+            for send in 1..(interval * 4) {
+                let due = keepalives(cfg, &[send], send + interval * 3);
+                let first = due.iter().copied().find(|t| *t > send).unwrap();
+                assert!(
+                    first - send >= interval,
+                    "interval {interval}, send {send}: {due:?}"
+                );
+                assert!(
+                    first - send <= interval + period,
+                    "interval {interval}, send {send}: {due:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn swept_death_is_exact() {
+        let cfg = LivenessConfig::DEFAULT;
+        let mut sweep = Sweep::new(cfg);
+        let sent = sweep.stamp();
+        sweep.advance();
+        assert_eq!(sweep.due(ms(10_999), ms(1_000), sent), Due::Nothing);
+        assert_eq!(sweep.due(ms(11_000), ms(1_000), sent), Due::Dead);
+        // Death wins over a keep-alive that is due as well.
+        for _ in 0..3 {
+            sweep.advance();
+        }
+        assert_eq!(sweep.due(ms(5_000), ms(1_000), sent), Due::KeepAlive);
+        assert_eq!(sweep.due(ms(11_000), ms(1_000), sent), Due::Dead);
     }
 
     #[test]

@@ -96,7 +96,7 @@ impl Fetcher {
         }
         let data_info_ids = tids
             .iter()
-            .filter_map(|t| reg.topic(*t).map(|t| t.key.clone()))
+            .filter_map(|t| reg.topic(*t).map(|t| (*t.key).clone()))
             .collect();
         let id = out.request(
             conn,
@@ -149,7 +149,7 @@ impl Fetcher {
                 // The leader answered with something older than it announced (it lost
                 // leadership meanwhile, say): the version scan will find the newer one.
                 out.event(SessionEvent::StaleDatum {
-                    data_info_id: topic.key.clone(),
+                    data_info_id: (*topic.key).clone(),
                 });
             }
             topic.wanted = None;

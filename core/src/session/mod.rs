@@ -13,11 +13,14 @@
 //! opened get a `KeepAlive` when nothing was sent on them for `keepalive_interval`, and are
 //! closed when nothing arrived for `idle_timeout` (then handled exactly as if the driver had
 //! reported them closed: a client's publishers go through the disconnect path, a data link
-//! reconnects). A sweep every half keep-alive interval checks them.
+//! reconnects). A sweep every half keep-alive interval checks them. A client connection's
+//! liveness lives in its registry record (an instant and a one-byte [`SweepStamp`], with the
+//! settings once in a [`Sweep`]); the few data links keep a [`Liveness`] each.
 
 pub mod backoff;
 pub mod config;
 mod fetch;
+mod key_index;
 mod outbox;
 mod peers;
 mod push;
@@ -32,14 +35,16 @@ pub use config::{ConfigError, SessionConfig};
 pub use outbox::{SessionEvent, SessionStats};
 
 use crate::io::{ConnId, Input, Node, Output};
-use crate::liveness::{Due, Liveness};
+#[cfg(doc)]
+use crate::liveness::SweepStamp;
+use crate::liveness::{Due, Liveness, Sweep};
 use crate::model::{DataInfoId, Role, SlotId, Text};
 use crate::rng::Rng;
 use crate::slot::SlotTable;
 use crate::time::Instant;
 use crate::wire::{
     Ack, ClusterView, ErrorCode, Frame, KeepAlive, Message, PeerHello, Publish, Refused,
-    SlotRefusal, Subscribe, Unpublish, WriteOp,
+    SlotRefusal, Subscribe, Unpublish,
 };
 use fetch::{Announced, Fetcher};
 use outbox::Outbox;
@@ -48,8 +53,9 @@ use push::{PushCtx, Pusher};
 use registry::{Applied, Registry, TopicId};
 use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
+use std::sync::Arc;
 use timers::Timers;
-use writes::Writer;
+use writes::{Write, Writer};
 
 /// What the session's timers stand for (validated when they fire).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -65,11 +71,11 @@ pub(crate) enum Timer {
     Liveness,
 }
 
-/// An inbound connection, known by its first frame.
+/// An inbound connection that is not (yet) a client's: known by its first frame. A
+/// `ClientHello` moves it to the registry's client records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Inbound {
     Unknown,
-    Client,
     Peer,
 }
 
@@ -98,8 +104,10 @@ pub struct Session {
     request_deadlines: VecDeque<(Instant, u64)>,
     inbound: BTreeMap<ConnId, Inbound>,
     graces: BTreeMap<ConnId, Vec<(TopicId, Text)>>,
-    /// Client connections and data links, with their liveness.
-    liveness: BTreeMap<ConnId, Liveness>,
+    /// The data links the session opened, with their liveness (clients' is in the registry).
+    links: BTreeMap<ConnId, Liveness>,
+    /// The liveness sweep: its settings and count.
+    sweep: Sweep,
     /// The latest `now` handed in, stamped on frames as they are drained.
     now: Instant,
 }
@@ -120,8 +128,9 @@ impl Session {
         };
         let peers = Peers::new(links, config.meta_addresses.clone(), &mut rng);
         let mut timers = Timers::new();
+        let sweep = Sweep::new(config.liveness);
         timers.arm(Instant::ZERO + config.scan_interval, Timer::Scan);
-        timers.arm(Instant::ZERO + sweep_period(&config), Timer::Liveness);
+        timers.arm(Instant::ZERO + sweep.period(), Timer::Liveness);
         if !config.meta_addresses.is_empty() {
             timers.arm(Instant::ZERO, Timer::Reconnect);
         }
@@ -141,7 +150,8 @@ impl Session {
             request_deadlines: VecDeque::new(),
             inbound: BTreeMap::new(),
             graces: BTreeMap::new(),
-            liveness: BTreeMap::new(),
+            links: BTreeMap::new(),
+            sweep,
             now: Instant::ZERO,
         })
     }
@@ -275,12 +285,11 @@ impl Session {
 
     // ---- client side -------------------------------------------------------------------
 
-    fn on_client_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
+    /// A frame from client connection `conn`, which holds `registrations`.
+    fn on_client_frame(&mut self, now: Instant, conn: ConnId, registrations: usize, frame: Frame) {
         let rid = frame.request_id;
         let registering = matches!(frame.message, Message::Publish(_) | Message::Subscribe(_));
-        if registering
-            && self.registry.registrations(conn) >= self.config.max_registrations_per_conn
-        {
+        if registering && registrations >= self.config.max_registrations_per_conn {
             let reason = "too many registrations on this connection";
             self.out.reject(conn, rid, ErrorCode::Overloaded, reason);
             return;
@@ -318,26 +327,23 @@ impl Session {
         let Some((key, slot, publisher)) = self.registry.publish(conn, tid, p.publisher) else {
             return;
         };
-        let op = WriteOp::Put {
-            data_info_id: key.clone(),
-            publisher: publisher.clone(),
-        };
-        self.forward(now, slot, op);
+        self.forward(now, slot, Write::Put { key, publisher });
     }
 
     fn unpublish(&mut self, now: Instant, u: Unpublish) {
         let slot = self.registry.slot_count().slot_of(&u.data_info_id);
-        let applied = match self.registry.find(&u.data_info_id) {
+        let (applied, key) = match self.registry.find(&u.data_info_id) {
             Some(tid) => {
+                let key = self.registry.topic(tid).map(|t| t.key.clone());
                 let a = self.registry.unpublish(tid, &u.register_id, u.version);
                 self.registry.release_if_unused(tid);
-                a
+                (a, key)
             }
-            None => Applied::Changed,
+            None => (Applied::Changed, None),
         };
         if applied == Applied::Changed {
-            let op = WriteOp::Remove {
-                data_info_id: u.data_info_id,
+            let op = Write::Remove {
+                key: key.unwrap_or_else(|| Arc::new(u.data_info_id)),
                 register_id: u.register_id,
                 version: u.version,
             };
@@ -345,10 +351,11 @@ impl Session {
         }
     }
 
-    fn forward(&mut self, now: Instant, slot: SlotId, op: WriteOp) {
+    fn forward(&mut self, now: Instant, slot: SlotId, op: Write) {
         let bound = self.config.max_queued_writes_per_slot;
-        self.writer.enqueue(slot, op, bound, &mut self.out);
-        self.pump_writes(now, slot);
+        if self.writer.enqueue(slot, op, bound, now, &mut self.out) {
+            self.pump_writes(now, slot);
+        }
     }
 
     fn subscribe(&mut self, now: Instant, conn: ConnId, s: Subscribe) {
@@ -397,10 +404,10 @@ impl Session {
             let Some(topic) = self.registry.topic(tid) else {
                 continue;
             };
-            let (slot, data_info_id) = (topic.slot, topic.key.clone());
+            let (slot, key) = (topic.slot, topic.key.clone());
             self.registry.release_if_unused(tid);
-            let op = WriteOp::Remove {
-                data_info_id,
+            let op = Write::Remove {
+                key,
                 register_id,
                 version,
             };
@@ -625,23 +632,34 @@ impl Session {
             }
             Timer::Liveness => {
                 self.sweep_liveness(now);
-                let at = now + sweep_period(&self.config);
+                let at = now + self.sweep.period();
                 self.timers.arm(at, Timer::Liveness);
             }
         }
     }
 
-    /// Sends `KeepAlive` on idle tracked connections and closes the silent ones.
+    /// Sends `KeepAlive` on idle client connections and data links and closes the silent
+    /// ones.
     fn sweep_liveness(&mut self, now: Instant) {
-        let cfg = self.config.liveness;
+        self.sweep.advance();
         let mut dead = Vec::new();
-        let (inbound, peers) = (&self.inbound, &self.peers);
-        // Drop entries of connections that ended another way (e.g. left the membership).
-        self.liveness.retain(|conn, _| {
-            inbound.get(conn) == Some(&Inbound::Client)
-                || matches!(peers.peer(*conn), Some(Peer::Data(_)))
-        });
-        for (&conn, l) in &self.liveness {
+        let sweep = &self.sweep;
+        for (conn, c) in self.registry.clients_mut() {
+            match sweep.due(now, c.heard, c.sent) {
+                Due::Dead => dead.push(conn),
+                Due::KeepAlive => {
+                    self.out.send(conn, 0, KeepAlive {});
+                    c.sent = sweep.stamp();
+                }
+                Due::Nothing => {}
+            }
+        }
+        let peers = &self.peers;
+        // Drop links that ended another way (e.g. left the membership).
+        self.links
+            .retain(|conn, _| matches!(peers.peer(*conn), Some(Peer::Data(_))));
+        let cfg = self.config.liveness;
+        for (&conn, l) in &self.links {
             match l.due(now, &cfg) {
                 Due::Dead => dead.push(conn),
                 Due::KeepAlive => self.out.send(conn, 0, KeepAlive {}),
@@ -656,8 +674,9 @@ impl Session {
 
     /// A connection ended (reported by the driver, or closed by the session itself).
     fn conn_closed(&mut self, now: Instant, conn: ConnId) {
-        self.liveness.remove(&conn);
-        if self.inbound.remove(&conn) == Some(Inbound::Client) {
+        self.links.remove(&conn);
+        self.inbound.remove(&conn);
+        if self.registry.is_client(conn) {
             self.client_closed(now, conn);
             return;
         }
@@ -697,7 +716,7 @@ impl Node for Session {
                         self.timers.arm(at, Timer::Heartbeat);
                     }
                     Some(Peer::Data(_)) => {
-                        self.liveness.insert(conn, Liveness::new(now));
+                        self.links.insert(conn, Liveness::new(now));
                         self.pump_all(now);
                     }
                     None => {}
@@ -734,10 +753,12 @@ impl Node for Session {
 
     fn poll_output(&mut self) -> Option<Output<SessionEvent>> {
         let o = self.out.pop()?;
-        if let Output::Send { conn, .. } = &o
-            && let Some(l) = self.liveness.get_mut(conn)
-        {
-            l.sent(self.now);
+        if let Output::Send { conn, .. } = &o {
+            if let Some(c) = self.registry.client_mut(*conn) {
+                c.sent = self.sweep.stamp();
+            } else if let Some(l) = self.links.get_mut(conn) {
+                l.sent(self.now);
+            }
         }
         Some(o)
     }
@@ -756,18 +777,22 @@ impl Node for Session {
 
 impl Session {
     fn on_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
-        if let Some(l) = self.liveness.get_mut(&conn) {
+        if let Some(c) = self.registry.client_mut(conn) {
+            c.heard = c.heard.max(now);
+            let registrations = c.registrations();
+            return self.on_client_frame(now, conn, registrations, frame);
+        }
+        if let Some(l) = self.links.get_mut(&conn) {
             l.received(now);
         }
         if let Some(peer) = self.peers.peer(conn) {
             return self.on_peer_frame(now, conn, peer, frame);
         }
         match self.inbound.get(&conn).copied() {
-            Some(Inbound::Client) => self.on_client_frame(now, conn, frame),
             Some(Inbound::Unknown) => match frame.message {
                 Message::ClientHello(_) => {
-                    self.inbound.insert(conn, Inbound::Client);
-                    self.liveness.insert(conn, Liveness::new(now));
+                    self.inbound.remove(&conn);
+                    self.registry.open(conn, now, self.sweep.stamp());
                 }
                 Message::PeerHello(h) => {
                     self.inbound.insert(conn, Inbound::Peer);
@@ -790,13 +815,6 @@ impl Session {
             }
         }
     }
-}
-
-/// How often the liveness sweep runs: half the keep-alive interval, so a keep-alive goes
-/// out within 1.5 intervals of silence and a dead connection is closed within
-/// `idle_timeout` plus half an interval.
-fn sweep_period(config: &SessionConfig) -> std::time::Duration {
-    (config.liveness.keepalive_interval / 2).max(std::time::Duration::from_millis(1))
 }
 
 #[cfg(test)]

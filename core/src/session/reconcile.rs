@@ -16,7 +16,7 @@ pub(crate) fn digests(reg: &Registry, slot: SlotId) -> Vec<IdDigest> {
         .filter_map(|tid| reg.topic(tid))
         .filter(|t| !t.publishers.is_empty())
         .map(|t| IdDigest {
-            data_info_id: t.key.clone(),
+            data_info_id: (*t.key).clone(),
             digest: Digest::of(t.publishers.iter().map(|(id, e)| (id, e.publisher.version))),
         })
         .collect()
@@ -54,8 +54,8 @@ pub(crate) fn page(
                 break 'keys;
             }
             entries.push(PublisherEntry {
-                data_info_id: topic.key.clone(),
-                publisher: e.publisher.clone(),
+                data_info_id: (*topic.key).clone(),
+                publisher: (*e.publisher).clone(),
             });
         }
     }

@@ -2,22 +2,29 @@
 //! them (DESIGN.md §2). Keys are interned as [`TopicId`]s; each topic holds its publishers
 //! (by register id), its subscribed connections with their push state, and the cached datum.
 //! Topics are indexed by slot for write routing, the version scan and reconciliation.
+//! Each client connection has one compact record ([`ClientConn`]): its registrations and its
+//! liveness.
 
+use super::key_index::KeyIndex;
 use crate::io::ConnId;
+use crate::liveness::SweepStamp;
 use crate::model::{DataInfoId, DatumVersion, Publisher, RegisterVersion, SlotId, Text};
 use crate::slot::SlotCount;
+use crate::time::Instant;
 use crate::wire::SharedSeq;
 use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroU64;
+use std::sync::Arc;
 
 /// An interned data info id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct TopicId(pub(crate) u32);
 
-/// A publisher and the client connection that registered it.
+/// A publisher and the client connection that registered it. The publisher is shared with
+/// the writes queued for it, which then cost a pointer each, not a copy.
 #[derive(Debug, Clone)]
 pub(crate) struct PubEntry {
-    pub(crate) publisher: Publisher,
+    pub(crate) publisher: Arc<Publisher>,
     pub(crate) conn: ConnId,
 }
 
@@ -100,7 +107,8 @@ pub(crate) struct CachedDatum {
 /// Everything the session knows under one key.
 #[derive(Debug)]
 pub(crate) struct Topic {
-    pub(crate) key: DataInfoId,
+    /// Shared with the writes queued under it.
+    pub(crate) key: Arc<DataInfoId>,
     pub(crate) slot: SlotId,
     pub(crate) publishers: BTreeMap<Text, PubEntry>,
     pub(crate) subscribers: BTreeMap<ConnId, Subscription>,
@@ -132,34 +140,53 @@ impl Topic {
     }
 }
 
-/// A client connection's registrations, for its removal on disconnect. Kept small: a
-/// session holds one per connection, most of them subscriber-only.
+/// A client connection's record: its registrations, for their removal on disconnect, and
+/// its liveness (kept here rather than in a map of its own). Kept to 40 bytes: a session
+/// holds one per connection, most of them subscriber-only, and the record is a good part of
+/// what an idle subscriber costs.
 #[derive(Debug, Default)]
 pub(crate) struct ClientConn {
-    /// Its publishers, boxed: a subscriber-only connection has none (8 bytes, not 24).
-    #[allow(clippy::box_collection)]
-    publishers: Option<Box<BTreeSet<(TopicId, Text)>>>,
+    /// Its publishers, boxed: a subscriber-only connection has none (8 bytes, not 32).
+    publishers: Option<Box<PubIndex>>,
     /// The topics it subscribes to (a boxed slice: few per connection, rarely changed).
     subscribed: Box<[TopicId]>,
     registrations: u32,
+    /// When a frame last arrived from the client (the idle timeout runs from it).
+    pub(crate) heard: Instant,
+    /// The liveness sweep during which a frame was last sent to it (for keep-alives).
+    pub(crate) sent: SweepStamp,
+}
+
+/// A connection's publishers as `(topic, register id)` handles. A handle is appended when
+/// the connection takes a publisher on and left in place when it loses it (unpublished, or
+/// replayed on a newer connection): a registration costs one append, and the disconnect
+/// path checks each handle against the registry ([`Registry::remove_owned`]), so a stale
+/// handle removes nothing. `live` counts what the connection owns; when stale handles
+/// outnumber it the handles are compacted, so they stay within about twice that.
+#[derive(Debug, Default)]
+struct PubIndex {
+    handles: Vec<(TopicId, Text)>,
+    live: usize,
+}
+
+impl PubIndex {
+    fn needs_compaction(&self) -> bool {
+        self.handles.len() > 2 * self.live + 16
+    }
 }
 
 impl ClientConn {
-    /// Adds a publisher key; true if it is new.
-    fn add_publisher(&mut self, key: (TopicId, Text)) -> bool {
-        self.publishers.get_or_insert_default().insert(key)
+    /// Registrations (publishers and subscriptions) it holds.
+    pub(crate) fn registrations(&self) -> usize {
+        self.registrations as usize
     }
 
-    /// Removes a publisher key; true if it was there.
-    fn remove_publisher(&mut self, key: &(TopicId, Text)) -> bool {
-        let Some(set) = &mut self.publishers else {
-            return false;
-        };
-        let removed = set.remove(key);
-        if set.is_empty() {
-            self.publishers = None;
+    /// It lost one of its publishers (unpublished, or taken over by another connection).
+    fn lose_publisher(&mut self) {
+        self.registrations = self.registrations.saturating_sub(1);
+        if let Some(idx) = &mut self.publishers {
+            idx.live = idx.live.saturating_sub(1);
         }
-        removed
     }
 
     fn subscribe(&mut self, id: TopicId) {
@@ -195,9 +222,8 @@ pub(crate) enum Applied {
 pub(crate) struct Registry {
     topics: Vec<Option<Topic>>,
     free: Vec<u32>,
-    /// Topics by [`key_hash`]: integer comparisons in the search, not string ones. Keys
-    /// whose hashes collide share a bucket and are told apart by comparing the keys.
-    by_key: BTreeMap<u64, Vec<TopicId>>,
+    /// Topics by [`key_hash`]. Keys whose hashes collide are told apart by comparing them.
+    by_key: KeyIndex,
     by_slot: BTreeMap<SlotId, BTreeSet<TopicId>>,
     slot_count: SlotCount,
     pub(crate) conns: BTreeMap<ConnId, ClientConn>,
@@ -235,7 +261,7 @@ impl Registry {
         Registry {
             topics: Vec::new(),
             free: Vec::new(),
-            by_key: BTreeMap::new(),
+            by_key: KeyIndex::default(),
             by_slot: BTreeMap::new(),
             slot_count,
             conns: BTreeMap::new(),
@@ -248,10 +274,7 @@ impl Registry {
 
     pub(crate) fn find(&self, key: &DataInfoId) -> Option<TopicId> {
         self.by_key
-            .get(&key_hash(key))?
-            .iter()
-            .copied()
-            .find(|&id| self.key_of(id) == Some(key))
+            .find(key_hash(key), |id| self.key_of(id) == Some(key))
     }
 
     pub(crate) fn topic(&self, id: TopicId) -> Option<&Topic> {
@@ -273,8 +296,9 @@ impl Registry {
             group: compact(&key.group),
         };
         let slot = self.slot_count.slot_of(&key);
+        let hash = key_hash(&key);
         let topic = Topic {
-            key: key.clone(),
+            key: Arc::new(key),
             slot,
             publishers: BTreeMap::new(),
             subscribers: BTreeMap::new(),
@@ -291,7 +315,7 @@ impl Registry {
                 TopicId((self.topics.len() - 1) as u32)
             }
         };
-        self.by_key.entry(key_hash(&key)).or_default().push(id);
+        self.by_key.insert(hash, id);
         self.by_slot.entry(slot).or_default().insert(id);
         id
     }
@@ -303,13 +327,7 @@ impl Registry {
             return;
         }
         if let Some(t) = self.topics[id.0 as usize].take() {
-            let h = key_hash(&t.key);
-            if let Some(bucket) = self.by_key.get_mut(&h) {
-                bucket.retain(|&b| b != id);
-                if bucket.is_empty() {
-                    self.by_key.remove(&h);
-                }
-            }
+            self.by_key.remove(key_hash(&t.key), id);
             if let Some(set) = self.by_slot.get_mut(&t.slot) {
                 set.remove(&id);
                 if set.is_empty() {
@@ -332,7 +350,7 @@ impl Registry {
     }
 
     fn key_of(&self, id: TopicId) -> Option<&DataInfoId> {
-        self.topic(id).map(|t| &t.key)
+        self.topic(id).map(|t| &*t.key)
     }
 
     /// Slots with at least one topic.
@@ -366,42 +384,56 @@ impl Registry {
         conn: ConnId,
         id: TopicId,
         publisher: Publisher,
-    ) -> Option<(&DataInfoId, SlotId, &Publisher)> {
+    ) -> Option<(Arc<DataInfoId>, SlotId, Arc<Publisher>)> {
         use std::collections::btree_map::Entry;
         let topic = self
             .topics
             .get_mut(id.0 as usize)
             .and_then(Option::as_mut)?;
+        // The connection that held the publisher until now, if not `conn`.
+        let previous;
         let entry = match topic.publishers.entry(compact(&publisher.register_id)) {
             Entry::Occupied(o) if o.get().publisher.version >= publisher.version => return None,
             Entry::Occupied(o) => {
                 let e = o.into_mut();
+                previous = Some(e.conn);
                 let register_id = e.publisher.register_id.clone();
                 *e = PubEntry {
-                    publisher: Publisher {
+                    publisher: Arc::new(Publisher {
                         register_id,
                         ..publisher
-                    },
+                    }),
                     conn,
                 };
                 e
             }
             Entry::Vacant(v) => {
+                previous = None;
                 let register_id = v.key().clone();
                 v.insert(PubEntry {
-                    publisher: Publisher {
+                    publisher: Arc::new(Publisher {
                         register_id,
                         ..publisher
-                    },
+                    }),
                     conn,
                 })
             }
         };
-        let c = self.conns.entry(conn).or_default();
-        if c.add_publisher((id, entry.publisher.register_id.clone())) {
+        let stored = (topic.key.clone(), topic.slot, entry.publisher.clone());
+        if previous != Some(conn) {
+            if let Some(old) = previous.and_then(|p| self.conns.get_mut(&p)) {
+                old.lose_publisher();
+            }
+            let c = self.conns.entry(conn).or_default();
             c.registrations += 1;
+            let idx = c.publishers.get_or_insert_default();
+            idx.handles.push((id, stored.2.register_id.clone()));
+            idx.live += 1;
+            if idx.needs_compaction() {
+                compact_handles(&self.topics, conn, idx);
+            }
         }
-        Some((&topic.key, topic.slot, &entry.publisher))
+        Some(stored)
     }
 
     /// Removes a publisher if `version` is newer than the registration.
@@ -418,10 +450,8 @@ impl Registry {
             Some(old) if old.publisher.version < version => {
                 let conn = old.conn;
                 topic.publishers.remove(register_id);
-                if let Some(c) = self.conns.get_mut(&conn)
-                    && c.remove_publisher(&(id, register_id.clone()))
-                {
-                    c.registrations -= 1;
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.lose_publisher();
                 }
                 Applied::Changed
             }
@@ -515,14 +545,37 @@ impl Registry {
     }
 
     /// Registrations a connection holds.
+    #[cfg(test)]
     pub(crate) fn registrations(&self, conn: ConnId) -> usize {
-        self.conns
-            .get(&conn)
-            .map_or(0, |c| c.registrations as usize)
+        self.conns.get(&conn).map_or(0, ClientConn::registrations)
     }
 
-    /// Forgets a closed connection: removes its subscriptions and returns its publisher
-    /// keys (removed later by the caller, at once or after the grace).
+    /// A client said hello on `conn` at `now` (its send stamped `sent`): its record, for its
+    /// registrations and liveness, until [`Registry::close`].
+    pub(crate) fn open(&mut self, conn: ConnId, now: Instant, sent: SweepStamp) {
+        let c = self.conns.entry(conn).or_default();
+        c.heard = now;
+        c.sent = sent;
+    }
+
+    /// The record of client connection `conn`, if open.
+    pub(crate) fn client_mut(&mut self, conn: ConnId) -> Option<&mut ClientConn> {
+        self.conns.get_mut(&conn)
+    }
+
+    /// Whether `conn` is an open client connection.
+    pub(crate) fn is_client(&self, conn: ConnId) -> bool {
+        self.conns.contains_key(&conn)
+    }
+
+    /// Every open client connection's record.
+    pub(crate) fn clients_mut(&mut self) -> impl Iterator<Item = (ConnId, &mut ClientConn)> {
+        self.conns.iter_mut().map(|(c, r)| (*c, r))
+    }
+
+    /// Forgets a closed connection: removes its subscriptions and returns the keys of the
+    /// publishers it may still own, ordered and without repeats (the caller removes those
+    /// it still owns, at once or after the grace).
     pub(crate) fn close(&mut self, conn: ConnId) -> Vec<(TopicId, Text)> {
         let Some(c) = self.conns.remove(&conn) else {
             return Vec::new();
@@ -533,9 +586,26 @@ impl Registry {
             }
             self.release_if_unused(id);
         }
-        c.publishers
-            .map_or_else(Vec::new, |set| set.into_iter().collect())
+        let mut keys = c.publishers.map_or_else(Vec::new, |idx| idx.handles);
+        keys.sort_unstable();
+        keys.dedup();
+        keys
     }
+}
+
+/// Drops the handles of `conn`'s index that no longer name a publisher it owns, and
+/// repeats.
+fn compact_handles(topics: &[Option<Topic>], conn: ConnId, idx: &mut PubIndex) {
+    idx.handles.sort_unstable();
+    idx.handles.dedup();
+    idx.handles.retain(|(t, r)| {
+        topics
+            .get(t.0 as usize)
+            .and_then(Option::as_ref)
+            .and_then(|t| t.publishers.get(r))
+            .is_some_and(|e| e.conn == conn)
+    });
+    idx.live = idx.handles.len();
 }
 
 #[cfg(test)]
@@ -584,10 +654,12 @@ mod tests {
     fn keys_sharing_a_hash_bucket_stay_apart() {
         let mut r = Registry::new(SlotCount::DEFAULT);
         let (a, b) = (key(1), key(2));
-        let ta = r.intern(&a);
         let tb = r.intern(&b);
-        // Force a collision: file `b`'s topic under `a`'s hash as well.
-        r.by_key.entry(key_hash(&a)).or_default().insert(0, tb);
+        // Force a collision: file `b`'s topic under `a`'s hash as well, ahead of `a`'s.
+        r.by_key.insert(key_hash(&a), tb);
+        assert_eq!(r.find(&a), None);
+        let ta = r.intern(&a);
+        assert_ne!(ta, tb);
         assert_eq!(r.find(&a), Some(ta));
         assert_eq!(r.intern(&a), ta);
         assert_eq!(r.find(&b), Some(tb));
@@ -608,6 +680,49 @@ mod tests {
             r.remove_owned(ConnId(2), t, &Text::from("a")),
             Some(RegisterVersion::new(1, 2))
         );
+    }
+
+    #[test]
+    fn a_connection_s_publisher_handles_stay_bounded_under_churn() {
+        let mut r = Registry::new(SlotCount::DEFAULT);
+        let t = r.intern(&key(1));
+        let (c, a) = (ConnId(1), Text::from("a"));
+        for n in 1..=1_000u64 {
+            assert!(r.publish(c, t, publisher("a", 2 * n, 1)).is_some());
+            assert_eq!(r.registrations(c), 1);
+            let removed = r.unpublish(t, &a, RegisterVersion::new(2 * n + 1, 1));
+            assert_eq!(removed, Applied::Changed);
+            assert_eq!(r.registrations(c), 0);
+            let idx = r.conns[&c].publishers.as_ref().unwrap();
+            // Compacted once stale handles pass 2 × live + 16 (live was 1 at the append).
+            assert!(idx.handles.len() <= 18, "{} handles", idx.handles.len());
+        }
+        r.publish(c, t, publisher("a", 5_000, 1));
+        r.publish(c, t, publisher("b", 1, 1));
+        assert_eq!(r.registrations(c), 2);
+        let keys = r.close(c);
+        assert_eq!(
+            keys,
+            vec![(t, a), (t, Text::from("b"))],
+            "each once, in order"
+        );
+    }
+
+    #[test]
+    fn a_takeover_moves_the_registration_to_the_new_connection() {
+        let mut r = Registry::new(SlotCount::DEFAULT);
+        let t = r.intern(&key(1));
+        r.publish(ConnId(1), t, publisher("a", 1, 1));
+        r.publish(ConnId(1), t, publisher("a", 2, 1));
+        assert_eq!(
+            r.registrations(ConnId(1)),
+            1,
+            "a newer version is no new registration"
+        );
+        // The replay on the client's next connection: same client version, newer generation.
+        assert!(r.publish(ConnId(2), t, publisher("a", 2, 2)).is_some());
+        assert_eq!(r.registrations(ConnId(1)), 0);
+        assert_eq!(r.registrations(ConnId(2)), 1);
     }
 
     #[test]

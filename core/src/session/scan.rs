@@ -22,7 +22,7 @@ impl Session {
                     continue;
                 }
                 known.push(DatumChange {
-                    data_info_id: t.key.clone(),
+                    data_info_id: (*t.key).clone(),
                     version: t.held_version(),
                 });
                 if t.datum.is_some() {

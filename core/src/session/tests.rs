@@ -9,6 +9,7 @@ use crate::model::{
 use crate::wire::{
     ChangeNotify, ClientHello, Datum, DatumChange, Datums, Member, NotLeader, ReconcileFetch,
     ReconcileQuery, SlotAssignment, SlotTableView, Unsubscribe, VersionScanReply, WriteAccepted,
+    WriteOp,
 };
 use std::time::Duration;
 
@@ -951,4 +952,91 @@ fn registrations_per_connection_are_bounded() {
     let (_, e) = find(&sent, |m| matches!(m, Message::ErrorReply(_)));
     assert_eq!(e.request_id, 3);
     assert_eq!(t.s.publisher_count(&key(1)), 1);
+}
+
+// ---- liveness ------------------------------------------------------------------------
+
+fn keepalives_to(sent: &[(ConnId, Frame)], conn: ConnId) -> usize {
+    sent.iter()
+        .filter(|(c, f)| *c == conn && matches!(f.message, Message::KeepAlive(_)))
+        .count()
+}
+
+#[test]
+fn liveness_keepalives_go_to_idle_clients_only_and_never_early() {
+    // Defaults: 3 s interval, 10 s idle timeout, a sweep every 1.5 s.
+    let mut t = T::new();
+    let (idle, busy) = (t.client(1), t.client(2));
+    let mut to_idle = Vec::new();
+    let mut to_busy = 0;
+    for step in 1..=12u64 {
+        // Both clients talk every second (so neither times out); only `busy` is answered.
+        t.frame(idle, 0, KeepAlive {});
+        let unsub = Unsubscribe {
+            data_info_id: key(9),
+            register_id: Text::from("none"),
+        };
+        t.frame(busy, step, unsub);
+        t.advance(Duration::from_secs(1));
+        let sent = t.sent();
+        to_busy += keepalives_to(&sent, busy);
+        if keepalives_to(&sent, idle) > 0 {
+            to_idle.push(step);
+        }
+    }
+    assert_eq!(to_busy, 0, "a connection with traffic needs no keep-alive");
+    // Nothing was ever sent to `idle`: its first keep-alive is due by 4.5 s (1.5 intervals)
+    // and not before 3 s; then one every 4.5 s.
+    assert_eq!(
+        to_idle,
+        vec![5, 9],
+        "seconds in which a keep-alive went out"
+    );
+}
+
+#[test]
+fn liveness_a_silent_client_is_closed_at_the_idle_timeout_and_loses_its_publishers() {
+    let mut t = T::new();
+    let (silent, talking) = (t.client(1), t.client(2));
+    publish(&mut t, silent, 1, &key(1), publisher("p1", 1, 1));
+    let sent = t.sent();
+    let (_, b) = find(&sent, is_batch);
+    let d1 = t.d1();
+    t.frame(d1, b.request_id, WriteAccepted { slot: SlotId(0) });
+    let closed = |outs: &[Output<SessionEvent>]| {
+        outs.iter().any(|o| {
+            matches!(o, Output::Close { conn, reason } if *conn == silent && reason == "idle timeout")
+        })
+    };
+    let mut outs = Vec::new();
+    for _ in 0..9 {
+        t.frame(talking, 0, KeepAlive {});
+        t.advance(Duration::from_secs(1));
+        outs.extend(t.drain());
+    }
+    t.frame(talking, 0, KeepAlive {});
+    t.advance(Duration::from_millis(999));
+    outs.extend(t.drain());
+    assert!(!closed(&outs), "closed before 10 s of silence: {outs:#?}");
+    assert_eq!(t.s.publisher_count(&key(1)), 1);
+    // The sweep at 10.5 s finds it dead.
+    t.advance(Duration::from_millis(501));
+    let outs = t.drain();
+    assert!(closed(&outs), "{outs:#?}");
+    assert!(
+        !outs
+            .iter()
+            .any(|o| matches!(o, Output::Close { conn, .. } if *conn == talking)),
+        "a client that keeps talking stays"
+    );
+    assert_eq!(t.s.publisher_count(&key(1)), 0, "the disconnect path ran");
+    let sent: Vec<(ConnId, Frame)> = outs
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Send { conn, frame } => Some((conn, frame)),
+            _ => None,
+        })
+        .collect();
+    let (_, b) = find(&sent, is_batch);
+    assert_eq!(batch_ids(&b), ["remove p1"]);
 }

@@ -4,19 +4,61 @@
 //! whole, in place, after a backoff — or at once when a newer slot table re-routes it — up
 //! to `write_retry_limit` times; then it is dropped with a `WritesDropped` event and the
 //! data leader's reconciliation restores it from the session's registry (mechanism 6).
+//!
+//! Writes wait as [`Write`]s, which share the registry's key and publisher: queuing one
+//! costs two reference counts, not a copy of the ~200-byte `WriteOp`, which is built only
+//! when its batch goes out (from exactly what was queued, so a resend is the same batch).
 
 use super::backoff::Backoff;
 use super::outbox::{Outbox, SessionEvent};
 use crate::io::ConnId;
-use crate::model::SlotId;
+use crate::model::{DataInfoId, Publisher, RegisterVersion, SlotId, Text};
 use crate::rng::Rng;
 use crate::time::Instant;
 use crate::wire::{SlotRoute, WriteBatch, WriteOp};
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+/// A write waiting to be sent: a [`WriteOp`] whose key and publisher are shared.
+#[derive(Debug, Clone)]
+pub(crate) enum Write {
+    /// Add or replace `publisher` under `key`.
+    Put {
+        key: Arc<DataInfoId>,
+        publisher: Arc<Publisher>,
+    },
+    /// Remove `register_id` under `key`, leaving a tombstone at `version`.
+    Remove {
+        key: Arc<DataInfoId>,
+        register_id: Text,
+        version: RegisterVersion,
+    },
+}
+
+impl Write {
+    /// The op on the wire.
+    fn op(&self) -> WriteOp {
+        match self {
+            Write::Put { key, publisher } => WriteOp::Put {
+                data_info_id: DataInfoId::clone(key),
+                publisher: Publisher::clone(publisher),
+            },
+            Write::Remove {
+                key,
+                register_id,
+                version,
+            } => WriteOp::Remove {
+                data_info_id: DataInfoId::clone(key),
+                register_id: register_id.clone(),
+                version: *version,
+            },
+        }
+    }
+}
 
 #[derive(Debug)]
 struct Batch {
-    ops: Vec<WriteOp>,
+    ops: Vec<Write>,
     /// Failed sends so far.
     attempts: u32,
     /// The request carrying it, while one is outstanding.
@@ -25,7 +67,7 @@ struct Batch {
 
 #[derive(Debug, Default)]
 struct SlotWrites {
-    queue: VecDeque<WriteOp>,
+    queue: VecDeque<Write>,
     batch: Option<Batch>,
     /// No resend before this instant (backoff after a failure).
     not_before: Option<Instant>,
@@ -34,6 +76,13 @@ struct SlotWrites {
 impl SlotWrites {
     fn idle(&self) -> bool {
         self.queue.is_empty() && self.batch.is_none()
+    }
+
+    /// Something to send, nothing in flight, no backoff.
+    fn may_send(&self, now: Instant) -> bool {
+        !self.idle()
+            && self.batch.as_ref().is_none_or(|b| b.request.is_none())
+            && self.not_before.is_none_or(|t| t <= now)
     }
 }
 
@@ -44,8 +93,16 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Queues a write; evicts the oldest queued write if the slot's queue is full.
-    pub(crate) fn enqueue(&mut self, slot: SlotId, op: WriteOp, bound: usize, out: &mut Outbox) {
+    /// Queues a write; evicts the oldest queued write if the slot's queue is full. Returns
+    /// whether the slot may send now (as [`Writer::ready`], without a second search).
+    pub(crate) fn enqueue(
+        &mut self,
+        slot: SlotId,
+        op: Write,
+        bound: usize,
+        now: Instant,
+        out: &mut Outbox,
+    ) -> bool {
         let s = self.slots.entry(slot).or_default();
         if s.queue.len() >= bound {
             s.queue.pop_front();
@@ -53,6 +110,7 @@ impl Writer {
             out.event(SessionEvent::WritesDropped { slot, ops: 1 });
         }
         s.queue.push_back(op);
+        s.may_send(now)
     }
 
     /// Slots with writes to send.
@@ -62,11 +120,7 @@ impl Writer {
 
     /// Whether `slot` may send now: something to send, nothing in flight, no backoff.
     pub(crate) fn ready(&self, slot: SlotId, now: Instant) -> bool {
-        self.slots.get(&slot).is_some_and(|s| {
-            !s.idle()
-                && s.batch.as_ref().is_none_or(|b| b.request.is_none())
-                && s.not_before.is_none_or(|t| t <= now)
-        })
+        self.slots.get(&slot).is_some_and(|s| s.may_send(now))
     }
 
     /// Sends the slot's current batch (forming it from the queue if needed) with `route`
@@ -96,7 +150,7 @@ impl Writer {
             conn,
             WriteBatch {
                 route,
-                ops: batch.ops.clone(),
+                ops: batch.ops.iter().map(Write::op).collect(),
             },
         );
         batch.request = Some(id);
