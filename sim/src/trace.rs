@@ -114,3 +114,14 @@ pub fn format_record(r: &Record, names: &dyn Fn(usize) -> String) -> String {
     }
     s
 }
+
+/// Cuts `s` to at most `max` bytes, at a character boundary, for one-line reports.
+pub fn clip(s: &mut String, max: usize) {
+    if s.len() > max {
+        let cut = (0..=max)
+            .rev()
+            .find(|&i| s.is_char_boundary(i))
+            .unwrap_or(0);
+        s.truncate(cut);
+    }
+}

@@ -540,7 +540,7 @@ impl World {
                     // beside the record, not hashed, so `--trace` keeps the run's hash.
                     let from = self.net.conn(conn).ends[1 - to].node;
                     let mut body = format!("{:?}", frame.message);
-                    body.truncate(body.floor_char_boundary(1500));
+                    crate::trace::clip(&mut body, 1500);
                     println!(
                         "{:>26} <- {} #{} {body}",
                         "",
@@ -976,7 +976,7 @@ impl World {
                             format!("leader holds {} datums, follower {}", want.len(), got.len())
                         });
                     let mut first = first;
-                    first.truncate(first.floor_char_boundary(1200));
+                    crate::trace::clip(&mut first, 1200);
                     return Err(format!(
                         "follower {f} of slot {slot:?} differs from leader {leader}: {first}; \
                          follower status {:?}, leader status {:?}",
