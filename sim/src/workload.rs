@@ -155,17 +155,23 @@ impl Workload {
         }
     }
 
-    /// What every subscriber of key `k` should see: (register id, payload) of the
-    /// publishers of the given live clients, ordered by register id.
-    pub fn expected(&self, k: usize, live: &[usize]) -> Vec<(Text, Vec<Bytes>)> {
-        let mut v: Vec<_> = live
-            .iter()
-            .filter_map(|c| self.models.get(c))
-            .flat_map(|m| m.pubs.iter())
-            .filter(|(_, (key, _))| *key == k)
-            .map(|(id, (_, p))| (id.clone(), p.clone()))
-            .collect();
-        v.sort();
-        v
+    /// What every subscriber of each key should see: (register id, payload) of the
+    /// publishers of the given live clients, ordered by register id; keys nobody publishes
+    /// are absent (their subscribers should see the empty list).
+    pub fn expected(&self, live: &[usize]) -> BTreeMap<usize, Vec<(Text, Vec<Bytes>)>> {
+        // One pass over every live publisher, not one per subscribed key.
+        let mut by_key: BTreeMap<usize, Vec<(Text, Vec<Bytes>)>> = BTreeMap::new();
+        for m in live.iter().filter_map(|c| self.models.get(c)) {
+            for (id, (key, p)) in &m.pubs {
+                by_key
+                    .entry(*key)
+                    .or_default()
+                    .push((id.clone(), p.clone()));
+            }
+        }
+        for v in by_key.values_mut() {
+            v.sort();
+        }
+        by_key
     }
 }

@@ -848,15 +848,14 @@ impl World {
             .copied()
             .filter(|&c| self.nodes[c].machine.is_some())
             .collect();
-        let mut expected: BTreeMap<usize, Vec<(Text, Vec<Bytes>)>> = BTreeMap::new();
+        let expected = self.workload.expected(&live);
+        let none = Vec::new();
         for &c in &live {
             let Some(model) = self.workload.models.get(&c) else {
                 continue;
             };
             for (sub, &k) in &model.subs {
-                let want = expected
-                    .entry(k)
-                    .or_insert_with(|| self.workload.expected(k, &live));
+                let want = expected.get(&k).unwrap_or(&none);
                 let (version, got) = self
                     .checker
                     .list(self.who(c), sub)
