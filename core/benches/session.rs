@@ -200,10 +200,11 @@ fn fan_out(c: &mut Criterion) {
                             data_info_id: key(i % 5_000),
                             publisher: publisher(format!("pub-{i}")),
                         };
-                        (
-                            ConnId(u64::from(i) % conns + 1),
-                            Frame::new(u64::from(i), p),
-                        )
+                        // As the shell hands them over: decoded from received bytes,
+                        // so a frame's texts and payloads share its one buffer.
+                        let bytes = Frame::new(u64::from(i), p).to_bytes().expect("encodes");
+                        let frame = Frame::decode(bytes).expect("decodes");
+                        (ConnId(u64::from(i) % conns + 1), frame)
                     })
                     .collect();
                 (s, frames)
