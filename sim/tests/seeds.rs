@@ -69,3 +69,12 @@ fn a_data_node_keeps_a_session_while_any_of_its_connections_is_open() {
 fn a_follower_ignores_answers_to_requests_it_abandoned() {
     check_config(SimConfig::from_seed(366));
 }
+
+/// Regression, full-size seed 770: a leader lost a write its follower had not received yet;
+/// the follower took over and served the datum at its own older version, below the version
+/// the old leader had pushed, so a subscriber that saw the lost write never got the newer
+/// state. A leader now reports untouched datums at `(its epoch, 0)`.
+#[test]
+fn a_new_leader_reports_versions_above_everything_its_predecessor_served() {
+    check_config(SimConfig::from_seed(770));
+}

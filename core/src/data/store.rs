@@ -231,13 +231,17 @@ impl SlotStore {
         self.datums.get(key).filter(|d| d.exists())
     }
 
-    /// The version a read of `key` reports under leader epoch `epoch`: the datum's own, or
-    /// `(epoch, 0)` for a key that never had a publisher here. Each leader epoch starts its
-    /// op-log at position 1, so that is below every change of the current leader and above
-    /// every version of earlier epochs.
+    /// The version a read of `key` reports under leader epoch `epoch`: the datum's own if
+    /// the current leader changed it, else `(epoch, 0)`. Each leader epoch starts its op-log
+    /// at position 1, so `(epoch, 0)` is below every change of the current leader and above
+    /// every version of earlier epochs, including versions an earlier leader served for
+    /// writes this node never received: reporting the datum's own older version would
+    /// leave subscribers that saw such a write holding it forever (simulator seed 770). The
+    /// state at `(epoch, 0)` is the one the leader took over with: it changes only through
+    /// the op-log, which moves the version on.
     pub(crate) fn read_version(&self, key: &DataInfoId, epoch: LeaderEpoch) -> DatumVersion {
-        self.datum(key)
-            .map_or(DatumVersion::new(epoch, 0), |d| d.version())
+        let floor = DatumVersion::new(epoch, 0);
+        self.datum(key).map_or(floor, |d| d.version().max(floor))
     }
 
     /// Every key that is a datum, ordered by key.
@@ -499,6 +503,22 @@ mod tests {
 
     fn v(seq: u64) -> DatumVersion {
         DatumVersion::new(LeaderEpoch(1), seq)
+    }
+
+    #[test]
+    fn store_reads_report_at_least_the_current_leader_epoch() {
+        let mut s = SlotStore::default();
+        assert!(s.put(k(), p(1), publ("a", 1), v(3)).is_some());
+        // Changed by this leader (epoch 1): its own version.
+        assert_eq!(s.read_version(&k(), LeaderEpoch(1)), v(3));
+        // Taken over at epoch 4 untouched: (4, 0), above anything epoch 1 served (an
+        // earlier leader may have served (1, 4) for a write this node never received).
+        let floor = DatumVersion::new(LeaderEpoch(4), 0);
+        assert_eq!(s.read_version(&k(), LeaderEpoch(4)), floor);
+        assert!(floor > v(4));
+        // A key never written here reads the same way.
+        let other = DataInfoId::new("other", "i", "g");
+        assert_eq!(s.read_version(&other, LeaderEpoch(4)), floor);
     }
 
     #[test]
