@@ -9,6 +9,7 @@
 use super::error::BodyError;
 use crate::model::Text;
 use bytes::{BufMut, Bytes, BytesMut};
+use smallvec::{Array, SmallVec};
 use std::sync::Arc;
 
 /// Writes a value in wire format.
@@ -215,7 +216,13 @@ impl<T: Decode> Decode for Vec<T> {
     fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
         let n = r.count(T::MIN_LEN)?;
         let mut v = Vec::with_capacity(prealloc::<T>(n, r.remaining()));
-        for _ in 0..n {
+        for i in 0..n {
+            if v.len() == v.capacity() {
+                // Past the first reservation: at most double, and never past the count, so a
+                // list whose elements are larger in memory than on the wire (a publisher) is
+                // reallocated once, to its exact length, and not again when it is shared.
+                v.reserve_exact((n - i).min(v.len().max(1)));
+            }
             v.push(T::decode(r)?);
         }
         Ok(v)
@@ -229,6 +236,35 @@ impl<T: Decode> Decode for Vec<T> {
 /// body's size; past that the vector grows only as elements actually decode.
 fn prealloc<T>(count: usize, remaining: usize) -> usize {
     count.min(remaining / size_of::<T>().max(1))
+}
+
+/// A short sequence kept inline (a publisher's payload, nearly always one element): same
+/// wire form as a `Vec`, and no allocation while it fits its inline array.
+impl<A: Array> Encode for SmallVec<A>
+where
+    A::Item: Encode,
+{
+    fn encode(&self, dst: &mut BytesMut) {
+        encode_seq(self, dst);
+    }
+    fn encoded_len(&self) -> usize {
+        seq_len(self)
+    }
+}
+
+impl<A: Array> Decode for SmallVec<A>
+where
+    A::Item: Decode,
+{
+    const MIN_LEN: usize = 4;
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+        let n = r.count(A::Item::MIN_LEN)?;
+        let mut v = SmallVec::with_capacity(prealloc::<A::Item>(n, r.remaining()));
+        for _ in 0..n {
+            v.push(A::Item::decode(r)?);
+        }
+        Ok(v)
+    }
 }
 
 /// A sequence whose elements are shared between the values holding it: cloning it bumps
