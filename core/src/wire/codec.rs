@@ -416,6 +416,47 @@ mod tests {
     }
 
     #[test]
+    fn a_small_vector_encodes_exactly_as_a_vec_and_keeps_one_element_inline() {
+        for n in 0..3 {
+            let v: Vec<Bytes> = (0..n).map(|i| Bytes::from(vec![b'p'; i + 1])).collect();
+            let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+            v.encode(&mut a);
+            let small: SmallVec<[Bytes; 1]> = v.iter().cloned().collect();
+            small.encode(&mut b);
+            assert_eq!(a, b);
+            let body = a.freeze();
+            let decoded = SmallVec::<[Bytes; 1]>::decode(&mut Reader::new(&body)).unwrap();
+            assert_eq!(decoded.as_slice(), v.as_slice());
+            assert_eq!(decoded.spilled(), n > 1, "{n} elements: heap only past one");
+        }
+    }
+
+    #[test]
+    fn a_list_larger_in_memory_than_on_the_wire_ends_at_its_exact_length() {
+        // A publisher takes more bytes in memory than a short one on the wire, so the first
+        // reservation (capped at the body's size) is short of the count.
+        let publishers: Vec<crate::model::Publisher> = (0..1000u64)
+            .map(|i| crate::model::Publisher {
+                register_id: Text::from(format!("r{i}")),
+                version: crate::model::RegisterVersion::new(i, 1),
+                payload: smallvec::smallvec![Bytes::from_static(b"10.0.0.1:80")],
+                attributes: Vec::new(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        publishers.encode(&mut buf);
+        let body = buf.freeze();
+        assert!(prealloc::<crate::model::Publisher>(1000, body.len() - 4) < 1000);
+        let decoded = Vec::<crate::model::Publisher>::decode(&mut Reader::new(&body)).unwrap();
+        assert_eq!(decoded, publishers);
+        assert_eq!(
+            decoded.capacity(),
+            decoded.len(),
+            "grown to the count, not past it"
+        );
+    }
+
+    #[test]
     fn forged_count_is_refused_before_allocating() {
         // 0xFFFFFFFF u64s would need 32 GiB; the body has 4 bytes.
         let body = Bytes::from_static(&[0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0]);
