@@ -152,7 +152,7 @@ fn publisher(i: u64, version: u64) -> Publisher {
     Publisher {
         register_id: rid(i),
         version: RegisterVersion::new(version, 1),
-        payload: vec![Bytes::from(vec![b'x'; 100])],
+        payload: smallvec::smallvec![Bytes::from(vec![b'x'; 100])],
         attributes: Vec::new(),
     }
 }

@@ -62,7 +62,7 @@ fn publisher(id: String) -> Publisher {
     Publisher {
         register_id: Text::from(id),
         version: RegisterVersion::new(1, 1),
-        payload: vec![bytes::Bytes::from_static(b"10.0.0.1:8080")],
+        payload: smallvec::smallvec![bytes::Bytes::from_static(b"10.0.0.1:8080")],
         attributes: vec![],
     }
 }

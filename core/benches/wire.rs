@@ -19,7 +19,7 @@ fn push_frame() -> Frame {
         .map(|i| Publisher {
             register_id: Text::from(format!("{i:08x}-6a1f-4c1e-9b7d-3f0e2c5a8b90")),
             version: RegisterVersion::new(i + 1, 3),
-            payload: vec![Bytes::from(vec![b'x'; 100])],
+            payload: smallvec::smallvec![Bytes::from(vec![b'x'; 100])],
             attributes: Vec::new(),
         })
         .collect();

@@ -52,6 +52,9 @@ impl ConnIds {
 }
 
 /// Something that happened, fed to a node by its driver.
+// A frame is most of what a node is fed; boxing it to shrink the other variants would cost an
+// allocation per received frame to save copying a couple of hundred bytes per input.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input<C> {
     /// A connection the node asked for with `Output::Connect` is established.

@@ -377,7 +377,7 @@ fn subscribed_and_published() -> Net {
     net.command(Command::Publish {
         data_info_id: key(),
         register_id: Text::from("pub-1"),
-        payload: vec![bytes::Bytes::from_static(b"10.0.0.1:8080")],
+        payload: smallvec::smallvec![bytes::Bytes::from_static(b"10.0.0.1:8080")],
         attributes: vec![],
     });
     net.advance(Duration::from_millis(100));

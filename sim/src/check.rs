@@ -328,7 +328,7 @@ impl Checker {
         }
         let list: List = publishers
             .iter()
-            .map(|p| (p.register_id.clone(), p.payload.clone()))
+            .map(|p| (p.register_id.clone(), p.payload.to_vec()))
             .collect();
         for id in register_ids {
             let entry = self.subscribers.entry((who, id.clone()));

@@ -91,7 +91,7 @@ impl Workload {
                 Command::Publish {
                     data_info_id: key,
                     register_id: id,
-                    payload,
+                    payload: payload.into(),
                     attributes: vec![],
                 }
             }
@@ -102,7 +102,7 @@ impl Workload {
                 Command::Publish {
                     data_info_id: self.keys[entry.0].clone(),
                     register_id: id,
-                    payload,
+                    payload: payload.into(),
                     attributes: vec![],
                 }
             }
@@ -138,7 +138,7 @@ impl Workload {
                     Command::Publish {
                         data_info_id: self.keys[entry.0].clone(),
                         register_id: id,
-                        payload,
+                        payload: payload.into(),
                         attributes: vec![],
                     }
                 } else {
@@ -147,7 +147,7 @@ impl Workload {
                     Command::Publish {
                         data_info_id: key,
                         register_id: id,
-                        payload,
+                        payload: payload.into(),
                         attributes: vec![],
                     }
                 }

@@ -1,9 +1,8 @@
 //! What an application tells the client ([`Command`]) and what the client tells it
 //! ([`Event`]).
 
-use crate::model::{Attribute, DataInfoId, DatumVersion, Publisher, Text};
+use crate::model::{Attribute, DataInfoId, DatumVersion, Payload, Publisher, Text};
 use crate::wire::SharedSeq;
-use bytes::Bytes;
 
 /// An application's request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +14,7 @@ pub enum Command {
         /// The application's id for this registration.
         register_id: Text,
         /// Opaque payload (by convention `ip:port` first).
-        payload: Vec<Bytes>,
+        payload: Payload,
         /// Metadata.
         attributes: Vec<Attribute>,
     },

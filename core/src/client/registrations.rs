@@ -2,16 +2,17 @@
 //! versions, its subscriptions grouped by key, and per key the last list delivered to the
 //! application — kept across disconnects, replaced only by a strictly newer one.
 
-use crate::model::{Attribute, DataInfoId, DatumVersion, Publisher, RegisterVersion, Text};
+use crate::model::{
+    Attribute, DataInfoId, DatumVersion, Payload, Publisher, RegisterVersion, Text,
+};
 use crate::wire::{Publish, SharedSeq, Subscribe};
-use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone)]
 struct PubReg {
     data_info_id: DataInfoId,
     client_version: u64,
-    payload: Vec<Bytes>,
+    payload: Payload,
     attributes: Vec<Attribute>,
 }
 
@@ -49,7 +50,7 @@ impl Registrations {
         &mut self,
         data_info_id: DataInfoId,
         register_id: Text,
-        payload: Vec<Bytes>,
+        payload: Payload,
         attributes: Vec<Attribute>,
         generation: u64,
     ) -> Publish {

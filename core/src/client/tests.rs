@@ -108,7 +108,7 @@ fn p(id: &str) -> Publisher {
     Publisher {
         register_id: Text::from(id),
         version: RegisterVersion::new(1, 1),
-        payload: vec![],
+        payload: smallvec::smallvec![],
         attributes: vec![],
     }
 }
@@ -117,7 +117,7 @@ fn publish_cmd() -> Command {
     Command::Publish {
         data_info_id: key(),
         register_id: Text::from("pub-1"),
-        payload: vec![bytes::Bytes::from_static(b"10.0.0.1:80")],
+        payload: smallvec::smallvec![bytes::Bytes::from_static(b"10.0.0.1:80")],
         attributes: vec![],
     }
 }

@@ -496,7 +496,7 @@ mod tests {
         Publisher {
             register_id: Text::from(rid),
             version: RegisterVersion::new(cv, 1),
-            payload: vec![Bytes::from_static(b"x")],
+            payload: smallvec::smallvec![Bytes::from_static(b"x")],
             attributes: Vec::new(),
         }
     }

@@ -35,7 +35,7 @@ pub(super) fn publisher(rid: &str, cv: u64, cg: u64) -> Publisher {
     Publisher {
         register_id: Text::from(rid),
         version: RegisterVersion::new(cv, cg),
-        payload: vec![Bytes::from(format!("10.0.0.1:{cv}{cg}"))],
+        payload: smallvec::smallvec![Bytes::from(format!("10.0.0.1:{cv}{cg}"))],
         attributes: Vec::new(),
     }
 }

@@ -9,6 +9,6 @@ mod version;
 
 pub use data_info_id::{DataInfoId, SEPARATOR};
 pub use ids::{Incarnation, LeaderEpoch, NodeId, ProcessId, Role, SlotId, TableEpoch};
-pub use publisher::{Attribute, Publisher};
+pub use publisher::{Attribute, Payload, Publisher};
 pub use text::{NotUtf8, Text};
 pub use version::{DatumVersion, RegisterVersion};

@@ -33,6 +33,7 @@ impl Text {
     }
 
     /// Validates `bytes` as UTF-8 and wraps them without copying.
+    #[inline]
     pub fn from_utf8(bytes: Bytes) -> Result<Self, NotUtf8> {
         // Ids and addresses are nearly always ASCII, which `is_ascii` checks a word at a
         // time; the general validator walks short strings byte by byte (a decoded push

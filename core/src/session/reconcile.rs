@@ -93,7 +93,7 @@ mod tests {
             Publisher {
                 register_id: Text::from(id),
                 version: RegisterVersion::new(1, 1),
-                payload: vec![],
+                payload: Default::default(),
                 attributes: vec![],
             },
         );

@@ -621,7 +621,7 @@ mod tests {
         Publisher {
             register_id: Text::from(id),
             version: RegisterVersion::new(v, g),
-            payload: vec![],
+            payload: Default::default(),
             attributes: vec![],
         }
     }

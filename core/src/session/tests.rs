@@ -35,7 +35,7 @@ fn publisher(id: &str, cv: u64, gen_: u64) -> Publisher {
     Publisher {
         register_id: Text::from(id),
         version: RegisterVersion::new(cv, gen_),
-        payload: vec![bytes::Bytes::from_static(b"10.0.0.1:80")],
+        payload: smallvec::smallvec![bytes::Bytes::from_static(b"10.0.0.1:80")],
         attributes: vec![],
     }
 }

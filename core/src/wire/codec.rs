@@ -9,6 +9,7 @@
 use super::error::BodyError;
 use crate::model::Text;
 use bytes::{BufMut, Bytes, BytesMut};
+use smallvec::{Array, SmallVec};
 use std::sync::Arc;
 
 /// Writes a value in wire format.
@@ -50,40 +51,40 @@ impl<'a> Reader<'a> {
         self.buf.len() - self.pos
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], BodyError> {
-        if n > self.remaining() {
-            return Err(BodyError::UnexpectedEnd {
-                needed: n,
-                remaining: self.remaining(),
-            });
-        }
-        let s = &self.buf[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
-    }
-
+    #[inline]
     fn take_array<const N: usize>(&mut self) -> Result<[u8; N], BodyError> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.take(N)?);
-        Ok(a)
+        // One bounds check for the whole field: a push decodes about ten fields per
+        // publisher, on every client connection it reaches.
+        match self.buf.get(self.pos..).and_then(<[u8]>::first_chunk::<N>) {
+            Some(a) => {
+                self.pos += N;
+                Ok(*a)
+            }
+            None => Err(BodyError::UnexpectedEnd {
+                needed: N,
+                remaining: self.remaining(),
+            }),
+        }
     }
 
     /// A length-prefixed byte string, shared with the body.
+    #[inline]
     pub fn bytes(&mut self) -> Result<Bytes, BodyError> {
-        let len = u32::decode(self)? as usize;
-        if len > self.remaining() {
+        let len = u32::from_be_bytes(self.take_array()?) as usize;
+        let start = self.pos;
+        if len > self.buf.len() - start {
             return Err(BodyError::UnexpectedEnd {
                 needed: len,
                 remaining: self.remaining(),
             });
         }
-        let b = self.buf.slice(self.pos..self.pos + len);
-        self.pos += len;
-        Ok(b)
+        self.pos = start + len;
+        Ok(self.buf.slice(start..start + len))
     }
 
     /// A sequence count, already checked to fit in the bytes left for elements of at least
     /// `min_len` bytes each.
+    #[inline]
     pub fn count(&mut self, min_len: usize) -> Result<usize, BodyError> {
         let count = u32::decode(self)?;
         let needed = (count as usize).saturating_mul(min_len.max(1));
@@ -214,8 +215,18 @@ impl<T: Decode> Decode for Vec<T> {
     const MIN_LEN: usize = 4;
     fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
         let n = r.count(T::MIN_LEN)?;
+        if n == 0 {
+            // Most sequences in a push are empty (a publisher's attributes).
+            return Ok(Vec::new());
+        }
         let mut v = Vec::with_capacity(prealloc::<T>(n, r.remaining()));
-        for _ in 0..n {
+        for i in 0..n {
+            if v.len() == v.capacity() {
+                // Past the first reservation: at most double, and never past the count, so a
+                // list whose elements are larger in memory than on the wire (a publisher) is
+                // reallocated once, to its exact length, and not again when it is shared.
+                v.reserve_exact((n - i).min(v.len().max(1)));
+            }
             v.push(T::decode(r)?);
         }
         Ok(v)
@@ -229,6 +240,38 @@ impl<T: Decode> Decode for Vec<T> {
 /// body's size; past that the vector grows only as elements actually decode.
 fn prealloc<T>(count: usize, remaining: usize) -> usize {
     count.min(remaining / size_of::<T>().max(1))
+}
+
+/// A short sequence kept inline (a publisher's payload, nearly always one element): same
+/// wire form as a `Vec`, and no allocation while it fits its inline array.
+impl<A: Array> Encode for SmallVec<A>
+where
+    A::Item: Encode,
+{
+    fn encode(&self, dst: &mut BytesMut) {
+        encode_seq(self, dst);
+    }
+    fn encoded_len(&self) -> usize {
+        seq_len(self)
+    }
+}
+
+impl<A: Array> Decode for SmallVec<A>
+where
+    A::Item: Decode,
+{
+    const MIN_LEN: usize = 4;
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+        let n = r.count(A::Item::MIN_LEN)?;
+        let mut v = SmallVec::new();
+        if n > v.inline_size() {
+            v.reserve_exact(prealloc::<A::Item>(n, r.remaining()));
+        }
+        for _ in 0..n {
+            v.push(A::Item::decode(r)?);
+        }
+        Ok(v)
+    }
 }
 
 /// A sequence whose elements are shared between the values holding it: cloning it bumps
@@ -369,6 +412,47 @@ mod tests {
         assert!(
             shared.clone().ptr_eq(&shared),
             "a clone shares the elements"
+        );
+    }
+
+    #[test]
+    fn a_small_vector_encodes_exactly_as_a_vec_and_keeps_one_element_inline() {
+        for n in 0..3 {
+            let v: Vec<Bytes> = (0..n).map(|i| Bytes::from(vec![b'p'; i + 1])).collect();
+            let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+            v.encode(&mut a);
+            let small: SmallVec<[Bytes; 1]> = v.iter().cloned().collect();
+            small.encode(&mut b);
+            assert_eq!(a, b);
+            let body = a.freeze();
+            let decoded = SmallVec::<[Bytes; 1]>::decode(&mut Reader::new(&body)).unwrap();
+            assert_eq!(decoded.as_slice(), v.as_slice());
+            assert_eq!(decoded.spilled(), n > 1, "{n} elements: heap only past one");
+        }
+    }
+
+    #[test]
+    fn a_list_larger_in_memory_than_on_the_wire_ends_at_its_exact_length() {
+        // A publisher takes more bytes in memory than a short one on the wire, so the first
+        // reservation (capped at the body's size) is short of the count.
+        let publishers: Vec<crate::model::Publisher> = (0..1000u64)
+            .map(|i| crate::model::Publisher {
+                register_id: Text::from(format!("r{i}")),
+                version: crate::model::RegisterVersion::new(i, 1),
+                payload: smallvec::smallvec![Bytes::from_static(b"10.0.0.1:80")],
+                attributes: Vec::new(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        publishers.encode(&mut buf);
+        let body = buf.freeze();
+        assert!(prealloc::<crate::model::Publisher>(1000, body.len() - 4) < 1000);
+        let decoded = Vec::<crate::model::Publisher>::decode(&mut Reader::new(&body)).unwrap();
+        assert_eq!(decoded, publishers);
+        assert_eq!(
+            decoded.capacity(),
+            decoded.len(),
+            "grown to the count, not past it"
         );
     }
 

@@ -52,6 +52,15 @@ impl<T: Generate> Generate for Vec<T> {
     }
 }
 
+impl<A: smallvec::Array> Generate for smallvec::SmallVec<A>
+where
+    A::Item: Generate,
+{
+    fn generate(u: &mut Unstructured<'_>) -> arbitrary::Result<Self> {
+        Vec::<A::Item>::generate(u).map(Self::from_vec)
+    }
+}
+
 impl<T: Generate> Generate for SharedSeq<T> {
     fn generate(u: &mut Unstructured<'_>) -> arbitrary::Result<Self> {
         Vec::<T>::generate(u).map(SharedSeq::from)
