@@ -352,7 +352,7 @@ impl<N: Node> Shell<N> {
 
     fn accept(&mut self, index: usize) -> io::Result<()> {
         loop {
-            let (mut stream, peer) = match self.listeners[index].socket.accept() {
+            let (stream, peer) = match self.listeners[index].socket.accept() {
                 Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -362,21 +362,10 @@ impl<N: Node> Shell<N> {
                     return Ok(());
                 }
             };
-            let token = self.register(&mut stream)?;
             self.next_inbound += 1;
             let conn = ConnId(self.next_inbound);
-            self.tokens.insert(token, conn);
-            self.conns.insert(
-                conn,
-                Conn {
-                    token,
-                    stream,
-                    framed: Framed::new(self.config.write_limit),
-                    connecting: false,
-                    unchecked: Some(self.listeners[index].kind),
-                    peer: peer.to_string(),
-                },
-            );
+            let unchecked = Some(self.listeners[index].kind);
+            self.attach(conn, stream, unchecked, peer.to_string())?;
             debug!(node = %self.name, %conn, %peer, "accepted");
             let now = self.clock.now();
             self.node.handle_input(now, Input::Accepted { conn });
@@ -588,7 +577,7 @@ impl<N: Node> Shell<N> {
 
     fn connect(&mut self, conn: ConnId, address: &str) -> io::Result<()> {
         let stream = resolve(address).and_then(TcpStream::connect);
-        let mut stream = match stream {
+        let stream = match stream {
             Ok(s) => s,
             Err(e) => {
                 debug!(node = %self.name, %conn, address, error = %e, "connect failed");
@@ -597,19 +586,31 @@ impl<N: Node> Shell<N> {
                 return Ok(());
             }
         };
+        self.attach(conn, stream, None, address.to_string())
+    }
+
+    /// Registers a new connection's socket and starts its framing: inbound ones carry the
+    /// listener whose first frame rule applies (`unchecked`), outbound ones are connecting.
+    fn attach(
+        &mut self,
+        conn: ConnId,
+        mut stream: TcpStream,
+        unchecked: Option<ListenerKind>,
+        peer: String,
+    ) -> io::Result<()> {
         let token = self.register(&mut stream)?;
         self.tokens.insert(token, conn);
-        self.conns.insert(
-            conn,
-            Conn {
-                token,
-                stream,
-                framed: Framed::new(self.config.write_limit),
-                connecting: true,
-                unchecked: None,
-                peer: address.to_string(),
-            },
-        );
+        let framed = Framed::new(self.config.write_limit);
+        let connecting = unchecked.is_none();
+        let c = Conn {
+            token,
+            stream,
+            framed,
+            connecting,
+            unchecked,
+            peer,
+        };
+        self.conns.insert(conn, c);
         Ok(())
     }
 }

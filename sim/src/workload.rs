@@ -88,23 +88,13 @@ impl Workload {
             0..=2 if m.pubs.len() < cap => {
                 let id = Text::from(format!("c{client}.{inc}-p{n}"));
                 m.pubs.insert(id.clone(), (k, payload.clone()));
-                Command::Publish {
-                    data_info_id: key,
-                    register_id: id,
-                    payload: payload.into(),
-                    attributes: vec![],
-                }
+                publish(key, id, payload)
             }
             3 | 4 if !m.pubs.is_empty() => {
                 let id = pick(rng, m.pubs.keys().collect());
                 let entry = m.pubs.get_mut(&id).expect("picked from the map");
                 entry.1 = payload.clone();
-                Command::Publish {
-                    data_info_id: self.keys[entry.0].clone(),
-                    register_id: id,
-                    payload: payload.into(),
-                    attributes: vec![],
-                }
+                publish(self.keys[entry.0].clone(), id, payload)
             }
             5 if !m.pubs.is_empty() => {
                 let id = pick(rng, m.pubs.keys().collect());
@@ -135,21 +125,11 @@ impl Workload {
                 if let Some(id) = m.pubs.keys().next().cloned() {
                     let entry = m.pubs.get_mut(&id).expect("present");
                     entry.1 = payload.clone();
-                    Command::Publish {
-                        data_info_id: self.keys[entry.0].clone(),
-                        register_id: id,
-                        payload: payload.into(),
-                        attributes: vec![],
-                    }
+                    publish(self.keys[entry.0].clone(), id, payload)
                 } else {
                     let id = Text::from(format!("c{client}.{inc}-p{n}"));
                     m.pubs.insert(id.clone(), (k, payload.clone()));
-                    Command::Publish {
-                        data_info_id: key,
-                        register_id: id,
-                        payload: payload.into(),
-                        attributes: vec![],
-                    }
+                    publish(key, id, payload)
                 }
             }
         }
@@ -173,5 +153,15 @@ impl Workload {
             v.sort();
         }
         by_key
+    }
+}
+
+/// A publish of `payload` under `register_id`, without attributes (the workload sets none).
+fn publish(data_info_id: DataInfoId, register_id: Text, payload: Vec<Bytes>) -> Command {
+    Command::Publish {
+        data_info_id,
+        register_id,
+        payload: payload.into(),
+        attributes: vec![],
     }
 }
