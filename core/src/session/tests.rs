@@ -803,17 +803,24 @@ fn m6_reconciliation_from_a_node_our_table_does_not_name_is_refused() {
 
 // ---- meta, peers, robustness ----------------------------------------------------------
 
-#[test]
-fn meta_heartbeats_every_second_follows_not_leader_and_installs_views() {
+/// A session knowing meta at `metas`, at time zero, whose first meta connection just
+/// opened (nothing it sent yet has been drained).
+fn connected_to_meta(metas: &[&str]) -> (Session, ConnId) {
     let mut c = config();
-    c.meta_addresses = vec![Text::from("m1:1"), Text::from("m2:1")];
+    c.meta_addresses = metas.iter().map(|m| Text::from(*m)).collect();
     let mut s = Session::new(c, 3).unwrap();
-    let now = Instant::ZERO;
-    s.handle_timeout(now);
+    s.handle_timeout(Instant::ZERO);
     let Some(Output::Connect { conn, .. }) = s.poll_output() else {
         panic!("connects to meta")
     };
-    s.handle_input(now, Input::Connected { conn });
+    s.handle_input(Instant::ZERO, Input::Connected { conn });
+    (s, conn)
+}
+
+#[test]
+fn meta_heartbeats_every_second_follows_not_leader_and_installs_views() {
+    let now = Instant::ZERO;
+    let (mut s, conn) = connected_to_meta(&["m1:1", "m2:1"]);
     let outs: Vec<_> = std::iter::from_fn(|| s.poll_output()).collect();
     assert!(
         matches!(&outs[0], Output::Send { frame, .. } if matches!(frame.message, Message::PeerHello(_)))
@@ -864,15 +871,8 @@ fn meta_heartbeats_every_second_follows_not_leader_and_installs_views() {
 fn not_leader_without_a_leader_backs_off_instead_of_redialling_at_once() {
     // Regression (found on real sockets): during meta's first election every heartbeat got
     // `NotLeader{leader: None}` and the session redialled at once, hundreds of times a second.
-    let mut c = config();
-    c.meta_addresses = vec![Text::from("m1:1")];
-    let mut s = Session::new(c, 3).unwrap();
     let now = Instant::ZERO;
-    s.handle_timeout(now);
-    let Some(Output::Connect { conn, .. }) = s.poll_output() else {
-        panic!("connects to meta")
-    };
-    s.handle_input(now, Input::Connected { conn });
+    let (mut s, conn) = connected_to_meta(&["m1:1"]);
     while s.poll_output().is_some() {}
     let frame = Frame::new(0, NotLeader { leader: None });
     s.handle_input(now, Input::Frame { conn, frame });
