@@ -7,6 +7,7 @@
 //! - [`model`]: identities, versions, service keys and publishers.
 //! - [`wire`]: the messages and their codec (see `docs/protocol.md`).
 //! - [`io`]: the sans-IO surface every role implements ([`io::Node`]).
+//! - [`group`]: many nodes of one role behind one driver (clients sharing an IO thread).
 //! - [`liveness`]: per-connection keep-alives and idle timeouts.
 //! - [`time`], [`rng`]: time as a value, randomness from a seed.
 //! - [`slot`]: slot hashing and the slot table.
@@ -20,6 +21,7 @@ pub mod wire;
 pub mod client;
 pub mod data;
 pub mod digest;
+pub mod group;
 pub mod io;
 pub mod liveness;
 pub mod meta;
