@@ -65,3 +65,71 @@ fn publish_subscribe_stream_and_drop_unregisters(runtime: Runtime) {
     drop(b);
     cluster.stop();
 }
+
+/// Threads of this process with this name (Linux: from `/proc/self/task`).
+#[cfg(target_os = "linux")]
+fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == name)
+        .count()
+}
+
+/// Waits until one update of `sub` has `n` publishers.
+fn wait_for(sub: &Subscription, n: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match sub.recv_timeout(left) {
+            Ok(u) if u.publishers.len() == n => return,
+            Ok(_) => {}
+            Err(e) => panic!("waiting for {n} publishers: {e}"),
+        }
+    }
+}
+
+#[test]
+fn many_clients_share_a_few_io_threads_and_stay_independent() {
+    let cluster = DevCluster::start(DevOptions {
+        timing: Timing::fast(),
+        ..DevOptions::default()
+    })
+    .unwrap();
+    assert!(cluster.wait_ready(Duration::from_secs(30)));
+    let clients: Vec<Client> = (0..16)
+        .map(|i| Client::connect([cluster.session_addrs[i % 2].clone()]).unwrap())
+        .collect();
+    let publications: Vec<_> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| c.publish("pool.svc", [format!("10.0.0.{i}:80")]).unwrap())
+        .collect();
+    let subs: Vec<Subscription> = clients
+        .iter()
+        .map(|c| c.subscribe("pool.svc").unwrap())
+        .collect();
+    for s in &subs {
+        wait_for(s, 16);
+    }
+    let threads = roster_mio::client::io_threads();
+    assert!((1..=4).contains(&threads), "{threads} IO threads");
+    #[cfg(target_os = "linux")]
+    assert_eq!(threads_named("roster-client"), threads);
+
+    // Clients leaving their thread take only their own registrations with them.
+    let mut clients = clients;
+    let mut publications = publications;
+    let mut subs = subs;
+    for _ in 0..8 {
+        subs.pop();
+        publications.pop();
+        clients.pop();
+    }
+    for s in &subs {
+        wait_for(s, 8);
+    }
+    let late = clients[0].subscribe("pool.svc").unwrap();
+    wait_for(&late, 8);
+    cluster.stop();
+}

@@ -1,6 +1,7 @@
-//! The Rust client library on the core's client (`roster_core::client`): one IO thread per
-//! [`Client`] runs the core client in a [`Shell`]; handles talk to it through the hand-off
-//! [`Queue`] and a `mio::Waker`.
+//! The Rust client library on the core's client (`roster_core::client`). Every [`Client`]
+//! of the process runs on one of a few shared IO threads (`client_io`: a core
+//! `NodeGroup` in a [`Shell`](crate::shell::Shell) per thread); handles talk to it through
+//! the hand-off queue and a `mio::Waker`.
 //!
 //! - [`Client::publish`] returns a [`Publication`]; dropping it unregisters.
 //! - [`Client::subscribe`] returns a [`Subscription`]: a blocking `Iterator` of
@@ -8,9 +9,10 @@
 //! - Reconnection, replay of every registration and fail-over across the configured
 //!   sessions are the core client's: automatic.
 
-use crate::nodes::{Readiness, Running, spawn};
+use crate::client_io::{Member, Seat};
+pub use crate::client_io::io_threads;
 use crate::queue::Queue;
-use crate::shell::{Clock, Handle, Hooks, Shell, ShellConfig, os_seed};
+use crate::shell::os_seed;
 use bytes::Bytes;
 use roster_core::client::{self as core, ClientConfig, Command, Event};
 use roster_core::model::{DataInfoId, DatumVersion, Publisher, Text};
@@ -141,12 +143,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-struct ClientHooks {
-    shared: Arc<Shared>,
-}
-
-impl Hooks<core::Client> for ClientHooks {
-    fn event(&mut self, event: Event) -> io::Result<()> {
+impl Member for Shared {
+    fn event(&self, event: Event) {
         match event {
             Event::Update {
                 data_info_id,
@@ -154,7 +152,7 @@ impl Hooks<core::Client> for ClientHooks {
                 version,
                 publishers,
             } => {
-                let subs = lock(&self.shared.subs);
+                let subs = lock(&self.subs);
                 for id in register_ids {
                     if let Some(q) = subs.get(&id) {
                         let _ = q.push(Update {
@@ -170,16 +168,16 @@ impl Hooks<core::Client> for ClientHooks {
                 connect_generation,
             } => {
                 info!(session = session.as_str(), connect_generation, "connected");
-                let mut s = lock(&self.shared.status);
+                let mut s = lock(&self.status);
                 s.session = Some(session.as_str().to_string());
                 s.connects += 1;
-                self.shared.changed.notify_all();
+                self.changed.notify_all();
             }
             Event::Disconnected { session } => {
                 info!(session = session.as_str(), "disconnected");
-                let mut s = lock(&self.shared.status);
+                let mut s = lock(&self.status);
                 s.session = None;
-                self.shared.changed.notify_all();
+                self.changed.notify_all();
             }
             Event::Rejected {
                 register_id,
@@ -190,24 +188,16 @@ impl Hooks<core::Client> for ClientHooks {
                     reason = reason.as_str(),
                     "registration refused"
                 );
-                let mut s = lock(&self.shared.status);
+                let mut s = lock(&self.status);
                 s.rejected.insert(register_id, reason.as_str().to_string());
-                self.shared.changed.notify_all();
+                self.changed.notify_all();
             }
         }
-        Ok(())
-    }
-}
-
-impl Readiness for core::Client {
-    fn is_ready(&self) -> bool {
-        self.is_connected()
     }
 }
 
 struct Io {
-    handle: Handle<Command>,
-    running: Mutex<Option<Running<Command>>>,
+    seat: Seat,
     shared: Arc<Shared>,
     client_id: String,
     next_id: AtomicU64,
@@ -215,8 +205,7 @@ struct Io {
 
 impl Drop for Io {
     fn drop(&mut self) {
-        let running = lock(&self.running).take();
-        drop(running);
+        // The seat (dropped after this) takes the client off its IO thread.
         for q in lock(&self.shared.subs).values() {
             q.close();
         }
@@ -225,7 +214,7 @@ impl Drop for Io {
 
 impl Io {
     fn command(&self, c: Command) -> Result<(), Error> {
-        self.handle.command(c).map_err(|_| Error::Closed)
+        self.seat.command(c).map_err(|()| Error::Closed)
     }
 
     fn register_id(&self) -> Text {
@@ -234,7 +223,7 @@ impl Io {
     }
 }
 
-/// A connection to roster (one IO thread). Cheap to share behind an `Arc`; closes when it
+/// A connection to roster (on a shared IO thread). Cheap to share behind an `Arc`; closes when it
 /// and every handle made from it are dropped.
 pub struct Client {
     io: Arc<Io>,
@@ -269,24 +258,11 @@ impl Client {
         cfg.reconnect_backoff =
             roster_core::session::Backoff::new(options.reconnect_min, options.reconnect_max);
         let node = core::Client::new(cfg, seed).map_err(|e| Error::Config(e.to_string()))?;
-        let shell = Shell::new(
-            "client",
-            node,
-            Clock::new(),
-            Vec::new(),
-            ShellConfig::default(),
-        )
-        .map_err(Error::Io)?;
-        let handle = shell.handle();
         let shared = Arc::new(Shared::default());
-        let hooks = ClientHooks {
-            shared: shared.clone(),
-        };
-        let running = spawn("roster-client", shell, hooks).map_err(Error::Io)?;
+        let seat = Seat::take(node, shared.clone()).map_err(Error::Io)?;
         Ok(Client {
             io: Arc::new(Io {
-                handle,
-                running: Mutex::new(Some(running)),
+                seat,
                 shared,
                 client_id,
                 next_id: AtomicU64::new(1),

@@ -7,7 +7,7 @@
 //! - [`shell`]: the event loop of one node.
 //! - [`nodes`]: a node on its own thread, its readiness, stop and join.
 //! - [`persist`]: the meta persist file.
-//! - [`client`]: the Rust client library.
+//! - [`client`]: the Rust client library, its clients sharing a few IO threads.
 //! - [`queue`], `sync`: the hand-off between threads, model-checked with loom.
 
 pub mod queue;
@@ -15,6 +15,8 @@ mod sync;
 
 #[cfg(not(loom))]
 pub mod client;
+#[cfg(not(loom))]
+mod client_io;
 #[cfg(not(loom))]
 pub mod framing;
 #[cfg(not(loom))]

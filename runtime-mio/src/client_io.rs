@@ -1,0 +1,157 @@
+//! The IO threads every [`Client`](crate::client::Client) of a process shares.
+//!
+//! A thread per client makes a process with a hundred clients (a load generator, a gateway
+//! with one client per tenant) pay a hundred threads, poll sets and wake-ups: on a 2-core
+//! machine the context switches cost more than the protocol. Instead each IO thread runs a
+//! [`NodeGroup`] of core clients in one [`Shell`]; a client joins the group of one thread
+//! (round robin) when it is made and leaves it, closing its connection, when it is dropped.
+//!
+//! The threads start with the first client and live as long as the process, idle in
+//! `epoll_wait` when no client is left.
+
+use crate::nodes::{Readiness, Running, spawn};
+use crate::shell::{Clock, Handle, Hooks, Shell, ShellConfig};
+use roster_core::client::{self as core, Event};
+use roster_core::group::{GroupCommand, GroupEvent, MemberId, NodeGroup};
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Most IO threads, whatever the core count: a client's IO work is small next to the
+/// application's, and the threads exist for the life of the process.
+const MAX_THREADS: usize = 4;
+
+/// Where a client's events go: the part of the client its IO thread reaches.
+pub(crate) trait Member: Send + Sync {
+    /// Handles one event of the client (on the IO thread).
+    fn event(&self, event: Event);
+}
+
+type Members = Arc<Mutex<HashMap<MemberId, Arc<dyn Member>>>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every value behind these locks is complete after each statement that changes it.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+struct GroupHooks {
+    members: Members,
+}
+
+impl Hooks<NodeGroup<core::Client>> for GroupHooks {
+    fn event(&mut self, GroupEvent { member, event }: GroupEvent<Event>) -> io::Result<()> {
+        // The lock is held only to find the member: delivering may take other locks.
+        let target = lock(&self.members).get(&member).cloned();
+        if let Some(target) = target {
+            target.event(event);
+        }
+        Ok(())
+    }
+}
+
+impl Readiness for NodeGroup<core::Client> {
+    fn is_ready(&self) -> bool {
+        true
+    }
+}
+
+struct IoThread {
+    /// Kept so the loop is never stopped: the pool lives as long as the process.
+    running: Running<GroupCommand<core::Client>>,
+    members: Members,
+}
+
+struct Pool {
+    threads: Vec<IoThread>,
+    next: AtomicUsize,
+}
+
+static POOL: Mutex<Option<Arc<Pool>>> = Mutex::new(None);
+static NEXT_MEMBER: AtomicU64 = AtomicU64::new(1);
+
+fn pool() -> io::Result<Arc<Pool>> {
+    let mut slot = lock(&POOL);
+    if let Some(p) = &*slot {
+        return Ok(p.clone());
+    }
+    let n = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_THREADS);
+    let mut threads = Vec::with_capacity(n);
+    for _ in 0..n {
+        let shell = Shell::new(
+            "client",
+            NodeGroup::new(),
+            Clock::new(),
+            Vec::new(),
+            ShellConfig::default(),
+        )?;
+        let members: Members = Arc::default();
+        let hooks = GroupHooks {
+            members: members.clone(),
+        };
+        let running = spawn("roster-client", shell, hooks)?;
+        threads.push(IoThread { running, members });
+    }
+    let p = Arc::new(Pool {
+        threads,
+        next: AtomicUsize::new(0),
+    });
+    *slot = Some(p.clone());
+    Ok(p)
+}
+
+/// A client's place on a shared IO thread. Dropping it takes the client off the thread
+/// and closes its connection.
+pub(crate) struct Seat {
+    member: MemberId,
+    handle: Handle<GroupCommand<core::Client>>,
+    members: Members,
+}
+
+impl Seat {
+    /// Puts `node` on an IO thread; its events go to `target`.
+    pub(crate) fn take(node: core::Client, target: Arc<dyn Member>) -> io::Result<Seat> {
+        let pool = pool()?;
+        let i = pool.next.fetch_add(1, Ordering::Relaxed) % pool.threads.len();
+        let thread = &pool.threads[i];
+        let member = MemberId(NEXT_MEMBER.fetch_add(1, Ordering::Relaxed));
+        // Listed before it joins, so not one of its events finds it missing.
+        lock(&thread.members).insert(member, target);
+        let handle = thread.running.handle().clone();
+        let seat = Seat {
+            member,
+            handle,
+            members: thread.members.clone(),
+        };
+        seat.handle
+            .command(GroupCommand::Join { member, node })
+            .map_err(|_| io::Error::other("the client IO thread has stopped"))?;
+        Ok(seat)
+    }
+
+    /// Hands the client a command; `Err` if its IO thread has stopped.
+    pub(crate) fn command(&self, command: core::Command) -> Result<(), ()> {
+        self.handle
+            .command(GroupCommand::Command {
+                member: self.member,
+                command,
+            })
+            .map_err(drop)
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        let _ = self.handle.command(GroupCommand::Leave {
+            member: self.member,
+        });
+        lock(&self.members).remove(&self.member);
+    }
+}
+
+/// How many IO threads the clients of this process share (0 before the first client).
+pub fn io_threads() -> usize {
+    lock(&POOL).as_ref().map_or(0, |p| p.threads.len())
+}
