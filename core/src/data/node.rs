@@ -14,6 +14,8 @@
 //! (positions start at 1) and higher than every version of earlier leader epochs. A key that
 //! existed keeps its entry (and version) after its last publisher is removed.
 
+mod peers;
+
 use super::admission::{Access, admit};
 use super::config::{ConfigError, DataConfig};
 use super::lease::Leases;
@@ -34,8 +36,8 @@ use crate::wire::{
     ReconcileQuery, Refused, ReplicaDatum, SlotRefusal, SlotRoute, SlotState, SlotStatus,
     VersionScan, VersionScanReply, WriteAccepted, WriteBatch, WriteOp,
 };
+use peers::Link;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::time::Duration;
 
 /// Application commands of a data node: none.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,26 +58,6 @@ enum Peer {
     Data(ProcessId),
     /// Our link to meta.
     Meta,
-}
-
-/// A connection this node opens and keeps open, with reconnect backoff.
-#[derive(Debug)]
-struct Link {
-    conn: Option<ConnId>,
-    connected: bool,
-    retry_at: Option<Instant>,
-    backoff: Duration,
-}
-
-impl Link {
-    fn new(retry_at: Option<Instant>) -> Self {
-        Link {
-            conn: None,
-            connected: false,
-            retry_at,
-            backoff: Duration::ZERO,
-        }
-    }
 }
 
 /// A write waiting for followers before its `WriteAccepted`.
@@ -262,165 +244,6 @@ impl DataNode {
             reason: Text::from(reason),
         });
         self.forget_conn(conn);
-    }
-
-    fn hello(&self) -> PeerHello {
-        PeerHello {
-            role: Role::Data,
-            process: self.cfg.process,
-            address: self.cfg.address.clone(),
-        }
-    }
-
-    fn backoff(&mut self, prev: Duration) -> Duration {
-        let base = if prev.is_zero() {
-            self.cfg.reconnect_min
-        } else {
-            (prev * 2).min(self.cfg.reconnect_max)
-        };
-        let half = u64::try_from(base.as_nanos() / 2).unwrap_or(u64::MAX);
-        Duration::from_nanos(half + self.rng.below(half.max(1)))
-    }
-
-    // ----- connections ----------------------------------------------------------------
-
-    fn connect_meta(&mut self, now: Instant) {
-        let n = self.cfg.meta_addresses.len();
-        let address = self.cfg.meta_addresses[self.meta_index % n].clone();
-        let conn = self.conn_ids.allocate();
-        self.conns.insert(conn, Peer::Meta);
-        self.meta.conn = Some(conn);
-        self.meta.connected = false;
-        self.meta.retry_at = None;
-        let _ = now;
-        self.out.push_back(Output::Connect { conn, address });
-    }
-
-    fn ensure_peer(&mut self, process: ProcessId) {
-        if self.data_conns.contains_key(&process)
-            || self
-                .peers
-                .get(&process)
-                .is_some_and(|l| l.conn.is_some() || l.retry_at.is_some())
-        {
-            return;
-        }
-        let Some(address) = self.member_addresses.get(&process).cloned() else {
-            return;
-        };
-        let conn = self.conn_ids.allocate();
-        self.conns.insert(conn, Peer::Data(process));
-        let link = self.peers.entry(process).or_insert_with(|| Link::new(None));
-        link.conn = Some(conn);
-        link.connected = false;
-        link.retry_at = None;
-        self.out.push_back(Output::Connect { conn, address });
-    }
-
-    fn forget_conn(&mut self, conn: ConnId) {
-        let Some(peer) = self.conns.remove(&conn) else {
-            return;
-        };
-        self.pending.retain(|(c, _), _| *c != conn);
-        self.notifier.remove_session(conn);
-        for ls in self.slots.values_mut() {
-            match &mut ls.role {
-                SlotRole::Leader(l) => {
-                    l.streams.by_conn.remove(&conn);
-                    l.writes.retain(|w| w.conn != conn);
-                    if let Peer::Session(p) = peer {
-                        l.reconcile.runs.remove(&p);
-                    }
-                }
-                SlotRole::Follower(f) => {
-                    if let Peer::Data(p) = peer {
-                        if f.leader == Some(p) {
-                            f.phase = Phase::Idle;
-                        }
-                    }
-                }
-            }
-        }
-        // A session may hold several connections to us (one it opened for an old
-        // incarnation at our address, one for us; both say hello here): when the one we use
-        // closes, fall back to another still open rather than forget the session, which
-        // would leave its reconciliation, and so the reads of every slot we lead, waiting
-        // for a connection the session has no reason to open.
-        let survivor = self
-            .conns
-            .iter()
-            .find(|&(_, &other)| other == peer)
-            .map(|(&c, _)| c);
-        match peer {
-            Peer::Session(p) if self.session_conns.get(&p) == Some(&conn) => {
-                self.session_conns.remove(&p);
-                if let Some(c) = survivor {
-                    self.session_conns.insert(p, c);
-                    self.notifier.add_session(c);
-                }
-            }
-            Peer::Data(p) => {
-                if self.data_conns.get(&p) == Some(&conn) {
-                    self.data_conns.remove(&p);
-                }
-                if let Some(link) = self.peers.get_mut(&p) {
-                    if link.conn == Some(conn) {
-                        link.conn = None;
-                        link.connected = false;
-                    }
-                }
-            }
-            _ => {}
-        }
-        if self.meta.conn == Some(conn) {
-            self.meta.conn = None;
-            self.meta.connected = false;
-        }
-    }
-
-    fn on_connected(&mut self, now: Instant, conn: ConnId) {
-        match self.conns.get(&conn).copied() {
-            Some(Peer::Meta) => {
-                self.meta.connected = true;
-                self.meta.backoff = Duration::ZERO;
-                let hello = self.hello();
-                self.send(conn, 0, hello);
-                self.heartbeat();
-            }
-            Some(Peer::Data(p)) => {
-                if let Some(l) = self.peers.get_mut(&p) {
-                    l.connected = true;
-                    l.backoff = Duration::ZERO;
-                }
-                self.data_conns.insert(p, conn);
-                let hello = self.hello();
-                self.send(conn, 0, hello);
-                self.subscribe_idle(now);
-            }
-            _ => {}
-        }
-    }
-
-    fn on_closed(&mut self, now: Instant, conn: ConnId) {
-        let peer = self.conns.get(&conn).copied();
-        self.forget_conn(conn);
-        match peer {
-            Some(Peer::Meta) => {
-                self.meta_index += 1;
-                let b = self.backoff(self.meta.backoff);
-                self.meta.backoff = b;
-                self.meta.retry_at = Some(now + b);
-            }
-            Some(Peer::Data(p)) => {
-                let prev = self.peers.get(&p).map_or(Duration::ZERO, |l| l.backoff);
-                let b = self.backoff(prev);
-                if let Some(l) = self.peers.get_mut(&p) {
-                    l.backoff = b;
-                    l.retry_at = Some(now + b);
-                }
-            }
-            _ => {}
-        }
     }
 
     // ----- dispatch -------------------------------------------------------------------
