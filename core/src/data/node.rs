@@ -2,19 +2,9 @@
 //! to a peer process by its `PeerHello`), the link to meta (heartbeats, `ClusterView`
 //! install), the per-slot state (store plus leader or follower machinery), and the timers;
 //! it dispatches every frame to the mechanism that owns it and queues what to send.
-//!
-//! Write acknowledgement policy: a `WriteBatch` is answered `WriteAccepted` once every
-//! follower currently streaming the slot acknowledged the op-log up to the batch's last
-//! entry, or after `replication_ack_timeout`, whichever comes first (at once when no
-//! follower streams). A session's acknowledged write has therefore normally reached a
-//! follower, and the wait is bounded; the session keeps the registration either way.
-//!
-//! Datum of a key that never existed: `FetchDatums` answers an empty datum at version
-//! `(leader_epoch, 0)`: lower than any version the current leader gave a real change
-//! (positions start at 1) and higher than every version of earlier leader epochs. A key that
-//! existed keeps its entry (and version) after its last publisher is removed.
 
 mod peers;
+mod serve;
 
 use super::admission::{Access, admit};
 use super::config::{ConfigError, DataConfig};
@@ -26,17 +16,17 @@ use super::replica::{self, Follower, Next, Phase, Pumped, Streams};
 use super::store::SlotStore;
 use crate::io::{ConnId, ConnIds, Input, Node, Output};
 use crate::liveness::Liveness;
-use crate::model::{DataInfoId, DatumVersion, LeaderEpoch, ProcessId, Role, SlotId, Text};
+use crate::model::{DatumVersion, LeaderEpoch, ProcessId, Role, SlotId, Text};
 use crate::rng::Rng;
 use crate::slot::{ReplicaRole, SlotCount, SlotTable};
 use crate::time::Instant;
 use crate::wire::{
-    ClusterView, Datum, Datums, ErrorCode, ErrorReply, FetchDatums, Frame, Heartbeat, KeepAlive,
-    Message, OpLogAck, OpLogAppend, OpLogSubscribe, PeerHello, ReconcileDigests, ReconcilePage,
-    ReconcileQuery, Refused, ReplicaDatum, SlotRefusal, SlotRoute, SlotState, SlotStatus,
-    VersionScan, VersionScanReply, WriteAccepted, WriteBatch, WriteOp,
+    ClusterView, ErrorCode, ErrorReply, Frame, Heartbeat, KeepAlive, Message, OpLogAck,
+    OpLogAppend, OpLogSubscribe, PeerHello, ReconcileDigests, ReconcilePage, ReconcileQuery,
+    Refused, ReplicaDatum, SlotRefusal, SlotState, SlotStatus,
 };
 use peers::Link;
+use serve::{PendingWrite, release_writes};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Application commands of a data node: none.
@@ -58,15 +48,6 @@ enum Peer {
     Data(ProcessId),
     /// Our link to meta.
     Meta,
-}
-
-/// A write waiting for followers before its `WriteAccepted`.
-#[derive(Debug)]
-struct PendingWrite {
-    conn: ConnId,
-    request_id: u64,
-    upto: u64,
-    deadline: Instant,
 }
 
 /// This node leads a slot.
@@ -473,26 +454,6 @@ impl DataNode {
             .collect()
     }
 
-    fn reconciled(&self, slot: SlotId) -> bool {
-        matches!(self.slots.get(&slot), Some(LocalSlot { role: SlotRole::Leader(l), .. }) if l.reconcile.reconciled)
-    }
-
-    fn admit_session(
-        &self,
-        slot: SlotId,
-        epoch: LeaderEpoch,
-        access: Access,
-    ) -> Result<(), SlotRefusal> {
-        admit(
-            &self.table,
-            self.cfg.process,
-            slot,
-            epoch,
-            access,
-            self.reconciled(slot),
-        )
-    }
-
     fn admit_replica(&self, slot: SlotId, epoch: LeaderEpoch) -> Result<(), SlotRefusal> {
         admit(
             &self.table,
@@ -540,151 +501,6 @@ impl DataNode {
                 store.remove_owned(&key, &rid, owner, v, now)
             });
         }
-    }
-
-    /// Admission of a session's slot-addressed request, and the check that every key it
-    /// names is in its slot; answers `Refused` or `ErrorReply` itself and returns false
-    /// when the request is not served.
-    fn admit_request<'k>(
-        &mut self,
-        conn: ConnId,
-        id: u64,
-        (slot, epoch): (SlotId, LeaderEpoch),
-        access: Access,
-        mut keys: impl Iterator<Item = &'k DataInfoId>,
-    ) -> bool {
-        if let Err(refusal) = self.admit_session(slot, epoch, access) {
-            self.send(conn, id, Refused { slot, refusal });
-            return false;
-        }
-        let count = self.table.slot_count();
-        if let Some(bad) = keys.find(|k| count.slot_of(k) != slot) {
-            let msg = format!("{bad} is not in slot {}", slot.0);
-            self.send(conn, id, error(ErrorCode::BadRequest, msg));
-            return false;
-        }
-        true
-    }
-
-    // ----- session requests -----------------------------------------------------------
-
-    fn on_write_batch(
-        &mut self,
-        now: Instant,
-        conn: ConnId,
-        owner: ProcessId,
-        id: u64,
-        b: WriteBatch,
-    ) {
-        let slot = b.route.slot;
-        let at = (slot, b.route.leader_epoch);
-        if !self.admit_request(conn, id, at, Access::Write, b.ops.iter().map(op_key)) {
-            return;
-        }
-        // One borrow of the slot for the whole batch: this is the hot path.
-        let Some(LocalSlot {
-            store,
-            role: SlotRole::Leader(l),
-        }) = self.slots.get_mut(&slot)
-        else {
-            return;
-        };
-        let reconciling = !l.reconcile.runs.is_empty();
-        for op in b.ops {
-            let version = DatumVersion::new(l.epoch, l.log.end());
-            let logged = match op {
-                WriteOp::Put {
-                    data_info_id,
-                    publisher,
-                } => {
-                    if reconciling {
-                        l.reconcile
-                            .note_write(owner, &data_info_id, &publisher.register_id);
-                    }
-                    store.put(data_info_id, owner, publisher, version)
-                }
-                WriteOp::Remove {
-                    data_info_id,
-                    register_id,
-                    version: removed,
-                } => store.remove(&data_info_id, &register_id, removed, version, now),
-            };
-            if let Some(op) = logged {
-                self.notifier.record(op.key(), version);
-                l.log.append(op);
-            }
-        }
-        self.dirty.insert(slot);
-        let deadline = now + self.cfg.replication_ack_timeout;
-        let Some(l) = self.leading_mut(slot) else {
-            return;
-        };
-        if l.streams.by_conn.is_empty() {
-            self.send(conn, id, WriteAccepted { slot });
-        } else {
-            let upto = l.log.end();
-            l.writes.push_back(PendingWrite {
-                conn,
-                request_id: id,
-                upto,
-                deadline,
-            });
-        }
-    }
-
-    /// Admits a read of `route`'s slot for `keys` (answering `Refused` otherwise) and hands
-    /// back the slot's store.
-    fn admit_read<'k>(
-        &mut self,
-        conn: ConnId,
-        id: u64,
-        route: SlotRoute,
-        keys: impl Iterator<Item = &'k DataInfoId>,
-    ) -> Option<&SlotStore> {
-        let at = (route.slot, route.leader_epoch);
-        if !self.admit_request(conn, id, at, Access::Read, keys) {
-            return None;
-        }
-        self.slots.get(&route.slot).map(|ls| &ls.store)
-    }
-
-    fn on_fetch(&mut self, conn: ConnId, id: u64, f: FetchDatums) {
-        let epoch = f.route.leader_epoch;
-        let Some(store) = self.admit_read(conn, id, f.route, f.data_info_ids.iter()) else {
-            return;
-        };
-        let datums = f
-            .data_info_ids
-            .into_iter()
-            .map(|key| Datum {
-                version: store.read_version(&key, epoch),
-                publishers: store.datum(&key).map_or_else(Vec::new, |d| {
-                    d.publishers().map(|s| s.publisher.clone()).collect()
-                }),
-                data_info_id: key,
-            })
-            .collect();
-        self.send(conn, id, Datums { datums });
-    }
-
-    fn on_version_scan(&mut self, conn: ConnId, id: u64, v: VersionScan) {
-        let epoch = v.route.leader_epoch;
-        let keys = v.known.iter().map(|c| &c.data_info_id);
-        let Some(store) = self.admit_read(conn, id, v.route, keys) else {
-            return;
-        };
-        let changed = v
-            .known
-            .into_iter()
-            .filter_map(|mut c| {
-                let mine = store.read_version(&c.data_info_id, epoch);
-                (mine != c.version).then(|| {
-                    c.version = mine;
-                    c
-                })
-            })
-            .collect();
-        self.send(conn, id, VersionScanReply { changed });
     }
 
     // ----- reconciliation -------------------------------------------------------------
@@ -1266,31 +1082,6 @@ impl DataNode {
             }
         }
         t
-    }
-}
-
-/// Answers the writes whose entries every stream acknowledged, or whose wait expired.
-fn release_writes(
-    l: &mut Leading,
-    now: Instant,
-    slot: SlotId,
-    sends: &mut Vec<(ConnId, u64, Message)>,
-) {
-    let acked = l.streams.min_acked();
-    l.writes.retain(|w| {
-        let replicated = acked.is_none_or(|a| a >= w.upto);
-        if replicated || now >= w.deadline {
-            sends.push((w.conn, w.request_id, WriteAccepted { slot }.into()));
-            false
-        } else {
-            true
-        }
-    });
-}
-
-fn op_key(op: &WriteOp) -> &DataInfoId {
-    match op {
-        WriteOp::Put { data_info_id, .. } | WriteOp::Remove { data_info_id, .. } => data_info_id,
     }
 }
 
