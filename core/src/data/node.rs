@@ -5,15 +5,15 @@
 
 mod peers;
 mod reconcile_runs;
+mod replication;
 mod serve;
 
-use super::admission::{Access, admit};
 use super::config::{ConfigError, DataConfig};
 use super::lease::Leases;
 use super::notify::Notifier;
 use super::oplog::{LogOp, OpLog};
 use super::reconcile::{Removal, SlotReconcile};
-use super::replica::{self, Follower, Next, Phase, Pumped, Streams};
+use super::replica::{self, Follower, Phase, Pumped, Streams};
 use super::store::SlotStore;
 use crate::io::{ConnId, ConnIds, Input, Node, Output};
 use crate::liveness::Liveness;
@@ -22,9 +22,8 @@ use crate::rng::Rng;
 use crate::slot::{ReplicaRole, SlotCount, SlotTable};
 use crate::time::Instant;
 use crate::wire::{
-    ClusterView, ErrorCode, ErrorReply, Frame, Heartbeat, KeepAlive, Message, OpLogAck,
-    OpLogAppend, OpLogSubscribe, PeerHello, Refused, ReplicaDatum, SlotRefusal, SlotState,
-    SlotStatus,
+    ClusterView, ErrorCode, ErrorReply, Frame, Heartbeat, KeepAlive, Message, OpLogAppend,
+    PeerHello, ReplicaDatum, SlotState, SlotStatus,
 };
 use peers::Link;
 use serve::{PendingWrite, release_writes};
@@ -362,42 +361,8 @@ impl DataNode {
         match m {
             // Leader side.
             Message::OpLogSubscribe(s) => self.on_subscribe(conn, id, s),
-            Message::OpLogAck(a) => {
-                if let Some(l) = self.leading_mut(a.slot) {
-                    if l.epoch == a.leader_epoch {
-                        l.streams.ack(conn, a.next);
-                        self.dirty.insert(a.slot);
-                    }
-                }
-            }
-            Message::ResyncFetch(f) => {
-                let admitted = self.admit_replica(f.slot, f.leader_epoch);
-                let page = match (admitted, self.slots.get(&f.slot)) {
-                    (Ok(()), Some(ls)) => Ok(replica::resync_page(
-                        &ls.store,
-                        f.slot,
-                        f.leader_epoch,
-                        &f,
-                        self.cfg.resync_page_publishers,
-                    )),
-                    (Err(refusal), _) => Err(refusal),
-                    (Ok(()), None) => Err(SlotRefusal::Moved {
-                        table_epoch: self.table.epoch(),
-                        leader: None,
-                    }),
-                };
-                match page {
-                    Ok(page) => self.send(conn, id, page),
-                    Err(refusal) => self.send(
-                        conn,
-                        id,
-                        Refused {
-                            slot: f.slot,
-                            refusal,
-                        },
-                    ),
-                }
-            }
+            Message::OpLogAck(a) => self.on_oplog_ack(conn, a),
+            Message::ResyncFetch(f) => self.on_resync_fetch(conn, id, f),
             // Follower side.
             Message::OpLogAppend(a) => {
                 self.pending.remove(&(conn, id));
@@ -455,17 +420,6 @@ impl DataNode {
             .collect()
     }
 
-    fn admit_replica(&self, slot: SlotId, epoch: LeaderEpoch) -> Result<(), SlotRefusal> {
-        admit(
-            &self.table,
-            self.cfg.process,
-            slot,
-            epoch,
-            Access::Write,
-            true,
-        )
-    }
-
     /// Applies a leader-side change to `slot`: the closure gets the store and the version
     /// an effective change takes; an effective change is logged and notified.
     fn apply(
@@ -501,154 +455,6 @@ impl DataNode {
             self.apply(slot, |store, v| {
                 store.remove_owned(&key, &rid, owner, v, now)
             });
-        }
-    }
-
-    // ----- replication ----------------------------------------------------------------
-
-    fn on_subscribe(&mut self, conn: ConnId, id: u64, s: OpLogSubscribe) {
-        if let Err(refusal) = admit(
-            &self.table,
-            self.cfg.process,
-            s.slot,
-            self.table
-                .slot(s.slot)
-                .map_or(LeaderEpoch(0), |x| x.leader_epoch),
-            Access::Write,
-            true,
-        ) {
-            self.send(
-                conn,
-                id,
-                Refused {
-                    slot: s.slot,
-                    refusal,
-                },
-            );
-            return;
-        }
-        let batch = self.cfg.append_batch;
-        let Some(LocalSlot {
-            store,
-            role: SlotRole::Leader(l),
-        }) = self.slots.get_mut(&s.slot)
-        else {
-            let refusal = SlotRefusal::Moved {
-                table_epoch: self.table.epoch(),
-                leader: None,
-            };
-            self.send(
-                conn,
-                id,
-                Refused {
-                    slot: s.slot,
-                    refusal,
-                },
-            );
-            return;
-        };
-        if Streams::can_stream(&l.log, l.epoch, s.leader_epoch, s.next) {
-            let entries = l.log.read(s.next, batch);
-            l.streams.start(conn, s.next);
-            if let Some(st) = l.streams.by_conn.get_mut(&conn) {
-                st.next += entries.len() as u64;
-            }
-            let append = OpLogAppend {
-                slot: s.slot,
-                leader_epoch: l.epoch,
-                entries,
-            };
-            self.send(conn, id, append);
-        } else {
-            l.streams.by_conn.remove(&conn);
-            let digests = replica::resync_digests(s.slot, l.epoch, store, &l.log);
-            self.send(conn, id, digests);
-        }
-    }
-
-    fn follower_step(
-        &mut self,
-        now: Instant,
-        conn: ConnId,
-        from: ProcessId,
-        slot: SlotId,
-        f: impl FnOnce(&mut Follower, &mut SlotStore, Instant, usize) -> Next,
-    ) {
-        let keys = self.cfg.fetch_keys;
-        let Some(LocalSlot {
-            store,
-            role: SlotRole::Follower(fo),
-        }) = self.slots.get_mut(&slot)
-        else {
-            return;
-        };
-        if fo.leader != Some(from) {
-            return;
-        }
-        let next = f(fo, store, now, keys);
-        self.follower_next(now, conn, slot, next);
-    }
-
-    fn follower_next(&mut self, now: Instant, conn: ConnId, slot: SlotId, next: Next) {
-        let Some(fo) = self.following_mut(slot) else {
-            return;
-        };
-        let epoch = fo.leader_epoch;
-        match next {
-            Next::Nothing => {}
-            Next::Ack(n) => self.send(
-                conn,
-                0,
-                OpLogAck {
-                    slot,
-                    leader_epoch: epoch,
-                    next: n,
-                },
-            ),
-            Next::Subscribe => {
-                fo.phase = Phase::Subscribing;
-                fo.since = now;
-                let sub = OpLogSubscribe {
-                    slot,
-                    leader_epoch: fo.synced_epoch,
-                    next: fo.next,
-                };
-                let id = self.request(conn, Pending::Replica { slot }, sub);
-                self.set_follower_request(slot, conn, id);
-            }
-            Next::Fetch(fetch) => {
-                fo.since = now;
-                let id = self.request(conn, Pending::Replica { slot }, fetch);
-                self.set_follower_request(slot, conn, id);
-            }
-        }
-    }
-
-    fn set_follower_request(&mut self, slot: SlotId, conn: ConnId, id: u64) {
-        if let Some(fo) = self.following_mut(slot) {
-            // The request it replaces is abandoned: forget it, so the pending map does not
-            // grow with retries (answers to it are recognised as stale by their id).
-            let old = std::mem::replace(&mut fo.request, (conn, id));
-            self.pending.remove(&old);
-        }
-    }
-
-    /// Subscribes every idle follower slot whose leader is connected; opens connections
-    /// to leaders that are not.
-    fn subscribe_idle(&mut self, now: Instant) {
-        let idle: Vec<(SlotId, ProcessId)> = self
-            .slots
-            .iter()
-            .filter_map(|(id, s)| match &s.role {
-                SlotRole::Follower(f) if f.phase == Phase::Idle => f.leader.map(|l| (*id, l)),
-                _ => None,
-            })
-            .collect();
-        for (slot, leader) in idle {
-            match self.data_conns.get(&leader).copied() {
-                Some(conn) => self.follower_next(now, conn, slot, Next::Subscribe),
-                None => self.ensure_peer(leader),
-            }
         }
     }
 
@@ -813,17 +619,7 @@ impl DataNode {
         }
         self.reconcile_due(now, &members);
         // Followers: retry idle ones and stuck requests.
-        let timeout = self.cfg.request_timeout;
-        for ls in self.slots.values_mut() {
-            if let SlotRole::Follower(f) = &mut ls.role {
-                if f.phase != Phase::Idle
-                    && f.phase != Phase::Streaming
-                    && now.saturating_since(f.since) >= timeout
-                {
-                    f.phase = Phase::Idle;
-                }
-            }
-        }
+        self.retry_followers(now);
         self.subscribe_idle(now);
         // Tombstones.
         let retention = self.cfg.tombstone_retention;
