@@ -3,6 +3,7 @@
 //! install), the per-slot state (store plus leader or follower machinery), and the timers;
 //! it dispatches every frame to the mechanism that owns it and queues what to send.
 
+mod meta_link;
 mod peers;
 mod reconcile_runs;
 mod replication;
@@ -19,11 +20,11 @@ use crate::io::{ConnId, ConnIds, Input, Node, Output};
 use crate::liveness::Liveness;
 use crate::model::{DatumVersion, LeaderEpoch, ProcessId, Role, SlotId, Text};
 use crate::rng::Rng;
-use crate::slot::{ReplicaRole, SlotCount, SlotTable};
+use crate::slot::{SlotCount, SlotTable};
 use crate::time::Instant;
 use crate::wire::{
-    ClusterView, ErrorCode, ErrorReply, Frame, Heartbeat, KeepAlive, Message, OpLogAppend,
-    PeerHello, ReplicaDatum, SlotState, SlotStatus,
+    ErrorCode, ErrorReply, Frame, KeepAlive, Message, OpLogAppend, PeerHello, ReplicaDatum,
+    SlotState, SlotStatus,
 };
 use peers::Link;
 use serve::{PendingWrite, release_writes};
@@ -298,27 +299,7 @@ impl DataNode {
             Message::HeartbeatAck(_) | Message::ErrorReply(_) => {
                 self.pending.remove(&(conn, id));
             }
-            Message::NotLeader(n) => {
-                self.pending.remove(&(conn, id));
-                if let Some(leader) = n.leader {
-                    let idx = self.cfg.meta_addresses.iter().position(|a| *a == leader);
-                    match idx {
-                        Some(i) => self.meta_index = i,
-                        None => {
-                            self.cfg.meta_addresses.push(leader);
-                            self.meta_index = self.cfg.meta_addresses.len() - 1;
-                        }
-                    }
-                    self.meta.retry_at = Some(now);
-                } else {
-                    // No leader known (an election is on): back off rather than spin.
-                    self.meta_index += 1;
-                    let b = self.backoff(self.meta.backoff);
-                    self.meta.backoff = b;
-                    self.meta.retry_at = Some(now + b);
-                }
-                self.close(conn, "meta is not the leader".into());
-            }
+            Message::NotLeader(n) => self.on_not_leader(now, conn, id, n),
             other => self.unexpected(conn, id, &other),
         }
     }
@@ -455,136 +436,6 @@ impl DataNode {
             self.apply(slot, |store, v| {
                 store.remove_owned(&key, &rid, owner, v, now)
             });
-        }
-    }
-
-    // ----- meta -----------------------------------------------------------------------
-
-    fn heartbeat(&mut self) {
-        let Some(conn) = self.meta.conn.filter(|_| self.meta.connected) else {
-            return;
-        };
-        let hb = Heartbeat {
-            process: self.cfg.process,
-            role: Role::Data,
-            address: self.cfg.address.clone(),
-            table_epoch: self.table.epoch(),
-            members_version: self.members_version,
-            slots: self.slots.iter().map(|(id, s)| status(*id, s)).collect(),
-        };
-        self.request(conn, Pending::Heartbeat, hb);
-    }
-
-    fn install_view(&mut self, now: Instant, v: ClusterView) {
-        if v.members_version >= self.members_version {
-            self.members_version = v.members_version;
-            self.sessions_in_view = v
-                .members
-                .iter()
-                .filter(|m| m.role == Role::Session)
-                .map(|m| m.process)
-                .collect();
-            self.member_addresses = v
-                .members
-                .iter()
-                .map(|m| (m.process, m.address.clone()))
-                .collect();
-            for p in self.sessions_in_view.clone() {
-                self.leases.renew(p, now);
-            }
-        }
-        if v.table.epoch > self.table.epoch() {
-            if let Ok(t) = SlotTable::try_from(v.table) {
-                if self.table.install(t).is_ok() {
-                    self.apply_table(now);
-                }
-            }
-        }
-        // Membership may complete or extend reconciliation.
-        let sessions = self.sessions_in_view.clone();
-        for slot in self.led_slots() {
-            if let Some(l) = self.leading_mut(slot) {
-                l.reconcile.update(&sessions);
-            }
-        }
-        self.subscribe_idle(now);
-    }
-
-    fn apply_table(&mut self, now: Instant) {
-        let me = self.cfg.process;
-        let mut keep = BTreeMap::new();
-        let table = self.table.clone();
-        for (id, s) in table.slots() {
-            let role = s.role_of(me);
-            let old = self.slots.remove(&id);
-            let next = match (role, old) {
-                (None, _) => None,
-                (Some(ReplicaRole::Leader), Some(ls)) if matches!(&ls.role, SlotRole::Leader(l) if l.epoch == s.leader_epoch) => {
-                    Some(ls)
-                }
-                (Some(ReplicaRole::Leader), old) => {
-                    Some(self.become_leader(now, id, s.leader_epoch, old))
-                }
-                (Some(ReplicaRole::Follower), Some(ls)) if matches!(&ls.role, SlotRole::Follower(f) if f.leader == s.leader && f.leader_epoch == s.leader_epoch) => {
-                    Some(ls)
-                }
-                (Some(ReplicaRole::Follower), old) => {
-                    let (store, synced, next) = match old {
-                        Some(LocalSlot {
-                            store,
-                            role: SlotRole::Follower(f),
-                        }) => (store, f.synced_epoch, f.next),
-                        Some(LocalSlot {
-                            store,
-                            role: SlotRole::Leader(l),
-                        }) => (store, l.epoch, l.log.end()),
-                        None => (SlotStore::default(), LeaderEpoch(0), 0),
-                    };
-                    let f = Follower::new(s.leader, s.leader_epoch, synced, next);
-                    Some(LocalSlot {
-                        store,
-                        role: SlotRole::Follower(f),
-                    })
-                }
-            };
-            if let Some(ls) = next {
-                keep.insert(id, ls);
-            }
-        }
-        self.slots = keep;
-        let sessions = self.sessions_in_view.clone();
-        for slot in self.led_slots() {
-            for &p in &sessions {
-                self.start_run(now, slot, p);
-            }
-        }
-    }
-
-    fn become_leader(
-        &mut self,
-        now: Instant,
-        _slot: SlotId,
-        epoch: LeaderEpoch,
-        old: Option<LocalSlot>,
-    ) -> LocalSlot {
-        let store = old.map(|o| o.store).unwrap_or_default();
-        for owner in store.owners() {
-            self.leases.track(owner, now);
-        }
-        let mut reconcile = SlotReconcile {
-            next_periodic: now + self.cfg.reconcile_interval,
-            ..SlotReconcile::default()
-        };
-        reconcile.update(&self.sessions_in_view);
-        LocalSlot {
-            store,
-            role: SlotRole::Leader(Box::new(Leading {
-                epoch,
-                log: OpLog::new(self.cfg.oplog_capacity, 1),
-                streams: Streams::default(),
-                writes: VecDeque::new(),
-                reconcile,
-            })),
         }
     }
 
