@@ -8,26 +8,22 @@ mod peers;
 mod reconcile_runs;
 mod replication;
 mod serve;
+mod slots;
 mod timers;
 
 use super::config::{ConfigError, DataConfig};
 use super::lease::Leases;
 use super::notify::Notifier;
-use super::oplog::{LogOp, OpLog};
-use super::reconcile::{Removal, SlotReconcile};
-use super::replica::{Follower, Phase, Streams};
-use super::store::SlotStore;
+use super::replica::Phase;
 use crate::io::{ConnId, ConnIds, Input, Node, Output};
 use crate::liveness::Liveness;
-use crate::model::{DatumVersion, LeaderEpoch, ProcessId, Role, SlotId, Text};
+use crate::model::{LeaderEpoch, ProcessId, Role, SlotId, Text};
 use crate::rng::Rng;
 use crate::slot::{SlotCount, SlotTable};
 use crate::time::Instant;
-use crate::wire::{
-    ErrorCode, ErrorReply, Frame, Message, PeerHello, ReplicaDatum, SlotState, SlotStatus,
-};
+use crate::wire::{ErrorCode, ErrorReply, Frame, Message, PeerHello, ReplicaDatum, SlotStatus};
 use peers::Link;
-use serve::PendingWrite;
+use slots::{LocalSlot, SlotRole, status};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Application commands of a data node: none.
@@ -49,28 +45,6 @@ enum Peer {
     Data(ProcessId),
     /// Our link to meta.
     Meta,
-}
-
-/// This node leads a slot.
-#[derive(Debug)]
-struct Leading {
-    epoch: LeaderEpoch,
-    log: OpLog,
-    streams: Streams,
-    writes: VecDeque<PendingWrite>,
-    reconcile: SlotReconcile,
-}
-
-#[derive(Debug)]
-enum SlotRole {
-    Leader(Box<Leading>),
-    Follower(Follower),
-}
-
-#[derive(Debug)]
-struct LocalSlot {
-    store: SlotStore,
-    role: SlotRole,
 }
 
 /// One of our requests awaiting its reply.
@@ -375,89 +349,6 @@ impl DataNode {
             }
             other => self.unexpected(conn, id, &other),
         }
-    }
-
-    // ----- slot helpers ---------------------------------------------------------------
-
-    fn leading_mut(&mut self, slot: SlotId) -> Option<&mut Leading> {
-        match &mut self.slots.get_mut(&slot)?.role {
-            SlotRole::Leader(l) => Some(l),
-            SlotRole::Follower(_) => None,
-        }
-    }
-
-    fn following_mut(&mut self, slot: SlotId) -> Option<&mut Follower> {
-        match &mut self.slots.get_mut(&slot)?.role {
-            SlotRole::Follower(f) => Some(f),
-            SlotRole::Leader(_) => None,
-        }
-    }
-
-    fn led_slots(&self) -> Vec<SlotId> {
-        self.slots
-            .iter()
-            .filter(|(_, s)| matches!(s.role, SlotRole::Leader(_)))
-            .map(|(id, _)| *id)
-            .collect()
-    }
-
-    /// Applies a leader-side change to `slot`: the closure gets the store and the version
-    /// an effective change takes; an effective change is logged and notified.
-    fn apply(
-        &mut self,
-        slot: SlotId,
-        f: impl FnOnce(&mut SlotStore, DatumVersion) -> Option<LogOp>,
-    ) -> bool {
-        let Some(LocalSlot {
-            store,
-            role: SlotRole::Leader(l),
-        }) = self.slots.get_mut(&slot)
-        else {
-            return false;
-        };
-        let version = DatumVersion::new(l.epoch, l.log.end());
-        let Some(op) = f(store, version) else {
-            return false;
-        };
-        self.notifier.record(op.key(), version);
-        l.log.append(op);
-        self.dirty.insert(slot);
-        true
-    }
-
-    fn remove_owned(
-        &mut self,
-        now: Instant,
-        slot: SlotId,
-        owner: ProcessId,
-        removals: Vec<Removal>,
-    ) {
-        for (key, rid) in removals {
-            self.apply(slot, |store, v| {
-                store.remove_owned(&key, &rid, owner, v, now)
-            });
-        }
-    }
-}
-
-fn status(slot: SlotId, s: &LocalSlot) -> SlotStatus {
-    match &s.role {
-        SlotRole::Leader(l) => SlotStatus {
-            slot,
-            leader_epoch: l.epoch,
-            state: SlotState::Leader {
-                reconciled: l.reconcile.reconciled,
-                log_end: l.log.end(),
-            },
-        },
-        SlotRole::Follower(f) => SlotStatus {
-            slot,
-            leader_epoch: f.leader_epoch,
-            state: SlotState::Follower {
-                applied: f.next,
-                caught_up: f.caught_up(),
-            },
-        },
     }
 }
 

@@ -3,7 +3,8 @@
 //! slot table), and applying a new slot table to the slots this node holds, taking up
 //! leadership or following as the table says.
 
-use super::{DataNode, Leading, LocalSlot, Pending, SlotRole, status};
+use super::slots::{Leading, LocalSlot, SlotRole, status};
+use super::{DataNode, Pending};
 use crate::data::oplog::OpLog;
 use crate::data::reconcile::SlotReconcile;
 use crate::data::replica::{Follower, Streams};

@@ -3,7 +3,8 @@
 //! connections sessions and data nodes open to it, and what is forgotten when any of them
 //! closes.
 
-use super::{DataNode, Peer, SlotRole};
+use super::slots::SlotRole;
+use super::{DataNode, Peer};
 use crate::data::replica::Phase;
 use crate::io::{ConnId, Output};
 use crate::model::{ProcessId, Role};

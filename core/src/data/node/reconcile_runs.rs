@@ -4,7 +4,8 @@
 //! every `reconcile_interval`; this file sends the `ReconcileQuery` and each
 //! `ReconcileFetch`, applies what the answers say, and retries or abandons stuck runs.
 
-use super::{DataNode, LocalSlot, Pending, SlotRole};
+use super::slots::{LocalSlot, SlotRole};
+use super::{DataNode, Pending};
 use crate::data::reconcile::{Run, Step};
 use crate::io::ConnId;
 use crate::model::{LeaderEpoch, ProcessId, SlotId};

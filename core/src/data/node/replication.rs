@@ -4,7 +4,8 @@
 //! the leader's frames to its `Follower` and sends what that asks for next, subscribing idle
 //! slots whenever their leader is connected and retrying stuck requests.
 
-use super::{DataNode, LocalSlot, Pending, SlotRole};
+use super::slots::{LocalSlot, SlotRole};
+use super::{DataNode, Pending};
 use crate::data::admission::{Access, admit};
 use crate::data::replica::{self, Follower, Next, Phase, Streams};
 use crate::data::store::SlotStore;

@@ -13,7 +13,8 @@
 //! (positions start at 1) and higher than every version of earlier leader epochs. A key that
 //! existed keeps its entry (and version) after its last publisher is removed.
 
-use super::{DataNode, Leading, LocalSlot, SlotRole, error};
+use super::slots::{Leading, LocalSlot, SlotRole};
+use super::{DataNode, error};
 use crate::data::admission::{Access, admit};
 use crate::data::store::SlotStore;
 use crate::io::ConnId;

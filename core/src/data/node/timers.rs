@@ -6,7 +6,8 @@
 //! `next_deadline` is the earliest instant the node wants to be woken at.
 
 use super::serve::release_writes;
-use super::{DataNode, LocalSlot, Pending, SlotRole};
+use super::slots::{LocalSlot, SlotRole};
+use super::{DataNode, Pending};
 use crate::data::reconcile::Removal;
 use crate::data::replica::{self, Pumped};
 use crate::io::ConnId;
