@@ -2,6 +2,19 @@
 //! to a peer process by its `PeerHello`), the link to meta (heartbeats, `ClusterView`
 //! install), the per-slot state (store plus leader or follower machinery), and the timers;
 //! it dispatches every frame to the mechanism that owns it and queues what to send.
+//!
+//! This file holds the node's state, its construction and accessors, the output helpers,
+//! the dispatch of every input and the [`Node`] impl. Each concern the dispatch hands off
+//! lives in its own submodule, as `impl DataNode` blocks over the same private state:
+//!
+//! - `peers`: connections to meta and data nodes, reconnect backoff, forgetting closed ones;
+//! - `slots`: per-slot state (leader or follower), the leader-side change path, slot status;
+//! - `serve`: session requests (admission, writes and their acknowledgement policy, fetches,
+//!   version scans);
+//! - `reconcile_runs`: reconciliation runs with sessions;
+//! - `replication`: op-log subscriptions (leader side) and the follower's steps;
+//! - `meta_link`: heartbeats, `NotLeader`, cluster view and slot table installation;
+//! - `timers`: the periodic tick, session keep-alives, flushing, the next deadline.
 
 mod meta_link;
 mod peers;
