@@ -15,6 +15,8 @@ use crate::time::Instant;
 use crate::wire::{OpLogAck, OpLogAppend, OpLogSubscribe, Refused, ResyncFetch, SlotRefusal};
 
 impl DataNode {
+    /// Admission of a follower's request: we lead the slot at `epoch`. Never `Migrating`:
+    /// followers copy the leader's state whether or not the sessions reconciled it yet.
     fn admit_replica(&self, slot: SlotId, epoch: LeaderEpoch) -> Result<(), SlotRefusal> {
         admit(
             &self.table,
@@ -27,16 +29,14 @@ impl DataNode {
     }
 
     pub(super) fn on_subscribe(&mut self, conn: ConnId, id: u64, s: OpLogSubscribe) {
-        if let Err(refusal) = admit(
-            &self.table,
-            self.cfg.process,
-            s.slot,
-            self.table
-                .slot(s.slot)
-                .map_or(LeaderEpoch(0), |x| x.leader_epoch),
-            Access::Write,
-            true,
-        ) {
+        // The subscription names the epoch the follower last synced at, which may be older
+        // than ours (it then gets resync digests): admit at the table's epoch, so only
+        // "we lead this slot" is checked.
+        let epoch = self
+            .table
+            .slot(s.slot)
+            .map_or(LeaderEpoch(0), |x| x.leader_epoch);
+        if let Err(refusal) = self.admit_replica(s.slot, epoch) {
             self.send(
                 conn,
                 id,
