@@ -9,7 +9,9 @@
 //! - `reconcile`: leader ↔ session reconciliation;
 //! - `lease`: session leases;
 //! - `notify`: change notification batching;
-//! - `node`: the node that ties them to connections, meta and timers.
+//! - `node`: the node that ties them to connections, meta and timers (one submodule per
+//!   concern: connections, session requests, reconciliation runs, replication, the meta
+//!   link, timers).
 
 mod admission;
 pub mod config;

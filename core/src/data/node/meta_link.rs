@@ -1,0 +1,171 @@
+//! The node's link to meta: heartbeats (which carry every held slot's status), following
+//! `NotLeader` to the meta leader, installing a `ClusterView` (membership, session leases,
+//! slot table), and applying a new slot table to the slots this node holds, taking up
+//! leadership or following as the table says.
+
+use super::slots::{Leading, LocalSlot, SlotRole, status};
+use super::{DataNode, Pending};
+use crate::data::oplog::OpLog;
+use crate::data::reconcile::SlotReconcile;
+use crate::data::replica::{Follower, Streams};
+use crate::data::store::SlotStore;
+use crate::io::ConnId;
+use crate::model::{LeaderEpoch, Role, SlotId};
+use crate::slot::{ReplicaRole, SlotTable};
+use crate::time::Instant;
+use crate::wire::{ClusterView, Heartbeat, NotLeader};
+use std::collections::{BTreeMap, VecDeque};
+
+impl DataNode {
+    pub(super) fn heartbeat(&mut self) {
+        let Some(conn) = self.meta.conn.filter(|_| self.meta.connected) else {
+            return;
+        };
+        let hb = Heartbeat {
+            process: self.cfg.process,
+            role: Role::Data,
+            address: self.cfg.address.clone(),
+            table_epoch: self.table.epoch(),
+            members_version: self.members_version,
+            slots: self.slots.iter().map(|(id, s)| status(*id, s)).collect(),
+        };
+        self.request(conn, Pending::Heartbeat, hb);
+    }
+
+    /// The meta node we reached does not lead: reconnect to the leader it names, or to the
+    /// next address after a backoff if it knows none.
+    pub(super) fn on_not_leader(&mut self, now: Instant, conn: ConnId, id: u64, n: NotLeader) {
+        self.pending.remove(&(conn, id));
+        if let Some(leader) = n.leader {
+            let idx = self.cfg.meta_addresses.iter().position(|a| *a == leader);
+            match idx {
+                Some(i) => self.meta_index = i,
+                None => {
+                    self.cfg.meta_addresses.push(leader);
+                    self.meta_index = self.cfg.meta_addresses.len() - 1;
+                }
+            }
+            self.meta.retry_at = Some(now);
+        } else {
+            // No leader known (an election is on): back off rather than spin.
+            self.meta_index += 1;
+            let b = self.backoff(self.meta.backoff);
+            self.meta.backoff = b;
+            self.meta.retry_at = Some(now + b);
+        }
+        self.close(conn, "meta is not the leader".into());
+    }
+
+    pub(super) fn install_view(&mut self, now: Instant, v: ClusterView) {
+        if v.members_version >= self.members_version {
+            self.members_version = v.members_version;
+            self.sessions_in_view = v
+                .members
+                .iter()
+                .filter(|m| m.role == Role::Session)
+                .map(|m| m.process)
+                .collect();
+            self.member_addresses = v
+                .members
+                .iter()
+                .map(|m| (m.process, m.address.clone()))
+                .collect();
+            for p in self.sessions_in_view.clone() {
+                self.leases.renew(p, now);
+            }
+        }
+        if v.table.epoch > self.table.epoch() {
+            if let Ok(t) = SlotTable::try_from(v.table) {
+                if self.table.install(t).is_ok() {
+                    self.apply_table(now);
+                }
+            }
+        }
+        // Membership may complete or extend reconciliation.
+        let sessions = self.sessions_in_view.clone();
+        for slot in self.led_slots() {
+            if let Some(l) = self.leading_mut(slot) {
+                l.reconcile.update(&sessions);
+            }
+        }
+        self.subscribe_idle(now);
+    }
+
+    fn apply_table(&mut self, now: Instant) {
+        let me = self.cfg.process;
+        let mut keep = BTreeMap::new();
+        let table = self.table.clone();
+        for (id, s) in table.slots() {
+            let role = s.role_of(me);
+            let old = self.slots.remove(&id);
+            let next = match (role, old) {
+                (None, _) => None,
+                (Some(ReplicaRole::Leader), Some(ls)) if matches!(&ls.role, SlotRole::Leader(l) if l.epoch == s.leader_epoch) => {
+                    Some(ls)
+                }
+                (Some(ReplicaRole::Leader), old) => {
+                    Some(self.become_leader(now, id, s.leader_epoch, old))
+                }
+                (Some(ReplicaRole::Follower), Some(ls)) if matches!(&ls.role, SlotRole::Follower(f) if f.leader == s.leader && f.leader_epoch == s.leader_epoch) => {
+                    Some(ls)
+                }
+                (Some(ReplicaRole::Follower), old) => {
+                    let (store, synced, next) = match old {
+                        Some(LocalSlot {
+                            store,
+                            role: SlotRole::Follower(f),
+                        }) => (store, f.synced_epoch, f.next),
+                        Some(LocalSlot {
+                            store,
+                            role: SlotRole::Leader(l),
+                        }) => (store, l.epoch, l.log.end()),
+                        None => (SlotStore::default(), LeaderEpoch(0), 0),
+                    };
+                    let f = Follower::new(s.leader, s.leader_epoch, synced, next);
+                    Some(LocalSlot {
+                        store,
+                        role: SlotRole::Follower(f),
+                    })
+                }
+            };
+            if let Some(ls) = next {
+                keep.insert(id, ls);
+            }
+        }
+        self.slots = keep;
+        let sessions = self.sessions_in_view.clone();
+        for slot in self.led_slots() {
+            for &p in &sessions {
+                self.start_run(now, slot, p);
+            }
+        }
+    }
+
+    fn become_leader(
+        &mut self,
+        now: Instant,
+        _slot: SlotId,
+        epoch: LeaderEpoch,
+        old: Option<LocalSlot>,
+    ) -> LocalSlot {
+        let store = old.map(|o| o.store).unwrap_or_default();
+        for owner in store.owners() {
+            self.leases.track(owner, now);
+        }
+        let mut reconcile = SlotReconcile {
+            next_periodic: now + self.cfg.reconcile_interval,
+            ..SlotReconcile::default()
+        };
+        reconcile.update(&self.sessions_in_view);
+        LocalSlot {
+            store,
+            role: SlotRole::Leader(Box::new(Leading {
+                epoch,
+                log: OpLog::new(self.cfg.oplog_capacity, 1),
+                streams: Streams::default(),
+                writes: VecDeque::new(),
+                reconcile,
+            })),
+        }
+    }
+}

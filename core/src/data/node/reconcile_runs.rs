@@ -1,0 +1,193 @@
+//! The node's driving of reconciliation runs with sessions (the per-slot state and the
+//! digest comparison are `data::reconcile`): a run starts for every member session when
+//! this node becomes a slot's leader and when a member session (re)connects, and again
+//! every `reconcile_interval`; this file sends the `ReconcileQuery` and each
+//! `ReconcileFetch`, applies what the answers say, and retries or abandons stuck runs.
+
+use super::slots::{LocalSlot, SlotRole};
+use super::{DataNode, Pending};
+use crate::data::reconcile::{Run, Step};
+use crate::io::ConnId;
+use crate::model::{LeaderEpoch, ProcessId, SlotId};
+use crate::time::Instant;
+use crate::wire::{ReconcileDigests, ReconcilePage, ReconcileQuery};
+use std::collections::BTreeSet;
+
+impl DataNode {
+    pub(super) fn start_run(&mut self, now: Instant, slot: SlotId, session: ProcessId) {
+        let Some(&conn) = self.session_conns.get(&session) else {
+            return;
+        };
+        let Some(l) = self.leading_mut(slot) else {
+            return;
+        };
+        if l.reconcile.runs.contains_key(&session) {
+            return;
+        }
+        l.reconcile
+            .runs
+            .insert(session, Run::AwaitDigests { since: now });
+        let epoch = l.epoch;
+        self.request(
+            conn,
+            Pending::Reconcile {
+                slot,
+                session,
+                epoch,
+            },
+            ReconcileQuery {
+                slot,
+                leader_epoch: epoch,
+            },
+        );
+    }
+
+    pub(super) fn on_reconcile_digests(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        session: ProcessId,
+        id: u64,
+        d: ReconcileDigests,
+    ) {
+        let Some(Pending::Reconcile { slot, epoch, .. }) = self.pending.remove(&(conn, id)) else {
+            return;
+        };
+        let keys = self.cfg.fetch_keys;
+        let Some(LocalSlot {
+            store,
+            role: SlotRole::Leader(l),
+        }) = self.slots.get_mut(&slot)
+        else {
+            return;
+        };
+        if l.epoch != epoch
+            || d.slot != slot
+            || !matches!(
+                l.reconcile.runs.get(&session),
+                Some(Run::AwaitDigests { .. })
+            )
+        {
+            return;
+        }
+        let (removals, step) =
+            l.reconcile
+                .on_digests(store, (slot, epoch), session, &d.digests, keys, now);
+        self.remove_owned(now, slot, session, removals);
+        self.reconcile_step(slot, conn, session, epoch, step);
+    }
+
+    pub(super) fn on_reconcile_page(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        session: ProcessId,
+        id: u64,
+        pg: ReconcilePage,
+    ) {
+        let Some(Pending::Reconcile { slot, epoch, .. }) = self.pending.remove(&(conn, id)) else {
+            return;
+        };
+        if pg.slot != slot || self.leading_mut(slot).is_none_or(|l| l.epoch != epoch) {
+            return;
+        }
+        let count = self.table.slot_count();
+        for e in &pg.entries {
+            if count.slot_of(&e.data_info_id) != slot {
+                continue;
+            }
+            let (key, publisher) = (&e.data_info_id, e.publisher.clone());
+            self.apply(slot, |s, v| s.put(key.clone(), session, publisher, v));
+        }
+        let keys = self.cfg.fetch_keys;
+        let Some(LocalSlot {
+            store,
+            role: SlotRole::Leader(l),
+        }) = self.slots.get_mut(&slot)
+        else {
+            return;
+        };
+        let Some((removals, step)) = l.reconcile.on_page(store, epoch, session, &pg, keys, now)
+        else {
+            return;
+        };
+        self.remove_owned(now, slot, session, removals);
+        self.reconcile_step(slot, conn, session, epoch, step);
+    }
+
+    fn reconcile_step(
+        &mut self,
+        slot: SlotId,
+        conn: ConnId,
+        session: ProcessId,
+        epoch: LeaderEpoch,
+        step: Step,
+    ) {
+        match step {
+            Step::Fetch(f) => {
+                self.request(
+                    conn,
+                    Pending::Reconcile {
+                        slot,
+                        session,
+                        epoch,
+                    },
+                    f,
+                );
+            }
+            Step::Done => {
+                let sessions = self.sessions_in_view.clone();
+                if let Some(l) = self.leading_mut(slot) {
+                    l.reconcile.update(&sessions);
+                }
+            }
+        }
+    }
+
+    /// At each tick: retries the runs a member session is missing, starts the periodic
+    /// ones, and gives up stuck ones.
+    pub(super) fn reconcile_due(&mut self, now: Instant, members: &BTreeSet<ProcessId>) {
+        let timeout = self.cfg.request_timeout;
+        let interval = self.cfg.reconcile_interval;
+        for slot in self.led_slots() {
+            let Some(l) = self.leading_mut(slot) else {
+                continue;
+            };
+            let mut abandoned = Vec::new();
+            l.reconcile.runs.retain(|&session, r| {
+                let since = match r {
+                    Run::AwaitDigests { since } | Run::Fetching { since, .. } => *since,
+                };
+                let live = now.saturating_since(since) < timeout;
+                if !live {
+                    abandoned.push(session);
+                }
+                live
+            });
+            let due: Vec<ProcessId> = if !l.reconcile.reconciled {
+                members
+                    .iter()
+                    .filter(|p| !l.reconcile.done.contains(p))
+                    .copied()
+                    .collect()
+            } else if now >= l.reconcile.next_periodic {
+                l.reconcile.next_periodic = now + interval;
+                members.iter().copied().collect()
+            } else {
+                Vec::new()
+            };
+            if !abandoned.is_empty() {
+                // A late answer to an abandoned run must not be taken for the next run's:
+                // digests or a last page taken before writes the session made since would
+                // remove those publishers.
+                self.pending.retain(|_, p| {
+                    !matches!(p, Pending::Reconcile { slot: s, session, .. }
+                        if *s == slot && abandoned.contains(session))
+                });
+            }
+            for p in due {
+                self.start_run(now, slot, p);
+            }
+        }
+    }
+}
