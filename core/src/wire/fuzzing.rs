@@ -52,7 +52,11 @@ pub fn check_publisher_list(data: &[u8]) {
             assert_eq!(list.to_vec(), owned, "the list holds other publishers");
             assert!(list.iter().zip(&owned).all(|(r, p)| r == *p));
             assert_eq!(&list.as_bytes()[..], &data[..b.position()]);
-            assert_eq!(list, PublisherList::from(owned), "encoding is not canonical");
+            assert_eq!(
+                list,
+                PublisherList::from(owned),
+                "encoding is not canonical"
+            );
         }
         (Err(a), Err(b)) => assert_eq!(a, b, "the decoders fail differently"),
         (a, b) => panic!("Vec<Publisher> decoding gave {a:?} but PublisherList gave {b:?}"),

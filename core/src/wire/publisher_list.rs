@@ -277,9 +277,10 @@ impl PartialEq<Publisher> for PublisherRef<'_> {
         self.register_id == p.register_id.as_str()
             && self.version == p.version
             && self.payload().eq(p.payload.iter().map(|b| &b[..]))
-            && self
-                .attributes()
-                .eq(p.attributes.iter().map(|a| (a.key.as_str(), a.value.as_str())))
+            && self.attributes().eq(p
+                .attributes
+                .iter()
+                .map(|a| (a.key.as_str(), a.value.as_str())))
     }
 }
 
@@ -301,7 +302,9 @@ impl ExactSizeIterator for Payload<'_> {}
 
 impl fmt::Debug for Payload<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.clone().map(Bytes::copy_from_slice)).finish()
+        f.debug_list()
+            .entries(self.clone().map(Bytes::copy_from_slice))
+            .finish()
     }
 }
 

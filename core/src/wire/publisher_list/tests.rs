@@ -50,10 +50,7 @@ fn holds_exactly_the_encoding_of_the_vec_and_reads_back_each_field() {
         [("zone", "eu"), ("weight", "ünï")]
     );
     let third = list.iter().nth(2).unwrap();
-    assert_eq!(
-        third.payload().collect::<Vec<_>>(),
-        [&b"x"[..], b"", b"yz"]
-    );
+    assert_eq!(third.payload().collect::<Vec<_>>(), [&b"x"[..], b"", b"yz"]);
     assert!(list.iter().zip(&v).all(|(r, p)| r == *p));
     assert_eq!(list.iter().len(), 3);
 }
