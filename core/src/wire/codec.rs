@@ -90,6 +90,17 @@ impl<'a> Reader<'a> {
         crate::model::check_utf8(raw).map_err(|e| invalid_utf8(at, e))
     }
 
+    /// The bytes not yet consumed.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        &self.buf[self.pos..]
+    }
+
+    /// Consumes `n` bytes, which the caller checked are there.
+    pub(crate) fn skip(&mut self, n: usize) {
+        debug_assert!(n <= self.remaining());
+        self.pos += n;
+    }
+
     /// The body from `start` to the current position, shared.
     pub(crate) fn shared_since(&self, start: usize) -> Bytes {
         self.buf.slice(start..self.pos)

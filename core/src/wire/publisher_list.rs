@@ -16,7 +16,7 @@
 
 use super::codec::{Decode, Encode, Reader, encode_seq, seq_len};
 use super::error::BodyError;
-use crate::model::{Attribute, Publisher, RegisterVersion, Text};
+use crate::model::{Attribute, Publisher, RegisterVersion, Text, check_utf8};
 use bytes::{Bytes, BytesMut};
 use std::fmt;
 
@@ -137,20 +137,64 @@ impl Encode for PublisherList {
 impl Decode for PublisherList {
     const MIN_LEN: usize = <Vec<Publisher> as Decode>::MIN_LEN;
 
-    /// Walks the encoding making exactly the checks `Vec::<Publisher>::decode` makes, in
-    /// its order (so a bad list fails with the same error at the same offset), and keeps the
-    /// bytes walked.
+    /// Checks the encoding as `Vec::<Publisher>::decode` would and keeps the bytes checked.
     fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
         let start = r.position();
         let len = r.count(Publisher::MIN_LEN)?;
-        for _ in 0..len {
-            check_publisher(r)?;
+        match scan(r.rest(), len) {
+            Some(used) => r.skip(used),
+            // Something is wrong: walk again, field by field, to fail with the error (and
+            // at the offset) decoding a `Vec<Publisher>` reports.
+            None => {
+                for _ in 0..len {
+                    check_publisher(r)?;
+                }
+            }
         }
         Ok(PublisherList {
             bytes: r.shared_since(start),
             len,
         })
     }
+}
+
+/// How many bytes `count` well-formed publishers at the start of `buf` occupy, or `None` if
+/// they are not well-formed: the checks of [`check_publisher`], on a plain slice and without
+/// building errors, for the common case of a good list.
+///
+/// The element counts of the payload and the attributes need no check of their own here:
+/// elements that all decode occupy at least their minimum length each, so their count
+/// passes `Reader::count`'s check; and each element read consumes at least four bytes or
+/// fails, so a forged count ends the walk as soon as the bytes do.
+fn scan(buf: &[u8], count: usize) -> Option<usize> {
+    let mut pos = 0;
+    for _ in 0..count {
+        check_utf8(string(buf, &mut pos)?).ok()?;
+        pos += 16; // the version; checked by the next read, or below
+        for _ in 0..u32_at(buf, &mut pos)? {
+            string(buf, &mut pos)?;
+        }
+        for _ in 0..u32_at(buf, &mut pos)? {
+            check_utf8(string(buf, &mut pos)?).ok()?;
+            check_utf8(string(buf, &mut pos)?).ok()?;
+        }
+    }
+    Some(pos)
+}
+
+#[inline(always)]
+fn u32_at(buf: &[u8], pos: &mut usize) -> Option<u32> {
+    let a = buf.get(*pos..)?.first_chunk::<4>()?;
+    *pos += 4;
+    Some(u32::from_be_bytes(*a))
+}
+
+#[inline(always)]
+fn string<'a>(buf: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
+    let len = u32_at(buf, pos)? as usize;
+    let s = buf.get(*pos..)?.get(..len)?;
+    *pos += len;
+    Some(s)
 }
 
 /// Checks one publisher's fields as `Publisher::decode` would, building nothing.
@@ -184,15 +228,12 @@ impl<'a> Iterator for Iter<'a> {
             return None;
         }
         self.left -= 1;
-        let mut c = Cursor {
-            buf: self.buf,
-            pos: self.pos,
-        };
-        let register_id = c.text();
-        let version = RegisterVersion::new(c.u64(), c.u64());
-        let payload = c.seq(1);
-        let attributes = c.seq(2);
-        self.pos = c.pos;
+        let buf: &'a [u8] = self.buf;
+        let pos = &mut self.pos;
+        let register_id = as_str(checked(string(buf, pos)));
+        let version = RegisterVersion::new(checked(u64_at(buf, pos)), checked(u64_at(buf, pos)));
+        let payload = Seq::skip(buf, pos, 1);
+        let attributes = Seq::skip(buf, pos, 2);
         Some(PublisherRef {
             list: self.buf,
             register_id,
@@ -222,8 +263,8 @@ pub struct PublisherRef<'a> {
     list: &'a Bytes,
     register_id: &'a str,
     version: RegisterVersion,
-    payload: Seq<'a>,
-    attributes: Seq<'a>,
+    payload: Seq,
+    attributes: Seq,
 }
 
 impl<'a> PublisherRef<'a> {
@@ -239,12 +280,12 @@ impl<'a> PublisherRef<'a> {
 
     /// The opaque payload, element by element.
     pub fn payload(&self) -> Payload<'a> {
-        Payload(self.payload.cursor())
+        Payload(self.payload.iter(self.list))
     }
 
     /// The attributes, as `(key, value)`.
     pub fn attributes(&self) -> Attributes<'a> {
-        Attributes(self.attributes.cursor())
+        Attributes(self.attributes.iter(self.list))
     }
 
     /// The publisher as an owned value; its strings and payload share the list's buffer.
@@ -286,15 +327,15 @@ impl PartialEq<Publisher> for PublisherRef<'_> {
 
 /// The elements of a publisher's payload.
 #[derive(Clone)]
-pub struct Payload<'a>(SeqCursor<'a>);
+pub struct Payload<'a>(SeqIter<'a>);
 
 impl<'a> Iterator for Payload<'a> {
     type Item = &'a [u8];
     fn next(&mut self) -> Option<&'a [u8]> {
-        self.0.next_chunk()
+        self.0.next_string()
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.0.size_hint()
+        (self.0.left, Some(self.0.left))
     }
 }
 
@@ -310,19 +351,17 @@ impl fmt::Debug for Payload<'_> {
 
 /// The `(key, value)` attributes of a publisher.
 #[derive(Clone)]
-pub struct Attributes<'a>(SeqCursor<'a>);
+pub struct Attributes<'a>(SeqIter<'a>);
 
 impl<'a> Iterator for Attributes<'a> {
     type Item = (&'a str, &'a str);
     fn next(&mut self) -> Option<(&'a str, &'a str)> {
-        let key = self.0.next_chunk()?;
-        let mut c = self.0.cursor;
-        let value = c.text();
-        self.0.cursor = c;
-        Some((as_str(key), value))
+        let key = self.0.next_string()?;
+        let value = checked(string(self.0.buf, &mut self.0.pos));
+        Some((as_str(key), as_str(value)))
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.0.size_hint()
+        (self.0.left, Some(self.0.left))
     }
 }
 
@@ -334,86 +373,65 @@ impl fmt::Debug for Attributes<'_> {
     }
 }
 
-/// A sequence inside a publisher: its element count and where its first element starts.
+/// A sequence inside a publisher: its element count and the list offset of its first
+/// element.
 #[derive(Clone, Copy)]
-struct Seq<'a> {
+struct Seq {
     count: usize,
-    start: Cursor<'a>,
+    at: usize,
 }
 
-impl<'a> Seq<'a> {
-    fn cursor(self) -> SeqCursor<'a> {
-        SeqCursor {
-            cursor: self.start,
+impl Seq {
+    /// Reads the sequence at `pos`, of elements of `strings_each` byte strings, and moves
+    /// `pos` past it.
+    #[inline]
+    fn skip(buf: &[u8], pos: &mut usize, strings_each: usize) -> Seq {
+        let count = checked(u32_at(buf, pos)) as usize;
+        let at = *pos;
+        for _ in 0..count * strings_each {
+            checked(string(buf, pos));
+        }
+        Seq { count, at }
+    }
+
+    fn iter(self, buf: &[u8]) -> SeqIter<'_> {
+        SeqIter {
+            buf,
+            pos: self.at,
             left: self.count,
         }
     }
 }
 
 #[derive(Clone)]
-struct SeqCursor<'a> {
-    cursor: Cursor<'a>,
+struct SeqIter<'a> {
+    buf: &'a [u8],
+    pos: usize,
     left: usize,
 }
 
-impl<'a> SeqCursor<'a> {
-    fn next_chunk(&mut self) -> Option<&'a [u8]> {
+impl<'a> SeqIter<'a> {
+    fn next_string(&mut self) -> Option<&'a [u8]> {
         if self.left == 0 {
             return None;
         }
         self.left -= 1;
-        Some(self.cursor.chunk())
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left, Some(self.left))
+        Some(checked(string(self.buf, &mut self.pos)))
     }
 }
 
-/// Reads a list's encoding, which was checked when the list was built: a field out of bounds
-/// here is a bug in this module (the invariant of [`PublisherList::bytes`]), not bad input.
-#[derive(Clone, Copy)]
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
+/// A field of a list's encoding, which was checked when the list was built: a field out of
+/// bounds is a bug in this module (the invariant of [`PublisherList::bytes`]), not bad input.
+#[inline(always)]
+fn checked<T>(field: Option<T>) -> T {
+    field.expect(CHECKED)
 }
 
-impl<'a> Cursor<'a> {
-    fn array<const N: usize>(&mut self) -> [u8; N] {
-        let a = self.buf[self.pos..].first_chunk::<N>().expect(CHECKED);
-        self.pos += N;
-        *a
-    }
-
-    fn u64(&mut self) -> u64 {
-        u64::from_be_bytes(self.array())
-    }
-
-    fn len(&mut self) -> usize {
-        u32::from_be_bytes(self.array()) as usize
-    }
-
-    fn chunk(&mut self) -> &'a [u8] {
-        let len = self.len();
-        let s = &self.buf[self.pos..self.pos + len];
-        self.pos += len;
-        s
-    }
-
-    fn text(&mut self) -> &'a str {
-        as_str(self.chunk())
-    }
-
-    /// A sequence of `count` elements of `strings_each` byte strings, skipped over.
-    fn seq(&mut self, strings_each: usize) -> Seq<'a> {
-        let count = self.len();
-        let start = *self;
-        for _ in 0..count * strings_each {
-            let len = self.len();
-            self.pos += len;
-        }
-        Seq { count, start }
-    }
+#[inline(always)]
+fn u64_at(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    let a = buf.get(*pos..)?.first_chunk::<8>()?;
+    *pos += 8;
+    Some(u64::from_be_bytes(*a))
 }
 
 const CHECKED: &str = "a publisher list's encoding was checked when it was built";
