@@ -301,7 +301,8 @@ fn m9_an_update_reads_the_pushed_publishers_in_place_from_the_frame() {
             _ => None,
         })
         .expect("an update");
-    let read: Vec<(&str, Vec<&[u8]>, Vec<(&str, &str)>)> = list
+    type Read<'a> = (&'a str, Vec<&'a [u8]>, Vec<(&'a str, &'a str)>);
+    let read: Vec<Read<'_>> = list
         .iter()
         .map(|r| {
             (

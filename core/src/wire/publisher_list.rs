@@ -440,8 +440,8 @@ const CHECKED: &str = "a publisher list's encoding was checked when it was built
 fn as_str(bytes: &[u8]) -> &str {
     debug_assert!(std::str::from_utf8(bytes).is_ok(), "{CHECKED}");
     // SAFETY: every string of a list's encoding is UTF-8: `PublisherList::decode` checked it
-    // (`Reader::skip_text`), or `encode_seq` wrote it from a `Text`, and the buffer is
-    // immutable and private to the list.
+    // (`scan`, or `check_publisher` when `scan` failed, both through `check_utf8`), or
+    // `encode_seq` wrote it from a `Text`; the buffer is immutable and private to the list.
     #[allow(unsafe_code)]
     unsafe {
         std::str::from_utf8_unchecked(bytes)
