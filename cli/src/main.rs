@@ -5,7 +5,7 @@ use roster::cluster::{DevCluster, DevOptions};
 use roster::config::{NodeFile, Runtime, RuntimeArgs, Timing, cores, parse_peers, split_addrs};
 use roster::roles::{StartError, start_data, start_meta, start_session};
 use roster::runtime::{Started, resolve, start_data_shards, start_session_shards};
-use roster_mio::client::{Client, Update};
+use roster_mio::client::{Client, PublisherRef, Update};
 use roster_mio::nodes::Flag;
 use roster_mio::shell::{Listener, ListenerKind};
 use std::io::Write;
@@ -392,9 +392,8 @@ fn client_err(e: roster_mio::client::Error) -> StartError {
 }
 
 fn render(data_id: &str, u: &Update, json: bool) -> String {
-    let payloads = |p: &roster_core::model::Publisher| -> Vec<String> {
-        p.payload
-            .iter()
+    let payloads = |p: PublisherRef<'_>| -> Vec<String> {
+        p.payload()
             .map(|b| String::from_utf8_lossy(b).into_owned())
             .collect()
     };
@@ -404,7 +403,7 @@ fn render(data_id: &str, u: &Update, json: bool) -> String {
             .iter()
             .map(|p| {
                 serde_json::json!({
-                    "register_id": p.register_id.as_str(),
+                    "register_id": p.register_id(),
                     "payload": payloads(p),
                 })
             })

@@ -36,7 +36,8 @@ fn publish_subscribe_stream_and_drop_unregisters(runtime: Runtime) {
         }
         last = Some(u.version);
         if u.publishers.len() == 1 {
-            assert_eq!(&u.publishers[0].payload[0][..], b"10.1.1.1:80");
+            let p = u.publishers.iter().next().unwrap();
+            assert_eq!(p.payload().collect::<Vec<_>>(), [b"10.1.1.1:80"]);
             // Both subscriptions of the key get the one decoded list, not a copy each.
             let t = twin
                 .by_ref()

@@ -324,7 +324,7 @@ impl Net {
                     *version,
                     publishers
                         .iter()
-                        .map(|p| p.register_id.to_string())
+                        .map(|p| p.register_id().to_string())
                         .collect(),
                 )),
                 _ => None,

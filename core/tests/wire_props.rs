@@ -6,7 +6,9 @@
 use arbitrary::{Arbitrary as _, Unstructured};
 use bytes::{Bytes, BytesMut};
 use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
-use roster_core::wire::{Frame, FrameDecoder, MessageKind, fuzzing};
+use roster_core::model::Publisher;
+use roster_core::wire::generate::Generate;
+use roster_core::wire::{Encode, Frame, FrameDecoder, MessageKind, PublisherList, fuzzing};
 use std::collections::BTreeSet;
 
 /// Enough cases that every one of the ~35 message kinds is generated many times.
@@ -144,4 +146,49 @@ fn decoded_payloads_share_the_input_buffer() {
     };
     let range = bytes.as_ptr_range();
     assert!(range.contains(&r.payload.as_ptr()), "payload was copied");
+}
+
+/// Publishers generated as the fuzzers generate them.
+#[derive(Debug, Clone)]
+struct AnyPublishers(Vec<Publisher>);
+
+impl Arbitrary for AnyPublishers {
+    fn arbitrary(g: &mut Gen) -> Self {
+        let len = <usize as Arbitrary>::arbitrary(g) % 2048;
+        let seed: Vec<u8> = (0..len).map(|_| <u8 as Arbitrary>::arbitrary(g)).collect();
+        let v = Vec::<Publisher>::generate(&mut Unstructured::new(&seed)).unwrap_or_default();
+        AnyPublishers(v)
+    }
+}
+
+#[test]
+fn a_publisher_list_holds_the_publishers_it_was_built_from() {
+    fn prop(p: AnyPublishers) -> bool {
+        let list = PublisherList::from_publishers(&p.0);
+        let mut vec_bytes = BytesMut::new();
+        p.0.encode(&mut vec_bytes);
+        assert_eq!(list.as_bytes()[..], vec_bytes[..], "not the Vec's encoding");
+        assert_eq!(list.to_vec(), p.0);
+        assert_eq!(list, p.0.iter().cloned().collect::<PublisherList>());
+        fuzzing::check_publisher_list(&vec_bytes);
+        true
+    }
+    qc().quickcheck(prop as fn(AnyPublishers) -> bool);
+}
+
+#[test]
+fn a_publisher_list_decodes_exactly_when_a_vec_of_publishers_does() {
+    // Arbitrary bytes almost never get past the count; corrupting or cutting an encoded
+    // list reaches every field's check.
+    fn prop(p: AnyPublishers, bytes: Vec<u8>, at: usize, xor: u8, cut: usize) -> bool {
+        fuzzing::check_publisher_list(&bytes);
+        let mut encoded = BytesMut::new();
+        p.0.encode(&mut encoded);
+        let i = at % encoded.len();
+        encoded[i] ^= xor;
+        fuzzing::check_publisher_list(&encoded);
+        fuzzing::check_publisher_list(&encoded[..cut % (encoded.len() + 1)]);
+        true
+    }
+    qc().quickcheck(prop as fn(AnyPublishers, Vec<u8>, usize, u8, usize) -> bool);
 }

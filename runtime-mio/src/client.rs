@@ -15,8 +15,8 @@ use crate::queue::Queue;
 use crate::shell::os_seed;
 use bytes::Bytes;
 use roster_core::client::{self as core, ClientConfig, Command, Event};
-use roster_core::model::{DataInfoId, DatumVersion, Publisher, Text};
-pub use roster_core::wire::SharedSeq;
+use roster_core::model::{DataInfoId, DatumVersion, Text};
+pub use roster_core::wire::{PublisherList, PublisherRef};
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
@@ -79,10 +79,11 @@ pub struct Update {
     pub data_info_id: DataInfoId,
     /// Its version; strictly newer than the previous update of the subscription.
     pub version: DatumVersion,
-    /// Every live publisher. The list is shared by every subscription of the key on this
-    /// client (a clone is a reference-count increment), so a client with many
-    /// subscriptions of one key holds and frees each pushed list once.
-    pub publishers: SharedSeq<Publisher>,
+    /// Every live publisher, read in place from the pushed frame. The list is shared by
+    /// every subscription of the key on this client (a clone is a reference-count
+    /// increment), so a client with many subscriptions of one key holds and frees each
+    /// pushed list once.
+    pub publishers: PublisherList,
 }
 
 /// Parses a key: a bare data id takes the default instance and group.

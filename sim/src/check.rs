@@ -19,10 +19,11 @@ use bytes::Bytes;
 use roster_core::client::Event;
 use roster_core::io::ConnId;
 use roster_core::model::{
-    DataInfoId, DatumVersion, LeaderEpoch, ProcessId, Publisher, SlotId, TableEpoch, Text,
+    DataInfoId, DatumVersion, LeaderEpoch, ProcessId, Publisher, RegisterVersion, SlotId,
+    TableEpoch, Text,
 };
 use roster_core::slot::SlotTable;
-use roster_core::wire::{Frame, Message, SlotRoute};
+use roster_core::wire::{Frame, Message, PublisherList, SlotRoute};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -44,16 +45,38 @@ impl fmt::Display for Violation {
 /// A subscriber's view: (register id, payload) of each publisher in its last list.
 pub type List = Vec<(Text, Vec<Bytes>)>;
 
-/// Fingerprint of a publisher list (order-sensitive; lists are ordered by register id).
+/// Fingerprint of a publisher list as a data node serves it (order-sensitive; lists are
+/// ordered by register id).
 fn fingerprint(publishers: &[Publisher]) -> u64 {
-    let mut h = mix(FNV_START, publishers.len() as u64);
-    for p in publishers {
-        h = hash_bytes(h, p.register_id.as_str().as_bytes());
-        h = mix(h, p.version.client_version);
-        h = mix(h, p.version.connect_generation);
-        for b in &p.payload {
-            h = hash_bytes(mix(h, b.len() as u64), b);
-        }
+    publishers
+        .iter()
+        .fold(mix(FNV_START, publishers.len() as u64), |h, p| {
+            let payload = p.payload.iter().map(|b| &b[..]);
+            fold_publisher(h, &p.register_id, p.version, payload)
+        })
+}
+
+/// Fingerprint of a list as a client receives it: equal to [`fingerprint`] of the same
+/// publishers.
+fn list_fingerprint(publishers: &PublisherList) -> u64 {
+    publishers
+        .iter()
+        .fold(mix(FNV_START, publishers.len() as u64), |h, p| {
+            fold_publisher(h, p.register_id(), p.version(), p.payload())
+        })
+}
+
+fn fold_publisher<'a>(
+    mut h: u64,
+    register_id: &str,
+    version: RegisterVersion,
+    payload: impl Iterator<Item = &'a [u8]>,
+) -> u64 {
+    h = hash_bytes(h, register_id.as_bytes());
+    h = mix(h, version.client_version);
+    h = mix(h, version.connect_generation);
+    for b in payload {
+        h = hash_bytes(mix(h, b.len() as u64), b);
     }
     h
 }
@@ -304,7 +327,7 @@ impl Checker {
             return Ok(());
         };
         self.checks += 1;
-        let fp = fingerprint(publishers);
+        let fp = list_fingerprint(publishers);
         match self.states.get(&(data_info_id.clone(), *version)) {
             None => {
                 return violation(
@@ -328,7 +351,10 @@ impl Checker {
         }
         let list: List = publishers
             .iter()
-            .map(|p| (p.register_id.clone(), p.payload.to_vec()))
+            .map(|p| {
+                let p = p.to_owned();
+                (p.register_id, p.payload.to_vec())
+            })
             .collect();
         for id in register_ids {
             let entry = self.subscribers.entry((who, id.clone()));

@@ -1,8 +1,8 @@
 //! What an application tells the client ([`Command`]) and what the client tells it
 //! ([`Event`]).
 
-use crate::model::{Attribute, DataInfoId, DatumVersion, Payload, Publisher, Text};
-use crate::wire::SharedSeq;
+use crate::model::{Attribute, DataInfoId, DatumVersion, Payload, Text};
+use crate::wire::PublisherList;
 
 /// An application's request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,9 +52,9 @@ pub enum Event {
         register_ids: Vec<Text>,
         /// Its version; strictly newer than the last `Update` of this key.
         version: DatumVersion,
-        /// Every live publisher: the pushed list itself, shared (not copied) by every
-        /// subscription it is delivered to.
-        publishers: SharedSeq<Publisher>,
+        /// Every live publisher: the pushed list itself, read in place from the frame and
+        /// shared (not copied) by every subscription it is delivered to.
+        publishers: PublisherList,
     },
     /// Connected to a session; every registration has been replayed.
     Connected {

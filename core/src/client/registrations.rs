@@ -5,7 +5,7 @@
 use crate::model::{
     Attribute, DataInfoId, DatumVersion, Payload, Publisher, RegisterVersion, Text,
 };
-use crate::wire::{Publish, SharedSeq, Subscribe};
+use crate::wire::{Publish, PublisherList, Subscribe};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone)]
@@ -20,7 +20,7 @@ struct PubReg {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Delivered {
     pub(crate) version: DatumVersion,
-    pub(crate) publishers: SharedSeq<Publisher>,
+    pub(crate) publishers: PublisherList,
 }
 
 #[derive(Debug, Default)]
@@ -114,7 +114,7 @@ impl Registrations {
         &mut self,
         data_info_id: &DataInfoId,
         version: DatumVersion,
-        publishers: SharedSeq<Publisher>,
+        publishers: PublisherList,
     ) -> Option<(Vec<Text>, Delivered)> {
         let t = self.topics.get_mut(data_info_id)?;
         if t.delivered.as_ref().is_some_and(|d| d.version >= version) {

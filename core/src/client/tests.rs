@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::model::{DataInfoId, DatumVersion, LeaderEpoch, Publisher, RegisterVersion};
-use crate::wire::SharedSeq;
+use crate::wire::PublisherList;
 use std::time::Duration;
 
 fn key() -> DataInfoId {
@@ -233,7 +233,7 @@ fn m9_an_update_shares_the_pushed_list_instead_of_copying_it() {
     t.cmd(subscribe_cmd("sub-1"));
     t.cmd(subscribe_cmd("sub-2"));
     let (conn, _, _) = t.connect();
-    let list: SharedSeq<Publisher> = vec![p("a"), p("b")].into();
+    let list = PublisherList::from(vec![p("a"), p("b")]);
     t.c.handle_input(
         t.now,
         Input::Frame {
@@ -267,6 +267,63 @@ fn m9_an_update_shares_the_pushed_list_instead_of_copying_it() {
         o,
         Output::Event(Event::Update { publishers, .. }) if publishers.ptr_eq(&list)
     )));
+}
+
+#[test]
+fn m9_an_update_reads_the_pushed_publishers_in_place_from_the_frame() {
+    let mut t = T::new();
+    t.cmd(subscribe_cmd("sub-1"));
+    let (conn, _, _) = t.connect();
+    let mut pushed = vec![p("a"), p("b")];
+    pushed[1].payload = smallvec::smallvec![bytes::Bytes::from_static(b"10.0.0.2:80")];
+    pushed[1].attributes = vec![crate::model::Attribute {
+        key: Text::from("zone"),
+        value: Text::from("eu"),
+    }];
+    // As the shell hands it over: decoded from the bytes received.
+    let wire = Frame::new(
+        5,
+        Push {
+            data_info_id: key(),
+            version: v(3),
+            publishers: pushed.clone().into(),
+        },
+    )
+    .to_bytes()
+    .unwrap();
+    let frame = Frame::decode(wire.clone()).unwrap();
+    t.c.handle_input(t.now, Input::Frame { conn, frame });
+    let list = t
+        .drain()
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Event(Event::Update { publishers, .. }) => Some(publishers),
+            _ => None,
+        })
+        .expect("an update");
+    type Read<'a> = (&'a str, Vec<&'a [u8]>, Vec<(&'a str, &'a str)>);
+    let read: Vec<Read<'_>> = list
+        .iter()
+        .map(|r| {
+            (
+                r.register_id(),
+                r.payload().collect(),
+                r.attributes().collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        read,
+        [
+            ("a", vec![], vec![]),
+            ("b", vec![&b"10.0.0.2:80"[..]], vec![("zone", "eu")])
+        ]
+    );
+    assert_eq!(list.to_vec(), pushed);
+    assert!(
+        wire.as_ptr_range().contains(&list.as_bytes().as_ptr()),
+        "the list was copied out of the frame"
+    );
 }
 
 #[test]

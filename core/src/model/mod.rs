@@ -10,5 +10,6 @@ mod version;
 pub use data_info_id::{DataInfoId, SEPARATOR};
 pub use ids::{Incarnation, LeaderEpoch, NodeId, ProcessId, Role, SlotId, TableEpoch};
 pub use publisher::{Attribute, Payload, Publisher};
+pub(crate) use text::check_utf8;
 pub use text::{NotUtf8, Text};
 pub use version::{DatumVersion, RegisterVersion};

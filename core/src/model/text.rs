@@ -35,18 +35,14 @@ impl Text {
     /// Validates `bytes` as UTF-8 and wraps them without copying.
     #[inline]
     pub fn from_utf8(bytes: Bytes) -> Result<Self, NotUtf8> {
-        // Ids and addresses are nearly always ASCII, which `is_ascii` checks a word at a
-        // time; the general validator walks short strings byte by byte (a decoded push
-        // validates one register id per publisher, on every client connection).
-        if bytes.is_ascii() {
-            return Ok(Text(bytes));
-        }
-        match std::str::from_utf8(&bytes) {
-            Ok(_) => Ok(Text(bytes)),
-            Err(e) => Err(NotUtf8 {
-                valid_up_to: e.valid_up_to(),
-            }),
-        }
+        check_utf8(&bytes)?;
+        Ok(Text(bytes))
+    }
+
+    /// The part of `buf` that `s` borrows, shared: a `Text` without validating again (`s` is
+    /// a `str` already). Panics if `s` does not lie within `buf`.
+    pub(crate) fn shared_from(buf: &Bytes, s: &str) -> Self {
+        Text(buf.slice_ref(s.as_bytes()))
     }
 
     /// The string.
@@ -72,6 +68,24 @@ impl Text {
     /// Whether the string is empty.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+/// Whether `bytes` are UTF-8: the one rule every decoded string is held to, whether it is
+/// kept as a [`Text`] or only checked in place (a [`crate::wire::PublisherList`]).
+#[inline]
+pub(crate) fn check_utf8(bytes: &[u8]) -> Result<(), NotUtf8> {
+    // Ids and addresses are nearly always ASCII, which `is_ascii` checks a word at a
+    // time; the general validator walks short strings byte by byte (a decoded push
+    // validates one register id per publisher, on every client connection).
+    if bytes.is_ascii() {
+        return Ok(());
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(NotUtf8 {
+            valid_up_to: e.valid_up_to(),
+        }),
     }
 }
 

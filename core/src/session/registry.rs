@@ -11,7 +11,7 @@ use crate::liveness::SweepStamp;
 use crate::model::{DataInfoId, DatumVersion, Publisher, RegisterVersion, SlotId, Text};
 use crate::slot::SlotCount;
 use crate::time::Instant;
-use crate::wire::SharedSeq;
+use crate::wire::PublisherList;
 use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroU64;
 use std::sync::Arc;
@@ -97,11 +97,13 @@ impl Subscription {
     }
 }
 
-/// A datum as cached: shared, so that a fan-out clones a pointer per connection.
+/// A datum as cached: its list encoded once, when the version is fetched, so that a fan-out
+/// clones a pointer per connection and each push copies the encoding instead of encoding
+/// every publisher again.
 #[derive(Debug, Clone)]
 pub(crate) struct CachedDatum {
     pub(crate) version: DatumVersion,
-    pub(crate) publishers: SharedSeq<Publisher>,
+    pub(crate) publishers: PublisherList,
 }
 
 /// Everything the session knows under one key.

@@ -7,9 +7,9 @@ use crate::model::{
     TableEpoch,
 };
 use crate::wire::{
-    ChangeNotify, ClientHello, Datum, DatumChange, Datums, Member, NotLeader, ReconcileFetch,
-    ReconcileQuery, SlotAssignment, SlotTableView, Unsubscribe, VersionScanReply, WriteAccepted,
-    WriteOp,
+    ChangeNotify, ClientHello, Datum, DatumChange, Datums, Member, NotLeader, PublisherList,
+    ReconcileFetch, ReconcileQuery, SlotAssignment, SlotTableView, Unsubscribe, VersionScanReply,
+    WriteAccepted, WriteOp,
 };
 use std::time::Duration;
 
@@ -639,6 +639,38 @@ fn m8_a_burst_coalesces_into_one_push_in_flight_per_connection_and_key() {
         unreachable!()
     };
     assert_eq!(p.version, v(6), "of the newest version");
+}
+
+#[test]
+fn m8_every_push_of_one_version_sends_the_one_encoding_made_when_it_was_fetched() {
+    let mut t = T::new();
+    let (c1, c2) = (t.client(1), t.client(2));
+    t.subscribed(c1, &key(1), Some(datum(&key(1), 1, &["a"])));
+    t.frame(c2, 1, sub(&key(1), "s2", None));
+    let first = find(&t.sent(), is_push).1;
+    t.frame(c2, first.request_id, Ack {});
+    let sent = change(&mut t, &key(1), 2);
+    let c3 = t.client(3);
+    t.frame(c3, 1, sub(&key(1), "s3", None));
+    let sent = sent.into_iter().chain(t.sent());
+    let lists: Vec<(ConnId, PublisherList)> = sent
+        .filter_map(|(c, f)| match f.message {
+            Message::Push(p) => Some((c, p.publishers)),
+            _ => None,
+        })
+        .collect();
+    let conns: Vec<ConnId> = lists.iter().map(|(c, _)| *c).collect();
+    assert_eq!(
+        conns,
+        [c1, c2, c3],
+        "the change, then the cache for a newcomer"
+    );
+    let (_, list) = &lists[0];
+    assert_eq!(list.to_vec(), datum(&key(1), 2, &["a"]).publishers);
+    assert!(
+        lists.iter().all(|(_, l)| l.ptr_eq(list)),
+        "one encoding per version, not one per connection"
+    );
 }
 
 #[test]

@@ -7,10 +7,9 @@
 //! reserve memory the frame does not back.
 
 use super::error::BodyError;
-use crate::model::Text;
+use crate::model::{NotUtf8, Text};
 use bytes::{BufMut, Bytes, BytesMut};
 use smallvec::{Array, SmallVec};
-use std::sync::Arc;
 
 /// Writes a value in wire format.
 pub trait Encode {
@@ -70,6 +69,45 @@ impl<'a> Reader<'a> {
     /// A length-prefixed byte string, shared with the body.
     #[inline]
     pub fn bytes(&mut self) -> Result<Bytes, BodyError> {
+        let (start, end) = self.byte_range()?;
+        Ok(self.buf.slice(start..end))
+    }
+
+    /// A length-prefixed byte string, borrowed from the body: the same checks and errors as
+    /// [`Reader::bytes`], without a reference count on the body's buffer.
+    #[inline]
+    pub(crate) fn bytes_ref(&mut self) -> Result<&'a [u8], BodyError> {
+        let (start, end) = self.byte_range()?;
+        Ok(&self.buf[start..end])
+    }
+
+    /// Skips a length-prefixed UTF-8 string, with the same checks and errors as decoding a
+    /// [`Text`].
+    #[inline]
+    pub(crate) fn skip_text(&mut self) -> Result<(), BodyError> {
+        let at = self.pos;
+        let raw = self.bytes_ref()?;
+        crate::model::check_utf8(raw).map_err(|e| invalid_utf8(at, e))
+    }
+
+    /// The bytes not yet consumed.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        &self.buf[self.pos..]
+    }
+
+    /// Consumes `n` bytes, which the caller checked are there.
+    pub(crate) fn skip(&mut self, n: usize) {
+        debug_assert!(n <= self.remaining());
+        self.pos += n;
+    }
+
+    /// The body from `start` to the current position, shared.
+    pub(crate) fn shared_since(&self, start: usize) -> Bytes {
+        self.buf.slice(start..self.pos)
+    }
+
+    #[inline]
+    fn byte_range(&mut self) -> Result<(usize, usize), BodyError> {
         let len = u32::from_be_bytes(self.take_array()?) as usize;
         let start = self.pos;
         if len > self.buf.len() - start {
@@ -79,7 +117,7 @@ impl<'a> Reader<'a> {
             });
         }
         self.pos = start + len;
-        Ok(self.buf.slice(start..start + len))
+        Ok((start, start + len))
     }
 
     /// A sequence count, already checked to fit in the bytes left for elements of at least
@@ -184,21 +222,26 @@ impl Decode for Text {
     const MIN_LEN: usize = 4;
     fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
         let at = r.position();
-        Text::from_utf8(r.bytes()?).map_err(|e| BodyError::InvalidUtf8 {
-            offset: at + 4 + e.valid_up_to,
-        })
+        Text::from_utf8(r.bytes()?).map_err(|e| invalid_utf8(at, e))
+    }
+}
+
+/// The error for a string whose length prefix starts at body offset `at`.
+fn invalid_utf8(at: usize, e: NotUtf8) -> BodyError {
+    BodyError::InvalidUtf8 {
+        offset: at + 4 + e.valid_up_to,
     }
 }
 
 /// A sequence: its u32 count, then its elements.
-fn encode_seq<T: Encode>(items: &[T], dst: &mut BytesMut) {
+pub(super) fn encode_seq<T: Encode>(items: &[T], dst: &mut BytesMut) {
     put_len(dst, items.len());
     for item in items {
         item.encode(dst);
     }
 }
 
-fn seq_len<T: Encode>(items: &[T]) -> usize {
+pub(super) fn seq_len<T: Encode>(items: &[T]) -> usize {
     4 + items.iter().map(Encode::encoded_len).sum::<usize>()
 }
 
@@ -274,77 +317,6 @@ where
     }
 }
 
-/// A sequence whose elements are shared between the values holding it: cloning it bumps
-/// one reference count instead of copying every element. Its wire form is exactly a
-/// `Vec<T>`'s (a u32 count, then the elements), so it changes only the Rust type of a field,
-/// never its bytes. Used where one list goes out many times (a datum pushed to every
-/// subscriber of a key).
-///
-/// The elements stay in the `Vec` they were decoded or built into (an `Arc<[T]>` would copy
-/// them into a new allocation: for a pushed list of 1,000 publishers, about 100 KB per
-/// push and connection).
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct SharedSeq<T>(Arc<Vec<T>>);
-
-impl<T> SharedSeq<T> {
-    /// Whether both share one allocation (a clone of the other).
-    pub fn ptr_eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-
-impl<T> std::ops::Deref for SharedSeq<T> {
-    type Target = [T];
-    fn deref(&self) -> &[T] {
-        &self.0
-    }
-}
-
-impl<T: std::fmt::Debug> std::fmt::Debug for SharedSeq<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.0.iter()).finish()
-    }
-}
-
-impl<T> From<Vec<T>> for SharedSeq<T> {
-    fn from(mut v: Vec<T>) -> Self {
-        // Decoding may have grown the vector past its length; shrinking a heap block is done
-        // in place by the allocator, not copied.
-        v.shrink_to_fit();
-        SharedSeq(Arc::new(v))
-    }
-}
-
-impl<T> FromIterator<T> for SharedSeq<T> {
-    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
-        iter.into_iter().collect::<Vec<T>>().into()
-    }
-}
-
-impl<'a, T> IntoIterator for &'a SharedSeq<T> {
-    type Item = &'a T;
-    type IntoIter = std::slice::Iter<'a, T>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
-    }
-}
-
-impl<T: Encode> Encode for SharedSeq<T> {
-    fn encode(&self, dst: &mut BytesMut) {
-        encode_seq(&self.0, dst);
-    }
-    fn encoded_len(&self) -> usize {
-        seq_len(&self.0)
-    }
-}
-
-impl<T: Decode> Decode for SharedSeq<T> {
-    const MIN_LEN: usize = <Vec<T> as Decode>::MIN_LEN;
-    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
-        Vec::<T>::decode(r).map(SharedSeq::from)
-    }
-}
-
 impl<T: Encode> Encode for Option<T> {
     fn encode(&self, dst: &mut BytesMut) {
         match self {
@@ -395,24 +367,9 @@ mod tests {
         roundtrip(Some(Text::from("ünïcode")));
         roundtrip(None::<u64>);
         roundtrip(vec![Bytes::from_static(b"a"), Bytes::new()]);
-        roundtrip(SharedSeq::from(vec![1u16, 2]));
         let mut buf = BytesMut::new();
         0x0102u16.encode(&mut buf);
         assert_eq!(&buf[..], &[1, 2]);
-    }
-
-    #[test]
-    fn a_shared_sequence_encodes_exactly_as_a_vec() {
-        let v = vec![Text::from("a"), Text::from("bc")];
-        let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
-        v.encode(&mut a);
-        SharedSeq::from(v.clone()).encode(&mut b);
-        assert_eq!(a, b);
-        let shared = SharedSeq::from(v);
-        assert!(
-            shared.clone().ptr_eq(&shared),
-            "a clone shares the elements"
-        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! Each function panics when the codec misbehaves; that panic is what a fuzzer reports.
 
-use super::{DecodeError, Frame, FrameDecoder};
+use super::{Decode, DecodeError, Frame, FrameDecoder, PublisherList, Reader};
+use crate::model::Publisher;
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Bytes, BytesMut};
 
@@ -31,6 +32,34 @@ pub fn check_decode(data: &[u8]) {
     if let Err(e) = whole {
         // Every error renders a message for the log line that closes the connection.
         assert!(!e.to_string().is_empty());
+    }
+    // The same bytes as a bare list: the fuzzer steers both decoders at once.
+    check_publisher_list(data);
+}
+
+/// Arbitrary bytes read as a list of publishers: a [`PublisherList`] decodes exactly when a
+/// `Vec<Publisher>` does, failing with the same error at the same offset, and then holds
+/// the same publishers and re-encodes to the bytes it read.
+pub fn check_publisher_list(data: &[u8]) {
+    let bytes = Bytes::copy_from_slice(data);
+    let (mut a, mut b) = (Reader::new(&bytes), Reader::new(&bytes));
+    let owned = Vec::<Publisher>::decode(&mut a);
+    let list = PublisherList::decode(&mut b);
+    assert_eq!(a.position(), b.position(), "the decoders stopped apart");
+    match (owned, list) {
+        (Ok(owned), Ok(list)) => {
+            assert_eq!(list.len(), owned.len());
+            assert_eq!(list.to_vec(), owned, "the list holds other publishers");
+            assert!(list.iter().zip(&owned).all(|(r, p)| r == *p));
+            assert_eq!(&list.as_bytes()[..], &data[..b.position()]);
+            assert_eq!(
+                list,
+                PublisherList::from(owned),
+                "encoding is not canonical"
+            );
+        }
+        (Err(a), Err(b)) => assert_eq!(a, b, "the decoders fail differently"),
+        (a, b) => panic!("Vec<Publisher> decoding gave {a:?} but PublisherList gave {b:?}"),
     }
 }
 

@@ -5,8 +5,8 @@
 //! further code. A trait of our own (instead of `arbitrary::Arbitrary` directly) lets us
 //! cover `bytes::Bytes`, which we do not own.
 
-use super::codec::SharedSeq;
-use crate::model::Text;
+use super::PublisherList;
+use crate::model::{Publisher, Text};
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 
@@ -61,9 +61,9 @@ where
     }
 }
 
-impl<T: Generate> Generate for SharedSeq<T> {
+impl Generate for PublisherList {
     fn generate(u: &mut Unstructured<'_>) -> arbitrary::Result<Self> {
-        Vec::<T>::generate(u).map(SharedSeq::from)
+        Vec::<Publisher>::generate(u).map(PublisherList::from)
     }
 }
 

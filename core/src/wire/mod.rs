@@ -17,11 +17,13 @@ pub mod fuzzing;
 #[cfg(feature = "arbitrary")]
 pub mod generate;
 mod messages;
+mod publisher_list;
 
-pub use codec::{Decode, Encode, Reader, SharedSeq};
+pub use codec::{Decode, Encode, Reader};
 pub use error::{BodyError, DecodeError, EncodeError};
 pub use frame::{DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, HEADER_LEN, MAGIC, PROTOCOL_VERSION};
 pub use messages::*;
+pub use publisher_list::{Attributes, Iter, Payload, PublisherList, PublisherRef};
 
 #[cfg(feature = "arbitrary")]
 impl<'a> arbitrary::Arbitrary<'a> for Message {

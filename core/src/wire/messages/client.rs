@@ -4,7 +4,7 @@
 //! registrations. Every request is answered by `Ack` or `ErrorReply` with the same request id.
 
 use crate::model::{DataInfoId, DatumVersion, Publisher, RegisterVersion, Text};
-use crate::wire::SharedSeq;
+use crate::wire::PublisherList;
 
 wire_struct! {
     /// Opens a client connection.
@@ -71,7 +71,8 @@ wire_struct! {
         pub data_info_id: DataInfoId,
         /// Version of the list; strictly newer than any earlier push of this id.
         pub version: DatumVersion,
-        /// Every live publisher (shared: a fan-out sends one list to every subscriber).
-        pub publishers: SharedSeq<Publisher>,
+        /// Every live publisher, in its wire encoding: a fan-out encodes one list for every
+        /// subscriber, and a client reads it in place.
+        pub publishers: PublisherList,
     }
 }
