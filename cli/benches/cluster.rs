@@ -36,7 +36,7 @@ fn wait_count(sub: &Subscription, n: usize, deadline: Instant) -> Instant {
         let left = deadline.saturating_duration_since(Instant::now());
         assert!(!left.is_zero(), "timed out waiting for {n} publishers");
         if let Ok(u) = sub.recv_timeout(left) {
-            if u.publishers.len() == n {
+            if u.publishers().len() == n {
                 return Instant::now();
             }
         }

@@ -399,7 +399,7 @@ fn render(data_id: &str, u: &Update, json: bool) -> String {
     };
     if json {
         let publishers: Vec<_> = u
-            .publishers
+            .publishers()
             .iter()
             .map(|p| {
                 serde_json::json!({
@@ -410,18 +410,18 @@ fn render(data_id: &str, u: &Update, json: bool) -> String {
             .collect();
         serde_json::json!({
             "data_id": data_id,
-            "data_info_id": u.data_info_id.to_string(),
-            "version": [u.version.leader_epoch.0, u.version.seq],
+            "data_info_id": u.data_info_id().to_string(),
+            "version": [u.version().leader_epoch.0, u.version().seq],
             "publishers": publishers,
         })
         .to_string()
     } else {
-        let list: Vec<String> = u.publishers.iter().flat_map(payloads).collect();
+        let list: Vec<String> = u.publishers().iter().flat_map(payloads).collect();
         format!(
             "{data_id} v{}.{}: {} publisher(s) [{}]",
-            u.version.leader_epoch.0,
-            u.version.seq,
-            u.publishers.len(),
+            u.version().leader_epoch.0,
+            u.version().seq,
+            u.publishers().len(),
             list.join(", ")
         )
     }

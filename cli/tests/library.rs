@@ -32,27 +32,27 @@ fn publish_subscribe_stream_and_drop_unregisters(runtime: Runtime) {
     let mut last = None;
     while let Some(u) = next_async(&mut sub) {
         if let Some(prev) = last {
-            assert!(u.version > prev, "versions only grow");
+            assert!(u.version() > prev, "versions only grow");
         }
-        last = Some(u.version);
-        if u.publishers.len() == 1 {
-            let p = u.publishers.iter().next().unwrap();
+        last = Some(u.version());
+        if u.publishers().len() == 1 {
+            let p = u.publishers().iter().next().unwrap();
             assert_eq!(p.payload().collect::<Vec<_>>(), [b"10.1.1.1:80"]);
             // Both subscriptions of the key get the one decoded list, not a copy each.
             let t = twin
                 .by_ref()
-                .find(|t| t.version == u.version)
+                .find(|t| t.version() == u.version())
                 .expect("the twin subscription gets the same version");
-            assert!(t.publishers.ptr_eq(&u.publishers));
+            assert!(t.ptr_eq(&u), "one shared update, not a copy per subscription");
             break;
         }
     }
     drop(publication);
     let u = sub
         .by_ref()
-        .find(|u| u.publishers.is_empty())
+        .find(|u| u.publishers().is_empty())
         .expect("the list empties after the drop");
-    assert!(Some(u.version) > last);
+    assert!(Some(u.version()) > last);
     assert!(matches!(
         sub.recv_timeout(Duration::from_millis(10)),
         Err(Error::Timeout)
@@ -83,7 +83,7 @@ fn wait_for(sub: &Subscription, n: usize) {
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         match sub.recv_timeout(left) {
-            Ok(u) if u.publishers.len() == n => return,
+            Ok(u) if u.publishers().len() == n => return,
             Ok(_) => {}
             Err(e) => panic!("waiting for {n} publishers: {e}"),
         }

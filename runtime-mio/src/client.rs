@@ -9,14 +9,15 @@
 //! - Reconnection, replay of every registration and fail-over across the configured
 //!   sessions are the core client's: automatic.
 
-use crate::client_io::{Member, Seat};
 pub use crate::client_io::io_threads;
+use crate::client_io::{Member, Seat};
 use crate::queue::Queue;
 use crate::shell::os_seed;
 use bytes::Bytes;
 use roster_core::client::{self as core, ClientConfig, Command, Event};
 use roster_core::model::{DataInfoId, DatumVersion, Text};
 pub use roster_core::wire::{PublisherList, PublisherRef};
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
@@ -72,18 +73,50 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// A list pushed to a subscription.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Update {
+/// A list pushed to a subscription. One push reaches every subscription of its key on the
+/// client as clones of one `Update`: a clone or a drop touches a single reference count,
+/// however many subscriptions share it (a client with 100 subscriptions of a key would
+/// otherwise pay hundreds of contended atomic operations on the frame's buffer per push).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Update(Arc<Pushed>);
+
+#[derive(Debug, PartialEq, Eq)]
+struct Pushed {
+    data_info_id: DataInfoId,
+    version: DatumVersion,
+    publishers: PublisherList,
+}
+
+impl Update {
     /// The key.
-    pub data_info_id: DataInfoId,
+    pub fn data_info_id(&self) -> &DataInfoId {
+        &self.0.data_info_id
+    }
+
     /// Its version; strictly newer than the previous update of the subscription.
-    pub version: DatumVersion,
-    /// Every live publisher, read in place from the pushed frame. The list is shared by
-    /// every subscription of the key on this client (a clone is a reference-count
-    /// increment), so a client with many subscriptions of one key holds and frees each
-    /// pushed list once.
-    pub publishers: PublisherList,
+    pub fn version(&self) -> DatumVersion {
+        self.0.version
+    }
+
+    /// Every live publisher, read in place from the pushed frame.
+    pub fn publishers(&self) -> &PublisherList {
+        &self.0.publishers
+    }
+
+    /// Whether both are the one push, shared (not merely equal).
+    pub fn ptr_eq(&self, other: &Update) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl fmt::Debug for Update {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Update")
+            .field("data_info_id", &self.0.data_info_id.to_string())
+            .field("version", &self.0.version)
+            .field("publishers", &self.0.publishers)
+            .finish()
+    }
 }
 
 /// Parses a key: a bare data id takes the default instance and group.
@@ -133,7 +166,9 @@ struct Status {
 
 #[derive(Debug, Default)]
 struct Shared {
-    subs: Mutex<HashMap<Text, Queue<Update>>>,
+    /// Subscriptions by register id. Every push looks up each subscription it reaches, so
+    /// the ids (made by this client) are hashed with Fx rather than SipHash.
+    subs: Mutex<FxHashMap<Text, Queue<Update>>>,
     status: Mutex<Status>,
     changed: Condvar,
 }
@@ -153,14 +188,15 @@ impl Member for Shared {
                 version,
                 publishers,
             } => {
+                let update = Update(Arc::new(Pushed {
+                    data_info_id,
+                    version,
+                    publishers,
+                }));
                 let subs = lock(&self.subs);
                 for id in register_ids {
                     if let Some(q) = subs.get(&id) {
-                        let _ = q.push(Update {
-                            data_info_id: data_info_id.clone(),
-                            version,
-                            publishers: publishers.clone(),
-                        });
+                        let _ = q.push(update.clone());
                     }
                 }
             }

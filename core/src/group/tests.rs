@@ -108,7 +108,10 @@ fn group_of_two() -> NodeGroup<Probe> {
 }
 
 fn command(g: &mut NodeGroup<Probe>, member: MemberId, command: Do) {
-    g.handle_input(at(0), Input::Command(GroupCommand::Command { member, command }));
+    g.handle_input(
+        at(0),
+        Input::Command(GroupCommand::Command { member, command }),
+    );
 }
 
 fn drain(g: &mut NodeGroup<Probe>) -> Vec<Output<GroupEvent<Seen>>> {
@@ -248,7 +251,10 @@ fn connections_accepted_by_the_driver_are_refused() {
     g.handle_input(at(0), Input::Accepted { conn: ConnId(4) });
     assert!(matches!(
         drain(&mut g).as_slice(),
-        [Output::Close { conn: ConnId(4), .. }]
+        [Output::Close {
+            conn: ConnId(4),
+            ..
+        }]
     ));
 }
 
