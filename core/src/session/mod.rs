@@ -19,6 +19,7 @@
 
 pub mod backoff;
 pub mod config;
+mod conn_map;
 mod fetch;
 mod key_index;
 mod outbox;
@@ -342,11 +343,8 @@ impl Session {
             None => (Applied::Changed, None),
         };
         if applied == Applied::Changed {
-            let op = Write::Remove {
-                key: key.unwrap_or_else(|| Arc::new(u.data_info_id)),
-                register_id: u.register_id,
-                version: u.version,
-            };
+            let key = key.unwrap_or_else(|| Arc::new(u.data_info_id));
+            let op = Write::remove(key, u.register_id, u.version);
             self.forward(now, slot, op);
         }
     }
@@ -406,12 +404,7 @@ impl Session {
             };
             let (slot, key) = (topic.slot, topic.key.clone());
             self.registry.release_if_unused(tid);
-            let op = Write::Remove {
-                key,
-                register_id,
-                version,
-            };
-            self.forward(now, slot, op);
+            self.forward(now, slot, Write::remove(key, register_id, version));
         }
     }
 }

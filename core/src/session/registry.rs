@@ -5,6 +5,7 @@
 //! Each client connection has one compact record ([`ClientConn`]): its registrations and its
 //! liveness.
 
+use super::conn_map::ConnMap;
 use super::key_index::KeyIndex;
 use crate::io::ConnId;
 use crate::liveness::SweepStamp;
@@ -226,7 +227,7 @@ pub(crate) struct Registry {
     by_key: KeyIndex,
     by_slot: BTreeMap<SlotId, BTreeSet<TopicId>>,
     slot_count: SlotCount,
-    pub(crate) conns: BTreeMap<ConnId, ClientConn>,
+    conns: ConnMap<ClientConn>,
 }
 
 /// Copies a string out of the frame buffer it may share, so a long-lived registration does
@@ -264,7 +265,7 @@ impl Registry {
             by_key: KeyIndex::default(),
             by_slot: BTreeMap::new(),
             slot_count,
-            conns: BTreeMap::new(),
+            conns: ConnMap::default(),
         }
     }
 
@@ -421,10 +422,10 @@ impl Registry {
         };
         let stored = (topic.key.clone(), topic.slot, entry.publisher.clone());
         if previous != Some(conn) {
-            if let Some(old) = previous.and_then(|p| self.conns.get_mut(&p)) {
+            if let Some(old) = previous.and_then(|p| self.conns.get_mut(p)) {
                 old.lose_publisher();
             }
-            let c = self.conns.entry(conn).or_default();
+            let c = self.conns.get_or_insert_with(conn, ClientConn::default);
             c.registrations += 1;
             let idx = c.publishers.get_or_insert_default();
             idx.handles.push((id, stored.2.register_id.clone()));
@@ -450,7 +451,7 @@ impl Registry {
             Some(old) if old.publisher.version < version => {
                 let conn = old.conn;
                 topic.publishers.remove(register_id);
-                if let Some(c) = self.conns.get_mut(&conn) {
+                if let Some(c) = self.conns.get_mut(conn) {
                     c.lose_publisher();
                 }
                 Applied::Changed
@@ -513,7 +514,7 @@ impl Registry {
                 true
             }
         };
-        let c = self.conns.entry(conn).or_default();
+        let c = self.conns.get_or_insert_with(conn, ClientConn::default);
         c.registrations += 1;
         if first {
             c.subscribe(id);
@@ -534,11 +535,11 @@ impl Registry {
         }
         if sub.register_ids.remove(register_id) {
             topic.subscribers.remove(&conn);
-            if let Some(c) = self.conns.get_mut(&conn) {
+            if let Some(c) = self.conns.get_mut(conn) {
                 c.unsubscribe(id);
             }
         }
-        if let Some(c) = self.conns.get_mut(&conn) {
+        if let Some(c) = self.conns.get_mut(conn) {
             c.registrations = c.registrations.saturating_sub(1);
         }
         self.release_if_unused(id);
@@ -547,37 +548,37 @@ impl Registry {
     /// Registrations a connection holds.
     #[cfg(test)]
     pub(crate) fn registrations(&self, conn: ConnId) -> usize {
-        self.conns.get(&conn).map_or(0, ClientConn::registrations)
+        self.conns.get(conn).map_or(0, ClientConn::registrations)
     }
 
     /// A client said hello on `conn` at `now` (its send stamped `sent`): its record, for its
     /// registrations and liveness, until [`Registry::close`].
     pub(crate) fn open(&mut self, conn: ConnId, now: Instant, sent: SweepStamp) {
-        let c = self.conns.entry(conn).or_default();
+        let c = self.conns.get_or_insert_with(conn, ClientConn::default);
         c.heard = now;
         c.sent = sent;
     }
 
     /// The record of client connection `conn`, if open.
     pub(crate) fn client_mut(&mut self, conn: ConnId) -> Option<&mut ClientConn> {
-        self.conns.get_mut(&conn)
+        self.conns.get_mut(conn)
     }
 
     /// Whether `conn` is an open client connection.
     pub(crate) fn is_client(&self, conn: ConnId) -> bool {
-        self.conns.contains_key(&conn)
+        self.conns.contains_key(conn)
     }
 
-    /// Every open client connection's record.
+    /// Every open client connection's record, in connection id order.
     pub(crate) fn clients_mut(&mut self) -> impl Iterator<Item = (ConnId, &mut ClientConn)> {
-        self.conns.iter_mut().map(|(c, r)| (*c, r))
+        self.conns.sorted_mut().into_iter()
     }
 
     /// Forgets a closed connection: removes its subscriptions and returns the keys of the
     /// publishers it may still own, ordered and without repeats (the caller removes those
     /// it still owns, at once or after the grace).
     pub(crate) fn close(&mut self, conn: ConnId) -> Vec<(TopicId, Text)> {
-        let Some(c) = self.conns.remove(&conn) else {
+        let Some(c) = self.conns.remove(conn) else {
             return Vec::new();
         };
         for &id in &c.subscribed {
@@ -693,7 +694,7 @@ mod tests {
             let removed = r.unpublish(t, &a, RegisterVersion::new(2 * n + 1, 1));
             assert_eq!(removed, Applied::Changed);
             assert_eq!(r.registrations(c), 0);
-            let idx = r.conns[&c].publishers.as_ref().unwrap();
+            let idx = r.conns.get(c).unwrap().publishers.as_ref().unwrap();
             // Compacted once stale handles pass 2 × live + 16 (live was 1 at the append).
             assert!(idx.handles.len() <= 18, "{} handles", idx.handles.len());
         }
