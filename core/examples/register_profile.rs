@@ -4,7 +4,9 @@
 //! Made for instruction counts and cache profiles: run it under
 //! `valgrind --tool=callgrind --toggle-collect='register_profile::register_all'` and divide
 //! the count by the publishers, or under `perf stat`; it prints the wall time of the
-//! measured part too.
+//! measured part too, and the allocations it made per registration (counted by a
+//! counting global allocator).
+#![allow(unsafe_code)] // the counting allocator
 
 use roster_core::io::{ConnId, Input, Node, Output};
 use roster_core::model::{
@@ -17,8 +19,30 @@ use roster_core::wire::{
     ClientHello, ClusterView, Frame, Member, Message, PeerHello, Publish, SlotAssignment,
     SlotTableView,
 };
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 const CONNS: u64 = 1_000;
+
+struct Counting;
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 fn now() -> Instant {
     Instant::from_millis(1)
@@ -122,31 +146,27 @@ fn register_all(mut s: Session, frames: Vec<(ConnId, Frame)>) -> Session {
 
 #[allow(clippy::disallowed_methods, clippy::disallowed_types)] // timing the example itself
 fn main() {
-    eprintln!(
-        "sizes: frame {} output {} publish {} publisher {} input {}",
-        std::mem::size_of::<Frame>(),
-        std::mem::size_of::<Output<roster_core::session::SessionEvent>>(),
-        std::mem::size_of::<Publish>(),
-        std::mem::size_of::<Publisher>(),
-        std::mem::size_of::<Input<std::convert::Infallible>>()
-    );
     let n: u32 = std::env::var("ROSTER_PUBLISHERS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(100_000);
     let s = session();
     let frames = frames(n);
+    let allocs = ALLOCS.load(Ordering::Relaxed);
     let start = std::time::Instant::now();
     let s = register_all(s, frames);
     let took = start.elapsed();
+    let allocs = ALLOCS.load(Ordering::Relaxed) - allocs;
     let key = DataInfoId::new(
         "com.example.Service0:1.0",
         "DEFAULT_INSTANCE_ID",
         "DEFAULT_GROUP",
     );
     println!(
-        "{n} registrations in {took:?} ({:.0}/s); key 0 holds {} publishers",
+        "{n} registrations in {took:?} ({:.0}/s), {:.2} allocations (or reallocations) each; \
+         key 0 holds {} publishers",
         f64::from(n) / took.as_secs_f64(),
+        allocs as f64 / f64::from(n.max(1)),
         s.publisher_count(&key)
     );
     std::hint::black_box(s);
