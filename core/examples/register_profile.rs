@@ -1,6 +1,8 @@
 //! Registers `ROSTER_PUBLISHERS` publishers (default 100,000) on 1,000 client connections
 //! through one `Session`, exactly as the `register_100k_publishers` bench does: frames
-//! decoded from bytes as a shell delivers them, each handled and its output drained.
+//! decoded from bytes as a shell delivers them (each connection's from one read buffer, or
+//! with `ROSTER_OWN_BUFFERS` set each from a buffer of its own), each handled and its
+//! output drained.
 //! Made for instruction counts and cache profiles: run it under
 //! `valgrind --tool=callgrind --toggle-collect='register_profile::register_all'` and divide
 //! the count by the publishers, or under `perf stat`; it prints the wall time of the
@@ -8,6 +10,7 @@
 //! counting global allocator).
 #![allow(unsafe_code)] // the counting allocator
 
+use bytes::BytesMut;
 use roster_core::io::{ConnId, Input, Node, Output};
 use roster_core::model::{
     DataInfoId, Incarnation, LeaderEpoch, NodeId, ProcessId, Publisher, RegisterVersion, Role,
@@ -16,10 +19,11 @@ use roster_core::model::{
 use roster_core::session::{Session, SessionConfig};
 use roster_core::time::Instant;
 use roster_core::wire::{
-    ClientHello, ClusterView, Frame, Member, Message, PeerHello, Publish, SlotAssignment,
-    SlotTableView,
+    ClientHello, ClusterView, Frame, FrameDecoder, Member, Message, PeerHello, Publish,
+    SlotAssignment, SlotTableView,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 const CONNS: u64 = 1_000;
@@ -112,25 +116,56 @@ fn session() -> Session {
     s
 }
 
-fn frames(n: u32) -> Vec<(ConnId, Frame)> {
+fn publish(i: u32) -> Frame {
+    let p = Publish {
+        data_info_id: DataInfoId::new(
+            format!("com.example.Service{}:1.0", i % 5_000),
+            "DEFAULT_INSTANCE_ID",
+            "DEFAULT_GROUP",
+        ),
+        publisher: Publisher {
+            register_id: Text::from(format!("pub-{i}")),
+            version: RegisterVersion::new(1, 1),
+            payload: smallvec::smallvec![bytes::Bytes::from_static(b"10.0.0.1:8080")],
+            attributes: vec![],
+        },
+    };
+    Frame::new(u64::from(i), p)
+}
+
+/// The frames, in the order they are handled (frame `i` on connection `i % CONNS + 1`), as
+/// a shell decodes them from what it read: each connection's frames from one read buffer
+/// (`own` set: each frame from a buffer of its own).
+fn frames(n: u32, own: bool) -> Vec<(ConnId, Frame)> {
+    let conn = |i: u32| ConnId(u64::from(i) % CONNS + 1);
+    if own {
+        return (0..n)
+            .map(|i| {
+                let bytes = publish(i).to_bytes().expect("encodes");
+                (conn(i), Frame::decode(bytes).expect("decodes"))
+            })
+            .collect();
+    }
+    let mut streams: BTreeMap<ConnId, BytesMut> = BTreeMap::new();
+    for i in 0..n {
+        let bytes = publish(i).to_bytes().expect("encodes");
+        streams
+            .entry(conn(i))
+            .or_default()
+            .extend_from_slice(&bytes);
+    }
+    let decoder = FrameDecoder::default();
+    let mut decoded: BTreeMap<ConnId, VecDeque<Frame>> = BTreeMap::new();
+    for (c, mut buf) in streams {
+        let frames = decoded.entry(c).or_default();
+        while let Some(f) = decoder.decode(&mut buf).expect("decodes") {
+            frames.push_back(f);
+        }
+    }
     (0..n)
         .map(|i| {
-            let p = Publish {
-                data_info_id: DataInfoId::new(
-                    format!("com.example.Service{}:1.0", i % 5_000),
-                    "DEFAULT_INSTANCE_ID",
-                    "DEFAULT_GROUP",
-                ),
-                publisher: Publisher {
-                    register_id: Text::from(format!("pub-{i}")),
-                    version: RegisterVersion::new(1, 1),
-                    payload: smallvec::smallvec![bytes::Bytes::from_static(b"10.0.0.1:8080")],
-                    attributes: vec![],
-                },
-            };
-            let bytes = Frame::new(u64::from(i), p).to_bytes().expect("encodes");
-            let frame = Frame::decode(bytes).expect("decodes");
-            (ConnId(u64::from(i) % CONNS + 1), frame)
+            let f = decoded.get_mut(&conn(i)).and_then(VecDeque::pop_front);
+            (conn(i), f.expect("decoded"))
         })
         .collect()
 }
@@ -151,7 +186,8 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(100_000);
     let s = session();
-    let frames = frames(n);
+    let own = std::env::var_os("ROSTER_OWN_BUFFERS").is_some();
+    let frames = frames(n, own);
     let allocs = ALLOCS.load(Ordering::Relaxed);
     let start = std::time::Instant::now();
     let s = register_all(s, frames);

@@ -23,6 +23,7 @@ mod conn_map;
 mod fetch;
 mod key_index;
 mod outbox;
+mod owned;
 mod peers;
 mod push;
 mod reconcile;

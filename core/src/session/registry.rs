@@ -7,6 +7,7 @@
 
 use super::conn_map::ConnMap;
 use super::key_index::KeyIndex;
+use super::owned;
 use crate::io::ConnId;
 use crate::liveness::SweepStamp;
 use crate::model::{DataInfoId, DatumVersion, Publisher, RegisterVersion, SlotId, Text};
@@ -230,12 +231,6 @@ pub(crate) struct Registry {
     conns: ConnMap<ClientConn>,
 }
 
-/// Copies a string out of the frame buffer it may share, so a long-lived registration does
-/// not pin a whole received frame.
-pub(crate) fn compact(t: &Text) -> Text {
-    Text::from(t.as_str())
-}
-
 /// A deterministic 64-bit hash of a key for the registry's index: an Fx-style multiply
 /// over each part's bytes eight at a time and its length, finished by SplitMix64.
 fn key_hash(key: &DataInfoId) -> u64 {
@@ -291,11 +286,7 @@ impl Registry {
         if let Some(id) = self.find(key) {
             return id;
         }
-        let key = DataInfoId {
-            data_id: compact(&key.data_id),
-            instance_id: compact(&key.instance_id),
-            group: compact(&key.group),
-        };
+        let key = owned::key(key);
         let slot = self.slot_count.slot_of(&key);
         let hash = key_hash(&key);
         let topic = Topic {
@@ -391,13 +382,18 @@ impl Registry {
             .topics
             .get_mut(id.0 as usize)
             .and_then(Option::as_mut)?;
+        // Copied out of its frame before the search, so that a new entry's key shares the
+        // copy: a replayed (superseded) publisher, the rare case, is copied for nothing.
+        let publisher = owned::publisher(publisher, None);
         // The connection that held the publisher until now, if not `conn`.
         let previous;
-        let entry = match topic.publishers.entry(compact(&publisher.register_id)) {
+        let entry = match topic.publishers.entry(publisher.register_id.clone()) {
             Entry::Occupied(o) if o.get().publisher.version >= publisher.version => return None,
             Entry::Occupied(o) => {
                 let e = o.into_mut();
                 previous = Some(e.conn);
+                // The id stays the one the key (and the connection's handle) hold: the
+                // first registration's buffer, which stays alive through them anyway.
                 let register_id = e.publisher.register_id.clone();
                 *e = PubEntry {
                     publisher: Arc::new(Publisher {
@@ -410,12 +406,8 @@ impl Registry {
             }
             Entry::Vacant(v) => {
                 previous = None;
-                let register_id = v.key().clone();
                 v.insert(PubEntry {
-                    publisher: Arc::new(Publisher {
-                        register_id,
-                        ..publisher
-                    }),
+                    publisher: Arc::new(publisher),
                     conn,
                 })
             }
