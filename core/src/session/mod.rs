@@ -25,6 +25,7 @@ mod key_index;
 mod outbox;
 mod owned;
 mod peers;
+mod publishers;
 mod push;
 mod reconcile;
 mod registry;

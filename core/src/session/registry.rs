@@ -8,6 +8,7 @@
 use super::conn_map::ConnMap;
 use super::key_index::KeyIndex;
 use super::owned;
+use super::publishers::{Entry, Publishers};
 use crate::io::ConnId;
 use crate::liveness::SweepStamp;
 use crate::model::{DataInfoId, DatumVersion, Publisher, RegisterVersion, SlotId, Text};
@@ -112,7 +113,7 @@ pub(crate) struct Topic {
     /// Shared with the writes queued under it.
     pub(crate) key: Arc<DataInfoId>,
     pub(crate) slot: SlotId,
-    pub(crate) publishers: BTreeMap<Text, PubEntry>,
+    pub(crate) publishers: Publishers,
     pub(crate) subscribers: BTreeMap<ConnId, Subscription>,
     pub(crate) datum: Option<CachedDatum>,
     /// The newest version announced (notification or scan) that the cache does not hold.
@@ -243,9 +244,13 @@ fn key_hash(key: &DataInfoId) -> u64 {
         for c in &mut chunks {
             h = add(h, u64::from_le_bytes(c.try_into().unwrap_or_default()));
         }
-        let mut tail = [0u8; 8];
-        tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-        h = add(add(h, u64::from_le_bytes(tail)), bytes.len() as u64);
+        // The tail as a little-endian word, byte by byte: a copy into a zeroed array
+        // would call `memcpy` for each of the three parts of every key looked up.
+        let mut tail = 0u64;
+        for (i, &b) in chunks.remainder().iter().enumerate() {
+            tail |= u64::from(b) << (8 * i);
+        }
+        h = add(add(h, tail), bytes.len() as u64);
     }
     h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -292,7 +297,7 @@ impl Registry {
         let topic = Topic {
             key: Arc::new(key),
             slot,
-            publishers: BTreeMap::new(),
+            publishers: Publishers::default(),
             subscribers: BTreeMap::new(),
             datum: None,
             wanted: None,
@@ -377,29 +382,21 @@ impl Registry {
         id: TopicId,
         publisher: Publisher,
     ) -> Option<(Arc<DataInfoId>, SlotId, Arc<Publisher>)> {
-        use std::collections::btree_map::Entry;
         let topic = self
             .topics
             .get_mut(id.0 as usize)
             .and_then(Option::as_mut)?;
-        // Copied out of its frame before the search, so that a new entry's key shares the
-        // copy: a replayed (superseded) publisher, the rare case, is copied for nothing.
-        let publisher = owned::publisher(publisher, None);
         // The connection that held the publisher until now, if not `conn`.
         let previous;
-        let entry = match topic.publishers.entry(publisher.register_id.clone()) {
-            Entry::Occupied(o) if o.get().publisher.version >= publisher.version => return None,
-            Entry::Occupied(o) => {
-                let e = o.into_mut();
+        let entry = match topic.publishers.entry(&publisher.register_id) {
+            Entry::Occupied(e) if e.publisher.version >= publisher.version => return None,
+            Entry::Occupied(e) => {
                 previous = Some(e.conn);
-                // The id stays the one the key (and the connection's handle) hold: the
-                // first registration's buffer, which stays alive through them anyway.
-                let register_id = e.publisher.register_id.clone();
+                // The id stays the one the connection's handle holds (the first
+                // registration's buffer, which the handle keeps alive anyway).
+                let stored = owned::publisher(publisher, Some(&e.publisher.register_id));
                 *e = PubEntry {
-                    publisher: Arc::new(Publisher {
-                        register_id,
-                        ..publisher
-                    }),
+                    publisher: Arc::new(stored),
                     conn,
                 };
                 e
@@ -407,7 +404,7 @@ impl Registry {
             Entry::Vacant(v) => {
                 previous = None;
                 v.insert(PubEntry {
-                    publisher: Arc::new(publisher),
+                    publisher: Arc::new(owned::publisher(publisher, None)),
                     conn,
                 })
             }
