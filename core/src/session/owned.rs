@@ -33,10 +33,10 @@ fn inline<const N: usize>(len: usize, fill: impl FnOnce(&mut [u8])) -> Bytes {
 fn buffer(len: usize, fill: impl FnOnce(&mut [u8])) -> Bytes {
     match len {
         0 => Bytes::new(),
-        ..=24 => inline::<24>(len, fill),
-        ..=56 => inline::<56>(len, fill),
-        ..=120 => inline::<120>(len, fill),
-        ..=248 => inline::<248>(len, fill),
+        1..=24 => inline::<24>(len, fill),
+        25..=56 => inline::<56>(len, fill),
+        57..=120 => inline::<120>(len, fill),
+        121..=248 => inline::<248>(len, fill),
         _ => {
             let mut v = vec![0; len];
             fill(&mut v);
