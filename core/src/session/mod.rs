@@ -747,15 +747,15 @@ impl Node for Session {
     }
 
     fn poll_output(&mut self) -> Option<Output<SessionEvent>> {
-        let o = self.out.pop()?;
-        if let Output::Send { conn, .. } = &o {
-            if let Some(c) = self.registry.client_mut(*conn) {
+        // Stamped as it leaves, looked at in place rather than moved out and back.
+        if let Some(conn) = self.out.next_send() {
+            if let Some(c) = self.registry.client_mut(conn) {
                 c.sent = self.sweep.stamp();
-            } else if let Some(l) = self.links.get_mut(conn) {
+            } else if let Some(l) = self.links.get_mut(&conn) {
                 l.sent(self.now);
             }
         }
-        Some(o)
+        self.out.pop()
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

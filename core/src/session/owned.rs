@@ -65,35 +65,47 @@ impl Pieces {
     }
 }
 
-/// Copies `parts` back to back into one buffer.
-fn pack<'a>(parts: impl Iterator<Item = &'a [u8]> + Clone) -> Pieces {
-    let len = parts.clone().map(<[u8]>::len).sum();
-    let buf = buffer(len, |out| {
-        let mut at = 0;
-        for p in parts {
-            out[at..at + p.len()].copy_from_slice(p);
-            at += p.len();
-        }
-    });
-    Pieces { buf, at: 0 }
+/// Copies consecutive parts into a buffer.
+struct Fill<'a> {
+    out: &'a mut [u8],
+    at: usize,
+}
+
+impl Fill<'_> {
+    fn put(&mut self, b: &[u8]) {
+        self.out[self.at..self.at + b.len()].copy_from_slice(b);
+        self.at += b.len();
+    }
 }
 
 /// `p` with its register id (unless `register_id` replaces it: an id the registry already
 /// holds), payload and attributes in one buffer of their own.
 pub(crate) fn publisher(mut p: Publisher, register_id: Option<&Text>) -> Publisher {
-    let id = match register_id {
-        Some(_) => &[][..],
-        None => p.register_id.as_bytes(),
+    let mut len = if register_id.is_some() {
+        0
+    } else {
+        p.register_id.len()
     };
-    let attributes = p
-        .attributes
-        .iter()
-        .flat_map(|a| [a.key.as_bytes(), a.value.as_bytes()])
-        .map(|b| &b[..]);
-    let parts = std::iter::once(id)
-        .chain(p.payload.iter().map(|b| &b[..]))
-        .chain(attributes);
-    let mut pieces = pack(parts);
+    for b in &p.payload {
+        len += b.len();
+    }
+    for a in &p.attributes {
+        len += a.key.len() + a.value.len();
+    }
+    let buf = buffer(len, |out| {
+        let mut f = Fill { out, at: 0 };
+        if register_id.is_none() {
+            f.put(p.register_id.as_bytes());
+        }
+        for b in &p.payload {
+            f.put(b);
+        }
+        for a in &p.attributes {
+            f.put(a.key.as_bytes());
+            f.put(a.value.as_bytes());
+        }
+    });
+    let mut pieces = Pieces { buf, at: 0 };
     p.register_id = match register_id {
         Some(id) => id.clone(),
         None => pieces.text(&p.register_id),
@@ -110,8 +122,15 @@ pub(crate) fn publisher(mut p: Publisher, register_id: Option<&Text>) -> Publish
 
 /// `key` with its three parts in one buffer of their own.
 pub(crate) fn key(key: &DataInfoId) -> DataInfoId {
-    let parts = [&key.data_id, &key.instance_id, &key.group].map(|t| &t.as_bytes()[..]);
-    let mut pieces = pack(parts.into_iter());
+    let parts = [&key.data_id, &key.instance_id, &key.group];
+    let len = parts.iter().map(|t| t.len()).sum();
+    let buf = buffer(len, |out| {
+        let mut f = Fill { out, at: 0 };
+        for t in parts {
+            f.put(t.as_bytes());
+        }
+    });
+    let mut pieces = Pieces { buf, at: 0 };
     DataInfoId {
         data_id: pieces.text(&key.data_id),
         instance_id: pieces.text(&key.instance_id),
