@@ -3,6 +3,7 @@
 //! a counting global allocator in this binary).
 #![allow(unsafe_code)] // the counting allocator
 
+use bytes::BytesMut;
 use criterion::{BatchSize, Criterion, criterion_group};
 use roster_core::io::{ConnId, Input, Node};
 use roster_core::model::{
@@ -12,10 +13,11 @@ use roster_core::model::{
 use roster_core::session::{Session, SessionConfig};
 use roster_core::time::Instant;
 use roster_core::wire::{
-    ChangeNotify, ClientHello, ClusterView, Datum, DatumChange, Datums, Frame, Member, Message,
-    PeerHello, Publish, SlotAssignment, SlotTableView, Subscribe,
+    ChangeNotify, ClientHello, ClusterView, Datum, DatumChange, Datums, Frame, FrameDecoder,
+    Member, Message, PeerHello, Publish, SlotAssignment, SlotTableView, Subscribe,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
 
@@ -194,26 +196,47 @@ fn fan_out(c: &mut Criterion) {
                     };
                     feed(&mut s, ConnId(c), 0, hello);
                 }
-                let frames: Vec<(ConnId, Frame)> = (0..100_000u32)
-                    .map(|i| {
-                        let p = Publish {
-                            data_info_id: key(i % 5_000),
-                            publisher: publisher(format!("pub-{i}")),
-                        };
-                        // As the shell hands them over: decoded from received bytes,
-                        // so a frame's texts and payloads share its one buffer.
-                        let bytes = Frame::new(u64::from(i), p).to_bytes().expect("encodes");
-                        let frame = Frame::decode(bytes).expect("decodes");
-                        (ConnId(u64::from(i) % conns + 1), frame)
-                    })
-                    .collect();
-                (s, frames)
+                (s, publish_frames(100_000, conns))
             },
             |(s, frames)| register_all(s, frames),
             BatchSize::PerIteration,
         )
     });
     g.finish();
+}
+
+/// `n` `Publish` frames, in the order they are handled (frame `i` on connection
+/// `i % conns + 1`), as the shell hands them over: decoded by a `FrameDecoder` from what
+/// it read, so the frames of one connection share its read buffer (and a frame's texts and
+/// payloads are views into it).
+fn publish_frames(n: u32, conns: u64) -> Vec<(ConnId, Frame)> {
+    let conn = |i: u32| ConnId(u64::from(i) % conns + 1);
+    let mut streams: BTreeMap<ConnId, BytesMut> = BTreeMap::new();
+    for i in 0..n {
+        let p = Publish {
+            data_info_id: key(i % 5_000),
+            publisher: publisher(format!("pub-{i}")),
+        };
+        let bytes = Frame::new(u64::from(i), p).to_bytes().expect("encodes");
+        streams
+            .entry(conn(i))
+            .or_default()
+            .extend_from_slice(&bytes);
+    }
+    let decoder = FrameDecoder::default();
+    let mut decoded: BTreeMap<ConnId, VecDeque<Frame>> = BTreeMap::new();
+    for (c, mut buf) in streams {
+        let frames = decoded.entry(c).or_default();
+        while let Some(f) = decoder.decode(&mut buf).expect("decodes") {
+            frames.push_back(f);
+        }
+    }
+    (0..n)
+        .map(|i| {
+            let f = decoded.get_mut(&conn(i)).and_then(VecDeque::pop_front);
+            (conn(i), f.expect("decoded"))
+        })
+        .collect()
 }
 
 /// The measured part of `fan_out_*`: one change of key 0 announced, fetched with `pubs`

@@ -19,10 +19,13 @@
 
 pub mod backoff;
 pub mod config;
+mod conn_map;
 mod fetch;
 mod key_index;
 mod outbox;
+mod owned;
 mod peers;
+mod publishers;
 mod push;
 mod reconcile;
 mod registry;
@@ -342,11 +345,8 @@ impl Session {
             None => (Applied::Changed, None),
         };
         if applied == Applied::Changed {
-            let op = Write::Remove {
-                key: key.unwrap_or_else(|| Arc::new(u.data_info_id)),
-                register_id: u.register_id,
-                version: u.version,
-            };
+            let key = key.unwrap_or_else(|| Arc::new(u.data_info_id));
+            let op = Write::remove(key, u.register_id, u.version);
             self.forward(now, slot, op);
         }
     }
@@ -406,12 +406,7 @@ impl Session {
             };
             let (slot, key) = (topic.slot, topic.key.clone());
             self.registry.release_if_unused(tid);
-            let op = Write::Remove {
-                key,
-                register_id,
-                version,
-            };
-            self.forward(now, slot, op);
+            self.forward(now, slot, Write::remove(key, register_id, version));
         }
     }
 }
@@ -752,15 +747,15 @@ impl Node for Session {
     }
 
     fn poll_output(&mut self) -> Option<Output<SessionEvent>> {
-        let o = self.out.pop()?;
-        if let Output::Send { conn, .. } = &o {
-            if let Some(c) = self.registry.client_mut(*conn) {
+        // Stamped as it leaves, looked at in place rather than moved out and back.
+        if let Some(conn) = self.out.next_send() {
+            if let Some(c) = self.registry.client_mut(conn) {
                 c.sent = self.sweep.stamp();
-            } else if let Some(l) = self.links.get_mut(conn) {
+            } else if let Some(l) = self.links.get_mut(&conn) {
                 l.sent(self.now);
             }
         }
-        Some(o)
+        self.out.pop()
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

@@ -81,12 +81,23 @@ impl Outbox {
     }
 
     pub(crate) fn pop(&mut self) -> Option<Output<SessionEvent>> {
-        let out = self.queue.pop_front();
-        if out.is_none() && self.queue.capacity() > 4096 {
-            // A fan-out's burst of frames must not stay allocated once drained.
-            self.queue.shrink_to(256);
+        if self.queue.is_empty() {
+            if self.queue.capacity() > 4096 {
+                // A fan-out's burst of frames must not stay allocated once drained.
+                self.queue.shrink_to(256);
+            }
+            return None;
         }
-        out
+        // Straight into the caller's slot: an output is a few hundred bytes.
+        self.queue.pop_front()
+    }
+
+    /// The connection the next output is a frame for, if it is one.
+    pub(crate) fn next_send(&self) -> Option<ConnId> {
+        match self.queue.front()? {
+            Output::Send { conn, .. } => Some(*conn),
+            _ => None,
+        }
     }
 
     /// Sends a one-way message or a reply (`request_id` of the request it answers).

@@ -7,7 +7,6 @@
 use super::registry::Registry;
 use crate::model::{DataInfoId, SlotId};
 use crate::wire::{Digest, IdDigest, PageCursor, PublisherEntry, ReconcilePage};
-use std::ops::Bound;
 
 /// Per-key digests of the session's publishers in `slot`, ordered by key.
 pub(crate) fn digests(reg: &Registry, slot: SlotId) -> Vec<IdDigest> {
@@ -17,7 +16,11 @@ pub(crate) fn digests(reg: &Registry, slot: SlotId) -> Vec<IdDigest> {
         .filter(|t| !t.publishers.is_empty())
         .map(|t| IdDigest {
             data_info_id: (*t.key).clone(),
-            digest: Digest::of(t.publishers.iter().map(|(id, e)| (id, e.publisher.version))),
+            digest: Digest::of(
+                t.publishers
+                    .iter()
+                    .map(|e| (&e.publisher.register_id, e.publisher.version)),
+            ),
         })
         .collect()
 }
@@ -36,27 +39,27 @@ pub(crate) fn page(
     let count = reg.slot_count();
     let mut entries: Vec<PublisherEntry> = Vec::new();
     let mut more = false;
-    'keys: for key in keys {
+    for key in keys {
         if count.slot_of(&key) != slot {
             continue;
         }
         let lower = match &after {
             Some(c) if key < c.data_info_id => continue,
-            Some(c) if key == c.data_info_id => Bound::Excluded(c.register_id.clone()),
-            _ => Bound::Unbounded,
+            Some(c) if key == c.data_info_id => Some(c.register_id.as_str()),
+            _ => None,
         };
         let Some(topic) = reg.find(&key).and_then(|t| reg.topic(t)) else {
             continue;
         };
-        for (_, e) in topic.publishers.range((lower, Bound::Unbounded)) {
-            if entries.len() == page_size {
-                more = true;
-                break 'keys;
-            }
-            entries.push(PublisherEntry {
-                data_info_id: (*topic.key).clone(),
-                publisher: (*e.publisher).clone(),
-            });
+        let room = page_size - entries.len();
+        let (first, all) = topic.publishers.sorted_after(lower, room);
+        entries.extend(first.into_iter().map(|e| PublisherEntry {
+            data_info_id: (*topic.key).clone(),
+            publisher: (*e.publisher).clone(),
+        }));
+        if all > room {
+            more = true;
+            break;
         }
     }
     let next = if more {

@@ -5,7 +5,10 @@
 //! Each client connection has one compact record ([`ClientConn`]): its registrations and its
 //! liveness.
 
+use super::conn_map::ConnMap;
 use super::key_index::KeyIndex;
+use super::owned;
+use super::publishers::{Entry, Publishers};
 use crate::io::ConnId;
 use crate::liveness::SweepStamp;
 use crate::model::{DataInfoId, DatumVersion, Publisher, RegisterVersion, SlotId, Text};
@@ -112,7 +115,7 @@ pub(crate) struct Topic {
     /// Shared with the writes queued under it.
     pub(crate) key: Arc<DataInfoId>,
     pub(crate) slot: SlotId,
-    pub(crate) publishers: BTreeMap<Text, PubEntry>,
+    pub(crate) publishers: Publishers,
     pub(crate) subscribers: BTreeMap<ConnId, Subscription>,
     pub(crate) datum: Option<CachedDatum>,
     /// The newest version announced (notification or scan) that the cache does not hold.
@@ -228,13 +231,7 @@ pub(crate) struct Registry {
     by_key: KeyIndex,
     by_slot: BTreeMap<SlotId, BTreeSet<TopicId>>,
     slot_count: SlotCount,
-    pub(crate) conns: BTreeMap<ConnId, ClientConn>,
-}
-
-/// Copies a string out of the frame buffer it may share, so a long-lived registration does
-/// not pin a whole received frame.
-pub(crate) fn compact(t: &Text) -> Text {
-    Text::from(t.as_str())
+    conns: ConnMap<ClientConn>,
 }
 
 /// A deterministic 64-bit hash of a key for the registry's index: an Fx-style multiply
@@ -249,9 +246,13 @@ fn key_hash(key: &DataInfoId) -> u64 {
         for c in &mut chunks {
             h = add(h, u64::from_le_bytes(c.try_into().unwrap_or_default()));
         }
-        let mut tail = [0u8; 8];
-        tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-        h = add(add(h, u64::from_le_bytes(tail)), bytes.len() as u64);
+        // The tail as a little-endian word, byte by byte: a copy into a zeroed array
+        // would call `memcpy` for each of the three parts of every key looked up.
+        let mut tail = 0u64;
+        for (i, &b) in chunks.remainder().iter().enumerate() {
+            tail |= u64::from(b) << (8 * i);
+        }
+        h = add(add(h, tail), bytes.len() as u64);
     }
     h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -266,7 +267,7 @@ impl Registry {
             by_key: KeyIndex::default(),
             by_slot: BTreeMap::new(),
             slot_count,
-            conns: BTreeMap::new(),
+            conns: ConnMap::default(),
         }
     }
 
@@ -292,17 +293,13 @@ impl Registry {
         if let Some(id) = self.find(key) {
             return id;
         }
-        let key = DataInfoId {
-            data_id: compact(&key.data_id),
-            instance_id: compact(&key.instance_id),
-            group: compact(&key.group),
-        };
+        let key = owned::key(key);
         let slot = self.slot_count.slot_of(&key);
         let hash = key_hash(&key);
         let topic = Topic {
             key: Arc::new(key),
             slot,
-            publishers: BTreeMap::new(),
+            publishers: Publishers::default(),
             subscribers: BTreeMap::new(),
             datum: None,
             wanted: None,
@@ -387,46 +384,39 @@ impl Registry {
         id: TopicId,
         publisher: Publisher,
     ) -> Option<(Arc<DataInfoId>, SlotId, Arc<Publisher>)> {
-        use std::collections::btree_map::Entry;
         let topic = self
             .topics
             .get_mut(id.0 as usize)
             .and_then(Option::as_mut)?;
         // The connection that held the publisher until now, if not `conn`.
         let previous;
-        let entry = match topic.publishers.entry(compact(&publisher.register_id)) {
-            Entry::Occupied(o) if o.get().publisher.version >= publisher.version => return None,
-            Entry::Occupied(o) => {
-                let e = o.into_mut();
+        let entry = match topic.publishers.entry(&publisher.register_id) {
+            Entry::Occupied(e) if e.publisher.version >= publisher.version => return None,
+            Entry::Occupied(e) => {
                 previous = Some(e.conn);
-                let register_id = e.publisher.register_id.clone();
+                // The id stays the one the connection's handle holds (the first
+                // registration's buffer, which the handle keeps alive anyway).
+                let stored = owned::publisher(publisher, Some(&e.publisher.register_id));
                 *e = PubEntry {
-                    publisher: Arc::new(Publisher {
-                        register_id,
-                        ..publisher
-                    }),
+                    publisher: Arc::new(stored),
                     conn,
                 };
                 e
             }
             Entry::Vacant(v) => {
                 previous = None;
-                let register_id = v.key().clone();
                 v.insert(PubEntry {
-                    publisher: Arc::new(Publisher {
-                        register_id,
-                        ..publisher
-                    }),
+                    publisher: Arc::new(owned::publisher(publisher, None)),
                     conn,
                 })
             }
         };
         let stored = (topic.key.clone(), topic.slot, entry.publisher.clone());
         if previous != Some(conn) {
-            if let Some(old) = previous.and_then(|p| self.conns.get_mut(&p)) {
+            if let Some(old) = previous.and_then(|p| self.conns.get_mut(p)) {
                 old.lose_publisher();
             }
-            let c = self.conns.entry(conn).or_default();
+            let c = self.conns.get_or_insert_with(conn, ClientConn::default);
             c.registrations += 1;
             let idx = c.publishers.get_or_insert_default();
             idx.handles.push((id, stored.2.register_id.clone()));
@@ -452,7 +442,7 @@ impl Registry {
             Some(old) if old.publisher.version < version => {
                 let conn = old.conn;
                 topic.publishers.remove(register_id);
-                if let Some(c) = self.conns.get_mut(&conn) {
+                if let Some(c) = self.conns.get_mut(conn) {
                     c.lose_publisher();
                 }
                 Applied::Changed
@@ -515,7 +505,7 @@ impl Registry {
                 true
             }
         };
-        let c = self.conns.entry(conn).or_default();
+        let c = self.conns.get_or_insert_with(conn, ClientConn::default);
         c.registrations += 1;
         if first {
             c.subscribe(id);
@@ -536,11 +526,11 @@ impl Registry {
         }
         if sub.register_ids.remove(register_id) {
             topic.subscribers.remove(&conn);
-            if let Some(c) = self.conns.get_mut(&conn) {
+            if let Some(c) = self.conns.get_mut(conn) {
                 c.unsubscribe(id);
             }
         }
-        if let Some(c) = self.conns.get_mut(&conn) {
+        if let Some(c) = self.conns.get_mut(conn) {
             c.registrations = c.registrations.saturating_sub(1);
         }
         self.release_if_unused(id);
@@ -549,37 +539,37 @@ impl Registry {
     /// Registrations a connection holds.
     #[cfg(test)]
     pub(crate) fn registrations(&self, conn: ConnId) -> usize {
-        self.conns.get(&conn).map_or(0, ClientConn::registrations)
+        self.conns.get(conn).map_or(0, ClientConn::registrations)
     }
 
     /// A client said hello on `conn` at `now` (its send stamped `sent`): its record, for its
     /// registrations and liveness, until [`Registry::close`].
     pub(crate) fn open(&mut self, conn: ConnId, now: Instant, sent: SweepStamp) {
-        let c = self.conns.entry(conn).or_default();
+        let c = self.conns.get_or_insert_with(conn, ClientConn::default);
         c.heard = now;
         c.sent = sent;
     }
 
     /// The record of client connection `conn`, if open.
     pub(crate) fn client_mut(&mut self, conn: ConnId) -> Option<&mut ClientConn> {
-        self.conns.get_mut(&conn)
+        self.conns.get_mut(conn)
     }
 
     /// Whether `conn` is an open client connection.
     pub(crate) fn is_client(&self, conn: ConnId) -> bool {
-        self.conns.contains_key(&conn)
+        self.conns.contains_key(conn)
     }
 
-    /// Every open client connection's record.
+    /// Every open client connection's record, in connection id order.
     pub(crate) fn clients_mut(&mut self) -> impl Iterator<Item = (ConnId, &mut ClientConn)> {
-        self.conns.iter_mut().map(|(c, r)| (*c, r))
+        self.conns.sorted_mut().into_iter()
     }
 
     /// Forgets a closed connection: removes its subscriptions and returns the keys of the
     /// publishers it may still own, ordered and without repeats (the caller removes those
     /// it still owns, at once or after the grace).
     pub(crate) fn close(&mut self, conn: ConnId) -> Vec<(TopicId, Text)> {
-        let Some(c) = self.conns.remove(&conn) else {
+        let Some(c) = self.conns.remove(conn) else {
             return Vec::new();
         };
         for &id in &c.subscribed {
@@ -695,7 +685,7 @@ mod tests {
             let removed = r.unpublish(t, &a, RegisterVersion::new(2 * n + 1, 1));
             assert_eq!(removed, Applied::Changed);
             assert_eq!(r.registrations(c), 0);
-            let idx = r.conns[&c].publishers.as_ref().unwrap();
+            let idx = r.conns.get(c).unwrap().publishers.as_ref().unwrap();
             // Compacted once stale handles pass 2 × live + 16 (live was 1 at the append).
             assert!(idx.handles.len() <= 18, "{} handles", idx.handles.len());
         }

@@ -6,8 +6,10 @@
 //! data leader's reconciliation restores it from the session's registry (mechanism 6).
 //!
 //! Writes wait as [`Write`]s, which share the registry's key and publisher: queuing one
-//! costs two reference counts, not a copy of the ~200-byte `WriteOp`, which is built only
-//! when its batch goes out (from exactly what was queued, so a resend is the same batch).
+//! costs two reference counts and 16 bytes, not a copy of the ~200-byte `WriteOp`, which is
+//! built only when its batch goes out (from exactly what was queued, so a resend is the same
+//! batch). The queues are found by slot number in a vector, not searched for: every
+//! registration queues a write.
 
 use super::backoff::Backoff;
 use super::outbox::{Outbox, SessionEvent};
@@ -16,7 +18,7 @@ use crate::model::{DataInfoId, Publisher, RegisterVersion, SlotId, Text};
 use crate::rng::Rng;
 use crate::time::Instant;
 use crate::wire::{SlotRoute, WriteBatch, WriteOp};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// A write waiting to be sent: a [`WriteOp`] whose key and publisher are shared.
@@ -27,15 +29,32 @@ pub(crate) enum Write {
         key: Arc<DataInfoId>,
         publisher: Arc<Publisher>,
     },
-    /// Remove `register_id` under `key`, leaving a tombstone at `version`.
-    Remove {
-        key: Arc<DataInfoId>,
-        register_id: Text,
-        version: RegisterVersion,
-    },
+    /// A removal, boxed: rarer than puts, and unboxed it would double every queued write.
+    Remove(Box<Removal>),
+}
+
+/// Remove `register_id` under `key`, leaving a tombstone at `version`.
+#[derive(Debug, Clone)]
+pub(crate) struct Removal {
+    pub(crate) key: Arc<DataInfoId>,
+    pub(crate) register_id: Text,
+    pub(crate) version: RegisterVersion,
 }
 
 impl Write {
+    /// Remove `register_id` under `key`, leaving a tombstone at `version`.
+    pub(crate) fn remove(
+        key: Arc<DataInfoId>,
+        register_id: Text,
+        version: RegisterVersion,
+    ) -> Self {
+        Write::Remove(Box::new(Removal {
+            key,
+            register_id,
+            version,
+        }))
+    }
+
     /// The op on the wire.
     fn op(&self) -> WriteOp {
         match self {
@@ -43,14 +62,10 @@ impl Write {
                 data_info_id: DataInfoId::clone(key),
                 publisher: Publisher::clone(publisher),
             },
-            Write::Remove {
-                key,
-                register_id,
-                version,
-            } => WriteOp::Remove {
-                data_info_id: DataInfoId::clone(key),
-                register_id: register_id.clone(),
-                version: *version,
+            Write::Remove(r) => WriteOp::Remove {
+                data_info_id: DataInfoId::clone(&r.key),
+                register_id: r.register_id.clone(),
+                version: r.version,
             },
         }
     }
@@ -86,10 +101,11 @@ impl SlotWrites {
     }
 }
 
-/// Per-slot write queues.
+/// Per-slot write queues, by slot number; a slot has one only while it has writes queued
+/// or in flight (an idle slot's is dropped, as is the memory of a drained burst).
 #[derive(Debug, Default)]
 pub(crate) struct Writer {
-    slots: BTreeMap<SlotId, SlotWrites>,
+    slots: Vec<Option<Box<SlotWrites>>>,
 }
 
 impl Writer {
@@ -103,7 +119,11 @@ impl Writer {
         now: Instant,
         out: &mut Outbox,
     ) -> bool {
-        let s = self.slots.entry(slot).or_default();
+        let i = usize::from(slot.0);
+        if i >= self.slots.len() {
+            self.slots.resize_with(i + 1, || None);
+        }
+        let s = self.slots[i].get_or_insert_default();
         if s.queue.len() >= bound {
             s.queue.pop_front();
             out.stats.writes_dropped += 1;
@@ -115,12 +135,30 @@ impl Writer {
 
     /// Slots with writes to send.
     pub(crate) fn pending_slots(&self) -> Vec<SlotId> {
-        self.slots.keys().copied().collect()
+        (0..self.slots.len())
+            .filter(|&i| self.slots[i].is_some())
+            .map(|i| SlotId(i as u16))
+            .collect()
+    }
+
+    fn get(&self, slot: SlotId) -> Option<&SlotWrites> {
+        self.slots.get(usize::from(slot.0))?.as_deref()
+    }
+
+    fn get_mut(&mut self, slot: SlotId) -> Option<&mut SlotWrites> {
+        self.slots.get_mut(usize::from(slot.0))?.as_deref_mut()
+    }
+
+    /// Drops `slot`'s queue (it went idle).
+    fn remove(&mut self, slot: SlotId) {
+        if let Some(s) = self.slots.get_mut(usize::from(slot.0)) {
+            *s = None;
+        }
     }
 
     /// Whether `slot` may send now: something to send, nothing in flight, no backoff.
     pub(crate) fn ready(&self, slot: SlotId, now: Instant) -> bool {
-        self.slots.get(&slot).is_some_and(|s| s.may_send(now))
+        self.get(slot).is_some_and(|s| s.may_send(now))
     }
 
     /// Sends the slot's current batch (forming it from the queue if needed) with `route`
@@ -133,7 +171,7 @@ impl Writer {
         max_ops: usize,
         out: &mut Outbox,
     ) -> Option<u64> {
-        let s = self.slots.get_mut(&slot)?;
+        let s = self.get_mut(slot)?;
         if s.batch.is_none() {
             let n = s.queue.len().min(max_ops);
             if n == 0 {
@@ -161,12 +199,12 @@ impl Writer {
 
     /// The leader applied the batch carried by `request`.
     pub(crate) fn accepted(&mut self, slot: SlotId, request: u64) {
-        if let Some(s) = self.slots.get_mut(&slot)
+        if let Some(s) = self.get_mut(slot)
             && s.batch.as_ref().and_then(|b| b.request) == Some(request)
         {
             s.batch = None;
             if s.idle() {
-                self.slots.remove(&slot);
+                self.remove(slot);
             }
         }
     }
@@ -182,7 +220,7 @@ impl Writer {
         rng: &mut Rng,
         out: &mut Outbox,
     ) -> Option<Instant> {
-        let s = self.slots.get_mut(&slot)?;
+        let s = self.get_mut(slot)?;
         let batch = s.batch.as_mut()?;
         if batch.request != Some(request) {
             return None;
@@ -195,7 +233,7 @@ impl Writer {
             out.stats.writes_dropped += ops as u64;
             out.event(SessionEvent::WritesDropped { slot, ops });
             if s.idle() {
-                self.slots.remove(&slot);
+                self.remove(slot);
                 return None;
             }
             return Some(now);
@@ -207,15 +245,25 @@ impl Writer {
 
     /// A newer slot table arrived: batches waiting out a backoff re-route at once.
     pub(crate) fn reroute_all(&mut self) {
-        for s in self.slots.values_mut() {
+        for s in self.slots.iter_mut().flatten() {
             s.not_before = None;
         }
     }
 
     /// Writes waiting or in flight for `slot` (tests, metrics).
     pub(crate) fn queued(&self, slot: SlotId) -> usize {
-        self.slots.get(&slot).map_or(0, |s| {
+        self.get(slot).map_or(0, |s| {
             s.queue.len() + s.batch.as_ref().map_or(0, |b| b.ops.len())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queued_write_is_two_pointers() {
+        assert_eq!(std::mem::size_of::<Write>(), 16);
     }
 }
