@@ -43,7 +43,10 @@ fn publish_subscribe_stream_and_drop_unregisters(runtime: Runtime) {
                 .by_ref()
                 .find(|t| t.version() == u.version())
                 .expect("the twin subscription gets the same version");
-            assert!(t.ptr_eq(&u), "one shared update, not a copy per subscription");
+            assert!(
+                t.ptr_eq(&u),
+                "one shared update, not a copy per subscription"
+            );
             break;
         }
     }
