@@ -3,8 +3,11 @@
 //! a counting global allocator in this binary).
 #![allow(unsafe_code)] // the counting allocator
 
-use bytes::BytesMut;
 use criterion::{BatchSize, Criterion, criterion_group};
+
+#[path = "support/as_read.rs"]
+mod as_read;
+use as_read::as_read;
 use roster_core::io::{ConnId, Input, Node};
 use roster_core::model::{
     DataInfoId, DatumVersion, Incarnation, LeaderEpoch, NodeId, ProcessId, Publisher,
@@ -13,11 +16,10 @@ use roster_core::model::{
 use roster_core::session::{Session, SessionConfig};
 use roster_core::time::Instant;
 use roster_core::wire::{
-    ChangeNotify, ClientHello, ClusterView, Datum, DatumChange, Datums, Frame, FrameDecoder,
-    Member, Message, PeerHello, Publish, SlotAssignment, SlotTableView, Subscribe,
+    ChangeNotify, ClientHello, ClusterView, Datum, DatumChange, Datums, Frame, Member, Message,
+    PeerHello, Publish, SlotAssignment, SlotTableView, Subscribe,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
 
@@ -211,32 +213,16 @@ fn fan_out(c: &mut Criterion) {
 /// payloads are views into it).
 fn publish_frames(n: u32, conns: u64) -> Vec<(ConnId, Frame)> {
     let conn = |i: u32| ConnId(u64::from(i) % conns + 1);
-    let mut streams: BTreeMap<ConnId, BytesMut> = BTreeMap::new();
-    for i in 0..n {
-        let p = Publish {
-            data_info_id: key(i % 5_000),
-            publisher: publisher(format!("pub-{i}")),
-        };
-        let bytes = Frame::new(u64::from(i), p).to_bytes().expect("encodes");
-        streams
-            .entry(conn(i))
-            .or_default()
-            .extend_from_slice(&bytes);
-    }
-    let decoder = FrameDecoder::default();
-    let mut decoded: BTreeMap<ConnId, VecDeque<Frame>> = BTreeMap::new();
-    for (c, mut buf) in streams {
-        let frames = decoded.entry(c).or_default();
-        while let Some(f) = decoder.decode(&mut buf).expect("decodes") {
-            frames.push_back(f);
-        }
-    }
-    (0..n)
+    let frames = (0..n)
         .map(|i| {
-            let f = decoded.get_mut(&conn(i)).and_then(VecDeque::pop_front);
-            (conn(i), f.expect("decoded"))
+            let p = Publish {
+                data_info_id: key(i % 5_000),
+                publisher: publisher(format!("pub-{i}")),
+            };
+            (conn(i), Frame::new(u64::from(i), p))
         })
-        .collect()
+        .collect();
+    as_read(frames)
 }
 
 /// The measured part of `fan_out_*`: one change of key 0 announced, fetched with `pubs`

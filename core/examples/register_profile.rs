@@ -10,7 +10,9 @@
 //! counting global allocator).
 #![allow(unsafe_code)] // the counting allocator
 
-use bytes::BytesMut;
+#[path = "../benches/support/as_read.rs"]
+mod as_read;
+use as_read::as_read;
 use roster_core::io::{ConnId, Input, Node, Output};
 use roster_core::model::{
     DataInfoId, Incarnation, LeaderEpoch, NodeId, ProcessId, Publisher, RegisterVersion, Role,
@@ -19,11 +21,10 @@ use roster_core::model::{
 use roster_core::session::{Session, SessionConfig};
 use roster_core::time::Instant;
 use roster_core::wire::{
-    ClientHello, ClusterView, Frame, FrameDecoder, Member, Message, PeerHello, Publish,
-    SlotAssignment, SlotTableView,
+    ClientHello, ClusterView, Frame, Member, Message, PeerHello, Publish, SlotAssignment,
+    SlotTableView,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 const CONNS: u64 = 1_000;
@@ -146,28 +147,7 @@ fn frames(n: u32, own: bool) -> Vec<(ConnId, Frame)> {
             })
             .collect();
     }
-    let mut streams: BTreeMap<ConnId, BytesMut> = BTreeMap::new();
-    for i in 0..n {
-        let bytes = publish(i).to_bytes().expect("encodes");
-        streams
-            .entry(conn(i))
-            .or_default()
-            .extend_from_slice(&bytes);
-    }
-    let decoder = FrameDecoder::default();
-    let mut decoded: BTreeMap<ConnId, VecDeque<Frame>> = BTreeMap::new();
-    for (c, mut buf) in streams {
-        let frames = decoded.entry(c).or_default();
-        while let Some(f) = decoder.decode(&mut buf).expect("decodes") {
-            frames.push_back(f);
-        }
-    }
-    (0..n)
-        .map(|i| {
-            let f = decoded.get_mut(&conn(i)).and_then(VecDeque::pop_front);
-            (conn(i), f.expect("decoded"))
-        })
-        .collect()
+    as_read((0..n).map(|i| (conn(i), publish(i))).collect())
 }
 
 #[inline(never)]
