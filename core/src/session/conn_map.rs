@@ -9,8 +9,7 @@
 
 use crate::io::ConnId;
 
-/// A free index slot.
-const EMPTY: u32 = u32::MAX;
+use super::probe::EMPTY;
 
 /// Records by connection id.
 #[derive(Debug)]
@@ -132,30 +131,12 @@ impl<V> ConnMap<V> {
 
     /// Empties index slot `hole`, shifting back the probes that passed over it so that
     /// every remaining record is still reachable from its home slot.
-    fn unfile(&mut self, mut hole: usize) {
+    fn unfile(&mut self, hole: usize) {
         let mask = self.mask();
-        self.index[hole] = EMPTY;
-        let mut i = hole;
-        loop {
-            i = (i + 1) & mask;
-            let pos = self.index[i];
-            if pos == EMPTY {
-                return;
-            }
-            let h = home(self.entries[pos as usize].0, mask);
-            // The entry at `i` may move to `hole` unless its home lies cyclically in
-            // (hole, i], where moving it would put it before its home.
-            let stays = if hole <= i {
-                hole < h && h <= i
-            } else {
-                hole < h || h <= i
-            };
-            if !stays {
-                self.index[hole] = pos;
-                self.index[i] = EMPTY;
-                hole = i;
-            }
-        }
+        let entries = &self.entries;
+        super::probe::unfile(&mut self.index, hole, |pos| {
+            home(entries[pos as usize].0, mask)
+        });
     }
 
     /// Every record, in connection id order.

@@ -25,6 +25,7 @@ mod key_index;
 mod outbox;
 mod owned;
 mod peers;
+mod probe;
 mod publishers;
 mod push;
 mod reconcile;

@@ -9,8 +9,7 @@
 
 use super::registry::PubEntry;
 
-/// A free index slot.
-const EMPTY: u32 = u32::MAX;
+use super::probe::EMPTY;
 
 /// A deterministic 64-bit hash of a register id: an Fx-style multiply over its bytes eight
 /// at a time and its length, finished by SplitMix64.
@@ -164,30 +163,12 @@ impl Publishers {
 
     /// Empties index slot `hole`, shifting back the probes that passed over it so that
     /// every remaining entry is still reachable from its home slot.
-    fn unfile(&mut self, mut hole: usize) {
+    fn unfile(&mut self, hole: usize) {
         let mask = self.mask();
-        self.index[hole] = EMPTY;
-        let mut i = hole;
-        loop {
-            i = (i + 1) & mask;
-            let pos = self.index[i];
-            if pos == EMPTY {
-                return;
-            }
-            let h = Self::home(self.entries[pos as usize].0, mask);
-            // The entry at `i` may move to `hole` unless its home lies cyclically in
-            // (hole, i], where moving it would put it before its home.
-            let stays = if hole <= i {
-                hole < h && h <= i
-            } else {
-                hole < h || h <= i
-            };
-            if !stays {
-                self.index[hole] = pos;
-                self.index[i] = EMPTY;
-                hole = i;
-            }
-        }
+        let entries = &self.entries;
+        super::probe::unfile(&mut self.index, hole, |pos| {
+            Self::home(entries[pos as usize].0, mask)
+        });
     }
 
     /// The first `limit` publishers whose register id sorts after `after` (all, if `None`),

@@ -1,0 +1,36 @@
+//! Deletion from the linear-probing indexes of the session's dense tables
+//! ([`ConnMap`](super::conn_map), [`Publishers`](super::publishers)): both keep their
+//! entries in a vector and index them through a power-of-two table of positions, and both
+//! delete by shifting back, so that no tombstones build up under churn.
+
+/// An empty index slot.
+pub(super) const EMPTY: u32 = u32::MAX;
+
+/// Empties index slot `hole` of `index` (a power-of-two table of positions), shifting back
+/// the probes that passed over it so that every remaining entry is still reachable from its
+/// home slot. `home` gives the home slot of the entry at a position.
+pub(super) fn unfile(index: &mut [u32], mut hole: usize, home: impl Fn(u32) -> usize) {
+    let mask = index.len() - 1;
+    index[hole] = EMPTY;
+    let mut i = hole;
+    loop {
+        i = (i + 1) & mask;
+        let pos = index[i];
+        if pos == EMPTY {
+            return;
+        }
+        let h = home(pos);
+        // The entry at `i` may move to `hole` unless its home lies cyclically in
+        // (hole, i], where moving it would put it before its home.
+        let stays = if hole <= i {
+            hole < h && h <= i
+        } else {
+            hole < h || h <= i
+        };
+        if !stays {
+            index[hole] = pos;
+            index[i] = EMPTY;
+            hole = i;
+        }
+    }
+}
