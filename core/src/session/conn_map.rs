@@ -116,27 +116,12 @@ impl<V> ConnMap<V> {
     /// Removes and returns `conn`'s record.
     pub(crate) fn remove(&mut self, conn: ConnId) -> Option<V> {
         let slot = self.slot_of(conn)?;
-        let pos = self.index[slot] as usize;
-        self.unfile(slot);
-        let last = self.entries.len() - 1;
-        if pos != last {
-            // The last record moves into the hole: its index slot must follow it.
-            let moved = self.entries[last].0;
-            if let Some(s) = self.slot_of(moved) {
-                self.index[s] = pos as u32;
-            }
-        }
-        Some(self.entries.swap_remove(pos).1)
-    }
-
-    /// Empties index slot `hole`, shifting back the probes that passed over it so that
-    /// every remaining record is still reachable from its home slot.
-    fn unfile(&mut self, hole: usize) {
         let mask = self.mask();
         let entries = &self.entries;
-        super::probe::unfile(&mut self.index, hole, |pos| {
-            home(entries[pos as usize].0, mask)
+        let pos = super::probe::take(&mut self.index, slot, entries.len(), |p| {
+            home(entries[p as usize].0, mask)
         });
+        Some(self.entries.swap_remove(pos).1)
     }
 
     /// Every record, in connection id order.

@@ -6,10 +6,34 @@
 /// An empty index slot.
 pub(super) const EMPTY: u32 = u32::MAX;
 
+/// Takes the entry filed at index slot `slot` out of `index`, for a table of `len` entries
+/// that then fills the freed position with its last entry (`Vec::swap_remove`): the last
+/// entry's index slot is pointed at the freed position, found by position rather than by
+/// key. Returns the freed position. `home` gives the home slot of the entry at a position.
+pub(super) fn take(
+    index: &mut [u32],
+    slot: usize,
+    len: usize,
+    home: impl Fn(u32) -> usize,
+) -> usize {
+    let pos = index[slot];
+    unfile(index, slot, &home);
+    let last = u32::try_from(len - 1).expect("positions fit the index");
+    if pos != last {
+        let mask = index.len() - 1;
+        let mut i = home(last);
+        while index[i] != last {
+            i = (i + 1) & mask;
+        }
+        index[i] = pos;
+    }
+    pos as usize
+}
+
 /// Empties index slot `hole` of `index` (a power-of-two table of positions), shifting back
 /// the probes that passed over it so that every remaining entry is still reachable from its
 /// home slot. `home` gives the home slot of the entry at a position.
-pub(super) fn unfile(index: &mut [u32], mut hole: usize, home: impl Fn(u32) -> usize) {
+fn unfile(index: &mut [u32], mut hole: usize, home: impl Fn(u32) -> usize) {
     let mask = index.len() - 1;
     index[hole] = EMPTY;
     let mut i = hole;

@@ -148,27 +148,12 @@ impl Publishers {
     /// Removes and returns publisher `id`.
     pub(crate) fn remove(&mut self, id: &str) -> Option<PubEntry> {
         let slot = self.slot_of(id)?;
-        let pos = self.index[slot] as usize;
-        self.unfile(slot);
-        let last = self.entries.len() - 1;
-        if pos != last {
-            // The last entry moves into the hole: its index slot must follow it.
-            let (hash, e) = &self.entries[last];
-            if let Ok(s) = self.search(&e.publisher.register_id, *hash) {
-                self.index[s] = pos as u32;
-            }
-        }
-        Some(self.entries.swap_remove(pos).1)
-    }
-
-    /// Empties index slot `hole`, shifting back the probes that passed over it so that
-    /// every remaining entry is still reachable from its home slot.
-    fn unfile(&mut self, hole: usize) {
         let mask = self.mask();
         let entries = &self.entries;
-        super::probe::unfile(&mut self.index, hole, |pos| {
-            Self::home(entries[pos as usize].0, mask)
+        let pos = super::probe::take(&mut self.index, slot, entries.len(), |p| {
+            Self::home(entries[p as usize].0, mask)
         });
+        Some(self.entries.swap_remove(pos).1)
     }
 
     /// The first `limit` publishers whose register id sorts after `after` (all, if `None`),
