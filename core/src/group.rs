@@ -117,10 +117,7 @@ impl<N: Node> NodeGroup<N> {
             return;
         };
         m.node.handle_input(now, input);
-        if !m.ready {
-            m.ready = true;
-            self.ready.push_back(member);
-        }
+        queue(&mut self.ready, member, m);
     }
 
     /// The member's view of a group connection, if it is routed.
@@ -193,6 +190,14 @@ impl<N: Node> NodeGroup<N> {
     }
 }
 
+/// Queues `m` for draining, once however often it takes input before the driver drains.
+fn queue<N>(ready: &mut VecDeque<MemberId>, member: MemberId, m: &mut Member<N>) {
+    if !m.ready {
+        m.ready = true;
+        ready.push_back(member);
+    }
+}
+
 impl<N: Node> Node for NodeGroup<N> {
     type Command = GroupCommand<N>;
     type Event = GroupEvent<N::Event>;
@@ -227,19 +232,10 @@ impl<N: Node> Node for NodeGroup<N> {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        let due: Vec<MemberId> = self
-            .members
-            .iter()
-            .filter(|(_, m)| m.node.poll_timeout().is_some_and(|t| t <= now))
-            .map(|(&id, _)| id)
-            .collect();
-        for member in due {
-            if let Some(m) = self.members.get_mut(&member) {
+        for (&member, m) in &mut self.members {
+            if m.node.poll_timeout().is_some_and(|t| t <= now) {
                 m.node.handle_timeout(now);
-                if !m.ready {
-                    m.ready = true;
-                    self.ready.push_back(member);
-                }
+                queue(&mut self.ready, member, m);
             }
         }
     }
