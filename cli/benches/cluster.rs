@@ -29,6 +29,11 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The binary's allocator (see `src/main.rs`), so a cluster in this process allocates as
+/// `roster dev` does and the load generator is not stalled by glibc's free-block merging.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const DEADLINE: Duration = Duration::from_secs(120);
 
 fn wait_count(sub: &Subscription, n: usize, deadline: Instant) -> Instant {

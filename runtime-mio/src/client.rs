@@ -5,14 +5,16 @@
 //!
 //! - [`Client::publish`] returns a [`Publication`]; dropping it unregisters.
 //! - [`Client::subscribe`] returns a [`Subscription`]: a blocking `Iterator` of
-//!   [`Update`]s and a `futures_core::Stream` of them, usable on any executor.
+//!   [`Update`]s and a `futures_core::Stream` of them, usable on any executor. Every
+//!   subscription of a key on a client reads one [`Watch`] of its newest list: a push is
+//!   stored once, and a list superseded before the application read it is skipped.
 //! - Reconnection, replay of every registration and fail-over across the configured
 //!   sessions are the core client's: automatic.
 
 pub use crate::client_io::io_threads;
 use crate::client_io::{Member, Seat};
-use crate::queue::Queue;
 use crate::shell::os_seed;
+use crate::watch::{Reader, Watch};
 use bytes::Bytes;
 use roster_core::client::{self as core, ClientConfig, Command, Event};
 use roster_core::model::{DataInfoId, DatumVersion, Text};
@@ -164,11 +166,18 @@ struct Status {
     rejected: HashMap<Text, String>,
 }
 
+/// The subscriptions of one key on a client.
+#[derive(Debug, Default)]
+struct Topic {
+    newest: Watch<Update>,
+    subscriptions: usize,
+}
+
 #[derive(Debug, Default)]
 struct Shared {
-    /// Subscriptions by register id. Every push looks up each subscription it reaches, so
-    /// the ids (made by this client) are hashed with Fx rather than SipHash.
-    subs: Mutex<FxHashMap<Text, Queue<Update>>>,
+    /// Subscribed keys. Every push looks its key up, so keys are hashed with Fx rather
+    /// than SipHash (they come from this client's own subscriptions, not from the network).
+    topics: Mutex<FxHashMap<DataInfoId, Topic>>,
     status: Mutex<Status>,
     changed: Condvar,
 }
@@ -184,20 +193,23 @@ impl Member for Shared {
         match event {
             Event::Update {
                 data_info_id,
-                register_ids,
+                register_ids: _,
                 version,
                 publishers,
             } => {
-                let update = Update(Arc::new(Pushed {
-                    data_info_id,
-                    version,
-                    publishers,
-                }));
-                let subs = lock(&self.subs);
-                for id in register_ids {
-                    if let Some(q) = subs.get(&id) {
-                        let _ = q.push(update.clone());
-                    }
+                // Every subscription of the key reads the one watch, so the event's
+                // subscriptions need no visit each. The core repeats the current list for
+                // a new subscription of a key it already has; the version check keeps
+                // that from looking like news to the others.
+                let topics = lock(&self.topics);
+                if let Some(t) = topics.get(&data_info_id) {
+                    let update = Update(Arc::new(Pushed {
+                        data_info_id,
+                        version,
+                        publishers,
+                    }));
+                    t.newest
+                        .store_if(update, |cur| cur.is_none_or(|c| version > c.version()));
                 }
             }
             Event::Connected {
@@ -243,8 +255,8 @@ struct Io {
 impl Drop for Io {
     fn drop(&mut self) {
         // The seat (dropped after this) takes the client off its IO thread.
-        for q in lock(&self.shared.subs).values() {
-            q.close();
+        for t in lock(&self.shared.topics).values() {
+            t.newest.close();
         }
     }
 }
@@ -353,17 +365,22 @@ impl Client {
         })
     }
 
-    /// Subscribes to `key`; the handle yields every newer list.
+    /// Subscribes to `key`; the handle yields the newest list each time it changes (a list
+    /// superseded before it is read is skipped).
     pub fn subscribe(&self, key: &str) -> Result<Subscription, Error> {
         let data_info_id = parse_key(key)?;
         let register_id = self.io.register_id();
-        let queue = Queue::new();
-        lock(&self.io.shared.subs).insert(register_id.clone(), queue.clone());
+        let newest = {
+            let mut topics = lock(&self.io.shared.topics);
+            let t = topics.entry(data_info_id.clone()).or_default();
+            t.subscriptions += 1;
+            t.newest.reader()
+        };
         let sub = Subscription {
             io: self.io.clone(),
             data_info_id: data_info_id.clone(),
             register_id: register_id.clone(),
-            queue,
+            newest,
         };
         self.io.command(Command::Subscribe {
             data_info_id,
@@ -425,13 +442,13 @@ impl Drop for Publication {
     }
 }
 
-/// A subscription: a blocking iterator and a `Stream` of updates. Ends when the client is
-/// closed; dropping it unsubscribes.
+/// A subscription: a blocking iterator and a `Stream` of updates, each newer than the one
+/// before. Ends when the client is closed; dropping it unsubscribes.
 pub struct Subscription {
     io: Arc<Io>,
     data_info_id: DataInfoId,
     register_id: Text,
-    queue: Queue<Update>,
+    newest: Reader<Update>,
 }
 
 impl fmt::Debug for Subscription {
@@ -441,9 +458,9 @@ impl fmt::Debug for Subscription {
 }
 
 impl Subscription {
-    /// Waits at most `timeout` for the next update.
+    /// Waits at most `timeout` for a list newer than the last one received.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Update, Error> {
-        self.queue.pop_timeout(timeout).map_err(|closed| {
+        self.newest.next_timeout(timeout).map_err(|closed| {
             if closed {
                 Error::Closed
             } else {
@@ -452,29 +469,37 @@ impl Subscription {
         })
     }
 
-    /// The next update if one is queued.
+    /// A list newer than the last one received, if there is one.
     pub fn try_recv(&self) -> Option<Update> {
-        self.queue.try_pop()
+        self.newest.try_next()
     }
 }
 
 impl Iterator for Subscription {
     type Item = Update;
     fn next(&mut self) -> Option<Update> {
-        self.queue.pop()
+        self.newest.next_blocking()
     }
 }
 
 impl futures_core::Stream for Subscription {
     type Item = Update;
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Update>> {
-        self.queue.poll_pop(cx)
+        self.newest.poll_next(cx)
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        lock(&self.io.shared.subs).remove(&self.register_id);
+        {
+            let mut topics = lock(&self.io.shared.topics);
+            if let Some(t) = topics.get_mut(&self.data_info_id) {
+                t.subscriptions -= 1;
+                if t.subscriptions == 0 {
+                    topics.remove(&self.data_info_id);
+                }
+            }
+        }
         let _ = self.io.command(Command::Unsubscribe {
             data_info_id: self.data_info_id.clone(),
             register_id: self.register_id.clone(),

@@ -8,10 +8,12 @@
 //! - [`nodes`]: a node on its own thread, its readiness, stop and join.
 //! - [`persist`]: the meta persist file.
 //! - [`client`]: the Rust client library, its clients sharing a few IO threads.
-//! - [`queue`], `sync`: the hand-off between threads, model-checked with loom.
+//! - [`queue`], [`watch`], `sync`: the hand-offs between threads (commands in order; the
+//!   newest pushed list of a key), model-checked with loom.
 
 pub mod queue;
 mod sync;
+pub mod watch;
 
 #[cfg(not(loom))]
 pub mod client;

@@ -356,7 +356,7 @@ impl Checker {
                 (p.register_id, p.payload.to_vec())
             })
             .collect();
-        for id in register_ids {
+        for id in register_ids.iter() {
             let entry = self.subscribers.entry((who, id.clone()));
             if let std::collections::btree_map::Entry::Occupied(o) = &entry {
                 let last = o.get().0;

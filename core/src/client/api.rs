@@ -3,6 +3,7 @@
 
 use crate::model::{Attribute, DataInfoId, DatumVersion, Payload, Text};
 use crate::wire::PublisherList;
+use std::sync::Arc;
 
 /// An application's request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,8 +49,9 @@ pub enum Event {
     Update {
         /// The service key.
         data_info_id: DataInfoId,
-        /// The subscriptions it is for.
-        register_ids: Vec<Text>,
+        /// The subscriptions it is for (shared: every push of the key names the same list
+        /// until a subscription comes or goes).
+        register_ids: Arc<[Text]>,
         /// Its version; strictly newer than the last `Update` of this key.
         version: DatumVersion,
         /// Every live publisher: the pushed list itself, read in place from the frame and

@@ -32,6 +32,7 @@ use crate::wire::{
 };
 use registrations::{Delivered, Registrations};
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Link {
@@ -163,7 +164,7 @@ impl Client {
                     .subscribe(data_info_id.clone(), register_id.clone())
                 {
                     // Another subscription of the key already has a list: share it now.
-                    self.emit_update(&data_info_id, vec![register_id.clone()], d);
+                    self.emit_update(&data_info_id, Arc::from([register_id.clone()]), d);
                 }
                 let msg = Subscribe {
                     data_info_id,
@@ -190,7 +191,7 @@ impl Client {
     fn emit_update(
         &mut self,
         data_info_id: &crate::model::DataInfoId,
-        register_ids: Vec<Text>,
+        register_ids: Arc<[Text]>,
         d: Delivered,
     ) {
         self.out.push_back(Output::Event(Event::Update {

@@ -7,6 +7,7 @@ use crate::model::{
 };
 use crate::wire::{Publish, PublisherList, Subscribe};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 struct PubReg {
@@ -26,6 +27,9 @@ pub(crate) struct Delivered {
 #[derive(Debug, Default)]
 struct TopicView {
     subscribers: BTreeSet<Text>,
+    /// `subscribers` as the list every delivery names, made at the first delivery after
+    /// the set changed: a push then costs one reference count, not a copy of every id.
+    listed: Option<Arc<[Text]>>,
     delivered: Option<Delivered>,
 }
 
@@ -83,7 +87,9 @@ impl Registrations {
         register_id: Text,
     ) -> Option<Delivered> {
         let t = self.topics.entry(data_info_id).or_default();
-        t.subscribers.insert(register_id);
+        if t.subscribers.insert(register_id) {
+            t.listed = None;
+        }
         t.delivered.clone()
     }
 
@@ -93,6 +99,9 @@ impl Registrations {
             return false;
         };
         let removed = t.subscribers.remove(register_id);
+        if removed {
+            t.listed = None;
+        }
         if t.subscribers.is_empty() {
             self.topics.remove(data_info_id);
         }
@@ -115,7 +124,7 @@ impl Registrations {
         data_info_id: &DataInfoId,
         version: DatumVersion,
         publishers: PublisherList,
-    ) -> Option<(Vec<Text>, Delivered)> {
+    ) -> Option<(Arc<[Text]>, Delivered)> {
         let t = self.topics.get_mut(data_info_id)?;
         if t.delivered.as_ref().is_some_and(|d| d.version >= version) {
             return None;
@@ -125,7 +134,11 @@ impl Registrations {
             publishers,
         };
         t.delivered = Some(d.clone());
-        Some((t.subscribers.iter().cloned().collect(), d))
+        let subscribers = &t.subscribers;
+        let listed = t
+            .listed
+            .get_or_insert_with(|| subscribers.iter().cloned().collect());
+        Some((listed.clone(), d))
     }
 
     /// Every registration, as the messages replaying it on a connection of `generation`.
@@ -165,5 +178,45 @@ fn publish_message(register_id: &Text, r: &PubReg, generation: u64) -> Publish {
             payload: r.payload.clone(),
             attributes: r.attributes.clone(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::LeaderEpoch;
+
+    fn key() -> DataInfoId {
+        DataInfoId::new("svc", "i", "g")
+    }
+
+    fn deliver(r: &mut Registrations, seq: u64) -> Arc<[Text]> {
+        let v = DatumVersion::new(LeaderEpoch(1), seq);
+        r.deliver(&key(), v, PublisherList::default())
+            .expect("newer")
+            .0
+    }
+
+    #[test]
+    fn deliveries_share_one_id_list_until_a_subscription_comes_or_goes() {
+        let mut r = Registrations::default();
+        r.subscribe(key(), Text::from("a"));
+        r.subscribe(key(), Text::from("b"));
+        let first = deliver(&mut r, 1);
+        assert_eq!(&*first, [Text::from("a"), Text::from("b")]);
+        assert!(
+            Arc::ptr_eq(&first, &deliver(&mut r, 2)),
+            "unchanged set: shared"
+        );
+        r.subscribe(key(), Text::from("b"));
+        assert!(
+            Arc::ptr_eq(&first, &deliver(&mut r, 3)),
+            "a repeated id changes nothing"
+        );
+        r.subscribe(key(), Text::from("c"));
+        let grown = deliver(&mut r, 4);
+        assert_eq!(grown.len(), 3);
+        assert!(r.unsubscribe(&key(), &Text::from("a")));
+        assert_eq!(&*deliver(&mut r, 5), [Text::from("b"), Text::from("c")]);
     }
 }
