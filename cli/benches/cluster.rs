@@ -56,7 +56,18 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// The cluster under test: in this process, or a pinned `roster dev` process.
 enum Cluster {
     InProcess(DevCluster),
-    Pinned(Child),
+    Pinned(Pinned),
+}
+
+/// The pinned `roster dev` process, killed when dropped: also when a deadline panics, so a
+/// failed run leaves no cluster behind to load the next one.
+struct Pinned(Child);
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 impl Cluster {
@@ -79,13 +90,15 @@ impl Cluster {
             shards = n.to_string();
             args.extend(["--runtime", "glommio", "--shards", &shards]);
         }
-        let mut child = Command::new("taskset")
-            .args(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("taskset and the roster binary run");
-        let mut lines = BufReader::new(child.stdout.take().expect("piped stdout"))
+        let mut child = Pinned(
+            Command::new("taskset")
+                .args(&args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("taskset and the roster binary run"),
+        );
+        let mut lines = BufReader::new(child.0.stdout.take().expect("piped stdout"))
             .lines()
             .map_while(Result::ok);
         // `roster dev` prints `sessions A,B` once the cluster is ready.
@@ -116,10 +129,7 @@ impl Cluster {
     fn stop(self) {
         match self {
             Cluster::InProcess(c) => c.stop(),
-            Cluster::Pinned(mut child) => {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+            Cluster::Pinned(pinned) => drop(pinned),
         }
     }
 }
