@@ -211,3 +211,17 @@ fn encoding_refuses_a_frame_the_peer_would_refuse() {
     );
     assert!(buf.is_empty(), "nothing written");
 }
+
+#[test]
+fn frame_len_is_known_from_a_whole_valid_header_only() {
+    let bytes = unsubscribe().to_bytes().unwrap();
+    let d = FrameDecoder::default();
+    for cut in 0..HEADER_LEN {
+        assert_eq!(d.frame_len(&bytes[..cut]), None, "header cut at {cut}");
+    }
+    assert_eq!(d.frame_len(&bytes[..HEADER_LEN]), Some(bytes.len()));
+    assert_eq!(d.frame_len(&bytes), Some(bytes.len()));
+    // Garbage and a frame over the limit have no length to size a buffer for.
+    assert_eq!(d.frame_len(&[0xff; HEADER_LEN]), None);
+    assert_eq!(FrameDecoder::new(8).frame_len(&bytes), None);
+}

@@ -17,6 +17,13 @@ pub const DEFAULT_WRITE_LIMIT: usize = 4 * DEFAULT_MAX_FRAME_LEN;
 /// Bytes asked of the socket per `read`.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// The rest of a begun frame at least this long is read straight into the connection's
+/// buffer (zeroing the room costs less than a copy through the scratch buffer), at most
+/// [`DIRECT_MAX`] per `read`, so that a 16 MiB frame arriving in small pieces is not
+/// zeroed again whole before each one.
+const DIRECT_MIN: usize = 16 * 1024;
+const DIRECT_MAX: usize = 1024 * 1024;
+
 thread_local! {
     /// The buffer sockets are read into, one per thread and zeroed once: reading straight
     /// into a connection's `BytesMut` would need its spare capacity initialised (a 64 KiB
@@ -129,7 +136,11 @@ impl Framed {
     fn read_with(&mut self, r: &mut impl Read, scratch: &mut [u8]) -> io::Result<ReadOutcome> {
         let mut out = ReadOutcome::default();
         loop {
-            let n = match r.read(scratch) {
+            let read = match self.missing() {
+                Some(missing) => self.read_in_place(r, missing.min(DIRECT_MAX)),
+                None => self.read_through(r, scratch),
+            };
+            let n = match read {
                 Ok(n) => n,
                 Err(e) => match e.kind() {
                     io::ErrorKind::WouldBlock => break,
@@ -141,13 +152,43 @@ impl Framed {
                 out.eof = true;
                 break;
             }
-            self.rbuf.extend_from_slice(&scratch[..n]);
             if let Err(e) = self.decode_into(&mut out.frames) {
                 out.malformed = Some(e);
                 return Ok(out);
             }
         }
         Ok(out)
+    }
+
+    /// How much of a begun frame has yet to arrive, if it is enough to read in place.
+    fn missing(&self) -> Option<usize> {
+        let len = self.decoder.frame_len(&self.rbuf)?;
+        let missing = len.saturating_sub(self.rbuf.len());
+        (missing >= DIRECT_MIN).then_some(missing)
+    }
+
+    /// Reads at most `len` bytes onto the end of the read buffer.
+    fn read_in_place(&mut self, r: &mut impl Read, len: usize) -> io::Result<usize> {
+        let have = self.rbuf.len();
+        self.rbuf.resize(have + len, 0);
+        let read = r.read(&mut self.rbuf[have..]);
+        self.rbuf.truncate(have + *read.as_ref().unwrap_or(&0));
+        read
+    }
+
+    /// Reads into `scratch` and appends what came. A chunk that begins a frame longer than
+    /// itself makes room for the whole frame first, so the buffer is not grown (and copied)
+    /// again when the decoder learns the length.
+    fn read_through(&mut self, r: &mut impl Read, scratch: &mut [u8]) -> io::Result<usize> {
+        let n = r.read(scratch)?;
+        let chunk = &scratch[..n];
+        if self.rbuf.is_empty() {
+            if let Some(len) = self.decoder.frame_len(chunk) {
+                self.rbuf.reserve(len.max(n));
+            }
+        }
+        self.rbuf.extend_from_slice(chunk);
+        Ok(n)
     }
 
     /// Decodes bytes the caller read itself, for shells whose streams are not `Read` (the
@@ -196,6 +237,111 @@ mod tests {
         let out = f.read(&mut rest).unwrap();
         assert_eq!(out.frames.len(), 2);
         assert!(out.malformed.is_none());
+    }
+
+    /// A socket that hands out its bytes in the given pieces, with "would block" between
+    /// some of them, as a non-blocking socket does when the peer's writes trickle in.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        pieces: std::vec::IntoIter<Option<usize>>,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.pieces.next() {
+                Some(None) => Err(io::ErrorKind::WouldBlock.into()),
+                Some(Some(piece)) => {
+                    let n = piece.min(buf.len()).min(self.bytes.len());
+                    buf[..n].copy_from_slice(&self.bytes[..n]);
+                    self.bytes = &self.bytes[n..];
+                    Ok(n)
+                }
+                None => {
+                    let n = buf.len().min(self.bytes.len());
+                    buf[..n].copy_from_slice(&self.bytes[..n]);
+                    self.bytes = &self.bytes[n..];
+                    Ok(n)
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn long_frames_arriving_in_pieces_are_reassembled_around_short_ones() {
+        use roster_core::model::{
+            DataInfoId, DatumVersion, LeaderEpoch, Publisher, RegisterVersion, Text,
+        };
+        use roster_core::wire::Push;
+        let publishers: Vec<Publisher> = (0..3_000)
+            .map(|i| Publisher {
+                register_id: Text::from(format!("pub-{i}")),
+                version: RegisterVersion::new(1, 1),
+                payload: [bytes::Bytes::from(format!(
+                    "10.0.{}.{}:80",
+                    i / 256,
+                    i % 256
+                ))]
+                .into_iter()
+                .collect(),
+                attributes: Vec::new(),
+            })
+            .collect();
+        let long = |id| {
+            Frame::new(
+                id,
+                Push {
+                    data_info_id: DataInfoId::new("svc", "i", "g"),
+                    version: DatumVersion::new(LeaderEpoch(1), id),
+                    publishers: publishers.clone().into(),
+                },
+            )
+        };
+        let frames = vec![
+            Frame::new(1, KeepAlive {}),
+            long(2),
+            long(3),
+            Frame::new(4, KeepAlive {}),
+            long(5),
+        ];
+        let mut bytes = Vec::new();
+        for f in &frames {
+            bytes.extend_from_slice(&f.to_bytes().unwrap());
+        }
+        assert!(
+            frames[1].encoded_len() > 2 * READ_CHUNK,
+            "long enough to read in place"
+        );
+        // Pieces that cut headers, begin frames mid-chunk and stop short of frame ends.
+        let pieces = vec![
+            Some(10),
+            None,
+            Some(30),
+            Some(READ_CHUNK),
+            None,
+            Some(5),
+            Some(DIRECT_MIN + 1),
+            None,
+            Some(7),
+            Some(200_000),
+            None,
+            Some(1),
+            None,
+        ];
+        let mut socket = Trickle {
+            bytes: &bytes,
+            pieces: pieces.into_iter(),
+        };
+        let mut f = Framed::new(DEFAULT_WRITE_LIMIT);
+        let mut got = Vec::new();
+        loop {
+            let out = f.read(&mut socket).unwrap();
+            assert!(out.malformed.is_none());
+            got.extend(out.frames);
+            if out.eof {
+                break;
+            }
+        }
+        assert_eq!(got, frames);
     }
 
     #[test]

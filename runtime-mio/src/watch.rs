@@ -201,7 +201,9 @@ impl<T: Clone> Reader<T> {
     /// Waits at most `timeout` for a value newer than the last one taken. `Err(true)` if
     /// closed with nothing newer, `Err(false)` on timeout.
     pub fn next_timeout(&self, timeout: std::time::Duration) -> Result<T, bool> {
-        let deadline = std::time::Instant::now() + timeout;
+        // The clock is read only once there is something to wait for: a reader that keeps
+        // up usually finds its value there already.
+        let mut deadline = None;
         let mut s = self.watch.lock();
         loop {
             match self.take(&s) {
@@ -209,7 +211,10 @@ impl<T: Clone> Reader<T> {
                 Found::Closed => return Err(true),
                 Found::Nothing => {}
             }
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let now = std::time::Instant::now();
+            let left = deadline
+                .get_or_insert(now + timeout)
+                .saturating_duration_since(now);
             if left.is_zero() {
                 return Err(false);
             }

@@ -137,6 +137,16 @@ impl FrameDecoder {
         self.max_frame_len
     }
 
+    /// The length (header included) of the frame `buf` begins with, once its header has
+    /// arrived and is valid; `None` otherwise (`decode` reports what is wrong). Lets a reader
+    /// size its buffer for a long frame before the body arrives.
+    pub fn frame_len(&self, buf: &[u8]) -> Option<usize> {
+        parse_header(buf, self.max_frame_len)
+            .ok()
+            .flatten()
+            .map(|h| h.frame_len())
+    }
+
     /// Takes the next complete frame off the front of `buf`.
     ///
     /// - `Ok(Some(frame))`: a frame was removed from `buf`; its byte strings share `buf`'s
