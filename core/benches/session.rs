@@ -17,7 +17,7 @@ use roster_core::session::{Session, SessionConfig};
 use roster_core::time::Instant;
 use roster_core::wire::{
     ChangeNotify, ClientHello, ClusterView, Datum, DatumChange, Datums, Frame, Member, Message,
-    PeerHello, Publish, SlotAssignment, SlotTableView, Subscribe,
+    PeerHello, Publish, PublisherList, SlotAssignment, SlotTableView, Subscribe,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
@@ -153,7 +153,7 @@ fn subscribers(s: &mut Session, data: ConnId, n: u64) {
                 let datum = Datum {
                     data_info_id: key(0),
                     version: DatumVersion::new(LeaderEpoch(1), 1),
-                    publishers: vec![],
+                    publishers: PublisherList::new(),
                 };
                 feed(
                     s,
@@ -253,7 +253,10 @@ fn change_and_drain(mut s: Session, data: ConnId, pubs: usize) -> Session {
     let datum = Datum {
         data_info_id: key(0),
         version: DatumVersion::new(LeaderEpoch(1), 2),
-        publishers: (0..pubs).map(|i| publisher(format!("p{i}"))).collect(),
+        publishers: (0..pubs)
+            .map(|i| publisher(format!("p{i}")))
+            .collect::<Vec<_>>()
+            .into(),
     };
     feed(
         &mut s,

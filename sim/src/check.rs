@@ -19,8 +19,7 @@ use bytes::Bytes;
 use roster_core::client::Event;
 use roster_core::io::ConnId;
 use roster_core::model::{
-    DataInfoId, DatumVersion, LeaderEpoch, ProcessId, Publisher, RegisterVersion, SlotId,
-    TableEpoch, Text,
+    DataInfoId, DatumVersion, LeaderEpoch, ProcessId, RegisterVersion, SlotId, TableEpoch, Text,
 };
 use roster_core::slot::SlotTable;
 use roster_core::wire::{Frame, Message, PublisherList, SlotRoute};
@@ -45,19 +44,8 @@ impl fmt::Display for Violation {
 /// A subscriber's view: (register id, payload) of each publisher in its last list.
 pub type List = Vec<(Text, Vec<Bytes>)>;
 
-/// Fingerprint of a publisher list as a data node serves it (order-sensitive; lists are
-/// ordered by register id).
-fn fingerprint(publishers: &[Publisher]) -> u64 {
-    publishers
-        .iter()
-        .fold(mix(FNV_START, publishers.len() as u64), |h, p| {
-            let payload = p.payload.iter().map(|b| &b[..]);
-            fold_publisher(h, &p.register_id, p.version, payload)
-        })
-}
-
-/// Fingerprint of a list as a client receives it: equal to [`fingerprint`] of the same
-/// publishers.
+/// Fingerprint of a publisher list, as a data node serves it and as a client receives it
+/// (order-sensitive; lists are ordered by register id).
 fn list_fingerprint(publishers: &PublisherList) -> u64 {
     publishers
         .iter()
@@ -291,7 +279,7 @@ impl Checker {
             Message::Datums(d) => {
                 // Not a writer claim: a new leader serves versions of earlier epochs.
                 for datum in &d.datums {
-                    let fp = fingerprint(&datum.publishers);
+                    let fp = list_fingerprint(&datum.publishers);
                     let key = (datum.data_info_id.clone(), datum.version);
                     match self.states.get(&key) {
                         Some(&other) if other != fp => {

@@ -124,7 +124,7 @@ impl Datum {
     }
 
     /// The live publishers, ordered by register id.
-    pub(crate) fn publishers(&self) -> impl Iterator<Item = &Stored> {
+    pub(crate) fn publishers(&self) -> impl Iterator<Item = &Stored> + Clone {
         self.publishers.iter().map(|e| &*e.0)
     }
 

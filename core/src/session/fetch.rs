@@ -12,7 +12,7 @@ use crate::io::ConnId;
 use crate::model::{DatumVersion, SlotId};
 use crate::rng::Rng;
 use crate::time::Instant;
-use crate::wire::{Datum, FetchDatums, PublisherList, SlotRoute};
+use crate::wire::{Datum, FetchDatums, SlotRoute};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Default)]
@@ -142,7 +142,7 @@ impl Fetcher {
             if topic.datum.as_ref().is_none_or(|c| c.version < d.version) {
                 topic.datum = Some(CachedDatum {
                     version: d.version,
-                    publishers: PublisherList::from_publishers(&d.publishers),
+                    publishers: d.publishers,
                 });
             }
             if topic.wanted.is_some_and(|w| w > d.version) {

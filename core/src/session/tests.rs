@@ -201,7 +201,9 @@ fn datum(k: &DataInfoId, seq: u64, pubs: &[&str]) -> Datum {
     Datum {
         data_info_id: k.clone(),
         version: v(seq),
-        publishers: pubs.iter().map(|p| publisher(p, 1, 1)).collect(),
+        publishers: PublisherList::from_publishers(
+            &pubs.iter().map(|p| publisher(p, 1, 1)).collect::<Vec<_>>(),
+        ),
     }
 }
 
@@ -666,7 +668,7 @@ fn m8_every_push_of_one_version_sends_the_one_encoding_made_when_it_was_fetched(
         "the change, then the cache for a newcomer"
     );
     let (_, list) = &lists[0];
-    assert_eq!(list.to_vec(), datum(&key(1), 2, &["a"]).publishers);
+    assert_eq!(*list, datum(&key(1), 2, &["a"]).publishers);
     assert!(
         lists.iter().all(|(_, l)| l.ptr_eq(list)),
         "one encoding per version, not one per connection"

@@ -185,7 +185,7 @@ impl Decode for bool {
 }
 
 /// Length prefix of a byte string or sequence: u32, big-endian.
-fn put_len(dst: &mut BytesMut, len: usize) {
+pub(super) fn put_len(dst: &mut BytesMut, len: usize) {
     // Frames are capped far below 4 GiB, and `encode_frame` rejects oversized bodies before
     // they are sent, so a length that does not fit is a bug in the caller, not bad input.
     let len = u32::try_from(len).expect("wire lengths fit in u32 (frames are capped at 16 MiB)");

@@ -14,7 +14,7 @@
 //! field of that encoding is fixed-width or length-prefixed, so a list of publishers has
 //! exactly one encoding: equal bytes are equal lists.
 
-use super::codec::{Decode, Encode, Reader, encode_seq, seq_len};
+use super::codec::{Decode, Encode, Reader, encode_seq, put_len, seq_len};
 use super::error::BodyError;
 use crate::model::{Attribute, Publisher, RegisterVersion, Text, check_utf8};
 use bytes::{Bytes, BytesMut};
@@ -48,6 +48,28 @@ impl PublisherList {
         PublisherList {
             bytes: buf.freeze(),
             len: publishers.len(),
+        }
+    }
+
+    /// The list of the publishers `publishers` yields, encoded straight from where they
+    /// are kept (a data node's store) without collecting clones first. The iterator is
+    /// walked twice: once to size the buffer, once to fill it.
+    pub fn encode_from<'a, I>(publishers: I) -> Self
+    where
+        I: Iterator<Item = &'a Publisher> + Clone,
+    {
+        let (len, bytes) = publishers
+            .clone()
+            .fold((0, 4), |(n, b), p| (n + 1, b + p.encoded_len()));
+        let mut buf = BytesMut::with_capacity(bytes);
+        put_len(&mut buf, len);
+        for p in publishers {
+            p.encode(&mut buf);
+        }
+        debug_assert_eq!(buf.len(), bytes, "encoded_len disagrees with encode");
+        PublisherList {
+            bytes: buf.freeze(),
+            len,
         }
     }
 

@@ -21,8 +21,8 @@ use crate::io::ConnId;
 use crate::model::{DataInfoId, DatumVersion, LeaderEpoch, ProcessId, SlotId};
 use crate::time::Instant;
 use crate::wire::{
-    Datum, Datums, ErrorCode, FetchDatums, Message, Refused, SlotRefusal, SlotRoute, VersionScan,
-    VersionScanReply, WriteAccepted, WriteBatch, WriteOp,
+    Datum, Datums, ErrorCode, FetchDatums, Message, PublisherList, Refused, SlotRefusal, SlotRoute,
+    VersionScan, VersionScanReply, WriteAccepted, WriteBatch, WriteOp,
 };
 
 /// A write waiting for followers before its `WriteAccepted`.
@@ -169,8 +169,8 @@ impl DataNode {
             .into_iter()
             .map(|key| Datum {
                 version: store.read_version(&key, epoch),
-                publishers: store.datum(&key).map_or_else(Vec::new, |d| {
-                    d.publishers().map(|s| s.publisher.clone()).collect()
+                publishers: store.datum(&key).map_or_else(PublisherList::new, |d| {
+                    PublisherList::encode_from(d.publishers().map(|s| &s.publisher))
                 }),
                 data_info_id: key,
             })

@@ -4,6 +4,7 @@
 use crate::model::{
     DataInfoId, DatumVersion, LeaderEpoch, ProcessId, Publisher, Role, SlotId, TableEpoch, Text,
 };
+use crate::wire::PublisherList;
 
 wire_struct! {
     /// Success reply to a request; carries the request's id and nothing else.
@@ -130,7 +131,8 @@ wire_struct! {
         pub data_info_id: DataInfoId,
         /// The datum's version.
         pub version: DatumVersion,
-        /// Every live publisher, ordered by register id.
-        pub publishers: Vec<Publisher>,
+        /// Every live publisher, ordered by register id: the list a session caches and
+        /// pushes as it came, encoded once on the data node and never rebuilt.
+        pub publishers: PublisherList,
     }
 }

@@ -56,6 +56,16 @@ fn holds_exactly_the_encoding_of_the_vec_and_reads_back_each_field() {
 }
 
 #[test]
+fn encoding_from_borrowed_publishers_is_the_encoding_of_the_vec() {
+    let v = sample();
+    let list = PublisherList::encode_from(v.iter());
+    assert_eq!(list.as_bytes(), &encode_vec(&v));
+    assert_eq!(list.len(), 3);
+    assert_eq!(list, PublisherList::from_publishers(&v));
+    assert_eq!(PublisherList::encode_from([].iter()), PublisherList::new());
+}
+
+#[test]
 fn an_empty_list_is_the_encoding_of_an_empty_vec() {
     let empty = PublisherList::new();
     assert!(empty.is_empty());
