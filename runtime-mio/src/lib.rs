@@ -8,11 +8,12 @@
 //! - [`nodes`]: a node on its own thread, its readiness, stop and join.
 //! - [`persist`]: the meta persist file.
 //! - [`client`]: the Rust client library, its clients sharing a few IO threads.
-//! - [`queue`], [`watch`], `sync`: the hand-offs between threads (commands in order; the
-//!   newest pushed list of a key), model-checked with loom.
+//! - [`queue`], [`watch`], `waitable`, `sync`: the hand-offs between threads (commands in
+//!   order; the newest pushed list of a key), model-checked with loom.
 
 pub mod queue;
 mod sync;
+mod waitable;
 pub mod watch;
 
 #[cfg(not(loom))]

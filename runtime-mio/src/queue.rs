@@ -5,34 +5,20 @@
 //! Used for the client library's commands (handle → IO thread, whose mio loop is woken
 //! separately with `mio::Waker`), its updates (IO thread → subscription handles), and the
 //! node loops' control messages (shutdown). Built on [`crate::sync`], so the loom tests at
-//! the bottom check it under every interleaving.
+//! the bottom check it under every interleaving; the waiting and waking are
+//! [`crate::waitable`]'s.
 
-use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
+use crate::sync::Arc;
+use crate::waitable::{Guarded, Waitable, Wake};
 use std::collections::VecDeque;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
+#[cfg(not(loom))]
 use std::time::Duration;
-
-#[derive(Debug)]
-struct State<T> {
-    items: VecDeque<T>,
-    closed: bool,
-    wakers: Vec<Waker>,
-    /// Blocking receivers inside `Condvar::wait`: a push signals the condition variable
-    /// only when one is there (signalling is a system call, and most pushes have no one
-    /// blocked: the IO thread drains its commands, a subscriber is usually busy).
-    sleepers: usize,
-}
-
-#[derive(Debug)]
-struct Inner<T> {
-    state: Mutex<State<T>>,
-    ready: Condvar,
-}
 
 /// A queue shared by cloning; every clone is both a sender and a receiver.
 #[derive(Debug)]
 pub struct Queue<T> {
-    inner: Arc<Inner<T>>,
+    inner: Arc<Waitable<VecDeque<T>>>,
 }
 
 impl<T> Clone for Queue<T> {
@@ -53,29 +39,21 @@ impl<T> Default for Queue<T> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Closed<T>(pub T);
 
+/// Takes the oldest item: `Some(Some(item))`, `Some(None)` once closed and empty, `None`
+/// while there is nothing to take yet.
+fn take<T>(s: &mut Guarded<VecDeque<T>>) -> Option<Option<T>> {
+    match s.data.pop_front() {
+        Some(item) => Some(Some(item)),
+        None => s.closed.then_some(None),
+    }
+}
+
 impl<T> Queue<T> {
     /// An empty, open queue.
     pub fn new() -> Self {
         Queue {
-            inner: Arc::new(Inner {
-                state: Mutex::new(State {
-                    items: VecDeque::new(),
-                    closed: false,
-                    wakers: Vec::new(),
-                    sleepers: 0,
-                }),
-                ready: Condvar::new(),
-            }),
+            inner: Arc::new(Waitable::new(VecDeque::new())),
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        // A panic while holding the lock leaves the queue's data consistent (every
-        // operation is a single push or pop), so a poisoned lock is still usable.
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Appends an item and wakes a waiting receiver; refused once closed.
@@ -88,83 +66,46 @@ impl<T> Queue<T> {
     /// (the shell's loop); later pushes ride the same wake-up, since the consumer takes
     /// everything queued at once ([`Queue::drain`]).
     pub fn push_first(&self, item: T) -> Result<bool, Closed<T>> {
-        let (first, sleepers, wakers) = {
-            let mut s = self.lock();
+        self.inner.change(|s| {
             if s.closed {
-                return Err(Closed(item));
+                return (Err(Closed(item)), Wake::Nobody);
             }
-            let first = s.items.is_empty();
-            s.items.push_back(item);
-            (first, s.sleepers > 0, std::mem::take(&mut s.wakers))
-        };
-        if sleepers {
-            self.inner.ready.notify_one();
-        }
-        wakers.into_iter().for_each(Waker::wake);
-        Ok(first)
+            let first = s.data.is_empty();
+            s.data.push_back(item);
+            (Ok(first), Wake::One)
+        })
     }
 
     /// Closes the queue: pushes fail from now on, receivers drain what is left and then see
     /// the end.
     pub fn close(&self) {
-        let wakers = {
-            let mut s = self.lock();
-            s.closed = true;
-            std::mem::take(&mut s.wakers)
-        };
-        self.inner.ready.notify_all();
-        wakers.into_iter().for_each(Waker::wake);
+        self.inner.close();
     }
 
     /// Whether the queue was closed.
     pub fn is_closed(&self) -> bool {
-        self.lock().closed
+        self.inner.lock().closed
     }
 
     /// Takes the oldest item without waiting.
     pub fn try_pop(&self) -> Option<T> {
-        self.lock().items.pop_front()
+        self.inner.lock().data.pop_front()
     }
 
     /// Takes every queued item without waiting.
     pub fn drain(&self) -> Vec<T> {
-        self.lock().items.drain(..).collect()
+        self.inner.lock().data.drain(..).collect()
     }
 
     /// Waits for the oldest item; `None` once the queue is closed and empty.
     pub fn pop(&self) -> Option<T> {
-        let mut s = self.lock();
-        loop {
-            if let Some(item) = s.items.pop_front() {
-                return Some(item);
-            }
-            if s.closed {
-                return None;
-            }
-            s.sleepers += 1;
-            s = self
-                .inner
-                .ready
-                .wait(s)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            s.sleepers -= 1;
-        }
+        self.inner.wait(take)
     }
 
     /// Polls for the oldest item: `Ready(None)` once closed and empty; otherwise registers
     /// the task to be woken by the next push or the close.
     pub fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let mut s = self.lock();
-        if let Some(item) = s.items.pop_front() {
-            return Poll::Ready(Some(item));
-        }
-        if s.closed {
-            return Poll::Ready(None);
-        }
-        if !s.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            s.wakers.push(cx.waker().clone());
-        }
-        Poll::Pending
+        self.inner.poll(cx, take)
     }
 }
 
@@ -173,27 +114,10 @@ impl<T> Queue<T> {
     /// Waits at most `timeout` for the oldest item. `Err(true)` if closed and empty,
     /// `Err(false)` on timeout.
     pub fn pop_timeout(&self, timeout: Duration) -> Result<T, bool> {
-        let deadline = std::time::Instant::now() + timeout;
-        let mut s = self.lock();
-        loop {
-            if let Some(item) = s.items.pop_front() {
-                return Ok(item);
-            }
-            if s.closed {
-                return Err(true);
-            }
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                return Err(false);
-            }
-            s.sleepers += 1;
-            s = self
-                .inner
-                .ready
-                .wait_timeout(s, left)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
-            s.sleepers -= 1;
+        match self.inner.wait_timeout(timeout, take) {
+            Some(Some(item)) => Ok(item),
+            Some(None) => Err(true),
+            None => Err(false),
         }
     }
 }
@@ -361,7 +285,7 @@ mod loom_tests {
             let q = Queue::new();
             let tx = q.clone();
             let flag = std::sync::Arc::new(Flag(AtomicBool::new(false)));
-            let waker = Waker::from(flag.clone());
+            let waker = std::task::Waker::from(flag.clone());
             let mut cx = Context::from_waker(&waker);
             let t = thread::spawn(move || tx.push(9).unwrap());
             match q.poll_pop(&mut cx) {

@@ -10,33 +10,25 @@
 //! once.
 //!
 //! Built on [`crate::sync`], so the loom tests at the bottom check it under every
-//! interleaving, as they do the command queue ([`crate::queue`]).
+//! interleaving, as they do the command queue ([`crate::queue`]); the waiting and waking
+//! are [`crate::waitable`]'s.
 
-use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
+use crate::sync::Arc;
+use crate::waitable::{Guarded, Waitable, Wake};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 #[derive(Debug)]
-struct State<T> {
+struct Newest<T> {
     value: Option<T>,
     /// How many values were stored: a reader whose last one is older has news.
     seq: u64,
-    closed: bool,
-    wakers: Vec<Waker>,
-    /// Blocking readers inside `Condvar::wait`: a store signals only when one is there.
-    sleepers: usize,
-}
-
-#[derive(Debug)]
-struct Inner<T> {
-    state: Mutex<State<T>>,
-    changed: Condvar,
 }
 
 /// The newest value, shared by cloning; every clone may store and make readers.
 #[derive(Debug)]
 pub struct Watch<T> {
-    inner: Arc<Inner<T>>,
+    inner: Arc<Waitable<Newest<T>>>,
 }
 
 impl<T> Clone for Watch<T> {
@@ -57,56 +49,30 @@ impl<T> Watch<T> {
     /// Empty and open.
     pub fn new() -> Self {
         Watch {
-            inner: Arc::new(Inner {
-                state: Mutex::new(State {
-                    value: None,
-                    seq: 0,
-                    closed: false,
-                    wakers: Vec::new(),
-                    sleepers: 0,
-                }),
-                changed: Condvar::new(),
-            }),
+            inner: Arc::new(Waitable::new(Newest {
+                value: None,
+                seq: 0,
+            })),
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        // Every operation leaves the state whole, so a poisoned lock is still usable.
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Stores `value` if `newer(current)` says so (and the watch is open), waking every
     /// waiting reader; whether it was stored.
     pub fn store_if(&self, value: T, newer: impl FnOnce(Option<&T>) -> bool) -> bool {
-        let (sleepers, wakers) = {
-            let mut s = self.lock();
-            if s.closed || !newer(s.value.as_ref()) {
-                return false;
+        self.inner.change(|s| {
+            if s.closed || !newer(s.data.value.as_ref()) {
+                return (false, Wake::Nobody);
             }
-            s.value = Some(value);
-            s.seq += 1;
-            (s.sleepers > 0, std::mem::take(&mut s.wakers))
-        };
-        if sleepers {
-            self.inner.changed.notify_all();
-        }
-        wakers.into_iter().for_each(Waker::wake);
-        true
+            s.data.value = Some(value);
+            s.data.seq += 1;
+            (true, Wake::All)
+        })
     }
 
     /// Closes it: stores fail from now on; readers take the last value if they have not,
     /// then see the end.
     pub fn close(&self) {
-        let wakers = {
-            let mut s = self.lock();
-            s.closed = true;
-            std::mem::take(&mut s.wakers)
-        };
-        self.inner.changed.notify_all();
-        wakers.into_iter().for_each(Waker::wake);
+        self.inner.close();
     }
 
     /// A reader that has seen nothing yet (so its first read takes the current value).
@@ -127,72 +93,35 @@ pub struct Reader<T> {
     seen: AtomicU64,
 }
 
-/// What a reader found.
-enum Found<T> {
-    New(T),
-    Closed,
-    Nothing,
-}
-
 impl<T: Clone> Reader<T> {
-    fn take(&self, s: &State<T>) -> Found<T> {
-        if s.seq > self.seen.load(Ordering::Relaxed) {
-            if let Some(v) = &s.value {
-                self.seen.store(s.seq, Ordering::Relaxed);
-                return Found::New(v.clone());
+    /// `Some(Some(value))` if newer than the last one taken, `Some(None)` once closed with
+    /// nothing newer, `None` while there is nothing to take yet.
+    fn take(&self, s: &mut Guarded<Newest<T>>) -> Option<Option<T>> {
+        if s.data.seq > self.seen.load(Ordering::Relaxed) {
+            if let Some(v) = &s.data.value {
+                self.seen.store(s.data.seq, Ordering::Relaxed);
+                return Some(Some(v.clone()));
             }
         }
-        if s.closed {
-            Found::Closed
-        } else {
-            Found::Nothing
-        }
+        s.closed.then_some(None)
     }
 
     /// The value if it is newer than the last one taken, without waiting.
     pub fn try_next(&self) -> Option<T> {
-        match self.take(&self.watch.lock()) {
-            Found::New(v) => Some(v),
-            Found::Closed | Found::Nothing => None,
-        }
+        self.take(&mut self.watch.inner.lock()).flatten()
     }
 
     /// Waits for a value newer than the last one taken; `None` once the watch is closed
     /// and nothing newer is left.
     pub fn next_blocking(&self) -> Option<T> {
-        let mut s = self.watch.lock();
-        loop {
-            match self.take(&s) {
-                Found::New(v) => return Some(v),
-                Found::Closed => return None,
-                Found::Nothing => {}
-            }
-            s.sleepers += 1;
-            s = self
-                .watch
-                .inner
-                .changed
-                .wait(s)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            s.sleepers -= 1;
-        }
+        self.watch.inner.wait(|s| self.take(s))
     }
 
     /// Polls for a value newer than the last one taken: `Ready(None)` once closed and
     /// nothing newer is left; otherwise registers the task to be woken by the next store or
     /// the close.
     pub fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let mut s = self.watch.lock();
-        match self.take(&s) {
-            Found::New(v) => Poll::Ready(Some(v)),
-            Found::Closed => Poll::Ready(None),
-            Found::Nothing => {
-                if !s.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                    s.wakers.push(cx.waker().clone());
-                }
-                Poll::Pending
-            }
-        }
+        self.watch.inner.poll(cx, |s| self.take(s))
     }
 }
 
@@ -201,32 +130,10 @@ impl<T: Clone> Reader<T> {
     /// Waits at most `timeout` for a value newer than the last one taken. `Err(true)` if
     /// closed with nothing newer, `Err(false)` on timeout.
     pub fn next_timeout(&self, timeout: std::time::Duration) -> Result<T, bool> {
-        // The clock is read only once there is something to wait for: a reader that keeps
-        // up usually finds its value there already.
-        let mut deadline = None;
-        let mut s = self.watch.lock();
-        loop {
-            match self.take(&s) {
-                Found::New(v) => return Ok(v),
-                Found::Closed => return Err(true),
-                Found::Nothing => {}
-            }
-            let now = std::time::Instant::now();
-            let left = deadline
-                .get_or_insert(now + timeout)
-                .saturating_duration_since(now);
-            if left.is_zero() {
-                return Err(false);
-            }
-            s.sleepers += 1;
-            s = self
-                .watch
-                .inner
-                .changed
-                .wait_timeout(s, left)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
-            s.sleepers -= 1;
+        match self.watch.inner.wait_timeout(timeout, |s| self.take(s)) {
+            Some(Some(v)) => Ok(v),
+            Some(None) => Err(true),
+            None => Err(false),
         }
     }
 }
@@ -375,7 +282,7 @@ mod loom_tests {
             let r = w.reader();
             let tx = w.clone();
             let flag = std::sync::Arc::new(Flag(AtomicBool::new(false)));
-            let waker = Waker::from(flag.clone());
+            let waker = std::task::Waker::from(flag.clone());
             let mut cx = Context::from_waker(&waker);
             let t = thread::spawn(move || tx.store_if(4, newer(4)));
             match r.poll_next(&mut cx) {
