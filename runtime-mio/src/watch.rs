@@ -138,14 +138,16 @@ impl<T: Clone> Reader<T> {
     }
 }
 
+/// The rule the client stores by, on plain numbers: only a newer value replaces one.
+#[cfg(test)]
+fn newer(v: u32) -> impl FnOnce(Option<&u32>) -> bool {
+    move |cur| cur.is_none_or(|c| v > *c)
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::time::Duration;
-
-    fn newer(v: u32) -> impl FnOnce(Option<&u32>) -> bool {
-        move |cur| cur.is_none_or(|c| v > *c)
-    }
 
     #[test]
     fn a_reader_takes_each_current_value_once_and_skips_superseded_ones() {
@@ -221,10 +223,6 @@ mod tests {
 mod loom_tests {
     use super::*;
     use loom::thread;
-
-    fn newer(v: u32) -> impl FnOnce(Option<&u32>) -> bool {
-        move |cur| cur.is_none_or(|c| v > *c)
-    }
 
     /// A reader blocked across two stores and a close ends with the last value: never an
     /// older one after a newer, never a missed final value, never a hang.

@@ -36,3 +36,30 @@ wire_struct! {
         pub attributes: Vec<Attribute>,
     }
 }
+
+#[cfg(test)]
+impl Publisher {
+    /// A publisher from plain strings, for tests.
+    pub(crate) fn of(
+        id: &str,
+        version: RegisterVersion,
+        payload: &[&str],
+        attributes: &[(&str, &str)],
+    ) -> Publisher {
+        Publisher {
+            register_id: Text::from(id),
+            version,
+            payload: payload
+                .iter()
+                .map(|p| Bytes::copy_from_slice(p.as_bytes()))
+                .collect(),
+            attributes: attributes
+                .iter()
+                .map(|(k, v)| Attribute {
+                    key: Text::from(*k),
+                    value: Text::from(*v),
+                })
+                .collect(),
+        }
+    }
+}

@@ -141,23 +141,12 @@ pub(crate) fn key(key: &DataInfoId) -> DataInfoId {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Attribute, RegisterVersion};
+    use crate::model::RegisterVersion;
     use crate::wire::{Frame, Message, Publish};
 
     /// A publisher as a shell hands it over: decoded from a frame's bytes.
     fn decoded(id: &str, payload: &[&str], attributes: &[(&str, &str)]) -> (Publisher, Bytes) {
-        let p = Publisher {
-            register_id: Text::from(id),
-            version: RegisterVersion::new(3, 1),
-            payload: payload.iter().map(|s| Bytes::from(s.to_string())).collect(),
-            attributes: attributes
-                .iter()
-                .map(|(k, v)| Attribute {
-                    key: Text::from(*k),
-                    value: Text::from(*v),
-                })
-                .collect(),
-        };
+        let p = Publisher::of(id, RegisterVersion::new(3, 1), payload, attributes);
         let publish = Publish {
             data_info_id: DataInfoId::new("k", "i", "g"),
             publisher: p,

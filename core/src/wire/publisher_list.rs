@@ -14,7 +14,7 @@
 //! field of that encoding is fixed-width or length-prefixed, so a list of publishers has
 //! exactly one encoding: equal bytes are equal lists.
 
-use super::codec::{Decode, Encode, Reader, encode_seq, put_len, seq_len};
+use super::codec::{Decode, Encode, Reader, put_len};
 use super::error::BodyError;
 use crate::model::{Attribute, Publisher, RegisterVersion, Text, check_utf8};
 use bytes::{Bytes, BytesMut};
@@ -26,7 +26,7 @@ use std::fmt;
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PublisherList {
     /// The encoding: the u32 count, then each publisher. Invariant: a valid encoding of
-    /// `len` publishers (checked by `decode`, or produced by `encode_seq`), which is what
+    /// `len` publishers (checked by `decode`, or produced by `encode_from`), which is what
     /// lets the accessors read it without checking again.
     bytes: Bytes,
     len: usize,
@@ -43,17 +43,12 @@ impl PublisherList {
 
     /// The list of `publishers`, encoded once.
     pub fn from_publishers(publishers: &[Publisher]) -> Self {
-        let mut buf = BytesMut::with_capacity(seq_len(publishers));
-        encode_seq(publishers, &mut buf);
-        PublisherList {
-            bytes: buf.freeze(),
-            len: publishers.len(),
-        }
+        PublisherList::encode_from(publishers.iter())
     }
 
-    /// The list of the publishers `publishers` yields, encoded straight from where they
-    /// are kept (a data node's store) without collecting clones first. The iterator is
-    /// walked twice: once to size the buffer, once to fill it.
+    /// The list of the publishers `publishers` yields, encoded once, straight from where
+    /// they are kept (a data node's store) without collecting clones first. The iterator
+    /// is walked twice: once to size the buffer, once to fill it.
     pub fn encode_from<'a, I>(publishers: I) -> Self
     where
         I: Iterator<Item = &'a Publisher> + Clone,
@@ -463,7 +458,7 @@ fn as_str(bytes: &[u8]) -> &str {
     debug_assert!(std::str::from_utf8(bytes).is_ok(), "{CHECKED}");
     // SAFETY: every string of a list's encoding is UTF-8: `PublisherList::decode` checked it
     // (`scan`, or `check_publisher` when `scan` failed, both through `check_utf8`), or
-    // `encode_seq` wrote it from a `Text`; the buffer is immutable and private to the list.
+    // `encode_from` wrote it from a `Text`; the buffer is immutable and private to the list.
     #[allow(unsafe_code)]
     unsafe {
         std::str::from_utf8_unchecked(bytes)

@@ -1,22 +1,12 @@
 use super::*;
-use crate::model::Payload;
 
 fn publisher(id: &str, payload: &[&str], attributes: &[(&str, &str)]) -> Publisher {
-    Publisher {
-        register_id: Text::from(id),
-        version: RegisterVersion::new(id.len() as u64, 7),
-        payload: payload
-            .iter()
-            .map(|p| Bytes::copy_from_slice(p.as_bytes()))
-            .collect::<Payload>(),
-        attributes: attributes
-            .iter()
-            .map(|(k, v)| Attribute {
-                key: Text::from(*k),
-                value: Text::from(*v),
-            })
-            .collect(),
-    }
+    Publisher::of(
+        id,
+        RegisterVersion::new(id.len() as u64, 7),
+        payload,
+        attributes,
+    )
 }
 
 fn sample() -> Vec<Publisher> {
