@@ -30,10 +30,11 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The binary's allocator (see `src/main.rs`), so a cluster in this process allocates as
-/// `roster dev` does and the load generator is not stalled by glibc's free-block merging.
+/// The binary's allocator, set up as the binary sets it up (see `roster::alloc`), so a
+/// cluster in this process allocates as `roster dev` does and the load generator pays no
+/// allocator stalls the binary does not.
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: roster::alloc::MiMalloc = roster::alloc::MiMalloc;
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
@@ -149,6 +150,7 @@ impl Cluster {
 }
 
 fn main() {
+    roster::alloc::keep_freed_memory();
     let picked = std::env::var("ROSTER_BENCH_RUNTIMES").ok();
     let runtimes = [
         ("mio", Runtime::Mio),

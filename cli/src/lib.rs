@@ -3,6 +3,7 @@
 //! runtime runs them (`roles`); `runtime` starts data and session nodes on glommio and
 //! holds a started node of either runtime.
 
+pub mod alloc;
 pub mod cluster;
 pub mod config;
 pub mod roles;

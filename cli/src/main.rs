@@ -15,16 +15,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// glibc's allocator merges its small free blocks whenever a large one (a pushed list) is
-/// freed; after a burst of small frees (100,000 registrations withdrawn) that merge took
-/// 40 ms on a thread in the push path. mimalloc frees per page, with no such sweep.
-///
-/// Built with `no_thp` (Cargo.toml): mimalloc otherwise advises transparent huge pages on
-/// its arenas, and every page it returns to the OS and touches again is faulted back as a
-/// fresh 2 MiB page the kernel zeroes: under registration load that zeroing was a fifth of
-/// the cluster's CPU (`clear_page_erms` in `perf`), a third of it with 4 KiB pages.
+/// mimalloc, tuned for a server (see `roster::alloc`).
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: roster::alloc::MiMalloc = roster::alloc::MiMalloc;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -147,6 +140,7 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    roster::alloc::keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ROSTER_LOG")
