@@ -247,6 +247,20 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_of_the_operations_guide_is_a_valid_config() {
+        let guide = include_str!("../../docs/operations.md");
+        let block = guide
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("docs/operations.md has a toml block");
+        let f: NodeFile = toml::from_str(block).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(f.runtime, Some(RuntimeKind::Mio));
+        assert_eq!(f.timing.meta_tick_ms, Some(100));
+        assert_eq!(parse_peers(f.peers.as_deref().unwrap()).unwrap().len(), 3);
+    }
+
+    #[test]
     fn peers_parse_or_say_why_not() {
         let p = parse_peers(&["1=a:1".into(), "2 = b:2".into()]).unwrap();
         assert_eq!(p, vec![(1, "a:1".into()), (2, "b:2".into())]);
