@@ -176,26 +176,30 @@ impl Framed {
         read
     }
 
-    /// Reads into `scratch` and appends what came. A chunk that begins a frame longer than
-    /// itself makes room for the whole frame first, so the buffer is not grown (and copied)
-    /// again when the decoder learns the length.
+    /// Reads into `scratch` and appends what came.
     fn read_through(&mut self, r: &mut impl Read, scratch: &mut [u8]) -> io::Result<usize> {
         let n = r.read(scratch)?;
-        let chunk = &scratch[..n];
+        self.append(&scratch[..n]);
+        Ok(n)
+    }
+
+    /// Appends received bytes. A chunk that begins a frame longer than itself makes room
+    /// for the whole frame first, so the buffer is not grown (and copied) again when the
+    /// decoder learns the length.
+    fn append(&mut self, chunk: &[u8]) {
         if self.rbuf.is_empty() {
             if let Some(len) = self.decoder.frame_len(chunk) {
-                self.rbuf.reserve(len.max(n));
+                self.rbuf.reserve(len.max(chunk.len()));
             }
         }
         self.rbuf.extend_from_slice(chunk);
-        Ok(n)
     }
 
     /// Decodes bytes the caller read itself, for shells whose streams are not `Read` (the
     /// glommio shell reads asynchronously into its own buffer). Never reports `eof`: only
     /// the caller knows the stream ended.
     pub fn ingest(&mut self, bytes: &[u8]) -> ReadOutcome {
-        self.rbuf.extend_from_slice(bytes);
+        self.append(bytes);
         let mut out = ReadOutcome::default();
         if let Err(e) = self.decode_into(&mut out.frames) {
             out.malformed = Some(e);
@@ -248,21 +252,16 @@ mod tests {
 
     impl Read for Trickle<'_> {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            match self.pieces.next() {
-                Some(None) => Err(io::ErrorKind::WouldBlock.into()),
-                Some(Some(piece)) => {
-                    let n = piece.min(buf.len()).min(self.bytes.len());
-                    buf[..n].copy_from_slice(&self.bytes[..n]);
-                    self.bytes = &self.bytes[n..];
-                    Ok(n)
-                }
-                None => {
-                    let n = buf.len().min(self.bytes.len());
-                    buf[..n].copy_from_slice(&self.bytes[..n]);
-                    self.bytes = &self.bytes[n..];
-                    Ok(n)
-                }
-            }
+            // After the listed pieces, everything that fits.
+            let piece = match self.pieces.next() {
+                Some(None) => return Err(io::ErrorKind::WouldBlock.into()),
+                Some(Some(piece)) => piece,
+                None => usize::MAX,
+            };
+            let n = piece.min(buf.len()).min(self.bytes.len());
+            buf[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
         }
     }
 
