@@ -1,22 +1,24 @@
 //! One connection of a shard: the state the node's outputs write into (queued frames, the
-//! node's close) and the task that owns the socket and moves bytes both ways.
+//! node's close), the socket's writes, and the task that owns the socket.
 //!
-//! The node's outputs only queue bytes and raise the connection's signal; the task then
-//! writes everything queued in one go. A drain that sends fifty frames to one connection
-//! thus costs one write, where a readiness loop that flushes per frame pays fifty. The
-//! write limit bounds the bytes queued in `Framed`; the batch the task is writing has left
-//! it, so a peer that stops reading holds at most twice the limit before it is cut off.
-
+//! The shard writes a connection from its own turn, as the mio shell does: at once when a
+//! large frame (a pushed list) is queued, otherwise once at the end of draining the node,
+//! so fifty small frames to one peer cost one write. Those writes never wait: what the
+//! socket does not take stays queued and the connection's task, woken, writes it when the
+//! socket can take more. Writing from the turn rather than handing every write to the task
+//! sends a push while its bytes are still in the cache and before the next one is encoded.
+//! The write limit bounds the bytes queued, so a peer that stops reading is cut off.
 use crate::signal::Signal;
-use bytes::{Buf, BytesMut};
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;
+use nix::sys::socket::{MsgFlags, send};
 use roster_core::io::ConnId;
 use roster_mio::framing::{Framed, ReadOutcome};
 use roster_mio::shell::ListenerKind;
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
-use std::io;
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -47,8 +49,10 @@ pub(crate) struct Conn {
     pub(crate) state: Cell<State>,
     /// Inbound: the listener it came from, until its first frame is checked.
     pub(crate) unchecked: Cell<Option<ListenerKind>>,
-    /// Raised when there is something to write or the state changed.
+    /// Raised when there is something the task must write or the state changed.
     pub(crate) wake: Signal,
+    /// The socket, while a task owns it (see [`Attached`]): the shard writes it directly.
+    fd: Cell<Option<RawFd>>,
 }
 
 impl Conn {
@@ -66,7 +70,22 @@ impl Conn {
             state: Cell::new(state),
             unchecked: Cell::new(unchecked),
             wake: Signal::default(),
+            fd: Cell::new(None),
         }
+    }
+
+    /// Writes what is queued, as much as the socket takes without waiting; the task is
+    /// woken to write the rest when the socket can take more. Before a task owns the socket
+    /// (an outbound connection still connecting) there is nothing to write to: the task
+    /// writes what is queued when it starts.
+    pub(crate) fn write_now(&self) -> io::Result<()> {
+        let Some(fd) = self.fd.get() else {
+            return Ok(());
+        };
+        if !self.framed.borrow_mut().flush(&mut DontWait(fd))? {
+            self.wake.raise();
+        }
+        Ok(())
     }
 
     /// Moves to `state` and lets the task see it.
@@ -86,6 +105,62 @@ pub(crate) trait Owner {
     fn ended(&self);
 }
 
+/// A connection's socket, owned by its task. The shard writes it through the descriptor it
+/// holds only while this lives, so it never writes to a closed (and perhaps reused)
+/// descriptor, whether the task ends or is dropped unrun.
+pub(crate) struct Attached {
+    conn: Rc<Conn>,
+    stream: TcpStream,
+}
+
+impl Attached {
+    pub(crate) fn new(conn: Rc<Conn>, stream: TcpStream) -> Attached {
+        conn.fd.set(Some(stream.as_raw_fd()));
+        Attached { conn, stream }
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        // Runs before the stream (a field) is dropped and closes the descriptor.
+        self.conn.fd.set(None);
+    }
+}
+
+/// A socket written without waiting: "would block" when its send buffer is full.
+struct DontWait(RawFd);
+
+impl Write for DontWait {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+        Ok(send(self.0, buf, flags)?)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The task's stream as a `Write`: "pending" reads as would-block, with the task's waker
+/// registered to hear when the socket can take more.
+struct Polled<'a, 'b> {
+    stream: &'a mut TcpStream,
+    cx: &'a mut Context<'b>,
+}
+
+impl Write for Polled<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match Pin::new(&mut *self.stream).poll_write(self.cx, buf) {
+            Poll::Ready(result) => result,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 enum Step {
     Read(usize),
     Eof,
@@ -94,11 +169,11 @@ enum Step {
 }
 
 /// Runs the connection until it ends; owns the socket.
-pub(crate) async fn serve(owner: Rc<impl Owner>, conn: Rc<Conn>, mut stream: TcpStream) {
-    let mut out = BytesMut::new();
+pub(crate) async fn serve(owner: Rc<impl Owner>, mut socket: Attached) {
+    let conn = socket.conn.clone();
     let mut rbuf = vec![0; READ_CHUNK];
     loop {
-        match poll_fn(|cx| pump(&conn, &mut stream, &mut out, &mut rbuf, cx)).await {
+        match poll_fn(|cx| pump(&conn, &mut socket.stream, &mut rbuf, cx)).await {
             Step::Read(n) => {
                 let outcome = conn.framed.borrow_mut().ingest(&rbuf[..n]);
                 // If that closed the connection, the next pump says so (after writing
@@ -121,34 +196,17 @@ pub(crate) async fn serve(owner: Rc<impl Owner>, conn: Rc<Conn>, mut stream: Tcp
     owner.ended();
 }
 
-/// Writes what is queued, then reads; ready with the first thing the shard must hear of.
-fn pump(
-    conn: &Conn,
-    stream: &mut TcpStream,
-    out: &mut BytesMut,
-    rbuf: &mut [u8],
-    cx: &mut Context<'_>,
-) -> Poll<Step> {
+/// Writes what is still queued, then reads; ready with the first thing the shard must hear
+/// of.
+fn pump(conn: &Conn, stream: &mut TcpStream, rbuf: &mut [u8], cx: &mut Context<'_>) -> Poll<Step> {
     // Armed before looking, so a raise from now on wakes the task again.
     conn.wake.arm(cx);
     if conn.state.get() == State::Gone {
         return Poll::Ready(Step::Done);
     }
-    loop {
-        if out.is_empty() {
-            *out = conn.framed.borrow_mut().take_pending();
-            if out.is_empty() {
-                break;
-            }
-        }
-        match Pin::new(&mut *stream).poll_write(cx, out) {
-            Poll::Ready(Ok(0)) => {
-                return Poll::Ready(Step::Failed(io::ErrorKind::WriteZero.into()));
-            }
-            Poll::Ready(Ok(n)) => out.advance(n),
-            Poll::Ready(Err(e)) => return Poll::Ready(Step::Failed(e)),
-            Poll::Pending => break,
-        }
+    // Whatever the socket does not take now waits for the waker `Polled` registers.
+    if let Err(e) = conn.framed.borrow_mut().flush(&mut Polled { stream, cx }) {
+        return Poll::Ready(Step::Failed(e));
     }
     if conn.state.get() == State::Closing {
         // The node is done with it: what the socket took is sent, the rest is dropped (as
@@ -160,5 +218,110 @@ fn pump(
         Poll::Ready(Ok(n)) => Poll::Ready(Step::Read(n)),
         Poll::Ready(Err(e)) => Poll::Ready(Step::Failed(e)),
         Poll::Pending => Poll::Pending,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use glommio::{LocalExecutorBuilder, Placement};
+    use nix::sys::socket::{setsockopt, sockopt};
+    use roster_core::wire::{Frame, Raft};
+    use std::io::Read;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    const DEADLINE: Duration = Duration::from_secs(20);
+
+    #[derive(Default)]
+    struct Ends(Cell<bool>);
+
+    impl Owner for Ends {
+        fn received(&self, _: &Rc<Conn>, _: ReadOutcome) {}
+        fn lost(&self, _: &Rc<Conn>, _: Option<io::Error>) {}
+        fn ended(&self) {
+            self.0.set(true);
+        }
+    }
+
+    async fn until(what: &str, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + DEADLINE;
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting until {what}");
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// The shard writes a connection from its turn; a peer slow to read leaves part of it
+    /// queued, which the connection's task (parked on a read, so only the shard's wake can
+    /// start it) writes when the socket has room, after what went before.
+    #[test]
+    fn what_the_socket_does_not_take_at_once_the_task_writes_later_in_order() {
+        let frames: Vec<Frame> = (0..128u64)
+            .map(|id| {
+                let payload = Bytes::from(vec![id as u8; 64 * 1024]);
+                Frame::new(id, Raft { payload })
+            })
+            .collect();
+        let expected = frames.clone();
+        let (go, wait_go) = mpsc::channel::<()>();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        // A small receive buffer (inherited by the accepted socket, so the window is small
+        // from the start), so the writer's socket fills long before 8 MiB.
+        setsockopt(&listener, sockopt::RcvBuf, &4096).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let reader = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            wait_go.recv().unwrap();
+            let mut got = Vec::new();
+            stream.read_to_end(&mut got).unwrap();
+            got
+        });
+        let executor = LocalExecutorBuilder::new(Placement::Unbound)
+            .io_memory(64 * 1024)
+            .make()
+            .expect("glommio starts (io_uring and locked memory)");
+        executor.run(async move {
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let conn = Rc::new(Conn::new(
+                ConnId(1),
+                "reader".into(),
+                State::Open,
+                None,
+                64 << 20,
+            ));
+            let owner = Rc::new(Ends::default());
+            let task = serve(owner.clone(), Attached::new(conn.clone(), stream));
+            glommio::spawn_local(task).detach();
+            // The task runs once: nothing to write, nothing to read, so it parks.
+            futures_lite::future::yield_now().await;
+
+            for frame in &frames {
+                conn.framed.borrow_mut().queue(frame).unwrap();
+            }
+            let total = conn.framed.borrow().pending();
+            conn.write_now().unwrap();
+            let left = conn.framed.borrow().pending();
+            assert!(
+                0 < left && left < total,
+                "the socket took part: {left} of {total} left"
+            );
+
+            go.send(()).unwrap();
+            until("everything queued is written", || {
+                conn.framed.borrow().pending() == 0
+            })
+            .await;
+            conn.set(State::Closing);
+            until("the task ends", || owner.0.get()).await;
+            assert_eq!(conn.fd.get(), None, "no descriptor outlives the task");
+            conn.write_now().unwrap();
+        });
+        let got = reader.join().unwrap();
+        let mut bytes = &got[..];
+        let out = Framed::new(64 << 20).read(&mut bytes).unwrap();
+        assert!(out.malformed.is_none());
+        assert_eq!(out.frames, expected);
     }
 }

@@ -3,13 +3,13 @@
 //! so the shard's tasks (one per listener, one per connection, the timer) take turns at
 //! it; after every turn the shell drains the node's outputs, as the mio shell does.
 
-use crate::conn::{self, Conn, Owner, State};
+use crate::conn::{self, Attached, Conn, Owner, State};
 use crate::signal::Signal;
 use futures_lite::future;
 use glommio::net::{TcpListener, TcpStream};
 use roster_core::io::{ConnId, Input, Node, Output};
 use roster_core::time::Instant;
-use roster_mio::framing::{FrameError, ReadOutcome};
+use roster_mio::framing::{EAGER_FLUSH, FrameError, ReadOutcome};
 use roster_mio::nodes::{Flag, Readiness};
 use roster_mio::shell::{Clock, Hooks, ListenerKind, ShellConfig};
 use std::cell::{Cell, RefCell};
@@ -136,39 +136,57 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
         self.drain(&mut node);
     }
 
-    /// Carries out everything the node wants done, until it wants nothing.
+    /// Carries out everything the node wants done, until it wants nothing. Frames are
+    /// queued as they come and each connection written once at the end (or as soon as
+    /// [`EAGER_FLUSH`] bytes wait), as the mio shell does.
     fn drain(&self, node: &mut N) {
-        while let Some(out) = node.poll_output() {
-            if let Output::Event(e) = out {
-                if let Err(e) = self.hooks.borrow_mut().event(e) {
-                    return self.fail_shard(e);
-                }
-                self.dirty.set(true);
-                continue;
-            }
-            if !self.sync() {
-                return;
-            }
-            match out {
-                Output::Send { conn, frame } => {
-                    let Some(c) = self.conns.borrow().get(&conn).cloned() else {
-                        continue;
-                    };
-                    let queued = c.framed.borrow_mut().queue(&frame);
-                    match queued {
-                        Ok(()) if c.state.get() == State::Open => c.wake.raise(),
-                        Ok(()) => {}
-                        Err(e) => self.give_up(node, &c, &e.to_string()),
+        let mut unflushed: Vec<Rc<Conn>> = Vec::new();
+        loop {
+            while let Some(out) = node.poll_output() {
+                if let Output::Event(e) = out {
+                    if let Err(e) = self.hooks.borrow_mut().event(e) {
+                        return self.fail_shard(e);
                     }
+                    self.dirty.set(true);
+                    continue;
                 }
-                Output::Connect { conn, address } => self.connect(node, conn, address.as_str()),
-                Output::Close { conn, reason } => {
-                    if let Some(c) = self.conns.borrow_mut().remove(&conn) {
-                        debug!(node = %self.name, %conn, reason = reason.as_str(), "closing");
-                        c.set(State::Closing);
+                if !self.sync() {
+                    return;
+                }
+                match out {
+                    Output::Send { conn, frame } => {
+                        let Some(c) = self.conns.borrow().get(&conn).cloned() else {
+                            continue;
+                        };
+                        let idle = c.framed.borrow().pending() == 0;
+                        let queued = c.framed.borrow_mut().queue(&frame);
+                        if let Err(e) = queued {
+                            self.give_up(node, &c, &e.to_string());
+                        } else if c.framed.borrow().pending() >= EAGER_FLUSH {
+                            self.write_now(node, &c);
+                        } else if idle {
+                            // One with bytes already pending is listed already, waits for
+                            // its socket to take more, or is still connecting.
+                            unflushed.push(c);
+                        }
                     }
+                    Output::Connect { conn, address } => self.connect(node, conn, address.as_str()),
+                    Output::Close { conn, reason } => {
+                        if let Some(c) = self.conns.borrow_mut().remove(&conn) {
+                            debug!(node = %self.name, %conn, reason = reason.as_str(), "closing");
+                            c.set(State::Closing);
+                        }
+                    }
+                    Output::Event(_) => unreachable!("handled above"),
                 }
-                Output::Event(_) => unreachable!("handled above"),
+            }
+            if unflushed.is_empty() {
+                break;
+            }
+            // A failed write gives the connection up, which the node may answer with more
+            // output: hence the outer loop.
+            for c in std::mem::take(&mut unflushed) {
+                self.write_now(node, &c);
             }
         }
         if !self.sync() {
@@ -209,7 +227,8 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
     fn spawn_serve(&self, conn: Rc<Conn>, stream: TcpStream) {
         let _ = stream.set_nodelay(true);
         self.live.set(self.live.get() + 1);
-        glommio::spawn_local(conn::serve(self.rc(), conn, stream)).detach();
+        let socket = Attached::new(conn, stream);
+        glommio::spawn_local(conn::serve(self.rc(), socket)).detach();
     }
 
     fn accepted(&self, stream: TcpStream, kind: ListenerKind) {
@@ -272,6 +291,18 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
                 let reason = format!("connect to {} failed: {e}", conn.peer);
                 self.turn(|node, _| self.give_up(node, conn, &reason));
             }
+        }
+    }
+
+    /// Writes an open connection's queued bytes now (see [`Conn::write_now`]); a failed
+    /// write gives it up.
+    fn write_now(&self, node: &mut N, c: &Conn) {
+        if c.state.get() != State::Open {
+            // Still connecting (its task writes once it starts), or closed meanwhile.
+            return;
+        }
+        if let Err(e) = c.write_now() {
+            self.give_up(node, c, &format!("write to {}: {e}", c.peer));
         }
     }
 

@@ -2,8 +2,8 @@
 //! it): a read side that turns bytes into frames with the core's `FrameDecoder`, and a
 //! bounded write side. A peer that does not read fills its write buffer past the bound and
 //! is cut off rather than buffered forever. The mio shell calls `read`/`flush` on its
-//! sockets; the glommio shell reads and writes asynchronously itself, so it feeds `ingest`
-//! and writes out what `take_pending` hands it.
+//! sockets; the glommio shell reads asynchronously itself, so it feeds `ingest`, and
+//! writes through `flush` with writers of its own.
 
 use bytes::{Buf, BytesMut};
 use roster_core::wire::{DEFAULT_MAX_FRAME_LEN, DecodeError, Frame, FrameDecoder};
@@ -13,6 +13,13 @@ use std::io::{self, Read, Write};
 
 /// Default bound of a connection's unsent bytes: 64 MiB (four maximal frames).
 pub const DEFAULT_WRITE_LIMIT: usize = 4 * DEFAULT_MAX_FRAME_LEN;
+
+/// Pending bytes at which a shell writes a connection at once rather than at the end of
+/// draining its node: small frames (acks, registrations) are batched into one write, large
+/// ones (a pushed list) are not held back. Writing each push as soon as it is encoded also
+/// sends it while it is still in the cache, and lets the peer start on it while the next
+/// one is encoded.
+pub const EAGER_FLUSH: usize = 32 * 1024;
 
 /// Bytes asked of the socket per `read`.
 const READ_CHUNK: usize = 64 * 1024;
@@ -207,12 +214,6 @@ impl Framed {
         out
     }
 
-    /// Hands every queued byte to a caller that writes asynchronously: the bytes leave the
-    /// buffer (and its write-limit count) now, so the caller owns them until written.
-    pub fn take_pending(&mut self) -> BytesMut {
-        self.wbuf.split()
-    }
-
     fn decode_into(&mut self, frames: &mut Vec<Frame>) -> Result<(), DecodeError> {
         while let Some(f) = self.decoder.decode(&mut self.rbuf)? {
             frames.push(f);
@@ -353,7 +354,7 @@ mod tests {
     }
 
     #[test]
-    fn ingested_bytes_decode_like_read_ones_and_taken_bytes_leave_the_buffer() {
+    fn ingested_bytes_decode_like_read_ones() {
         let frame = Frame::new(7, KeepAlive {});
         let bytes = frame.to_bytes().unwrap();
         let mut f = Framed::new(DEFAULT_WRITE_LIMIT);
@@ -363,11 +364,56 @@ mod tests {
         assert_eq!(out.frames, vec![frame.clone()]);
         assert!(!out.eof && out.malformed.is_none());
         assert!(f.ingest(b"\xff\xff\xff\xff garbage").malformed.is_some());
+    }
 
-        f.queue(&frame).unwrap();
-        let taken = f.take_pending();
-        assert_eq!(&taken[..], &bytes[..]);
+    /// A socket that takes at most `room` bytes, then would block.
+    struct Cramped {
+        sent: Vec<u8>,
+        room: usize,
+    }
+
+    impl Write for Cramped {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.room).min(5);
+            if n == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            self.room -= n;
+            self.sent.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn what_a_full_socket_does_not_take_stays_queued_in_order() {
+        let frames: Vec<Frame> = (1..=3).map(|id| Frame::new(id, KeepAlive {})).collect();
+        let mut f = Framed::new(DEFAULT_WRITE_LIMIT);
+        for frame in &frames {
+            f.queue(frame).unwrap();
+        }
+        let total = f.pending();
+        let mut socket = Cramped {
+            sent: Vec::new(),
+            room: 7,
+        };
+        assert!(
+            !f.flush(&mut socket).unwrap(),
+            "the socket took only 7 bytes"
+        );
+        assert_eq!(f.pending(), total - 7);
+        // More is queued behind the rest before the socket has room again.
+        let late = Frame::new(4, KeepAlive {});
+        f.queue(&late).unwrap();
+        socket.room = usize::MAX;
+        assert!(f.flush(&mut socket).unwrap());
         assert_eq!(f.pending(), 0);
+        let mut sent = &socket.sent[..];
+        let got = Framed::new(DEFAULT_WRITE_LIMIT).read(&mut sent).unwrap();
+        assert_eq!(got.frames, [frames, vec![late]].concat());
     }
 
     #[test]

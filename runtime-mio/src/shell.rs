@@ -2,7 +2,7 @@
 //! clock and its timers. It holds no protocol logic: it turns readiness into the node's
 //! `Input`s and performs the node's `Output`s.
 
-use crate::framing::{DEFAULT_WRITE_LIMIT, FrameError, Framed};
+use crate::framing::{DEFAULT_WRITE_LIMIT, EAGER_FLUSH, FrameError, Framed};
 use crate::queue::{Closed, Queue};
 use crate::sync::Arc;
 use mio::net::{TcpListener, TcpStream};
@@ -16,11 +16,6 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use tracing::{debug, info, warn};
 
 const WAKER: Token = Token(0);
-
-/// Pending bytes at which a connection is written at once rather than at the end of the
-/// drain: small frames (acks, registrations) are batched into one write, large ones (a
-/// pushed list) are not held back.
-const EAGER_FLUSH: usize = 32 * 1024;
 
 /// The monotonic clock of one node, as the core's `Instant` (nanoseconds since the clock
 /// was made).
