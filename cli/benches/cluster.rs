@@ -22,6 +22,10 @@
 //! runs `taskset -c 0 roster dev` as a separate process and moves this process (the clients'
 //! IO threads and the bench thread) to CPU 1 with `taskset`. Without it the cluster runs in
 //! this process and every thread may use every CPU.
+//!
+//! With pinning, the push figure comes with the CPU time the cluster and the load generator
+//! spent per change: a latency on a shared machine moves with its other load, the work
+//! done does not.
 
 use roster::cluster::{DevCluster, DevOptions};
 use roster::config::Runtime;
@@ -61,6 +65,19 @@ fn wait_count(subs: &[Subscription], n: usize, deadline: Instant) -> Instant {
         }
     }
     Instant::now()
+}
+
+/// CPU time the threads of process `pid` have used so far, from the scheduler's own
+/// accounting (nanoseconds, unlike the 10 ms ticks of `/proc/PID/stat`); `None` where
+/// there is no `/proc`. Less disturbed by other load on the machine than a latency, so it
+/// compares how much work each runtime does for a change.
+fn cpu_used(pid: u32) -> Option<Duration> {
+    let mut ns = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(ns))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -139,6 +156,14 @@ impl Cluster {
             Cluster::Pinned(child),
             sessions.split(',').map(str::to_string).collect(),
         )
+    }
+
+    /// The cluster's process, when it has one of its own.
+    fn pid(&self) -> Option<u32> {
+        match self {
+            Cluster::InProcess(_) => None,
+            Cluster::Pinned(pinned) => Some(pinned.0.id()),
+        }
     }
 
     fn stop(self) {
@@ -245,6 +270,8 @@ fn bench(runtime: Runtime) {
     let rounds: usize = std::env::var("ROSTER_BENCH_ROUNDS")
         .ok()
         .map_or(20, |r| r.parse().unwrap());
+    let cpu = |pid: Option<u32>| pid.and_then(cpu_used);
+    let cpu_before = (cpu(cluster.pid()), cpu(Some(std::process::id())));
     for round in 0..rounds {
         let t0 = Instant::now();
         let want = if round % 2 == 0 {
@@ -258,6 +285,7 @@ fn bench(runtime: Runtime) {
         let last = wait_count(&subs, want, deadline);
         times.push(last - t0);
     }
+    let cpu_after = (cpu(cluster.pid()), cpu(Some(std::process::id())));
     drop(extra);
     times.sort();
     let ms = |p: f64| percentile(&times, p).as_secs_f64() * 1e3;
@@ -268,6 +296,14 @@ fn bench(runtime: Runtime) {
         ms(0.9),
         ms(1.0),
     );
+    if let ((Some(c0), Some(l0)), (Some(c1), Some(l1))) = (cpu_before, cpu_after) {
+        let per = |d: Duration| d.as_secs_f64() * 1e3 / rounds as f64;
+        println!(
+            "push CPU per change: cluster {:.2} ms, load generator {:.2} ms",
+            per(c1 - c0),
+            per(l1 - l0),
+        );
+    }
     drop(subs);
     drop(base);
     cluster.stop();
