@@ -2,12 +2,14 @@
 //! node's close), the socket's writes, and the task that owns the socket.
 //!
 //! The shard writes a connection from its own turn, as the mio shell does: at once when a
-//! large frame (a pushed list) is queued, otherwise once at the end of draining the node,
-//! so fifty small frames to one peer cost one write. Those writes never wait: what the
-//! socket does not take stays queued and the connection's task, woken, writes it when the
-//! socket can take more. Writing from the turn rather than handing every write to the task
-//! sends a push while its bytes are still in the cache and before the next one is encoded.
-//! The write limit bounds the bytes queued, so a peer that stops reading is cut off.
+//! large frame (a pushed list) is queued, otherwise once at the end of draining the node
+//! (`framing::Flush` says which), so fifty small frames to one peer cost one write. Those
+//! writes never wait: what the socket does not take stays queued and the connection's
+//! task, woken, writes it when the socket can take more. Writing from the turn rather than
+//! handing every write to the task sends a push while its bytes are still in the cache and
+//! before the next one is encoded. The write limit bounds the bytes queued, so a peer that
+//! stops reading is cut off.
+
 use crate::signal::Signal;
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;

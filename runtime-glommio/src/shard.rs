@@ -9,7 +9,7 @@ use futures_lite::future;
 use glommio::net::{TcpListener, TcpStream};
 use roster_core::io::{ConnId, Input, Node, Output};
 use roster_core::time::Instant;
-use roster_mio::framing::{EAGER_FLUSH, FrameError, ReadOutcome};
+use roster_mio::framing::{Flush, FrameError, ReadOutcome};
 use roster_mio::nodes::{Flag, Readiness};
 use roster_mio::shell::{Clock, Hooks, ListenerKind, ShellConfig};
 use std::cell::{Cell, RefCell};
@@ -137,8 +137,8 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
     }
 
     /// Carries out everything the node wants done, until it wants nothing. Frames are
-    /// queued as they come and each connection written once at the end (or as soon as
-    /// [`EAGER_FLUSH`] bytes wait), as the mio shell does.
+    /// queued as they come and each connection written once at the end, or at once when a
+    /// full write waits (`Flush`), as the mio shell does.
     fn drain(&self, node: &mut N) {
         let mut unflushed: Vec<Rc<Conn>> = Vec::new();
         loop {
@@ -158,16 +158,13 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
                         let Some(c) = self.conns.borrow().get(&conn).cloned() else {
                             continue;
                         };
-                        let idle = c.framed.borrow().pending() == 0;
                         let queued = c.framed.borrow_mut().queue(&frame);
-                        if let Err(e) = queued {
-                            self.give_up(node, &c, &e.to_string());
-                        } else if c.framed.borrow().pending() >= EAGER_FLUSH {
-                            self.write_now(node, &c);
-                        } else if idle {
-                            // One with bytes already pending is listed already, waits for
-                            // its socket to take more, or is still connecting.
-                            unflushed.push(c);
+                        match queued {
+                            Err(e) => self.give_up(node, &c, &e.to_string()),
+                            Ok(Flush::Now) => self.write_now(node, &c),
+                            // A connection still connecting is written by its task.
+                            Ok(Flush::AfterDrain) => unflushed.push(c),
+                            Ok(Flush::Listed) => {}
                         }
                     }
                     Output::Connect { conn, address } => self.connect(node, conn, address.as_str()),

@@ -14,12 +14,26 @@ use std::io::{self, Read, Write};
 /// Default bound of a connection's unsent bytes: 64 MiB (four maximal frames).
 pub const DEFAULT_WRITE_LIMIT: usize = 4 * DEFAULT_MAX_FRAME_LEN;
 
-/// Pending bytes at which a shell writes a connection at once rather than at the end of
+/// Pending bytes at which a connection is to be written at once rather than at the end of
 /// draining its node: small frames (acks, registrations) are batched into one write, large
 /// ones (a pushed list) are not held back. Writing each push as soon as it is encoded also
 /// sends it while it is still in the cache, and lets the peer start on it while the next
 /// one is encoded.
-pub const EAGER_FLUSH: usize = 32 * 1024;
+const EAGER_FLUSH: usize = 32 * 1024;
+
+/// When a shell should write a connection it has just queued a frame on. Both shells
+/// follow it, so they batch and write alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flush {
+    /// Enough waits for a full write ([`EAGER_FLUSH`] bytes): write it now.
+    Now,
+    /// The first bytes since the buffer was empty: write it once, when the node has been
+    /// drained.
+    AfterDrain,
+    /// Bytes were waiting already: the connection is listed for writing already, or waits
+    /// for its socket to take more.
+    Listed,
+}
 
 /// Bytes asked of the socket per `read`.
 const READ_CHUNK: usize = 64 * 1024;
@@ -102,8 +116,9 @@ impl Framed {
         }
     }
 
-    /// Queues a frame for sending.
-    pub fn queue(&mut self, frame: &Frame) -> Result<(), FrameError> {
+    /// Queues a frame for sending; when to write it.
+    pub fn queue(&mut self, frame: &Frame) -> Result<Flush, FrameError> {
+        let idle = self.wbuf.is_empty();
         frame
             .encode(&mut self.wbuf, self.decoder.max_frame_len())
             .map_err(|e| FrameError::Encode(e.to_string()))?;
@@ -113,7 +128,13 @@ impl Framed {
                 limit: self.write_limit,
             });
         }
-        Ok(())
+        Ok(if self.wbuf.len() >= EAGER_FLUSH {
+            Flush::Now
+        } else if idle {
+            Flush::AfterDrain
+        } else {
+            Flush::Listed
+        })
     }
 
     /// Bytes waiting to be written.
@@ -414,6 +435,17 @@ mod tests {
         let mut sent = &socket.sent[..];
         let got = Framed::new(DEFAULT_WRITE_LIMIT).read(&mut sent).unwrap();
         assert_eq!(got.frames, [frames, vec![late]].concat());
+    }
+
+    #[test]
+    fn small_frames_are_written_after_the_drain_and_a_large_one_at_once() {
+        let mut f = Framed::new(DEFAULT_WRITE_LIMIT);
+        let small = Frame::new(1, KeepAlive {});
+        assert_eq!(f.queue(&small).unwrap(), Flush::AfterDrain);
+        assert_eq!(f.queue(&small).unwrap(), Flush::Listed);
+        let payload = bytes::Bytes::from(vec![0; EAGER_FLUSH]);
+        let large = Frame::new(2, roster_core::wire::Raft { payload });
+        assert_eq!(f.queue(&large).unwrap(), Flush::Now);
     }
 
     #[test]

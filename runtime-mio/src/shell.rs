@@ -2,7 +2,7 @@
 //! clock and its timers. It holds no protocol logic: it turns readiness into the node's
 //! `Input`s and performs the node's `Output`s.
 
-use crate::framing::{DEFAULT_WRITE_LIMIT, EAGER_FLUSH, FrameError, Framed};
+use crate::framing::{DEFAULT_WRITE_LIMIT, Flush, FrameError, Framed};
 use crate::queue::{Closed, Queue};
 use crate::sync::Arc;
 use mio::net::{TcpListener, TcpStream};
@@ -496,7 +496,7 @@ impl<N: Node> Shell<N> {
 
     /// Performs everything the node wants done, until it wants nothing. Frames are queued
     /// as they come and each connection is written once at the end (or as soon as
-    /// [`EAGER_FLUSH`] bytes wait), so a burst of small frames to one peer (acks of a batch
+    /// a full write waits: `Flush::Now`), so a burst of small frames to one peer (acks of a batch
     /// of registrations, a replay) is one system call, not one per frame.
     fn drain(&mut self, hooks: &mut impl Hooks<N>) -> io::Result<()> {
         let mut unflushed: Vec<ConnId> = Vec::new();
@@ -516,26 +516,28 @@ impl<N: Node> Shell<N> {
                         let Some(c) = self.conns.get_mut(&conn) else {
                             continue;
                         };
-                        let idle = c.framed.pending() == 0;
-                        if let Err(e) = c.framed.queue(&frame) {
-                            self.fail(conn, &e.to_string());
-                            continue;
-                        }
+                        let flush = match c.framed.queue(&frame) {
+                            Ok(flush) => flush,
+                            Err(e) => {
+                                self.fail(conn, &e.to_string());
+                                continue;
+                            }
+                        };
                         if c.connecting {
                             continue;
                         }
-                        if c.framed.pending() >= EAGER_FLUSH {
-                            // Enough for a full write: send it now, so the peer works on
-                            // it while this loop encodes the next (a push fanned out to
-                            // many connections reaches the first ones early).
-                            if let Err(e) = c.framed.flush(&mut c.stream) {
-                                let reason = format!("write to {}: {e}", c.peer);
-                                self.fail(conn, &reason);
+                        match flush {
+                            // Send it now, so the peer works on it while this loop encodes
+                            // the next (a push fanned out to many connections reaches the
+                            // first ones early).
+                            Flush::Now => {
+                                if let Err(e) = c.framed.flush(&mut c.stream) {
+                                    let reason = format!("write to {}: {e}", c.peer);
+                                    self.fail(conn, &reason);
+                                }
                             }
-                        } else if idle {
-                            // A connection with bytes already pending is listed already,
-                            // or waits for writability.
-                            unflushed.push(conn);
+                            Flush::AfterDrain => unflushed.push(conn),
+                            Flush::Listed => {}
                         }
                     }
                     Output::Connect { conn, address } => self.connect(conn, address.as_str())?,
