@@ -5,7 +5,7 @@
 //! sleep.
 
 use crate::config::{Runtime, Timing};
-use crate::roles::{StartError, start_data, start_meta, start_session};
+use crate::roles::{MetaStore, StartError, start_data, start_meta, start_session};
 use crate::runtime::{Started, start_data_shards, start_session_shards};
 use roster_core::data::DataCommand;
 use roster_core::meta::MetaCommand;
@@ -79,7 +79,15 @@ impl DevCluster {
         let meta_addrs: Vec<String> = peers.iter().map(|(_, a)| a.clone()).collect();
         let mut metas = Vec::new();
         for (i, l) in meta_listeners.into_iter().enumerate() {
-            metas.push(start_meta(i as u64 + 1, &peers, l, o.timing, None)?);
+            // The voters live and die together with this process: nothing to persist.
+            metas.push(start_meta(
+                i as u64 + 1,
+                &peers,
+                l,
+                o.timing,
+                &MetaStore::Memory,
+                None,
+            )?);
         }
         let mut datas = Vec::new();
         for i in 0..o.datas {

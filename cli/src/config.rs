@@ -150,6 +150,8 @@ pub struct NodeFile {
     pub peers: Option<Vec<String>>,
     /// Directory of meta's persisted consensus state (meta).
     pub data_dir: Option<PathBuf>,
+    /// Meta snapshots its state and compacts its log every this many entries (meta).
+    pub snapshot_interval: Option<u64>,
     /// IO runtime (data, session): `mio` (default) or `glommio`.
     pub runtime: Option<RuntimeKind>,
     /// glommio shards (data, session; default: one per available core).

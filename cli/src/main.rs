@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use roster::cluster::{DevCluster, DevOptions};
 use roster::config::{NodeFile, Runtime, RuntimeArgs, Timing, cores, parse_peers, split_addrs};
-use roster::roles::{StartError, start_data, start_meta, start_session};
+use roster::roles::{MetaStore, StartError, start_data, start_meta, start_session};
 use roster::runtime::{Started, resolve, start_data_shards, start_session_shards};
 use roster_mio::client::{Client, PublisherRef, Update};
 use roster_mio::nodes::Flag;
@@ -90,9 +90,12 @@ enum Cmd {
         /// this node alone, id 1).
         #[arg(long, value_name = "PEERS")]
         peers: Option<String>,
-        /// Directory of the persisted consensus state.
+        /// Directory of the persisted consensus state (required in a group of several).
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// Snapshot the state, and compact the log file, every N applied entries.
+        #[arg(long, value_name = "N")]
+        snapshot_interval: Option<u64>,
     },
     /// One data node (with --runtime glommio, one per shard).
     Data {
@@ -255,6 +258,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             node,
             peers,
             data_dir,
+            snapshot_interval,
         } => {
             let f = node.merged()?;
             let listen = f.listen.clone().unwrap_or_else(|| "127.0.0.1:9700".into());
@@ -264,9 +268,10 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                 None => vec![(f.id.unwrap_or(1), addr.to_string())],
             };
             let id = f.id.unwrap_or(1);
-            let dir = data_dir.or(f.data_dir.clone());
+            let store = MetaStore::for_voter(peers.len(), data_dir.or(f.data_dir.clone()))?;
             let stop = shutdown_flag()?;
-            let mut m = start_meta(id, &peers, l, f.timing, dir.as_deref())?;
+            let snapshot_interval = snapshot_interval.or(f.snapshot_interval);
+            let mut m = start_meta(id, &peers, l, f.timing, &store, snapshot_interval)?;
             say(&format!("meta {id} listening {addr}"));
             let r = hold(&stop, || m.is_finished().then(|| m.name().to_string()));
             m.stop()?;

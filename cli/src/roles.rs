@@ -13,7 +13,7 @@ use roster_mio::shell::{Clock, Hooks, Listener, Shell, ShellConfig, os_seed};
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::PathBuf;
 use tracing::info;
 
 /// Why a node did not start.
@@ -75,13 +75,41 @@ impl Hooks<MetaNode> for InMemory {
     }
 }
 
+/// Where a meta node keeps its consensus state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetaStore {
+    /// `meta.log` in this directory, fsynced before the node says anything it depends on.
+    Dir(PathBuf),
+    /// Nowhere: only for a group whose voters all live and die together, in one process
+    /// (`roster dev`), or a single voter. A voter that forgot its term and vote could vote
+    /// twice in one term and let two leaders be elected.
+    Memory,
+}
+
+impl MetaStore {
+    /// The store of one voter of a group of `voters` started on its own: a group of more
+    /// than one voter needs a data directory.
+    pub fn for_voter(voters: usize, data_dir: Option<PathBuf>) -> Result<MetaStore, ConfigError> {
+        match data_dir {
+            Some(dir) => Ok(MetaStore::Dir(dir)),
+            None if voters <= 1 => Ok(MetaStore::Memory),
+            None => Err(ConfigError(format!(
+                "data_dir: a meta node of a group of {voters} voters needs a data directory \
+                 (--data-dir): without one it forgets its term and vote on restart, which \
+                 can elect two leaders in one term"
+            ))),
+        }
+    }
+}
+
 /// Starts a meta node listening on `listener`, one of `peers`.
 pub fn start_meta(
     id: u64,
     peers: &[(u64, String)],
     listener: Listener,
     timing: Timing,
-    data_dir: Option<&Path>,
+    store: &MetaStore,
+    snapshot_interval: Option<u64>,
 ) -> Result<Running<MetaCommand>, StartError> {
     let peers = peers
         .iter()
@@ -93,19 +121,20 @@ pub fn start_meta(
     let mut cfg = MetaConfig::new(id, incarnation(), peers);
     cfg.lease = ms(timing.meta_lease_ms, cfg.lease);
     cfg.tick = ms(timing.meta_tick_ms, cfg.tick);
+    cfg.snapshot_interval = snapshot_interval.unwrap_or(cfg.snapshot_interval);
     cfg.validate().map_err(|e| cfg_err("meta", e))?;
     let rng = Rng::seed_from_u64(os_seed());
     let name = format!("meta-{id}");
     let clock = Clock::new();
-    match data_dir {
-        Some(dir) => {
+    match store {
+        MetaStore::Dir(dir) => {
             let (file, records) = PersistFile::open(dir)?;
             info!(records = records.len(), dir = %dir.display(), "meta state read");
             let node = MetaNode::restore(cfg, rng, records).map_err(|e| cfg_err("meta", e))?;
             let shell = Shell::new(&name, node, clock, vec![listener], ShellConfig::default())?;
             Ok(spawn(&name, shell, file)?)
         }
-        None => {
+        MetaStore::Memory => {
             let node = MetaNode::new(cfg, rng).map_err(|e| cfg_err("meta", e))?;
             let shell = Shell::new(&name, node, clock, vec![listener], ShellConfig::default())?;
             Ok(spawn(&name, shell, InMemory)?)
@@ -192,4 +221,20 @@ pub fn start_session(
     let listeners = vec![client, peer];
     let shell = Shell::new(&name, node, Clock::new(), listeners, ShellConfig::default())?;
     Ok(spawn(&name, shell, SessionHooks)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_voter_of_a_group_needs_a_data_directory() {
+        let e = MetaStore::for_voter(3, None).unwrap_err();
+        assert!(e.0.starts_with("data_dir:"), "{e}");
+        assert_eq!(MetaStore::for_voter(1, None), Ok(MetaStore::Memory));
+        assert_eq!(
+            MetaStore::for_voter(3, Some("/d".into())),
+            Ok(MetaStore::Dir("/d".into()))
+        );
+    }
 }

@@ -1,19 +1,18 @@
-//! The meta persist file: `MetaEvent::Persist` records appended and fsynced before the node
-//! performs any later output, read back at start for `MetaNode::restore`.
+//! The meta persist file: `MetaEvent::Persist` records made durable before the node performs
+//! any later output, read back at start for `MetaNode::restore`.
 //!
-//! File `meta.log` in the data directory; each record is `len: u32 BE`, `crc32c: u32 BE`,
-//! then `len` bytes of `Persist::to_bytes()`. A torn last record (a crash mid-append) is cut
-//! off at start with a warning; a checksum mismatch is refused with its offset. When a
-//! snapshot record is written, the file is rewritten (temporary file, fsync, rename) as the
-//! last hard state followed by that snapshot, as `core::meta::storage` allows.
+//! File `meta.log` in the data directory. Its format, recovery and compaction are decided by
+//! the core (`roster_core::meta::LogWriter`); this file only performs the writes: appends
+//! (fsynced by [`PersistFile::sync`] before the node's next output), cuts, and whole-file
+//! replacements written aside, fsynced and renamed over the log, then the directory fsynced,
+//! so a crash leaves either the old file or the new one.
 
 use crate::shell::Hooks;
-use bytes::Bytes;
-use roster_core::meta::{MetaEvent, MetaNode, Persist};
+use roster_core::meta::{FileWrite, LogWriter, MetaEvent, MetaNode, Persist};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use tracing::warn;
+use tracing::{info, warn};
 
 const FILE: &str = "meta.log";
 
@@ -22,18 +21,15 @@ const FILE: &str = "meta.log";
 pub struct PersistFile {
     dir: PathBuf,
     file: File,
-    last_hard_state: Option<Bytes>,
+    writer: LogWriter,
     pending: bool,
 }
 
-fn invalid(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg)
-}
-
-fn frame(record: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(&(record.len() as u32).to_be_bytes());
-    out.extend_from_slice(&crc32c::crc32c(record).to_be_bytes());
-    out.extend_from_slice(record);
+fn invalid(path: &Path, e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{}: {e}", path.display()),
+    )
 }
 
 impl PersistFile {
@@ -47,74 +43,66 @@ impl PersistFile {
         if path.exists() {
             File::open(&path)?.read_to_end(&mut bytes)?;
         }
-        let mut records = Vec::new();
-        let mut last_hard_state = None;
-        let mut at = 0;
-        while at < bytes.len() {
-            if bytes.len() - at < 8 {
-                break;
-            }
-            let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap_or_default()) as usize;
-            let crc = u32::from_be_bytes(bytes[at + 4..at + 8].try_into().unwrap_or_default());
-            if bytes.len() - at - 8 < len {
-                break;
-            }
-            let body = Bytes::copy_from_slice(&bytes[at + 8..at + 8 + len]);
-            if crc32c::crc32c(&body) != crc {
-                return Err(invalid(format!(
-                    "{}: checksum mismatch in the record at offset {at}",
-                    path.display()
-                )));
-            }
-            let record = Persist::from_bytes(&body)
-                .map_err(|e| invalid(format!("{} at offset {at}: {e}", path.display())))?;
-            if matches!(record, Persist::HardState(_)) {
-                last_hard_state = Some(body.clone());
-            }
-            records.push(record);
-            at += 8 + len;
-        }
+        let recovered = LogWriter::recover(&bytes).map_err(|e| invalid(&path, e))?;
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        if at < bytes.len() {
-            warn!(path = %path.display(), offset = at, "cutting off a torn last record");
-            file.set_len(at as u64)?;
+        let mut f = PersistFile {
+            dir: dir.to_path_buf(),
+            file,
+            writer: recovered.writer,
+            pending: false,
+        };
+        match recovered.repair {
+            Some(FileWrite::Truncate(len)) => {
+                warn!(path = %path.display(), offset = len, "cutting off a torn last record")
+            }
+            Some(FileWrite::Replace(_)) if !bytes.is_empty() => {
+                info!(path = %path.display(), "rewriting the meta log in the current format")
+            }
+            _ => {}
         }
-        Ok((
-            PersistFile {
-                dir: dir.to_path_buf(),
-                file,
-                last_hard_state,
-                pending: false,
-            },
-            records,
-        ))
+        if let Some(repair) = recovered.repair {
+            f.write(repair)?;
+            f.sync()?;
+        }
+        Ok((f, recovered.records))
     }
 
-    /// Appends one record (durable after [`PersistFile::sync`]).
+    /// Makes `record` durable after [`PersistFile::sync`] (a compaction is durable at once).
     pub fn append(&mut self, record: &Persist) -> io::Result<()> {
-        let body = record.to_bytes();
-        match record {
-            Persist::HardState(_) => self.last_hard_state = Some(body.clone()),
-            Persist::Snapshot(_) => return self.compact(&body),
-            Persist::Entries(_) => {}
+        let path = self.dir.join(FILE);
+        let write = self.writer.append(record).map_err(|e| invalid(&path, e))?;
+        self.write(write)
+    }
+
+    fn write(&mut self, write: FileWrite) -> io::Result<()> {
+        match write {
+            FileWrite::Append(bytes) => {
+                self.file.write_all(&bytes)?;
+                self.pending = true;
+            }
+            FileWrite::Truncate(len) => {
+                self.file.set_len(len)?;
+                self.pending = true;
+            }
+            FileWrite::Replace(bytes) => {
+                self.replace(&bytes)?;
+                let log = self.writer.log();
+                info!(
+                    snapshot = log.snapshot().get_metadata().index,
+                    entries_kept = log.entries().len(),
+                    bytes = bytes.len(),
+                    "meta log compacted"
+                );
+            }
         }
-        let mut buf = Vec::with_capacity(body.len() + 8);
-        frame(&body, &mut buf);
-        self.file.write_all(&buf)?;
-        self.pending = true;
         Ok(())
     }
 
-    /// Rewrites the file as the last hard state and `snapshot`.
-    fn compact(&mut self, snapshot: &[u8]) -> io::Result<()> {
-        let mut buf = Vec::new();
-        if let Some(hs) = &self.last_hard_state {
-            frame(hs, &mut buf);
-        }
-        frame(snapshot, &mut buf);
+    /// Replaces the file: written aside, synced, renamed over it, the directory synced.
+    fn replace(&mut self, bytes: &[u8]) -> io::Result<()> {
         let tmp = self.dir.join(format!("{FILE}.tmp"));
         let mut f = File::create(&tmp)?;
-        f.write_all(&buf)?;
+        f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, self.dir.join(FILE))?;
         File::open(&self.dir)?.sync_all()?;
@@ -147,6 +135,9 @@ impl Hooks<MetaNode> for PersistFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
+    use roster_core::meta::eraftpb::{Entry, HardState, Snapshot};
+    use roster_core::meta::{MetaStorage, PersistedLog};
 
     fn tmpdir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("roster-persist-{name}-{}", std::process::id()));
@@ -154,14 +145,33 @@ mod tests {
         d
     }
 
+    fn entry(index: u64) -> Entry {
+        Entry {
+            index,
+            term: 1,
+            data: Bytes::from(vec![index as u8]),
+            ..Default::default()
+        }
+    }
+
+    fn hard_state(commit: u64) -> Persist {
+        Persist::HardState(HardState {
+            term: 1,
+            vote: 1,
+            commit,
+            ..Default::default()
+        })
+    }
+
     #[test]
     fn records_come_back_in_order_and_a_torn_tail_is_cut() {
         let dir = tmpdir("torn");
         let (mut f, recs) = PersistFile::open(&dir).unwrap();
         assert!(recs.is_empty());
-        let a = Persist::Entries(Vec::new());
+        let a = Persist::Entries(vec![entry(1)]);
+        let b = Persist::Entries(vec![entry(2)]);
         f.append(&a).unwrap();
-        f.append(&a).unwrap();
+        f.append(&b).unwrap();
         f.sync().unwrap();
         drop(f);
         // A torn append: a header promising more bytes than follow.
@@ -172,7 +182,7 @@ mod tests {
         raw.write_all(&[0, 0, 0, 50, 1, 2, 3, 4, 9]).unwrap();
         drop(raw);
         let (_f, recs) = PersistFile::open(&dir).unwrap();
-        assert_eq!(recs, vec![a.clone(), a]);
+        assert_eq!(recs, vec![a.clone(), b]);
         let len = fs::metadata(dir.join(FILE)).unwrap().len();
         let (_f, recs) = PersistFile::open(&dir).unwrap();
         assert_eq!(recs.len(), 2);
@@ -184,7 +194,7 @@ mod tests {
     fn a_corrupt_record_is_refused_with_its_offset() {
         let dir = tmpdir("crc");
         let (mut f, _) = PersistFile::open(&dir).unwrap();
-        f.append(&Persist::Entries(Vec::new())).unwrap();
+        f.append(&Persist::Entries(vec![entry(1)])).unwrap();
         f.sync().unwrap();
         drop(f);
         let mut bytes = fs::read(dir.join(FILE)).unwrap();
@@ -192,7 +202,40 @@ mod tests {
         bytes[last] ^= 0xff;
         fs::write(dir.join(FILE), bytes).unwrap();
         let err = PersistFile::open(&dir).unwrap_err();
-        assert!(err.to_string().contains("offset 0"), "{err}");
+        assert!(err.to_string().contains("offset 12"), "{err}");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// A follower persisted entries 1..=5, applied and snapshotted at 3 (the file is
+    /// compacted), then learned commit 5 and crashed. Entries 4 and 5 were reported durable:
+    /// the restarted node must have them, and its hard state's commit must be in its log.
+    #[test]
+    fn a_crash_after_compaction_restarts_with_every_acknowledged_entry() {
+        let dir = tmpdir("compact");
+        let (mut f, _) = PersistFile::open(&dir).unwrap();
+        let mut snap = Snapshot::default();
+        snap.mut_metadata().index = 3;
+        snap.mut_metadata().term = 1;
+        let records = vec![
+            Persist::Entries((1..=5).map(entry).collect()),
+            hard_state(3),
+            Persist::Snapshot(snap),
+            hard_state(5),
+        ];
+        for r in &records {
+            f.append(r).unwrap();
+            f.sync().unwrap();
+        }
+        drop(f);
+        let (_f, back) = PersistFile::open(&dir).unwrap();
+        let log = PersistedLog::replay(&back).unwrap();
+        assert_eq!(log.entries().len(), 2, "entries 4 and 5 are in the file");
+        assert_eq!(log.hard_state().commit, 5);
+        assert_eq!(
+            MetaStorage::restore(vec![1], back).unwrap(),
+            MetaStorage::restore(vec![1], records).unwrap(),
+            "restoring from the file equals restoring from every record emitted"
+        );
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -1,16 +1,18 @@
 //! The nodes of a simulated cluster: the real core state machines behind one enum, their
 //! names and addresses, and their life cycle. A crashed node loses its memory; a restarted
-//! meta node is rebuilt from the persist records it emitted (`MetaNode::restore`), a
+//! meta node is rebuilt from what its log file holds ([`MetaDisk`]: the records it emitted,
+//! compacted exactly as the real shell's file is), a
 //! restarted data or session node starts empty under a new incarnation, and a client process
 //! that dies is replaced by a new one with new registrations. A paused node keeps its state
 //! and connections but processes nothing until the pause ends.
 
 use crate::config::SimConfig;
-use bytes::Bytes;
 use roster_core::client::{Client, ClientConfig, Command, Event};
 use roster_core::data::{DataConfig, DataNode};
 use roster_core::io::{ConnId, Input, Node, Output};
-use roster_core::meta::{MetaConfig, MetaEvent, MetaNode, MetaPeer, Persist};
+use roster_core::meta::{
+    LogWriter, MetaConfig, MetaEvent, MetaNode, MetaPeer, Persist, PersistedLog, apply_write,
+};
 use roster_core::model::{Incarnation, NodeId, ProcessId, Text};
 use roster_core::rng::Rng;
 use roster_core::session::{Session, SessionConfig};
@@ -55,8 +57,8 @@ pub enum Out {
     Close(ConnId),
     /// A client's application event.
     Client(Event),
-    /// A meta persist record, already encoded.
-    Persist(Bytes),
+    /// A meta persist record.
+    Persist(Persist),
     /// An event the simulator does not use.
     Other,
 }
@@ -111,9 +113,7 @@ impl Machine {
     /// The next output.
     pub fn poll(&mut self) -> Option<Out> {
         Some(match self {
-            Machine::Meta(m) => map_out(m.poll_output()?, |MetaEvent::Persist(p)| {
-                Out::Persist(p.to_bytes())
-            }),
+            Machine::Meta(m) => map_out(m.poll_output()?, |MetaEvent::Persist(p)| Out::Persist(p)),
             Machine::Data(m) => map_out(m.poll_output()?, |_| Out::Other),
             Machine::Session(m) => map_out(m.poll_output()?, |_| Out::Other),
             Machine::Client(m) => map_out(m.poll_output()?, Out::Client),
@@ -156,8 +156,48 @@ pub struct NodeSlot {
     pub paused_until: Option<Instant>,
     /// The timer event currently scheduled for it.
     pub timer_at: Option<Instant>,
-    /// Meta: every persist record emitted, in order (the durable log).
-    pub persisted: Vec<Bytes>,
+    /// Meta: its disk.
+    pub disk: MetaDisk,
+}
+
+/// A meta node's disk: the bytes its log file holds, written and read back by the core's
+/// `LogWriter` as the real shell does, compactions included.
+#[derive(Debug, Default)]
+pub struct MetaDisk {
+    file: Vec<u8>,
+    writer: LogWriter,
+    /// What every record written amounts to, never compacted by a file: a restart must
+    /// read back exactly this.
+    truth: PersistedLog,
+}
+
+impl MetaDisk {
+    /// Makes a record durable.
+    pub fn write(&mut self, record: &Persist) {
+        let write = self
+            .writer
+            .append(record)
+            .expect("meta emits records that replay");
+        apply_write(&mut self.file, write);
+        self.truth
+            .apply(record)
+            .expect("meta emits records that replay");
+    }
+
+    /// Reads the file back, as a restarting shell does.
+    pub fn recover(&mut self) -> Vec<Persist> {
+        let r = LogWriter::recover(&self.file).expect("the sim reads back what meta wrote");
+        if let Some(repair) = r.repair {
+            apply_write(&mut self.file, repair);
+        }
+        assert_eq!(
+            PersistedLog::replay(&r.records).ok().as_ref(),
+            Some(&self.truth),
+            "a meta node's file gives back every record it persisted"
+        );
+        self.writer = r.writer;
+        r.records
+    }
 }
 
 impl NodeSlot {
@@ -231,7 +271,7 @@ impl Layout {
         let mut c = MetaConfig::new(meta_id(i), Incarnation(inc), peers);
         c.slot_count = SlotCount::new(self.cfg.slots).expect("a power of two");
         c.replicas = self.cfg.replicas;
-        c.snapshot_interval = 64;
+        c.snapshot_interval = self.cfg.meta_snapshot_interval;
         c
     }
 
@@ -251,22 +291,20 @@ impl Layout {
         }
     }
 
-    /// Starts (or restarts) a node. Meta restores from `persisted`.
+    /// Starts (or restarts) a node. Meta restores from its disk.
     pub fn start(
         &self,
         kind: Kind,
         i: usize,
         inc: u64,
-        persisted: &[Bytes],
+        disk: &mut MetaDisk,
         rng: &mut Rng,
         now: Instant,
     ) -> Machine {
         let seed = rng.next_u64();
         match kind {
             Kind::Meta => {
-                let records = persisted
-                    .iter()
-                    .map(|b| Persist::from_bytes(b).expect("the sim reads back what meta wrote"));
+                let records = disk.recover();
                 let node =
                     MetaNode::restore(self.meta_config(i, inc), Rng::seed_from_u64(seed), records)
                         .expect("meta starts");

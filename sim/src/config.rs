@@ -63,6 +63,8 @@ pub struct SimConfig {
     pub fault_phase: Duration,
     /// After healing, the bound within which the cluster must converge.
     pub converge_bound: Duration,
+    /// Meta snapshots (and so compacts its log file) every this many applied entries.
+    pub meta_snapshot_interval: u64,
 }
 
 fn ms(n: u64) -> Duration {
@@ -126,6 +128,8 @@ impl SimConfig {
             faults,
             fault_phase: Duration::from_secs(pick(&mut r, 5, 30)),
             converge_bound: Duration::from_secs(90),
+            // Drawn last, so every earlier choice of a seed stays what it was.
+            meta_snapshot_interval: [4, 16, 64][r.below(3) as usize],
         }
     }
 
@@ -161,7 +165,8 @@ impl fmt::Display for SimConfig {
             f,
             "seed {}: {} meta, {} data, {} session, {} clients; {} slots x{}; {} keys (hot {:.1}), \
              op every {:?}; latency {:?}+exp({:?}); loss {:.4} dup {:.4} reorder {:.4}; \
-             faults every {:?} (crash {} pause {} partition {} client {}) for {:?}",
+             faults every {:?} (crash {} pause {} partition {} client {}) for {:?}; \
+             meta snapshot every {}",
             self.seed,
             self.metas,
             self.datas,
@@ -183,6 +188,7 @@ impl fmt::Display for SimConfig {
             fl.partition,
             fl.client,
             self.fault_phase,
+            self.meta_snapshot_interval,
         )
     }
 }

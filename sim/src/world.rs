@@ -8,7 +8,7 @@
 //! within the configured bound.
 
 use crate::check::{Checker, Violation, Who};
-use crate::cluster::{Kind, Layout, Machine, NodeSlot, Out};
+use crate::cluster::{Kind, Layout, Machine, MetaDisk, NodeSlot, Out};
 use crate::config::SimConfig;
 use crate::net::{Fate, Net, NodeIx, Weather};
 use crate::queue::Queue;
@@ -203,7 +203,7 @@ impl World {
                     machine: None,
                     paused_until: None,
                     timer_at: None,
-                    persisted: Vec::new(),
+                    disk: MetaDisk::default(),
                 });
                 w.start(ix);
             }
@@ -262,7 +262,7 @@ impl World {
             slot.kind,
             slot.index,
             slot.inc,
-            &slot.persisted,
+            &mut slot.disk,
             &mut self.rng,
             now,
         );
@@ -443,7 +443,7 @@ impl World {
                     self.fail(v);
                 }
             }
-            Out::Persist(b) => self.nodes[ix].persisted.push(b),
+            Out::Persist(p) => self.nodes[ix].disk.write(&p),
             Out::Other => {}
         }
     }

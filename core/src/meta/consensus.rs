@@ -15,8 +15,9 @@
 //! (as a `StateImage`) and the log before it compacted.
 
 use super::config::MetaConfig;
+use super::persisted::Persist;
 use super::state::{CommandBatch, MetaState, StateImage, from_bytes, to_bytes};
-use super::storage::{MetaStorage, Persist};
+use super::storage::MetaStorage;
 use crate::rng::Rng;
 use raft::eraftpb::{Entry, EntryType, Message, Snapshot};
 use raft::{RawNode, StateRole, Storage as _};

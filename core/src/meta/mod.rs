@@ -4,7 +4,9 @@
 //! - [`SlotReports`]: data nodes' slot statuses and the stability check balancing waits for.
 //! - [`Members`], [`Leases`]: membership and leases (mechanism 7).
 //! - [`MetaState`], [`Command`]: the replicated state machine and its commands.
-//! - [`MetaStorage`], [`Persist`]: raft-rs storage and the records the driver persists.
+//! - [`Persist`], [`PersistedLog`]: the records the driver persists and what they amount to.
+//! - [`LogWriter`]: the meta log file's format, recovery and compaction, as pure decisions.
+//! - [`MetaStorage`]: raft-rs storage over the persisted log.
 //! - [`Consensus`]: raft-rs's `RawNode` driven sans-IO (mechanism 10).
 //! - [`MetaNode`]: all of it as an `io::Node`.
 //! - [`MetaConfig`]: validated configuration.
@@ -12,8 +14,10 @@
 mod arrange;
 mod config;
 mod consensus;
+mod log_file;
 mod membership;
 mod node;
+mod persisted;
 mod reports;
 mod state;
 mod storage;
@@ -21,8 +25,14 @@ mod storage;
 pub use arrange::{ArrangeConfig, arrange};
 pub use config::{ConfigError, MetaConfig, MetaPeer};
 pub use consensus::{Consensus, Effect};
+pub use log_file::{
+    FileWrite, LogWriter, Recovered, apply_write, decode_record, encode_file, encode_record,
+};
 pub use membership::{Leases, Members, RETIRED_MAX};
 pub use node::{MetaCommand, MetaError, MetaEvent, MetaNode};
+pub use persisted::{Persist, PersistError, PersistedLog};
+/// raft-rs's consensus messages, which persist records carry.
+pub use raft::eraftpb;
 pub use reports::SlotReports;
 pub use state::{Command, CommandBatch, MetaState, StateImage};
-pub use storage::{MetaStorage, Persist, PersistError};
+pub use storage::MetaStorage;
