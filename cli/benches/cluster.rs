@@ -29,7 +29,7 @@
 
 use roster::cluster::{DevCluster, DevOptions};
 use roster::config::Runtime;
-use roster_mio::client::{Client, Subscription};
+use roster_client::{Client, Subscription};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -5,9 +5,10 @@ use roster::cluster::{DevCluster, DevOptions};
 use roster::config::{NodeFile, Runtime, RuntimeArgs, Timing, cores, parse_peers, split_addrs};
 use roster::roles::{MetaStore, StartError, start_data, start_meta, start_session};
 use roster::runtime::{Started, resolve, start_data_shards, start_session_shards};
-use roster_mio::client::{Client, PublisherRef, Update};
-use roster_mio::nodes::Flag;
-use roster_mio::shell::{Listener, ListenerKind};
+use roster_client::{Client, PublisherRef, Update};
+use roster_mio::shell::Listener;
+use roster_shell::Flag;
+use roster_shell::ListenerKind;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -378,7 +379,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                             break;
                         }
                     }
-                    Err(roster_mio::client::Error::Timeout) => {}
+                    Err(roster_client::Error::Timeout) => {}
                     Err(e) => return Err(client_err(e)),
                 }
             }
@@ -392,9 +393,9 @@ fn client(addrs: &str) -> Result<Client, StartError> {
     Client::connect(addrs).map_err(client_err)
 }
 
-fn client_err(e: roster_mio::client::Error) -> StartError {
+fn client_err(e: roster_client::Error) -> StartError {
     match e {
-        roster_mio::client::Error::Config(_) | roster_mio::client::Error::InvalidKey(_) => {
+        roster_client::Error::Config(_) | roster_client::Error::InvalidKey(_) => {
             StartError::Config(roster::config::ConfigError(e.to_string()))
         }
         e => StartError::Io(std::io::Error::other(e.to_string())),

@@ -10,8 +10,9 @@
 use crate::config::Timing;
 use crate::roles::{StartError, data_node, session_node};
 use roster_glommio::{ListenerPlan, Shards};
-use roster_mio::nodes::{DataHooks, Running, SessionHooks};
-use roster_mio::shell::ListenerKind;
+use roster_mio::nodes::Running;
+use roster_shell::ListenerKind;
+use roster_shell::{DataHooks, SessionHooks};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;

@@ -6,7 +6,7 @@ mod common;
 use futures_core::Stream;
 use roster::cluster::{DevCluster, DevOptions};
 use roster::config::{Runtime, Timing};
-use roster_mio::client::{Client, Error, Subscription, Update};
+use roster_client::{Client, Error, Subscription, Update};
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -116,7 +116,7 @@ fn many_clients_share_a_few_io_threads_and_stay_independent() {
     for s in &subs {
         wait_for(s, 16);
     }
-    let threads = roster_mio::client::io_threads();
+    let threads = roster_client::io_threads();
     assert!((1..=4).contains(&threads), "{threads} IO threads");
     #[cfg(target_os = "linux")]
     assert_eq!(threads_named("roster-client"), threads);

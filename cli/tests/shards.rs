@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use roster_mio::client::Client;
+use roster_client::Client;
 use std::collections::BTreeSet;
 use std::process::Command;
 

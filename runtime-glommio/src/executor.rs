@@ -7,8 +7,8 @@ use crate::shards::ShardStart;
 use glommio::net::TcpListener;
 use glommio::{GlommioError, LocalExecutorBuilder, Placement};
 use roster_core::io::Node;
-use roster_mio::nodes::Readiness;
-use roster_mio::shell::{Clock, Hooks};
+use roster_shell::Readiness;
+use roster_shell::{Clock, Hooks};
 use std::io;
 use tracing::{error, info};
 

@@ -10,8 +10,8 @@
 
 use crate::executor;
 use roster_core::io::Node;
-use roster_mio::nodes::{Flag, Readiness};
-use roster_mio::shell::{Clock, Hooks, ListenerKind};
+use roster_shell::{Clock, Hooks, ListenerKind};
+use roster_shell::{Flag, Readiness};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,144 +1,14 @@
 //! Running a node on its own thread: spawn a [`Shell`] with its hooks, learn when the node
 //! is ready (a condition on its state, never a sleep), stop it and join it.
 
-use crate::shell::{Handle, Hooks, Shell};
-use roster_core::data::{DataEvent, DataNode};
+use crate::shell::{Handle, Shell};
 use roster_core::io::Node;
-use roster_core::meta::MetaNode;
-use roster_core::session::{Session, SessionEvent};
-use roster_core::slot::SlotTable;
+use roster_shell::{Flag, Hooks, Observed, Readiness};
 use std::io;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-use tracing::{debug, info, warn};
-
-/// A flag one thread raises and others wait for.
-#[derive(Debug, Default)]
-pub struct Flag {
-    set: Mutex<bool>,
-    cv: Condvar,
-}
-
-impl Flag {
-    /// Raises the flag (idempotent).
-    pub fn raise(&self) {
-        let mut s = self.set.lock().unwrap_or_else(|p| p.into_inner());
-        if !*s {
-            *s = true;
-            self.cv.notify_all();
-        }
-    }
-
-    /// Whether it is raised.
-    pub fn is_raised(&self) -> bool {
-        *self.set.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Waits at most `timeout` for the flag; whether it was raised.
-    pub fn wait(&self, timeout: Duration) -> bool {
-        let s = self.set.lock().unwrap_or_else(|p| p.into_inner());
-        let (s, _) = self
-            .cv
-            .wait_timeout_while(s, timeout, |set| !*set)
-            .unwrap_or_else(|p| p.into_inner());
-        *s
-    }
-}
-
-/// Whether every slot of a table has a leader: the node can route every key.
-pub fn table_complete(t: &SlotTable) -> bool {
-    t.epoch().0 > 0 && t.slots().all(|(_, s)| s.leader.is_some())
-}
-
-/// Hooks of a session: its events go to the log; ready once its table routes every key.
-#[derive(Debug, Default)]
-pub struct SessionHooks;
-
-impl Hooks<Session> for SessionHooks {
-    fn event(&mut self, event: SessionEvent) -> io::Result<()> {
-        match event {
-            SessionEvent::TableInstalled { epoch } => debug!(epoch = epoch.0, "table installed"),
-            SessionEvent::WritesDropped { .. } | SessionEvent::BreakerOpened { .. } => {
-                warn!(?event, "session")
-            }
-            other => debug!(event = ?other, "session"),
-        }
-        Ok(())
-    }
-}
-
-/// Hooks of a data node (it has no events).
-#[derive(Debug, Default)]
-pub struct DataHooks;
-
-impl Hooks<DataNode> for DataHooks {
-    fn event(&mut self, event: DataEvent) -> io::Result<()> {
-        match event {}
-    }
-}
-
-/// When a node counts as ready.
-pub trait Readiness {
-    /// Whether the node is ready.
-    fn is_ready(&self) -> bool;
-    /// A word for the log when it changes (meta: `leader` or `follower`).
-    fn status(&self) -> &'static str {
-        ""
-    }
-}
-
-impl Readiness for Session {
-    fn is_ready(&self) -> bool {
-        table_complete(self.table())
-    }
-}
-
-impl Readiness for DataNode {
-    fn is_ready(&self) -> bool {
-        table_complete(self.table())
-    }
-}
-
-impl Readiness for MetaNode {
-    fn is_ready(&self) -> bool {
-        self.leader_id().is_some()
-    }
-    fn status(&self) -> &'static str {
-        if self.is_leader() {
-            "leader"
-        } else {
-            "follower"
-        }
-    }
-}
-
-struct Observed<H> {
-    inner: H,
-    ready: Arc<Flag>,
-    name: String,
-    status: &'static str,
-}
-
-impl<N: Node + Readiness, H: Hooks<N>> Hooks<N> for Observed<H> {
-    fn event(&mut self, event: N::Event) -> io::Result<()> {
-        self.inner.event(event)
-    }
-    fn sync(&mut self) -> io::Result<()> {
-        self.inner.sync()
-    }
-    fn observe(&mut self, node: &N) {
-        self.inner.observe(node);
-        if node.is_ready() {
-            self.ready.raise();
-        }
-        let status = node.status();
-        if status != self.status {
-            self.status = status;
-            info!(node = %self.name, status, "status");
-        }
-    }
-}
+use tracing::info;
 
 /// A node running on its own thread. Dropping it stops and joins it.
 #[derive(Debug)]
@@ -158,12 +28,7 @@ where
 {
     let ready = Arc::new(Flag::default());
     let handle = shell.handle();
-    let mut hooks = Observed {
-        inner: hooks,
-        ready: ready.clone(),
-        name: name.to_string(),
-        status: "",
-    };
+    let mut hooks = Observed::new(hooks, name, ready.clone());
     let thread_name = name.to_string();
     let thread = std::thread::Builder::new()
         .name(name.to_string())

@@ -2,84 +2,19 @@
 //! clock and its timers. It holds no protocol logic: it turns readiness into the node's
 //! `Input`s and performs the node's `Output`s.
 
-use crate::framing::{DEFAULT_WRITE_LIMIT, Flush, FrameError, Framed};
 use crate::queue::{Closed, Queue};
 use crate::sync::Arc;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use roster_core::io::{ConnId, Input, Node, Output};
-use roster_core::time::Instant;
-use roster_core::wire::Message;
+use roster_shell::framing::{Flush, FrameError, Framed};
+use roster_shell::{Clock, Hooks, ListenerKind, ShellConfig};
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use tracing::{debug, info, warn};
 
 const WAKER: Token = Token(0);
-
-/// The monotonic clock of one node, as the core's `Instant` (nanoseconds since the clock
-/// was made).
-#[derive(Debug, Clone, Copy)]
-pub struct Clock {
-    origin: std::time::Instant,
-}
-
-impl Default for Clock {
-    fn default() -> Self {
-        Clock::new()
-    }
-}
-
-impl Clock {
-    /// A clock whose origin is now.
-    pub fn new() -> Self {
-        Clock {
-            origin: std::time::Instant::now(),
-        }
-    }
-
-    /// The current instant.
-    pub fn now(&self) -> Instant {
-        let nanos = self.origin.elapsed().as_nanos();
-        Instant::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
-    }
-}
-
-/// A seed from the OS, drawn once per node at start.
-pub fn os_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::UNIX_EPOCH.elapsed().map_or(0, |d| d.as_nanos()));
-    h.write_u32(std::process::id());
-    h.finish()
-}
-
-/// What a listener is for. A session's client port refuses peer traffic and its peer port
-/// refuses clients, so the two never share a port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListenerKind {
-    /// Clients say `ClientHello` first.
-    Client,
-    /// Nodes say `PeerHello` first.
-    Peer,
-}
-
-impl ListenerKind {
-    fn admits(self, first: &Message) -> bool {
-        !matches!(
-            (self, first),
-            (ListenerKind::Client, Message::PeerHello(_))
-                | (ListenerKind::Peer, Message::ClientHello(_))
-        )
-    }
-
-    /// Why a connection from `peer` to this listener may not open with `first` (for the
-    /// log); `None` if it may.
-    pub fn refusal(self, first: &Message, peer: &str) -> Option<String> {
-        (!self.admits(first))
-            .then(|| format!("{:?} on the {self:?} port from {peer}", first.kind()))
-    }
-}
 
 /// A bound listener and its kind.
 #[derive(Debug)]
@@ -162,34 +97,6 @@ impl<C> Handle<C> {
     pub fn stop(&self) {
         let _ = self.queue.push(Control::Stop);
         let _ = self.waker.wake();
-    }
-}
-
-/// What the embedding does with a node's events and state.
-pub trait Hooks<N: Node> {
-    /// A node event (meta: a record to persist; client: an update). An error stops the
-    /// loop: for meta, state that cannot be made durable must not be acted on.
-    fn event(&mut self, event: N::Event) -> io::Result<()>;
-    /// Makes the events so far durable; called before any output that follows them.
-    fn sync(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-    /// Called after every turn of the loop, e.g. to publish readiness.
-    fn observe(&mut self, _node: &N) {}
-}
-
-/// Limits of the shell.
-#[derive(Debug, Clone, Copy)]
-pub struct ShellConfig {
-    /// Bound of each connection's unsent bytes.
-    pub write_limit: usize,
-}
-
-impl Default for ShellConfig {
-    fn default() -> Self {
-        ShellConfig {
-            write_limit: DEFAULT_WRITE_LIMIT,
-        }
     }
 }
 

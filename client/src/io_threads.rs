@@ -1,4 +1,4 @@
-//! The IO threads every [`Client`](crate::client::Client) of a process shares.
+//! The IO threads every [`Client`](crate::Client) of a process shares.
 //!
 //! A thread per client makes a process with a hundred clients (a load generator, a gateway
 //! with one client per tenant) pay a hundred threads, poll sets and wake-ups: on a 2-core
@@ -9,10 +9,11 @@
 //! The threads start with the first client and live as long as the process, idle in
 //! `epoll_wait` when no client is left.
 
-use crate::nodes::{Readiness, Running, spawn};
-use crate::shell::{Clock, Handle, Hooks, Shell, ShellConfig};
 use roster_core::client::{self as core, Event};
 use roster_core::group::{GroupCommand, GroupEvent, MemberId, NodeGroup};
+use roster_mio::nodes::{Running, spawn};
+use roster_mio::shell::{Handle, Shell};
+use roster_shell::{Clock, Hooks, ShellConfig};
 use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -47,12 +48,6 @@ impl Hooks<NodeGroup<core::Client>> for GroupHooks {
             target.event(event);
         }
         Ok(())
-    }
-}
-
-impl Readiness for NodeGroup<core::Client> {
-    fn is_ready(&self) -> bool {
-        true
     }
 }
 

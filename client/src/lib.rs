@@ -1,6 +1,6 @@
 //! The Rust client library on the core's client (`roster_core::client`). Every [`Client`]
-//! of the process runs on one of a few shared IO threads (`client_io`: a core
-//! `NodeGroup` in a [`Shell`](crate::shell::Shell) per thread); handles talk to it through
+//! of the process runs on one of a few shared IO threads (`io_threads`: a core
+//! `NodeGroup` in a mio [`Shell`](roster_mio::shell::Shell) per thread); handles talk to it through
 //! the hand-off queue and a `mio::Waker`.
 //!
 //! - [`Client::publish`] returns a [`Publication`]; dropping it unregisters.
@@ -11,14 +11,16 @@
 //! - Reconnection, replay of every registration and fail-over across the configured
 //!   sessions are the core client's: automatic.
 
-pub use crate::client_io::io_threads;
-use crate::client_io::{Member, Seat};
-use crate::shell::os_seed;
-use crate::watch::{Reader, Watch};
+mod io_threads;
+
+pub use crate::io_threads::io_threads;
+use crate::io_threads::{Member, Seat};
 use bytes::Bytes;
 use roster_core::client::{self as core, ClientConfig, Command, Event};
 use roster_core::model::{DataInfoId, DatumVersion, Text};
 pub use roster_core::wire::{PublisherList, PublisherRef};
+use roster_mio::watch::{Reader, Watch};
+use roster_shell::os_seed;
 use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::fmt;

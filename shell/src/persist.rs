@@ -7,7 +7,7 @@
 //! replacements written aside, fsynced and renamed over the log, then the directory fsynced,
 //! so a crash leaves either the old file or the new one.
 
-use crate::shell::Hooks;
+use crate::hooks::Hooks;
 use roster_core::meta::{FileWrite, LogWriter, MetaEvent, MetaNode, Persist};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};

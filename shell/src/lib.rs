@@ -1,0 +1,24 @@
+//! What both IO shells (`roster-mio`, `roster-glommio`) share, so neither depends on the
+//! other: everything about running a node except the event loop itself.
+//!
+//! - [`framing`]: frames over a byte stream with bounded write buffers.
+//! - [`admission`]: which first message each kind of listener admits.
+//! - [`clock`]: the node's monotonic clock and its seed from the OS.
+//! - [`hooks`]: what a shell does with a node's events; the session's and data's hooks.
+//! - [`readiness`]: when a node is ready, and the flag raised for those waiting on it.
+//! - [`persist`]: the meta persist file.
+//! - [`config`]: the shells' own limits.
+
+pub mod admission;
+pub mod clock;
+pub mod config;
+pub mod framing;
+pub mod hooks;
+pub mod persist;
+pub mod readiness;
+
+pub use admission::ListenerKind;
+pub use clock::{Clock, os_seed};
+pub use config::ShellConfig;
+pub use hooks::{DataHooks, Hooks, SessionHooks};
+pub use readiness::{Flag, Observed, Readiness, table_complete};
