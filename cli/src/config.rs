@@ -44,6 +44,9 @@ pub struct Timing {
     /// Meta consensus tick (elections take 10 ticks).
     #[arg(long, value_name = "MS")]
     pub meta_tick_ms: Option<u64>,
+    /// Longest wait for an outbound connection to open (to meta, data or a peer).
+    #[arg(long, value_name = "MS")]
+    pub connect_timeout_ms: Option<u64>,
 }
 
 impl Timing {
@@ -56,6 +59,7 @@ impl Timing {
             scan_ms: self.scan_ms.or(file.scan_ms),
             reconcile_ms: self.reconcile_ms.or(file.reconcile_ms),
             meta_tick_ms: self.meta_tick_ms.or(file.meta_tick_ms),
+            connect_timeout_ms: self.connect_timeout_ms.or(file.connect_timeout_ms),
         }
     }
 
@@ -68,6 +72,7 @@ impl Timing {
             scan_ms: Some(1_000),
             reconcile_ms: Some(1_000),
             meta_tick_ms: Some(50),
+            connect_timeout_ms: None,
         }
     }
 }

@@ -5,7 +5,7 @@ use roster::cluster::{DevCluster, DevOptions};
 use roster::config::{NodeFile, Runtime, RuntimeArgs, Timing, cores, parse_peers, split_addrs};
 use roster::roles::{MetaStore, StartError, start_data, start_meta, start_session};
 use roster::runtime::{Started, resolve, start_data_shards, start_session_shards};
-use roster_client::{Client, PublisherRef, Update};
+use roster_client::{Client, ClientOptions, PublisherRef, Update};
 use roster_mio::shell::Listener;
 use roster_shell::Flag;
 use roster_shell::ListenerKind;
@@ -140,6 +140,9 @@ enum Cmd {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
+        /// Longest wait for a connection to a session to open before trying the next.
+        #[arg(long, value_name = "MS")]
+        connect_timeout_ms: Option<u64>,
     },
 }
 
@@ -343,7 +346,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             payload,
         } => {
             let stop = shutdown_flag()?;
-            let client = client(&session)?;
+            let client = client(&session, None)?;
             let pubs = payload
                 .iter()
                 .map(|p| client.publish(&data_id, [p.clone().into_bytes()]))
@@ -367,9 +370,10 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             data_id,
             once,
             json,
+            connect_timeout_ms,
         } => {
             let stop = shutdown_flag()?;
-            let client = client(&session)?;
+            let client = client(&session, connect_timeout_ms)?;
             let sub = client.subscribe(&data_id).map_err(client_err)?;
             while !stop.is_raised() {
                 match sub.recv_timeout(Duration::from_millis(200)) {
@@ -388,9 +392,12 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
     }
 }
 
-fn client(addrs: &str) -> Result<Client, StartError> {
-    let addrs = split_addrs(addrs);
-    Client::connect(addrs).map_err(client_err)
+fn client(addrs: &str, connect_timeout_ms: Option<u64>) -> Result<Client, StartError> {
+    let mut options = ClientOptions::new(split_addrs(addrs));
+    if let Some(ms) = connect_timeout_ms {
+        options.connect_timeout = Duration::from_millis(ms);
+    }
+    Client::with_options(options).map_err(client_err)
 }
 
 fn client_err(e: roster_client::Error) -> StartError {

@@ -123,6 +123,7 @@ pub fn start_meta(
     cfg.lease = ms(timing.meta_lease_ms, cfg.lease);
     cfg.tick = ms(timing.meta_tick_ms, cfg.tick);
     cfg.snapshot_interval = snapshot_interval.unwrap_or(cfg.snapshot_interval);
+    cfg.connect_timeout = ms(timing.connect_timeout_ms, cfg.connect_timeout);
     cfg.validate().map_err(|e| cfg_err("meta", e))?;
     let rng = Rng::seed_from_u64(os_seed());
     let name = format!("meta-{id}");
@@ -162,6 +163,7 @@ pub fn data_node(
     cfg.heartbeat_interval = ms(timing.heartbeat_ms, cfg.heartbeat_interval);
     cfg.session_lease = ms(timing.session_lease_ms, cfg.session_lease);
     cfg.reconcile_interval = ms(timing.reconcile_ms, cfg.reconcile_interval);
+    cfg.connect_timeout = ms(timing.connect_timeout_ms, cfg.connect_timeout);
     let node = DataNode::new(cfg, clock.now()).map_err(|e| cfg_err("data", e))?;
     Ok((format!("data-{}", process.node.0), node))
 }
@@ -187,6 +189,7 @@ pub fn session_node(
     cfg.meta_addresses = meta.iter().cloned().map(Text::from).collect();
     cfg.heartbeat_interval = ms(timing.heartbeat_ms, cfg.heartbeat_interval);
     cfg.scan_interval = ms(timing.scan_ms, cfg.scan_interval);
+    cfg.connect_timeout = ms(timing.connect_timeout_ms, cfg.connect_timeout);
     if cfg.meta_addresses.is_empty() {
         return Err(cfg_err("session", "meta: needs at least one meta address"));
     }

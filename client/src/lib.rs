@@ -145,6 +145,9 @@ pub struct ClientOptions {
     pub reconnect_min: Duration,
     /// Longest reconnect delay.
     pub reconnect_max: Duration,
+    /// A connect to a session not completed by then is abandoned and the next session
+    /// tried: a session host that vanished costs this, not the kernel's SYN retries.
+    pub connect_timeout: Duration,
 }
 
 impl ClientOptions {
@@ -155,6 +158,7 @@ impl ClientOptions {
             client_id: None,
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
+            connect_timeout: roster_core::net::DEFAULT_CONNECT_TIMEOUT,
         }
     }
 }
@@ -308,6 +312,7 @@ impl Client {
         );
         cfg.reconnect_backoff =
             roster_core::session::Backoff::new(options.reconnect_min, options.reconnect_max);
+        cfg.connect_timeout = options.connect_timeout;
         let node = core::Client::new(cfg, seed).map_err(|e| Error::Config(e.to_string()))?;
         let shared = Arc::new(Shared::default());
         let seat = Seat::take(node, shared.clone()).map_err(Error::Io)?;

@@ -9,6 +9,7 @@
 //! - [`io`]: the sans-IO surface every role implements ([`io::Node`]).
 //! - [`group`]: many nodes of one role behind one driver (clients sharing an IO thread).
 //! - [`liveness`]: per-connection keep-alives and idle timeouts.
+//! - [`net`]: outbound connections' deadlines, the same for every role.
 //! - [`time`], [`rng`]: time as a value, randomness from a seed.
 //! - [`slot`]: slot hashing and the slot table.
 //! - [`digest`]: publisher-set digests for reconciliation and resync.
@@ -26,6 +27,7 @@ pub mod io;
 pub mod liveness;
 pub mod meta;
 pub mod model;
+pub mod net;
 pub mod rng;
 pub mod session;
 pub mod slot;

@@ -158,6 +158,8 @@ pub struct NodeSlot {
     pub timer_at: Option<Instant>,
     /// Meta: its disk.
     pub disk: MetaDisk,
+    /// Crashed with its host: connects to it are dropped, not refused.
+    pub host_down: bool,
 }
 
 /// A meta node's disk: the bytes its log file holds, written and read back by the core's

@@ -88,7 +88,7 @@ fn main() -> ExitCode {
         let (o, wall) = timed(|| World::new(cfg, args.trace).run());
         let s = &o.stats;
         println!(
-            "faults: {} crashes, {} pauses, {} partitions, {} connection breaks, {} duplicates, {} client cuts, {} client deaths; {} ops",
+            "faults: {} crashes, {} pauses, {} partitions, {} connection breaks, {} duplicates, {} client cuts, {} client deaths, {} black-holed connects; {} ops",
             s.crashes,
             s.pauses,
             s.partitions,
@@ -96,6 +96,7 @@ fn main() -> ExitCode {
             s.duplicated,
             s.client_cuts,
             s.client_deaths,
+            s.black_holed,
             s.ops
         );
         println!(
@@ -134,6 +135,7 @@ fn main() -> ExitCode {
             let s = &o.stats;
             totals.delivered += s.delivered;
             totals.crashes += s.crashes;
+            totals.black_holed += s.black_holed;
             totals.pauses += s.pauses;
             totals.partitions += s.partitions;
             totals.breaks += s.breaks;
@@ -159,7 +161,7 @@ fn main() -> ExitCode {
         failed
     );
     println!(
-        "faults: {} crashes, {} pauses, {} partitions, {} connection breaks, {} duplicates, {} client cuts, {} client deaths; {} ops",
+        "faults: {} crashes, {} pauses, {} partitions, {} connection breaks, {} duplicates, {} client cuts, {} client deaths, {} black-holed connects; {} ops",
         totals.crashes,
         totals.pauses,
         totals.partitions,
@@ -167,6 +169,7 @@ fn main() -> ExitCode {
         totals.duplicated,
         totals.client_cuts,
         totals.client_deaths,
+        totals.black_holed,
         totals.ops
     );
     println!(

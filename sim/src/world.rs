@@ -80,6 +80,9 @@ pub struct Stats {
     pub duplicated: u64,
     /// Node crashes.
     pub crashes: u64,
+    /// Connects that nothing answered (a partition, a host down): ended by the dialer's
+    /// connect deadline.
+    pub black_holed: u64,
     /// Node pauses.
     pub pauses: u64,
     /// Partitions.
@@ -204,6 +207,7 @@ impl World {
                     paused_until: None,
                     timer_at: None,
                     disk: MetaDisk::default(),
+                    host_down: false,
                 });
                 w.start(ix);
             }
@@ -256,6 +260,7 @@ impl World {
         let now = self.now;
         let slot = &mut self.nodes[ix];
         slot.inc += 1;
+        slot.host_down = false;
         slot.paused_until = None;
         slot.timer_at = None;
         let m = self.layout.start(
@@ -456,22 +461,24 @@ impl World {
                 && !self.net.is_blocked(ix, t)
                 && !self.net.is_blocked(t, ix)
         }) else {
-            // Refused at once by a dead host's kernel, or timed out across a partition.
-            let d = if target
-                .is_some_and(|t| self.net.is_blocked(ix, t) || self.net.is_blocked(t, ix))
-            {
-                self.net.detect_delay(&mut self.rng)
+            // Across a partition, or to a host that is down, the SYN is dropped: nothing
+            // answers, and only the dialer's own connect deadline ends the attempt. A
+            // crashed process on a live host (or no host at the address) is refused at once.
+            let black_hole = target.is_some_and(|t| {
+                self.nodes[t].host_down || self.net.is_blocked(ix, t) || self.net.is_blocked(t, ix)
+            });
+            if black_hole {
+                self.stats.black_holed += 1;
             } else {
-                lat * 2
-            };
-            self.queue.push(
-                self.now + d,
-                Ev::Refused {
-                    node: ix,
-                    inc,
-                    conn,
-                },
-            );
+                self.queue.push(
+                    self.now + lat * 2,
+                    Ev::Refused {
+                        node: ix,
+                        inc,
+                        conn,
+                    },
+                );
+            }
             return;
         };
         let accept_at = self.now + lat;
@@ -682,6 +689,8 @@ impl World {
             if let Some(n) = self.pick(&alive) {
                 self.stats.crashes += 1;
                 self.crash(n);
+                // Half the crashes take the host down with the process.
+                self.nodes[n].host_down = self.rng.chance(0.5);
                 let d = ms(self.rng.range_inclusive(200, 12_000));
                 self.queue.push(self.now + d, Ev::Restart { node: n });
             }

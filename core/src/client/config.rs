@@ -16,6 +16,8 @@ pub struct ClientConfig {
     pub sessions: Vec<Text>,
     /// Backoff between connection attempts.
     pub reconnect_backoff: Backoff,
+    /// A connect that has not completed by then is abandoned and the next session tried.
+    pub connect_timeout: Duration,
     /// Keep-alive interval and idle timeout of the session connection: a connection on
     /// which nothing arrived for `idle_timeout` is closed and failed over.
     pub liveness: LivenessConfig,
@@ -28,6 +30,7 @@ impl ClientConfig {
             client_id,
             sessions,
             reconnect_backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
+            connect_timeout: crate::net::DEFAULT_CONNECT_TIMEOUT,
             liveness: LivenessConfig::DEFAULT,
         }
     }
@@ -49,6 +52,9 @@ impl ClientConfig {
                 "reconnect_backoff",
                 "initial must be positive and at most max",
             ));
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(ConfigError::new("connect_timeout", "must be positive"));
         }
         self.liveness.validate()
     }

@@ -24,6 +24,7 @@ pub use config::ClientConfig;
 use crate::io::{ConnId, ConnIds, Input, Node, Output};
 use crate::liveness::{Due, Liveness};
 use crate::model::Text;
+use crate::net::Dials;
 use crate::rng::Rng;
 use crate::session::ConfigError;
 use crate::time::Instant;
@@ -50,6 +51,7 @@ pub struct Client {
     config: ClientConfig,
     rng: Rng,
     ids: ConnIds,
+    dials: Dials,
     out: VecDeque<Output<Event>>,
     regs: Registrations,
     link: Link,
@@ -71,6 +73,7 @@ impl Client {
         let mut rng = Rng::seed_from_u64(seed);
         let session = rng.below(config.sessions.len() as u64) as usize;
         Ok(Client {
+            dials: Dials::new(config.connect_timeout),
             config,
             rng,
             ids: ConnIds::default(),
@@ -205,10 +208,9 @@ impl Client {
     fn connect(&mut self) {
         let conn = self.ids.allocate();
         self.link = Link::Connecting(conn);
-        self.out.push_back(Output::Connect {
-            conn,
-            address: self.address(),
-        });
+        let address = self.address();
+        let connect = self.dials.dial(self.now, conn, address);
+        self.out.push_back(connect);
     }
 
     fn connected(&mut self, now: Instant, conn: ConnId) {
@@ -294,6 +296,9 @@ impl Node for Client {
 
     fn handle_input(&mut self, now: Instant, input: Input<Command>) {
         self.now = self.now.max(now);
+        if let Input::Connected { conn } | Input::Closed { conn } = input {
+            self.dials.settle(conn);
+        }
         match input {
             Input::Command(c) => self.on_command(c),
             Input::Connected { conn } if self.link == Link::Connecting(conn) => {
@@ -323,6 +328,12 @@ impl Node for Client {
 
     fn handle_timeout(&mut self, now: Instant) {
         self.now = self.now.max(now);
+        for conn in self.dials.expire(now) {
+            self.out.push_back(Dials::abandon(conn));
+            if self.link == Link::Connecting(conn) {
+                self.lost(now, false);
+            }
+        }
         match self.link {
             Link::Down { retry_at } if retry_at <= now => self.connect(),
             Link::Ready(conn, liveness) => match liveness.due(now, &self.config.liveness) {
@@ -357,7 +368,7 @@ impl Node for Client {
         match self.link {
             Link::Down { retry_at } => Some(retry_at),
             Link::Ready(_, liveness) => Some(liveness.next_deadline(&self.config.liveness)),
-            Link::Connecting(_) => None,
+            Link::Connecting(_) => self.dials.next_deadline(),
         }
     }
 }

@@ -534,3 +534,36 @@ fn liveness_config_validation_names_the_field() {
     assert_eq!(c.validate().unwrap_err().field, "keepalive_interval");
     assert!(Client::new(c, 1).is_err());
 }
+
+#[test]
+fn a_connect_nothing_answers_is_abandoned_at_its_deadline_and_the_next_session_tried() {
+    let mut t = T::new();
+    let at = t.c.poll_timeout().expect("the first connect is armed");
+    t.now = at;
+    t.c.handle_timeout(t.now);
+    let (conn, first) = t
+        .drain()
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Connect { conn, address } => Some((conn, address)),
+            _ => None,
+        })
+        .expect("a connect");
+    // A black-holed host: neither `Connected` nor `Closed` ever comes.
+    let deadline = t.c.poll_timeout().expect("the connect has a deadline");
+    assert_eq!(deadline, t.now + crate::net::DEFAULT_CONNECT_TIMEOUT);
+    t.now = deadline;
+    t.c.handle_timeout(t.now);
+    let outs = t.drain();
+    assert!(
+        outs.iter().any(|o| matches!(o,
+            Output::Close { conn: c, reason } if *c == conn && reason.as_str() == crate::net::TIMED_OUT)),
+        "the late dial is closed: {outs:?}"
+    );
+    let (_, next, _) = t.connect();
+    assert_ne!(next, first, "the next session is tried");
+    assert!(
+        t.now <= deadline + Duration::from_millis(100),
+        "within one backoff of the deadline"
+    );
+}

@@ -44,6 +44,8 @@ pub struct DataConfig {
     pub reconnect_min: Duration,
     /// Longest reconnect delay.
     pub reconnect_max: Duration,
+    /// A connect to meta or another data node not completed by then is abandoned.
+    pub connect_timeout: Duration,
     /// A `KeepAlive` goes to a session connection on which nothing was sent for this long
     /// (checked every `heartbeat_interval`), so the session's idle timeout never closes a
     /// healthy but quiet connection.
@@ -89,6 +91,7 @@ impl DataConfig {
             notify_batch: 400,
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
+            connect_timeout: crate::net::DEFAULT_CONNECT_TIMEOUT,
             keepalive_interval: Duration::from_secs(3),
         }
     }
@@ -122,6 +125,7 @@ impl DataConfig {
             ("request_timeout", self.request_timeout),
             ("reconnect_min", self.reconnect_min),
             ("keepalive_interval", self.keepalive_interval),
+            ("connect_timeout", self.connect_timeout),
         ];
         for (field, d) in positive_durations {
             if d.is_zero() {

@@ -31,6 +31,7 @@ use super::replica::Phase;
 use crate::io::{ConnId, ConnIds, Input, Node, Output};
 use crate::liveness::Liveness;
 use crate::model::{LeaderEpoch, ProcessId, Role, SlotId, Text};
+use crate::net::Dials;
 use crate::rng::Rng;
 use crate::slot::{SlotCount, SlotTable};
 use crate::time::Instant;
@@ -92,6 +93,7 @@ pub struct DataNode {
     notifier: Notifier,
     out: VecDeque<Output<DataEvent>>,
     conn_ids: ConnIds,
+    dials: Dials,
     next_request: u64,
     pending: BTreeMap<(ConnId, u64), Pending>,
     meta: Link,
@@ -117,6 +119,7 @@ impl DataNode {
     /// A node that will connect to meta at its first `handle_timeout` (at `now`).
     pub fn new(cfg: DataConfig, now: Instant) -> Result<Self, ConfigError> {
         cfg.validate()?;
+        let connect_timeout = cfg.connect_timeout;
         Ok(DataNode {
             rng: Rng::seed_from_u64(cfg.seed),
             cfg,
@@ -132,6 +135,7 @@ impl DataNode {
             notifier: Notifier::default(),
             out: VecDeque::new(),
             conn_ids: ConnIds::default(),
+            dials: Dials::new(connect_timeout),
             next_request: 0,
             pending: BTreeMap::new(),
             meta: Link::new(Some(now)),
@@ -375,8 +379,14 @@ impl Node for DataNode {
             Input::Accepted { conn } => {
                 self.conns.insert(conn, Peer::Unbound);
             }
-            Input::Connected { conn } => self.on_connected(now, conn),
-            Input::Closed { conn } => self.on_closed(now, conn),
+            Input::Connected { conn } => {
+                self.dials.settle(conn);
+                self.on_connected(now, conn);
+            }
+            Input::Closed { conn } => {
+                self.dials.settle(conn);
+                self.on_closed(now, conn);
+            }
             Input::Frame { conn, frame } => self.on_frame(now, conn, frame),
             Input::Command(c) => match c {},
         }
@@ -385,6 +395,10 @@ impl Node for DataNode {
 
     fn handle_timeout(&mut self, now: Instant) {
         self.now = self.now.max(now);
+        for conn in self.dials.expire(now) {
+            self.out.push_back(Dials::abandon(conn));
+            self.on_closed(now, conn);
+        }
         if self.meta.retry_at.is_some_and(|t| t <= now) && self.meta.conn.is_none() {
             self.connect_meta(now);
         }

@@ -36,6 +36,8 @@ pub struct MetaConfig {
     /// One consensus tick (default 100 ms); the leader also re-evaluates leases and the
     /// arrangement every tick.
     pub tick: Duration,
+    /// A connect to a meta peer not completed by then is abandoned (and retried).
+    pub connect_timeout: Duration,
     /// The consensus leader sends heartbeats every this many ticks (default 2).
     pub heartbeat_ticks: usize,
     /// Base election timeout in ticks (default 10). Each node's actual timeout is fixed,
@@ -57,6 +59,7 @@ impl MetaConfig {
             max_moves: 6,
             lease: Duration::from_secs(10),
             tick: Duration::from_millis(100),
+            connect_timeout: crate::net::DEFAULT_CONNECT_TIMEOUT,
             heartbeat_ticks: 2,
             election_ticks: 10,
             snapshot_interval: 1024,
@@ -119,6 +122,9 @@ impl MetaConfig {
         }
         if self.tick.is_zero() {
             return bad("tick", "must be positive".into());
+        }
+        if self.connect_timeout.is_zero() {
+            return bad("connect_timeout", "must be positive".into());
         }
         if self.lease <= self.tick {
             return bad("lease", "must be longer than one tick".into());

@@ -32,6 +32,7 @@ use super::state::{Command, CommandBatch, MetaState};
 use super::storage::MetaStorage;
 use crate::io::{ConnId, ConnIds, Input, Node, Output};
 use crate::model::{NodeId, ProcessId, Role, Text};
+use crate::net::Dials;
 use crate::rng::Rng;
 use crate::time::Instant;
 use crate::wire::{
@@ -111,6 +112,7 @@ pub struct MetaNode {
     conns: BTreeMap<ConnId, Peer>,
     links: BTreeMap<u64, Link>,
     ids: ConnIds,
+    dials: Dials,
     leases: Leases,
     reports: SlotReports,
     joining: BTreeMap<NodeId, Member>,
@@ -132,6 +134,7 @@ impl MetaNode {
         records: impl IntoIterator<Item = Persist>,
     ) -> Result<Self, MetaError> {
         config.validate().map_err(MetaError::Config)?;
+        let connect_timeout = config.connect_timeout;
         let voters = config.peers.iter().map(|p| p.id).collect();
         let storage = MetaStorage::restore(voters, records).map_err(MetaError::Persist)?;
         let consensus = Consensus::new(&config, &mut rng, storage)
@@ -163,6 +166,7 @@ impl MetaNode {
             conns: BTreeMap::new(),
             links,
             ids: ConnIds::default(),
+            dials: Dials::new(connect_timeout),
             reports: SlotReports::default(),
             joining: BTreeMap::new(),
             leading: false,
@@ -259,7 +263,8 @@ impl MetaNode {
                 link.conn = Some(conn);
             }
             self.conns.insert(conn, Peer::Meta(id));
-            self.out.push_back(Output::Connect { conn, address });
+            let connect = self.dials.dial(now, conn, address);
+            self.out.push_back(connect);
         }
     }
 
@@ -431,6 +436,9 @@ impl Node for MetaNode {
     type Event = MetaEvent;
 
     fn handle_input(&mut self, now: Instant, input: Input<MetaCommand>) {
+        if let Input::Connected { conn } | Input::Closed { conn } = input {
+            self.dials.settle(conn);
+        }
         match input {
             Input::Connected { conn } => {
                 let hello = self.hello();
@@ -456,6 +464,10 @@ impl Node for MetaNode {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        for conn in self.dials.expire(now) {
+            self.out.push_back(Dials::abandon(conn));
+            self.drop_conn(conn, now);
+        }
         if now >= self.next_tick {
             self.next_tick = now + self.config.tick;
             self.consensus.tick();
@@ -477,6 +489,7 @@ impl Node for MetaNode {
             .filter(|&(&id, l)| id > self.config.id && l.conn.is_none())
             .map(|(_, l)| l.retry_at)
             .min();
-        Some(retry.map_or(self.next_tick, |r| r.min(self.next_tick)))
+        let next = retry.map_or(self.next_tick, |r| r.min(self.next_tick));
+        Some(self.dials.next_deadline().map_or(next, |d| d.min(next)))
     }
 }

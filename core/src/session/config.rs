@@ -52,6 +52,8 @@ pub struct SessionConfig {
     pub disconnect_grace: Duration,
     /// Backoff of reconnects to data and meta.
     pub reconnect_backoff: Backoff,
+    /// A connect to data or meta not completed by then is abandoned (and retried).
+    pub connect_timeout: Duration,
     /// Most registrations (publishers plus subscribers) one client connection may hold.
     pub max_registrations_per_conn: usize,
     /// Most publishers in one `ReconcilePage`.
@@ -84,6 +86,7 @@ impl SessionConfig {
             breaker_cooldown: Duration::from_secs(30),
             disconnect_grace: Duration::ZERO,
             reconnect_backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
+            connect_timeout: crate::net::DEFAULT_CONNECT_TIMEOUT,
             max_registrations_per_conn: 100_000,
             reconcile_page_size: 512,
             liveness: LivenessConfig::DEFAULT,
@@ -133,6 +136,7 @@ impl SessionConfig {
         nonzero("request_timeout", self.request_timeout)?;
         nonzero("push_timeout", self.push_timeout)?;
         nonzero("breaker_cooldown", self.breaker_cooldown)?;
+        nonzero("connect_timeout", self.connect_timeout)?;
         backoff("write_backoff", self.write_backoff)?;
         backoff("push_backoff", self.push_backoff)?;
         backoff("reconnect_backoff", self.reconnect_backoff)?;

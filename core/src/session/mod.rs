@@ -129,6 +129,7 @@ impl Session {
         let links = LinkConfig {
             hello,
             backoff: config.reconnect_backoff,
+            connect_timeout: config.connect_timeout,
         };
         let peers = Peers::new(links, config.meta_addresses.clone(), &mut rng);
         let mut timers = Timers::new();
@@ -578,7 +579,7 @@ impl Session {
         }
         if members_newer {
             self.members_version = Some(view.members_version);
-            self.peers.set_members(&view.members, &mut self.out);
+            self.peers.set_members(&view.members, now, &mut self.out);
         }
         self.pump_all(now);
     }
@@ -735,6 +736,10 @@ impl Node for Session {
                 self.request_failed(now, id, kind);
             }
         }
+        for conn in self.peers.expire_dials(now) {
+            self.out.close(conn, crate::net::TIMED_OUT);
+            self.conn_closed(now, conn);
+        }
         let mut cx = PushCtx {
             now,
             config: &self.config,
@@ -764,6 +769,7 @@ impl Node for Session {
             self.timers.next(),
             self.pusher.next_deadline(),
             self.request_deadlines.front().map(|(at, _)| *at),
+            self.peers.next_dial_deadline(),
         ]
         .into_iter()
         .flatten()

@@ -6,8 +6,9 @@
 
 use super::backoff::Backoff;
 use super::outbox::Outbox;
-use crate::io::{ConnId, ConnIds, Output};
+use crate::io::{ConnId, ConnIds};
 use crate::model::{ProcessId, Role, TableEpoch, Text};
+use crate::net::Dials;
 use crate::rng::Rng;
 use crate::time::Instant;
 use crate::wire::{Heartbeat, Member, PeerHello};
@@ -42,6 +43,7 @@ pub(crate) enum Peer {
 pub(crate) struct LinkConfig {
     pub(crate) hello: PeerHello,
     pub(crate) backoff: Backoff,
+    pub(crate) connect_timeout: std::time::Duration,
 }
 
 /// Every server connection.
@@ -49,6 +51,7 @@ pub(crate) struct LinkConfig {
 pub(crate) struct Peers {
     cfg: LinkConfig,
     ids: ConnIds,
+    dials: Dials,
     data: BTreeMap<ProcessId, Link>,
     by_conn: BTreeMap<ConnId, Peer>,
     meta_addresses: Vec<Text>,
@@ -72,6 +75,7 @@ impl Peers {
             attempts: 0,
         });
         Peers {
+            dials: Dials::new(cfg.connect_timeout),
             cfg,
             ids: ConnIds::default(),
             data: BTreeMap::new(),
@@ -82,7 +86,7 @@ impl Peers {
         }
     }
 
-    fn open(&mut self, link_peer: Peer, out: &mut Outbox) {
+    fn open(&mut self, link_peer: Peer, now: Instant, out: &mut Outbox) {
         let conn = self.ids.allocate();
         let link = match link_peer {
             Peer::Data(p) => self.data.get_mut(&p),
@@ -91,16 +95,13 @@ impl Peers {
         if let Some(link) = link {
             link.conn = Some(conn);
             link.state = State::Connecting;
-            out.push(Output::Connect {
-                conn,
-                address: link.address.clone(),
-            });
+            out.push(self.dials.dial(now, conn, link.address.clone()));
             self.by_conn.insert(conn, link_peer);
         }
     }
 
     /// Connects to every data member not yet linked and drops links to departed ones.
-    pub(crate) fn set_members(&mut self, members: &[Member], out: &mut Outbox) {
+    pub(crate) fn set_members(&mut self, members: &[Member], now: Instant, out: &mut Outbox) {
         let data: BTreeMap<ProcessId, &Text> = members
             .iter()
             .filter(|m| m.role == Role::Data)
@@ -115,6 +116,7 @@ impl Peers {
         for p in gone {
             if let Some(conn) = self.data.remove(&p).and_then(|l| l.conn) {
                 self.by_conn.remove(&conn);
+                self.dials.settle(conn);
                 out.close(conn, "left the membership");
             }
         }
@@ -126,7 +128,7 @@ impl Peers {
                     state: State::Connecting,
                     attempts: 0,
                 });
-                self.open(Peer::Data(p), out);
+                self.open(Peer::Data(p), now, out);
             }
         }
     }
@@ -138,6 +140,7 @@ impl Peers {
         hb: &Heartbeat,
         out: &mut Outbox,
     ) -> Option<Peer> {
+        self.dials.settle(conn);
         let peer = *self.by_conn.get(&conn)?;
         let link = match peer {
             Peer::Data(p) => self.data.get_mut(&p)?,
@@ -168,6 +171,7 @@ impl Peers {
 
     /// A server connection ended; returns when to reconnect (if the session opened it).
     pub(crate) fn closed(&mut self, conn: ConnId, now: Instant, rng: &mut Rng) -> Option<Instant> {
+        self.dials.settle(conn);
         let peer = self.by_conn.remove(&conn)?;
         let backoff = self.cfg.backoff;
         if peer == Peer::Meta && self.meta.as_ref().is_some_and(|l| l.conn == Some(conn)) {
@@ -220,8 +224,19 @@ impl Peers {
         if let Some(link) = self.meta.as_mut() {
             link.address = next;
         }
-        self.open(Peer::Meta, out);
+        self.open(Peer::Meta, now, out);
         None
+    }
+
+    /// Dials past their connect deadline, forgotten by the dialer: the caller closes each
+    /// and handles it as a closed connection.
+    pub(crate) fn expire_dials(&mut self, now: Instant) -> Vec<ConnId> {
+        self.dials.expire(now)
+    }
+
+    /// The earliest connect deadline.
+    pub(crate) fn next_dial_deadline(&self) -> Option<Instant> {
+        self.dials.next_deadline()
     }
 
     /// Reopens links whose backoff is over; returns the next retry instant, if any.
@@ -243,7 +258,7 @@ impl Peers {
             }
         }
         for peer in due {
-            self.open(peer, out);
+            self.open(peer, now, out);
         }
         next
     }

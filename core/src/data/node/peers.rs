@@ -6,7 +6,7 @@
 use super::slots::SlotRole;
 use super::{DataNode, Peer};
 use crate::data::replica::Phase;
-use crate::io::{ConnId, Output};
+use crate::io::ConnId;
 use crate::model::{ProcessId, Role};
 use crate::time::Instant;
 use crate::wire::PeerHello;
@@ -59,8 +59,8 @@ impl DataNode {
         self.meta.conn = Some(conn);
         self.meta.connected = false;
         self.meta.retry_at = None;
-        let _ = now;
-        self.out.push_back(Output::Connect { conn, address });
+        let connect = self.dials.dial(now, conn, address);
+        self.out.push_back(connect);
     }
 
     pub(super) fn ensure_peer(&mut self, process: ProcessId) {
@@ -81,7 +81,8 @@ impl DataNode {
         link.conn = Some(conn);
         link.connected = false;
         link.retry_at = None;
-        self.out.push_back(Output::Connect { conn, address });
+        let connect = self.dials.dial(self.now, conn, address);
+        self.out.push_back(connect);
     }
 
     pub(super) fn forget_conn(&mut self, conn: ConnId) {

@@ -123,6 +123,7 @@ impl DataNode {
             }
         };
         min(self.meta.retry_at);
+        min(self.dials.next_deadline());
         for l in self.peers.values() {
             min(l.retry_at);
         }
