@@ -385,7 +385,7 @@ fn subscribed_and_published() -> Net {
 }
 
 #[test]
-fn harness_write_notify_fetch_push_path() {
+fn a_publish_travels_write_notify_fetch_push_to_the_subscriber() {
     let net = subscribed_and_published();
     for (kind, from, to) in [
         (MessageKind::Publish, Ep::Client, Ep::Session),
@@ -414,7 +414,7 @@ fn harness_write_notify_fetch_push_path() {
 }
 
 #[test]
-fn harness_reconnect_replays_registrations_with_a_new_generation() {
+fn a_reconnecting_client_replays_its_registrations_with_a_new_generation() {
     let mut net = subscribed_and_published();
     assert_eq!(net.client.connect_generation(), 1);
     let before = net.updates().len();

@@ -257,7 +257,7 @@ fn publish(t: &mut T, conn: ConnId, rid: u64, k: &DataInfoId, p: Publisher) {
 // ---- mechanism 3: write path ---------------------------------------------------------
 
 #[test]
-fn m3_publish_is_acked_and_forwarded_to_the_slot_leader_with_its_route() {
+fn a_publish_is_acked_and_forwarded_to_the_slot_leader_with_its_route() {
     let mut t = T::new();
     let c = t.client(1);
     publish(&mut t, c, 7, &key(1), publisher("p1", 1, 1));
@@ -279,7 +279,7 @@ fn m3_publish_is_acked_and_forwarded_to_the_slot_leader_with_its_route() {
 }
 
 #[test]
-fn m3_one_batch_in_flight_per_slot_later_writes_follow_in_order() {
+fn one_batch_is_in_flight_per_slot_and_later_writes_follow_in_order() {
     let mut t = T::new();
     let c = t.client(1);
     publish(&mut t, c, 1, &key(1), publisher("a", 1, 1));
@@ -310,7 +310,7 @@ fn m3_one_batch_in_flight_per_slot_later_writes_follow_in_order() {
 }
 
 #[test]
-fn m3_failed_batch_is_resent_after_backoff_then_dropped_after_the_retry_bound() {
+fn a_failed_batch_is_resent_after_backoff_then_dropped_after_the_retry_bound() {
     let mut c = config();
     c.write_retry_limit = 2;
     let mut t = T::with(c);
@@ -352,7 +352,7 @@ fn m3_failed_batch_is_resent_after_backoff_then_dropped_after_the_retry_bound() 
 }
 
 #[test]
-fn m3_moved_refusal_reroutes_to_the_new_leader_once_a_newer_table_arrives() {
+fn a_moved_refusal_reroutes_to_the_new_leader_once_a_newer_table_arrives() {
     let mut t = T::new();
     let c = t.client(1);
     publish(&mut t, c, 1, &key(1), publisher("a", 1, 1));
@@ -387,7 +387,7 @@ fn m3_moved_refusal_reroutes_to_the_new_leader_once_a_newer_table_arrives() {
 }
 
 #[test]
-fn m3_client_disconnect_removes_its_publishers_at_their_version_and_its_subscribers() {
+fn a_client_disconnect_removes_its_publishers_at_their_version_and_its_subscribers() {
     let mut t = T::new();
     let c = t.client(1);
     publish(&mut t, c, 1, &key(1), publisher("a", 3, 1));
@@ -424,7 +424,7 @@ fn m3_client_disconnect_removes_its_publishers_at_their_version_and_its_subscrib
 }
 
 #[test]
-fn m3_disconnect_grace_delays_removal_and_spares_a_publisher_replayed_meanwhile() {
+fn the_disconnect_grace_delays_removal_and_spares_a_publisher_replayed_meanwhile() {
     let mut c = config();
     c.disconnect_grace = Duration::from_secs(10);
     let mut t = T::with(c);
@@ -459,7 +459,7 @@ fn m3_disconnect_grace_delays_removal_and_spares_a_publisher_replayed_meanwhile(
 // ---- mechanism 5: change notification, fetch, cache, version scan ---------------------
 
 #[test]
-fn m5_change_notify_is_acked_and_fetches_only_when_a_subscriber_is_behind() {
+fn a_change_notify_is_acked_and_fetches_only_when_a_subscriber_is_behind() {
     let mut t = T::new();
     let c = t.client(1);
     t.subscribed(c, &key(1), Some(datum(&key(1), 5, &["a"])));
@@ -494,7 +494,7 @@ fn m5_change_notify_is_acked_and_fetches_only_when_a_subscriber_is_behind() {
 }
 
 #[test]
-fn m5_datums_are_cached_by_version_and_serve_new_subscribers_without_a_fetch() {
+fn fetched_datums_are_cached_by_version_and_serve_new_subscribers_without_a_fetch() {
     let mut t = T::new();
     let c1 = t.client(1);
     t.subscribed(c1, &key(1), Some(datum(&key(1), 5, &["a"])));
@@ -542,7 +542,7 @@ fn m5_datums_are_cached_by_version_and_serve_new_subscribers_without_a_fetch() {
 }
 
 #[test]
-fn m5_version_scan_runs_every_interval_and_repairs_a_lost_notification() {
+fn the_version_scan_runs_every_interval_and_repairs_a_lost_notification() {
     let mut t = T::new();
     let c = t.client(1);
     t.subscribed(c, &key(1), Some(datum(&key(1), 5, &["a"])));
@@ -621,7 +621,7 @@ fn change(t: &mut T, k: &DataInfoId, seq: u64) -> Vec<(ConnId, Frame)> {
 }
 
 #[test]
-fn m8_a_burst_coalesces_into_one_push_in_flight_per_connection_and_key() {
+fn a_burst_of_changes_coalesces_into_one_push_in_flight_per_connection_and_key() {
     let mut t = T::new();
     let c = t.client(1);
     t.subscribed(c, &key(1), Some(datum(&key(1), 1, &["a"])));
@@ -644,7 +644,7 @@ fn m8_a_burst_coalesces_into_one_push_in_flight_per_connection_and_key() {
 }
 
 #[test]
-fn m8_every_push_of_one_version_sends_the_one_encoding_made_when_it_was_fetched() {
+fn every_push_of_one_version_sends_the_one_encoding_made_when_it_was_fetched() {
     let mut t = T::new();
     let (c1, c2) = (t.client(1), t.client(2));
     t.subscribed(c1, &key(1), Some(datum(&key(1), 1, &["a"])));
@@ -676,7 +676,7 @@ fn m8_every_push_of_one_version_sends_the_one_encoding_made_when_it_was_fetched(
 }
 
 #[test]
-fn m8_never_pushes_a_version_that_is_not_newer_than_the_acknowledged_one() {
+fn a_version_not_newer_than_the_acknowledged_one_is_never_pushed() {
     let mut t = T::new();
     let c = t.client(1);
     t.subscribed(c, &key(1), Some(datum(&key(1), 4, &["a"])));
@@ -690,7 +690,7 @@ fn m8_never_pushes_a_version_that_is_not_newer_than_the_acknowledged_one() {
 }
 
 #[test]
-fn m8_an_unacknowledged_push_is_retried_with_backoff_and_the_newest_datum() {
+fn an_unacknowledged_push_is_retried_with_backoff_and_the_newest_datum() {
     let mut t = T::new();
     let c = t.client(1);
     t.subscribed(c, &key(1), Some(datum(&key(1), 1, &["a"])));
@@ -713,7 +713,7 @@ fn m8_an_unacknowledged_push_is_retried_with_backoff_and_the_newest_datum() {
 }
 
 #[test]
-fn m8_a_dead_subscriber_stalls_nobody_and_its_breaker_opens() {
+fn a_dead_subscriber_stalls_nobody_and_its_breaker_opens() {
     let mut c = config();
     c.push_retry_limit = 1;
     let mut t = T::with(c);
@@ -735,7 +735,7 @@ fn m8_a_dead_subscriber_stalls_nobody_and_its_breaker_opens() {
 }
 
 #[test]
-fn m8_pushes_in_flight_per_connection_are_bounded() {
+fn pushes_in_flight_per_connection_are_bounded() {
     let mut c = config();
     c.max_pushes_in_flight_per_conn = 2;
     let mut t = T::with(c);
@@ -759,7 +759,7 @@ fn m8_pushes_in_flight_per_connection_are_bounded() {
 // ---- mechanism 6: reconciliation answers ----------------------------------------------
 
 #[test]
-fn m6_reconciliation_is_answered_with_digests_then_pages() {
+fn a_reconciliation_is_answered_with_digests_then_pages() {
     let mut c = config();
     c.reconcile_page_size = 1;
     let mut t = T::with(c);
@@ -810,7 +810,7 @@ fn m6_reconciliation_is_answered_with_digests_then_pages() {
 }
 
 #[test]
-fn m6_reconciliation_from_a_node_our_table_does_not_name_is_refused() {
+fn a_reconciliation_from_a_node_the_table_does_not_name_is_refused() {
     let mut t = T::new();
     let d2 = t.data[&D2];
     t.frame(
