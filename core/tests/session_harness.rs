@@ -4,8 +4,8 @@
 //! the harness: it answers heartbeats and installs one `ClusterView` into the session and
 //! the data node over their meta connections.
 //!
-//! Shows DESIGN.md's write → notify → fetch → push path (mechanisms 3, 5, 8) and a client
-//! reconnect with replay (mechanism 9).
+//! Shows the write → notify → fetch → push path (docs/design.md §4.3, §4.5, §4.8) and a
+//! client reconnect with replay (§4.9).
 
 use roster_core::client::{Client, ClientConfig, Command, Event};
 use roster_core::data::{DataConfig, DataNode};

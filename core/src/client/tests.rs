@@ -1,4 +1,4 @@
-//! Client behaviour (DESIGN.md mechanism 9), one test per behaviour; the session's side is
+//! Client behaviour (docs/design.md §4.9), one test per behaviour; the session's side is
 //! played by hand-written frames.
 
 use super::*;

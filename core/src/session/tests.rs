@@ -1,4 +1,4 @@
-//! Session behaviour, one test per behaviour, named after its DESIGN.md mechanism. The data
+//! Session behaviour, one test per behaviour (docs/design.md §4.3, §4.5, §4.6, §4.8). The data
 //! node's and the clients' sides are played by hand-written frames.
 
 use super::*;
@@ -254,7 +254,7 @@ fn publish(t: &mut T, conn: ConnId, rid: u64, k: &DataInfoId, p: Publisher) {
     );
 }
 
-// ---- mechanism 3: write path ---------------------------------------------------------
+// ---- §4.3 write path ----------------------------------------------------------------
 
 #[test]
 fn a_publish_is_acked_and_forwarded_to_the_slot_leader_with_its_route() {
@@ -456,7 +456,7 @@ fn the_disconnect_grace_delays_removal_and_spares_a_publisher_replayed_meanwhile
     assert_eq!(t.s.publisher_count(&key(1)), 1);
 }
 
-// ---- mechanism 5: change notification, fetch, cache, version scan ---------------------
+// ---- §4.5 change notification, fetch, cache, version scan ---------------------------
 
 #[test]
 fn a_change_notify_is_acked_and_fetches_only_when_a_subscriber_is_behind() {
@@ -589,7 +589,7 @@ fn the_version_scan_runs_every_interval_and_repairs_a_lost_notification() {
     assert_eq!(t.s.stats().scans_sent, 2, "every 5 s");
 }
 
-// ---- mechanism 8: push ----------------------------------------------------------------
+// ---- §4.8 push ----------------------------------------------------------------------
 
 /// A subscriber on `c` with v1 pushed and acked, then a change to `seq` fetched: returns
 /// the push frame that follows (not acked).
@@ -756,7 +756,7 @@ fn pushes_in_flight_per_connection_are_bounded() {
     assert_eq!(p.data_info_id, key(3));
 }
 
-// ---- mechanism 6: reconciliation answers ----------------------------------------------
+// ---- §4.6 reconciliation answers ----------------------------------------------------
 
 #[test]
 fn a_reconciliation_is_answered_with_digests_then_pages() {
@@ -835,7 +835,7 @@ fn a_reconciliation_from_a_node_the_table_does_not_name_is_refused() {
     find(&t.sent(), |m| matches!(m, Message::ReconcileDigests(_)));
 }
 
-// ---- meta, peers, robustness ----------------------------------------------------------
+// ---- meta, peers, robustness --------------------------------------------------------
 
 /// A session knowing meta at `metas`, at time zero, whose first meta connection just
 /// opened (nothing it sent yet has been drained).
@@ -988,7 +988,7 @@ fn registrations_per_connection_are_bounded() {
     assert_eq!(t.s.publisher_count(&key(1)), 1);
 }
 
-// ---- liveness ------------------------------------------------------------------------
+// ---- liveness -----------------------------------------------------------------------
 
 fn keepalives_to(sent: &[(ConnId, Frame)], conn: ConnId) -> usize {
     sent.iter()
