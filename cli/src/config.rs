@@ -1,6 +1,6 @@
 //! Configuration: TOML files and command-line flags, validated before anything starts.
 //!
-//! Every setting is optional in a file; what is absent takes the core's default (DESIGN.md
+//! Every setting is optional in a file; what is absent takes the core's default (docs/design.md
 //! §8), never zero. Unknown fields and wrong types are errors that name the field, and the
 //! core's own validation (`validate()` of each role's config) names the field of a value
 //! out of range. Shared by every runtime: nothing here knows about an event loop.

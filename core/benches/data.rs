@@ -11,19 +11,18 @@
 //!    publishers (1,000 keys × 10) with a session whose digests all match: the tick that
 //!    sends `ReconcileQuery` plus the handling of `ReconcileDigests`. Goal: < 1 ms.
 
-use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput};
 use roster_core::data::{DataConfig, DataNode};
 use roster_core::io::{ConnId, Input, Node, Output};
 use roster_core::model::{
-    DataInfoId, Incarnation, LeaderEpoch, NodeId, ProcessId, Publisher, RegisterVersion, Role,
-    SlotId, TableEpoch, Text,
+    DataInfoId, LeaderEpoch, ProcessId, Publisher, RegisterVersion, Role, SlotId, TableEpoch, Text,
 };
 use roster_core::slot::SlotCount;
+use roster_core::testkit::{self, cluster_view, member, peer_hello};
 use roster_core::time::Instant;
 use roster_core::wire::{
-    ClusterView, Digest, Frame, IdDigest, Member, Message, PeerHello, ReconcileDigests,
-    SlotAssignment, SlotRoute, SlotTableView, WriteBatch, WriteOp,
+    Digest, IdDigest, Message, ReconcileDigests, SlotAssignment, SlotRoute, SlotTableView,
+    WriteBatch, WriteOp,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -57,24 +56,13 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-const ME: ProcessId = ProcessId {
-    node: NodeId(1),
-    incarnation: Incarnation(1),
-};
-const OTHER: ProcessId = ProcessId {
-    node: NodeId(2),
-    incarnation: Incarnation(1),
-};
-const SESSION: ProcessId = ProcessId {
-    node: NodeId(50),
-    incarnation: Incarnation(1),
-};
+const ME: ProcessId = testkit::process(1);
+const OTHER: ProcessId = testkit::process(2);
+const SESSION: ProcessId = testkit::process(50);
 const S: ConnId = ConnId(7);
 const EPOCH: LeaderEpoch = LeaderEpoch(1);
 
-fn drain(node: &mut DataNode) -> Vec<Output<roster_core::data::DataEvent>> {
-    std::iter::from_fn(|| node.poll_output()).collect()
-}
+use testkit::drain;
 
 /// A leader of the slots in `led` (the others led by another process), with one session
 /// connected on `S`; `session_member` puts that session in the membership.
@@ -93,18 +81,8 @@ fn leader(led: impl Fn(u16) -> bool, session_member: bool) -> DataNode {
         .unwrap();
     node.handle_input(now, Input::Connected { conn: meta });
     node.handle_input(now, Input::Accepted { conn: S });
-    let hello = PeerHello {
-        role: Role::Session,
-        process: SESSION,
-        address: Text::from("s:1"),
-    };
-    node.handle_input(
-        now,
-        Input::Frame {
-            conn: S,
-            frame: Frame::new(0, hello),
-        },
-    );
+    let hello = peer_hello(Role::Session, SESSION, "s:1");
+    testkit::feed(&mut node, now, S, 0, hello);
     let slots = SlotCount::DEFAULT
         .slots()
         .map(|s| SlotAssignment {
@@ -113,33 +91,16 @@ fn leader(led: impl Fn(u16) -> bool, session_member: bool) -> DataNode {
             followers: Vec::new(),
         })
         .collect();
-    let mut members = vec![Member {
-        process: ME,
-        role: Role::Data,
-        address: Text::from("d1:1"),
-    }];
+    let mut members = vec![member(ME, Role::Data, "d1:1")];
     if session_member {
-        members.push(Member {
-            process: SESSION,
-            role: Role::Session,
-            address: Text::from("s:1"),
-        });
+        members.push(member(SESSION, Role::Session, "s:1"));
     }
-    let view = ClusterView {
-        members_version: 1,
-        members,
-        table: SlotTableView {
-            epoch: TableEpoch(1),
-            slots,
-        },
+    let table = SlotTableView {
+        epoch: TableEpoch(1),
+        slots,
     };
-    node.handle_input(
-        now,
-        Input::Frame {
-            conn: meta,
-            frame: Frame::new(0, view),
-        },
-    );
+    let view = cluster_view(members, table);
+    testkit::feed(&mut node, now, meta, 0, view);
     drain(&mut node);
     node
 }
@@ -149,12 +110,7 @@ fn rid(i: u64) -> Text {
 }
 
 fn publisher(i: u64, version: u64) -> Publisher {
-    Publisher {
-        register_id: rid(i),
-        version: RegisterVersion::new(version, 1),
-        payload: smallvec::smallvec![Bytes::from(vec![b'x'; 100])],
-        attributes: Vec::new(),
-    }
+    testkit::publisher(rid(i), RegisterVersion::new(version, 1), vec![b'x'; 100])
 }
 
 /// `n` keys of `slot`.
@@ -175,13 +131,7 @@ fn route(slot: SlotId) -> SlotRoute {
 }
 
 fn feed(node: &mut DataNode, now: Instant, id: u64, message: impl Into<Message>) {
-    node.handle_input(
-        now,
-        Input::Frame {
-            conn: S,
-            frame: Frame::new(id, message),
-        },
-    );
+    testkit::feed(node, now, S, id, message);
 }
 
 fn write_throughput(c: &mut Criterion) {

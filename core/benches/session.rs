@@ -5,19 +5,16 @@
 
 use criterion::{BatchSize, Criterion, criterion_group};
 
-#[path = "support/as_read.rs"]
-mod as_read;
-use as_read::as_read;
 use roster_core::io::{ConnId, Input, Node};
 use roster_core::model::{
-    DataInfoId, DatumVersion, Incarnation, LeaderEpoch, NodeId, ProcessId, Publisher,
-    RegisterVersion, Role, TableEpoch, Text,
+    DataInfoId, DatumVersion, LeaderEpoch, ProcessId, Publisher, RegisterVersion, Role, Text,
 };
 use roster_core::session::{Session, SessionConfig};
+use roster_core::testkit::{self, SessionRig, all_slots_led_by, as_read, cluster_view, member};
 use roster_core::time::Instant;
 use roster_core::wire::{
-    ChangeNotify, ClientHello, ClusterView, Datum, DatumChange, Datums, Frame, Member, Message,
-    PeerHello, Publish, PublisherList, SlotAssignment, SlotTableView, Subscribe,
+    ChangeNotify, ClientHello, Datum, DatumChange, Datums, Frame, Message, Publish, PublisherList,
+    Subscribe,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
@@ -44,11 +41,7 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-const DATA: ProcessId = ProcessId {
-    node: NodeId(2),
-    incarnation: Incarnation(1),
-};
-const META: ConnId = ConnId(u64::MAX >> 2);
+const DATA: ProcessId = testkit::process(2);
 
 fn now() -> Instant {
     Instant::from_millis(1)
@@ -63,70 +56,28 @@ fn key(n: u32) -> DataInfoId {
 }
 
 fn publisher(id: String) -> Publisher {
-    Publisher {
-        register_id: Text::from(id),
-        version: RegisterVersion::new(1, 1),
-        payload: smallvec::smallvec![bytes::Bytes::from_static(b"10.0.0.1:8080")],
-        attributes: vec![],
-    }
+    testkit::publisher(id, RegisterVersion::new(1, 1), &b"10.0.0.1:8080"[..])
 }
 
 fn feed(s: &mut Session, conn: ConnId, rid: u64, m: impl Into<Message>) {
-    s.handle_input(
-        now(),
-        Input::Frame {
-            conn,
-            frame: Frame::new(rid, m),
-        },
-    );
+    testkit::feed(s, now(), conn, rid, m);
 }
 
 fn drain(s: &mut Session) -> usize {
-    std::iter::from_fn(|| s.poll_output()).count()
+    testkit::drain(s).len()
 }
 
 /// A session with a table (every slot led by one data node) and that node connected.
 fn session() -> (Session, ConnId) {
-    let p = ProcessId {
-        node: NodeId(1),
-        incarnation: Incarnation(1),
-    };
-    let mut s = Session::new(SessionConfig::new(p, "s:1".into(), "s:2".into()), 1).unwrap();
-    s.handle_input(now(), Input::Accepted { conn: META });
-    let hello = PeerHello {
-        role: Role::Meta,
-        process: p,
-        address: "m".into(),
-    };
-    feed(&mut s, META, 0, hello);
-    let slot = SlotAssignment {
-        leader: Some(DATA),
-        leader_epoch: LeaderEpoch(1),
-        followers: vec![],
-    };
-    let view = ClusterView {
-        members_version: 1,
-        members: vec![Member {
-            process: DATA,
-            role: Role::Data,
-            address: "d:1".into(),
-        }],
-        table: SlotTableView {
-            epoch: TableEpoch(1),
-            slots: vec![slot; 256],
-        },
-    };
-    feed(&mut s, META, 0, view);
-    let mut data = None;
-    while let Some(o) = s.poll_output() {
-        if let roster_core::io::Output::Connect { conn, .. } = o {
-            data = Some(conn);
-        }
-    }
-    let data = data.unwrap();
-    s.handle_input(now(), Input::Connected { conn: data });
-    drain(&mut s);
-    (s, data)
+    let p = testkit::process(1);
+    let config = SessionConfig::new(p, "s:1".into(), "s:2".into());
+    let view = cluster_view(
+        vec![member(DATA, Role::Data, "d:1")],
+        all_slots_led_by(DATA, 256),
+    );
+    let rig = SessionRig::new(config, view);
+    let data = rig.data[&DATA];
+    (rig.session, data)
 }
 
 /// `n` connections, each with one subscriber of key 0 holding version 1.

@@ -5,8 +5,9 @@
 //! Made for instruction counts: run it under `valgrind --tool=callgrind` with two iteration
 //! counts and divide the difference by the extra publishers decoded.
 
-use bytes::{Bytes, BytesMut};
-use roster_core::model::{DataInfoId, DatumVersion, LeaderEpoch, Publisher, RegisterVersion, Text};
+use bytes::BytesMut;
+use roster_core::model::{DataInfoId, DatumVersion, LeaderEpoch, RegisterVersion};
+use roster_core::testkit;
 use roster_core::wire::{Frame, FrameDecoder, Message, Push};
 use std::hint::black_box;
 
@@ -19,11 +20,12 @@ fn main() {
         .unwrap_or(1);
     let read = std::env::var("ROSTER_READ").is_ok_and(|v| v == "1");
     let publishers = (0..PUBLISHERS)
-        .map(|i| Publisher {
-            register_id: Text::from(format!("{i:08x}-6a1f-4c1e-9b7d-3f0e2c5a8b90")),
-            version: RegisterVersion::new(i + 1, 3),
-            payload: smallvec::smallvec![Bytes::from(format!("10.0.{}.{}:80", i / 256, i % 256))],
-            attributes: Vec::new(),
+        .map(|i| {
+            testkit::publisher(
+                format!("{i:08x}-6a1f-4c1e-9b7d-3f0e2c5a8b90"),
+                RegisterVersion::new(i + 1, 3),
+                format!("10.0.{}.{}:80", i / 256, i % 256),
+            )
         })
         .collect();
     let frame = Frame::new(

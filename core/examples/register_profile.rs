@@ -10,20 +10,12 @@
 //! counting global allocator).
 #![allow(unsafe_code)] // the counting allocator
 
-#[path = "../benches/support/as_read.rs"]
-mod as_read;
-use as_read::as_read;
-use roster_core::io::{ConnId, Input, Node, Output};
-use roster_core::model::{
-    DataInfoId, Incarnation, LeaderEpoch, NodeId, ProcessId, Publisher, RegisterVersion, Role,
-    TableEpoch, Text,
-};
+use roster_core::io::{ConnId, Input, Node};
+use roster_core::model::{DataInfoId, RegisterVersion, Role};
 use roster_core::session::{Session, SessionConfig};
+use roster_core::testkit::{self, SessionRig, all_slots_led_by, as_read, cluster_view, member};
 use roster_core::time::Instant;
-use roster_core::wire::{
-    ClientHello, ClusterView, Frame, Member, Message, PeerHello, Publish, SlotAssignment,
-    SlotTableView,
-};
+use roster_core::wire::{Frame, Publish};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -53,68 +45,22 @@ fn now() -> Instant {
     Instant::from_millis(1)
 }
 
-fn feed(s: &mut Session, conn: ConnId, m: impl Into<Message>) {
-    let frame = Frame::new(0, m);
-    s.handle_input(now(), Input::Frame { conn, frame });
-}
-
 /// A session whose table has every slot led by one data node, that node connected, and
 /// `CONNS` clients connected.
 fn session() -> Session {
-    let p = ProcessId {
-        node: NodeId(1),
-        incarnation: Incarnation(1),
-    };
-    let data = ProcessId {
-        node: NodeId(2),
-        incarnation: Incarnation(1),
-    };
-    let meta = ConnId(u64::MAX >> 2);
+    let p = testkit::process(1);
+    let data = testkit::process(2);
     let config = SessionConfig::new(p, "s:1".into(), "s:2".into());
-    let mut s = Session::new(config, 1).expect("valid config");
-    s.handle_input(now(), Input::Accepted { conn: meta });
-    let hello = PeerHello {
-        role: Role::Meta,
-        process: p,
-        address: "m".into(),
-    };
-    feed(&mut s, meta, hello);
-    let slot = SlotAssignment {
-        leader: Some(data),
-        leader_epoch: LeaderEpoch(1),
-        followers: vec![],
-    };
-    let view = ClusterView {
-        members_version: 1,
-        members: vec![Member {
-            process: data,
-            role: Role::Data,
-            address: "d:1".into(),
-        }],
-        table: SlotTableView {
-            epoch: TableEpoch(1),
-            slots: vec![slot; 256],
-        },
-    };
-    feed(&mut s, meta, view);
-    let mut link = None;
-    while let Some(o) = s.poll_output() {
-        if let Output::Connect { conn, .. } = o {
-            link = Some(conn);
-        }
-    }
-    let link = link.expect("the session connects to its data node");
-    s.handle_input(now(), Input::Connected { conn: link });
+    let view = cluster_view(
+        vec![member(data, Role::Data, "d:1")],
+        all_slots_led_by(data, 256),
+    );
+    let mut rig = SessionRig::new(config, view);
     for c in 1..=CONNS {
-        s.handle_input(now(), Input::Accepted { conn: ConnId(c) });
-        let hello = ClientHello {
-            client_id: Text::from("app"),
-            connect_generation: 1,
-        };
-        feed(&mut s, ConnId(c), hello);
+        rig.client(c);
     }
-    while s.poll_output().is_some() {}
-    s
+    rig.drain();
+    rig.session
 }
 
 fn publish(i: u32) -> Frame {
@@ -124,12 +70,11 @@ fn publish(i: u32) -> Frame {
             "DEFAULT_INSTANCE_ID",
             "DEFAULT_GROUP",
         ),
-        publisher: Publisher {
-            register_id: Text::from(format!("pub-{i}")),
-            version: RegisterVersion::new(1, 1),
-            payload: smallvec::smallvec![bytes::Bytes::from_static(b"10.0.0.1:8080")],
-            attributes: vec![],
-        },
+        publisher: testkit::publisher(
+            format!("pub-{i}"),
+            RegisterVersion::new(1, 1),
+            &b"10.0.0.1:8080"[..],
+        ),
     };
     Frame::new(u64::from(i), p)
 }

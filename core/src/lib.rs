@@ -16,6 +16,7 @@
 //! - [`data`]: the data node.
 //! - [`meta`]: membership, slot arrangement and the meta consensus group.
 //! - [`session`], [`client`]: the session node and the client library's core.
+//! - `testkit` (feature `test-kit`): in-memory scaffolding for tests, benches and examples.
 
 #[macro_use]
 pub mod wire;
@@ -31,4 +32,6 @@ pub mod net;
 pub mod rng;
 pub mod session;
 pub mod slot;
+#[cfg(any(test, feature = "test-kit"))]
+pub mod testkit;
 pub mod time;

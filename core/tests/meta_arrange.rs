@@ -197,7 +197,7 @@ fn scenario(s: Scenario) -> bool {
 }
 
 #[test]
-fn mechanism_2_arrangement_property_500_scenarios() {
+fn random_join_and_leave_sequences_always_arrange_into_a_valid_balanced_table() {
     QuickCheck::new()
         .tests(500)
         .max_tests(500)
@@ -205,7 +205,7 @@ fn mechanism_2_arrangement_property_500_scenarios() {
 }
 
 #[test]
-fn mechanism_2_dead_leader_slots_go_to_a_caught_up_follower_at_a_new_epoch() {
+fn a_dead_leaders_slots_go_to_a_caught_up_follower_at_a_new_leader_epoch() {
     let (a, b, c) = (process(1, 1), process(2, 1), process(3, 1));
     let slot = |l, f: Vec<ProcessId>| Slot {
         leader: Some(l),

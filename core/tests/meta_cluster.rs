@@ -346,7 +346,7 @@ fn secs(s: u64) -> Duration {
 }
 
 #[test]
-fn mechanism_10_three_meta_nodes_elect_one_leader() {
+fn three_meta_nodes_elect_one_leader_that_all_of_them_know() {
     let mut net = Net::new(3, 1);
     net.run_for(secs(5));
     let leader = net.leader();
@@ -366,7 +366,7 @@ fn mechanism_10_three_meta_nodes_elect_one_leader() {
 }
 
 #[test]
-fn mechanism_10_leadership_moves_when_the_leader_is_cut_off() {
+fn leadership_moves_when_the_leader_is_cut_off() {
     let mut net = Net::new(3, 2);
     net.run_for(secs(5));
     let old = net.leader();
@@ -401,7 +401,7 @@ fn cluster_with_data(seed: u64) -> Net {
 }
 
 #[test]
-fn mechanism_7_data_lease_expiry_promotes_its_followers() {
+fn a_data_node_whose_lease_expires_leaves_and_its_followers_are_promoted() {
     let mut net = cluster_with_data(3);
     let leader = net.leader();
     let state = net.node(leader).state().clone();
@@ -461,7 +461,7 @@ fn the_compacted_log_file_restores_what_every_record_restores() {
 }
 
 #[test]
-fn mechanism_10_a_restarted_meta_node_recovers_what_it_persisted() {
+fn a_restarted_meta_node_recovers_what_it_persisted() {
     let mut net = cluster_with_data(4);
     let leader = net.leader();
     let victim = (leader + 1) % 3;
@@ -504,7 +504,7 @@ fn trace(seed: u64) -> Vec<(u64, usize, usize, Bytes)> {
 }
 
 #[test]
-fn mechanism_10_the_same_election_scenario_twice_gives_identical_traces() {
+fn the_same_election_scenario_twice_gives_identical_traces() {
     let a = trace(7);
     let b = trace(7);
     assert!(a.len() > 50, "a real exchange: {} frames", a.len());
@@ -513,7 +513,7 @@ fn mechanism_10_the_same_election_scenario_twice_gives_identical_traces() {
 }
 
 #[test]
-fn mechanism_10_one_and_five_meta_nodes_elect_and_commit() {
+fn one_and_five_meta_nodes_elect_and_commit() {
     for n in [1, 5] {
         let mut net = Net::new(n, 9);
         net.run_for(secs(5));
@@ -539,7 +539,7 @@ fn reply_on(m: &mut MetaNode, conn: ConnId) -> Message {
 }
 
 #[test]
-fn mechanism_10_bad_input_is_answered_not_obeyed() {
+fn bad_input_to_a_meta_node_is_answered_not_obeyed() {
     let mut net = Net::new(3, 11);
     net.run_for(secs(5));
     let leader = net.leader();

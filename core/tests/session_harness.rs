@@ -4,31 +4,22 @@
 //! the harness: it answers heartbeats and installs one `ClusterView` into the session and
 //! the data node over their meta connections.
 //!
-//! Shows DESIGN.md's write → notify → fetch → push path (mechanisms 3, 5, 8) and a client
-//! reconnect with replay (mechanism 9).
+//! Shows the write → notify → fetch → push path (docs/design.md §4.3, §4.5, §4.8) and a
+//! client reconnect with replay (§4.9).
 
 use roster_core::client::{Client, ClientConfig, Command, Event};
 use roster_core::data::{DataConfig, DataNode};
 use roster_core::io::{ConnId, Input, Node, Output};
-use roster_core::model::{
-    DataInfoId, DatumVersion, Incarnation, LeaderEpoch, NodeId, ProcessId, Role, TableEpoch, Text,
-};
+use roster_core::model::{DataInfoId, DatumVersion, ProcessId, Role, Text};
 use roster_core::session::{Session, SessionConfig};
+use roster_core::testkit::{self, all_slots_led_by, cluster_view, member, through_codec};
 use roster_core::time::Instant;
-use roster_core::wire::{
-    ClusterView, Frame, HeartbeatAck, Member, Message, MessageKind, SlotAssignment, SlotTableView,
-};
+use roster_core::wire::{Frame, HeartbeatAck, Message, MessageKind};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-const SESSION: ProcessId = ProcessId {
-    node: NodeId(1),
-    incarnation: Incarnation(1),
-};
-const DATA: ProcessId = ProcessId {
-    node: NodeId(2),
-    incarnation: Incarnation(1),
-};
+const SESSION: ProcessId = testkit::process(1);
+const DATA: ProcessId = testkit::process(2);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Ep {
@@ -182,7 +173,7 @@ impl Net {
                     return;
                 }
                 // Through the real codec, both ways.
-                let frame = Frame::decode(frame.to_bytes().unwrap()).unwrap();
+                let frame = through_codec(frame);
                 self.trace.push((from, to, frame.message.kind()));
                 if to == Ep::Meta {
                     self.meta_answers(from, conn, frame);
@@ -222,7 +213,7 @@ impl Net {
     }
 
     fn deliver_from_meta(&mut self, to: Ep, conn: ConnId, frame: Frame) {
-        let frame = Frame::decode(frame.to_bytes().unwrap()).unwrap();
+        let frame = through_codec(frame);
         self.trace.push((Ep::Meta, to, frame.message.kind()));
         self.input(to, Input::Frame { conn, frame });
     }
@@ -230,30 +221,10 @@ impl Net {
     /// Installs the cluster view (every slot led by the data node) into session and data.
     fn install_view(&mut self) {
         let members = vec![
-            Member {
-                process: SESSION,
-                role: Role::Session,
-                address: Text::from("session:peer"),
-            },
-            Member {
-                process: DATA,
-                role: Role::Data,
-                address: Text::from("data:peer"),
-            },
+            member(SESSION, Role::Session, "session:peer"),
+            member(DATA, Role::Data, "data:peer"),
         ];
-        let slot = SlotAssignment {
-            leader: Some(DATA),
-            leader_epoch: LeaderEpoch(1),
-            followers: vec![],
-        };
-        let view = ClusterView {
-            members_version: 1,
-            members,
-            table: SlotTableView {
-                epoch: TableEpoch(1),
-                slots: vec![slot; 256],
-            },
-        };
+        let view = cluster_view(members, all_slots_led_by(DATA, 256));
         for ep in [Ep::Session, Ep::Data] {
             let conn = self.meta[&ep];
             self.deliver_from_meta(ep, conn, Frame::new(0, view.clone()));
@@ -385,7 +356,7 @@ fn subscribed_and_published() -> Net {
 }
 
 #[test]
-fn harness_write_notify_fetch_push_path() {
+fn a_publish_travels_write_notify_fetch_push_to_the_subscriber() {
     let net = subscribed_and_published();
     for (kind, from, to) in [
         (MessageKind::Publish, Ep::Client, Ep::Session),
@@ -414,7 +385,7 @@ fn harness_write_notify_fetch_push_path() {
 }
 
 #[test]
-fn harness_reconnect_replays_registrations_with_a_new_generation() {
+fn a_reconnecting_client_replays_its_registrations_with_a_new_generation() {
     let mut net = subscribed_and_published();
     assert_eq!(net.client.connect_generation(), 1);
     let before = net.updates().len();

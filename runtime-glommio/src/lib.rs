@@ -1,4 +1,4 @@
-//! The thread-per-core IO shell (DESIGN.md section 6): a role's process runs N shards,
+//! The thread-per-core IO shell (docs/design.md §6): a role's process runs N shards,
 //! each a glommio executor on io_uring pinned to a core and each an independent node of
 //! the role (its own identity, listeners, connections and timers), sharing nothing. A
 //! session's client port is shared by its shards through `SO_REUSEPORT`; peer ports are

@@ -1,4 +1,4 @@
-//! The portable IO shell: one mio event loop per node, owning its listeners, connections and
+//! The portable IO shell (docs/design.md §6): one mio event loop per node, owning its listeners, connections and
 //! timers, while all protocol logic stays in `roster-core` and what every shell shares
 //! (framing, clock, hooks, readiness, the meta persist file) is `roster-shell`'s.
 //!

@@ -1,4 +1,4 @@
-//! The deterministic simulator (DESIGN.md section 7): one thread, virtual time, one seeded
+//! The deterministic simulator (docs/design.md §7): one thread, virtual time, one seeded
 //! RNG, the real core state machines (meta, data, session, client) and the real codec,
 //! under injected faults, with the registry's promises checked as the run goes.
 //!

@@ -1,5 +1,5 @@
 //! The client's configuration: its identity, the sessions it may use, its reconnect
-//! backoff (DESIGN.md §8: 100 ms doubling to 5 s, jittered) and its keep-alive and idle
+//! backoff (docs/design.md §8: 100 ms doubling to 5 s, jittered) and its keep-alive and idle
 //! timeout (3 s and 10 s).
 
 use crate::liveness::LivenessConfig;

@@ -1,4 +1,4 @@
-//! The client's core (DESIGN.md mechanism 9): the state machine a client library embeds.
+//! The client's core (docs/design.md §4.9): the state machine a client library embeds.
 //!
 //! It keeps the application's registrations ([`registrations`]), connects to one session
 //! of its configured list at a time, and on every connection increments its connect

@@ -1,4 +1,4 @@
-//! The client's registrations (DESIGN.md mechanism 9): its publishers with their client
+//! The client's registrations (docs/design.md §4.9): its publishers with their client
 //! versions, its subscriptions grouped by key, and per key the last list delivered to the
 //! application — kept across disconnects, replaced only by a strictly newer one.
 

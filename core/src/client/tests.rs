@@ -1,4 +1,4 @@
-//! Client behaviour (DESIGN.md mechanism 9), one test per behaviour; the session's side is
+//! Client behaviour (docs/design.md §4.9), one test per behaviour; the session's side is
 //! played by hand-written frames.
 
 use super::*;
@@ -130,7 +130,7 @@ fn subscribe_cmd(id: &str) -> Command {
 }
 
 #[test]
-fn m9_every_connect_increments_the_generation_sends_hello_and_replays_everything() {
+fn every_connect_increments_the_generation_sends_hello_and_replays_everything() {
     let mut t = T::new();
     t.cmd(publish_cmd());
     t.cmd(subscribe_cmd("sub-1"));
@@ -169,7 +169,7 @@ fn m9_every_connect_increments_the_generation_sends_hello_and_replays_everything
 }
 
 #[test]
-fn m9_fails_over_to_the_next_session_with_jittered_doubling_backoff() {
+fn a_client_fails_over_to_the_next_session_with_jittered_doubling_backoff() {
     let mut t = T::new();
     let (conn, first, _) = t.connect();
     let lost_at = t.now;
@@ -207,7 +207,7 @@ fn m9_fails_over_to_the_next_session_with_jittered_doubling_backoff() {
 }
 
 #[test]
-fn m9_delivers_only_newer_lists_and_acks_every_push() {
+fn only_newer_lists_are_delivered_and_every_push_is_acked() {
     let mut t = T::new();
     t.cmd(subscribe_cmd("sub-1"));
     let (conn, _, _) = t.connect();
@@ -226,7 +226,7 @@ fn m9_delivers_only_newer_lists_and_acks_every_push() {
 }
 
 #[test]
-fn m9_an_update_shares_the_pushed_list_instead_of_copying_it() {
+fn an_update_shares_the_pushed_list_instead_of_copying_it() {
     // A client with many subscriptions of one key hands every one of them the list; a
     // copy per update would cost O(publishers) per push (and per subscription upstream).
     let mut t = T::new();
@@ -270,7 +270,7 @@ fn m9_an_update_shares_the_pushed_list_instead_of_copying_it() {
 }
 
 #[test]
-fn m9_an_update_reads_the_pushed_publishers_in_place_from_the_frame() {
+fn an_update_reads_the_pushed_publishers_in_place_from_the_frame() {
     let mut t = T::new();
     t.cmd(subscribe_cmd("sub-1"));
     let (conn, _, _) = t.connect();
@@ -327,7 +327,7 @@ fn m9_an_update_reads_the_pushed_publishers_in_place_from_the_frame() {
 }
 
 #[test]
-fn m9_keeps_the_last_list_while_disconnected_and_shares_it_with_new_subscriptions() {
+fn the_last_list_is_kept_while_disconnected_and_shared_with_new_subscriptions() {
     let mut t = T::new();
     t.cmd(subscribe_cmd("sub-1"));
     let (conn, _, _) = t.connect();
@@ -344,7 +344,7 @@ fn m9_keeps_the_last_list_while_disconnected_and_shares_it_with_new_subscription
 }
 
 #[test]
-fn m9_unpublish_is_newer_and_not_replayed() {
+fn an_unpublish_is_newer_and_is_not_replayed() {
     let mut t = T::new();
     t.cmd(publish_cmd());
     let (conn, _, _) = t.connect();
@@ -373,7 +373,7 @@ fn m9_unpublish_is_newer_and_not_replayed() {
 }
 
 #[test]
-fn m9_a_refused_registration_is_reported() {
+fn a_refused_registration_is_reported() {
     let mut t = T::new();
     let (conn, _, _) = t.connect();
     let outs = t.cmd(publish_cmd());

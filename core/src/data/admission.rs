@@ -1,4 +1,4 @@
-//! Admission of slot-addressed requests (DESIGN.md mechanism 1): only the slot's leader, at
+//! Admission of slot-addressed requests (docs/design.md §4.1): only the slot's leader, at
 //! the leader epoch the request was routed with, serves it.
 //!
 //! - this node is not the slot's leader in its table → `Moved` (naming who is);

@@ -1,4 +1,4 @@
-//! `DataConfig`: every tunable of a data node, with the defaults of DESIGN.md section 8, and
+//! `DataConfig`: every tunable of a data node, with the defaults of docs/design.md §8, and
 //! its validation (each error names the offending field).
 
 use crate::model::{ProcessId, Text};

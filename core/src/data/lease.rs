@@ -1,4 +1,4 @@
-//! Session leases (DESIGN.md mechanism 7): a data node remembers when it last heard from
+//! Session leases (docs/design.md §4.7): a data node remembers when it last heard from
 //! each session process (any frame on its connection, or its presence in the membership
 //! meta pushes). A process silent for longer than the lease, and absent from the
 //! membership, has expired: the node removes the publishers it owns from the slots it leads

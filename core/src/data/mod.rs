@@ -1,4 +1,4 @@
-//! The data role (DESIGN.md sections 3 and 4, mechanisms 1, 4, 5, 6, 7): where publishers
+//! The data role (docs/design.md §3 and §4.1, §4.4 to §4.7): where publishers
 //! live, sharded by slot, as a pure state machine ([`DataNode`], an [`crate::io::Node`]).
 //!
 //! - [`config`]: every tunable and its validation;

@@ -1,4 +1,4 @@
-//! Change notification (DESIGN.md mechanism 5): the `(data info id, version)` pairs a
+//! Change notification (docs/design.md §4.5): the `(data info id, version)` pairs a
 //! leader changed go to every connected session as `ChangeNotify`. A session with no
 //! notification unacknowledged gets one at once; changes arriving while one is in flight
 //! coalesce (one entry per key, newest version) into the next, which is bounded in size.

@@ -1,4 +1,4 @@
-//! Leader ↔ session reconciliation (DESIGN.md mechanism 6), per slot and session.
+//! Leader ↔ session reconciliation (docs/design.md §4.6), per slot and session.
 //!
 //! A run: `ReconcileQuery` → the session's `ReconcileDigests` (its publishers of the slot,
 //! digested per key). The leader compares them with the digests of the publishers *that

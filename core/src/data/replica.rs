@@ -1,4 +1,4 @@
-//! Op-log replication (DESIGN.md mechanism 4).
+//! Op-log replication (docs/design.md §4.4).
 //!
 //! Leader side ([`Streams`]): a follower subscribes from its next position; if that position
 //! is in the log and of the current leader epoch it gets a continuous stream of

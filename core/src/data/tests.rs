@@ -1,43 +1,34 @@
 //! Tests of the data node driven as a whole: an in-memory network of `DataNode`s (every
-//! frame goes through `Frame::to_bytes` / `Frame::decode`), fake sessions answering from
+//! frame goes through the codec, `testkit::through_codec`), fake sessions answering from
 //! the test, and meta played by the test pushing `ClusterView`s. Each test names the
 //! mechanism it covers.
 
 use super::*;
 use crate::io::{ConnId, Input, Node, Output};
 use crate::model::{
-    DataInfoId, DatumVersion, Incarnation, LeaderEpoch, NodeId, ProcessId, Publisher,
-    RegisterVersion, Role, SlotId, TableEpoch, Text,
+    DataInfoId, DatumVersion, LeaderEpoch, ProcessId, Publisher, RegisterVersion, Role, SlotId,
+    TableEpoch, Text,
 };
 use crate::slot::{Slot, SlotTable};
+use crate::testkit::{self, member, peer_hello, through_codec};
 use crate::time::Instant;
 use crate::wire::{
     Ack, ChangeNotify, ClusterView, Datums, Digest, FetchDatums, Frame, IdDigest, KeepAlive,
-    Member, Message, PeerHello, PublisherEntry, ReconcileDigests, ReconcilePage, Refused,
-    ReplicaDatum, SlotRefusal, SlotRoute, SlotState, WriteBatch, WriteOp,
+    Member, Message, PublisherEntry, ReconcileDigests, ReconcilePage, Refused, ReplicaDatum,
+    SlotRefusal, SlotRoute, SlotState, WriteBatch, WriteOp,
 };
-use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-pub(super) fn pid(n: u64) -> ProcessId {
-    ProcessId {
-        node: NodeId(n),
-        incarnation: Incarnation(1),
-    }
-}
+pub(super) use crate::testkit::process as pid;
 
 pub(super) fn key(i: u64) -> DataInfoId {
     DataInfoId::new(format!("svc-{i}"), "DEFAULT_INSTANCE_ID", "DEFAULT_GROUP")
 }
 
 pub(super) fn publisher(rid: &str, cv: u64, cg: u64) -> Publisher {
-    Publisher {
-        register_id: Text::from(rid),
-        version: RegisterVersion::new(cv, cg),
-        payload: smallvec::smallvec![Bytes::from(format!("10.0.0.1:{cv}{cg}"))],
-        attributes: Vec::new(),
-    }
+    let payload = format!("10.0.0.1:{cv}{cg}");
+    testkit::publisher(rid, RegisterVersion::new(cv, cg), payload)
 }
 
 const META: &str = "meta:1";
@@ -119,8 +110,7 @@ impl Net {
     fn route(&mut self, i: usize, o: Output<DataEvent>) {
         match o {
             Output::Send { conn, frame } => {
-                let bytes = frame.to_bytes().expect("encodes");
-                let frame = Frame::decode(bytes).expect("decodes");
+                let frame = through_codec(frame);
                 if let Some(&(j, c)) = self.links.get(&(i, conn)) {
                     if !self.partitioned {
                         self.queue.push_back((j, Input::Frame { conn: c, frame }));
@@ -184,17 +174,13 @@ impl Net {
     /// Meta pushes a view to every node.
     pub(super) fn view(&mut self, members_version: u64, sessions: &[ProcessId], table: &SlotTable) {
         let mut members: Vec<Member> = (0..self.nodes.len())
-            .map(|i| Member {
-                process: pid(i as u64 + 1),
-                role: Role::Data,
-                address: addr(i),
-            })
+            .map(|i| member(pid(i as u64 + 1), Role::Data, addr(i)))
             .collect();
-        members.extend(sessions.iter().map(|p| Member {
-            process: *p,
-            role: Role::Session,
-            address: Text::from("session:1"),
-        }));
+        members.extend(
+            sessions
+                .iter()
+                .map(|p| member(*p, Role::Session, "session:1")),
+        );
         let view = ClusterView {
             members_version,
             members,
@@ -216,17 +202,12 @@ impl Net {
     /// A fake session process connects to node `i` on `conn`.
     pub(super) fn session(&mut self, i: usize, conn: ConnId, process: ProcessId) {
         self.queue.push_back((i, Input::Accepted { conn }));
-        let hello = PeerHello {
-            role: Role::Session,
-            process,
-            address: Text::from("session:1"),
-        };
-        self.to(i, conn, 0, hello);
+        self.to(i, conn, 0, peer_hello(Role::Session, process, "session:1"));
     }
 
     /// A frame from a fake session (or anyone) to node `i`.
     pub(super) fn to(&mut self, i: usize, conn: ConnId, id: u64, m: impl Into<Message>) {
-        let frame = Frame::decode(Frame::new(id, m).to_bytes().unwrap()).unwrap();
+        let frame = through_codec(Frame::new(id, m));
         self.queue.push_back((i, Input::Frame { conn, frame }));
         self.pump();
     }

@@ -1,4 +1,4 @@
-//! Arrangement (DESIGN.md mechanism 2): the next slot table as a pure function of the
+//! Arrangement (docs/design.md §4.2): the next slot table as a pure function of the
 //! current table, the live data processes and their slot reports.
 //!
 //! One round, in order:

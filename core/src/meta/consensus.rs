@@ -1,4 +1,4 @@
-//! Consensus (DESIGN.md mechanism 10): the replicated state driven through raft-rs's
+//! Consensus (docs/design.md §4.10): the replicated state driven through raft-rs's
 //! `RawNode` — `tick`, `step`, `ready`, `advance` — so it stays sans-IO.
 //!
 //! Each `Ready` is handled in raft-rs's order for synchronous persistence: messages a

@@ -1,4 +1,4 @@
-//! Membership (DESIGN.md mechanism 7): which session and data processes are in the cluster
+//! Membership (docs/design.md §4.7): which session and data processes are in the cluster
 //! (`Members`, replicated through consensus) and when each one's lease runs out (`Leases`,
 //! kept by the meta leader only).
 //!

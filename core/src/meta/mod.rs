@@ -1,13 +1,13 @@
-//! Meta: who is in the cluster and the slot table (DESIGN.md mechanisms 1, 2, 7 and 10).
+//! Meta: who is in the cluster and the slot table (docs/design.md §4.1, §4.2, §4.7, §4.10).
 //!
-//! - [`arrange`]: the next slot table as a pure function (mechanism 2).
+//! - [`arrange`]: the next slot table as a pure function (§4.2).
 //! - [`SlotReports`]: data nodes' slot statuses and the stability check balancing waits for.
-//! - [`Members`], [`Leases`]: membership and leases (mechanism 7).
+//! - [`Members`], [`Leases`]: membership and leases (§4.7).
 //! - [`MetaState`], [`Command`]: the replicated state machine and its commands.
 //! - [`Persist`], [`PersistedLog`]: the records the driver persists and what they amount to.
 //! - [`LogWriter`]: the meta log file's format, recovery and compaction, as pure decisions.
 //! - [`MetaStorage`]: raft-rs storage over the persisted log.
-//! - [`Consensus`]: raft-rs's `RawNode` driven sans-IO (mechanism 10).
+//! - [`Consensus`]: raft-rs's `RawNode` driven sans-IO (§4.10).
 //! - [`MetaNode`]: all of it as an `io::Node`.
 //! - [`MetaConfig`]: validated configuration.
 

@@ -1,5 +1,5 @@
 //! The data model shared by every role: identities and epochs, the two version types,
-//! service keys and publishers (DESIGN.md section 3). Each type here is also a wire type.
+//! service keys and publishers (docs/design.md §3). Each type here is also a wire type.
 
 mod data_info_id;
 mod ids;

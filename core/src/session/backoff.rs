@@ -1,5 +1,5 @@
 //! Exponential backoff with jitter, shared by every retry loop of the session and the client
-//! (DESIGN.md §8: reconnects double from 100 ms to 5 s, jittered from the node's seeded
+//! (docs/design.md §8: reconnects double from 100 ms to 5 s, jittered from the node's seeded
 //! `Rng`, so that a fleet that lost the same peer does not come back in lock step).
 
 use crate::rng::Rng;

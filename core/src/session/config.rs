@@ -1,5 +1,5 @@
 //! The session's configuration: identities, addresses and every bound and interval of its
-//! mechanisms (DESIGN.md §8 gives the defaults). [`SessionConfig::validate`] names the
+//! mechanisms (docs/design.md §8 gives the defaults). [`SessionConfig::validate`] names the
 //! offending field, so an operator's mistake is reported before the node starts.
 
 use super::backoff::Backoff;

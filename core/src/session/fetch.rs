@@ -1,4 +1,4 @@
-//! Datum fetching and caching (DESIGN.md mechanism 5, session side). A change notification
+//! Datum fetching and caching (docs/design.md §4.5, session side). A change notification
 //! or a scan result makes a key *wanted* only if some subscriber holds an older version;
 //! wanted keys are fetched from the slot's leader with `FetchDatums`, one request in
 //! flight per slot (keys wanted meanwhile ride the next one, so a burst costs one round

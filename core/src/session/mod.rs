@@ -1,4 +1,4 @@
-//! The session node (DESIGN.md §2 and mechanisms 3, 5, 6, 8): holds client connections, is
+//! The session node (docs/design.md §2, §4.3, §4.5, §4.6, §4.8): holds client connections, is
 //! the source of truth for their publishers and subscribers, forwards publisher writes to
 //! slot leaders, turns data leaders' change notifications into pushes, scans versions
 //! periodically, and answers data leaders' reconciliation.

@@ -1,4 +1,4 @@
-//! Push (DESIGN.md mechanism 8): sends each subscribed connection the newest cached datum
+//! Push (docs/design.md §4.8): sends each subscribed connection the newest cached datum
 //! of a key, with no delay when idle.
 //!
 //! - At most one push per (connection, key) in flight; whatever arrives meanwhile coalesces:

@@ -1,4 +1,4 @@
-//! Answers to a data leader's reconciliation (DESIGN.md mechanism 6): the session is the
+//! Answers to a data leader's reconciliation (docs/design.md §4.6): the session is the
 //! source of truth for its clients' publishers, so a new (or periodically checking) slot
 //! leader asks it for per-key digests of the slot (`ReconcileQuery` → `ReconcileDigests`)
 //! and then for the publishers of the keys that differ, in pages (`ReconcileFetch` →

@@ -1,5 +1,5 @@
 //! The registry: the session's clients' publishers and subscribers, the source of truth for
-//! them (DESIGN.md §2). Keys are interned as [`TopicId`]s; each topic holds its publishers
+//! them (docs/design.md §2). Keys are interned as [`TopicId`]s; each topic holds its publishers
 //! (by register id), its subscribed connections with their push state, and the cached datum.
 //! Topics are indexed by slot for write routing, the version scan and reconciliation.
 //! Each client connection has one compact record ([`ClientConn`]): its registrations and its

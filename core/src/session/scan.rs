@@ -1,4 +1,4 @@
-//! The periodic version scan (DESIGN.md mechanism 5's repair loop). Every `scan_interval`
+//! The periodic version scan (the repair loop of docs/design.md §4.5). Every `scan_interval`
 //! the session sends each slot's leader one `VersionScan` with the version it holds of
 //! every key its subscribers watch there; the leader answers the keys whose version
 //! differs, which are then fetched exactly like notified changes. The scan also re-offers

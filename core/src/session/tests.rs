@@ -1,4 +1,4 @@
-//! Session behaviour, one test per behaviour, named after its DESIGN.md mechanism. The data
+//! Session behaviour, one test per behaviour (docs/design.md §4.3, §4.5, §4.6, §4.8). The data
 //! node's and the clients' sides are played by hand-written frames.
 
 use super::*;
@@ -6,22 +6,18 @@ use crate::model::{
     DatumVersion, Incarnation, LeaderEpoch, NodeId, ProcessId, Publisher, RegisterVersion,
     TableEpoch,
 };
+use crate::testkit::{self, SessionRig, count_sent as count, find_sent as find, member};
 use crate::wire::{
-    ChangeNotify, ClientHello, Datum, DatumChange, Datums, Member, NotLeader, PublisherList,
-    ReconcileFetch, ReconcileQuery, SlotAssignment, SlotTableView, Unsubscribe, VersionScanReply,
-    WriteAccepted, WriteOp,
+    ChangeNotify, Datum, DatumChange, Datums, NotLeader, PublisherList, ReconcileFetch,
+    ReconcileQuery, SlotAssignment, SlotTableView, Unsubscribe, VersionScanReply, WriteAccepted,
+    WriteOp,
 };
+use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
-const D1: ProcessId = ProcessId {
-    node: NodeId(10),
-    incarnation: Incarnation(1),
-};
-const D2: ProcessId = ProcessId {
-    node: NodeId(11),
-    incarnation: Incarnation(1),
-};
-const META: ConnId = ConnId(900);
+const D1: ProcessId = testkit::process(10);
+const D2: ProcessId = testkit::process(11);
+const META: ConnId = SessionRig::META;
 
 fn key(n: u32) -> DataInfoId {
     DataInfoId::new(format!("svc{n}"), "i", "g")
@@ -32,12 +28,8 @@ fn v(seq: u64) -> DatumVersion {
 }
 
 fn publisher(id: &str, cv: u64, gen_: u64) -> Publisher {
-    Publisher {
-        register_id: Text::from(id),
-        version: RegisterVersion::new(cv, gen_),
-        payload: smallvec::smallvec![bytes::Bytes::from_static(b"10.0.0.1:80")],
-        attributes: vec![],
-    }
+    let payload = &b"10.0.0.1:80"[..];
+    testkit::publisher(id, RegisterVersion::new(cv, gen_), payload)
 }
 
 fn view(epoch: u64, leader: ProcessId, leader_epoch: u64, members_version: u64) -> ClusterView {
@@ -45,11 +37,7 @@ fn view(epoch: u64, leader: ProcessId, leader_epoch: u64, members_version: u64) 
         members_version,
         members: [D1, D2]
             .iter()
-            .map(|p| Member {
-                process: *p,
-                role: Role::Data,
-                address: Text::from(format!("data{}:1", p.node.0)),
-            })
+            .map(|p| member(*p, Role::Data, format!("data{}:1", p.node.0)))
             .collect(),
         table: SlotTableView {
             epoch: TableEpoch(epoch),
@@ -62,11 +50,21 @@ fn view(epoch: u64, leader: ProcessId, leader_epoch: u64, members_version: u64) 
     }
 }
 
-struct T {
-    s: Session,
-    now: Instant,
-    /// The session's connection to each data process.
-    data: BTreeMap<ProcessId, ConnId>,
+/// The kit's session rig (one slot, data nodes D1 and D2, D1 leading) with this file's
+/// shortcuts.
+struct T(SessionRig);
+
+impl Deref for T {
+    type Target = SessionRig;
+    fn deref(&self) -> &SessionRig {
+        &self.0
+    }
+}
+
+impl DerefMut for T {
+    fn deref_mut(&mut self) -> &mut SessionRig {
+        &mut self.0
+    }
 }
 
 fn config() -> SessionConfig {
@@ -85,87 +83,7 @@ impl T {
     }
 
     fn with(c: SessionConfig) -> T {
-        let mut t = T {
-            s: Session::new(c, 1).unwrap(),
-            now: Instant::ZERO,
-            data: BTreeMap::new(),
-        };
-        t.input(Input::Accepted { conn: META });
-        let hello = PeerHello {
-            role: Role::Meta,
-            process: D2,
-            address: Text::from("meta:1"),
-        };
-        t.frame(META, 0, hello);
-        t.frame(META, 0, view(1, D1, 1, 1));
-        t.connect_data();
-        t.drain();
-        t
-    }
-
-    fn input(&mut self, i: Input<Infallible>) {
-        self.s.handle_input(self.now, i);
-    }
-
-    fn frame(&mut self, conn: ConnId, rid: u64, m: impl Into<Message>) {
-        self.input(Input::Frame {
-            conn,
-            frame: Frame::new(rid, m),
-        });
-    }
-
-    /// Completes every `Connect` the session asked for.
-    fn connect_data(&mut self) -> Vec<Output<SessionEvent>> {
-        let outs = self.drain();
-        for o in &outs {
-            if let Output::Connect { conn, address } = o {
-                let p = if address.as_str() == "data10:1" {
-                    D1
-                } else {
-                    D2
-                };
-                self.data.insert(p, *conn);
-                self.input(Input::Connected { conn: *conn });
-            }
-        }
-        outs
-    }
-
-    fn drain(&mut self) -> Vec<Output<SessionEvent>> {
-        std::iter::from_fn(|| self.s.poll_output()).collect()
-    }
-
-    fn sent(&mut self) -> Vec<(ConnId, Frame)> {
-        self.drain()
-            .into_iter()
-            .filter_map(|o| match o {
-                Output::Send { conn, frame } => Some((conn, frame)),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn advance(&mut self, d: Duration) {
-        let end = self.now + d;
-        while let Some(at) = self.s.poll_timeout() {
-            if at > end {
-                break;
-            }
-            self.now = self.now.max(at);
-            self.s.handle_timeout(self.now);
-        }
-        self.now = end;
-    }
-
-    fn client(&mut self, n: u64) -> ConnId {
-        let c = ConnId(n);
-        self.input(Input::Accepted { conn: c });
-        let hello = ClientHello {
-            client_id: Text::from("app"),
-            connect_generation: 1,
-        };
-        self.frame(c, 0, hello);
-        c
+        T(SessionRig::new(c, view(1, D1, 1, 1)))
     }
 
     fn d1(&self) -> ConnId {
@@ -207,17 +125,6 @@ fn datum(k: &DataInfoId, seq: u64, pubs: &[&str]) -> Datum {
     }
 }
 
-fn find(sent: &[(ConnId, Frame)], f: impl Fn(&Message) -> bool) -> (ConnId, Frame) {
-    sent.iter()
-        .find(|(_, fr)| f(&fr.message))
-        .cloned()
-        .unwrap_or_else(|| panic!("not sent; sent: {sent:#?}"))
-}
-
-fn count(sent: &[(ConnId, Frame)], f: impl Fn(&Message) -> bool) -> usize {
-    sent.iter().filter(|(_, fr)| f(&fr.message)).count()
-}
-
 fn is_batch(m: &Message) -> bool {
     matches!(m, Message::WriteBatch(_))
 }
@@ -254,10 +161,10 @@ fn publish(t: &mut T, conn: ConnId, rid: u64, k: &DataInfoId, p: Publisher) {
     );
 }
 
-// ---- mechanism 3: write path ---------------------------------------------------------
+// ---- §4.3 write path ----------------------------------------------------------------
 
 #[test]
-fn m3_publish_is_acked_and_forwarded_to_the_slot_leader_with_its_route() {
+fn a_publish_is_acked_and_forwarded_to_the_slot_leader_with_its_route() {
     let mut t = T::new();
     let c = t.client(1);
     publish(&mut t, c, 7, &key(1), publisher("p1", 1, 1));
@@ -273,13 +180,13 @@ fn m3_publish_is_acked_and_forwarded_to_the_slot_leader_with_its_route() {
     let Message::WriteBatch(b) = &batch.message else {
         unreachable!()
     };
-    assert_eq!(b.route, t.s.table().route(SlotId(0)).unwrap());
+    assert_eq!(b.route, t.session.table().route(SlotId(0)).unwrap());
     assert_eq!(batch_ids(&batch), ["put p1"]);
-    assert_eq!(t.s.publisher_count(&key(1)), 1);
+    assert_eq!(t.session.publisher_count(&key(1)), 1);
 }
 
 #[test]
-fn m3_one_batch_in_flight_per_slot_later_writes_follow_in_order() {
+fn one_batch_is_in_flight_per_slot_and_later_writes_follow_in_order() {
     let mut t = T::new();
     let c = t.client(1);
     publish(&mut t, c, 1, &key(1), publisher("a", 1, 1));
@@ -304,13 +211,13 @@ fn m3_one_batch_in_flight_per_slot_later_writes_follow_in_order() {
     t.frame(d1, first.request_id, WriteAccepted { slot: SlotId(0) });
     let second = find(&t.sent(), is_batch).1;
     assert_eq!(batch_ids(&second), ["put b", "put a", "remove b"]);
-    assert_eq!(t.s.queued_writes(SlotId(0)), 3);
+    assert_eq!(t.session.queued_writes(SlotId(0)), 3);
     t.frame(d1, second.request_id, WriteAccepted { slot: SlotId(0) });
-    assert_eq!(t.s.queued_writes(SlotId(0)), 0);
+    assert_eq!(t.session.queued_writes(SlotId(0)), 0);
 }
 
 #[test]
-fn m3_failed_batch_is_resent_after_backoff_then_dropped_after_the_retry_bound() {
+fn a_failed_batch_is_resent_after_backoff_then_dropped_after_the_retry_bound() {
     let mut c = config();
     c.write_retry_limit = 2;
     let mut t = T::with(c);
@@ -332,7 +239,7 @@ fn m3_failed_batch_is_resent_after_backoff_then_dropped_after_the_retry_bound() 
         assert_eq!(batch_ids(&resend), ["put a"]);
         ids.push(resend.request_id);
     }
-    assert_eq!(t.s.stats().write_batches_sent, 3);
+    assert_eq!(t.session.stats().write_batches_sent, 3);
     t.advance(Duration::from_secs(4));
     let outs = t.drain();
     assert!(
@@ -342,17 +249,17 @@ fn m3_failed_batch_is_resent_after_backoff_then_dropped_after_the_retry_bound() 
         })),
         "dropping is never silent: {outs:?}"
     );
-    assert_eq!(t.s.stats().writes_dropped, 1);
-    assert_eq!(t.s.queued_writes(SlotId(0)), 0);
+    assert_eq!(t.session.stats().writes_dropped, 1);
+    assert_eq!(t.session.queued_writes(SlotId(0)), 0);
     assert_eq!(
-        t.s.publisher_count(&key(1)),
+        t.session.publisher_count(&key(1)),
         1,
         "the registry keeps it for reconciliation"
     );
 }
 
 #[test]
-fn m3_moved_refusal_reroutes_to_the_new_leader_once_a_newer_table_arrives() {
+fn a_moved_refusal_reroutes_to_the_new_leader_once_a_newer_table_arrives() {
     let mut t = T::new();
     let c = t.client(1);
     publish(&mut t, c, 1, &key(1), publisher("a", 1, 1));
@@ -387,7 +294,7 @@ fn m3_moved_refusal_reroutes_to_the_new_leader_once_a_newer_table_arrives() {
 }
 
 #[test]
-fn m3_client_disconnect_removes_its_publishers_at_their_version_and_its_subscribers() {
+fn a_client_disconnect_removes_its_publishers_at_their_version_and_its_subscribers() {
     let mut t = T::new();
     let c = t.client(1);
     publish(&mut t, c, 1, &key(1), publisher("a", 3, 1));
@@ -408,7 +315,7 @@ fn m3_client_disconnect_removes_its_publishers_at_their_version_and_its_subscrib
             version: RegisterVersion::new(3, 1)
         }]
     );
-    assert_eq!(t.s.publisher_count(&key(1)), 0);
+    assert_eq!(t.session.publisher_count(&key(1)), 0);
     // The subscriber is gone too: a change of key(2) interests nobody.
     t.frame(
         d1,
@@ -424,7 +331,7 @@ fn m3_client_disconnect_removes_its_publishers_at_their_version_and_its_subscrib
 }
 
 #[test]
-fn m3_disconnect_grace_delays_removal_and_spares_a_publisher_replayed_meanwhile() {
+fn the_disconnect_grace_delays_removal_and_spares_a_publisher_replayed_meanwhile() {
     let mut c = config();
     c.disconnect_grace = Duration::from_secs(10);
     let mut t = T::with(c);
@@ -453,13 +360,13 @@ fn m3_disconnect_grace_delays_removal_and_spares_a_publisher_replayed_meanwhile(
         ["remove b"],
         "a, replayed on c2, survives"
     );
-    assert_eq!(t.s.publisher_count(&key(1)), 1);
+    assert_eq!(t.session.publisher_count(&key(1)), 1);
 }
 
-// ---- mechanism 5: change notification, fetch, cache, version scan ---------------------
+// ---- §4.5 change notification, fetch, cache, version scan ---------------------------
 
 #[test]
-fn m5_change_notify_is_acked_and_fetches_only_when_a_subscriber_is_behind() {
+fn a_change_notify_is_acked_and_fetches_only_when_a_subscriber_is_behind() {
     let mut t = T::new();
     let c = t.client(1);
     t.subscribed(c, &key(1), Some(datum(&key(1), 5, &["a"])));
@@ -494,7 +401,7 @@ fn m5_change_notify_is_acked_and_fetches_only_when_a_subscriber_is_behind() {
 }
 
 #[test]
-fn m5_datums_are_cached_by_version_and_serve_new_subscribers_without_a_fetch() {
+fn fetched_datums_are_cached_by_version_and_serve_new_subscribers_without_a_fetch() {
     let mut t = T::new();
     let c1 = t.client(1);
     t.subscribed(c1, &key(1), Some(datum(&key(1), 5, &["a"])));
@@ -542,12 +449,12 @@ fn m5_datums_are_cached_by_version_and_serve_new_subscribers_without_a_fetch() {
 }
 
 #[test]
-fn m5_version_scan_runs_every_interval_and_repairs_a_lost_notification() {
+fn the_version_scan_runs_every_interval_and_repairs_a_lost_notification() {
     let mut t = T::new();
     let c = t.client(1);
     t.subscribed(c, &key(1), Some(datum(&key(1), 5, &["a"])));
     t.advance(Duration::from_secs(4));
-    assert_eq!(t.s.stats().scans_sent, 0);
+    assert_eq!(t.session.stats().scans_sent, 0);
     t.advance(Duration::from_secs(1));
     let sent = t.sent();
     let (conn, scan) = find(&sent, |m| matches!(m, Message::VersionScan(_)));
@@ -586,10 +493,10 @@ fn m5_version_scan_runs_every_interval_and_repairs_a_lost_notification() {
     };
     assert_eq!(p.version, v(8));
     t.advance(Duration::from_secs(5));
-    assert_eq!(t.s.stats().scans_sent, 2, "every 5 s");
+    assert_eq!(t.session.stats().scans_sent, 2, "every 5 s");
 }
 
-// ---- mechanism 8: push ----------------------------------------------------------------
+// ---- §4.8 push ----------------------------------------------------------------------
 
 /// A subscriber on `c` with v1 pushed and acked, then a change to `seq` fetched: returns
 /// the push frame that follows (not acked).
@@ -621,7 +528,7 @@ fn change(t: &mut T, k: &DataInfoId, seq: u64) -> Vec<(ConnId, Frame)> {
 }
 
 #[test]
-fn m8_a_burst_coalesces_into_one_push_in_flight_per_connection_and_key() {
+fn a_burst_of_changes_coalesces_into_one_push_in_flight_per_connection_and_key() {
     let mut t = T::new();
     let c = t.client(1);
     t.subscribed(c, &key(1), Some(datum(&key(1), 1, &["a"])));
@@ -633,7 +540,7 @@ fn m8_a_burst_coalesces_into_one_push_in_flight_per_connection_and_key() {
             "one in flight"
         );
     }
-    assert_eq!(t.s.pushes_in_flight(), 1);
+    assert_eq!(t.session.pushes_in_flight(), 1);
     t.frame(c, first.request_id, Ack {});
     let sent = t.sent();
     assert_eq!(count(&sent, is_push), 1, "the burst became one push");
@@ -644,7 +551,7 @@ fn m8_a_burst_coalesces_into_one_push_in_flight_per_connection_and_key() {
 }
 
 #[test]
-fn m8_every_push_of_one_version_sends_the_one_encoding_made_when_it_was_fetched() {
+fn every_push_of_one_version_sends_the_one_encoding_made_when_it_was_fetched() {
     let mut t = T::new();
     let (c1, c2) = (t.client(1), t.client(2));
     t.subscribed(c1, &key(1), Some(datum(&key(1), 1, &["a"])));
@@ -676,7 +583,7 @@ fn m8_every_push_of_one_version_sends_the_one_encoding_made_when_it_was_fetched(
 }
 
 #[test]
-fn m8_never_pushes_a_version_that_is_not_newer_than_the_acknowledged_one() {
+fn a_version_not_newer_than_the_acknowledged_one_is_never_pushed() {
     let mut t = T::new();
     let c = t.client(1);
     t.subscribed(c, &key(1), Some(datum(&key(1), 4, &["a"])));
@@ -686,11 +593,11 @@ fn m8_never_pushes_a_version_that_is_not_newer_than_the_acknowledged_one() {
     // The scan re-offers the cache: still nothing, v4 is not newer.
     t.advance(Duration::from_secs(5));
     assert_eq!(count(&t.sent(), is_push), 0);
-    assert_eq!(t.s.stats().pushes_sent, 1);
+    assert_eq!(t.session.stats().pushes_sent, 1);
 }
 
 #[test]
-fn m8_an_unacknowledged_push_is_retried_with_backoff_and_the_newest_datum() {
+fn an_unacknowledged_push_is_retried_with_backoff_and_the_newest_datum() {
     let mut t = T::new();
     let c = t.client(1);
     t.subscribed(c, &key(1), Some(datum(&key(1), 1, &["a"])));
@@ -707,13 +614,13 @@ fn m8_an_unacknowledged_push_is_retried_with_backoff_and_the_newest_datum() {
     assert_eq!(rp.version, v(3), "drop-to-latest");
     // The late ack of the first attempt changes nothing.
     t.frame(c, p.request_id, Ack {});
-    assert_eq!(t.s.pushes_in_flight(), 1);
+    assert_eq!(t.session.pushes_in_flight(), 1);
     t.frame(c, retry.request_id, Ack {});
-    assert_eq!(t.s.pushes_in_flight(), 0);
+    assert_eq!(t.session.pushes_in_flight(), 0);
 }
 
 #[test]
-fn m8_a_dead_subscriber_stalls_nobody_and_its_breaker_opens() {
+fn a_dead_subscriber_stalls_nobody_and_its_breaker_opens() {
     let mut c = config();
     c.push_retry_limit = 1;
     let mut t = T::with(c);
@@ -730,12 +637,15 @@ fn m8_a_dead_subscriber_stalls_nobody_and_its_breaker_opens() {
         t.advance(Duration::from_millis(500));
     }
     let opened = t.drain();
-    assert!(t.s.stats().breakers_opened >= 1, "{opened:?}");
-    assert!(t.s.pushes_in_flight() <= 1, "no growth for the dead one");
+    assert!(t.session.stats().breakers_opened >= 1, "{opened:?}");
+    assert!(
+        t.session.pushes_in_flight() <= 1,
+        "no growth for the dead one"
+    );
 }
 
 #[test]
-fn m8_pushes_in_flight_per_connection_are_bounded() {
+fn pushes_in_flight_per_connection_are_bounded() {
     let mut c = config();
     c.max_pushes_in_flight_per_conn = 2;
     let mut t = T::with(c);
@@ -756,10 +666,10 @@ fn m8_pushes_in_flight_per_connection_are_bounded() {
     assert_eq!(p.data_info_id, key(3));
 }
 
-// ---- mechanism 6: reconciliation answers ----------------------------------------------
+// ---- §4.6 reconciliation answers ----------------------------------------------------
 
 #[test]
-fn m6_reconciliation_is_answered_with_digests_then_pages() {
+fn a_reconciliation_is_answered_with_digests_then_pages() {
     let mut c = config();
     c.reconcile_page_size = 1;
     let mut t = T::with(c);
@@ -810,7 +720,7 @@ fn m6_reconciliation_is_answered_with_digests_then_pages() {
 }
 
 #[test]
-fn m6_reconciliation_from_a_node_our_table_does_not_name_is_refused() {
+fn a_reconciliation_from_a_node_the_table_does_not_name_is_refused() {
     let mut t = T::new();
     let d2 = t.data[&D2];
     t.frame(
@@ -835,7 +745,7 @@ fn m6_reconciliation_from_a_node_our_table_does_not_name_is_refused() {
     find(&t.sent(), |m| matches!(m, Message::ReconcileDigests(_)));
 }
 
-// ---- meta, peers, robustness ----------------------------------------------------------
+// ---- meta, peers, robustness --------------------------------------------------------
 
 /// A session knowing meta at `metas`, at time zero, whose first meta connection just
 /// opened (nothing it sent yet has been drained).
@@ -955,7 +865,11 @@ fn bad_frames_are_answered_with_errors_and_change_nothing() {
     publish(&mut t, raw, 1, &key(1), publisher("a", 1, 1));
     let (_, e) = find(&t.sent(), |m| matches!(m, Message::ErrorReply(_)));
     assert_eq!(e.request_id, 1);
-    assert_eq!(t.s.publisher_count(&key(1)), 0, "nothing before the hello");
+    assert_eq!(
+        t.session.publisher_count(&key(1)),
+        0,
+        "nothing before the hello"
+    );
     let c = t.client(6);
     t.frame(c, 2, WriteAccepted { slot: SlotId(0) });
     find(&t.sent(), |m| matches!(m, Message::ErrorReply(_)));
@@ -985,10 +899,10 @@ fn registrations_per_connection_are_bounded() {
     let sent = t.sent();
     let (_, e) = find(&sent, |m| matches!(m, Message::ErrorReply(_)));
     assert_eq!(e.request_id, 3);
-    assert_eq!(t.s.publisher_count(&key(1)), 1);
+    assert_eq!(t.session.publisher_count(&key(1)), 1);
 }
 
-// ---- liveness ------------------------------------------------------------------------
+// ---- liveness -----------------------------------------------------------------------
 
 fn keepalives_to(sent: &[(ConnId, Frame)], conn: ConnId) -> usize {
     sent.iter()
@@ -1052,7 +966,7 @@ fn liveness_a_silent_client_is_closed_at_the_idle_timeout_and_loses_its_publishe
     t.advance(Duration::from_millis(999));
     outs.extend(t.drain());
     assert!(!closed(&outs), "closed before 10 s of silence: {outs:#?}");
-    assert_eq!(t.s.publisher_count(&key(1)), 1);
+    assert_eq!(t.session.publisher_count(&key(1)), 1);
     // The sweep at 10.5 s finds it dead.
     t.advance(Duration::from_millis(501));
     let outs = t.drain();
@@ -1063,7 +977,11 @@ fn liveness_a_silent_client_is_closed_at_the_idle_timeout_and_loses_its_publishe
             .any(|o| matches!(o, Output::Close { conn, .. } if *conn == talking)),
         "a client that keeps talking stays"
     );
-    assert_eq!(t.s.publisher_count(&key(1)), 0, "the disconnect path ran");
+    assert_eq!(
+        t.session.publisher_count(&key(1)),
+        0,
+        "the disconnect path ran"
+    );
     let sent: Vec<(ConnId, Frame)> = outs
         .into_iter()
         .filter_map(|o| match o {

@@ -1,9 +1,9 @@
-//! Write forwarding (DESIGN.md mechanism 3): publisher writes queue per slot in the order
+//! Write forwarding (docs/design.md §4.3): publisher writes queue per slot in the order
 //! the session accepted them and leave as `WriteBatch`es to the slot's leader, at most one
 //! batch in flight per slot. A failed batch (timeout, refusal, lost connection) is resent
 //! whole, in place, after a backoff — or at once when a newer slot table re-routes it — up
 //! to `write_retry_limit` times; then it is dropped with a `WritesDropped` event and the
-//! data leader's reconciliation restores it from the session's registry (mechanism 6).
+//! data leader's reconciliation restores it from the session's registry (docs/design.md §4.6).
 //!
 //! Writes wait as [`Write`]s, which share the registry's key and publisher: queuing one
 //! costs two reference counts and 16 bytes, not a copy of the ~200-byte `WriteOp`, which is

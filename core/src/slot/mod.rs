@@ -1,5 +1,5 @@
 //! Slots: hashing data info ids to slots, and the slot table that assigns each slot a
-//! leader and followers (DESIGN.md mechanism 1). Meta's arrangement, which computes new
+//! leader and followers (docs/design.md §4.1). Meta's arrangement, which computes new
 //! tables, lives with meta.
 
 mod hash;
