@@ -10,12 +10,12 @@ use glommio::net::{TcpListener, TcpStream};
 use roster_core::io::{ConnId, Input, Node, Output};
 use roster_core::time::Instant;
 use roster_shell::framing::{Flush, FrameError, ReadOutcome};
+use roster_shell::resolve::{literal, resolve};
 use roster_shell::{Clock, Hooks, ListenerKind, ShellConfig};
 use roster_shell::{Flag, Readiness};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::Duration;
@@ -167,7 +167,7 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
                             Ok(Flush::Listed) => {}
                         }
                     }
-                    Output::Connect { conn, address } => self.connect(node, conn, address.as_str()),
+                    Output::Connect { conn, address } => self.connect(conn, address.as_str()),
                     Output::Close { conn, reason } => {
                         if let Some(c) = self.conns.borrow_mut().remove(&conn) {
                             debug!(node = %self.name, %conn, reason = reason.as_str(), "closing");
@@ -245,14 +245,7 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
         self.turn(|node, now| node.handle_input(now, Input::Accepted { conn: id }));
     }
 
-    fn connect(&self, node: &mut N, id: ConnId, address: &str) {
-        let addr = match resolve(address) {
-            Ok(a) => a,
-            Err(e) => {
-                debug!(node = %self.name, conn = %id, address, error = %e, "connect failed");
-                return node.handle_input(self.clock.now(), Input::Closed { conn: id });
-            }
-        };
+    fn connect(&self, id: ConnId, address: &str) {
         let limit = self.config.write_limit;
         let conn = Rc::new(Conn::new(
             id,
@@ -263,9 +256,23 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
         ));
         self.conns.borrow_mut().insert(id, conn.clone());
         let shard = self.rc();
+        let address = address.to_string();
         glommio::spawn_local(async move {
-            let result = TcpStream::connect(addr).await;
-            shard.established(&conn, result.map_err(io::Error::from));
+            // A host name goes to the system resolver on glommio's blocking pool: it can
+            // block for seconds, and the shard's turn must not.
+            let addr = match literal(&address) {
+                Some(a) => Ok(a),
+                None => {
+                    glommio::executor()
+                        .spawn_blocking(move || resolve(&address))
+                        .await
+                }
+            };
+            let result = match addr {
+                Ok(a) => TcpStream::connect(a).await.map_err(io::Error::from),
+                Err(e) => Err(e),
+            };
+            shard.established(&conn, result);
         })
         .detach();
     }
@@ -425,10 +432,4 @@ where
             shard.turn(|node, now| node.handle_timeout(now));
         }
     }
-}
-
-fn resolve(addr: &str) -> io::Result<SocketAddr> {
-    addr.to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{addr}: no address")))
 }

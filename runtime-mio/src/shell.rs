@@ -8,10 +8,11 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use roster_core::io::{ConnId, Input, Node, Output};
 use roster_shell::framing::{Flush, FrameError, Framed};
+use roster_shell::resolve::{literal, resolve};
 use roster_shell::{Clock, Hooks, ListenerKind, ShellConfig};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use tracing::{debug, info, warn};
 
 const WAKER: Token = Token(0);
@@ -40,15 +41,6 @@ impl Listener {
     }
 }
 
-fn resolve(addr: &str) -> io::Result<SocketAddr> {
-    if let Ok(sa) = addr.parse() {
-        return Ok(sa);
-    }
-    addr.to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{addr}: no address")))
-}
-
 /// A message to a running loop.
 #[derive(Debug)]
 pub enum Control<C> {
@@ -57,6 +49,10 @@ pub enum Control<C> {
     /// Close every connection and return from `run`.
     Stop,
 }
+
+/// A host name the loop asked for, resolved on another thread: the connection to open, the
+/// address as the node gave it, and its socket address or why there is none.
+type Resolved = (ConnId, String, io::Result<SocketAddr>);
 
 /// Sends control messages to a running loop from any thread.
 #[derive(Debug)]
@@ -131,6 +127,10 @@ pub struct Shell<N: Node> {
     name: String,
     /// When an unreachable peer was last reported, by address.
     unreachable: HashMap<String, std::time::Instant>,
+    /// Connections waiting for their host name to resolve.
+    resolving: HashSet<ConnId>,
+    /// Where resolver threads hand their answers back.
+    resolved: Queue<Resolved>,
 }
 
 impl<N: Node> Shell<N> {
@@ -164,6 +164,8 @@ impl<N: Node> Shell<N> {
             dirty: false,
             name: name.into(),
             unreachable: HashMap::new(),
+            resolving: HashSet::new(),
+            resolved: Queue::new(),
         })
     }
 
@@ -184,6 +186,7 @@ impl<N: Node> Shell<N> {
     pub fn run(mut self, hooks: &mut impl Hooks<N>) -> io::Result<N> {
         let result = self.run_inner(hooks);
         self.control.close();
+        self.resolved.close();
         for (_, mut c) in self.conns.drain() {
             let _ = c.framed.flush(&mut c.stream);
         }
@@ -205,6 +208,12 @@ impl<N: Node> Shell<N> {
                         let now = self.clock.now();
                         self.node.handle_input(now, Input::Command(c));
                     }
+                }
+            }
+            for (conn, address, result) in self.resolved.drain() {
+                // Dropped if the node closed the connection meanwhile.
+                if self.resolving.remove(&conn) {
+                    self.connect_to(conn, result, &address)?;
                 }
             }
             self.drain(hooks)?;
@@ -449,6 +458,7 @@ impl<N: Node> Shell<N> {
                     }
                     Output::Connect { conn, address } => self.connect(conn, address.as_str())?,
                     Output::Close { conn, reason } => {
+                        self.resolving.remove(&conn);
                         if let Some(mut c) = self.remove(conn) {
                             debug!(node = %self.name, %conn, reason = reason.as_str(), "closing");
                             let _ = c.framed.flush(&mut c.stream);
@@ -479,8 +489,33 @@ impl<N: Node> Shell<N> {
         Ok(())
     }
 
+    /// Opens `conn`: at once to a literal address; a host name is resolved on a thread of
+    /// its own (the system resolver may block) and the connect made when it answers.
     fn connect(&mut self, conn: ConnId, address: &str) -> io::Result<()> {
-        let stream = resolve(address).and_then(TcpStream::connect);
+        if let Some(sa) = literal(address) {
+            return self.connect_to(conn, Ok(sa), address);
+        }
+        self.resolving.insert(conn);
+        let (queue, waker) = (self.resolved.clone(), self.waker.clone());
+        let address = address.to_string();
+        std::thread::Builder::new()
+            .name("roster-resolve".into())
+            .spawn(move || {
+                let result = resolve(&address);
+                if queue.push((conn, address, result)).is_ok() {
+                    let _ = waker.wake();
+                }
+            })?;
+        Ok(())
+    }
+
+    fn connect_to(
+        &mut self,
+        conn: ConnId,
+        addr: io::Result<SocketAddr>,
+        address: &str,
+    ) -> io::Result<()> {
+        let stream = addr.and_then(TcpStream::connect);
         let stream = match stream {
             Ok(s) => s,
             Err(e) => {

@@ -7,6 +7,7 @@
 //! - [`hooks`]: what a shell does with a node's events; the session's and data's hooks.
 //! - [`readiness`]: when a node is ready, and the flag raised for those waiting on it.
 //! - [`persist`]: the meta persist file.
+//! - [`resolve`]: addresses, literal at once, names off the event loops.
 //! - [`config`]: the shells' own limits.
 
 pub mod admission;
@@ -16,6 +17,7 @@ pub mod framing;
 pub mod hooks;
 pub mod persist;
 pub mod readiness;
+pub mod resolve;
 
 pub use admission::ListenerKind;
 pub use clock::{Clock, os_seed};
