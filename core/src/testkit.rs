@@ -170,8 +170,9 @@ pub fn count_sent(sent: &[(ConnId, Frame)], matches: impl Fn(&Message) -> bool) 
 
 // ---- a session played against by hand ----------------------------------------------------
 
-/// A [`Session`] (seed 1) that accepted meta's connection on [`SessionRig::META`],
-/// installed a view, and had every data connection it asked for completed. The test then
+/// A [`Session`] (seed 1) that dialled meta (`meta:1`, its connection is
+/// [`SessionRig::meta`]), installed the view meta answered with, and had every data
+/// connection it asked for completed. The test then
 /// plays clients and data nodes by hand; virtual time moves only through
 /// [`SessionRig::advance`].
 #[derive(Debug)]
@@ -182,20 +183,20 @@ pub struct SessionRig {
     pub now: Instant,
     /// The session's connection to each data process it dialled.
     pub data: BTreeMap<ProcessId, ConnId>,
+    /// The session's connection to meta.
+    pub meta: ConnId,
     /// Data processes by address, from the first view: resolves the session's `Connect`s.
     processes: BTreeMap<Text, ProcessId>,
 }
 
 impl SessionRig {
-    /// The connection meta's view arrives on: an inbound id far above the small ones tests
-    /// give their clients (a bench opens 10,000), and without the top bit outbound ids carry.
-    pub const META: ConnId = ConnId(u64::MAX >> 2);
-    /// The process meta introduces itself as.
-    pub const META_PROCESS: ProcessId = process(900);
+    /// The meta address the rig's sessions dial.
+    pub const META_ADDRESS: &'static str = "meta:1";
 
     /// A session with `config`, at time zero, that installed `view` from meta and is
     /// connected to the data nodes it names.
-    pub fn new(config: SessionConfig, view: ClusterView) -> SessionRig {
+    pub fn new(mut config: SessionConfig, view: ClusterView) -> SessionRig {
+        config.meta_addresses = vec![Text::from(Self::META_ADDRESS)];
         let processes = view
             .members
             .iter()
@@ -206,12 +207,23 @@ impl SessionRig {
             session: Session::new(config, 1).expect("valid session config"),
             now: Instant::ZERO,
             data: BTreeMap::new(),
+            meta: ConnId(0),
             processes,
         };
-        rig.input(Input::Accepted { conn: Self::META });
-        let hello = peer_hello(Role::Meta, Self::META_PROCESS, "meta:1");
-        rig.frame(Self::META, 0, hello);
-        rig.frame(Self::META, 0, view);
+        rig.session.handle_timeout(rig.now);
+        let meta = rig
+            .drain()
+            .into_iter()
+            .find_map(|o| match o {
+                Output::Connect { conn, address } if address.as_str() == Self::META_ADDRESS => {
+                    Some(conn)
+                }
+                _ => None,
+            })
+            .expect("a session dials meta first");
+        rig.meta = meta;
+        rig.input(Input::Connected { conn: meta });
+        rig.frame(meta, 0, view);
         rig.connect_data();
         rig.drain();
         rig

@@ -796,9 +796,16 @@ impl Session {
                     self.inbound.remove(&conn);
                     self.registry.open(conn, now, self.sweep.stamp());
                 }
-                Message::PeerHello(h) => {
+                // Only data nodes dial a session; meta is dialled by the session itself, so a
+                // "meta" on an inbound connection is refused rather than obeyed.
+                Message::PeerHello(h) if h.role == Role::Data => {
                     self.inbound.insert(conn, Inbound::Peer);
                     self.peers.accept(conn, &h);
+                }
+                Message::PeerHello(h) => {
+                    self.inbound.remove(&conn);
+                    let reason = format!("a {:?} node does not dial a session", h.role);
+                    self.out.close(conn, &reason);
                 }
                 Message::KeepAlive(_) => {}
                 other => {

@@ -155,13 +155,9 @@ impl Peers {
         Some(peer)
     }
 
-    /// A peer connected to the session and said hello.
+    /// A data node connected to the session and said hello.
     pub(crate) fn accept(&mut self, conn: ConnId, hello: &PeerHello) {
-        let peer = match hello.role {
-            Role::Meta => Peer::Meta,
-            _ => Peer::Data(hello.process),
-        };
-        self.by_conn.insert(conn, peer);
+        self.by_conn.insert(conn, Peer::Data(hello.process));
     }
 
     /// Who is at the other end of `conn`, if a server.

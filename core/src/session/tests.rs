@@ -17,7 +17,6 @@ use std::time::Duration;
 
 const D1: ProcessId = testkit::process(10);
 const D2: ProcessId = testkit::process(11);
-const META: ConnId = SessionRig::META;
 
 fn key(n: u32) -> DataInfoId {
     DataInfoId::new(format!("svc{n}"), "i", "g")
@@ -282,7 +281,8 @@ fn a_moved_refusal_reroutes_to_the_new_leader_once_a_newer_table_arrives() {
         0,
         "waits (backoff or new table)"
     );
-    t.frame(META, 0, view(2, D2, 2, 1));
+    let meta = t.meta;
+    t.frame(meta, 0, view(2, D2, 2, 1));
     let (conn, batch) = find(&t.sent(), is_batch);
     assert_eq!(conn, t.data[&D2], "re-routed to the new leader");
     let Message::WriteBatch(b) = &batch.message else {
@@ -991,4 +991,26 @@ fn liveness_a_silent_client_is_closed_at_the_idle_timeout_and_loses_its_publishe
         .collect();
     let (_, b) = find(&sent, is_batch);
     assert_eq!(batch_ids(&b), ["remove p1"]);
+}
+
+#[test]
+fn an_inbound_connection_claiming_to_be_meta_is_closed_and_its_view_ignored() {
+    let mut t = T::new();
+    let before = t.session.table().epoch();
+    let stranger = ConnId(77);
+    t.input(Input::Accepted { conn: stranger });
+    let hello = testkit::peer_hello(Role::Meta, testkit::process(900), "meta:9");
+    t.frame(stranger, 0, hello);
+    let outs = t.drain();
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Close { conn, .. } if *conn == stranger)),
+        "closed: {outs:?}"
+    );
+    t.frame(stranger, 0, view(9, D2, 9, 9));
+    assert_eq!(
+        t.session.table().epoch(),
+        before,
+        "no table from a stranger"
+    );
 }
