@@ -53,8 +53,8 @@ pub enum Out {
     Send(ConnId, Frame),
     /// Open a connection.
     Connect(ConnId, Text),
-    /// Close a connection.
-    Close(ConnId),
+    /// Close a connection; whether because its connect timed out.
+    Close(ConnId, bool),
     /// A client's application event.
     Client(Event),
     /// A meta persist record.
@@ -67,7 +67,9 @@ fn map_out<E>(o: Output<E>, event: impl FnOnce(E) -> Out) -> Out {
     match o {
         Output::Send { conn, frame } => Out::Send(conn, frame),
         Output::Connect { conn, address } => Out::Connect(conn, address),
-        Output::Close { conn, .. } => Out::Close(conn),
+        Output::Close { conn, reason } => {
+            Out::Close(conn, reason.as_str() == roster_core::net::TIMED_OUT)
+        }
         Output::Event(e) => event(e),
     }
 }

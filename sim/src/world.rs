@@ -127,6 +127,8 @@ pub struct World {
     checker: Checker,
     trace: Trace,
     stats: Stats,
+    /// Connections whose opener was told `Connected`: (node, incarnation, its id).
+    established: std::collections::BTreeSet<(NodeIx, u64, ConnId)>,
     partitions: BTreeMap<u64, Vec<(NodeIx, NodeIx)>>,
     next_partition: u64,
     faulty: bool,
@@ -166,6 +168,7 @@ impl World {
             nodes: Vec::new(),
             addresses: BTreeMap::new(),
             stats: Stats::default(),
+            established: std::collections::BTreeSet::new(),
             partitions: BTreeMap::new(),
             next_partition: 0,
             faulty: true,
@@ -428,7 +431,16 @@ impl World {
                 }
             }
             Out::Connect(conn, address) => self.connect(ix, who.inc, conn, &address),
-            Out::Close(conn) => {
+            Out::Close(conn, timed_out) => {
+                if timed_out && self.established.contains(&(ix, who.inc, conn)) {
+                    self.fail(Violation {
+                        property: "connect deadline",
+                        detail: format!(
+                            "{} abandoned {conn} as a connect that timed out after it connected",
+                            self.name(ix)
+                        ),
+                    });
+                }
                 if let Some((c, end)) = self.net.lookup(ix, conn) {
                     let at = self.net.close(c, end, self.now, &mut self.rng);
                     self.queue.push(
@@ -588,6 +600,7 @@ impl World {
                 let e = self.net.conn(conn).ends[0];
                 if self.net.deliverable(conn, 0) && self.alive(e.node, e.inc) {
                     self.record("connected", e.node, None, None);
+                    self.established.insert((e.node, e.inc, e.conn));
                     self.step(e.node, |m, now| {
                         m.input(now, Input::Connected { conn: e.conn })
                     });
