@@ -281,26 +281,9 @@ pub fn decode_record(body: &[u8]) -> Result<Persist, PersistError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::persisted::test_records::{entry, snapshot};
     use super::*;
-    use bytes::Bytes;
-    use raft::eraftpb::{Entry, HardState, Snapshot};
-
-    fn entry(index: u64, term: u64) -> Entry {
-        Entry {
-            index,
-            term,
-            data: Bytes::from(vec![index as u8; 3]),
-            ..Default::default()
-        }
-    }
-
-    fn snapshot(index: u64, term: u64) -> Snapshot {
-        let mut s = Snapshot::default();
-        s.mut_metadata().index = index;
-        s.mut_metadata().term = term;
-        s.data = Bytes::from_static(b"image");
-        s
-    }
+    use raft::eraftpb::HardState;
 
     fn hs(term: u64, commit: u64) -> Persist {
         Persist::HardState(HardState {

@@ -181,11 +181,13 @@ impl PersistedLog {
     }
 }
 
+/// Records for the tests of the meta log's modules.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod test_records {
     use bytes::Bytes;
+    use raft::eraftpb::{Entry, Snapshot};
 
+    /// An entry whose data names its index.
     pub(crate) fn entry(index: u64, term: u64) -> Entry {
         Entry {
             index,
@@ -195,6 +197,7 @@ mod tests {
         }
     }
 
+    /// A snapshot whose data names its index.
     pub(crate) fn snapshot(index: u64, term: u64) -> Snapshot {
         let mut s = Snapshot::default();
         s.mut_metadata().index = index;
@@ -202,6 +205,12 @@ mod tests {
         s.data = Bytes::from(format!("state at {index}"));
         s
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_records::{entry, snapshot};
+    use super::*;
 
     fn hard_state(term: u64, commit: u64) -> HardState {
         HardState {

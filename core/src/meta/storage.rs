@@ -129,18 +129,10 @@ impl raft::Storage for MetaStorage {
 
 #[cfg(test)]
 mod tests {
+    use super::super::persisted::test_records::entry;
     use super::*;
     use bytes::Bytes;
     use raft::Storage as _;
-
-    fn entry(index: u64, term: u64) -> Entry {
-        Entry {
-            index,
-            term,
-            data: Bytes::from(vec![index as u8]),
-            ..Default::default()
-        }
-    }
 
     #[test]
     fn records_replay_to_the_storage_raft_reads() {
