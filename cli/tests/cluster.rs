@@ -86,45 +86,9 @@ fn kill_9_of_a_session_fails_clients_over_with_no_empty_list(c: Runtimes) {
 
 on!(a_three_node_meta_cluster_survives_the_loss_of_its_leader; mio = MIO, glommio = GLOMMIO);
 fn a_three_node_meta_cluster_survives_the_loss_of_its_leader(c: Runtimes) {
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let peers = ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
-    let metas_addr = ports
-        .iter()
-        .map(|p| format!("127.0.0.1:{p}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let dir = std::env::temp_dir().join(format!(
-        "roster-meta3-{}-{:?}-{:?}",
-        std::process::id(),
-        c.data,
-        c.session
-    ));
-    let mut metas: Vec<Proc> = (0..3)
-        .map(|i| {
-            let id = (i + 1).to_string();
-            let listen = format!("127.0.0.1:{}", ports[i]);
-            let d = dir.join(&id);
-            let mut a = vec![
-                "meta",
-                "--id",
-                &id,
-                "--listen",
-                &listen,
-                "--peers",
-                &peers,
-                "--data-dir",
-            ];
-            let d = d.to_string_lossy().into_owned();
-            a.push(&d);
-            a.extend_from_slice(FAST);
-            Proc::start(&format!("meta-{id}"), &a)
-        })
-        .collect();
+    let group = MetaGroup::new(&format!("meta3-{:?}-{:?}", c.data, c.session), &[]);
+    let mut metas: Vec<Proc> = (0..3).map(|i| group.start(i)).collect();
+    let metas_addr = group.addresses();
     let _d1 = c.data(&metas_addr, 101);
     let _d2 = c.data(&metas_addr, 102);
     let (_s1, a1) = c.session(&metas_addr, 201);
@@ -143,5 +107,4 @@ fn a_three_node_meta_cluster_survives_the_loss_of_its_leader(c: Runtimes) {
     let mut want = names("i", 3);
     want.push("after:80".into());
     wait_list(&sub, 0, &want);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[test]
 fn a_voter_of_a_group_without_a_data_directory_is_refused() {
@@ -26,57 +26,6 @@ fn a_voter_of_a_group_without_a_data_directory_is_refused() {
     assert!(err.contains("data_dir"), "{err}");
 }
 
-/// The three voters of one group on fixed ports, each with its own data directory.
-struct Group {
-    ports: Vec<u16>,
-    dir: PathBuf,
-}
-
-impl Group {
-    fn peers(&self) -> String {
-        let entries: Vec<String> = self
-            .ports
-            .iter()
-            .enumerate()
-            .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
-            .collect();
-        entries.join(",")
-    }
-
-    fn addresses(&self) -> String {
-        let a: Vec<String> = self
-            .ports
-            .iter()
-            .map(|p| format!("127.0.0.1:{p}"))
-            .collect();
-        a.join(",")
-    }
-
-    /// Starts voter `i` (0-based) on its port and directory: a snapshot, and so a compacted
-    /// log file, every 2 applied entries.
-    fn start(&self, i: usize) -> Proc {
-        let id = (i + 1).to_string();
-        let listen = format!("127.0.0.1:{}", self.ports[i]);
-        let dir = self.dir.join(&id).to_string_lossy().into_owned();
-        let peers = self.peers();
-        let mut a = vec![
-            "meta",
-            "--id",
-            &id,
-            "--listen",
-            &listen,
-            "--peers",
-            &peers,
-            "--data-dir",
-            &dir,
-            "--snapshot-interval",
-            "2",
-        ];
-        a.extend_from_slice(FAST);
-        Proc::start(&format!("meta-{id}"), &a)
-    }
-}
-
 fn compacted(p: &Proc) -> bool {
     p.stderr().iter().any(|l| l.contains("meta log compacted"))
 }
@@ -87,11 +36,8 @@ fn log_len(dir: &Path) -> u64 {
 
 #[test]
 fn a_voter_killed_after_compacting_its_log_restarts_and_carries_the_quorum() {
-    let group = Group {
-        ports: (0..3).map(|_| free_port()).collect(),
-        dir: std::env::temp_dir().join(format!("roster-meta-durable-{}", std::process::id())),
-    };
-    let _ = std::fs::remove_dir_all(&group.dir);
+    // A snapshot, and so a compacted log file, every 2 applied entries.
+    let group = MetaGroup::new("durable", &["--snapshot-interval", "2"]);
     let mut metas: Vec<Proc> = (0..3).map(|i| group.start(i)).collect();
     let c = MIO;
     let metas_addr = group.addresses();

@@ -401,3 +401,72 @@ pub fn leads(meta: &Proc) -> bool {
         .find(|l| l.contains("status="))
         .is_some_and(|l| l.contains("status=\"leader\""))
 }
+
+/// The three voters of one meta group on fixed ports, each with its own data directory
+/// (removed on drop), started with `FAST` timings and any extra flags.
+pub struct MetaGroup {
+    pub ports: Vec<u16>,
+    pub dir: std::path::PathBuf,
+    extra: Vec<String>,
+}
+
+impl MetaGroup {
+    pub fn new(name: &str, extra: &[&str]) -> MetaGroup {
+        let dir = std::env::temp_dir().join(format!("roster-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        MetaGroup {
+            ports: (0..3).map(|_| free_port()).collect(),
+            dir,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// The `--peers` value.
+    pub fn peers(&self) -> String {
+        let entries: Vec<String> = self
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
+            .collect();
+        entries.join(",")
+    }
+
+    /// The `--meta` value of data and session nodes.
+    pub fn addresses(&self) -> String {
+        let a: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        a.join(",")
+    }
+
+    /// Starts voter `i` (0-based) on its port and directory.
+    pub fn start(&self, i: usize) -> Proc {
+        let id = (i + 1).to_string();
+        let listen = format!("127.0.0.1:{}", self.ports[i]);
+        let dir = self.dir.join(&id).to_string_lossy().into_owned();
+        let peers = self.peers();
+        let mut a = vec![
+            "meta",
+            "--id",
+            &id,
+            "--listen",
+            &listen,
+            "--peers",
+            &peers,
+            "--data-dir",
+            &dir,
+        ];
+        a.extend(self.extra.iter().map(String::as_str));
+        a.extend_from_slice(FAST);
+        Proc::start(&format!("meta-{id}"), &a)
+    }
+}
+
+impl Drop for MetaGroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
