@@ -51,16 +51,16 @@ impl PersistFile {
             writer: recovered.writer,
             pending: false,
         };
-        match recovered.repair {
-            Some(FileWrite::Truncate(len)) => {
-                warn!(path = %path.display(), offset = len, "cutting off a torn last record")
-            }
-            Some(FileWrite::Replace(_)) if !bytes.is_empty() => {
-                info!(path = %path.display(), "rewriting the meta log in the current format")
-            }
-            _ => {}
-        }
         if let Some(repair) = recovered.repair {
+            match &repair {
+                FileWrite::Truncate(len) => {
+                    warn!(path = %path.display(), offset = len, "cutting off a torn last record")
+                }
+                FileWrite::Replace(_) if !bytes.is_empty() => {
+                    info!(path = %path.display(), "rewriting the meta log in the current format")
+                }
+                _ => {}
+            }
             f.write(repair)?;
             f.sync()?;
         }

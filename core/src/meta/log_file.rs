@@ -176,7 +176,7 @@ fn read_records(file: &[u8], start: usize) -> Result<(Vec<Persist>, usize), Pers
 }
 
 /// A whole file holding `records`.
-pub fn encode_file(records: &[Persist]) -> Vec<u8> {
+fn encode_file(records: &[Persist]) -> Vec<u8> {
     let mut out = header().to_vec();
     for r in records {
         frame(&encode_record(r), &mut out);
@@ -204,7 +204,7 @@ fn put_message(m: &impl protobuf::Message, out: &mut Vec<u8>) {
 }
 
 /// A record's body.
-pub fn encode_record(record: &Persist) -> Vec<u8> {
+fn encode_record(record: &Persist) -> Vec<u8> {
     let mut out = Vec::new();
     match record {
         Persist::HardState(h) => {
@@ -253,7 +253,7 @@ impl<'a> Body<'a> {
 }
 
 /// A record from its body; never panics, allocates no more than the body's size.
-pub fn decode_record(body: &[u8]) -> Result<Persist, PersistError> {
+fn decode_record(body: &[u8]) -> Result<Persist, PersistError> {
     let mut b = Body(body);
     let kind = b.take(1)?[0];
     let record = match kind {

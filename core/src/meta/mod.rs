@@ -25,9 +25,7 @@ mod storage;
 pub use arrange::{ArrangeConfig, arrange};
 pub use config::{ConfigError, MetaConfig, MetaPeer};
 pub use consensus::{Consensus, Effect};
-pub use log_file::{
-    FileWrite, LogWriter, Recovered, apply_write, decode_record, encode_file, encode_record,
-};
+pub use log_file::{FileWrite, LogWriter, Recovered, apply_write};
 pub use membership::{Leases, Members, RETIRED_MAX};
 pub use node::{MetaCommand, MetaError, MetaEvent, MetaNode};
 pub use persisted::{Persist, PersistError, PersistedLog};
