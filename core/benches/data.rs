@@ -97,6 +97,8 @@ fn leader(led: impl Fn(u16) -> bool, session_member: bool) -> DataNode {
         role: Role::Session,
         process: SESSION,
         address: Text::from("s:1"),
+        version: roster_core::wire::negotiate::VERSION,
+        features: roster_core::wire::Features::SUPPORTED,
     };
     node.handle_input(
         now,

@@ -97,6 +97,8 @@ fn session() -> (Session, ConnId) {
         role: Role::Meta,
         process: p,
         address: "m".into(),
+        version: roster_core::wire::negotiate::VERSION,
+        features: roster_core::wire::Features::SUPPORTED,
     };
     feed(&mut s, META, 0, hello);
     let slot = SlotAssignment {
@@ -137,6 +139,8 @@ fn subscribers(s: &mut Session, data: ConnId, n: u64) {
         let hello = ClientHello {
             client_id: Text::from(format!("app-{c}")),
             connect_generation: 1,
+            version: roster_core::wire::negotiate::VERSION,
+            features: roster_core::wire::Features::SUPPORTED,
         };
         feed(s, conn, 0, hello);
         let sub = Subscribe {
@@ -195,6 +199,8 @@ fn fan_out(c: &mut Criterion) {
                     let hello = ClientHello {
                         client_id: Text::from("app"),
                         connect_generation: 1,
+                        version: roster_core::wire::negotiate::VERSION,
+                        features: roster_core::wire::Features::SUPPORTED,
                     };
                     feed(&mut s, ConnId(c), 0, hello);
                 }

@@ -77,6 +77,8 @@ fn session() -> Session {
         role: Role::Meta,
         process: p,
         address: "m".into(),
+        version: roster_core::wire::negotiate::VERSION,
+        features: roster_core::wire::Features::SUPPORTED,
     };
     feed(&mut s, meta, hello);
     let slot = SlotAssignment {
@@ -110,6 +112,8 @@ fn session() -> Session {
         let hello = ClientHello {
             client_id: Text::from("app"),
             connect_generation: 1,
+            version: roster_core::wire::negotiate::VERSION,
+            features: roster_core::wire::Features::SUPPORTED,
         };
         feed(&mut s, ConnId(c), hello);
     }

@@ -518,6 +518,8 @@ fn mechanism_10_bad_input_is_answered_not_obeyed() {
         role: Role::Data,
         process: hb.process,
         address: Text::from("d"),
+        version: roster_core::wire::negotiate::VERSION,
+        features: roster_core::wire::Features::SUPPORTED,
     };
     m.handle_input(now, frame(hello.into()));
     m.handle_input(now, frame(hb.into()));
@@ -540,14 +542,14 @@ fn mechanism_10_bad_input_is_answered_not_obeyed() {
             conn: conn2,
             frame: Frame::new(
                 0,
-                PeerHello {
-                    role: Role::Meta,
-                    process: ProcessId {
+                PeerHello::new(
+                    Role::Meta,
+                    ProcessId {
                         node: NodeId(9),
                         incarnation: Incarnation(1),
                     },
-                    address: Text::from("x"),
-                },
+                    Text::from("x"),
+                ),
             ),
         },
     );

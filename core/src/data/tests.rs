@@ -216,11 +216,7 @@ impl Net {
     /// A fake session process connects to node `i` on `conn`.
     pub(super) fn session(&mut self, i: usize, conn: ConnId, process: ProcessId) {
         self.queue.push_back((i, Input::Accepted { conn }));
-        let hello = PeerHello {
-            role: Role::Session,
-            process,
-            address: Text::from("session:1"),
-        };
+        let hello = PeerHello::new(Role::Session, process, Text::from("session:1"));
         self.to(i, conn, 0, hello);
     }
 

@@ -95,6 +95,8 @@ impl T {
             role: Role::Meta,
             process: D2,
             address: Text::from("meta:1"),
+            version: crate::wire::negotiate::VERSION,
+            features: crate::wire::Features::SUPPORTED,
         };
         t.frame(META, 0, hello);
         t.frame(META, 0, view(1, D1, 1, 1));
@@ -163,6 +165,8 @@ impl T {
         let hello = ClientHello {
             client_id: Text::from("app"),
             connect_generation: 1,
+            version: crate::wire::negotiate::VERSION,
+            features: crate::wire::Features::SUPPORTED,
         };
         self.frame(c, 0, hello);
         c
