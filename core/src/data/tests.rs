@@ -218,6 +218,14 @@ impl Net {
         self.queue.push_back((i, Input::Accepted { conn }));
         let hello = PeerHello::new(Role::Session, process, Text::from("session:1"));
         self.to(i, conn, 0, hello);
+        // The node answers the hello before anything else; the fake session reads past it.
+        let inbox = self.session_inbox.entry((i, conn)).or_default();
+        assert!(
+            matches!(inbox.first(), Some(f) if matches!(&f.message,
+                Message::PeerWelcome(w) if w.version == crate::wire::negotiate::VERSION)),
+            "no PeerWelcome first: {inbox:?}"
+        );
+        inbox.remove(0);
     }
 
     /// A frame from a fake session (or anyone) to node `i`.
