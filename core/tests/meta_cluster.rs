@@ -10,6 +10,7 @@ use roster_core::model::{Incarnation, NodeId, ProcessId, Role, Text};
 use roster_core::rng::Rng;
 use roster_core::slot::{SlotCount, SlotTable};
 use roster_core::time::Instant;
+use roster_core::wire::negotiate;
 use roster_core::wire::{ClusterView, Frame, Heartbeat, Message, PeerHello, SlotState, SlotStatus};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -233,11 +234,7 @@ impl Net {
             incarnation: Incarnation(1),
         };
         self.queue.push_back((meta, Input::Accepted { conn }));
-        let hello = PeerHello {
-            role: Role::Data,
-            process,
-            address: Text::from(format!("data-{node}")),
-        };
+        let hello = PeerHello::new(Role::Data, process, Text::from(format!("data-{node}")));
         self.deliver_to_meta(meta, conn, Frame::new(0, hello));
         self.fakes.push(Fake {
             process,
@@ -522,6 +519,23 @@ fn mechanism_10_bad_input_is_answered_not_obeyed() {
         features: roster_core::wire::Features::SUPPORTED,
     };
     m.handle_input(now, frame(hello.into()));
+    // A version 2 hello is answered, one-way, with what was agreed.
+    match reply_on(m, conn) {
+        Message::PeerWelcome(w) => {
+            assert_eq!((w.version, w.role), (negotiate::VERSION, Role::Meta));
+            assert_eq!(w.process.node, NodeId(m.id()));
+        }
+        other => panic!("no welcome: {other:?}"),
+    }
+    let agreed = m.agreement(conn).expect("recorded");
+    assert_eq!(agreed.version, negotiate::VERSION);
+    // A request of a kind meta does not define is answered, and the connection stays.
+    let unknown = Message::Unknown(roster_core::wire::Unknown { kind: 0xA0 });
+    m.handle_input(now, frame(unknown));
+    match reply_on(m, conn) {
+        Message::ErrorReply(e) => assert_eq!(e.code, roster_core::wire::ErrorCode::Unsupported),
+        other => panic!("{other:?}"),
+    }
     m.handle_input(now, frame(hb.into()));
     let reply = reply_on(m, conn);
     match reply {
