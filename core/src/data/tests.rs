@@ -1220,5 +1220,9 @@ fn unknown_kinds_are_ignored_one_way_and_answered_unsupported_as_requests() {
             Message::ErrorReply(e) if e.code == crate::wire::ErrorCode::Unsupported)),
         "{f:?}"
     );
-    assert_eq!(net.nodes[0].agreement(S1).map(|a| a.version), Some(2), "still bound");
+    assert_eq!(
+        net.nodes[0].agreement(S1).map(|a| a.version),
+        Some(2),
+        "still bound"
+    );
 }
