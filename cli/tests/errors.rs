@@ -114,14 +114,14 @@ fn garbage_on_a_session_port_closes_only_that_connection(c: Runtimes) {
     // Peer traffic on the client port is refused too, with a reason.
     let hello = roster_core::wire::Frame::new(
         0,
-        roster_core::wire::PeerHello {
-            role: roster_core::model::Role::Data,
-            process: roster_core::model::ProcessId {
+        roster_core::wire::PeerHello::new(
+            roster_core::model::Role::Data,
+            roster_core::model::ProcessId {
                 node: roster_core::model::NodeId(9),
                 incarnation: roster_core::model::Incarnation(1),
             },
-            address: "x:1".into(),
-        },
+            "x:1".into(),
+        ),
     );
     let mut c = std::net::TcpStream::connect(&a).unwrap();
     c.write_all(&hello.to_bytes().unwrap()).unwrap();

@@ -85,10 +85,7 @@ fn subscribers(s: &mut Session, data: ConnId, n: u64) {
     for c in 1..=n {
         let conn = ConnId(c);
         s.handle_input(now(), Input::Accepted { conn });
-        let hello = ClientHello {
-            client_id: Text::from(format!("app-{c}")),
-            connect_generation: 1,
-        };
+        let hello = ClientHello::new(Text::from(format!("app-{c}")), 1);
         feed(s, conn, 0, hello);
         let sub = Subscribe {
             data_info_id: key(0),
@@ -143,10 +140,7 @@ fn fan_out(c: &mut Criterion) {
                 let conns = 1_000u64;
                 for c in 1..=conns {
                     s.handle_input(now(), Input::Accepted { conn: ConnId(c) });
-                    let hello = ClientHello {
-                        client_id: Text::from("app"),
-                        connect_generation: 1,
-                    };
+                    let hello = ClientHello::new(Text::from("app"), 1);
                     feed(&mut s, ConnId(c), 0, hello);
                 }
                 (s, publish_frames(100_000, conns))

@@ -61,11 +61,7 @@ pub fn member(process: ProcessId, role: Role, address: impl Into<Text>) -> Membe
 
 /// The first frame of a peer connection.
 pub fn peer_hello(role: Role, process: ProcessId, address: impl Into<Text>) -> PeerHello {
-    PeerHello {
-        role,
-        process,
-        address: address.into(),
-    }
+    PeerHello::new(role, process, address.into())
 }
 
 /// A table at epoch 1 of `slots` slots, every one led by `leader` at leader epoch 1, with
@@ -287,11 +283,7 @@ impl SessionRig {
     pub fn client_as(&mut self, n: u64, client_id: impl Into<Text>) -> ConnId {
         let c = ConnId(n);
         self.input(Input::Accepted { conn: c });
-        let hello = ClientHello {
-            client_id: client_id.into(),
-            connect_generation: 1,
-        };
-        self.frame(c, 0, hello);
+        self.frame(c, 0, ClientHello::new(client_id.into(), 1));
         c
     }
 }

@@ -5,7 +5,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use roster_core::model::{DataInfoId, Text};
 use roster_core::wire::{
     Ack, BodyError, DEFAULT_MAX_FRAME_LEN, DecodeError, EncodeError, Frame, FrameDecoder,
-    HEADER_LEN, KeepAlive, Raft, Unsubscribe,
+    HEADER_LEN, KeepAlive, Message, MessageKind, Raft, Unknown, Unsubscribe,
 };
 
 fn header(kind: u8, body_len: u32, request_id: u64) -> BytesMut {
@@ -79,13 +79,38 @@ fn a_truncated_frame_waits_when_streaming_and_is_an_error_when_complete() {
 }
 
 #[test]
-fn an_unknown_kind_is_refused_by_name_of_its_byte() {
-    for kind in [0x00, 0x05, 0x16, 0x2C, 0x36, 0x44, 0x51, 0xFF] {
-        let mut buf = header(kind, 0, 0);
-        let err = FrameDecoder::default().decode(&mut buf).unwrap_err();
-        assert_eq!(err, DecodeError::UnknownKind { kind });
-        assert!(err.to_string().contains(&format!("0x{kind:02x}")));
+fn an_unknown_kind_is_skipped_by_its_length_and_the_stream_goes_on() {
+    for kind in [0x00, 0x06, 0x17, 0x2C, 0x36, 0x44, 0x51, 0xFF] {
+        for request_id in [0, 9] {
+            let mut buf = header(kind, 5, request_id);
+            buf.put_slice(b"newer");
+            Frame::new(3, Ack {})
+                .encode(&mut buf, DEFAULT_MAX_FRAME_LEN)
+                .unwrap();
+            let decoder = FrameDecoder::default();
+            let first = decoder.decode(&mut buf).unwrap().unwrap();
+            assert_eq!(
+                first,
+                Frame::new(request_id, Message::Unknown(Unknown { kind }))
+            );
+            assert_eq!(first.message.kind(), MessageKind::Unknown);
+            let second = decoder.decode(&mut buf).unwrap().unwrap();
+            assert_eq!(second, Frame::new(3, Ack {}), "the next frame is intact");
+            assert!(buf.is_empty());
+        }
     }
+}
+
+#[test]
+fn an_unknown_kind_still_waits_for_its_whole_body_and_is_bounded() {
+    let mut buf = header(0x77, 5, 0);
+    buf.put_slice(b"new");
+    assert_eq!(FrameDecoder::default().decode(&mut buf), Ok(None));
+    let mut buf = header(0x77, u32::MAX, 0);
+    assert!(matches!(
+        FrameDecoder::default().decode(&mut buf),
+        Err(DecodeError::FrameTooLarge { .. })
+    ));
 }
 
 #[test]
@@ -118,10 +143,12 @@ fn an_unsupported_version_is_refused() {
 fn the_four_failures_are_distinct_errors() {
     let too_large = Frame::decode(header(0x03, u32::MAX, 0).freeze()).unwrap_err();
     let truncated = Frame::decode(unsubscribe().to_bytes().unwrap().slice(..20)).unwrap_err();
-    let unknown = Frame::decode(header(0xEE, 0, 0).freeze()).unwrap_err();
+    let mut other_version = header(0x01, 0, 0);
+    other_version[2] = 9;
+    let version = Frame::decode(other_version.freeze()).unwrap_err();
     let garbage = Frame::decode(Bytes::from_static(b"\xde\xad\xbe\xef")).unwrap_err();
     let variants: Vec<std::mem::Discriminant<DecodeError>> =
-        [&too_large, &truncated, &unknown, &garbage]
+        [&too_large, &truncated, &version, &garbage]
             .into_iter()
             .map(std::mem::discriminant)
             .collect();
@@ -130,13 +157,13 @@ fn the_four_failures_are_distinct_errors() {
             assert_ne!(a, b);
         }
     }
-    let messages: Vec<String> = [too_large, truncated, unknown, garbage]
+    let messages: Vec<String> = [too_large, truncated, version, garbage]
         .iter()
         .map(ToString::to_string)
         .collect();
     assert!(messages[0].contains("exceeds the maximum"));
     assert!(messages[1].contains("truncated"));
-    assert!(messages[2].contains("unknown message kind"));
+    assert!(messages[2].contains("unsupported frame version"));
     assert!(messages[3].contains("not a roster frame"));
 }
 
@@ -158,18 +185,10 @@ fn a_malformed_body_names_the_kind_and_offset() {
             }
         }
     );
-    // Trailing bytes after a valid body are refused too.
+    // Bytes after a valid body are a newer peer's fields: skipped, not refused.
     let mut buf = header(0x01, 1, 1);
     buf.put_u8(0);
-    let err = Frame::decode(buf.freeze()).unwrap_err();
-    assert_eq!(
-        err,
-        DecodeError::Malformed {
-            kind: "Ack",
-            offset: 0,
-            error: BodyError::TrailingBytes { count: 1 }
-        }
-    );
+    assert_eq!(Frame::decode(buf.freeze()), Ok(Frame::new(1, Ack {})));
 }
 
 #[test]

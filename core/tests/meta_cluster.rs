@@ -12,6 +12,7 @@ use roster_core::model::{Incarnation, NodeId, ProcessId, Role, Text};
 use roster_core::rng::Rng;
 use roster_core::slot::{SlotCount, SlotTable};
 use roster_core::time::Instant;
+use roster_core::wire::negotiate;
 use roster_core::wire::{ClusterView, Frame, Heartbeat, Message, PeerHello, SlotState, SlotStatus};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -256,11 +257,7 @@ impl Net {
             incarnation: Incarnation(1),
         };
         self.queue.push_back((meta, Input::Accepted { conn }));
-        let hello = PeerHello {
-            role: Role::Data,
-            process,
-            address: Text::from(format!("data-{node}")),
-        };
+        let hello = PeerHello::new(Role::Data, process, Text::from(format!("data-{node}")));
         self.deliver_to_meta(meta, conn, Frame::new(0, hello));
         self.fakes.push(Fake {
             process,
@@ -571,8 +568,27 @@ fn bad_input_to_a_meta_node_is_answered_not_obeyed() {
         role: Role::Data,
         process: hb.process,
         address: Text::from("d"),
+        version: roster_core::wire::negotiate::VERSION,
+        features: roster_core::wire::Features::SUPPORTED,
     };
     m.handle_input(now, frame(hello.into()));
+    // A version 2 hello is answered, one-way, with what was agreed.
+    match reply_on(m, conn) {
+        Message::PeerWelcome(w) => {
+            assert_eq!((w.version, w.role), (negotiate::VERSION, Role::Meta));
+            assert_eq!(w.process.node, NodeId(m.id()));
+        }
+        other => panic!("no welcome: {other:?}"),
+    }
+    let agreed = m.agreement(conn).expect("recorded");
+    assert_eq!(agreed.version, negotiate::VERSION);
+    // A request of a kind meta does not define is answered, and the connection stays.
+    let unknown = Message::Unknown(roster_core::wire::Unknown { kind: 0xA0 });
+    m.handle_input(now, frame(unknown));
+    match reply_on(m, conn) {
+        Message::ErrorReply(e) => assert_eq!(e.code, roster_core::wire::ErrorCode::Unsupported),
+        other => panic!("{other:?}"),
+    }
     m.handle_input(now, frame(hb.into()));
     let reply = reply_on(m, conn);
     match reply {
@@ -593,14 +609,14 @@ fn bad_input_to_a_meta_node_is_answered_not_obeyed() {
             conn: conn2,
             frame: Frame::new(
                 0,
-                PeerHello {
-                    role: Role::Meta,
-                    process: ProcessId {
+                PeerHello::new(
+                    Role::Meta,
+                    ProcessId {
                         node: NodeId(9),
                         incarnation: Incarnation(1),
                     },
-                    address: Text::from("x"),
-                },
+                    Text::from("x"),
+                ),
             ),
         },
     );

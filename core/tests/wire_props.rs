@@ -192,3 +192,30 @@ fn a_publisher_list_decodes_exactly_when_a_vec_of_publishers_does() {
     }
     qc().quickcheck(prop as fn(AnyPublishers, Vec<u8>, usize, u8, usize) -> bool);
 }
+
+/// A newer peer's body: the encoding of any message with bytes appended after its last
+/// field decodes to that same message (the bytes are skipped), and so does the stream
+/// decoder, which then reads the next frame intact.
+#[test]
+fn any_message_with_fields_appended_decodes_to_the_message_it_extends() {
+    fn prop(f: AnyFrame, extra: Vec<u8>) -> TestResult {
+        if extra.is_empty() {
+            return TestResult::discard();
+        }
+        let bytes = f.0.to_bytes().expect("small");
+        let mut longer = BytesMut::from(&bytes[..]);
+        let body_len = u32::from_be_bytes(longer[4..8].try_into().unwrap());
+        let new_len = body_len + extra.len() as u32;
+        longer[4..8].copy_from_slice(&new_len.to_be_bytes());
+        longer.extend_from_slice(&extra);
+        let one = Frame::decode(longer.clone().freeze());
+        assert_eq!(one.as_ref(), Ok(&f.0), "appended {extra:?}");
+        fuzzing::check_reencoding(&longer, &f.0);
+        longer.extend_from_slice(&bytes);
+        let decoder = FrameDecoder::default();
+        assert_eq!(decoder.decode(&mut longer), Ok(Some(f.0.clone())));
+        assert_eq!(decoder.decode(&mut longer), Ok(Some(f.0)), "the next frame");
+        TestResult::from_bool(longer.is_empty())
+    }
+    qc().quickcheck(prop as fn(AnyFrame, Vec<u8>) -> TestResult);
+}

@@ -9,6 +9,12 @@
 //! delivered list, which stays valid (and is never replaced by an empty list that was not
 //! received) while disconnected.
 //!
+//! The hello is answered by `ClientWelcome` (a version 2 session: the agreed version and
+//! features, and the session's process, kept as [`Client::agreement`]), by `Ack` (a version
+//! 1 session, which speaks version 1), or by `ErrorReply` (the session refused it and will
+//! close the connection). A request of a kind this build does not define is answered
+//! `ErrorReply` (`Unsupported`); an unknown one-way message is ignored.
+//!
 //! Liveness ([`crate::liveness`]): on an idle connection the client sends `KeepAlive`
 //! every `keepalive_interval`; a connection on which nothing arrived for `idle_timeout`
 //! (the session died without a reset) is closed with reason "idle timeout" and failed over
@@ -23,11 +29,12 @@ pub use config::ClientConfig;
 
 use crate::io::{ConnId, ConnIds, Input, Node, Output};
 use crate::liveness::{Due, Liveness};
-use crate::model::Text;
+use crate::model::{ProcessId, Text};
 use crate::net::Dials;
 use crate::rng::Rng;
 use crate::session::ConfigError;
 use crate::time::Instant;
+use crate::wire::negotiate::{self, Agreement};
 use crate::wire::{
     Ack, ClientHello, Frame, KeepAlive, Message, Push, Subscribe, Unpublish, Unsubscribe,
 };
@@ -61,6 +68,10 @@ pub struct Client {
     next_request: u64,
     /// Registration requests awaiting an answer, for reporting refusals.
     pending: BTreeMap<u64, Text>,
+    /// The request id of this connection's hello, until it is answered.
+    hello: Option<u64>,
+    /// What the session answered to this connection's hello.
+    welcome: Option<(Agreement, Option<ProcessId>)>,
     /// The latest `now` handed in, stamped on frames as they are drained.
     now: Instant,
 }
@@ -87,6 +98,8 @@ impl Client {
             connect_generation: 0,
             next_request: 0,
             pending: BTreeMap::new(),
+            hello: None,
+            welcome: None,
             now: Instant::ZERO,
         })
     }
@@ -99,6 +112,18 @@ impl Client {
     /// Whether a session connection is up.
     pub fn is_connected(&self) -> bool {
         matches!(self.link, Link::Ready(..))
+    }
+
+    /// The protocol version and features agreed with the session on the current
+    /// connection, once it answered the hello.
+    pub fn agreement(&self) -> Option<Agreement> {
+        self.welcome.map(|(a, _)| a)
+    }
+
+    /// The session process serving the current connection, if its answer to the hello
+    /// said (version 2 on).
+    pub fn session_process(&self) -> Option<ProcessId> {
+        self.welcome.and_then(|(_, p)| p)
     }
 
     fn address(&self) -> Text {
@@ -218,11 +243,9 @@ impl Client {
         self.attempts = 0;
         self.connect_generation += 1;
         let generation = self.connect_generation;
-        let hello = ClientHello {
-            client_id: self.config.client_id.clone(),
-            connect_generation: generation,
-        };
-        self.request(conn, hello);
+        let hello = ClientHello::new(self.config.client_id.clone(), generation);
+        self.welcome = None;
+        self.hello = Some(self.request(conn, hello));
         let (pubs, subs) = self.regs.replay(generation);
         for p in pubs {
             let id = p.publisher.register_id.clone();
@@ -246,6 +269,8 @@ impl Client {
             }));
         }
         self.pending.clear();
+        self.hello = None;
+        self.welcome = None;
         self.session = (self.session + 1) % self.config.sessions.len();
         let delay = self
             .config
@@ -257,8 +282,17 @@ impl Client {
         };
     }
 
-    fn on_frame(&mut self, conn: ConnId, frame: Frame) {
+    fn on_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
         let rid = frame.request_id;
+        // Only replies answer the hello: the session's own requests (pushes) draw their
+        // ids from its side and may reuse the hello's.
+        let reply = matches!(
+            frame.message,
+            Message::ClientWelcome(_) | Message::Ack(_) | Message::ErrorReply(_)
+        );
+        if reply && self.hello == Some(rid) {
+            return self.on_hello_answer(now, conn, frame.message);
+        }
         match frame.message {
             Message::Push(Push {
                 data_info_id,
@@ -284,6 +318,36 @@ impl Client {
                         reason: e.message,
                     }));
                 }
+            }
+            Message::Unknown(u) if rid != 0 => self.out.push_back(Output::Send {
+                conn,
+                frame: Frame::new(rid, negotiate::unsupported_kind(u.kind)),
+            }),
+            _ => {}
+        }
+    }
+
+    /// The session's answer to this connection's hello.
+    fn on_hello_answer(&mut self, now: Instant, conn: ConnId, answer: Message) {
+        self.hello = None;
+        match answer {
+            Message::ClientWelcome(w) => {
+                let agreement = Agreement {
+                    version: w.version,
+                    features: w.features,
+                };
+                self.welcome = Some((agreement, Some(w.session)));
+            }
+            // A version 1 session acknowledges the hello: it speaks version 1.
+            Message::Ack(_) => self.welcome = Some((Agreement::UNVERSIONED, None)),
+            Message::ErrorReply(e) => {
+                // Refused (a version this session does not serve): it will not serve this
+                // connection, so give it up and try the next session.
+                self.out.push_back(Output::Close {
+                    conn,
+                    reason: Text::from(format!("session refused the hello: {}", e.message)),
+                });
+                self.lost(now, true);
             }
             _ => {}
         }
@@ -314,7 +378,7 @@ impl Node for Client {
                     && c == conn
                 {
                     liveness.received(now);
-                    self.on_frame(conn, frame);
+                    self.on_frame(now, conn, frame);
                 }
             }
             // Stale connections, or inbound ones a client never accepts.

@@ -567,3 +567,114 @@ fn a_connect_nothing_answers_is_abandoned_at_its_deadline_and_the_next_session_t
         "within one backoff of the deadline"
     );
 }
+
+// ----- hellos and protocol evolution (docs/protocol.md §9) ---------------------------------
+
+fn frame_in(t: &mut T, conn: ConnId, rid: u64, m: impl Into<Message>) -> Vec<Output<Event>> {
+    t.c.handle_input(
+        t.now,
+        Input::Frame {
+            conn,
+            frame: Frame::new(rid, m),
+        },
+    );
+    t.drain()
+}
+
+/// The request id of the hello among `outs`.
+fn hello_id(outs: &[Output<Event>]) -> u64 {
+    outs.iter()
+        .find_map(|o| match o {
+            Output::Send { frame, .. } if matches!(frame.message, Message::ClientHello(_)) => {
+                Some(frame.request_id)
+            }
+            _ => None,
+        })
+        .expect("a hello")
+}
+
+#[test]
+fn the_hello_announces_this_builds_version_and_the_welcome_is_recorded() {
+    let mut t = T::new();
+    let (conn, _, outs) = t.connect();
+    let m = messages(&outs);
+    assert!(
+        matches!(&m[0], Message::ClientHello(h)
+            if h.version == negotiate::VERSION && h.features == crate::wire::Features::SUPPORTED),
+        "{m:?}"
+    );
+    assert_eq!(t.c.agreement(), None, "not answered yet");
+    let session = crate::model::ProcessId {
+        node: crate::model::NodeId(4),
+        incarnation: crate::model::Incarnation(9),
+    };
+    let welcome = crate::wire::ClientWelcome {
+        version: negotiate::VERSION,
+        features: crate::wire::Features::NONE,
+        session,
+    };
+    assert_eq!(frame_in(&mut t, conn, hello_id(&outs), welcome), vec![]);
+    assert_eq!(
+        t.c.agreement(),
+        Some(Agreement {
+            version: negotiate::VERSION,
+            features: crate::wire::Features::NONE
+        })
+    );
+    assert_eq!(t.c.session_process(), Some(session));
+    t.c.handle_input(t.now, Input::Closed { conn });
+    assert_eq!(t.c.agreement(), None, "forgotten with the connection");
+}
+
+#[test]
+fn a_version_1_sessions_ack_to_the_hello_means_version_1() {
+    let mut t = T::new();
+    let (conn, _, outs) = t.connect();
+    frame_in(&mut t, conn, hello_id(&outs), Ack {});
+    assert_eq!(t.c.agreement(), Some(Agreement::UNVERSIONED));
+    assert_eq!(t.c.session_process(), None);
+}
+
+#[test]
+fn a_push_reusing_the_hellos_request_id_is_a_push_not_the_hellos_answer() {
+    let mut t = T::new();
+    t.cmd(subscribe_cmd("sub-1"));
+    let (conn, _, outs) = t.connect();
+    let id = hello_id(&outs);
+    let outs = t.push(conn, id, 4, vec![p("a")]);
+    assert_eq!(updates(&outs), vec![(v(4), 1)]);
+    assert_eq!(t.c.agreement(), None, "still waiting for the answer");
+}
+
+#[test]
+fn a_refused_hello_gives_up_the_session_and_fails_over() {
+    let mut t = T::new();
+    let (conn, first, outs) = t.connect();
+    let refusal = negotiate::negotiate(0, crate::wire::Features::NONE).unwrap_err();
+    let outs = frame_in(&mut t, conn, hello_id(&outs), refusal);
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Close { conn: c, .. } if *c == conn)),
+        "{outs:?}"
+    );
+    assert!(!t.c.is_connected());
+    let (_, next, _) = t.connect();
+    assert_ne!(next, first, "the next session is tried");
+}
+
+#[test]
+fn an_unknown_request_from_the_session_is_answered_unsupported_and_a_one_way_one_ignored() {
+    let mut t = T::new();
+    let (conn, _, _) = t.connect();
+    let unknown = |kind| Message::Unknown(crate::wire::Unknown { kind });
+    assert_eq!(frame_in(&mut t, conn, 0, unknown(0x80)), vec![]);
+    let outs = frame_in(&mut t, conn, 33, unknown(0x81));
+    assert!(
+        matches!(&outs[..], [Output::Send { conn: c, frame }] if *c == conn
+            && frame.request_id == 33
+            && matches!(&frame.message, Message::ErrorReply(e)
+                if e.code == crate::wire::ErrorCode::Unsupported)),
+        "{outs:?}"
+    );
+    assert!(t.c.is_connected());
+}

@@ -3,6 +3,13 @@
 //! install), the per-slot state (store plus leader or follower machinery), and the timers;
 //! it dispatches every frame to the mechanism that owns it and queues what to send.
 //!
+//! Hellos (`docs/protocol.md` §9): an inbound connection's `PeerHello` is negotiated; a
+//! version the node does not serve gets `ErrorReply` (`Unsupported`) and the connection is
+//! closed, version 2 on gets `PeerWelcome`. The `PeerWelcome` answering the node's own
+//! hellos is recorded; [`DataNode::agreement`] tells what was agreed on a connection. A
+//! request of a kind the node does not define is answered `Unsupported`; an unknown one-way
+//! message is ignored.
+//!
 //! This file holds the node's state, its construction and accessors, the output helpers,
 //! the dispatch of every input and the [`Node`] impl. Each concern the dispatch hands off
 //! lives in its own submodule, as `impl DataNode` blocks over the same private state:
@@ -35,7 +42,10 @@ use crate::net::Dials;
 use crate::rng::Rng;
 use crate::slot::{SlotCount, SlotTable};
 use crate::time::Instant;
-use crate::wire::{ErrorCode, ErrorReply, Frame, Message, PeerHello, ReplicaDatum, SlotStatus};
+use crate::wire::negotiate::{self, Agreement};
+use crate::wire::{
+    ErrorCode, ErrorReply, Frame, Message, PeerHello, PeerWelcome, ReplicaDatum, SlotStatus,
+};
 use peers::Link;
 use slots::{LocalSlot, SlotRole, status};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -104,6 +114,9 @@ pub struct DataNode {
     /// Liveness of session connections: a quiet one gets a `KeepAlive` (the session
     /// idle-times-out its data links).
     session_liveness: BTreeMap<ConnId, Liveness>,
+    /// What was agreed on each connection whose hello was answered (by this node, or by the
+    /// peer it said hello to).
+    agreements: BTreeMap<ConnId, Agreement>,
     /// The latest `now` handed in, stamped on frames as they are drained.
     now: Instant,
 }
@@ -144,8 +157,16 @@ impl DataNode {
             next_tick: now,
             dirty: BTreeSet::new(),
             session_liveness: BTreeMap::new(),
+            agreements: BTreeMap::new(),
             now,
         })
+    }
+
+    /// The protocol version and features agreed on `conn` once its hello was answered
+    /// (by this node, or by the peer this node said hello to); `None` before, or on a
+    /// connection the node does not know.
+    pub fn agreement(&self, conn: ConnId) -> Option<Agreement> {
+        self.agreements.get(&conn).copied()
     }
 
     /// The node's configuration.
@@ -228,7 +249,29 @@ impl DataNode {
         let id = frame.request_id;
         match (peer, frame.message) {
             (_, Message::KeepAlive(_)) => self.renew(peer, now),
-            (Peer::Unbound, Message::PeerHello(h)) => self.on_hello(now, conn, h),
+            // Nothing to do with a one-way message of a kind this node does not define.
+            (_, Message::Unknown(_)) if id == 0 => self.renew(peer, now),
+            (_, Message::Unknown(u)) => {
+                self.renew(peer, now);
+                self.send(conn, id, negotiate::unsupported_kind(u.kind));
+            }
+            (Peer::Unbound, Message::PeerHello(h)) => {
+                match negotiate::negotiate(h.version, h.features) {
+                    Ok(agreement) => self.on_hello(now, conn, h, agreement),
+                    Err(refusal) => {
+                        let reason = refusal.message.to_string();
+                        self.send(conn, id, refusal);
+                        self.close(conn, reason);
+                    }
+                }
+            }
+            (Peer::Meta | Peer::Data(_), Message::PeerWelcome(w)) => {
+                let agreement = Agreement {
+                    version: w.version,
+                    features: w.features,
+                };
+                self.agreements.insert(conn, agreement);
+            }
             (Peer::Unbound, m) => {
                 let msg = format!("expected PeerHello, got {}", m.kind().name());
                 self.send(conn, id, error(ErrorCode::BadRequest, msg.clone()));
@@ -254,7 +297,19 @@ impl DataNode {
         self.send(conn, id, error(ErrorCode::BadRequest, msg));
     }
 
-    fn on_hello(&mut self, now: Instant, conn: ConnId, h: PeerHello) {
+    fn on_hello(&mut self, now: Instant, conn: ConnId, h: PeerHello, agreement: Agreement) {
+        if h.role != Role::Meta {
+            self.agreements.insert(conn, agreement);
+            if agreement.welcomes() {
+                let welcome = PeerWelcome {
+                    version: agreement.version,
+                    features: agreement.features,
+                    role: Role::Data,
+                    process: self.cfg.process,
+                };
+                self.send(conn, 0, welcome);
+            }
+        }
         match h.role {
             Role::Session => {
                 self.conns.insert(conn, Peer::Session(h.process));

@@ -14,8 +14,8 @@ use crate::testkit::{self, member, peer_hello, through_codec};
 use crate::time::Instant;
 use crate::wire::{
     Ack, ChangeNotify, ClusterView, Datums, Digest, FetchDatums, Frame, IdDigest, KeepAlive,
-    Member, Message, PublisherEntry, ReconcileDigests, ReconcilePage, Refused, ReplicaDatum,
-    SlotRefusal, SlotRoute, SlotState, WriteBatch, WriteOp,
+    Member, Message, PeerHello, PublisherEntry, ReconcileDigests, ReconcilePage, Refused,
+    ReplicaDatum, SlotRefusal, SlotRoute, SlotState, WriteBatch, WriteOp,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -203,6 +203,14 @@ impl Net {
     pub(super) fn session(&mut self, i: usize, conn: ConnId, process: ProcessId) {
         self.queue.push_back((i, Input::Accepted { conn }));
         self.to(i, conn, 0, peer_hello(Role::Session, process, "session:1"));
+        // The node answers the hello before anything else; the fake session reads past it.
+        let inbox = self.session_inbox.entry((i, conn)).or_default();
+        assert!(
+            matches!(inbox.first(), Some(f) if matches!(&f.message,
+                Message::PeerWelcome(w) if w.version == crate::wire::negotiate::VERSION)),
+            "no PeerWelcome first: {inbox:?}"
+        );
+        inbox.remove(0);
     }
 
     /// A frame from a fake session (or anyone) to node `i`.
@@ -1143,4 +1151,63 @@ fn reconcile_ignores_the_late_answer_of_an_abandoned_run() {
         },
     );
     assert_eq!(net.nodes[0].reconcile_counts(slot), Some((1, 0)));
+}
+
+// ----- hellos and protocol evolution (docs/protocol.md §9) ---------------------------------
+
+#[test]
+fn a_session_hello_is_welcomed_and_its_agreement_recorded() {
+    // `Net::session` checks the welcome comes first; here, what the node recorded.
+    let mut net = single(&[]);
+    assert_eq!(net.nodes[0].agreement(S1), None);
+    net.session(0, S1, pid(50));
+    assert_eq!(
+        net.nodes[0].agreement(S1),
+        Some(crate::wire::Agreement {
+            version: crate::wire::negotiate::VERSION,
+            features: crate::wire::Features::NONE,
+        })
+    );
+}
+
+#[test]
+fn a_peer_hello_older_than_the_node_serves_is_refused_unsupported_and_closed() {
+    let mut net = single(&[]);
+    net.queue.push_back((0, Input::Accepted { conn: S1 }));
+    let ancient = PeerHello {
+        version: 0,
+        ..PeerHello::new(Role::Session, pid(50), Text::from("session:1"))
+    };
+    net.to(0, S1, 0, ancient);
+    let f = net.take(0, S1);
+    assert!(
+        matches!(&f[..], [reply] if matches!(&reply.message,
+            Message::ErrorReply(e) if e.code == crate::wire::ErrorCode::Unsupported)),
+        "{f:?}"
+    );
+    assert_eq!(net.nodes[0].agreement(S1), None);
+    net.to(0, S1, 4, batch(route(0, 1, 1), vec![put(1, "a", 1, 1)]));
+    assert_eq!(net.take(0, S1), vec![], "the connection is not served");
+    assert_eq!(net.nodes[0].publisher_count(), 0);
+}
+
+#[test]
+fn unknown_kinds_are_ignored_one_way_and_answered_unsupported_as_requests() {
+    let mut net = single(&[]);
+    net.session(0, S1, pid(50));
+    let unknown = |kind| Message::Unknown(crate::wire::Unknown { kind });
+    net.to(0, S1, 0, unknown(0x90));
+    assert_eq!(net.take(0, S1), vec![]);
+    net.to(0, S1, 7, unknown(0x91));
+    let f = net.take(0, S1);
+    assert!(
+        matches!(&f[..], [reply] if reply.request_id == 7 && matches!(&reply.message,
+            Message::ErrorReply(e) if e.code == crate::wire::ErrorCode::Unsupported)),
+        "{f:?}"
+    );
+    assert_eq!(
+        net.nodes[0].agreement(S1).map(|a| a.version),
+        Some(2),
+        "still bound"
+    );
 }

@@ -16,6 +16,13 @@
 //! propose in one entry the members to add or update, the expired leases, and the table
 //! [`arrange`] computes from the resulting membership.
 //!
+//! Hellos (`docs/protocol.md` §9): a `PeerHello` is negotiated; a version meta does not
+//! serve gets `ErrorReply` (`Unsupported`) and the connection is closed, version 2 on gets
+//! `PeerWelcome` once bound. The `PeerWelcome` a higher meta peer answers this node's hello
+//! with is recorded; [`MetaNode::agreement`] tells what was agreed on a connection. A request
+//! of a kind meta does not define is answered `Unsupported`; an unknown one-way message is
+//! ignored.
+//!
 //! Nothing here panics on network input: frames before the hello, from the wrong role or
 //! with a process other than the hello's get `ErrorReply` (requests) or `Close` (consensus
 //! traffic from a stranger, a retired process). Meta peers themselves are trusted: they
@@ -35,9 +42,10 @@ use crate::model::{NodeId, ProcessId, Role, Text};
 use crate::net::Dials;
 use crate::rng::Rng;
 use crate::time::Instant;
+use crate::wire::negotiate::{self, Agreement};
 use crate::wire::{
     ErrorCode, ErrorReply, Frame, Heartbeat, HeartbeatAck, Member, Message, NotLeader, PeerHello,
-    Raft,
+    PeerWelcome, Raft,
 };
 use protobuf::Message as _;
 use std::collections::{BTreeMap, VecDeque};
@@ -110,6 +118,9 @@ pub struct MetaNode {
     consensus: Consensus,
     arrange: ArrangeConfig,
     conns: BTreeMap<ConnId, Peer>,
+    /// What was agreed on each connection whose hello was answered (by this node, or by
+    /// the meta peer it said hello to).
+    agreements: BTreeMap<ConnId, Agreement>,
     links: BTreeMap<u64, Link>,
     ids: ConnIds,
     dials: Dials,
@@ -164,6 +175,7 @@ impl MetaNode {
             rng,
             consensus,
             conns: BTreeMap::new(),
+            agreements: BTreeMap::new(),
             links,
             ids: ConnIds::default(),
             dials: Dials::new(connect_timeout),
@@ -175,6 +187,13 @@ impl MetaNode {
         };
         node.flush_consensus();
         Ok(node)
+    }
+
+    /// The protocol version and features agreed on `conn` once its hello was answered (by
+    /// this node, or by the meta peer it said hello to); `None` before, or on a connection
+    /// the node does not know.
+    pub fn agreement(&self, conn: ConnId) -> Option<Agreement> {
+        self.agreements.get(&conn).copied()
     }
 
     /// This node's consensus id.
@@ -225,6 +244,7 @@ impl MetaNode {
     /// Forgets a connection; a meta link retries after its backoff.
     fn drop_conn(&mut self, conn: ConnId, now: Instant) {
         self.conns.remove(&conn);
+        self.agreements.remove(&conn);
         let jitter = self.rng.below(50) + 1;
         for link in self.links.values_mut() {
             if link.conn == Some(conn) {
@@ -239,11 +259,7 @@ impl MetaNode {
     fn hello(&self) -> Frame {
         Frame::new(
             0,
-            PeerHello {
-                role: Role::Meta,
-                process: self.config.process(),
-                address: self.address.clone(),
-            },
+            PeerHello::new(Role::Meta, self.config.process(), self.address.clone()),
         )
     }
 
@@ -275,7 +291,28 @@ impl MetaNode {
         let id = frame.request_id;
         match (peer, frame.message) {
             (_, Message::KeepAlive(_) | Message::Ack(_) | Message::ErrorReply(_)) => {}
-            (Peer::Unknown, Message::PeerHello(h)) => self.on_hello(conn, h),
+            // Nothing to do with a one-way message of a kind meta does not define.
+            (_, Message::Unknown(_)) if id == 0 => {}
+            (_, Message::Unknown(u)) => {
+                self.send(conn, Frame::new(id, negotiate::unsupported_kind(u.kind)));
+            }
+            (Peer::Unknown, Message::PeerHello(h)) => {
+                match negotiate::negotiate(h.version, h.features) {
+                    Ok(agreement) => self.on_hello(conn, h, agreement),
+                    Err(refusal) => {
+                        let reason = refusal.message.clone();
+                        self.send(conn, Frame::new(id, refusal));
+                        self.close(conn, &reason);
+                    }
+                }
+            }
+            (Peer::Meta(_), Message::PeerWelcome(w)) => {
+                let agreement = Agreement {
+                    version: w.version,
+                    features: w.features,
+                };
+                self.agreements.insert(conn, agreement);
+            }
             (Peer::Unknown, m) => {
                 self.error(conn, id, format!("{:?} before PeerHello", m.kind()));
             }
@@ -292,7 +329,7 @@ impl MetaNode {
         }
     }
 
-    fn on_hello(&mut self, conn: ConnId, hello: PeerHello) {
+    fn on_hello(&mut self, conn: ConnId, hello: PeerHello, agreement: Agreement) {
         match hello.role {
             Role::Meta => {
                 let from = hello.process.node.0;
@@ -308,6 +345,16 @@ impl MetaNode {
             role => {
                 self.conns.insert(conn, Peer::Node(hello.process, role));
             }
+        }
+        self.agreements.insert(conn, agreement);
+        if agreement.welcomes() {
+            let welcome = PeerWelcome {
+                version: agreement.version,
+                features: agreement.features,
+                role: Role::Meta,
+                process: self.config.process(),
+            };
+            self.send(conn, Frame::new(0, welcome));
         }
     }
 

@@ -9,6 +9,15 @@
 //! leaders), `peers` (connections to data and meta), `scan` (the version scan). The
 //! contract with the other roles is `docs/architecture.md`.
 //!
+//! Hellos (`docs/protocol.md` §9): a client's `ClientHello` is answered with the agreed
+//! protocol version and features and the session's process (`ClientWelcome`; `Ack` to a
+//! version 1 client, as version 1 defined), a peer's `PeerHello` of version 2 on with
+//! `PeerWelcome`; a hello older than the session serves gets `ErrorReply` (`Unsupported`)
+//! and its connection is closed. The `PeerWelcome` answering the session's own hellos is
+//! recorded per link. [`Session::agreement`] tells what was agreed on a connection. A request
+//! of a kind the session does not define is answered `Unsupported`; an unknown one-way
+//! message is ignored.
+//!
 //! Liveness ([`crate::liveness`]): client connections and the data links the session
 //! opened get a `KeepAlive` when nothing was sent on them for `keepalive_interval`, and are
 //! closed when nothing arrived for `idle_timeout` (then handled exactly as if the driver had
@@ -46,9 +55,10 @@ use crate::model::{DataInfoId, Role, SlotId, Text};
 use crate::rng::Rng;
 use crate::slot::SlotTable;
 use crate::time::Instant;
+use crate::wire::negotiate::{self, Agreement};
 use crate::wire::{
-    Ack, ClusterView, ErrorCode, Frame, KeepAlive, Message, PeerHello, Publish, Refused,
-    SlotRefusal, Subscribe, Unpublish,
+    Ack, ClientHello, ClientWelcome, ClusterView, ErrorCode, Frame, KeepAlive, Message, PeerHello,
+    PeerWelcome, Publish, Refused, SlotRefusal, Subscribe, Unknown, Unpublish,
 };
 use fetch::{Announced, Fetcher};
 use outbox::Outbox;
@@ -112,6 +122,9 @@ pub struct Session {
     links: BTreeMap<ConnId, Liveness>,
     /// The liveness sweep: its settings and count.
     sweep: Sweep,
+    /// What was agreed on each connection whose hello was answered (by the session, or by
+    /// the peer it said hello to).
+    agreements: BTreeMap<ConnId, Agreement>,
     /// The latest `now` handed in, stamped on frames as they are drained.
     now: Instant,
 }
@@ -121,11 +134,7 @@ impl Session {
     pub fn new(config: SessionConfig, seed: u64) -> Result<Self, ConfigError> {
         config.validate()?;
         let mut rng = Rng::seed_from_u64(seed);
-        let hello = PeerHello {
-            role: Role::Session,
-            process: config.process,
-            address: config.peer_address.clone(),
-        };
+        let hello = PeerHello::new(Role::Session, config.process, config.peer_address.clone());
         let links = LinkConfig {
             hello,
             backoff: config.reconnect_backoff,
@@ -157,6 +166,7 @@ impl Session {
             graces: BTreeMap::new(),
             links: BTreeMap::new(),
             sweep,
+            agreements: BTreeMap::new(),
             now: Instant::ZERO,
         })
     }
@@ -318,6 +328,7 @@ impl Session {
                 return;
             }
             Message::KeepAlive(_) => return,
+            Message::Unknown(u) => return self.unknown(conn, rid, u),
             other => {
                 let reason = format!("{} is not a client request", other.kind().name());
                 self.out.reject(conn, rid, ErrorCode::BadRequest, &reason);
@@ -456,6 +467,14 @@ impl Session {
             }
             Message::HeartbeatAck(_) | Message::KeepAlive(_) | Message::Ack(_) => {}
             Message::PeerHello(_) => {}
+            Message::PeerWelcome(w) => {
+                let agreement = Agreement {
+                    version: w.version,
+                    features: w.features,
+                };
+                self.agreements.insert(conn, agreement);
+            }
+            Message::Unknown(u) => self.unknown(conn, rid, u),
             message => self.on_reply(now, conn, rid, message),
         }
     }
@@ -670,7 +689,81 @@ impl Session {
     }
 
     /// A connection ended (reported by the driver, or closed by the session itself).
+    /// The protocol version and features agreed on `conn`: with a client or a peer that
+    /// said hello to this session, once answered, or with a peer that answered this
+    /// session's hello. `None` before that, or on a connection the session does not know.
+    pub fn agreement(&self, conn: ConnId) -> Option<Agreement> {
+        self.agreements.get(&conn).copied()
+    }
+
+    /// A client's hello: serve the connection if the session speaks its version, and tell
+    /// it what was agreed.
+    fn client_hello(&mut self, now: Instant, conn: ConnId, rid: u64, h: ClientHello) {
+        self.inbound.remove(&conn);
+        let agreement = match negotiate::negotiate(h.version, h.features) {
+            Ok(a) => a,
+            Err(refusal) => return self.refuse_hello(conn, rid, refusal),
+        };
+        self.registry.open(conn, now, self.sweep.stamp());
+        self.agreements.insert(conn, agreement);
+        if agreement.welcomes() {
+            let welcome = ClientWelcome {
+                version: agreement.version,
+                features: agreement.features,
+                session: self.config.process,
+            };
+            self.out.send(conn, rid, welcome);
+        } else {
+            self.out.send(conn, rid, Ack {});
+        }
+    }
+
+    /// A peer's hello: bind the connection to it if the session speaks its version, and
+    /// (version 2 on) tell it what was agreed.
+    fn peer_hello(&mut self, conn: ConnId, rid: u64, h: PeerHello) {
+        let agreement = match negotiate::negotiate(h.version, h.features) {
+            Ok(a) => a,
+            Err(refusal) => {
+                self.inbound.remove(&conn);
+                return self.refuse_hello(conn, rid, refusal);
+            }
+        };
+        self.inbound.insert(conn, Inbound::Peer);
+        self.peers.accept(conn, &h);
+        self.agreements.insert(conn, agreement);
+        if agreement.welcomes() {
+            let welcome = PeerWelcome {
+                version: agreement.version,
+                features: agreement.features,
+                role: Role::Session,
+                process: self.config.process,
+            };
+            self.out.send(conn, 0, welcome);
+        }
+    }
+
+    /// Refuses a hello the session cannot serve: says why, then closes the connection.
+    fn refuse_hello(&mut self, conn: ConnId, rid: u64, refusal: crate::wire::ErrorReply) {
+        let reason = refusal.message.clone();
+        self.out.send(conn, rid, refusal);
+        self.out.event(SessionEvent::ProtocolViolation {
+            conn,
+            reason: reason.clone(),
+        });
+        self.out.close(conn, &reason);
+    }
+
+    /// A frame of a kind the session does not define: a one-way message is ignored, a
+    /// request answered `Unsupported`.
+    fn unknown(&mut self, conn: ConnId, rid: u64, u: Unknown) {
+        if rid != 0 {
+            self.out
+                .send(conn, rid, negotiate::unsupported_kind(u.kind));
+        }
+    }
+
     fn conn_closed(&mut self, now: Instant, conn: ConnId) {
+        self.agreements.remove(&conn);
         self.links.remove(&conn);
         self.inbound.remove(&conn);
         if self.registry.is_client(conn) {
@@ -792,15 +885,11 @@ impl Session {
         }
         match self.inbound.get(&conn).copied() {
             Some(Inbound::Unknown) => match frame.message {
-                Message::ClientHello(_) => {
-                    self.inbound.remove(&conn);
-                    self.registry.open(conn, now, self.sweep.stamp());
-                }
+                Message::ClientHello(h) => self.client_hello(now, conn, frame.request_id, h),
                 // Only data nodes dial a session; meta is dialled by the session itself, so a
                 // "meta" on an inbound connection is refused rather than obeyed.
                 Message::PeerHello(h) if h.role == Role::Data => {
-                    self.inbound.insert(conn, Inbound::Peer);
-                    self.peers.accept(conn, &h);
+                    self.peer_hello(conn, frame.request_id, h)
                 }
                 Message::PeerHello(h) => {
                     self.inbound.remove(&conn);
@@ -808,6 +897,7 @@ impl Session {
                     self.out.close(conn, &reason);
                 }
                 Message::KeepAlive(_) => {}
+                Message::Unknown(u) => self.unknown(conn, frame.request_id, u),
                 other => {
                     let reason = format!("{} before a hello", other.kind().name());
                     self.out

@@ -1014,3 +1014,207 @@ fn an_inbound_connection_claiming_to_be_meta_is_closed_and_its_view_ignored() {
         "no table from a stranger"
     );
 }
+
+// ----- hellos and protocol evolution (docs/protocol.md §9) ---------------------------------
+
+/// The bytes a version 1 client sent as its hello (request 1, client "app-1", connect
+/// generation 2), exactly as before hellos carried a version: they must stay servable.
+const V1_CLIENT_HELLO: &[u8] = &[
+    0x52, 0x53, 0x01, 0x10, 0x00, 0x00, 0x00, 0x11, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x01, // header: ClientHello, body_len 17, request 1
+    0x00, 0x00, 0x00, 0x05, b'a', b'p', b'p', b'-', b'1', // client_id "app-1"
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, // connect_generation 2
+];
+
+fn unknown(kind: u8) -> Message {
+    Message::Unknown(Unknown { kind })
+}
+
+#[test]
+fn a_version_1_client_hello_is_acked_as_version_1_defined_and_the_client_gets_its_pushes() {
+    let mut t = T::new();
+    let c = ConnId(7);
+    t.input(Input::Accepted { conn: c });
+    let frame = Frame::decode(bytes::Bytes::from_static(V1_CLIENT_HELLO)).unwrap();
+    t.input(Input::Frame { conn: c, frame });
+    let sent = t.sent();
+    assert_eq!(
+        sent,
+        vec![(c, Frame::new(1, Ack {}))],
+        "a version 1 client knows no welcome"
+    );
+    assert_eq!(t.session.agreement(c), Some(Agreement::UNVERSIONED));
+    let k = key(1);
+    t.frame(c, 2, sub(&k, "sub", None));
+    let sent = t.sent();
+    assert!(sent.contains(&(c, Frame::new(2, Ack {}))), "{sent:?}");
+    let (_, fetch) = find(&sent, is_fetch);
+    let d1 = t.d1();
+    t.frame(
+        d1,
+        fetch.request_id,
+        Datums {
+            datums: vec![datum(&k, 3, &["a"])],
+        },
+    );
+    let sent = t.sent();
+    let (to, push) = find(&sent, is_push);
+    assert_eq!(to, c);
+    let Message::Push(p) = &push.message else {
+        unreachable!()
+    };
+    assert_eq!((p.version, p.publishers.len()), (v(3), 1));
+}
+
+#[test]
+fn a_versioned_client_hello_is_welcomed_with_the_agreement_and_the_session_process() {
+    let mut t = T::new();
+    let c = ConnId(7);
+    t.input(Input::Accepted { conn: c });
+    let newer = ClientHello {
+        version: negotiate::VERSION + 5,
+        features: crate::wire::Features(0b1010),
+        ..ClientHello::new(Text::from("app"), 1)
+    };
+    t.frame(c, 4, newer);
+    let welcome = ClientWelcome {
+        version: negotiate::VERSION,
+        features: crate::wire::Features::NONE,
+        session: config().process,
+    };
+    assert_eq!(t.sent(), vec![(c, Frame::new(4, welcome))]);
+    let agreed = t.session.agreement(c).expect("recorded");
+    assert_eq!(agreed.version, negotiate::VERSION);
+    t.frame(c, 5, sub(&key(1), "sub", None));
+    assert!(t.sent().contains(&(c, Frame::new(5, Ack {}))), "served");
+}
+
+#[test]
+fn a_hello_older_than_the_session_serves_is_refused_unsupported_and_not_served() {
+    let mut t = T::new();
+    let c = ConnId(7);
+    t.input(Input::Accepted { conn: c });
+    let ancient = ClientHello {
+        version: negotiate::MIN_VERSION - 1,
+        ..ClientHello::new(Text::from("app"), 1)
+    };
+    t.frame(c, 3, ancient);
+    let outs = t.drain();
+    let reply = outs.iter().find_map(|o| match o {
+        Output::Send { conn, frame } if *conn == c => Some(frame.clone()),
+        _ => None,
+    });
+    let Some(Frame {
+        request_id: 3,
+        message: Message::ErrorReply(e),
+    }) = reply
+    else {
+        panic!("no ErrorReply to the hello: {outs:?}")
+    };
+    assert_eq!(e.code, ErrorCode::Unsupported);
+    assert!(e.message.contains("version 0"), "{}", e.message);
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Close { conn, .. } if *conn == c)),
+        "closed: {outs:?}"
+    );
+    assert_eq!(t.session.agreement(c), None);
+    publish(&mut t, c, 4, &key(1), publisher("p", 1, 1));
+    let sent = t.sent();
+    assert_eq!(count(&sent, is_batch), 0, "nothing accepted from it");
+    assert!(!sent.contains(&(c, Frame::new(4, Ack {}))), "{sent:?}");
+}
+
+#[test]
+fn an_unknown_request_is_answered_unsupported_and_an_unknown_one_way_message_ignored() {
+    let mut t = T::new();
+    let c = t.client(1);
+    t.drain();
+    t.frame(c, 0, unknown(0x70));
+    assert_eq!(
+        t.drain(),
+        vec![],
+        "a one-way message of an unknown kind is ignored"
+    );
+    t.frame(c, 9, unknown(0x71));
+    let sent = t.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (to, reply) = &sent[0];
+    let Message::ErrorReply(e) = &reply.message else {
+        panic!("{reply:?}")
+    };
+    assert_eq!(
+        (*to, reply.request_id, e.code),
+        (c, 9, ErrorCode::Unsupported)
+    );
+    assert!(e.message.contains("0x71"));
+    t.frame(c, 10, sub(&key(1), "sub", None));
+    assert!(
+        t.sent().contains(&(c, Frame::new(10, Ack {}))),
+        "the connection is still served"
+    );
+    // The same on a data link, and before any hello.
+    let d1 = t.d1();
+    t.frame(d1, 11, unknown(0x72));
+    let sent = t.sent();
+    assert!(
+        matches!(&sent[..], [(to, f)] if *to == d1 && f.request_id == 11
+        && matches!(&f.message, Message::ErrorReply(e) if e.code == ErrorCode::Unsupported))
+    );
+    let fresh = ConnId(77);
+    t.input(Input::Accepted { conn: fresh });
+    t.frame(fresh, 0, unknown(0x73));
+    assert_eq!(t.drain(), vec![]);
+}
+
+#[test]
+fn peer_hellos_are_welcomed_and_the_welcome_to_the_sessions_own_hello_is_recorded() {
+    let mut t = T::new();
+    let peer = ConnId(55);
+    t.input(Input::Accepted { conn: peer });
+    t.frame(
+        peer,
+        0,
+        PeerHello::new(Role::Data, D2, Text::from("data11:1")),
+    );
+    let welcome = PeerWelcome {
+        version: negotiate::VERSION,
+        features: crate::wire::Features::NONE,
+        role: Role::Session,
+        process: config().process,
+    };
+    assert_eq!(t.sent(), vec![(peer, Frame::new(0, welcome))]);
+    // A version 1 peer is bound but not answered: it would not know the welcome.
+    let old = ConnId(56);
+    t.input(Input::Accepted { conn: old });
+    let v1 = PeerHello {
+        version: 1,
+        ..PeerHello::new(Role::Data, D1, Text::from("data10:1"))
+    };
+    t.frame(old, 0, v1);
+    assert_eq!(t.sent(), vec![]);
+    assert_eq!(t.session.agreement(old), Some(Agreement::UNVERSIONED));
+    // The data node answers the session's hello on the link the session opened.
+    let d1 = t.d1();
+    assert_eq!(t.session.agreement(d1), None, "not answered yet");
+    let answer = PeerWelcome {
+        version: negotiate::VERSION,
+        features: crate::wire::Features::NONE,
+        role: Role::Data,
+        process: D1,
+    };
+    t.frame(d1, 0, answer);
+    assert_eq!(
+        t.session.agreement(d1),
+        Some(Agreement {
+            version: negotiate::VERSION,
+            features: crate::wire::Features::NONE,
+        })
+    );
+    t.input(Input::Closed { conn: d1 });
+    assert_eq!(
+        t.session.agreement(d1),
+        None,
+        "forgotten with its connection"
+    );
+}

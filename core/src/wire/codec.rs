@@ -27,6 +27,16 @@ pub trait Decode: Sized {
     fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError>;
 }
 
+/// Reads a whole message body: the fields this build knows, in order, and nothing after
+/// them. What follows the last known field belongs to a newer peer's version of the message
+/// and is left unread (the frame layer discards it); fields appended to a message after its
+/// first release take their defaults when the body ends before them. Implemented by every
+/// `wire_struct!`; a struct with `appended` fields implements only this, not [`Decode`].
+pub trait DecodeBody: Sized {
+    /// Reads the message from the start of its body.
+    fn decode_body(r: &mut Reader<'_>) -> Result<Self, BodyError>;
+}
+
 /// A cursor over a frame body. Byte strings it yields share the body's buffer.
 #[derive(Debug)]
 pub struct Reader<'a> {

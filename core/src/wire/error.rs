@@ -17,15 +17,10 @@ pub enum DecodeError {
         /// error must be the same however the stream was split into reads).
         found: [u8; 2],
     },
-    /// The frame is for a protocol version this build does not understand.
+    /// The frame's header is of a framing version this build does not understand.
     UnsupportedVersion {
         /// The version byte of the frame.
         version: u8,
-    },
-    /// The frame's message kind is not one this version defines.
-    UnknownKind {
-        /// The kind byte of the frame.
-        kind: u8,
     },
     /// The frame declares a size larger than the configured maximum.
     FrameTooLarge {
@@ -86,7 +81,9 @@ pub enum BodyError {
         /// The tag found.
         tag: u8,
     },
-    /// Bytes left over after the message's last field.
+    /// Bytes left over after a value that must end its input ([`super::Reader::finish`]).
+    /// Never reported for a frame body: a body's bytes after its last known field are a
+    /// newer peer's appended fields, and are skipped.
     TrailingBytes {
         /// How many.
         count: usize,
@@ -119,9 +116,8 @@ impl fmt::Display for DecodeError {
                 found[0], found[1]
             ),
             DecodeError::UnsupportedVersion { version } => {
-                write!(f, "unsupported protocol version {version}")
+                write!(f, "unsupported frame version {version}")
             }
-            DecodeError::UnknownKind { kind } => write!(f, "unknown message kind 0x{kind:02x}"),
             DecodeError::FrameTooLarge { len, max } => {
                 write!(f, "frame of {len} bytes exceeds the maximum of {max}")
             }

@@ -4,7 +4,7 @@
 //! ```text
 //! offset  size  field
 //!      0     2  magic       0x52 0x53 ("RS")
-//!      2     1  version     PROTOCOL_VERSION
+//!      2     1  version     FRAME_VERSION
 //!      3     1  kind        MessageKind
 //!      4     4  body_len    u32, big-endian
 //!      8     8  request_id  u64, big-endian
@@ -13,6 +13,13 @@
 //!
 //! The header is validated byte by byte as it arrives, so garbage, a foreign protocol or an
 //! oversized frame is refused after at most 8 bytes, before anything waits for a body.
+//!
+//! Evolution is handled here only as far as framing can without knowing the roles
+//! (`docs/protocol.md` §9): a body is decoded up to the last field this build knows and the
+//! rest of it is skipped, and a frame of a kind this build does not define is skipped whole
+//! and delivered as [`Message::Unknown`] with its request id. Whether that needs an answer
+//! (a request does, a one-way message does not) is the receiving node's business, since
+//! only a node sends frames.
 
 use super::codec::Reader;
 use super::error::{DecodeError, EncodeError};
@@ -21,8 +28,12 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The first two bytes of every frame.
 pub const MAGIC: [u8; 2] = *b"RS";
-/// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// The version byte of every frame header: the version of the framing (this header, and
+/// bodies as the encoding of one message), unchanged since the first release. What a peer's
+/// messages mean is the protocol version proper, a `u16` the hellos negotiate
+/// ([`super::negotiate`]); a version byte other than this one is a stream roster cannot
+/// even split into frames.
+pub const FRAME_VERSION: u8 = 1;
 /// Length of the fixed frame header.
 pub const HEADER_LEN: usize = 16;
 /// Default maximum frame length (header included): 16 MiB.
@@ -67,8 +78,8 @@ impl Frame {
         }
         dst.reserve(len);
         dst.put_slice(&MAGIC);
-        dst.put_u8(PROTOCOL_VERSION);
-        dst.put_u8(self.message.kind() as u8);
+        dst.put_u8(FRAME_VERSION);
+        dst.put_u8(self.message.kind_byte());
         dst.put_u32(body_len as u32);
         dst.put_u64(self.request_id);
         let start = dst.len();
@@ -173,7 +184,8 @@ impl FrameDecoder {
 
 #[derive(Debug, Clone, Copy)]
 struct Header {
-    kind: MessageKind,
+    /// The kind byte, defined by this build or not.
+    kind: u8,
     body_len: usize,
     request_id: u64,
 }
@@ -203,14 +215,14 @@ fn parse_header(buf: &[u8], max_frame_len: usize) -> Result<Option<Header>, Deco
     let Some(&version) = buf.get(2) else {
         return Ok(None);
     };
-    if version != PROTOCOL_VERSION {
+    if version != FRAME_VERSION {
         return Err(DecodeError::UnsupportedVersion { version });
     }
     let Some(&kind_byte) = buf.get(3) else {
         return Ok(None);
     };
-    let kind =
-        MessageKind::from_u8(kind_byte).ok_or(DecodeError::UnknownKind { kind: kind_byte })?;
+    // Any kind byte is framing: one this build does not define is skipped by its length.
+    let kind = kind_byte;
     let Some(len_bytes) = buf.get(4..8) else {
         return Ok(None);
     };
@@ -236,13 +248,14 @@ fn parse_header(buf: &[u8], max_frame_len: usize) -> Result<Option<Header>, Deco
 
 fn decode_body(header: Header, body: Bytes) -> Result<Frame, DecodeError> {
     let mut r = Reader::new(&body);
-    let malformed = |r: &Reader<'_>, error| DecodeError::Malformed {
-        kind: header.kind.name(),
-        offset: r.position(),
-        error,
-    };
-    let message = Message::decode_body(header.kind, &mut r).map_err(|e| malformed(&r, e))?;
-    r.finish().map_err(|e| malformed(&r, e))?;
+    // Only a defined kind's body is decoded, so only a defined kind can be malformed.
+    let message =
+        Message::decode_body(header.kind, &mut r).map_err(|error| DecodeError::Malformed {
+            kind: MessageKind::from_u8(header.kind).map_or("Unknown", MessageKind::name),
+            offset: r.position(),
+            error,
+        })?;
+    // Bytes after the last known field are a newer peer's appended fields: left unread.
     Ok(Frame {
         request_id: header.request_id,
         message,

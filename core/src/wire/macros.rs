@@ -3,6 +3,13 @@
 //! generator. Field order in the definition *is* the wire order.
 
 /// A struct whose wire form is its fields in order, with no framing of its own.
+///
+/// A message may grow: fields added to it after its first release are listed in an
+/// `appended { … }` block after the struct, each with the value it takes when a body from
+/// an older peer ends before it (`pub version: u16 = 1`). Such a struct is only a message
+/// body ([`DecodeBody`](crate::wire::codec::DecodeBody)), never a field of another type: an
+/// appended field is recognised as absent by the end of the body, and a nested value has no
+/// end of its own. A struct without appended fields is both.
 macro_rules! wire_struct {
     (
         $(#[$meta:meta])*
@@ -10,21 +17,7 @@ macro_rules! wire_struct {
             $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty ),* $(,)?
         }
     ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq)]
-        pub struct $name {
-            $( $(#[$fmeta])* pub $field: $ty, )*
-        }
-
-        impl $crate::wire::codec::Encode for $name {
-            #[allow(unused_variables)]
-            fn encode(&self, dst: &mut ::bytes::BytesMut) {
-                $( $crate::wire::codec::Encode::encode(&self.$field, dst); )*
-            }
-            fn encoded_len(&self) -> usize {
-                0 $( + $crate::wire::codec::Encode::encoded_len(&self.$field) )*
-            }
-        }
+        wire_struct!(@common $(#[$meta])* $name { $( $(#[$fmeta])* $field : $ty ),* } {});
 
         impl $crate::wire::codec::Decode for $name {
             const MIN_LEN: usize = 0 $( + <$ty as $crate::wire::codec::Decode>::MIN_LEN )*;
@@ -36,11 +29,75 @@ macro_rules! wire_struct {
             }
         }
 
+        impl $crate::wire::codec::DecodeBody for $name {
+            fn decode_body(
+                r: &mut $crate::wire::codec::Reader<'_>,
+            ) -> Result<Self, $crate::wire::BodyError> {
+                $crate::wire::codec::Decode::decode(r)
+            }
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty ),* $(,)?
+        } appended {
+            $( $(#[$ometa:meta])* pub $ofield:ident : $oty:ty = $default:expr ),+ $(,)?
+        }
+    ) => {
+        wire_struct!(@common $(#[$meta])* $name
+            { $( $(#[$fmeta])* $field : $ty ),* }
+            { $( $(#[$ometa])* $ofield : $oty ),+ });
+
+        impl $crate::wire::codec::DecodeBody for $name {
+            #[allow(unused_variables)]
+            fn decode_body(
+                r: &mut $crate::wire::codec::Reader<'_>,
+            ) -> Result<Self, $crate::wire::BodyError> {
+                Ok($name {
+                    $( $field: $crate::wire::codec::Decode::decode(r)?, )*
+                    // An older peer's body ends before the fields it does not know; a field
+                    // that has begun must be whole.
+                    $( $ofield: if r.remaining() == 0 {
+                        $default
+                    } else {
+                        $crate::wire::codec::Decode::decode(r)?
+                    }, )+
+                })
+            }
+        }
+    };
+    (@common $(#[$meta:meta])* $name:ident
+        { $( $(#[$fmeta:meta])* $field:ident : $ty:ty ),* }
+        { $( $(#[$ometa:meta])* $ofield:ident : $oty:ty ),* }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: $ty, )*
+            $( $(#[$ometa])* pub $ofield: $oty, )*
+        }
+
+        impl $crate::wire::codec::Encode for $name {
+            #[allow(unused_variables)]
+            fn encode(&self, dst: &mut ::bytes::BytesMut) {
+                $( $crate::wire::codec::Encode::encode(&self.$field, dst); )*
+                $( $crate::wire::codec::Encode::encode(&self.$ofield, dst); )*
+            }
+            fn encoded_len(&self) -> usize {
+                0 $( + $crate::wire::codec::Encode::encoded_len(&self.$field) )*
+                  $( + $crate::wire::codec::Encode::encoded_len(&self.$ofield) )*
+            }
+        }
+
         #[cfg(feature = "arbitrary")]
         impl $crate::wire::generate::Generate for $name {
             #[allow(unused_variables)]
             fn generate(u: &mut ::arbitrary::Unstructured<'_>) -> ::arbitrary::Result<Self> {
-                Ok($name { $( $field: $crate::wire::generate::Generate::generate(u)?, )* })
+                Ok($name {
+                    $( $field: $crate::wire::generate::Generate::generate(u)?, )*
+                    $( $ofield: $crate::wire::generate::Generate::generate(u)?, )*
+                })
             }
         }
     };
@@ -153,14 +210,19 @@ macro_rules! wire_enum {
     };
 }
 
-/// The closed set of messages: the `Message` enum, the `MessageKind` byte of each, and the
-/// dispatch between them. Each listed type must be defined with `wire_struct!`.
+/// The set of messages this build knows: the `Message` enum, the `MessageKind` byte of each,
+/// and the dispatch between them. Each listed type must be defined with `wire_struct!`.
+/// A frame of any other kind decodes as `Message::Unknown` (see `docs/protocol.md` §9).
 macro_rules! messages {
     ( $( $(#[$meta:meta])* $kind:literal => $name:ident ),* $(,)? ) => {
         /// Every message of the protocol. See `docs/protocol.md` for who sends which.
         #[derive(Debug, Clone, PartialEq, Eq)]
         pub enum Message {
             $( $(#[$meta])* $name($name), )*
+            /// A frame of a kind this build does not define, from a newer peer: its body was
+            /// skipped. A receiver ignores it when it is one-way (request id 0) and answers
+            /// `ErrorReply` with [`ErrorCode::Unsupported`] when it is a request.
+            Unknown(Unknown),
         }
 
         /// The kind byte of a frame header.
@@ -168,13 +230,17 @@ macro_rules! messages {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum MessageKind {
             $( $(#[$meta])* $name = $kind, )*
+            /// Any kind byte this build does not define ([`Message::Unknown`] has the byte
+            /// itself). Its value 0 is assigned to no message, and it is not in
+            /// [`MessageKind::ALL`].
+            Unknown = 0,
         }
 
         impl MessageKind {
-            /// Every kind, in wire order.
+            /// Every kind this build defines, in wire order.
             pub const ALL: &'static [MessageKind] = &[$(MessageKind::$name),*];
 
-            /// The kind with this byte, if any.
+            /// The defined kind with this byte, if any.
             pub fn from_u8(byte: u8) -> Option<Self> {
                 match byte {
                     $( $kind => Some(MessageKind::$name), )*
@@ -186,6 +252,7 @@ macro_rules! messages {
             pub fn name(self) -> &'static str {
                 match self {
                     $( MessageKind::$name => stringify!($name), )*
+                    MessageKind::Unknown => "Unknown",
                 }
             }
         }
@@ -195,29 +262,44 @@ macro_rules! messages {
             pub fn kind(&self) -> MessageKind {
                 match self {
                     $( Message::$name(_) => MessageKind::$name, )*
+                    Message::Unknown(_) => MessageKind::Unknown,
+                }
+            }
+
+            /// The kind byte a frame of this message carries.
+            pub fn kind_byte(&self) -> u8 {
+                match self {
+                    Message::Unknown(u) => u.kind,
+                    m => m.kind() as u8,
                 }
             }
 
             pub(crate) fn encode_body(&self, dst: &mut ::bytes::BytesMut) {
                 match self {
                     $( Message::$name(m) => $crate::wire::codec::Encode::encode(m, dst), )*
+                    Message::Unknown(_) => {}
                 }
             }
 
             pub(crate) fn body_len(&self) -> usize {
                 match self {
                     $( Message::$name(m) => $crate::wire::codec::Encode::encoded_len(m), )*
+                    Message::Unknown(_) => 0,
                 }
             }
 
+            /// Decodes the body of a frame of kind `kind`, reading the fields this build
+            /// knows and leaving whatever follows them unread.
             pub(crate) fn decode_body(
-                kind: MessageKind,
+                kind: u8,
                 r: &mut $crate::wire::codec::Reader<'_>,
             ) -> Result<Self, $crate::wire::BodyError> {
                 match kind {
-                    $( MessageKind::$name => {
-                        <$name as $crate::wire::codec::Decode>::decode(r).map(Message::$name)
+                    $( $kind => {
+                        <$name as $crate::wire::codec::DecodeBody>::decode_body(r)
+                            .map(Message::$name)
                     } )*
+                    kind => Ok(Message::Unknown(Unknown { kind })),
                 }
             }
         }
@@ -233,10 +315,20 @@ macro_rules! messages {
         #[cfg(feature = "arbitrary")]
         impl $crate::wire::generate::Generate for Message {
             fn generate(u: &mut ::arbitrary::Unstructured<'_>) -> ::arbitrary::Result<Self> {
-                match *u.choose(MessageKind::ALL)? {
+                // One choice in (defined kinds + 1) is a kind this build does not define.
+                let i = u.choose_index(MessageKind::ALL.len() + 1)?;
+                match MessageKind::ALL.get(i).copied().unwrap_or(MessageKind::Unknown) {
                     $( MessageKind::$name => Ok(Message::$name(
                         $crate::wire::generate::Generate::generate(u)?,
                     )), )*
+                    MessageKind::Unknown => {
+                        // Kinds from 0x60 up are assigned to nothing yet.
+                        let kind = u.int_in_range(0x60..=0xFF)?;
+                        match MessageKind::from_u8(kind) {
+                            None => Ok(Message::Unknown(Unknown { kind })),
+                            Some(_) => Err(::arbitrary::Error::IncorrectFormat),
+                        }
+                    }
                 }
             }
         }

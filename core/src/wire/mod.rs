@@ -17,12 +17,14 @@ pub mod fuzzing;
 #[cfg(feature = "arbitrary")]
 pub mod generate;
 mod messages;
+pub mod negotiate;
 mod publisher_list;
 
-pub use codec::{Decode, Encode, Reader};
+pub use codec::{Decode, DecodeBody, Encode, Reader};
 pub use error::{BodyError, DecodeError, EncodeError};
-pub use frame::{DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, HEADER_LEN, MAGIC, PROTOCOL_VERSION};
+pub use frame::{DEFAULT_MAX_FRAME_LEN, FRAME_VERSION, Frame, FrameDecoder, HEADER_LEN, MAGIC};
 pub use messages::*;
+pub use negotiate::{Agreement, Features};
 pub use publisher_list::{Attributes, Iter, Payload, PublisherList, PublisherRef};
 
 #[cfg(feature = "arbitrary")]

@@ -34,11 +34,7 @@ impl Link {
 
 impl DataNode {
     fn hello(&self) -> PeerHello {
-        PeerHello {
-            role: Role::Data,
-            process: self.cfg.process,
-            address: self.cfg.address.clone(),
-        }
+        PeerHello::new(Role::Data, self.cfg.process, self.cfg.address.clone())
     }
 
     pub(super) fn backoff(&mut self, prev: Duration) -> Duration {
@@ -86,6 +82,7 @@ impl DataNode {
     }
 
     pub(super) fn forget_conn(&mut self, conn: ConnId) {
+        self.agreements.remove(&conn);
         let Some(peer) = self.conns.remove(&conn) else {
             return;
         };

@@ -3,16 +3,48 @@
 //! A client sends `ClientHello` first on every connection, then (re)plays all its
 //! registrations. Every request is answered by `Ack` or `ErrorReply` with the same request id.
 
-use crate::model::{DataInfoId, DatumVersion, Publisher, RegisterVersion, Text};
+use crate::model::{DataInfoId, DatumVersion, ProcessId, Publisher, RegisterVersion, Text};
 use crate::wire::PublisherList;
+use crate::wire::negotiate::{Features, UNVERSIONED};
 
 wire_struct! {
-    /// Opens a client connection.
+    /// Opens a client connection. A request: answered by `ClientWelcome` when its version is
+    /// 2 or later, by `Ack` when it is 1, by `ErrorReply` when the session refuses it.
     pub struct ClientHello {
         /// Stable identity of the client process, for logs and diagnostics.
         pub client_id: Text,
         /// The client's connect generation, one higher than on its previous connection.
         pub connect_generation: u64,
+    } appended {
+        /// The client's protocol version (absent from a version 1 hello).
+        pub version: u16 = UNVERSIONED,
+        /// The client's optional features.
+        pub features: Features = Features::NONE,
+    }
+}
+
+impl ClientHello {
+    /// The hello of this build: its version and features.
+    pub fn new(client_id: Text, connect_generation: u64) -> Self {
+        ClientHello {
+            client_id,
+            connect_generation,
+            version: crate::wire::negotiate::VERSION,
+            features: Features::SUPPORTED,
+        }
+    }
+}
+
+wire_struct! {
+    /// Session → client, the reply to a `ClientHello` of version 2 or later: what both ends
+    /// speak on the connection, and which session process serves it.
+    pub struct ClientWelcome {
+        /// The agreed protocol version: the lower of both.
+        pub version: u16,
+        /// The agreed features: those both announced.
+        pub features: Features,
+        /// The session process serving the connection.
+        pub session: ProcessId,
     }
 }
 

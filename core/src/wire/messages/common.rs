@@ -5,6 +5,7 @@ use crate::model::{
     DataInfoId, DatumVersion, LeaderEpoch, ProcessId, Publisher, Role, SlotId, TableEpoch, Text,
 };
 use crate::wire::PublisherList;
+use crate::wire::negotiate::{Features, UNVERSIONED};
 
 wire_struct! {
     /// Success reply to a request; carries the request's id and nothing else.
@@ -22,6 +23,9 @@ wire_unit_enum! {
         Overloaded = 3,
         /// A fault inside the node.
         Internal = 4,
+        /// The node does not speak what was asked: a protocol version older than it serves,
+        /// or a request of a kind it does not define. Sent only to peers of version 2 on.
+        Unsupported = 5,
     }
 }
 
@@ -43,7 +47,8 @@ wire_struct! {
 wire_struct! {
     /// First frame on every node-to-node connection: who is calling. The receiver binds
     /// the connection to that process (a data node, for instance, files the session's
-    /// writes under it and renews its lease on any traffic).
+    /// writes under it and renews its lease on any traffic). One-way; from version 2 on the
+    /// receiver answers `PeerWelcome`.
     pub struct PeerHello {
         /// The caller's role.
         pub role: Role,
@@ -51,7 +56,48 @@ wire_struct! {
         pub process: ProcessId,
         /// Address the caller's peer listener is reachable at.
         pub address: Text,
+    } appended {
+        /// The caller's protocol version (absent from a version 1 hello).
+        pub version: u16 = UNVERSIONED,
+        /// The caller's optional features.
+        pub features: Features = Features::NONE,
     }
+}
+
+impl PeerHello {
+    /// The hello of this build: its version and features.
+    pub fn new(role: Role, process: ProcessId, address: Text) -> Self {
+        PeerHello {
+            role,
+            process,
+            address,
+            version: crate::wire::negotiate::VERSION,
+            features: Features::SUPPORTED,
+        }
+    }
+}
+
+wire_struct! {
+    /// The answer to a `PeerHello` of version 2 or later, one-way (request id 0) from the
+    /// side that accepted the connection: what both ends speak, and who answered.
+    pub struct PeerWelcome {
+        /// The agreed protocol version: the lower of both.
+        pub version: u16,
+        /// The agreed features: those both announced.
+        pub features: Features,
+        /// The answering node's role.
+        pub role: Role,
+        /// The answering node's process.
+        pub process: ProcessId,
+    }
+}
+
+/// A frame of a message kind this build does not define (a newer peer's). Only its kind
+/// byte is kept; the body was skipped unread. Never decoded from a defined kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unknown {
+    /// The frame's kind byte.
+    pub kind: u8,
 }
 
 wire_struct! {

@@ -9,10 +9,10 @@ mod meta;
 mod replica;
 mod session_data;
 
-pub use client::{ClientHello, Publish, Push, Subscribe, Unpublish, Unsubscribe};
+pub use client::{ClientHello, ClientWelcome, Publish, Push, Subscribe, Unpublish, Unsubscribe};
 pub use common::{
     Ack, Datum, DatumChange, Digest, ErrorCode, ErrorReply, KeepAlive, PageCursor, PeerHello,
-    PublisherEntry, SlotRefusal, SlotRoute,
+    PeerWelcome, PublisherEntry, SlotRefusal, SlotRoute, Unknown,
 };
 pub use meta::{
     ClusterView, Heartbeat, HeartbeatAck, Member, NotLeader, Raft, SlotAssignment, SlotState,
@@ -32,6 +32,7 @@ messages! {
     0x02 => ErrorReply,
     0x03 => KeepAlive,
     0x04 => PeerHello,
+    0x05 => PeerWelcome,
 
     0x10 => ClientHello,
     0x11 => Publish,
@@ -39,6 +40,7 @@ messages! {
     0x13 => Subscribe,
     0x14 => Unsubscribe,
     0x15 => Push,
+    0x16 => ClientWelcome,
 
     0x20 => WriteBatch,
     0x21 => WriteAccepted,
