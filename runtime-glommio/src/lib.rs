@@ -4,8 +4,8 @@
 //! session's client port is shared by its shards through `SO_REUSEPORT`; peer ports are
 //! one per shard, since other nodes dial one particular node.
 //!
-//! Everything that is not the event loop comes from `roster-mio`: framing, the hooks and
-//! readiness of each role, the clock.
+//! Everything that is not the event loop comes from `roster-shell`: framing, the rules of
+//! draining a node's outputs, the hooks and readiness of each role, the clock.
 //!
 //! - [`shards`]: where each shard listens, starting them, waiting for and stopping them.
 //! - `executor`: one shard's thread and executor, and its start-up errors (Linux only;

@@ -1,6 +1,8 @@
 //! What both IO shells (`roster-mio`, `roster-glommio`) share, so neither depends on the
 //! other: everything about running a node except the event loop itself.
 //!
+//! - [`drain`]: carrying out a node's outputs over a shell's [`Transport`], by one set of
+//!   rules.
 //! - [`framing`]: frames over a byte stream with bounded write buffers.
 //! - [`admission`]: which first message each kind of listener admits.
 //! - [`clock`]: the node's monotonic clock and its seed from the OS.
@@ -13,6 +15,7 @@
 pub mod admission;
 pub mod clock;
 pub mod config;
+pub mod drain;
 pub mod framing;
 pub mod hooks;
 pub mod persist;
@@ -22,5 +25,6 @@ pub mod resolve;
 pub use admission::ListenerKind;
 pub use clock::{Clock, os_seed};
 pub use config::ShellConfig;
+pub use drain::{Drain, Transport};
 pub use hooks::{DataHooks, Hooks, SessionHooks};
 pub use readiness::{Flag, Observed, Readiness, table_complete};
