@@ -6,6 +6,8 @@
 //! - [`framing`]: frames over a byte stream with bounded write buffers.
 //! - [`admission`]: which first message each kind of listener admits.
 //! - [`clock`]: the node's monotonic clock and its seed from the OS.
+//! - [`nodes`]: each role's node made from validated settings (config, identity, seed,
+//!   meta's store), for both shells and whatever starts them.
 //! - [`hooks`]: what a shell does with a node's events; the session's and data's hooks.
 //! - [`readiness`]: when a node is ready, and the flag raised for those waiting on it.
 //! - [`persist`]: the meta persist file.
@@ -18,6 +20,7 @@ pub mod config;
 pub mod drain;
 pub mod framing;
 pub mod hooks;
+pub mod nodes;
 pub mod persist;
 pub mod readiness;
 pub mod resolve;
