@@ -5,13 +5,16 @@
 //! sleep.
 
 use crate::config::{Runtime, Timing};
-use crate::roles::{MetaStore, StartError, start_data, start_meta, start_session};
-use crate::runtime::{Started, start_data_shards, start_session_shards};
+use crate::roles::StartError;
+use crate::runtime::Started;
 use roster_core::data::DataCommand;
 use roster_core::meta::MetaCommand;
+use roster_glommio::roles::{start_data_shards, start_session_shards};
 use roster_mio::nodes::Running;
+use roster_mio::roles::{start_data, start_meta, start_session};
 use roster_mio::shell::Listener;
 use roster_shell::ListenerKind;
+use roster_shell::nodes::MetaStore;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -69,6 +72,7 @@ impl DevCluster {
                 "dev: --meta, --data and --sessions must each be at least 1".into(),
             )));
         }
+        let timing = o.timing.into();
         let meta_listeners = (0..o.metas)
             .map(|_| Listener::bind(ListenerKind::Peer, LOOPBACK))
             .collect::<Result<Vec<_>, _>>()?;
@@ -85,7 +89,7 @@ impl DevCluster {
                 i as u64 + 1,
                 &peers,
                 l,
-                o.timing,
+                timing,
                 &MetaStore::Memory,
                 None,
             )?);
@@ -97,14 +101,14 @@ impl DevCluster {
                 Runtime::Mio => {
                     let l = Listener::bind(ListenerKind::Peer, LOOPBACK)?;
                     let addr = l.local_addr()?;
-                    Started::Mio(start_data(id, l, addr, &meta_addrs, o.timing)?)
+                    Started::Mio(start_data(id, l, addr, &meta_addrs, timing)?)
                 }
                 Runtime::Glommio { shards } => Started::Glommio(start_data_shards(
                     id,
                     any_port(),
                     shards,
                     &meta_addrs,
-                    o.timing,
+                    timing,
                 )?),
             });
         }
@@ -117,12 +121,12 @@ impl DevCluster {
                     let c = Listener::bind(ListenerKind::Client, LOOPBACK)?;
                     let p = Listener::bind(ListenerKind::Peer, LOOPBACK)?;
                     let (ca, pa) = (c.local_addr()?, p.local_addr()?);
-                    let s = start_session(id, c, p, ca, pa, &meta_addrs, o.timing)?;
+                    let s = start_session(id, c, p, ca, pa, &meta_addrs, timing)?;
                     (Started::Mio(s), ca)
                 }
                 Runtime::Glommio { shards } => {
                     let (c, p) = (any_port(), any_port());
-                    let s = start_session_shards(id, c, p, shards, &meta_addrs, o.timing)?;
+                    let s = start_session_shards(id, c, p, shards, &meta_addrs, timing)?;
                     let client = s.bound().next().map_or(c, |(_, a)| a[0]);
                     (Started::Glommio(s), client)
                 }

@@ -8,7 +8,6 @@
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// A configuration error, for the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +76,21 @@ impl Timing {
     }
 }
 
+/// The shells take the same settings without the file's and the flags' derives.
+impl From<Timing> for roster_shell::nodes::Timing {
+    fn from(t: Timing) -> Self {
+        roster_shell::nodes::Timing {
+            heartbeat_ms: t.heartbeat_ms,
+            meta_lease_ms: t.meta_lease_ms,
+            session_lease_ms: t.session_lease_ms,
+            scan_ms: t.scan_ms,
+            reconcile_ms: t.reconcile_ms,
+            meta_tick_ms: t.meta_tick_ms,
+            connect_timeout_ms: t.connect_timeout_ms,
+        }
+    }
+}
+
 /// Which IO shell runs a role's nodes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -133,10 +147,6 @@ impl RuntimeArgs {
 /// One shard per core this process may use.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
-}
-
-pub(crate) fn ms(v: Option<u64>, default: Duration) -> Duration {
-    v.map_or(default, Duration::from_millis)
 }
 
 /// Settings of one node, from a file (`--config`) and flags; absent = default.
@@ -212,10 +222,6 @@ mod tests {
             toml::from_str("listen = \"127.0.0.1:0\"\n[timing]\nscan_ms = 5\n").unwrap();
         assert_eq!(f.timing.scan_ms, Some(5));
         assert_eq!(f.timing.heartbeat_ms, None);
-        assert_eq!(
-            ms(f.timing.heartbeat_ms, Duration::from_secs(1)),
-            Duration::from_secs(1)
-        );
         let e = toml::from_str::<NodeFile>("lisen = \"x\"").unwrap_err();
         assert!(e.to_string().contains("lisen"), "{e}");
         let e = toml::from_str::<NodeFile>("[timing]\nheartbeat_ms = \"fast\"").unwrap_err();

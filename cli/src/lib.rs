@@ -1,6 +1,6 @@
-//! The `roster` binary's library: configuration, role start-up and the dev cluster, shared
-//! by the binary, its tests and its benchmark. Nodes are made the same way whichever
-//! runtime runs them (`roles`); `runtime` starts data and session nodes on glommio and
+//! The `roster` binary's library: configuration, choosing a runtime and the dev cluster,
+//! shared by the binary, its tests and its benchmark. Nodes are made by `roster_shell::nodes`
+//! and started by each runtime's `roles`; `roles` here says why a start failed; `runtime`
 //! holds a started node of either runtime; `alloc` is the process allocator the binary and
 //! the benchmark share, with the settings a server needs.
 

@@ -3,12 +3,15 @@
 use clap::{Parser, Subcommand};
 use roster::cluster::{DevCluster, DevOptions};
 use roster::config::{NodeFile, Runtime, RuntimeArgs, Timing, cores, parse_peers, split_addrs};
-use roster::roles::{MetaStore, StartError, start_data, start_meta, start_session};
-use roster::runtime::{Started, resolve, start_data_shards, start_session_shards};
+use roster::roles::StartError;
+use roster::runtime::{Started, resolve};
 use roster_client::{Client, ClientOptions, PublisherRef, Update};
+use roster_glommio::roles::{start_data_shards, start_session_shards};
+use roster_mio::roles::{start_data, start_meta, start_session};
 use roster_mio::shell::Listener;
 use roster_shell::Flag;
 use roster_shell::ListenerKind;
+use roster_shell::nodes::MetaStore;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -275,7 +278,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             let store = MetaStore::for_voter(peers.len(), data_dir.or(f.data_dir.clone()))?;
             let stop = shutdown_flag()?;
             let snapshot_interval = snapshot_interval.or(f.snapshot_interval);
-            let mut m = start_meta(id, &peers, l, f.timing, &store, snapshot_interval)?;
+            let mut m = start_meta(id, &peers, l, f.timing.into(), &store, snapshot_interval)?;
             say(&format!("meta {id} listening {addr}"));
             let r = hold(&stop, || m.is_finished().then(|| m.name().to_string()));
             m.stop()?;
@@ -289,12 +292,13 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             let d = match runtime.settle(&f, cores())? {
                 Runtime::Mio => {
                     let (l, addr) = bind(ListenerKind::Peer, &listen)?;
-                    let d = start_data(f.id, l, addr, &meta, f.timing)?;
+                    let d = start_data(f.id, l, addr, &meta, f.timing.into())?;
                     say(&format!("data listening {addr}"));
                     Started::Mio(d)
                 }
                 Runtime::Glommio { shards } => {
-                    let d = start_data_shards(f.id, resolve(&listen)?, shards, &meta, f.timing)?;
+                    let d =
+                        start_data_shards(f.id, resolve(&listen)?, shards, &meta, f.timing.into())?;
                     for (i, (_, addrs)) in d.bound().enumerate() {
                         say(&format!(
                             "data listening {} (shard {i} of {shards})",
@@ -322,13 +326,13 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                 Runtime::Mio => {
                     let (c, ca) = bind(ListenerKind::Client, &client_listen)?;
                     let (p, pa) = bind(ListenerKind::Peer, &peer_listen)?;
-                    let s = start_session(f.id, c, p, ca, pa, &meta, f.timing)?;
+                    let s = start_session(f.id, c, p, ca, pa, &meta, f.timing.into())?;
                     say(&format!("session listening client={ca} peer={pa}"));
                     Started::Mio(s)
                 }
                 Runtime::Glommio { shards } => {
                     let (c, p) = (resolve(&client_listen)?, resolve(&peer_listen)?);
-                    let s = start_session_shards(f.id, c, p, shards, &meta, f.timing)?;
+                    let s = start_session_shards(f.id, c, p, shards, &meta, f.timing.into())?;
                     for (i, (_, a)) in s.bound().enumerate() {
                         say(&format!(
                             "session listening client={} peer={} (shard {i} of {shards})",

@@ -1,18 +1,9 @@
-//! Data and session nodes on either runtime: the glommio start of each role (its listener
-//! plan and per-shard identity) and [`Started`], what the binary and `roster dev` hold of
-//! a started node whatever runs it.
-//!
-//! A glommio process of N shards is N nodes. Shard `i` takes node id `id + i·2³²` when an
-//! id is configured (so the shards of processes with small distinct ids never collide),
-//! else an id derived from its own peer address as on mio. Its peer port is `port + i`
-//! (or a free one with port 0); a session's client port is shared by all its shards.
+//! Data and session nodes on either runtime: [`Started`], what the binary and `roster
+//! dev` hold of a started node whatever runs it, and listener addresses as given.
 
-use crate::config::Timing;
-use crate::roles::{StartError, data_node, session_node};
-use roster_glommio::{ListenerPlan, Shards};
+use crate::roles::StartError;
+use roster_glommio::Shards;
 use roster_mio::nodes::Running;
-use roster_shell::ListenerKind;
-use roster_shell::{DataHooks, SessionHooks};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
@@ -67,70 +58,4 @@ pub fn resolve(addr: &str) -> Result<SocketAddr, StartError> {
             format!("cannot listen on {addr}: no address"),
         ))
     })
-}
-
-/// The node id of shard `index` (see the module docs).
-pub fn shard_id(id: Option<u64>, index: usize) -> Option<u64> {
-    id.map(|id| id.wrapping_add((index as u64) << 32))
-}
-
-fn to_io(e: StartError) -> io::Error {
-    match e {
-        StartError::Io(e) => e,
-        StartError::Config(e) => io::Error::new(io::ErrorKind::InvalidInput, e.0),
-    }
-}
-
-/// Starts `shards` data nodes on glommio; shard `i` listens on `listen`'s port `+ i`.
-pub fn start_data_shards(
-    id: Option<u64>,
-    listen: SocketAddr,
-    shards: usize,
-    meta: &[String],
-    timing: Timing,
-) -> Result<Shards, StartError> {
-    let meta = meta.to_vec();
-    let plan = [ListenerPlan {
-        kind: ListenerKind::Peer,
-        addr: listen,
-        shared: false,
-    }];
-    let shards = roster_glommio::launch(&plan, shards, move |cx| {
-        let id = shard_id(id, cx.index);
-        let (name, node) = data_node(id, cx.addrs[0], &meta, timing, &cx.clock).map_err(to_io)?;
-        Ok((name, node, DataHooks))
-    })?;
-    Ok(shards)
-}
-
-/// Starts `shards` sessions on glommio, sharing the client port; shard `i` has peer port
-/// `peer`'s `+ i`.
-pub fn start_session_shards(
-    id: Option<u64>,
-    client: SocketAddr,
-    peer: SocketAddr,
-    shards: usize,
-    meta: &[String],
-    timing: Timing,
-) -> Result<Shards, StartError> {
-    let meta = meta.to_vec();
-    let plan = [
-        ListenerPlan {
-            kind: ListenerKind::Client,
-            addr: client,
-            shared: true,
-        },
-        ListenerPlan {
-            kind: ListenerKind::Peer,
-            addr: peer,
-            shared: false,
-        },
-    ];
-    let shards = roster_glommio::launch(&plan, shards, move |cx| {
-        let id = shard_id(id, cx.index);
-        let (client, peer) = (cx.addrs[0], cx.addrs[1]);
-        let (name, node) = session_node(id, client, peer, &meta, timing).map_err(to_io)?;
-        Ok((name, node, SessionHooks))
-    })?;
-    Ok(shards)
 }

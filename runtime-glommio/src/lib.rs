@@ -4,15 +4,17 @@
 //! session's client port is shared by its shards through `SO_REUSEPORT`; peer ports are
 //! one per shard, since other nodes dial one particular node.
 //!
-//! Everything that is not the event loop comes from `roster-mio`: framing, the hooks and
-//! readiness of each role, the clock.
+//! Everything that is not the event loop comes from `roster-shell`: framing, the rules of
+//! draining a node's outputs, the hooks and readiness of each role, the clock.
 //!
 //! - [`shards`]: where each shard listens, starting them, waiting for and stopping them.
+//! - [`roles`]: data and session nodes as shards (their listener plans and identities).
 //! - `executor`: one shard's thread and executor, and its start-up errors (Linux only;
 //!   elsewhere `unsupported` says so).
 //! - `shard`: the event loop of one shard; `conn`: one connection's task; `signal`: the
 //!   wake-up between a shard's tasks.
 
+pub mod roles;
 pub mod shards;
 
 #[cfg(target_os = "linux")]

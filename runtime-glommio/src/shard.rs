@@ -7,11 +7,12 @@ use crate::conn::{self, Attached, Conn, Owner, State};
 use crate::signal::Signal;
 use futures_lite::future;
 use glommio::net::{TcpListener, TcpStream};
-use roster_core::io::{ConnId, Input, Node, Output};
+use roster_core::io::{ConnId, Input, Node};
 use roster_core::time::Instant;
+use roster_core::wire::Frame;
 use roster_shell::framing::{Flush, FrameError, ReadOutcome};
 use roster_shell::resolve::{literal, resolve};
-use roster_shell::{Clock, Hooks, ListenerKind, ShellConfig};
+use roster_shell::{Clock, Drain, Hooks, ListenerKind, ShellConfig, Transport};
 use roster_shell::{Flag, Readiness};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -49,8 +50,8 @@ pub(crate) struct Shard<N: Node, H> {
     /// Raised by a failed hook; the error is returned by `run`.
     failed: Signal,
     error: RefCell<Option<io::Error>>,
-    /// Events were handed to the hooks since the last `sync`.
-    dirty: Cell<bool>,
+    /// What draining the node remembers between turns.
+    drain: Cell<Drain>,
     /// Stopping: new connections are refused.
     stopping: Cell<bool>,
     ready: Arc<Flag>,
@@ -76,7 +77,7 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
             rearm: Signal::default(),
             failed: Signal::default(),
             error: RefCell::new(None),
-            dirty: Cell::new(false),
+            drain: Cell::new(Drain::default()),
             stopping: Cell::new(false),
             ready,
             was_ready: Cell::new(false),
@@ -136,58 +137,18 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
         self.drain(&mut node);
     }
 
-    /// Carries out everything the node wants done, until it wants nothing. Frames are
-    /// queued as they come and each connection written once at the end, or at once when a
-    /// full write waits (`Flush`), as the mio shell does.
+    /// Carries out everything the node wants done, until it wants nothing
+    /// (`roster_shell::drain` has the rules; [`Turn`] does the IO), then what follows a
+    /// turn: the hooks observe the node, readiness, the timer.
     fn drain(&self, node: &mut N) {
-        let mut unflushed: Vec<Rc<Conn>> = Vec::new();
-        loop {
-            while let Some(out) = node.poll_output() {
-                if let Output::Event(e) = out {
-                    if let Err(e) = self.hooks.borrow_mut().event(e) {
-                        return self.fail_shard(e);
-                    }
-                    self.dirty.set(true);
-                    continue;
-                }
-                if !self.sync() {
-                    return;
-                }
-                match out {
-                    Output::Send { conn, frame } => {
-                        let Some(c) = self.conns.borrow().get(&conn).cloned() else {
-                            continue;
-                        };
-                        let queued = c.framed.borrow_mut().queue(&frame);
-                        match queued {
-                            Err(e) => self.give_up(node, &c, &e.to_string()),
-                            Ok(Flush::Now) => self.write_now(node, &c),
-                            // A connection still connecting is written by its task.
-                            Ok(Flush::AfterDrain) => unflushed.push(c),
-                            Ok(Flush::Listed) => {}
-                        }
-                    }
-                    Output::Connect { conn, address } => self.connect(conn, address.as_str()),
-                    Output::Close { conn, reason } => {
-                        if let Some(c) = self.conns.borrow_mut().remove(&conn) {
-                            debug!(node = %self.name, %conn, reason = reason.as_str(), "closing");
-                            c.set(State::Closing);
-                        }
-                    }
-                    Output::Event(_) => unreachable!("handled above"),
-                }
-            }
-            if unflushed.is_empty() {
-                break;
-            }
-            // A failed write gives the connection up, which the node may answer with more
-            // output: hence the outer loop.
-            for c in std::mem::take(&mut unflushed) {
-                self.write_now(node, &c);
-            }
-        }
-        if !self.sync() {
-            return;
+        let mut drain = self.drain.get();
+        let result = {
+            let mut hooks = self.hooks.borrow_mut();
+            drain.run(&mut Turn { shard: self, node }, &mut *hooks)
+        };
+        self.drain.set(drain);
+        if let Err(e) = result {
+            return self.fail_shard(e);
         }
         self.hooks.borrow_mut().observe(node);
         if !self.was_ready.get() && node.is_ready() {
@@ -198,20 +159,6 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
         if let Some(next) = node.poll_timeout() {
             if self.armed.get().is_none_or(|armed| next < armed) {
                 self.rearm.raise();
-            }
-        }
-    }
-
-    /// Makes the events so far durable; false if that failed (the shard stops).
-    fn sync(&self) -> bool {
-        if !self.dirty.replace(false) {
-            return true;
-        }
-        match self.hooks.borrow_mut().sync() {
-            Ok(()) => true,
-            Err(e) => {
-                self.fail_shard(e);
-                false
             }
         }
     }
@@ -387,6 +334,51 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Owner for Shard<N, H>
         self.live.set(self.live.get() - 1);
         if self.live.get() == 0 {
             self.all_ended.raise();
+        }
+    }
+}
+
+/// A shard's IO while draining its node, which the turn has borrowed.
+struct Turn<'a, N: Node, H> {
+    shard: &'a Shard<N, H>,
+    node: &'a mut N,
+}
+
+impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Transport for Turn<'_, N, H> {
+    type Node = N;
+    type Conn = Rc<Conn>;
+
+    fn node(&mut self) -> &mut N {
+        self.node
+    }
+
+    fn queue(
+        &mut self,
+        id: ConnId,
+        frame: &Frame,
+    ) -> Option<(Rc<Conn>, Result<Flush, FrameError>)> {
+        let c = self.shard.conns.borrow().get(&id).cloned()?;
+        let queued = c.framed.borrow_mut().queue(frame);
+        Some((c, queued))
+    }
+
+    fn write(&mut self, c: &Rc<Conn>) {
+        self.shard.write_now(self.node, c);
+    }
+
+    fn give_up(&mut self, c: &Rc<Conn>, reason: &str) {
+        self.shard.give_up(self.node, c, reason);
+    }
+
+    fn connect(&mut self, id: ConnId, address: &str) -> io::Result<()> {
+        self.shard.connect(id, address);
+        Ok(())
+    }
+
+    fn close(&mut self, conn: ConnId, reason: &str) {
+        if let Some(c) = self.shard.conns.borrow_mut().remove(&conn) {
+            debug!(node = %self.shard.name, %conn, reason, "closing");
+            c.set(State::Closing);
         }
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! - [`shell`]: the event loop of one node.
 //! - [`nodes`]: a node on its own thread, its readiness, stop and join.
+//! - [`roles`]: each role's node, made by `roster_shell::nodes`, started on its loop.
 //! - [`queue`], [`watch`], `waitable`, `sync`: the hand-offs between threads (commands in
 //!   order; the newest pushed list of a key), model-checked with loom.
 
@@ -14,5 +15,7 @@ pub mod watch;
 
 #[cfg(not(loom))]
 pub mod nodes;
+#[cfg(not(loom))]
+pub mod roles;
 #[cfg(not(loom))]
 pub mod shell;

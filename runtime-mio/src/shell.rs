@@ -6,10 +6,11 @@ use crate::queue::{Closed, Queue};
 use crate::sync::Arc;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
-use roster_core::io::{ConnId, Input, Node, Output};
+use roster_core::io::{ConnId, Input, Node};
+use roster_core::wire::Frame;
 use roster_shell::framing::{Flush, FrameError, Framed};
 use roster_shell::resolve::{literal, resolve};
-use roster_shell::{Clock, Hooks, ListenerKind, ShellConfig};
+use roster_shell::{Clock, Drain, Hooks, ListenerKind, ShellConfig, Transport};
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::SocketAddr;
@@ -122,8 +123,8 @@ pub struct Shell<N: Node> {
     control: Queue<Control<N::Command>>,
     waker: Arc<Waker>,
     config: ShellConfig,
-    /// Events were handed to the hooks since the last `sync`.
-    dirty: bool,
+    /// What draining the node remembers between turns.
+    drain: Drain,
     name: String,
     /// When an unreachable peer was last reported, by address.
     unreachable: HashMap<String, std::time::Instant>,
@@ -161,7 +162,7 @@ impl<N: Node> Shell<N> {
             control: Queue::new(),
             waker,
             config,
-            dirty: false,
+            drain: Drain::default(),
             name: name.into(),
             unreachable: HashMap::new(),
             resolving: HashSet::new(),
@@ -410,83 +411,13 @@ impl<N: Node> Shell<N> {
         Some(c)
     }
 
-    /// Performs everything the node wants done, until it wants nothing. Frames are queued
-    /// as they come and each connection is written once at the end (or as soon as
-    /// a full write waits: `Flush::Now`), so a burst of small frames to one peer (acks of a batch
-    /// of registrations, a replay) is one system call, not one per frame.
+    /// Performs everything the node wants done, until it wants nothing (`roster_shell::drain`
+    /// has the rules; [`Turn`] does the IO).
     fn drain(&mut self, hooks: &mut impl Hooks<N>) -> io::Result<()> {
-        let mut unflushed: Vec<ConnId> = Vec::new();
-        loop {
-            while let Some(out) = self.node.poll_output() {
-                if let Output::Event(e) = out {
-                    hooks.event(e)?;
-                    self.dirty = true;
-                    continue;
-                }
-                if self.dirty {
-                    hooks.sync()?;
-                    self.dirty = false;
-                }
-                match out {
-                    Output::Send { conn, frame } => {
-                        let Some(c) = self.conns.get_mut(&conn) else {
-                            continue;
-                        };
-                        let flush = match c.framed.queue(&frame) {
-                            Ok(flush) => flush,
-                            Err(e) => {
-                                self.fail(conn, &e.to_string());
-                                continue;
-                            }
-                        };
-                        if c.connecting {
-                            continue;
-                        }
-                        match flush {
-                            // Send it now, so the peer works on it while this loop encodes
-                            // the next (a push fanned out to many connections reaches the
-                            // first ones early).
-                            Flush::Now => {
-                                if let Err(e) = c.framed.flush(&mut c.stream) {
-                                    let reason = format!("write to {}: {e}", c.peer);
-                                    self.fail(conn, &reason);
-                                }
-                            }
-                            Flush::AfterDrain => unflushed.push(conn),
-                            Flush::Listed => {}
-                        }
-                    }
-                    Output::Connect { conn, address } => self.connect(conn, address.as_str())?,
-                    Output::Close { conn, reason } => {
-                        self.resolving.remove(&conn);
-                        if let Some(mut c) = self.remove(conn) {
-                            debug!(node = %self.name, %conn, reason = reason.as_str(), "closing");
-                            let _ = c.framed.flush(&mut c.stream);
-                        }
-                    }
-                    Output::Event(_) => unreachable!("handled above"),
-                }
-            }
-            if unflushed.is_empty() {
-                break;
-            }
-            // A failed write closes the connection, which the node may answer with more
-            // output: hence the outer loop.
-            for conn in unflushed.drain(..) {
-                let Some(c) = self.conns.get_mut(&conn) else {
-                    continue;
-                };
-                if let Err(e) = c.framed.flush(&mut c.stream) {
-                    let reason = format!("write to {}: {e}", c.peer);
-                    self.fail(conn, &reason);
-                }
-            }
-        }
-        if self.dirty {
-            hooks.sync()?;
-            self.dirty = false;
-        }
-        Ok(())
+        let mut drain = self.drain;
+        let result = drain.run(&mut Turn(self), hooks);
+        self.drain = drain;
+        result
     }
 
     /// Opens `conn`: at once to a literal address; a host name is resolved on a thread of
@@ -551,6 +482,54 @@ impl<N: Node> Shell<N> {
         };
         self.conns.insert(conn, c);
         Ok(())
+    }
+}
+
+/// The shell's IO while draining its node: the loop itself, lent whole.
+struct Turn<'a, N: Node>(&'a mut Shell<N>);
+
+impl<N: Node> Transport for Turn<'_, N> {
+    type Node = N;
+    type Conn = ConnId;
+
+    fn node(&mut self) -> &mut N {
+        &mut self.0.node
+    }
+
+    fn queue(&mut self, id: ConnId, frame: &Frame) -> Option<(ConnId, Result<Flush, FrameError>)> {
+        let c = self.0.conns.get_mut(&id)?;
+        Some((id, c.framed.queue(frame)))
+    }
+
+    fn write(&mut self, &id: &ConnId) {
+        let Some(c) = self.0.conns.get_mut(&id) else {
+            return;
+        };
+        // A connecting socket is written when it becomes writable (`ready`).
+        if c.connecting {
+            return;
+        }
+        if let Err(e) = c.framed.flush(&mut c.stream) {
+            let reason = format!("write to {}: {e}", c.peer);
+            self.0.fail(id, &reason);
+        }
+    }
+
+    fn give_up(&mut self, &id: &ConnId, reason: &str) {
+        self.0.fail(id, reason);
+    }
+
+    fn connect(&mut self, id: ConnId, address: &str) -> io::Result<()> {
+        self.0.connect(id, address)
+    }
+
+    fn close(&mut self, conn: ConnId, reason: &str) {
+        let shell = &mut *self.0;
+        shell.resolving.remove(&conn);
+        if let Some(mut c) = shell.remove(conn) {
+            debug!(node = %shell.name, %conn, reason, "closing");
+            let _ = c.framed.flush(&mut c.stream);
+        }
     }
 }
 

@@ -1,9 +1,13 @@
 //! What both IO shells (`roster-mio`, `roster-glommio`) share, so neither depends on the
 //! other: everything about running a node except the event loop itself.
 //!
+//! - [`drain`]: carrying out a node's outputs over a shell's [`Transport`], by one set of
+//!   rules.
 //! - [`framing`]: frames over a byte stream with bounded write buffers.
 //! - [`admission`]: which first message each kind of listener admits.
 //! - [`clock`]: the node's monotonic clock and its seed from the OS.
+//! - [`nodes`]: each role's node made from validated settings (config, identity, seed,
+//!   meta's store), for both shells and whatever starts them.
 //! - [`hooks`]: what a shell does with a node's events; the session's and data's hooks.
 //! - [`readiness`]: when a node is ready, and the flag raised for those waiting on it.
 //! - [`persist`]: the meta persist file.
@@ -13,8 +17,10 @@
 pub mod admission;
 pub mod clock;
 pub mod config;
+pub mod drain;
 pub mod framing;
 pub mod hooks;
+pub mod nodes;
 pub mod persist;
 pub mod readiness;
 pub mod resolve;
@@ -22,5 +28,6 @@ pub mod resolve;
 pub use admission::ListenerKind;
 pub use clock::{Clock, os_seed};
 pub use config::ShellConfig;
+pub use drain::{Drain, Transport};
 pub use hooks::{DataHooks, Hooks, SessionHooks};
 pub use readiness::{Flag, Observed, Readiness, table_complete};

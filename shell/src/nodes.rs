@@ -1,0 +1,298 @@
+//! Making each role's node from validated settings, whichever shell runs it: the core's
+//! config of the role (absent timings take the core's defaults), the node's identity (its
+//! id and a new incarnation), its seed from the OS, and for meta, where it keeps its
+//! consensus state and the state read back from there. Errors name the bad field.
+
+use crate::clock::{Clock, os_seed};
+use crate::hooks::Hooks;
+use crate::persist::PersistFile;
+use roster_core::data::{DataConfig, DataNode};
+use roster_core::meta::{MetaConfig, MetaEvent, MetaNode, MetaPeer};
+use roster_core::model::{Incarnation, NodeId, ProcessId, Text};
+use roster_core::rng::Rng;
+use roster_core::session::{Session, SessionConfig};
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tracing::info;
+
+/// Intervals and leases, in milliseconds; absent = the core's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timing {
+    /// Heartbeat interval of data and session nodes to meta.
+    pub heartbeat_ms: Option<u64>,
+    /// Lease of a node in meta's membership.
+    pub meta_lease_ms: Option<u64>,
+    /// Lease of a session's publishers on data nodes.
+    pub session_lease_ms: Option<u64>,
+    /// Session version scan interval.
+    pub scan_ms: Option<u64>,
+    /// Data leader ↔ session reconciliation interval.
+    pub reconcile_ms: Option<u64>,
+    /// Meta consensus tick.
+    pub meta_tick_ms: Option<u64>,
+    /// Longest wait for an outbound connection to open.
+    pub connect_timeout_ms: Option<u64>,
+}
+
+fn ms(v: Option<u64>, default: Duration) -> Duration {
+    v.map_or(default, Duration::from_millis)
+}
+
+/// Why a node could not be made.
+#[derive(Debug)]
+pub enum BuildError {
+    /// A setting is wrong; the message names it.
+    Config(String),
+    /// A file could not be read or written.
+    Io(io::Error),
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuildError::Config(e) => f.write_str(e),
+            BuildError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+impl From<io::Error> for BuildError {
+    fn from(e: io::Error) -> Self {
+        BuildError::Io(e)
+    }
+}
+
+/// For the shells' start-up paths, which report io errors (a glommio shard's).
+impl From<BuildError> for io::Error {
+    fn from(e: BuildError) -> Self {
+        match e {
+            BuildError::Io(e) => e,
+            BuildError::Config(e) => io::Error::new(io::ErrorKind::InvalidInput, e),
+        }
+    }
+}
+
+fn cfg_err(role: &str, e: impl std::fmt::Display) -> BuildError {
+    BuildError::Config(format!("{role}: {e}"))
+}
+
+/// A new incarnation: the wall clock in microseconds, so a restart is always newer.
+pub fn incarnation() -> Incarnation {
+    let micros = std::time::UNIX_EPOCH
+        .elapsed()
+        .map_or(1, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    Incarnation(micros)
+}
+
+/// A node id derived from an address, when none is configured.
+pub fn id_from_address(addr: &SocketAddr) -> u64 {
+    u64::from(crc32c::crc32c(addr.to_string().as_bytes())) + 1_000
+}
+
+/// Where a meta node keeps its consensus state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetaStore {
+    /// `meta.log` in this directory, fsynced before the node says anything it depends on.
+    Dir(PathBuf),
+    /// Nowhere: only for a group whose voters all live and die together, in one process
+    /// (`roster dev`), or a single voter. A voter that forgot its term and vote could vote
+    /// twice in one term and let two leaders be elected.
+    Memory,
+}
+
+impl MetaStore {
+    /// The store of one voter of a group of `voters` started on its own: a group of more
+    /// than one voter needs a data directory.
+    pub fn for_voter(voters: usize, data_dir: Option<PathBuf>) -> Result<MetaStore, BuildError> {
+        match data_dir {
+            Some(dir) => Ok(MetaStore::Dir(dir)),
+            None if voters <= 1 => Ok(MetaStore::Memory),
+            None => Err(BuildError::Config(format!(
+                "data_dir: a meta node of a group of {voters} voters needs a data directory \
+                 (--data-dir): without one it forgets its term and vote on restart, which \
+                 can elect two leaders in one term"
+            ))),
+        }
+    }
+}
+
+/// Meta keeps nothing on disk (`roster dev`).
+#[derive(Debug, Default)]
+pub struct InMemory;
+
+impl Hooks<MetaNode> for InMemory {
+    fn event(&mut self, _: MetaEvent) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The hooks of a meta node: its store, opened.
+#[derive(Debug)]
+pub enum MetaHooks {
+    /// Records go to the persist file.
+    File(PersistFile),
+    /// Records are dropped.
+    Memory(InMemory),
+}
+
+impl Hooks<MetaNode> for MetaHooks {
+    fn event(&mut self, event: MetaEvent) -> io::Result<()> {
+        match self {
+            MetaHooks::File(f) => f.event(event),
+            MetaHooks::Memory(m) => m.event(event),
+        }
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        match self {
+            MetaHooks::File(f) => Hooks::<MetaNode>::sync(f),
+            MetaHooks::Memory(m) => m.sync(),
+        }
+    }
+
+    fn observe(&mut self, node: &MetaNode) {
+        match self {
+            MetaHooks::File(f) => f.observe(node),
+            MetaHooks::Memory(m) => m.observe(node),
+        }
+    }
+}
+
+/// Meta node `id`, one of `peers` (`(id, host:port)`, itself included), restored from
+/// `store`; with its name for the log and the hooks that keep its state there.
+pub fn meta_node(
+    id: u64,
+    peers: &[(u64, String)],
+    timing: Timing,
+    store: &MetaStore,
+    snapshot_interval: Option<u64>,
+) -> Result<(String, MetaNode, MetaHooks), BuildError> {
+    let peers = peers
+        .iter()
+        .map(|(id, a)| MetaPeer {
+            id: *id,
+            address: Text::from(a.clone()),
+        })
+        .collect();
+    let mut cfg = MetaConfig::new(id, incarnation(), peers);
+    cfg.lease = ms(timing.meta_lease_ms, cfg.lease);
+    cfg.tick = ms(timing.meta_tick_ms, cfg.tick);
+    cfg.snapshot_interval = snapshot_interval.unwrap_or(cfg.snapshot_interval);
+    cfg.connect_timeout = ms(timing.connect_timeout_ms, cfg.connect_timeout);
+    cfg.validate().map_err(|e| cfg_err("meta", e))?;
+    let rng = Rng::seed_from_u64(os_seed());
+    let name = format!("meta-{id}");
+    match store {
+        MetaStore::Dir(dir) => {
+            let (file, records) = PersistFile::open(dir)?;
+            info!(records = records.len(), dir = %dir.display(), "meta state read");
+            let node = MetaNode::restore(cfg, rng, records).map_err(|e| cfg_err("meta", e))?;
+            Ok((name, node, MetaHooks::File(file)))
+        }
+        MetaStore::Memory => {
+            let node = MetaNode::new(cfg, rng).map_err(|e| cfg_err("meta", e))?;
+            Ok((name, node, MetaHooks::Memory(InMemory)))
+        }
+    }
+}
+
+/// A data node advertising `advertise`, made with the clock its shell will run it on;
+/// with its name for the log.
+pub fn data_node(
+    id: Option<u64>,
+    advertise: SocketAddr,
+    meta: &[String],
+    timing: Timing,
+    clock: &Clock,
+) -> Result<(String, DataNode), BuildError> {
+    let process = ProcessId {
+        node: NodeId(id.unwrap_or_else(|| id_from_address(&advertise))),
+        incarnation: incarnation(),
+    };
+    let metas = meta.iter().cloned().map(Text::from).collect();
+    let mut cfg = DataConfig::new(process, advertise.to_string(), metas);
+    cfg.seed = os_seed();
+    cfg.heartbeat_interval = ms(timing.heartbeat_ms, cfg.heartbeat_interval);
+    cfg.session_lease = ms(timing.session_lease_ms, cfg.session_lease);
+    cfg.reconcile_interval = ms(timing.reconcile_ms, cfg.reconcile_interval);
+    cfg.connect_timeout = ms(timing.connect_timeout_ms, cfg.connect_timeout);
+    let node = DataNode::new(cfg, clock.now()).map_err(|e| cfg_err("data", e))?;
+    Ok((format!("data-{}", process.node.0), node))
+}
+
+/// A session advertising its client and peer addresses; with its name for the log.
+pub fn session_node(
+    id: Option<u64>,
+    advertise_client: SocketAddr,
+    advertise_peer: SocketAddr,
+    meta: &[String],
+    timing: Timing,
+) -> Result<(String, Session), BuildError> {
+    let process = ProcessId {
+        node: NodeId(id.unwrap_or_else(|| id_from_address(&advertise_peer))),
+        incarnation: incarnation(),
+    };
+    let mut cfg = SessionConfig::new(
+        process,
+        Text::from(advertise_client.to_string()),
+        Text::from(advertise_peer.to_string()),
+    );
+    cfg.meta_addresses = meta.iter().cloned().map(Text::from).collect();
+    cfg.heartbeat_interval = ms(timing.heartbeat_ms, cfg.heartbeat_interval);
+    cfg.scan_interval = ms(timing.scan_ms, cfg.scan_interval);
+    cfg.connect_timeout = ms(timing.connect_timeout_ms, cfg.connect_timeout);
+    if cfg.meta_addresses.is_empty() {
+        return Err(cfg_err("session", "meta: needs at least one meta address"));
+    }
+    let node = Session::new(cfg, os_seed()).map_err(|e| cfg_err("session", e))?;
+    Ok((format!("session-{}", process.node.0), node))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_voter_of_a_group_needs_a_data_directory() {
+        let Err(BuildError::Config(e)) = MetaStore::for_voter(3, None) else {
+            panic!("a group of three without a data directory was accepted");
+        };
+        assert!(e.starts_with("data_dir:"), "{e}");
+        assert_eq!(MetaStore::for_voter(1, None).ok(), Some(MetaStore::Memory));
+        assert_eq!(
+            MetaStore::for_voter(3, Some("/d".into())).ok(),
+            Some(MetaStore::Dir("/d".into()))
+        );
+    }
+
+    #[test]
+    fn absent_timings_take_the_default_and_errors_name_the_role_and_field() {
+        assert_eq!(ms(None, Duration::from_secs(1)), Duration::from_secs(1));
+        assert_eq!(
+            ms(Some(5), Duration::from_secs(1)),
+            Duration::from_millis(5)
+        );
+        let addr = SocketAddr::from(([127, 0, 0, 1], 7000));
+        let e = session_node(None, addr, addr, &[], Timing::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "session: meta: needs at least one meta address"
+        );
+        let (name, _) = session_node(Some(7), addr, addr, &["m:1".into()], Timing::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(name, "session-7");
+        let (name, _) = data_node(
+            None,
+            addr,
+            &["m:1".into()],
+            Timing::default(),
+            &Clock::new(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(name, format!("data-{}", id_from_address(&addr)));
+    }
+}
