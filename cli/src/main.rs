@@ -119,7 +119,8 @@ enum Cmd {
         #[arg(long, value_name = "ADDR")]
         client_listen: Option<String>,
     },
-    /// Publishes instances of DATA_ID (one per PAYLOAD) and holds them until interrupted.
+    /// Publishes instances of DATA_ID (one per PAYLOAD) and holds them until interrupted;
+    /// says "published" once the session acknowledged them all.
     Publish {
         /// Session client addresses, comma-separated; the client fails over across them.
         #[arg(long, value_name = "ADDRS")]
@@ -356,14 +357,20 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                 .map(|p| client.publish(&data_id, [p.clone().into_bytes()]))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(client_err)?;
+            // Announced once the session acknowledged every one of them, not merely when
+            // connected: a script reading "published" can rely on it.
             let mut announced = false;
-            while !stop.wait(Duration::from_millis(100)) {
-                if !announced && client.session().is_some() {
-                    announced = true;
-                    say(&format!("published {} under {data_id}", pubs.len()));
-                }
+            while !stop.wait(Duration::from_millis(20)) {
                 if let Some(e) = pubs.iter().find_map(|p| p.rejected()) {
                     return Err(client_err(e));
+                }
+                if !announced
+                    && pubs
+                        .iter()
+                        .all(|p| p.wait_registered(Duration::ZERO).is_ok())
+                {
+                    announced = true;
+                    say(&format!("published {} under {data_id}", pubs.len()));
                 }
             }
             drop(pubs);

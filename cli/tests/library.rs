@@ -137,3 +137,62 @@ fn many_clients_share_a_few_io_threads_and_stay_independent() {
     wait_for(&late, 8);
     cluster.stop();
 }
+
+/// The payloads of an update's publishers.
+fn payloads(u: &Update) -> Vec<Vec<u8>> {
+    u.publishers()
+        .iter()
+        .flat_map(|p| p.payload().map(<[u8]>::to_vec).collect::<Vec<_>>())
+        .collect()
+}
+
+on!(an_update_is_one_write_and_one_new_list_with_no_list_in_between;
+    mio = Runtime::Mio, glommio = Runtime::Glommio { shards: 2 });
+fn an_update_is_one_write_and_one_new_list_with_no_list_in_between(runtime: Runtime) {
+    let cluster = DevCluster::start(DevOptions {
+        timing: Timing::fast(),
+        runtime,
+        ..DevOptions::default()
+    })
+    .unwrap();
+    assert!(cluster.wait_ready(Duration::from_secs(30)));
+    let a = Client::connect([cluster.session_addrs[0].clone()]).unwrap();
+    let b = Client::connect([cluster.session_addrs[1].clone()]).unwrap();
+    let mut publication = a.publish("upd.svc", ["10.2.2.1:80"]).unwrap();
+    publication
+        .wait_registered(Duration::from_secs(30))
+        .unwrap();
+    let sub = b.subscribe("upd.svc").unwrap();
+    let before = loop {
+        let u = sub.recv_timeout(Duration::from_secs(30)).unwrap();
+        if payloads(&u) == [b"10.2.2.1:80"] {
+            break u;
+        }
+    };
+
+    publication.update(["10.2.2.2:80"]).unwrap();
+    publication
+        .wait_registered(Duration::from_secs(30))
+        .unwrap();
+    let after = sub.recv_timeout(Duration::from_secs(30)).unwrap();
+    // Nothing between: the next list already holds the new payload alone, and its version
+    // is the very next position of the slot's log, so no other list ever existed.
+    assert_eq!(payloads(&after), [b"10.2.2.2:80"], "{after:?}");
+    assert_eq!(
+        after.version().leader_epoch,
+        before.version().leader_epoch,
+        "the slot kept its leader"
+    );
+    assert_eq!(
+        after.version().seq,
+        before.version().seq + 1,
+        "one write: {before:?} then {after:?}"
+    );
+    assert!(matches!(
+        sub.recv_timeout(Duration::from_millis(200)),
+        Err(Error::Timeout)
+    ));
+    drop(a);
+    drop(b);
+    cluster.stop();
+}

@@ -12,17 +12,20 @@
 //!   sessions are the core client's: automatic.
 
 mod io_threads;
+mod publication;
 
 pub use crate::io_threads::io_threads;
 use crate::io_threads::{Member, Seat};
+use crate::publication::Answers;
+pub use crate::publication::{Acknowledgement, Publication};
 use bytes::Bytes;
 use roster_core::client::{self as core, ClientConfig, Command, Event};
 use roster_core::model::{DataInfoId, DatumVersion, Text};
+pub use roster_core::wire::ErrorCode;
 pub use roster_core::wire::{PublisherList, PublisherRef};
 use roster_mio::watch::{Reader, Watch};
 use roster_shell::os_seed;
 use rustc_hash::FxHashMap;
-use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::pin::Pin;
@@ -52,6 +55,9 @@ pub enum Error {
     Rejected {
         /// The registration.
         register_id: String,
+        /// Why, as a code a program can act on (`Overloaded`: too many registrations on
+        /// the connection; `BadRequest`: a malformed registration).
+        code: ErrorCode,
         /// The session's reason.
         reason: String,
     },
@@ -68,8 +74,9 @@ impl fmt::Display for Error {
             Error::Timeout => write!(f, "timed out"),
             Error::Rejected {
                 register_id,
+                code,
                 reason,
-            } => write!(f, "registration {register_id} refused: {reason}"),
+            } => write!(f, "registration {register_id} refused ({code:?}): {reason}"),
             Error::Io(e) => write!(f, "client IO: {e}"),
         }
     }
@@ -169,7 +176,6 @@ struct Status {
     session: Option<String>,
     /// Connections made so far.
     connects: u64,
-    rejected: HashMap<Text, String>,
 }
 
 /// The subscriptions of one key on a client.
@@ -186,6 +192,7 @@ struct Shared {
     topics: Mutex<FxHashMap<DataInfoId, Topic>>,
     status: Mutex<Status>,
     changed: Condvar,
+    answers: Answers,
 }
 
 /// Locks `m`, ignoring poisoning: every value behind these locks is complete after each
@@ -234,18 +241,23 @@ impl Member for Shared {
                 s.session = None;
                 self.changed.notify_all();
             }
+            Event::Registered {
+                register_id,
+                revision,
+            } => self.answers.registered(&register_id, revision),
+            Event::Unregistered { register_id } => self.answers.unregistered(&register_id),
             Event::Rejected {
                 register_id,
+                code,
                 reason,
             } => {
                 warn!(
                     register_id = register_id.as_str(),
+                    ?code,
                     reason = reason.as_str(),
                     "registration refused"
                 );
-                let mut s = lock(&self.status);
-                s.rejected.insert(register_id, reason.as_str().to_string());
-                self.changed.notify_all();
+                self.answers.rejected(&register_id, code, reason.as_str());
             }
         }
     }
@@ -351,25 +363,17 @@ impl Client {
     }
 
     /// Publishes an instance under `key` (a data id, or `data_id#@#instance_id#@#group`).
-    /// Held until the returned handle is dropped.
+    /// Held until the returned handle is dropped or unregistered; wait on
+    /// [`Publication::registered`] for the session's acknowledgement, and change it in place
+    /// with [`Publication::update`].
     pub fn publish<P: Into<Bytes>>(
         &self,
         key: &str,
         payload: impl IntoIterator<Item = P>,
     ) -> Result<Publication, Error> {
         let data_info_id = parse_key(key)?;
-        let register_id = self.io.register_id();
-        self.io.command(Command::Publish {
-            data_info_id: data_info_id.clone(),
-            register_id: register_id.clone(),
-            payload: payload.into_iter().map(Into::into).collect(),
-            attributes: Vec::new(),
-        })?;
-        Ok(Publication {
-            io: self.io.clone(),
-            data_info_id,
-            register_id,
-        })
+        let payload = payload.into_iter().map(Into::into).collect();
+        Publication::publish(self.io.clone(), data_info_id, payload)
     }
 
     /// Subscribes to `key`; the handle yields the newest list each time it changes (a list
@@ -407,46 +411,6 @@ fn debug_registration(
         .field("data_info_id", &key.to_string())
         .field("register_id", &register_id.as_str())
         .finish()
-}
-
-/// A publication; dropping it unregisters.
-pub struct Publication {
-    io: Arc<Io>,
-    data_info_id: DataInfoId,
-    register_id: Text,
-}
-
-impl fmt::Debug for Publication {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        debug_registration(f, "Publication", &self.data_info_id, &self.register_id)
-    }
-}
-
-impl Publication {
-    /// Its registration id.
-    pub fn register_id(&self) -> &str {
-        self.register_id.as_str()
-    }
-
-    /// The session's refusal of it, if any.
-    pub fn rejected(&self) -> Option<Error> {
-        let s = lock(&self.io.shared.status);
-        s.rejected
-            .get(&self.register_id)
-            .map(|reason| Error::Rejected {
-                register_id: self.register_id.as_str().to_string(),
-                reason: reason.clone(),
-            })
-    }
-}
-
-impl Drop for Publication {
-    fn drop(&mut self) {
-        let _ = self.io.command(Command::Unpublish {
-            data_info_id: self.data_info_id.clone(),
-            register_id: self.register_id.clone(),
-        });
-    }
 }
 
 /// A subscription: a blocking iterator and a `Stream` of updates, each newer than the one

@@ -2,13 +2,14 @@
 //! ([`Event`]).
 
 use crate::model::{Attribute, DataInfoId, DatumVersion, Payload, Text};
-use crate::wire::PublisherList;
+use crate::wire::{ErrorCode, PublisherList};
 use std::sync::Arc;
 
 /// An application's request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// Publishes an instance, or replaces the one registered under `register_id`.
+    /// Publishes an instance, or replaces the one registered under `register_id` in place
+    /// (an update: its next revision, one write and one new version for subscribers).
     Publish {
         /// The service key.
         data_info_id: DataInfoId,
@@ -70,10 +71,28 @@ pub enum Event {
         /// The session's address.
         session: Text,
     },
+    /// The session acknowledged revision `revision` of publication `register_id` (the
+    /// `revision`-th [`Command::Publish`] under that id): it holds it and answers for it.
+    /// Sent again after every reconnect's replay.
+    Registered {
+        /// The publication.
+        register_id: Text,
+        /// Which of its publications was acknowledged.
+        revision: u64,
+    },
+    /// Publication `register_id` is withdrawn: the session acknowledged the removal, or
+    /// the connection that held it ended (a session drops a closed connection's
+    /// publishers), or it was never registered.
+    Unregistered {
+        /// The publication.
+        register_id: Text,
+    },
     /// The session refused a registration.
     Rejected {
         /// The registration.
         register_id: Text,
+        /// Why, as a code a program can act on.
+        code: ErrorCode,
         /// The session's reason.
         reason: Text,
     },

@@ -42,6 +42,24 @@ use registrations::{Delivered, Registrations};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+/// A registration request awaiting the session's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Pending {
+    Publish { register_id: Text, revision: u64 },
+    Unpublish { register_id: Text },
+    Subscribe { register_id: Text },
+}
+
+impl Pending {
+    fn register_id(self) -> Text {
+        match self {
+            Pending::Publish { register_id, .. }
+            | Pending::Unpublish { register_id }
+            | Pending::Subscribe { register_id } => register_id,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Link {
     /// Waiting to (re)connect at this instant.
@@ -66,8 +84,8 @@ pub struct Client {
     attempts: u32,
     connect_generation: u64,
     next_request: u64,
-    /// Registration requests awaiting an answer, for reporting refusals.
-    pending: BTreeMap<u64, Text>,
+    /// Registration requests awaiting an answer, by request id.
+    pending: BTreeMap<u64, Pending>,
     /// The request id of this connection's hello, until it is answered.
     hello: Option<u64>,
     /// What the session answered to this connection's hello.
@@ -140,12 +158,19 @@ impl Client {
         id
     }
 
-    /// Sends a registration request if connected; otherwise the next replay carries it.
-    fn send_registration(&mut self, register_id: &Text, message: impl Into<Message>) {
-        if let Link::Ready(conn, _) = self.link {
-            let id = self.request(conn, message);
-            self.pending.insert(id, register_id.clone());
-        }
+    /// Sends a registration request if connected (otherwise the next replay carries it);
+    /// whether it was sent.
+    fn send_registration(&mut self, pending: Pending, message: impl Into<Message>) -> bool {
+        let Link::Ready(conn, _) = self.link else {
+            return false;
+        };
+        let id = self.request(conn, message);
+        self.pending.insert(id, pending);
+        true
+    }
+
+    fn event(&mut self, event: Event) {
+        self.out.push_back(Output::Event(event));
     }
 
     fn on_command(&mut self, command: Command) {
@@ -157,29 +182,43 @@ impl Client {
                 payload,
                 attributes,
             } => {
-                let msg = self.regs.publish(
+                let (msg, revision) = self.regs.publish(
                     data_info_id,
                     register_id.clone(),
                     payload,
                     attributes,
                     generation,
                 );
-                self.send_registration(&register_id, msg);
+                let pending = Pending::Publish {
+                    register_id,
+                    revision,
+                };
+                self.send_registration(pending, msg);
             }
             Command::Unpublish {
                 data_info_id,
                 register_id,
             } => {
-                if self.regs.publication_key(&register_id) != Some(&data_info_id) {
-                    return;
-                }
-                if let Some(version) = self.regs.unpublish(&register_id, generation) {
+                let version = if self.regs.publication_key(&register_id) == Some(&data_info_id) {
+                    self.regs.unpublish(&register_id, generation)
+                } else {
+                    None
+                };
+                let sent = version.is_some_and(|version| {
                     let msg = Unpublish {
                         data_info_id,
                         register_id: register_id.clone(),
                         version,
                     };
-                    self.send_registration(&register_id, msg);
+                    let pending = Pending::Unpublish {
+                        register_id: register_id.clone(),
+                    };
+                    self.send_registration(pending, msg)
+                });
+                if !sent {
+                    // Not registered, or not connected (and a session holds nothing of a
+                    // closed connection): withdrawn already.
+                    self.event(Event::Unregistered { register_id });
                 }
             }
             Command::Subscribe {
@@ -199,7 +238,7 @@ impl Client {
                     register_id: register_id.clone(),
                     known,
                 };
-                self.send_registration(&register_id, msg);
+                self.send_registration(Pending::Subscribe { register_id }, msg);
             }
             Command::Unsubscribe {
                 data_info_id,
@@ -210,7 +249,7 @@ impl Client {
                         data_info_id,
                         register_id: register_id.clone(),
                     };
-                    self.send_registration(&register_id, msg);
+                    self.send_registration(Pending::Subscribe { register_id }, msg);
                 }
             }
         }
@@ -247,13 +286,19 @@ impl Client {
         self.welcome = None;
         self.hello = Some(self.request(conn, hello));
         let (pubs, subs) = self.regs.replay(generation);
-        for p in pubs {
-            let id = p.publisher.register_id.clone();
-            self.send_registration(&id, p);
+        for (p, revision) in pubs {
+            let register_id = p.publisher.register_id.clone();
+            self.send_registration(
+                Pending::Publish {
+                    register_id,
+                    revision,
+                },
+                p,
+            );
         }
         for s in subs {
-            let id = s.register_id.clone();
-            self.send_registration(&id, s);
+            let register_id = s.register_id.clone();
+            self.send_registration(Pending::Subscribe { register_id }, s);
         }
         self.out.push_back(Output::Event(Event::Connected {
             session: self.address(),
@@ -268,7 +313,12 @@ impl Client {
                 session: self.address(),
             }));
         }
-        self.pending.clear();
+        // A session drops a closed connection's publishers: a removal in flight is done.
+        for p in std::mem::take(&mut self.pending).into_values() {
+            if let Pending::Unpublish { register_id } = p {
+                self.event(Event::Unregistered { register_id });
+            }
+        }
         self.hello = None;
         self.welcome = None;
         self.session = (self.session + 1) % self.config.sessions.len();
@@ -308,15 +358,26 @@ impl Client {
                     self.emit_update(&data_info_id, ids, d);
                 }
             }
-            Message::Ack(_) => {
-                self.pending.remove(&rid);
-            }
+            Message::Ack(_) => match self.pending.remove(&rid) {
+                Some(Pending::Publish {
+                    register_id,
+                    revision,
+                }) => self.event(Event::Registered {
+                    register_id,
+                    revision,
+                }),
+                Some(Pending::Unpublish { register_id }) => {
+                    self.event(Event::Unregistered { register_id });
+                }
+                Some(Pending::Subscribe { .. }) | None => {}
+            },
             Message::ErrorReply(e) => {
-                if let Some(register_id) = self.pending.remove(&rid) {
-                    self.out.push_back(Output::Event(Event::Rejected {
-                        register_id,
+                if let Some(p) = self.pending.remove(&rid) {
+                    self.event(Event::Rejected {
+                        register_id: p.register_id(),
+                        code: e.code,
                         reason: e.message,
-                    }));
+                    });
                 }
             }
             Message::Unknown(u) if rid != 0 => self.out.push_back(Output::Send {

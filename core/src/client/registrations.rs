@@ -13,6 +13,9 @@ use std::sync::Arc;
 struct PubReg {
     data_info_id: DataInfoId,
     client_version: u64,
+    /// How many times the application published under this register id (1 for the first
+    /// publication, one more per update), so it can tell which one an answer is for.
+    revision: u64,
     payload: Payload,
     attributes: Vec<Attribute>,
 }
@@ -49,7 +52,9 @@ impl Registrations {
         self.client_version
     }
 
-    /// Records a publication; returns its message for generation `generation`.
+    /// Records a publication, or replaces the one under `register_id` in place (the next
+    /// revision, with a newer client version); returns its message for generation
+    /// `generation` and its revision.
     pub(crate) fn publish(
         &mut self,
         data_info_id: DataInfoId,
@@ -57,17 +62,22 @@ impl Registrations {
         payload: Payload,
         attributes: Vec<Attribute>,
         generation: u64,
-    ) -> Publish {
+    ) -> (Publish, u64) {
         let client_version = self.next_version();
+        let revision = self
+            .publishers
+            .get(&register_id)
+            .map_or(1, |r| r.revision + 1);
         let reg = PubReg {
             data_info_id,
             client_version,
+            revision,
             payload,
             attributes,
         };
         let msg = publish_message(&register_id, &reg, generation);
         self.publishers.insert(register_id, reg);
-        msg
+        (msg, revision)
     }
 
     /// Forgets a publication; returns the removal's version if it was registered.
@@ -141,12 +151,13 @@ impl Registrations {
         Some((listed.clone(), d))
     }
 
-    /// Every registration, as the messages replaying it on a connection of `generation`.
-    pub(crate) fn replay(&self, generation: u64) -> (Vec<Publish>, Vec<Subscribe>) {
+    /// Every registration, as the messages replaying it on a connection of `generation`
+    /// (each publication with its current revision).
+    pub(crate) fn replay(&self, generation: u64) -> (Vec<(Publish, u64)>, Vec<Subscribe>) {
         let pubs = self
             .publishers
             .iter()
-            .map(|(id, r)| publish_message(id, r, generation))
+            .map(|(id, r)| (publish_message(id, r, generation), r.revision))
             .collect();
         let subs = self
             .topics

@@ -393,8 +393,138 @@ fn a_refused_registration_is_reported() {
     );
     let outs = t.drain();
     assert!(
-        matches!(&outs[..], [Output::Event(Event::Rejected { register_id, .. })] if register_id == "pub-1")
+        matches!(&outs[..], [Output::Event(Event::Rejected { register_id, code, reason })]
+            if register_id == "pub-1" && *code == crate::wire::ErrorCode::Overloaded
+                && reason == "too many"),
+        "{outs:?}"
     );
+}
+
+/// The request id and message of the one registration request among `outs`.
+fn request(outs: &[Output<Event>]) -> (u64, Message) {
+    let sent: Vec<_> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { frame, .. } => Some((frame.request_id, frame.message.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent.len(), 1, "{outs:?}");
+    sent.into_iter().next().unwrap()
+}
+
+fn events(outs: &[Output<Event>]) -> Vec<Event> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Event(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn registered(id: &str, revision: u64) -> Event {
+    Event::Registered {
+        register_id: Text::from(id),
+        revision,
+    }
+}
+
+#[test]
+fn a_publication_is_registered_when_the_session_acknowledges_it() {
+    let mut t = T::new();
+    let (conn, _, _) = t.connect();
+    let (rid, _) = request(&t.cmd(publish_cmd()));
+    assert_eq!(
+        events(&frame_in(&mut t, conn, rid, Ack {})),
+        [registered("pub-1", 1)]
+    );
+    // A stray or repeated answer reports nothing.
+    assert_eq!(frame_in(&mut t, conn, rid, Ack {}), vec![]);
+}
+
+#[test]
+fn an_update_replaces_the_publication_in_place_with_the_next_revision() {
+    let mut t = T::new();
+    let (conn, _, _) = t.connect();
+    let (first_rid, first) = request(&t.cmd(publish_cmd()));
+    let update = Command::Publish {
+        data_info_id: key(),
+        register_id: Text::from("pub-1"),
+        payload: smallvec::smallvec![bytes::Bytes::from_static(b"10.0.0.2:80")],
+        attributes: vec![],
+    };
+    let (rid, second) = request(&t.cmd(update));
+    let (Message::Publish(a), Message::Publish(b)) = (first, second) else {
+        panic!("two publishes")
+    };
+    assert_eq!(a.publisher.register_id, b.publisher.register_id, "same id");
+    assert!(b.publisher.version > a.publisher.version, "a newer version");
+    assert_eq!(b.publisher.payload[0].as_ref(), b"10.0.0.2:80");
+    // The first's answer is for revision 1, the update's for revision 2.
+    let outs = frame_in(&mut t, conn, first_rid, Ack {});
+    assert_eq!(events(&outs), [registered("pub-1", 1)]);
+    let outs = frame_in(&mut t, conn, rid, Ack {});
+    assert_eq!(events(&outs), [registered("pub-1", 2)]);
+    // A reconnect replays only the newest revision, once.
+    t.c.handle_input(t.now, Input::Closed { conn });
+    let (conn, _, outs) = t.connect();
+    let replayed: Vec<_> = messages(&outs)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Publish(p) => Some(p.publisher.payload[0].clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(replayed, [bytes::Bytes::from_static(b"10.0.0.2:80")]);
+    let rid = outs
+        .iter()
+        .find_map(|o| match o {
+            Output::Send { frame, .. } if matches!(frame.message, Message::Publish(_)) => {
+                Some(frame.request_id)
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        events(&frame_in(&mut t, conn, rid, Ack {})),
+        [registered("pub-1", 2)]
+    );
+}
+
+fn unpublish_cmd() -> Command {
+    Command::Unpublish {
+        data_info_id: key(),
+        register_id: Text::from("pub-1"),
+    }
+}
+
+#[test]
+fn an_unpublication_is_reported_once_acknowledged_or_once_its_connection_is_gone() {
+    let unregistered = || Event::Unregistered {
+        register_id: Text::from("pub-1"),
+    };
+    let mut t = T::new();
+    let (conn, _, _) = t.connect();
+    t.cmd(publish_cmd());
+    let (rid, m) = request(&t.cmd(unpublish_cmd()));
+    assert!(matches!(m, Message::Unpublish(_)), "{m:?}");
+    assert_eq!(
+        events(&frame_in(&mut t, conn, rid, Ack {})),
+        [unregistered()]
+    );
+    // In flight when the connection ends: the session dropped it with the connection.
+    t.cmd(publish_cmd());
+    let outs = t.cmd(unpublish_cmd());
+    assert_eq!(events(&outs), []);
+    t.c.handle_input(t.now, Input::Closed { conn });
+    let disconnected = Event::Disconnected {
+        session: Text::from("s1:1"),
+    };
+    assert_eq!(events(&t.drain()), [disconnected, unregistered()]);
+    // Disconnected, or never published: nothing to send, withdrawn at once.
+    t.cmd(publish_cmd());
+    assert_eq!(events(&t.cmd(unpublish_cmd())), [unregistered()]);
+    assert_eq!(events(&t.cmd(unpublish_cmd())), [unregistered()]);
 }
 
 #[test]
