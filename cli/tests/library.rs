@@ -196,3 +196,47 @@ fn an_update_is_one_write_and_one_new_list_with_no_list_in_between(runtime: Runt
     drop(b);
     cluster.stop();
 }
+
+/// A settled cluster answers every registration without waiting out a deadline: the data
+/// leader's `replication_ack_timeout` (500 ms) is only for followers that fell silent.
+#[test]
+fn on_a_settled_cluster_no_registration_waits_for_the_replication_deadline() {
+    let cluster = DevCluster::start(DevOptions {
+        timing: Timing::fast(),
+        ..DevOptions::default()
+    })
+    .unwrap();
+    assert!(cluster.wait_ready(Duration::from_secs(30)));
+    let client = Client::connect([cluster.session_addrs[0].clone()]).unwrap();
+    // Settled: a first publication on every data node's slots went through.
+    let warmup: Vec<_> = (0..64)
+        .map(|i| client.publish(&format!("settle.{i}"), ["x"]).unwrap())
+        .collect();
+    for p in &warmup {
+        p.wait_registered(Duration::from_secs(30)).unwrap();
+    }
+    let deadline = Duration::from_millis(500);
+    let mut slow = Vec::new();
+    let mut held = Vec::new();
+    for i in 0..200 {
+        let start = std::time::Instant::now();
+        let p = client
+            .publish(&format!("settled.{}", i % 50), ["10.3.3.3:80"])
+            .unwrap();
+        p.wait_registered(Duration::from_secs(30)).unwrap();
+        let took = start.elapsed();
+        // Far beyond any scheduling hiccup, and what a write held to the deadline costs.
+        if took >= deadline * 4 / 5 {
+            slow.push((i, took));
+        }
+        held.push(p);
+    }
+    assert!(
+        slow.is_empty(),
+        "registrations held near the deadline: {slow:?}"
+    );
+    drop(held);
+    drop(warmup);
+    drop(client);
+    cluster.stop();
+}

@@ -761,6 +761,37 @@ fn replica_write_ack_waits_for_follower_ack_with_a_bounded_wait() {
 }
 
 #[test]
+fn a_follower_dropped_from_the_slot_no_longer_holds_its_writes() {
+    let mut net = Net::new(2, |_| {});
+    net.view(1, &[], &table(1, 1, pid(1), 1, &[pid(2)]));
+    net.session(0, S1, pid(50));
+    net.to(0, S1, 1, batch(route(0, 1, 1), vec![put(1, "a", 1, 1)]));
+    net.take(0, S1);
+    // The follower goes silent with a write waiting on it...
+    net.partitioned = true;
+    net.to(0, S1, 2, batch(route(0, 1, 1), vec![put(1, "b", 1, 1)]));
+    let accepted = |frames: &[Frame], id: u64| {
+        frames
+            .iter()
+            .any(|f| f.request_id == id && matches!(f.message, Message::WriteAccepted(_)))
+    };
+    assert!(!accepted(&net.take(0, S1), 2));
+    // ...then meta drops it from the slot, the leader keeping its epoch: the waiting
+    // write is answered at once, and so is every later one, with no timer firing.
+    net.partitioned = false;
+    net.view(2, &[], &table(2, 1, pid(1), 1, &[]));
+    assert!(
+        accepted(&net.take(0, S1), 2),
+        "released by the table change"
+    );
+    net.to(0, S1, 3, batch(route(0, 1, 1), vec![put(1, "c", 1, 1)]));
+    assert!(
+        accepted(&net.take(0, S1), 3),
+        "not held for a former follower"
+    );
+}
+
+#[test]
 fn replica_truncated_log_and_new_leader_epoch_resync_by_digests() {
     let mut net = Net::new(2, |c| {
         c.oplog_capacity = 4;

@@ -4,13 +4,13 @@
 //! leadership or following as the table says.
 
 use super::slots::{Leading, LocalSlot, SlotRole, status};
-use super::{DataNode, Pending};
+use super::{DataNode, Peer, Pending};
 use crate::data::oplog::OpLog;
 use crate::data::reconcile::SlotReconcile;
 use crate::data::replica::{Follower, Streams};
 use crate::data::store::SlotStore;
 use crate::io::ConnId;
-use crate::model::{LeaderEpoch, Role, SlotId};
+use crate::model::{LeaderEpoch, ProcessId, Role, SlotId};
 use crate::slot::{ReplicaRole, SlotTable};
 use crate::time::Instant;
 use crate::wire::{ClusterView, Heartbeat, NotLeader};
@@ -100,7 +100,11 @@ impl DataNode {
             let old = self.slots.remove(&id);
             let next = match (role, old) {
                 (None, _) => None,
-                (Some(ReplicaRole::Leader), Some(ls)) if matches!(&ls.role, SlotRole::Leader(l) if l.epoch == s.leader_epoch) => {
+                (Some(ReplicaRole::Leader), Some(mut ls)) if matches!(&ls.role, SlotRole::Leader(l) if l.epoch == s.leader_epoch) =>
+                {
+                    if let SlotRole::Leader(l) = &mut ls.role {
+                        self.drop_former_followers(id, l, &s.followers);
+                    }
                     Some(ls)
                 }
                 (Some(ReplicaRole::Leader), old) => {
@@ -138,6 +142,22 @@ impl DataNode {
             for &p in &sessions {
                 self.start_run(now, slot, p);
             }
+        }
+    }
+
+    /// Ends the streams of processes that no longer follow `slot`. A dropped follower
+    /// stops acknowledging but its connection stays up (it still talks to us for other
+    /// slots), so its stream would hold every write of the slot until
+    /// `replication_ack_timeout`: a settled cluster would stall half a second per write.
+    fn drop_former_followers(&mut self, slot: SlotId, l: &mut Leading, followers: &[ProcessId]) {
+        let conns = &self.conns;
+        let before = l.streams.by_conn.len();
+        l.streams.by_conn.retain(
+            |conn, _| matches!(conns.get(conn), Some(Peer::Data(p)) if followers.contains(p)),
+        );
+        if l.streams.by_conn.len() != before {
+            // Writes that waited only on those streams are answered at the next flush.
+            self.dirty.insert(slot);
         }
     }
 
