@@ -38,6 +38,12 @@ pub enum Flush {
 /// Bytes asked of the socket per `read`.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// Largest buffer a connection keeps once it is empty again. A burst (a subscribe storm's
+/// full-list pushes, a 16 MiB frame) grows a buffer to its peak; keeping every idle
+/// connection's peak would leave the process at its busiest size for good, so an emptied
+/// buffer larger than this is given back and grown again only when needed.
+pub const RETAINED_CAPACITY: usize = 64 * 1024;
+
 /// The rest of a begun frame at least this long is read straight into the connection's
 /// buffer (zeroing the room costs less than a copy through the scratch buffer), at most
 /// [`DIRECT_MAX`] per `read`, so that a 16 MiB frame arriving in small pieces is not
@@ -91,6 +97,10 @@ pub struct Framed {
     decoder: FrameDecoder,
     rbuf: BytesMut,
     wbuf: BytesMut,
+    /// The largest each buffer has been since it was last given back: `capacity()` leaves
+    /// out what was consumed from the front, which the allocation still holds.
+    rbuf_peak: usize,
+    wbuf_peak: usize,
     write_limit: usize,
 }
 
@@ -112,6 +122,8 @@ impl Framed {
             decoder: FrameDecoder::default(),
             rbuf: BytesMut::new(),
             wbuf: BytesMut::new(),
+            rbuf_peak: 0,
+            wbuf_peak: 0,
             write_limit,
         }
     }
@@ -122,6 +134,7 @@ impl Framed {
         frame
             .encode(&mut self.wbuf, self.decoder.max_frame_len())
             .map_err(|e| FrameError::Encode(e.to_string()))?;
+        self.wbuf_peak = self.wbuf_peak.max(self.wbuf.capacity());
         if self.wbuf.len() > self.write_limit {
             return Err(FrameError::WriteLimit {
                 pending: self.wbuf.len(),
@@ -153,7 +166,14 @@ impl Framed {
                 Err(e) => return Err(e),
             }
         }
+        release_if_large(&mut self.wbuf, &mut self.wbuf_peak);
         Ok(true)
+    }
+
+    /// At most how many bytes the connection's buffers hold allocated (what an idle
+    /// connection costs).
+    pub fn allocated(&self) -> usize {
+        self.rbuf_peak + self.wbuf_peak
     }
 
     /// Reads until the socket would block (edge-triggered readiness), decoding as it goes.
@@ -199,6 +219,7 @@ impl Framed {
     fn read_in_place(&mut self, r: &mut impl Read, len: usize) -> io::Result<usize> {
         let have = self.rbuf.len();
         self.rbuf.resize(have + len, 0);
+        self.rbuf_peak = self.rbuf_peak.max(self.rbuf.capacity());
         let read = r.read(&mut self.rbuf[have..]);
         self.rbuf.truncate(have + *read.as_ref().unwrap_or(&0));
         read
@@ -221,6 +242,7 @@ impl Framed {
             }
         }
         self.rbuf.extend_from_slice(chunk);
+        self.rbuf_peak = self.rbuf_peak.max(self.rbuf.capacity());
     }
 
     /// Decodes bytes the caller read itself, for shells whose streams are not `Read` (the
@@ -239,7 +261,17 @@ impl Framed {
         while let Some(f) = self.decoder.decode(&mut self.rbuf)? {
             frames.push(f);
         }
+        release_if_large(&mut self.rbuf, &mut self.rbuf_peak);
         Ok(())
+    }
+}
+
+/// Gives back an empty buffer's allocation if it grew larger than [`RETAINED_CAPACITY`].
+/// Frames decoded from it keep their bytes alive themselves (they share the allocation).
+fn release_if_large(buf: &mut BytesMut, peak: &mut usize) {
+    if buf.is_empty() && *peak > RETAINED_CAPACITY {
+        *buf = BytesMut::new();
+        *peak = 0;
     }
 }
 
@@ -446,6 +478,35 @@ mod tests {
         let payload = bytes::Bytes::from(vec![0; EAGER_FLUSH]);
         let large = Frame::new(2, roster_core::wire::Raft { payload });
         assert_eq!(f.queue(&large).unwrap(), Flush::Now);
+    }
+
+    #[test]
+    fn buffers_grown_by_a_burst_are_given_back_once_empty() {
+        let mut f = Framed::new(DEFAULT_WRITE_LIMIT);
+        let payload = bytes::Bytes::from(vec![7; 1 << 20]);
+        let large = Frame::new(2, roster_core::wire::Raft { payload });
+        for _ in 0..4 {
+            f.queue(&large).unwrap();
+        }
+        assert!(f.allocated() >= 4 << 20);
+        let mut sink = Vec::new();
+        assert!(f.flush(&mut sink).unwrap());
+        assert!(f.allocated() <= RETAINED_CAPACITY, "{}", f.allocated());
+        // The read side too, and what was decoded stays intact.
+        let got = f.ingest(&sink);
+        assert_eq!(got.frames, vec![large; 4]);
+        assert!(f.allocated() <= RETAINED_CAPACITY, "{}", f.allocated());
+        // A small buffer is kept, so steady small traffic does not reallocate.
+        f.queue(&Frame::new(3, KeepAlive {})).unwrap();
+        // Not the old allocation reclaimed: a fresh, small one.
+        assert!(
+            f.wbuf.capacity() < RETAINED_CAPACITY,
+            "{}",
+            f.wbuf.capacity()
+        );
+        let kept = f.allocated();
+        assert!(f.flush(&mut Vec::new()).unwrap());
+        assert_eq!(f.allocated(), kept);
     }
 
     #[test]
