@@ -27,11 +27,12 @@
 //! spent per change: a latency on a shared machine moves with its other load, the work
 //! done does not.
 
+mod common;
+
+use common::{DevProcess, cpu_used, percentile};
 use roster::cluster::{DevCluster, DevOptions};
 use roster::config::Runtime;
 use roster_client::{Client, Subscription};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The binary's allocator, set up as the binary sets it up (see `roster::alloc`), so a
@@ -67,44 +68,15 @@ fn wait_count(subs: &[Subscription], n: usize, deadline: Instant) -> Instant {
     Instant::now()
 }
 
-/// CPU time the threads of process `pid` have used so far, from the scheduler's own
-/// accounting (nanoseconds, unlike the 10 ms ticks of `/proc/PID/stat`); `None` where
-/// there is no `/proc`. Less disturbed by other load on the machine than a latency, so it
-/// compares how much work each runtime does for a change.
-fn cpu_used(pid: u32) -> Option<Duration> {
-    let mut ns = 0u64;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-        ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
-    }
-    Some(Duration::from_nanos(ns))
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
 /// The cluster under test: in this process, or a pinned `roster dev` process.
 enum Cluster {
     InProcess(DevCluster),
-    Pinned(Pinned),
-}
-
-/// The pinned `roster dev` process, killed when dropped: also when a deadline panics, so a
-/// failed run leaves no cluster behind to load the next one.
-struct Pinned(Child);
-
-impl Drop for Pinned {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    Pinned(DevProcess),
 }
 
 impl Cluster {
     /// Starts the cluster; its session addresses.
-    fn start(pin: Option<(&str, &str)>, runtime: Runtime) -> (Cluster, Vec<String>) {
+    fn start(pin: Option<&(String, String)>, runtime: Runtime) -> (Cluster, Vec<String>) {
         let Some((cluster_cpus, load_cpus)) = pin else {
             println!("pinning: none (cluster in this process; every thread may use every CPU)");
             let options = DevOptions {
@@ -116,92 +88,43 @@ impl Cluster {
             let sessions = cluster.session_addrs.clone();
             return (Cluster::InProcess(cluster), sessions);
         };
-        let shards;
-        let mut args = vec!["-c", cluster_cpus, env!("CARGO_BIN_EXE_roster"), "dev"];
-        if let Runtime::Glommio { shards: n } = runtime {
-            shards = n.to_string();
-            args.extend(["--runtime", "glommio", "--shards", &shards]);
-        }
-        let mut child = Pinned(
-            Command::new("taskset")
-                .args(&args)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("taskset and the roster binary run"),
-        );
-        let mut lines = BufReader::new(child.0.stdout.take().expect("piped stdout"))
-            .lines()
-            .map_while(Result::ok);
-        // `roster dev` prints `sessions A,B` once the cluster is ready.
-        let sessions = lines
-            .find_map(|l| l.strip_prefix("sessions ").map(str::to_string))
-            .expect("roster dev prints its session addresses");
-        std::thread::spawn(move || lines.for_each(drop));
-        // Threads inherit the affinity of the thread that spawns them, so pinning this
-        // process now pins every client IO thread started later.
-        let pinned = Command::new("taskset")
-            .args(["-a", "-p", "-c", load_cpus, &std::process::id().to_string()])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            pinned,
-            "taskset pins the load generator to CPU(s) {load_cpus}"
-        );
+        let (child, sessions) =
+            DevProcess::spawn(runtime, Some(cluster_cpus), Duration::from_secs(30))
+                .unwrap_or_else(|e| panic!("{e}"));
+        common::pin_self(load_cpus).unwrap_or_else(|e| panic!("{e}"));
         println!(
             "pinning: roster dev (separate process) on CPU(s) {cluster_cpus}; load generator (this process: client IO threads and the bench thread) on CPU(s) {load_cpus}"
         );
-        (
-            Cluster::Pinned(child),
-            sessions.split(',').map(str::to_string).collect(),
-        )
+        (Cluster::Pinned(child), sessions)
     }
 
     /// The cluster's process, when it has one of its own.
     fn pid(&self) -> Option<u32> {
         match self {
             Cluster::InProcess(_) => None,
-            Cluster::Pinned(pinned) => Some(pinned.0.id()),
+            Cluster::Pinned(child) => Some(child.pid()),
         }
     }
 
     fn stop(self) {
         match self {
             Cluster::InProcess(c) => c.stop(),
-            Cluster::Pinned(pinned) => drop(pinned),
+            Cluster::Pinned(child) => drop(child),
         }
     }
 }
 
 fn main() {
     roster::alloc::keep_freed_memory();
-    let picked = std::env::var("ROSTER_BENCH_RUNTIMES").ok();
-    let runtimes = [
-        ("mio", Runtime::Mio),
-        ("glommio-1", Runtime::Glommio { shards: 1 }),
-        ("glommio-2", Runtime::Glommio { shards: 2 }),
-    ];
-    for (name, runtime) in runtimes {
-        if picked
-            .as_ref()
-            .is_none_or(|p| p.split(',').any(|n| n == name))
-        {
-            println!("== {name}");
-            bench(runtime);
-        }
+    for (name, runtime) in common::runtimes() {
+        println!("== {name}");
+        bench(runtime);
     }
 }
 
 fn bench(runtime: Runtime) {
-    let small = std::env::var_os("ROSTER_BENCH_SMALL").is_some();
-    let scale = if small { 10 } else { 1 };
-    let pin = std::env::var("ROSTER_BENCH_PIN").ok();
-    let pin = pin.as_deref().map(|p| {
-        p.split_once(':')
-            .expect("ROSTER_BENCH_PIN is CLUSTER_CPUS:LOAD_CPUS, e.g. 0:1")
-    });
-    let (cluster, sessions) = Cluster::start(pin, runtime);
+    let scale = common::scale();
+    let (cluster, sessions) = Cluster::start(common::pin().as_ref(), runtime);
 
     // 1. Registration throughput.
     let conns = 100 / scale;
@@ -267,9 +190,7 @@ fn bench(runtime: Runtime) {
     wait_count(&subs, 1_000, deadline);
     let mut times = Vec::new();
     let mut extra = None;
-    let rounds: usize = std::env::var("ROSTER_BENCH_ROUNDS")
-        .ok()
-        .map_or(20, |r| r.parse().unwrap());
+    let rounds = common::rounds(20);
     let cpu = |pid: Option<u32>| pid.and_then(cpu_used);
     let cpu_before = (cpu(cluster.pid()), cpu(Some(std::process::id())));
     for round in 0..rounds {
