@@ -130,6 +130,10 @@ pub(crate) struct Stream {
     pub(crate) next: u64,
     /// First position the follower has not acknowledged.
     pub(crate) acked: u64,
+    /// Whether writes wait for its acknowledgements: only a process the table lists as a
+    /// follower of the slot. A former follower is still streamed to (it may not know yet,
+    /// or be listed again before it notices), but it no longer holds writes.
+    pub(crate) holds_writes: bool,
 }
 
 /// The leader's streams of one slot, by follower connection.
@@ -158,9 +162,26 @@ impl Streams {
         epoch == current && next > 0 && log.can_serve(next)
     }
 
-    /// Starts (or restarts) a stream for `conn` at `next`.
-    pub(crate) fn start(&mut self, conn: ConnId, next: u64) {
-        self.by_conn.insert(conn, Stream { next, acked: next });
+    /// Starts (or restarts) a stream for `conn` at `next`; whether writes wait for it.
+    pub(crate) fn start(&mut self, conn: ConnId, next: u64, holds_writes: bool) {
+        let stream = Stream {
+            next,
+            acked: next,
+            holds_writes,
+        };
+        self.by_conn.insert(conn, stream);
+    }
+
+    /// Re-decides which streams hold writes (`follows(conn)`: its process follows the
+    /// slot); whether any stopped holding them.
+    pub(crate) fn hold_writes_of(&mut self, follows: impl Fn(ConnId) -> bool) -> bool {
+        let mut released = false;
+        for (conn, s) in &mut self.by_conn {
+            let holds = follows(*conn);
+            released |= s.holds_writes && !holds;
+            s.holds_writes = holds;
+        }
+        released
     }
 
     /// Records an acknowledgement; ignores one going backwards or beyond what was sent.
@@ -172,9 +193,13 @@ impl Streams {
         }
     }
 
-    /// The lowest acknowledged position over every stream, if any stream exists.
+    /// The lowest acknowledged position over the streams writes wait for, if any.
     pub(crate) fn min_acked(&self) -> Option<u64> {
-        self.by_conn.values().map(|s| s.acked).min()
+        self.by_conn
+            .values()
+            .filter(|s| s.holds_writes)
+            .map(|s| s.acked)
+            .min()
     }
 
     /// What each stream should be sent now, within its window.

@@ -145,17 +145,18 @@ impl DataNode {
         }
     }
 
-    /// Ends the streams of processes that no longer follow `slot`. A dropped follower
-    /// stops acknowledging but its connection stays up (it still talks to us for other
-    /// slots), so its stream would hold every write of the slot until
+    /// Stops waiting on the streams of processes that no longer follow `slot`. A dropped
+    /// follower stops acknowledging but its connection stays up (it still talks to us for
+    /// other slots), so its stream would hold every write of the slot until
     /// `replication_ack_timeout`: a settled cluster would stall half a second per write.
+    /// The stream itself goes on: the process may be listed again by a table it never saw
+    /// drop it, and then still expects our appends.
     fn drop_former_followers(&mut self, slot: SlotId, l: &mut Leading, followers: &[ProcessId]) {
         let conns = &self.conns;
-        let before = l.streams.by_conn.len();
-        l.streams.by_conn.retain(
-            |conn, _| matches!(conns.get(conn), Some(Peer::Data(p)) if followers.contains(p)),
+        let released = l.streams.hold_writes_of(
+            |conn| matches!(conns.get(&conn), Some(Peer::Data(p)) if followers.contains(p)),
         );
-        if l.streams.by_conn.len() != before {
+        if released {
             // Writes that waited only on those streams are answered at the next flush.
             self.dirty.insert(slot);
         }

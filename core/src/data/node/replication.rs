@@ -5,7 +5,7 @@
 //! slots whenever their leader is connected and retrying stuck requests.
 
 use super::slots::{LocalSlot, SlotRole};
-use super::{DataNode, Pending};
+use super::{DataNode, Peer, Pending};
 use crate::data::admission::{Access, admit};
 use crate::data::replica::{self, Follower, Next, Phase, Streams};
 use crate::data::store::SlotStore;
@@ -48,6 +48,13 @@ impl DataNode {
             return;
         }
         let batch = self.cfg.append_batch;
+        let follows = match self.conns.get(&conn) {
+            Some(Peer::Data(p)) => self
+                .table
+                .slot(s.slot)
+                .is_some_and(|x| x.followers.contains(p)),
+            _ => false,
+        };
         let Some(LocalSlot {
             store,
             role: SlotRole::Leader(l),
@@ -69,7 +76,7 @@ impl DataNode {
         };
         if Streams::can_stream(&l.log, l.epoch, s.leader_epoch, s.next) {
             let entries = l.log.read(s.next, batch);
-            l.streams.start(conn, s.next);
+            l.streams.start(conn, s.next, follows);
             if let Some(st) = l.streams.by_conn.get_mut(&conn) {
                 st.next += entries.len() as u64;
             }

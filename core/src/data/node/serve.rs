@@ -130,7 +130,7 @@ impl DataNode {
         let Some(l) = self.leading_mut(slot) else {
             return;
         };
-        if l.streams.by_conn.is_empty() {
+        if l.streams.min_acked().is_none() {
             self.send(conn, id, WriteAccepted { slot });
         } else {
             let upto = l.log.end();
