@@ -46,6 +46,12 @@ pub struct SessionConfig {
     pub push_backoff: Backoff,
     /// Most pushes in flight per client connection (over all its data info ids).
     pub max_pushes_in_flight_per_conn: usize,
+    /// Most bytes of pushes in flight (sent, not yet acknowledged) over every connection
+    /// of the session: its write budget. A subscribe storm's full lists queue behind it
+    /// instead of all being encoded into write buffers at once, so the peak memory of a
+    /// storm is this budget, not lists times subscribers. One push larger than the budget
+    /// still goes out when nothing else is in flight.
+    pub push_budget_bytes: usize,
     /// How long an open circuit breaker stays open before one probe push.
     pub breaker_cooldown: Duration,
     /// How long a closed client connection's publishers survive (zero: removed at once).
@@ -83,6 +89,7 @@ impl SessionConfig {
             push_retry_limit: 3,
             push_backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(5)),
             max_pushes_in_flight_per_conn: 64,
+            push_budget_bytes: 32 << 20,
             breaker_cooldown: Duration::from_secs(30),
             disconnect_grace: Duration::ZERO,
             reconnect_backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
@@ -149,6 +156,7 @@ impl SessionConfig {
             "max_pushes_in_flight_per_conn",
             self.max_pushes_in_flight_per_conn,
         )?;
+        positive("push_budget_bytes", self.push_budget_bytes)?;
         positive(
             "max_registrations_per_conn",
             self.max_registrations_per_conn,

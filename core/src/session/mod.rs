@@ -186,6 +186,11 @@ impl Session {
         self.writer.queued(slot)
     }
 
+    /// Bytes of the pushes in flight, against the write budget (`push_budget_bytes`).
+    pub fn push_bytes_in_flight(&self) -> usize {
+        self.pusher.bytes_in_flight()
+    }
+
     /// Pushes awaiting an acknowledgement.
     pub fn pushes_in_flight(&self) -> usize {
         self.pusher.in_flight()
@@ -392,8 +397,9 @@ impl Session {
     }
 
     fn client_closed(&mut self, now: Instant, conn: ConnId) {
-        self.pusher.close(conn);
         let keys = self.registry.close(conn);
+        let (mut cx, pusher, reg) = self.push_cx(now);
+        pusher.close(reg, conn, &mut cx);
         if keys.is_empty() {
             return;
         }

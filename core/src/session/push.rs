@@ -11,6 +11,11 @@
 //!   connection's subscriptions, not by the change rate). After `push_retry_limit` failures
 //!   in a row the connection's circuit breaker opens and its pushes pause for
 //!   `breaker_cooldown`. A slow or dead subscriber therefore delays only itself.
+//! - Bounded per node: the bytes of every push in flight, over all connections, stay
+//!   within `push_budget_bytes` (one push may exceed it when nothing else is in flight).
+//!   A push that does not fit waits in its connection's queue, and the connection waits
+//!   in a node-wide queue for room, served in order as acknowledgements (or timeouts, or
+//!   closes) give room back.
 
 use super::Timer;
 use super::config::SessionConfig;
@@ -21,7 +26,7 @@ use crate::io::ConnId;
 use crate::model::DataInfoId;
 use crate::rng::Rng;
 use crate::time::Instant;
-use crate::wire::Push;
+use crate::wire::{HEADER_LEN, Message, Push};
 use std::collections::{BTreeMap, VecDeque};
 use std::num::NonZeroU64;
 
@@ -30,6 +35,8 @@ struct ConnPush {
     in_flight: usize,
     waiting: VecDeque<TopicId>,
     breaker_until: Option<Instant>,
+    /// Listed in `Pusher::starved`.
+    starved: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +44,8 @@ struct Flight {
     conn: ConnId,
     topic: TopicId,
     version: crate::model::DatumVersion,
+    /// Its encoded size, counted against the node's budget until it lands.
+    bytes: usize,
 }
 
 /// The pushes in flight, in send order: request ids grow and `push_timeout` is constant,
@@ -80,6 +89,19 @@ impl Flights {
         self.ring.front().map(|e| e.1)
     }
 
+    /// Removes every flight of `conn` (closed).
+    fn take_conn(&mut self, conn: ConnId) -> Vec<Flight> {
+        let mut taken = Vec::new();
+        for e in &mut self.ring {
+            if let Some(f) = e.2.take_if(|f| f.conn == conn) {
+                taken.push(f);
+            }
+        }
+        self.live -= taken.len();
+        self.skip_holes();
+        taken
+    }
+
     /// Removes and returns the flights whose deadline passed at `now`.
     fn due(&mut self, now: Instant) -> Vec<(u64, Flight)> {
         let mut due = Vec::new();
@@ -103,6 +125,22 @@ impl Flights {
 pub(crate) struct Pusher {
     conns: BTreeMap<ConnId, ConnPush>,
     flights: Flights,
+    /// Bytes of the pushes in flight, against `push_budget_bytes`.
+    bytes_in_flight: usize,
+    /// Connections with a push held back for room in the budget, in the order they hit it
+    /// (each at most once: `ConnPush::starved`).
+    starved: VecDeque<ConnId>,
+}
+
+/// What became of an offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Offered {
+    /// Pushed.
+    Sent,
+    /// Waiting in the connection's queue (breaker, per-connection bound or budget).
+    Queued,
+    /// Nothing to push (already has it, or already in flight or scheduled).
+    Nothing,
 }
 
 /// What a push attempt needs besides the registry.
@@ -150,17 +188,36 @@ impl Pusher {
         conn: ConnId,
         cx: &mut PushCtx<'_>,
     ) {
-        if let Some(topic) = reg.topic_mut(tid) {
-            self.offer_in(topic, tid, conn, cx);
+        self.offer_topic(reg, tid, conn, cx);
+    }
+
+    fn offer_topic(
+        &mut self,
+        reg: &mut Registry,
+        tid: TopicId,
+        conn: ConnId,
+        cx: &mut PushCtx<'_>,
+    ) -> Offered {
+        match reg.topic_mut(tid) {
+            Some(topic) => self.offer_in(topic, tid, conn, cx),
+            None => Offered::Nothing,
         }
     }
 
-    fn offer_in(&mut self, topic: &mut Topic, tid: TopicId, conn: ConnId, cx: &mut PushCtx<'_>) {
-        let Some(datum) = &topic.datum else { return };
-        let Some(sub) = topic.subscribers.get_mut(&conn) else {
-            return;
+    fn offer_in(
+        &mut self,
+        topic: &mut Topic,
+        tid: TopicId,
+        conn: ConnId,
+        cx: &mut PushCtx<'_>,
+    ) -> Offered {
+        let Some(datum) = &topic.datum else {
+            return Offered::Nothing;
         };
-        self.offer_sub(&topic.key, datum, sub, tid, conn, cx);
+        let Some(sub) = topic.subscribers.get_mut(&conn) else {
+            return Offered::Nothing;
+        };
+        self.offer_sub(&topic.key, datum, sub, tid, conn, cx)
     }
 
     /// Offers the subscription `sub` of `conn` to `tid` (whose key is `key`) `datum`.
@@ -172,35 +229,44 @@ impl Pusher {
         tid: TopicId,
         conn: ConnId,
         cx: &mut PushCtx<'_>,
-    ) {
+    ) -> Offered {
         if sub.pushed() >= Some(datum.version) || busy(sub) {
-            return;
+            return Offered::Nothing;
         }
+        let push: Message = Push {
+            data_info_id: key.clone(),
+            version: datum.version,
+            publishers: datum.publishers.clone(),
+        }
+        .into();
+        let bytes = HEADER_LEN + push.body_len();
+        let over_budget =
+            self.bytes_in_flight > 0 && self.bytes_in_flight + bytes > cx.config.push_budget_bytes;
         let cp = self.conns.entry(conn).or_default();
         let open = cp.breaker_until.is_some_and(|t| t > cx.now);
-        if open || cp.in_flight >= cx.config.max_pushes_in_flight_per_conn {
+        if open || over_budget || cp.in_flight >= cx.config.max_pushes_in_flight_per_conn {
             sub.queued = true;
             cp.waiting.push_back(tid);
-            return;
+            if over_budget && !cp.starved {
+                cp.starved = true;
+                self.starved.push_back(conn);
+            }
+            return Offered::Queued;
         }
-        let id = cx.out.request(
-            conn,
-            Push {
-                data_info_id: key.clone(),
-                version: datum.version,
-                publishers: datum.publishers.clone(),
-            },
-        );
+        let id = cx.out.request(conn, push);
         cx.out.stats.pushes_sent += 1;
         sub.in_flight = NonZeroU64::new(id);
         cp.in_flight += 1;
+        self.bytes_in_flight += bytes;
         let flight = Flight {
             conn,
             topic: tid,
             version: datum.version,
+            bytes,
         };
         self.flights
             .insert(id, cx.now + cx.config.push_timeout, flight);
+        Offered::Sent
     }
 
     /// Takes the flight of `request` if `conn` sent it and its subscription still waits
@@ -214,6 +280,7 @@ impl Pusher {
     /// for it.
     fn settle(&mut self, reg: &mut Registry, request: u64, f: Flight) -> Option<Flight> {
         let conn = f.conn;
+        self.bytes_in_flight -= f.bytes;
         if let Some(cp) = self.conns.get_mut(&conn) {
             cp.in_flight = cp.in_flight.saturating_sub(1);
         }
@@ -243,6 +310,7 @@ impl Pusher {
         // Whatever arrived meanwhile goes out now, coalesced into one push.
         self.offer(reg, f.topic, conn, cx);
         self.drain(reg, conn, cx);
+        self.serve_starved(reg, cx);
         true
     }
 
@@ -260,6 +328,7 @@ impl Pusher {
         if let Some(f) = self.land(reg, conn, request) {
             self.fail(reg, f, cx, timers, rng);
         }
+        self.serve_starved(reg, cx);
     }
 
     /// Fails every push whose deadline passed.
@@ -275,6 +344,7 @@ impl Pusher {
                 self.fail(reg, f, cx, timers, rng);
             }
         }
+        self.serve_starved(reg, cx);
     }
 
     fn fail(
@@ -351,13 +421,41 @@ impl Pusher {
             if let Some(sub) = sub_mut(reg, tid, conn) {
                 sub.queued = false;
             }
-            self.offer(reg, tid, conn, cx);
+            if self.offer_topic(reg, tid, conn, cx) == Offered::Queued {
+                // Held again (no room in the budget): it went back to the queue's end, so
+                // stop rather than cycle; room coming back resumes this connection.
+                return;
+            }
         }
     }
 
-    /// Forgets a closed connection.
-    pub(crate) fn close(&mut self, conn: ConnId) {
+    /// Gives room that came back in the budget to the connections that waited for it, in
+    /// the order they hit it.
+    fn serve_starved(&mut self, reg: &mut Registry, cx: &mut PushCtx<'_>) {
+        while self.bytes_in_flight < cx.config.push_budget_bytes {
+            let Some(conn) = self.starved.pop_front() else {
+                return;
+            };
+            if let Some(cp) = self.conns.get_mut(&conn) {
+                cp.starved = false;
+            }
+            self.drain(reg, conn, cx);
+        }
+    }
+
+    /// Forgets a closed connection, giving its pushes' room in the budget back.
+    pub(crate) fn close(&mut self, reg: &mut Registry, conn: ConnId, cx: &mut PushCtx<'_>) {
+        for f in self.flights.take_conn(conn) {
+            self.bytes_in_flight -= f.bytes;
+        }
         self.conns.remove(&conn);
+        self.starved.retain(|c| *c != conn);
+        self.serve_starved(reg, cx);
+    }
+
+    /// Bytes of the pushes in flight (tests, metrics).
+    pub(crate) fn bytes_in_flight(&self) -> usize {
+        self.bytes_in_flight
     }
 
     /// Pushes in flight (tests, metrics).

@@ -8,7 +8,7 @@ use crate::model::{
 };
 use crate::testkit::{self, SessionRig, count_sent as count, find_sent as find, member};
 use crate::wire::{
-    ChangeNotify, Datum, DatumChange, Datums, NotLeader, PublisherList, ReconcileFetch,
+    ChangeNotify, Datum, DatumChange, Datums, NotLeader, PublisherList, Push, ReconcileFetch,
     ReconcileQuery, SlotAssignment, SlotTableView, Unsubscribe, VersionScanReply, WriteAccepted,
     WriteOp,
 };
@@ -664,6 +664,73 @@ fn pushes_in_flight_per_connection_are_bounded() {
         unreachable!()
     };
     assert_eq!(p.data_info_id, key(3));
+}
+
+/// The encoded size of the push of `d`.
+fn push_len(d: &Datum) -> usize {
+    let push = Push {
+        data_info_id: d.data_info_id.clone(),
+        version: d.version,
+        publishers: d.publishers.clone(),
+    };
+    Frame::new(1, push).encoded_len()
+}
+
+#[test]
+fn pushes_in_flight_over_all_connections_stay_within_the_write_budget() {
+    let d = datum(&key(1), 1, &["a", "b", "c"]);
+    let mut c = config();
+    c.push_budget_bytes = 2 * push_len(&d);
+    let mut t = T::with(c);
+    let clients: Vec<ConnId> = (1..=4).map(|n| t.client(n)).collect();
+    for (i, &cl) in clients.iter().enumerate() {
+        t.frame(cl, 10 + i as u64, sub(&key(1), "s", None));
+    }
+    let f = find(&t.sent(), is_fetch).1;
+    let d1 = t.d1();
+    t.frame(
+        d1,
+        f.request_id,
+        Datums {
+            datums: vec![d.clone()],
+        },
+    );
+    let sent = t.sent();
+    let pushed: Vec<_> = sent.iter().filter(|(_, f)| is_push(&f.message)).collect();
+    assert_eq!(pushed.len(), 2, "two fit the budget, two wait");
+    assert_eq!(t.session.push_bytes_in_flight(), 2 * push_len(&d));
+    // An acknowledgement gives room back: the next waiting connection gets its push.
+    let (first, p) = pushed[0].clone();
+    t.frame(first, p.request_id, Ack {});
+    let third = find(&t.sent(), is_push).0;
+    assert!(!pushed.iter().any(|(c, _)| *c == third), "a waiting one");
+    // So does a connection closing with a push in flight.
+    let (second, _) = pushed[1].clone();
+    t.input(Input::Closed { conn: second });
+    let fourth = find(&t.sent(), is_push).0;
+    assert!(![first, second, third].contains(&fourth));
+    assert_eq!(t.session.push_bytes_in_flight(), 2 * push_len(&d));
+}
+
+#[test]
+fn a_push_larger_than_the_budget_goes_out_alone() {
+    let d = datum(&key(1), 1, &["a", "b"]);
+    let mut c = config();
+    c.push_budget_bytes = push_len(&d) / 2;
+    let mut t = T::with(c);
+    let a = t.client(1);
+    let b = t.client(2);
+    t.frame(a, 10, sub(&key(1), "s", None));
+    t.frame(b, 11, sub(&key(1), "s", None));
+    let f = find(&t.sent(), is_fetch).1;
+    let d1 = t.d1();
+    t.frame(d1, f.request_id, Datums { datums: vec![d] });
+    let sent = t.sent();
+    assert_eq!(count(&sent, is_push), 1, "one at a time, never none");
+    let (to, p) = find(&sent, is_push);
+    t.frame(to, p.request_id, Ack {});
+    let (next, _) = find(&t.sent(), is_push);
+    assert_ne!(next, to);
 }
 
 // ---- §4.6 reconciliation answers ----------------------------------------------------
