@@ -99,9 +99,8 @@ fn a_subscribe_storm_grows_the_process_by_no_more_than_the_write_budget() {
     // Each session caches every subscribed key's list once (not once per subscriber).
     let list_bytes = (PUBLISHERS_PER_SERVICE * (128 + 64)) as u64;
     let cached_lists = sessions.len() as u64 * SERVICES as u64 * list_bytes;
-    let allowed = sessions.len() as u64 * WRITE_BUDGET
-        + cached_lists
-        + SUBSCRIBERS as u64 * PER_SUBSCRIBER;
+    let allowed =
+        sessions.len() as u64 * WRITE_BUDGET + cached_lists + SUBSCRIBERS as u64 * PER_SUBSCRIBER;
     let grew = stormed.saturating_sub(registered);
     eprintln!(
         "registered: {} MiB; after the storm: {} MiB; grew {} MiB, allowed {} MiB",

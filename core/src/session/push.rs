@@ -404,19 +404,20 @@ impl Pusher {
         }
     }
 
-    /// Sends waiting keys while the connection has room.
-    fn drain(&mut self, reg: &mut Registry, conn: ConnId, cx: &mut PushCtx<'_>) {
+    /// Sends waiting keys while the connection has room; false if one was held back for
+    /// room in the node's budget.
+    fn drain(&mut self, reg: &mut Registry, conn: ConnId, cx: &mut PushCtx<'_>) -> bool {
         loop {
             let Some(cp) = self.conns.get_mut(&conn) else {
-                return;
+                return true;
             };
             if cp.in_flight >= cx.config.max_pushes_in_flight_per_conn
                 || cp.breaker_until.is_some_and(|t| t > cx.now)
             {
-                return;
+                return true;
             }
             let Some(tid) = cp.waiting.pop_front() else {
-                return;
+                return true;
             };
             if let Some(sub) = sub_mut(reg, tid, conn) {
                 sub.queued = false;
@@ -424,13 +425,13 @@ impl Pusher {
             if self.offer_topic(reg, tid, conn, cx) == Offered::Queued {
                 // Held again (no room in the budget): it went back to the queue's end, so
                 // stop rather than cycle; room coming back resumes this connection.
-                return;
+                return false;
             }
         }
     }
 
     /// Gives room that came back in the budget to the connections that waited for it, in
-    /// the order they hit it.
+    /// the order they hit it, until the next one's push does not fit.
     fn serve_starved(&mut self, reg: &mut Registry, cx: &mut PushCtx<'_>) {
         while self.bytes_in_flight < cx.config.push_budget_bytes {
             let Some(conn) = self.starved.pop_front() else {
@@ -439,7 +440,11 @@ impl Pusher {
             if let Some(cp) = self.conns.get_mut(&conn) {
                 cp.starved = false;
             }
-            self.drain(reg, conn, cx);
+            if !self.drain(reg, conn, cx) {
+                // Not enough room yet for that connection's next push (it is listed again):
+                // the next acknowledgement resumes the queue where it stands.
+                return;
+            }
         }
     }
 

@@ -1285,3 +1285,58 @@ fn peer_hellos_are_welcomed_and_the_welcome_to_the_sessions_own_hello_is_recorde
         "forgotten with its connection"
     );
 }
+
+#[test]
+fn a_storm_of_first_pushes_behind_the_budget_reaches_every_subscriber() {
+    let d = datum(&key(1), 1, &["a", "b", "c"]);
+    // A budget of whole pushes, and one whose last room never fits a push.
+    storm_behind_a_budget(3 * push_len(&d));
+    storm_behind_a_budget(5 * push_len(&d) / 2);
+}
+
+fn storm_behind_a_budget(budget: usize) {
+    let keys = 6u32;
+    let mut c = config();
+    c.push_budget_bytes = budget;
+    let mut t = T::with(c);
+    let clients: Vec<ConnId> = (1..=5).map(|n| t.client(n)).collect();
+    for &cl in &clients {
+        for k in 1..=keys {
+            t.frame(cl, 100 + u64::from(k), sub(&key(k), "s", None));
+        }
+    }
+    let mut sent = t.sent();
+    let d1 = t.d1();
+    let mut delivered = std::collections::BTreeSet::new();
+    let mut rounds = 0;
+    // Play the data node and every client: answer each fetch, acknowledge each push.
+    while !sent.is_empty() {
+        for (conn, f) in std::mem::take(&mut sent) {
+            match &f.message {
+                Message::FetchDatums(fd) => {
+                    let datums = fd
+                        .data_info_ids
+                        .iter()
+                        .map(|k| datum(k, 1, &["a", "b", "c"]))
+                        .collect();
+                    t.frame(d1, f.request_id, Datums { datums });
+                }
+                Message::Push(p) => {
+                    assert!(t.session.push_bytes_in_flight() <= budget);
+                    delivered.insert((conn, p.data_info_id.clone()));
+                    t.frame(conn, f.request_id, Ack {});
+                }
+                _ => {}
+            }
+            sent.extend(t.sent());
+        }
+        rounds += 1;
+        assert!(rounds < 1000);
+    }
+    assert_eq!(
+        delivered.len(),
+        clients.len() * keys as usize,
+        "every first push"
+    );
+    assert_eq!(t.session.push_bytes_in_flight(), 0);
+}
