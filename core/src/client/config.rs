@@ -2,9 +2,10 @@
 //! backoff (docs/design.md §8: 100 ms doubling to 5 s, jittered) and its keep-alive and idle
 //! timeout (3 s and 10 s).
 
+use crate::config::ConfigError;
 use crate::liveness::LivenessConfig;
 use crate::model::Text;
-use crate::session::{Backoff, ConfigError};
+use crate::session::Backoff;
 use std::time::Duration;
 
 /// Everything a client is configured with.

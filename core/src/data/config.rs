@@ -1,8 +1,8 @@
 //! `DataConfig`: every tunable of a data node, with the defaults of docs/design.md §8, and
 //! its validation (each error names the offending field).
 
+use crate::config::ConfigError;
 use crate::model::{ProcessId, Text};
-use std::fmt;
 use std::time::Duration;
 
 /// Configuration of one data node process.
@@ -52,23 +52,6 @@ pub struct DataConfig {
     pub keepalive_interval: Duration,
 }
 
-/// A configuration value that cannot work, naming the field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The field's name.
-    pub field: &'static str,
-    /// What is wrong with it.
-    pub reason: &'static str,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "data config `{}`: {}", self.field, self.reason)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
 impl DataConfig {
     /// The defaults for `process` listening at `address`, heartbeating `meta_addresses`.
     pub fn new(process: ProcessId, address: impl Into<Text>, meta_addresses: Vec<Text>) -> Self {
@@ -98,7 +81,7 @@ impl DataConfig {
 
     /// Checks every field; the first bad one is reported.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let err = |field, reason| Err(ConfigError { field, reason });
+        let err = |field, reason: &'static str| Err(ConfigError::new(field, reason));
         if self.address.is_empty() {
             return err("address", "must not be empty");
         }

@@ -31,10 +31,11 @@ mod serve;
 mod slots;
 mod timers;
 
-use super::config::{ConfigError, DataConfig};
+use super::config::DataConfig;
 use super::lease::Leases;
 use super::notify::Notifier;
 use super::replica::Phase;
+use crate::config::ConfigError;
 use crate::io::{ConnId, ConnIds, Input, Node, Output};
 use crate::liveness::Liveness;
 use crate::model::{LeaderEpoch, ProcessId, Role, SlotId, Text};

@@ -1,9 +1,9 @@
 //! `MetaConfig`: everything a meta node is told at start, validated so that the rest of
 //! meta never meets a nonsensical value. Each error names the offending field.
 
+use crate::config::ConfigError;
 use crate::model::{Incarnation, NodeId, ProcessId, Text};
 use crate::slot::SlotCount;
-use std::fmt;
 use std::time::Duration;
 
 /// One meta node of the group: its consensus id and the address nodes and peers reach it at.
@@ -93,7 +93,7 @@ impl MetaConfig {
 
     /// Checks every field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |field: &'static str, reason: String| Err(ConfigError { field, reason });
+        let bad = |field: &'static str, reason: String| Err(ConfigError::new(field, reason));
         if self.id == 0 {
             return bad("id", "0 is reserved by the consensus library".into());
         }
@@ -144,23 +144,6 @@ impl MetaConfig {
         Ok(())
     }
 }
-
-/// An invalid configuration value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The field.
-    pub field: &'static str,
-    /// What is wrong with it.
-    pub reason: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "meta config: {}: {}", self.field, self.reason)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 #[cfg(test)]
 mod tests {

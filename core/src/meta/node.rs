@@ -30,13 +30,14 @@
 //! (e.g. contradicts committed entries) as a fatal bug.
 
 use super::arrange::{ArrangeConfig, arrange};
-use super::config::{ConfigError, MetaConfig};
+use super::config::MetaConfig;
 use super::consensus::{Consensus, Effect};
 use super::membership::Leases;
 use super::persisted::{Persist, PersistError};
 use super::reports::SlotReports;
 use super::state::{Command, CommandBatch, MetaState};
 use super::storage::MetaStorage;
+use crate::config::ConfigError;
 use crate::io::{ConnId, ConnIds, Input, Node, Output};
 use crate::model::{NodeId, ProcessId, Role, Text};
 use crate::net::Dials;

@@ -3,10 +3,10 @@
 //! offending field, so an operator's mistake is reported before the node starts.
 
 use super::backoff::Backoff;
+use crate::config::ConfigError;
 use crate::liveness::LivenessConfig;
 use crate::model::{ProcessId, Text};
 use crate::slot::SlotCount;
-use std::fmt;
 use std::time::Duration;
 
 /// Everything a session is configured with.
@@ -164,29 +164,6 @@ impl SessionConfig {
         Ok(())
     }
 }
-
-/// A configuration field with an invalid value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The field's name.
-    pub field: &'static str,
-    /// What is wrong with it.
-    pub reason: &'static str,
-}
-
-impl ConfigError {
-    pub(crate) fn new(field: &'static str, reason: &'static str) -> Self {
-        ConfigError { field, reason }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid {}: {}", self.field, self.reason)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 #[cfg(test)]
 mod tests {

@@ -44,9 +44,10 @@ mod timers;
 mod writes;
 
 pub use backoff::Backoff;
-pub use config::{ConfigError, SessionConfig};
+pub use config::SessionConfig;
 pub use outbox::{SessionEvent, SessionStats};
 
+use crate::config::ConfigError;
 use crate::io::{ConnId, Input, Node, Output};
 #[cfg(doc)]
 use crate::liveness::SweepStamp;
