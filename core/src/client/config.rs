@@ -5,7 +5,7 @@
 use crate::config::ConfigError;
 use crate::liveness::LivenessConfig;
 use crate::model::Text;
-use crate::session::Backoff;
+use crate::net::Backoff;
 use std::time::Duration;
 
 /// Everything a client is configured with.
@@ -47,13 +47,7 @@ impl ClientConfig {
         if self.sessions.iter().any(|s| s.is_empty()) {
             return Err(ConfigError::new("sessions", "contains an empty address"));
         }
-        let b = self.reconnect_backoff;
-        if b.initial.is_zero() || b.max < b.initial {
-            return Err(ConfigError::new(
-                "reconnect_backoff",
-                "initial must be positive and at most max",
-            ));
-        }
+        self.reconnect_backoff.validate("reconnect_backoff")?;
         if self.connect_timeout.is_zero() {
             return Err(ConfigError::new("connect_timeout", "must be positive"));
         }

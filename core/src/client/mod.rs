@@ -275,8 +275,7 @@ impl Client {
         let delay = self
             .config
             .reconnect_backoff
-            .delay(self.attempts, &mut self.rng);
-        self.attempts = self.attempts.saturating_add(1);
+            .after_failure(&mut self.attempts, &mut self.rng);
         self.link = Link::Down {
             retry_at: now + delay,
         };

@@ -3,6 +3,7 @@
 
 use crate::config::ConfigError;
 use crate::model::{Incarnation, NodeId, ProcessId, Text};
+use crate::net::Backoff;
 use crate::slot::SlotCount;
 use std::time::Duration;
 
@@ -38,6 +39,8 @@ pub struct MetaConfig {
     pub tick: Duration,
     /// A connect to a meta peer not completed by then is abandoned (and retried).
     pub connect_timeout: Duration,
+    /// Backoff of reconnects to meta peers.
+    pub reconnect_backoff: Backoff,
     /// The consensus leader sends heartbeats every this many ticks (default 2).
     pub heartbeat_ticks: usize,
     /// Base election timeout in ticks (default 10). Each node's actual timeout is fixed,
@@ -60,6 +63,7 @@ impl MetaConfig {
             lease: Duration::from_secs(10),
             tick: Duration::from_millis(100),
             connect_timeout: crate::net::DEFAULT_CONNECT_TIMEOUT,
+            reconnect_backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
             heartbeat_ticks: 2,
             election_ticks: 10,
             snapshot_interval: 1024,
@@ -126,6 +130,7 @@ impl MetaConfig {
         if self.connect_timeout.is_zero() {
             return bad("connect_timeout", "must be positive".into());
         }
+        self.reconnect_backoff.validate("reconnect_backoff")?;
         if self.lease <= self.tick {
             return bad("lease", "must be longer than one tick".into());
         }
@@ -165,6 +170,10 @@ mod tests {
         assert_eq!(field(|c| c.max_moves = 0), "max_moves");
         assert_eq!(field(|c| c.tick = Duration::ZERO), "tick");
         assert_eq!(field(|c| c.lease = c.tick), "lease");
+        assert_eq!(
+            field(|c| c.reconnect_backoff.initial = Duration::ZERO),
+            "reconnect_backoff"
+        );
         assert_eq!(field(|c| c.election_ticks = 2), "election_ticks");
         assert_eq!(field(|c| c.snapshot_interval = 0), "snapshot_interval");
         assert!(

@@ -4,7 +4,8 @@
 //! membership changes and slot tables.
 //!
 //! Meta peers: the lower id dials the higher one (one connection per pair, reused both
-//! ways), reconnecting with backoff (100 ms doubling to 5 s, jitter from the seed).
+//! ways), reconnecting with `MetaConfig::reconnect_backoff` (100 ms doubling to 5 s,
+//! jittered from the seed).
 //! Session and data nodes dial meta, say `PeerHello`, then `Heartbeat`. A follower answers
 //! `NotLeader{leader address}`; the leader renews the lease, records slot statuses, and
 //! answers `ClusterView` if the node's table epoch or membership version differs from its
@@ -51,7 +52,6 @@ use crate::wire::{
 use protobuf::Message as _;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
-use std::time::Duration;
 
 /// Meta takes no application commands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,11 +104,9 @@ struct Link {
     conn: Option<ConnId>,
     up: bool,
     retry_at: Instant,
-    backoff: Duration,
+    /// Failed connections in a row: the next retry's place in the backoff.
+    attempts: u32,
 }
-
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// A meta node.
 #[derive(Debug)]
@@ -160,7 +158,7 @@ impl MetaNode {
                     conn: None,
                     up: false,
                     retry_at: Instant::ZERO,
-                    backoff: BACKOFF_MIN,
+                    attempts: 0,
                 };
                 (p.id, link)
             })
@@ -246,13 +244,12 @@ impl MetaNode {
     fn drop_conn(&mut self, conn: ConnId, now: Instant) {
         self.conns.remove(&conn);
         self.agreements.remove(&conn);
-        let jitter = self.rng.below(50) + 1;
+        let backoff = self.config.reconnect_backoff;
         for link in self.links.values_mut() {
             if link.conn == Some(conn) {
                 link.conn = None;
                 link.up = false;
-                link.retry_at = now + link.backoff + Duration::from_millis(jitter);
-                link.backoff = (link.backoff * 2).min(BACKOFF_MAX);
+                link.retry_at = now + backoff.after_failure(&mut link.attempts, &mut self.rng);
             }
         }
     }
@@ -492,7 +489,7 @@ impl Node for MetaNode {
                 let hello = self.hello();
                 if let Some(link) = self.links.values_mut().find(|l| l.conn == Some(conn)) {
                     link.up = true;
-                    link.backoff = BACKOFF_MIN;
+                    link.attempts = 0;
                     self.send(conn, hello);
                 }
             }

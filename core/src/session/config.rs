@@ -2,10 +2,10 @@
 //! mechanisms (docs/design.md §8 gives the defaults). [`SessionConfig::validate`] names the
 //! offending field, so an operator's mistake is reported before the node starts.
 
-use super::backoff::Backoff;
 use crate::config::ConfigError;
 use crate::liveness::LivenessConfig;
 use crate::model::{ProcessId, Text};
+use crate::net::Backoff;
 use crate::slot::SlotCount;
 use std::time::Duration;
 
@@ -109,16 +109,6 @@ impl SessionConfig {
                 Ok(())
             }
         };
-        let backoff = |field, b: Backoff| {
-            if b.initial.is_zero() || b.max < b.initial {
-                Err(ConfigError::new(
-                    field,
-                    "initial must be positive and at most max",
-                ))
-            } else {
-                Ok(())
-            }
-        };
         if self.client_address.is_empty() {
             return Err(ConfigError::new("client_address", "must not be empty"));
         }
@@ -137,9 +127,9 @@ impl SessionConfig {
         nonzero("push_timeout", self.push_timeout)?;
         nonzero("breaker_cooldown", self.breaker_cooldown)?;
         nonzero("connect_timeout", self.connect_timeout)?;
-        backoff("write_backoff", self.write_backoff)?;
-        backoff("push_backoff", self.push_backoff)?;
-        backoff("reconnect_backoff", self.reconnect_backoff)?;
+        self.write_backoff.validate("write_backoff")?;
+        self.push_backoff.validate("push_backoff")?;
+        self.reconnect_backoff.validate("reconnect_backoff")?;
         positive("max_batch_ops", self.max_batch_ops)?;
         positive(
             "max_queued_writes_per_slot",

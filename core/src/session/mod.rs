@@ -26,7 +26,6 @@
 //! liveness lives in its registry record (an instant and a one-byte [`SweepStamp`], with the
 //! settings once in a [`Sweep`]); the few data links keep a [`Liveness`] each.
 
-pub mod backoff;
 pub mod config;
 mod conn_map;
 mod fetch;
@@ -43,7 +42,6 @@ mod scan;
 mod timers;
 mod writes;
 
-pub use backoff::Backoff;
 pub use config::SessionConfig;
 pub use outbox::{SessionEvent, SessionStats};
 

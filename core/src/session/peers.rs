@@ -4,10 +4,10 @@
 //! jittered backoff. Data nodes that connect to the session instead are recognised by their
 //! `PeerHello`.
 
-use super::backoff::Backoff;
 use super::outbox::Outbox;
 use crate::io::{ConnId, ConnIds};
 use crate::model::{ProcessId, Role, TableEpoch, Text};
+use crate::net::Backoff;
 use crate::net::Dials;
 use crate::rng::Rng;
 use crate::time::Instant;
@@ -285,8 +285,7 @@ impl Peers {
 }
 
 fn down(link: &mut Link, now: Instant, backoff: Backoff, rng: &mut Rng) -> Instant {
-    let at = now + backoff.delay(link.attempts, rng);
-    link.attempts = link.attempts.saturating_add(1);
+    let at = now + backoff.after_failure(&mut link.attempts, rng);
     link.conn = None;
     link.state = State::Down { retry_at: at };
     at

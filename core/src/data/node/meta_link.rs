@@ -49,8 +49,10 @@ impl DataNode {
         } else {
             // No leader known (an election is on): back off rather than spin.
             self.meta_index += 1;
-            let b = self.backoff(self.meta.backoff);
-            self.meta.backoff = b;
+            let b = self
+                .cfg
+                .reconnect_backoff
+                .after_failure(&mut self.meta.attempts, &mut self.rng);
             self.meta.retry_at = Some(now + b);
         }
         self.close(conn, "meta is not the leader".into());

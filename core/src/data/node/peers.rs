@@ -10,7 +10,6 @@ use crate::io::ConnId;
 use crate::model::{ProcessId, Role};
 use crate::time::Instant;
 use crate::wire::PeerHello;
-use std::time::Duration;
 
 /// A connection this node opens and keeps open, with reconnect backoff.
 #[derive(Debug)]
@@ -18,7 +17,8 @@ pub(super) struct Link {
     pub(super) conn: Option<ConnId>,
     pub(super) connected: bool,
     pub(super) retry_at: Option<Instant>,
-    pub(super) backoff: Duration,
+    /// Failed connects in a row: the next retry's place in the backoff.
+    pub(super) attempts: u32,
 }
 
 impl Link {
@@ -27,7 +27,7 @@ impl Link {
             conn: None,
             connected: false,
             retry_at,
-            backoff: Duration::ZERO,
+            attempts: 0,
         }
     }
 }
@@ -35,16 +35,6 @@ impl Link {
 impl DataNode {
     fn hello(&self) -> PeerHello {
         PeerHello::new(Role::Data, self.cfg.process, self.cfg.address.clone())
-    }
-
-    pub(super) fn backoff(&mut self, prev: Duration) -> Duration {
-        let base = if prev.is_zero() {
-            self.cfg.reconnect_min
-        } else {
-            (prev * 2).min(self.cfg.reconnect_max)
-        };
-        let half = u64::try_from(base.as_nanos() / 2).unwrap_or(u64::MAX);
-        Duration::from_nanos(half + self.rng.below(half.max(1)))
     }
 
     pub(super) fn connect_meta(&mut self, now: Instant) {
@@ -147,7 +137,7 @@ impl DataNode {
         match self.conns.get(&conn).copied() {
             Some(Peer::Meta) => {
                 self.meta.connected = true;
-                self.meta.backoff = Duration::ZERO;
+                self.meta.attempts = 0;
                 let hello = self.hello();
                 self.send(conn, 0, hello);
                 self.heartbeat();
@@ -155,7 +145,7 @@ impl DataNode {
             Some(Peer::Data(p)) => {
                 if let Some(l) = self.peers.get_mut(&p) {
                     l.connected = true;
-                    l.backoff = Duration::ZERO;
+                    l.attempts = 0;
                 }
                 self.data_conns.insert(p, conn);
                 let hello = self.hello();
@@ -172,15 +162,18 @@ impl DataNode {
         match peer {
             Some(Peer::Meta) => {
                 self.meta_index += 1;
-                let b = self.backoff(self.meta.backoff);
-                self.meta.backoff = b;
+                let b = self
+                    .cfg
+                    .reconnect_backoff
+                    .after_failure(&mut self.meta.attempts, &mut self.rng);
                 self.meta.retry_at = Some(now + b);
             }
             Some(Peer::Data(p)) => {
-                let prev = self.peers.get(&p).map_or(Duration::ZERO, |l| l.backoff);
-                let b = self.backoff(prev);
                 if let Some(l) = self.peers.get_mut(&p) {
-                    l.backoff = b;
+                    let b = self
+                        .cfg
+                        .reconnect_backoff
+                        .after_failure(&mut l.attempts, &mut self.rng);
                     l.retry_at = Some(now + b);
                 }
             }
