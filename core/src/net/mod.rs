@@ -4,9 +4,13 @@
 //! - [`Backoff`]: the jittered, doubling delay of every retry (reconnects, and the
 //!   session's write, fetch and push retries).
 //! - [`Dials`]: each outbound connect's deadline, a core timer.
+//! - [`Dialer`]: the outbound links of a node's peer table (down, connecting, up), which
+//!   dial through [`Dials`] and retry after the [`Backoff`].
 
 mod backoff;
+mod dialer;
 mod dials;
 
 pub use backoff::Backoff;
+pub use dialer::{Dialer, LinkState};
 pub use dials::{DEFAULT_CONNECT_TIMEOUT, Dials, TIMED_OUT};
