@@ -86,9 +86,10 @@ impl<K: Ord + Copy> Dialer<K> {
         Some(conn)
     }
 
-    /// The output that dials `key` at `address` now (adding the link if new). A connection
-    /// the link still had is forgotten here; the caller closes it.
-    pub fn dial<E>(&mut self, key: K, address: Text, now: Instant) -> Output<E> {
+    /// The new connection and the output that dials `key` at `address` now (adding the
+    /// link if new). A connection the link still had is forgotten here; the caller closes
+    /// it.
+    pub fn dial<E>(&mut self, key: K, address: Text, now: Instant) -> (ConnId, Output<E>) {
         let conn = self.ids.allocate();
         let link = self.links.entry(key).or_insert(Link {
             state: LinkState::Down { retry_at: None },
@@ -100,7 +101,7 @@ impl<K: Ord + Copy> Dialer<K> {
             self.unmap(old);
         }
         self.by_conn.insert(conn, key);
-        self.dials.dial(now, conn, address)
+        (conn, self.dials.dial(now, conn, address))
     }
 
     /// `conn` connected: its link is up and its failures are forgotten. `None` if `conn` is

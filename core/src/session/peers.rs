@@ -70,7 +70,8 @@ impl Peers {
 
     fn open(&mut self, peer: Peer, now: Instant, out: &mut Outbox) {
         if let Some(address) = self.addresses.get(&peer) {
-            out.push(self.dialer.dial(peer, address.clone(), now));
+            let (_, connect) = self.dialer.dial(peer, address.clone(), now);
+            out.push(connect);
         }
     }
 

@@ -10,10 +10,9 @@ fn dialer() -> Dialer<u8> {
 }
 
 fn dial(d: &mut Dialer<u8>, key: u8, now: Instant) -> ConnId {
-    match d.dial::<()>(key, Text::from("p:1"), now) {
-        Output::Connect { conn, .. } => conn,
-        other => panic!("not a connect: {other:?}"),
-    }
+    let (conn, output) = d.dial::<()>(key, Text::from("p:1"), now);
+    assert!(matches!(output, Output::Connect { conn: c, .. } if c == conn));
+    conn
 }
 
 fn between(t: Instant, lo: Instant, hi: Instant) -> bool {
