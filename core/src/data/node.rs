@@ -8,7 +8,8 @@
 //! closed, version 2 on gets `PeerWelcome`. The `PeerWelcome` answering the node's own
 //! hellos is recorded; [`DataNode::agreement`] tells what was agreed on a connection. A
 //! request of a kind the node does not define is answered `Unsupported`; an unknown one-way
-//! message is ignored.
+//! message is ignored. Anything else before the hello is a [`crate::net::Violation`]:
+//! answered, then the connection closed, as in every role.
 //!
 //! This file holds the node's state, its construction and accessors, the output helpers,
 //! the dispatch of every input and the [`Node`] impl. Each concern the dispatch hands off
@@ -39,7 +40,7 @@ use crate::config::ConfigError;
 use crate::io::{ConnId, Input, Node, Output};
 use crate::liveness::Liveness;
 use crate::model::{LeaderEpoch, ProcessId, Role, SlotId, Text};
-use crate::net::{Dialer, Dials};
+use crate::net::{Dialer, Dials, Violation};
 use crate::rng::Rng;
 use crate::slot::{SlotCount, SlotTable};
 use crate::time::Instant;
@@ -270,9 +271,9 @@ impl DataNode {
                 self.agreements.insert(conn, agreement);
             }
             (Peer::Unbound, m) => {
-                let msg = format!("expected PeerHello, got {}", m.kind().name());
-                self.send(conn, id, error(ErrorCode::BadRequest, msg.clone()));
-                self.close(conn, msg);
+                let violation = Violation::before_hello(m.kind());
+                self.out.extend(violation.outputs(conn, id));
+                self.forget_conn(conn);
             }
             (Peer::Session(p), m) => {
                 self.leases.renew(p, now);

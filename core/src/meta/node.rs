@@ -24,9 +24,10 @@
 //! of a kind meta does not define is answered `Unsupported`; an unknown one-way message is
 //! ignored.
 //!
-//! Nothing here panics on network input: frames before the hello, from the wrong role or
-//! with a process other than the hello's get `ErrorReply` (requests) or `Close` (consensus
-//! traffic from a stranger, a retired process). Meta peers themselves are trusted: they
+//! Nothing here panics on network input: frames before the hello are a
+//! [`Violation`] (answered, then the connection closed, as in every role); frames from the
+//! wrong role or with a process other than the hello's get `ErrorReply` (requests) or
+//! `Close` (consensus traffic from a stranger, a retired process). Meta peers themselves are trusted: they
 //! are named in the configuration, and raft-rs treats a peer that violates the protocol
 //! (e.g. contradicts committed entries) as a fatal bug.
 
@@ -41,7 +42,7 @@ use super::storage::MetaStorage;
 use crate::config::ConfigError;
 use crate::io::{ConnId, ConnIds, Input, Node, Output};
 use crate::model::{NodeId, ProcessId, Role, Text};
-use crate::net::Dials;
+use crate::net::{Dials, Violation};
 use crate::rng::Rng;
 use crate::time::Instant;
 use crate::wire::negotiate::{self, Agreement};
@@ -312,7 +313,9 @@ impl MetaNode {
                 self.agreements.insert(conn, agreement);
             }
             (Peer::Unknown, m) => {
-                self.error(conn, id, format!("{:?} before PeerHello", m.kind()));
+                let violation = Violation::before_hello(m.kind());
+                self.out.extend(violation.outputs(conn, id));
+                self.drop_conn(conn, now);
             }
             (_, Message::PeerHello(_)) => self.error(conn, id, "second PeerHello".into()),
             (Peer::Meta(from), Message::Raft(r)) => self.on_raft(conn, from, r),
