@@ -323,7 +323,7 @@ impl Client {
             options.sessions.into_iter().map(Text::from).collect(),
         );
         cfg.reconnect_backoff =
-            roster_core::session::Backoff::new(options.reconnect_min, options.reconnect_max);
+            roster_core::net::Backoff::new(options.reconnect_min, options.reconnect_max);
         cfg.connect_timeout = options.connect_timeout;
         let node = core::Client::new(cfg, seed).map_err(|e| Error::Config(e.to_string()))?;
         let shared = Arc::new(Shared::default());

@@ -8,6 +8,7 @@
 //! - [`wire`]: the messages and their codec (see `docs/protocol.md`).
 //! - [`io`]: the sans-IO surface every role implements ([`io::Node`]).
 //! - [`group`]: many nodes of one role behind one driver (clients sharing an IO thread).
+//! - [`config`]: the configuration error every role reports.
 //! - [`liveness`]: per-connection keep-alives and idle timeouts.
 //! - [`net`]: outbound connections' deadlines, the same for every role.
 //! - [`time`], [`rng`]: time as a value, randomness from a seed.
@@ -21,6 +22,7 @@
 #[macro_use]
 pub mod wire;
 pub mod client;
+pub mod config;
 pub mod data;
 pub mod digest;
 pub mod group;

@@ -8,7 +8,7 @@
 //! clients) checked together every half interval, each connection keeping only the instant
 //! it was last heard from and a one-byte stamp of the sweep of its last send.
 
-use crate::session::ConfigError;
+use crate::config::ConfigError;
 use crate::time::Instant;
 use std::time::Duration;
 

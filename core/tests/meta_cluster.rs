@@ -561,9 +561,26 @@ fn bad_input_to_a_meta_node_is_answered_not_obeyed() {
         conn,
         frame: Frame::new(3, message),
     };
-    m.handle_input(now, frame(hb.clone().into()));
-    let reply = reply_on(m, conn);
-    assert!(matches!(reply, Message::ErrorReply(_)), "before the hello");
+    // Anything but a hello first is answered, then the connection is closed.
+    let rude = ConnId(41);
+    m.handle_input(now, Input::Accepted { conn: rude });
+    let early = Frame::new(3, Message::from(hb.clone()));
+    m.handle_input(
+        now,
+        Input::Frame {
+            conn: rude,
+            frame: early,
+        },
+    );
+    let outs: Vec<_> = std::iter::from_fn(|| m.poll_output()).collect();
+    assert!(
+        matches!(&outs[..], [
+            Output::Send { conn: a, frame },
+            Output::Close { conn: b, reason },
+        ] if *a == rude && *b == rude && frame.request_id == 3
+            && matches!(&frame.message, Message::ErrorReply(e) if e.message == *reason)),
+        "before the hello: {outs:?}"
+    );
     let hello = PeerHello {
         role: Role::Data,
         process: hb.process,

@@ -2,9 +2,10 @@
 //! backoff (docs/design.md §8: 100 ms doubling to 5 s, jittered) and its keep-alive and idle
 //! timeout (3 s and 10 s).
 
+use crate::config::ConfigError;
 use crate::liveness::LivenessConfig;
 use crate::model::Text;
-use crate::session::{Backoff, ConfigError};
+use crate::net::Backoff;
 use std::time::Duration;
 
 /// Everything a client is configured with.
@@ -46,13 +47,7 @@ impl ClientConfig {
         if self.sessions.iter().any(|s| s.is_empty()) {
             return Err(ConfigError::new("sessions", "contains an empty address"));
         }
-        let b = self.reconnect_backoff;
-        if b.initial.is_zero() || b.max < b.initial {
-            return Err(ConfigError::new(
-                "reconnect_backoff",
-                "initial must be positive and at most max",
-            ));
-        }
+        self.reconnect_backoff.validate("reconnect_backoff")?;
         if self.connect_timeout.is_zero() {
             return Err(ConfigError::new("connect_timeout", "must be positive"));
         }

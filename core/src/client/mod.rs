@@ -27,12 +27,12 @@ mod registrations;
 pub use api::{Command, Event};
 pub use config::ClientConfig;
 
+use crate::config::ConfigError;
 use crate::io::{ConnId, ConnIds, Input, Node, Output};
 use crate::liveness::{Due, Liveness};
 use crate::model::{ProcessId, Text};
 use crate::net::Dials;
 use crate::rng::Rng;
-use crate::session::ConfigError;
 use crate::time::Instant;
 use crate::wire::negotiate::{self, Agreement};
 use crate::wire::{
@@ -325,8 +325,7 @@ impl Client {
         let delay = self
             .config
             .reconnect_backoff
-            .delay(self.attempts, &mut self.rng);
-        self.attempts = self.attempts.saturating_add(1);
+            .after_failure(&mut self.attempts, &mut self.rng);
         self.link = Link::Down {
             retry_at: now + delay,
         };

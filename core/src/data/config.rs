@@ -1,8 +1,9 @@
 //! `DataConfig`: every tunable of a data node, with the defaults of docs/design.md §8, and
 //! its validation (each error names the offending field).
 
+use crate::config::ConfigError;
 use crate::model::{ProcessId, Text};
-use std::fmt;
+use crate::net::Backoff;
 use std::time::Duration;
 
 /// Configuration of one data node process.
@@ -40,10 +41,8 @@ pub struct DataConfig {
     pub fetch_keys: usize,
     /// Most changes per `ChangeNotify`.
     pub notify_batch: usize,
-    /// First reconnect delay; doubles per failure up to `reconnect_max`.
-    pub reconnect_min: Duration,
-    /// Longest reconnect delay.
-    pub reconnect_max: Duration,
+    /// Backoff of reconnects to meta and to other data nodes.
+    pub reconnect_backoff: Backoff,
     /// A connect to meta or another data node not completed by then is abandoned.
     pub connect_timeout: Duration,
     /// A `KeepAlive` goes to a session connection on which nothing was sent for this long
@@ -51,23 +50,6 @@ pub struct DataConfig {
     /// healthy but quiet connection.
     pub keepalive_interval: Duration,
 }
-
-/// A configuration value that cannot work, naming the field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The field's name.
-    pub field: &'static str,
-    /// What is wrong with it.
-    pub reason: &'static str,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "data config `{}`: {}", self.field, self.reason)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 impl DataConfig {
     /// The defaults for `process` listening at `address`, heartbeating `meta_addresses`.
@@ -89,8 +71,7 @@ impl DataConfig {
             resync_page_publishers: 512,
             fetch_keys: 1024,
             notify_batch: 400,
-            reconnect_min: Duration::from_millis(100),
-            reconnect_max: Duration::from_secs(5),
+            reconnect_backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
             connect_timeout: crate::net::DEFAULT_CONNECT_TIMEOUT,
             keepalive_interval: Duration::from_secs(3),
         }
@@ -98,7 +79,7 @@ impl DataConfig {
 
     /// Checks every field; the first bad one is reported.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let err = |field, reason| Err(ConfigError { field, reason });
+        let err = |field, reason: &'static str| Err(ConfigError::new(field, reason));
         if self.address.is_empty() {
             return err("address", "must not be empty");
         }
@@ -123,7 +104,6 @@ impl DataConfig {
             ("reconcile_interval", self.reconcile_interval),
             ("heartbeat_interval", self.heartbeat_interval),
             ("request_timeout", self.request_timeout),
-            ("reconnect_min", self.reconnect_min),
             ("keepalive_interval", self.keepalive_interval),
             ("connect_timeout", self.connect_timeout),
         ];
@@ -132,9 +112,7 @@ impl DataConfig {
                 return err(field, "must be longer than zero");
             }
         }
-        if self.reconnect_max < self.reconnect_min {
-            return err("reconnect_max", "must not be shorter than reconnect_min");
-        }
+        self.reconnect_backoff.validate("reconnect_backoff")?;
         if self.session_lease <= self.heartbeat_interval {
             return err("session_lease", "must be longer than heartbeat_interval");
         }
@@ -180,9 +158,9 @@ mod tests {
         c.keepalive_interval = Duration::ZERO;
         assert_eq!(c.validate().unwrap_err().field, "keepalive_interval");
         let mut c = cfg();
-        c.reconnect_max = Duration::from_millis(1);
+        c.reconnect_backoff = Backoff::new(Duration::from_secs(1), Duration::from_millis(1));
         let e = c.validate().unwrap_err();
-        assert_eq!(e.field, "reconnect_max");
-        assert!(e.to_string().contains("reconnect_max"));
+        assert_eq!(e.field, "reconnect_backoff");
+        assert!(e.to_string().contains("reconnect_backoff"));
     }
 }

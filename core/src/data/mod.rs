@@ -26,5 +26,5 @@ mod store;
 #[cfg(test)]
 mod tests;
 
-pub use config::{ConfigError, DataConfig};
+pub use config::DataConfig;
 pub use node::{DataCommand, DataEvent, DataNode};

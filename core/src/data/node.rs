@@ -8,7 +8,8 @@
 //! closed, version 2 on gets `PeerWelcome`. The `PeerWelcome` answering the node's own
 //! hellos is recorded; [`DataNode::agreement`] tells what was agreed on a connection. A
 //! request of a kind the node does not define is answered `Unsupported`; an unknown one-way
-//! message is ignored.
+//! message is ignored. Anything else before the hello is a [`crate::net::Violation`]:
+//! answered, then the connection closed, as in every role.
 //!
 //! This file holds the node's state, its construction and accessors, the output helpers,
 //! the dispatch of every input and the [`Node`] impl. Each concern the dispatch hands off
@@ -31,14 +32,15 @@ mod serve;
 mod slots;
 mod timers;
 
-use super::config::{ConfigError, DataConfig};
+use super::config::DataConfig;
 use super::lease::Leases;
 use super::notify::Notifier;
 use super::replica::Phase;
-use crate::io::{ConnId, ConnIds, Input, Node, Output};
+use crate::config::ConfigError;
+use crate::io::{ConnId, Input, Node, Output};
 use crate::liveness::Liveness;
 use crate::model::{LeaderEpoch, ProcessId, Role, SlotId, Text};
-use crate::net::Dials;
+use crate::net::{Dialer, Dials, Violation};
 use crate::rng::Rng;
 use crate::slot::{SlotCount, SlotTable};
 use crate::time::Instant;
@@ -46,7 +48,7 @@ use crate::wire::negotiate::{self, Agreement};
 use crate::wire::{
     ErrorCode, ErrorReply, Frame, Message, PeerHello, PeerWelcome, ReplicaDatum, SlotStatus,
 };
-use peers::Link;
+use peers::Dialed;
 use slots::{LocalSlot, SlotRole, status};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -102,13 +104,11 @@ pub struct DataNode {
     leases: Leases,
     notifier: Notifier,
     out: VecDeque<Output<DataEvent>>,
-    conn_ids: ConnIds,
-    dials: Dials,
+    /// The links this node opens: to meta and to other data nodes.
+    dialer: Dialer<Dialed>,
     next_request: u64,
     pending: BTreeMap<(ConnId, u64), Pending>,
-    meta: Link,
     meta_index: usize,
-    peers: BTreeMap<ProcessId, Link>,
     next_tick: Instant,
     dirty: BTreeSet<SlotId>,
     /// Liveness of session connections: a quiet one gets a `KeepAlive` (the session
@@ -132,7 +132,8 @@ impl DataNode {
     /// A node that will connect to meta at its first `handle_timeout` (at `now`).
     pub fn new(cfg: DataConfig, now: Instant) -> Result<Self, ConfigError> {
         cfg.validate()?;
-        let connect_timeout = cfg.connect_timeout;
+        let mut dialer = Dialer::new(cfg.reconnect_backoff, cfg.connect_timeout);
+        dialer.insert(Dialed::Meta, Some(now));
         Ok(DataNode {
             rng: Rng::seed_from_u64(cfg.seed),
             cfg,
@@ -147,13 +148,10 @@ impl DataNode {
             leases: Leases::default(),
             notifier: Notifier::default(),
             out: VecDeque::new(),
-            conn_ids: ConnIds::default(),
-            dials: Dials::new(connect_timeout),
+            dialer,
             next_request: 0,
             pending: BTreeMap::new(),
-            meta: Link::new(Some(now)),
             meta_index: 0,
-            peers: BTreeMap::new(),
             next_tick: now,
             dirty: BTreeSet::new(),
             session_liveness: BTreeMap::new(),
@@ -273,9 +271,9 @@ impl DataNode {
                 self.agreements.insert(conn, agreement);
             }
             (Peer::Unbound, m) => {
-                let msg = format!("expected PeerHello, got {}", m.kind().name());
-                self.send(conn, id, error(ErrorCode::BadRequest, msg.clone()));
-                self.close(conn, msg);
+                let violation = Violation::before_hello(m.kind());
+                self.out.extend(violation.outputs(conn, id));
+                self.forget_conn(conn);
             }
             (Peer::Session(p), m) => {
                 self.leases.renew(p, now);
@@ -434,14 +432,8 @@ impl Node for DataNode {
             Input::Accepted { conn } => {
                 self.conns.insert(conn, Peer::Unbound);
             }
-            Input::Connected { conn } => {
-                self.dials.settle(conn);
-                self.on_connected(now, conn);
-            }
-            Input::Closed { conn } => {
-                self.dials.settle(conn);
-                self.on_closed(now, conn);
-            }
+            Input::Connected { conn } => self.on_connected(now, conn),
+            Input::Closed { conn } => self.on_closed(now, conn),
             Input::Frame { conn, frame } => self.on_frame(now, conn, frame),
             Input::Command(c) => match c {},
         }
@@ -450,24 +442,15 @@ impl Node for DataNode {
 
     fn handle_timeout(&mut self, now: Instant) {
         self.now = self.now.max(now);
-        for conn in self.dials.expire(now) {
+        for conn in self.dialer.expire(now) {
             self.out.push_back(Dials::abandon(conn));
             self.on_closed(now, conn);
         }
-        if self.meta.retry_at.is_some_and(|t| t <= now) && self.meta.conn.is_none() {
-            self.connect_meta(now);
-        }
-        let due: Vec<ProcessId> = self
-            .peers
-            .iter()
-            .filter(|(_, l)| l.retry_at.is_some_and(|t| t <= now))
-            .map(|(p, _)| *p)
-            .collect();
-        for p in due {
-            if let Some(l) = self.peers.get_mut(&p) {
-                l.retry_at = None;
+        for due in self.dialer.due(now) {
+            match due {
+                Dialed::Meta => self.connect_meta(now),
+                Dialed::Data(p) => self.ensure_peer(p),
             }
-            self.ensure_peer(p);
         }
         if now >= self.next_tick {
             self.next_tick = now + self.cfg.heartbeat_interval;

@@ -1,9 +1,10 @@
 //! `MetaConfig`: everything a meta node is told at start, validated so that the rest of
 //! meta never meets a nonsensical value. Each error names the offending field.
 
+use crate::config::ConfigError;
 use crate::model::{Incarnation, NodeId, ProcessId, Text};
+use crate::net::Backoff;
 use crate::slot::SlotCount;
-use std::fmt;
 use std::time::Duration;
 
 /// One meta node of the group: its consensus id and the address nodes and peers reach it at.
@@ -38,6 +39,8 @@ pub struct MetaConfig {
     pub tick: Duration,
     /// A connect to a meta peer not completed by then is abandoned (and retried).
     pub connect_timeout: Duration,
+    /// Backoff of reconnects to meta peers.
+    pub reconnect_backoff: Backoff,
     /// The consensus leader sends heartbeats every this many ticks (default 2).
     pub heartbeat_ticks: usize,
     /// Base election timeout in ticks (default 10). Each node's actual timeout is fixed,
@@ -60,6 +63,7 @@ impl MetaConfig {
             lease: Duration::from_secs(10),
             tick: Duration::from_millis(100),
             connect_timeout: crate::net::DEFAULT_CONNECT_TIMEOUT,
+            reconnect_backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
             heartbeat_ticks: 2,
             election_ticks: 10,
             snapshot_interval: 1024,
@@ -93,7 +97,7 @@ impl MetaConfig {
 
     /// Checks every field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |field: &'static str, reason: String| Err(ConfigError { field, reason });
+        let bad = |field: &'static str, reason: String| Err(ConfigError::new(field, reason));
         if self.id == 0 {
             return bad("id", "0 is reserved by the consensus library".into());
         }
@@ -126,6 +130,7 @@ impl MetaConfig {
         if self.connect_timeout.is_zero() {
             return bad("connect_timeout", "must be positive".into());
         }
+        self.reconnect_backoff.validate("reconnect_backoff")?;
         if self.lease <= self.tick {
             return bad("lease", "must be longer than one tick".into());
         }
@@ -144,23 +149,6 @@ impl MetaConfig {
         Ok(())
     }
 }
-
-/// An invalid configuration value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The field.
-    pub field: &'static str,
-    /// What is wrong with it.
-    pub reason: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "meta config: {}: {}", self.field, self.reason)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 #[cfg(test)]
 mod tests {
@@ -182,6 +170,10 @@ mod tests {
         assert_eq!(field(|c| c.max_moves = 0), "max_moves");
         assert_eq!(field(|c| c.tick = Duration::ZERO), "tick");
         assert_eq!(field(|c| c.lease = c.tick), "lease");
+        assert_eq!(
+            field(|c| c.reconnect_backoff.initial = Duration::ZERO),
+            "reconnect_backoff"
+        );
         assert_eq!(field(|c| c.election_ticks = 2), "election_ticks");
         assert_eq!(field(|c| c.snapshot_interval = 0), "snapshot_interval");
         assert!(

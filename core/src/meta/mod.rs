@@ -23,7 +23,7 @@ mod state;
 mod storage;
 
 pub use arrange::{ArrangeConfig, arrange};
-pub use config::{ConfigError, MetaConfig, MetaPeer};
+pub use config::{MetaConfig, MetaPeer};
 pub use consensus::{Consensus, Effect};
 pub use log_file::{FileWrite, LogWriter, Recovered, apply_write};
 pub use membership::{Leases, Members, RETIRED_MAX};

@@ -4,7 +4,8 @@
 //! membership changes and slot tables.
 //!
 //! Meta peers: the lower id dials the higher one (one connection per pair, reused both
-//! ways), reconnecting with backoff (100 ms doubling to 5 s, jitter from the seed).
+//! ways), reconnecting with `MetaConfig::reconnect_backoff` (100 ms doubling to 5 s,
+//! jittered from the seed).
 //! Session and data nodes dial meta, say `PeerHello`, then `Heartbeat`. A follower answers
 //! `NotLeader{leader address}`; the leader renews the lease, records slot statuses, and
 //! answers `ClusterView` if the node's table epoch or membership version differs from its
@@ -23,23 +24,25 @@
 //! of a kind meta does not define is answered `Unsupported`; an unknown one-way message is
 //! ignored.
 //!
-//! Nothing here panics on network input: frames before the hello, from the wrong role or
-//! with a process other than the hello's get `ErrorReply` (requests) or `Close` (consensus
-//! traffic from a stranger, a retired process). Meta peers themselves are trusted: they
+//! Nothing here panics on network input: frames before the hello are a
+//! [`Violation`] (answered, then the connection closed, as in every role); frames from the
+//! wrong role or with a process other than the hello's get `ErrorReply` (requests) or
+//! `Close` (consensus traffic from a stranger, a retired process). Meta peers themselves are trusted: they
 //! are named in the configuration, and raft-rs treats a peer that violates the protocol
 //! (e.g. contradicts committed entries) as a fatal bug.
 
 use super::arrange::{ArrangeConfig, arrange};
-use super::config::{ConfigError, MetaConfig};
+use super::config::MetaConfig;
 use super::consensus::{Consensus, Effect};
 use super::membership::Leases;
 use super::persisted::{Persist, PersistError};
 use super::reports::SlotReports;
 use super::state::{Command, CommandBatch, MetaState};
 use super::storage::MetaStorage;
+use crate::config::ConfigError;
 use crate::io::{ConnId, ConnIds, Input, Node, Output};
 use crate::model::{NodeId, ProcessId, Role, Text};
-use crate::net::Dials;
+use crate::net::{Dials, Violation};
 use crate::rng::Rng;
 use crate::time::Instant;
 use crate::wire::negotiate::{self, Agreement};
@@ -50,7 +53,6 @@ use crate::wire::{
 use protobuf::Message as _;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
-use std::time::Duration;
 
 /// Meta takes no application commands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,11 +105,9 @@ struct Link {
     conn: Option<ConnId>,
     up: bool,
     retry_at: Instant,
-    backoff: Duration,
+    /// Failed connections in a row: the next retry's place in the backoff.
+    attempts: u32,
 }
-
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// A meta node.
 #[derive(Debug)]
@@ -159,7 +159,7 @@ impl MetaNode {
                     conn: None,
                     up: false,
                     retry_at: Instant::ZERO,
-                    backoff: BACKOFF_MIN,
+                    attempts: 0,
                 };
                 (p.id, link)
             })
@@ -245,13 +245,12 @@ impl MetaNode {
     fn drop_conn(&mut self, conn: ConnId, now: Instant) {
         self.conns.remove(&conn);
         self.agreements.remove(&conn);
-        let jitter = self.rng.below(50) + 1;
+        let backoff = self.config.reconnect_backoff;
         for link in self.links.values_mut() {
             if link.conn == Some(conn) {
                 link.conn = None;
                 link.up = false;
-                link.retry_at = now + link.backoff + Duration::from_millis(jitter);
-                link.backoff = (link.backoff * 2).min(BACKOFF_MAX);
+                link.retry_at = now + backoff.after_failure(&mut link.attempts, &mut self.rng);
             }
         }
     }
@@ -314,7 +313,9 @@ impl MetaNode {
                 self.agreements.insert(conn, agreement);
             }
             (Peer::Unknown, m) => {
-                self.error(conn, id, format!("{:?} before PeerHello", m.kind()));
+                let violation = Violation::before_hello(m.kind());
+                self.out.extend(violation.outputs(conn, id));
+                self.drop_conn(conn, now);
             }
             (_, Message::PeerHello(_)) => self.error(conn, id, "second PeerHello".into()),
             (Peer::Meta(from), Message::Raft(r)) => self.on_raft(conn, from, r),
@@ -491,7 +492,7 @@ impl Node for MetaNode {
                 let hello = self.hello();
                 if let Some(link) = self.links.values_mut().find(|l| l.conn == Some(conn)) {
                     link.up = true;
-                    link.backoff = BACKOFF_MIN;
+                    link.attempts = 0;
                     self.send(conn, hello);
                 }
             }

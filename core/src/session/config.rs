@@ -2,11 +2,11 @@
 //! mechanisms (docs/design.md §8 gives the defaults). [`SessionConfig::validate`] names the
 //! offending field, so an operator's mistake is reported before the node starts.
 
-use super::backoff::Backoff;
+use crate::config::ConfigError;
 use crate::liveness::LivenessConfig;
 use crate::model::{ProcessId, Text};
+use crate::net::Backoff;
 use crate::slot::SlotCount;
-use std::fmt;
 use std::time::Duration;
 
 /// Everything a session is configured with.
@@ -116,16 +116,6 @@ impl SessionConfig {
                 Ok(())
             }
         };
-        let backoff = |field, b: Backoff| {
-            if b.initial.is_zero() || b.max < b.initial {
-                Err(ConfigError::new(
-                    field,
-                    "initial must be positive and at most max",
-                ))
-            } else {
-                Ok(())
-            }
-        };
         if self.client_address.is_empty() {
             return Err(ConfigError::new("client_address", "must not be empty"));
         }
@@ -144,9 +134,9 @@ impl SessionConfig {
         nonzero("push_timeout", self.push_timeout)?;
         nonzero("breaker_cooldown", self.breaker_cooldown)?;
         nonzero("connect_timeout", self.connect_timeout)?;
-        backoff("write_backoff", self.write_backoff)?;
-        backoff("push_backoff", self.push_backoff)?;
-        backoff("reconnect_backoff", self.reconnect_backoff)?;
+        self.write_backoff.validate("write_backoff")?;
+        self.push_backoff.validate("push_backoff")?;
+        self.reconnect_backoff.validate("reconnect_backoff")?;
         positive("max_batch_ops", self.max_batch_ops)?;
         positive(
             "max_queued_writes_per_slot",
@@ -172,29 +162,6 @@ impl SessionConfig {
         Ok(())
     }
 }
-
-/// A configuration field with an invalid value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The field's name.
-    pub field: &'static str,
-    /// What is wrong with it.
-    pub reason: &'static str,
-}
-
-impl ConfigError {
-    pub(crate) fn new(field: &'static str, reason: &'static str) -> Self {
-        ConfigError { field, reason }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid {}: {}", self.field, self.reason)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 #[cfg(test)]
 mod tests {

@@ -5,11 +5,11 @@
 //! trip). Datums are cached by version: the cache only ever moves to a newer version, and
 //! is dropped with the key's last subscriber.
 
-use super::backoff::Backoff;
 use super::outbox::{Outbox, SessionEvent};
 use super::registry::{CachedDatum, Registry, TopicId};
 use crate::io::ConnId;
 use crate::model::{DatumVersion, SlotId};
+use crate::net::Backoff;
 use crate::rng::Rng;
 use crate::time::Instant;
 use crate::wire::{Datum, FetchDatums, SlotRoute};

@@ -16,7 +16,8 @@
 //! and its connection is closed. The `PeerWelcome` answering the session's own hellos is
 //! recorded per link. [`Session::agreement`] tells what was agreed on a connection. A request
 //! of a kind the session does not define is answered `Unsupported`; an unknown one-way
-//! message is ignored.
+//! message is ignored. Anything else before the hello is a [`crate::net::Violation`]:
+//! answered, reported as `ProtocolViolation`, and the connection closed, as in every role.
 //!
 //! Liveness ([`crate::liveness`]): client connections and the data links the session
 //! opened get a `KeepAlive` when nothing was sent on them for `keepalive_interval`, and are
@@ -26,7 +27,6 @@
 //! liveness lives in its registry record (an instant and a one-byte [`SweepStamp`], with the
 //! settings once in a [`Sweep`]); the few data links keep a [`Liveness`] each.
 
-pub mod backoff;
 pub mod config;
 mod conn_map;
 mod fetch;
@@ -43,15 +43,16 @@ mod scan;
 mod timers;
 mod writes;
 
-pub use backoff::Backoff;
-pub use config::{ConfigError, SessionConfig};
+pub use config::SessionConfig;
 pub use outbox::{SessionEvent, SessionStats};
 
+use crate::config::ConfigError;
 use crate::io::{ConnId, Input, Node, Output};
 #[cfg(doc)]
 use crate::liveness::SweepStamp;
 use crate::liveness::{Due, Liveness, Sweep};
 use crate::model::{DataInfoId, Role, SlotId, Text};
+use crate::net::Violation;
 use crate::rng::Rng;
 use crate::slot::SlotTable;
 use crate::time::Instant;
@@ -759,6 +760,19 @@ impl Session {
         self.out.close(conn, &reason);
     }
 
+    /// A connection broke the protocol ([`Violation`]): answered, reported, closed, and
+    /// forgotten.
+    fn violation(&mut self, conn: ConnId, rid: u64, violation: Violation) {
+        self.inbound.remove(&conn);
+        let [reply, close] = violation.outputs(conn, rid);
+        self.out.push(reply);
+        self.out.event(SessionEvent::ProtocolViolation {
+            conn,
+            reason: violation.reason().clone(),
+        });
+        self.out.push(close);
+    }
+
     /// A frame of a kind the session does not define: a one-way message is ignored, a
     /// request answered `Unsupported`.
     fn unknown(&mut self, conn: ConnId, rid: u64, u: Unknown) {
@@ -905,9 +919,8 @@ impl Session {
                 Message::KeepAlive(_) => {}
                 Message::Unknown(u) => self.unknown(conn, frame.request_id, u),
                 other => {
-                    let reason = format!("{} before a hello", other.kind().name());
-                    self.out
-                        .reject(conn, frame.request_id, ErrorCode::BadRequest, &reason);
+                    let violation = Violation::before_hello(other.kind());
+                    self.violation(conn, frame.request_id, violation);
                 }
             },
             // A peer connection whose hello was bound elsewhere, or an unknown id.

@@ -11,10 +11,10 @@
 //! batch). The queues are found by slot number in a vector, not searched for: every
 //! registration queues a write.
 
-use super::backoff::Backoff;
 use super::outbox::{Outbox, SessionEvent};
 use crate::io::ConnId;
 use crate::model::{DataInfoId, Publisher, RegisterVersion, SlotId, Text};
+use crate::net::Backoff;
 use crate::rng::Rng;
 use crate::time::Instant;
 use crate::wire::{SlotRoute, WriteBatch, WriteOp};

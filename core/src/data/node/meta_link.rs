@@ -3,6 +3,7 @@
 //! slot table), and applying a new slot table to the slots this node holds, taking up
 //! leadership or following as the table says.
 
+use super::peers::Dialed;
 use super::slots::{Leading, LocalSlot, SlotRole, status};
 use super::{DataNode, Peer, Pending};
 use crate::data::oplog::OpLog;
@@ -18,7 +19,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 impl DataNode {
     pub(super) fn heartbeat(&mut self) {
-        let Some(conn) = self.meta.conn.filter(|_| self.meta.connected) else {
+        let Some(conn) = self.dialer.up(Dialed::Meta) else {
             return;
         };
         let hb = Heartbeat {
@@ -45,15 +46,14 @@ impl DataNode {
                     self.meta_index = self.cfg.meta_addresses.len() - 1;
                 }
             }
-            self.meta.retry_at = Some(now);
+            self.close(conn, "meta is not the leader".into());
+            self.dialer.schedule(Dialed::Meta, Some(now));
         } else {
             // No leader known (an election is on): back off rather than spin.
             self.meta_index += 1;
-            let b = self.backoff(self.meta.backoff);
-            self.meta.backoff = b;
-            self.meta.retry_at = Some(now + b);
+            self.close(conn, "meta is not the leader".into());
+            self.dialer.back_off(Dialed::Meta, now, &mut self.rng);
         }
-        self.close(conn, "meta is not the leader".into());
     }
 
     pub(super) fn install_view(&mut self, now: Instant, v: ClusterView) {

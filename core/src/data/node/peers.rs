@@ -1,35 +1,25 @@
 //! The data node's connections: the link to meta and the links to other data nodes that
-//! this node opens and keeps open (reconnecting with a jittered, doubling backoff), the
-//! connections sessions and data nodes open to it, and what is forgotten when any of them
-//! closes.
+//! this node opens and keeps open (their states, connect deadlines and jittered backoff are
+//! the node's [`crate::net::Dialer`]'s; here is when to dial whom), the connections
+//! sessions and data nodes open to it, and what is forgotten when any of them closes.
 
 use super::slots::SlotRole;
 use super::{DataNode, Peer};
 use crate::data::replica::Phase;
 use crate::io::ConnId;
 use crate::model::{ProcessId, Role};
+use crate::net::LinkState;
 use crate::time::Instant;
 use crate::wire::PeerHello;
-use std::time::Duration;
 
-/// A connection this node opens and keeps open, with reconnect backoff.
-#[derive(Debug)]
-pub(super) struct Link {
-    pub(super) conn: Option<ConnId>,
-    pub(super) connected: bool,
-    pub(super) retry_at: Option<Instant>,
-    pub(super) backoff: Duration,
-}
-
-impl Link {
-    pub(super) fn new(retry_at: Option<Instant>) -> Self {
-        Link {
-            conn: None,
-            connected: false,
-            retry_at,
-            backoff: Duration::ZERO,
-        }
-    }
+/// The links this node opens and keeps open (the node's [`crate::net::Dialer`] keys).
+/// Meta sorts first so that, when both are due, meta is dialled first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Dialed {
+    /// The link to meta (whichever meta address is current).
+    Meta,
+    /// The link to another data node.
+    Data(ProcessId),
 }
 
 impl DataNode {
@@ -37,47 +27,28 @@ impl DataNode {
         PeerHello::new(Role::Data, self.cfg.process, self.cfg.address.clone())
     }
 
-    pub(super) fn backoff(&mut self, prev: Duration) -> Duration {
-        let base = if prev.is_zero() {
-            self.cfg.reconnect_min
-        } else {
-            (prev * 2).min(self.cfg.reconnect_max)
-        };
-        let half = u64::try_from(base.as_nanos() / 2).unwrap_or(u64::MAX);
-        Duration::from_nanos(half + self.rng.below(half.max(1)))
-    }
-
     pub(super) fn connect_meta(&mut self, now: Instant) {
         let n = self.cfg.meta_addresses.len();
         let address = self.cfg.meta_addresses[self.meta_index % n].clone();
-        let conn = self.conn_ids.allocate();
+        let (conn, connect) = self.dialer.dial(Dialed::Meta, address, now);
         self.conns.insert(conn, Peer::Meta);
-        self.meta.conn = Some(conn);
-        self.meta.connected = false;
-        self.meta.retry_at = None;
-        let connect = self.dials.dial(now, conn, address);
         self.out.push_back(connect);
     }
 
     pub(super) fn ensure_peer(&mut self, process: ProcessId) {
-        if self.data_conns.contains_key(&process)
-            || self
-                .peers
-                .get(&process)
-                .is_some_and(|l| l.conn.is_some() || l.retry_at.is_some())
-        {
+        let busy = match self.dialer.state(Dialed::Data(process)) {
+            Some(LinkState::Down { retry_at }) => retry_at.is_some(),
+            Some(LinkState::Connecting(_) | LinkState::Up(_)) => true,
+            None => false,
+        };
+        if busy || self.data_conns.contains_key(&process) {
             return;
         }
         let Some(address) = self.member_addresses.get(&process).cloned() else {
             return;
         };
-        let conn = self.conn_ids.allocate();
+        let (conn, connect) = self.dialer.dial(Dialed::Data(process), address, self.now);
         self.conns.insert(conn, Peer::Data(process));
-        let link = self.peers.entry(process).or_insert_with(|| Link::new(None));
-        link.conn = Some(conn);
-        link.connected = false;
-        link.retry_at = None;
-        let connect = self.dials.dial(self.now, conn, address);
         self.out.push_back(connect);
     }
 
@@ -124,39 +95,24 @@ impl DataNode {
                     self.notifier.add_session(c);
                 }
             }
-            Peer::Data(p) => {
-                if self.data_conns.get(&p) == Some(&conn) {
-                    self.data_conns.remove(&p);
-                }
-                if let Some(link) = self.peers.get_mut(&p) {
-                    if link.conn == Some(conn) {
-                        link.conn = None;
-                        link.connected = false;
-                    }
-                }
+            Peer::Data(p) if self.data_conns.get(&p) == Some(&conn) => {
+                self.data_conns.remove(&p);
             }
             _ => {}
         }
-        if self.meta.conn == Some(conn) {
-            self.meta.conn = None;
-            self.meta.connected = false;
-        }
+        self.dialer.forget(conn);
     }
 
     pub(super) fn on_connected(&mut self, now: Instant, conn: ConnId) {
         match self.conns.get(&conn).copied() {
             Some(Peer::Meta) => {
-                self.meta.connected = true;
-                self.meta.backoff = Duration::ZERO;
+                self.dialer.connected(conn);
                 let hello = self.hello();
                 self.send(conn, 0, hello);
                 self.heartbeat();
             }
             Some(Peer::Data(p)) => {
-                if let Some(l) = self.peers.get_mut(&p) {
-                    l.connected = true;
-                    l.backoff = Duration::ZERO;
-                }
+                self.dialer.connected(conn);
                 self.data_conns.insert(p, conn);
                 let hello = self.hello();
                 self.send(conn, 0, hello);
@@ -166,23 +122,19 @@ impl DataNode {
         }
     }
 
+    /// A connection ended. A link to meta moves on to the next meta address after the
+    /// backoff; a link to a data node without a connection of its own (this one, or one
+    /// the peer had opened) is redialled after the backoff.
     pub(super) fn on_closed(&mut self, now: Instant, conn: ConnId) {
         let peer = self.conns.get(&conn).copied();
         self.forget_conn(conn);
         match peer {
             Some(Peer::Meta) => {
                 self.meta_index += 1;
-                let b = self.backoff(self.meta.backoff);
-                self.meta.backoff = b;
-                self.meta.retry_at = Some(now + b);
+                self.dialer.back_off(Dialed::Meta, now, &mut self.rng);
             }
-            Some(Peer::Data(p)) => {
-                let prev = self.peers.get(&p).map_or(Duration::ZERO, |l| l.backoff);
-                let b = self.backoff(prev);
-                if let Some(l) = self.peers.get_mut(&p) {
-                    l.backoff = b;
-                    l.retry_at = Some(now + b);
-                }
+            Some(Peer::Data(p)) if self.dialer.conn(Dialed::Data(p)).is_none() => {
+                self.dialer.back_off(Dialed::Data(p), now, &mut self.rng);
             }
             _ => {}
         }

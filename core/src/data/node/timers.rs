@@ -122,11 +122,8 @@ impl DataNode {
                 t = Some(t.map_or(x, |t| t.min(x)));
             }
         };
-        min(self.meta.retry_at);
-        min(self.dials.next_deadline());
-        for l in self.peers.values() {
-            min(l.retry_at);
-        }
+        min(self.dialer.next_retry());
+        min(self.dialer.next_dial_deadline());
         for ls in self.slots.values() {
             if let SlotRole::Leader(l) = &ls.role {
                 min(l.writes.iter().map(|w| w.deadline).min());

@@ -1,9 +1,9 @@
-//! Outbound connections as every role opens them: each dial has a deadline, kept here as a
-//! core timer, so a host that vanished (power loss, a partition that drops packets) costs a
-//! node the connect timeout and not the kernel's SYN retries (about two minutes on Linux).
+//! Connect deadlines: each dial has one, kept here as a core timer, so a host that vanished
+//! (power loss, a partition that drops packets) costs a node the connect timeout and not the
+//! kernel's SYN retries (about two minutes on Linux).
 //!
-//! A role asks [`Dials::dial`] for the `Output::Connect` of a new connection, tells
-//! [`Dials::settle`] when the connection is established or gone, includes
+//! A role (or [`super::Dialer`]) asks [`Dials::dial`] for the `Output::Connect` of a new
+//! connection, tells [`Dials::settle`] when the connection is established or gone, includes
 //! [`Dials::next_deadline`] in its `poll_timeout`, and on every timeout takes
 //! [`Dials::expire`]'s connections: it closes each (`Output::Close`, [`TIMED_OUT`]) and
 //! treats it as a failed connect, exactly as if the driver had reported `Input::Closed`.
