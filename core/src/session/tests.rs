@@ -1218,3 +1218,5 @@ fn peer_hellos_are_welcomed_and_the_welcome_to_the_sessions_own_hello_is_recorde
         "forgotten with its connection"
     );
 }
+
+mod stall;
