@@ -154,11 +154,17 @@ impl Rig {
     }
 
     /// The consumer reads its backlog in order, acknowledging every push in it (late
-    /// acks of timed-out pushes included), and reads at once from then on.
-    fn resume(&mut self) {
+    /// acks of timed-out pushes included) if `ack_backlog`, else only taking the lists in
+    /// (its late acks lost), and reads at once from then on.
+    fn resume(&mut self, ack_backlog: bool) {
         self.reading = true;
         for f in std::mem::take(&mut self.unread) {
-            self.read(f);
+            if ack_backlog {
+                self.read(f);
+            } else if let Message::Push(p) = f.message {
+                let held = self.held.entry(p.data_info_id).or_default();
+                *held = (*held).max(p.version);
+            }
         }
         self.pump();
     }
@@ -185,10 +191,14 @@ fn list(k: &DataInfoId, seq: u64) -> Datum {
 }
 
 /// The consumer stops reading for `stall` while every key changes (a rotating fifth of
-/// them every 250 ms, each at least once), then resumes. Returns how long after resuming
-/// every key held the newest list, and checks that this is within one push timeout plus
-/// the breaker's cool-down.
-fn stalled_consumer_converges(config: SessionConfig, stall: Duration) -> Duration {
+/// them every 250 ms, each at least once), then resumes (acknowledging its backlog or
+/// not). Returns how long after resuming every key held the newest list, and checks that
+/// this is within one push timeout plus the breaker's cool-down.
+fn stalled_consumer_converges(
+    config: SessionConfig,
+    stall: Duration,
+    ack_backlog: bool,
+) -> Duration {
     let bound = config.push_timeout + config.breaker_cooldown;
     let mut rig = Rig::new(config);
     rig.reading = false;
@@ -201,7 +211,7 @@ fn stalled_consumer_converges(config: SessionConfig, stall: Duration) -> Duratio
     }
     rig.change(1..=KEYS);
     let resumed = rig.t.now;
-    rig.resume();
+    rig.resume(ack_backlog);
     while !rig.converged() && rig.t.now < resumed + bound {
         rig.run(Duration::from_millis(100));
     }
@@ -220,19 +230,37 @@ fn without_scan() -> SessionConfig {
     c
 }
 
+/// Shorter than a push timeout; a few timeouts; about when the breaker trips (after
+/// `push_retry_limit` retries, some 10–12 s with the defaults); long past it, with the
+/// breaker open when the consumer resumes, or closed and open again.
+const STALLS: [u64; 10] = [1, 3, 6, 10, 11, 12, 13, 15, 25, 40];
+
 #[test]
 fn a_consumer_that_stops_reading_converges_on_every_key_whatever_it_missed() {
-    // Shorter than a push timeout; a few timeouts; about when the breaker trips; long
-    // past it (the breaker open while the consumer resumes).
-    for secs in [1, 3, 6, 10, 11, 12, 13, 15, 25, 40] {
-        let took = stalled_consumer_converges(without_scan(), Duration::from_secs(secs));
-        eprintln!("{secs} s stall: converged {took:?} after resuming");
+    for ack_backlog in [true, false] {
+        for secs in STALLS {
+            stalled_consumer_converges(without_scan(), Duration::from_secs(secs), ack_backlog);
+        }
     }
 }
 
 #[test]
 fn with_the_version_scan_running_a_stalled_consumer_converges_just_as_well() {
     for secs in [3, 11, 13, 40] {
-        stalled_consumer_converges(config(), Duration::from_secs(secs));
+        stalled_consumer_converges(config(), Duration::from_secs(secs), true);
+    }
+}
+
+/// Its late acks show it reads again: nothing waits for the breaker's cool-down.
+#[test]
+fn a_consumer_that_acknowledges_its_backlog_converges_within_a_push_timeout() {
+    for secs in STALLS {
+        let c = without_scan();
+        let bound = c.push_timeout;
+        let took = stalled_consumer_converges(c, Duration::from_secs(secs), true);
+        assert!(
+            took <= bound,
+            "{secs} s stall: converged {took:?} after resuming"
+        );
     }
 }
