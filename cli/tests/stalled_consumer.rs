@@ -2,7 +2,8 @@
 //! sockets. The consumer is a raw TCP client speaking the protocol, so that "stops
 //! reading" is literal: it subscribes to 50 keys, stops reading its socket (it still
 //! writes keep-alives) while a publisher changes every key, long enough for its pushes to
-//! time out, be re-pushed and trip its breaker, then reads and acknowledges everything.
+//! time out, be re-pushed and trip its breaker, and changes every key once more behind the
+//! open breaker; then it reads and acknowledges everything.
 //! Every key must then hold the newest list within the bound docs/protocol.md §6.2 gives
 //! a consumer that acknowledges its backlog: a push round trip of its first late ack
 //! (checked as one push timeout, 2 s, not the breaker's 30 s cool-down).
@@ -153,13 +154,25 @@ fn a_consumer_that_stops_reading_and_resumes_converges_on_every_key() {
     for p in &pubs {
         p.wait_registered(Duration::from_secs(30)).unwrap();
     }
+    let mut changed_late = false;
     while stalled.elapsed() < stall {
         consumer.send(0, KeepAlive {});
+        if !changed_late && stalled.elapsed() >= stall - Duration::from_secs(2) {
+            // A change behind the open breaker: the backlog the consumer will read ends
+            // at r3, so r4 must be pushed after it resumes.
+            changed_late = true;
+            for p in &mut pubs {
+                p.update(["r4"]).unwrap();
+            }
+            for p in &pubs {
+                p.wait_registered(Duration::from_secs(30)).unwrap();
+            }
+        }
         std::thread::sleep(Duration::from_secs(1).min(stall.saturating_sub(stalled.elapsed())));
     }
 
     let resumed = Instant::now();
-    consumer.read_until_all(&keys, b"r3", resumed + Duration::from_secs(2));
+    consumer.read_until_all(&keys, b"r4", resumed + Duration::from_secs(2));
     let took = resumed.elapsed();
     let during: usize = consumer.pushes.values().sum::<usize>() - before;
     assert!(
