@@ -81,28 +81,28 @@ impl Consumer {
         }
     }
 
-    /// Whether every key holds exactly `payload`.
-    fn holds(&self, keys: &[DataInfoId], payload: &[u8]) -> bool {
-        keys.iter().all(|k| {
-            self.held
-                .get(k)
-                .is_some_and(|(_, l)| l == &[payload.to_vec()])
-        })
+    /// Whether `key` holds exactly `payload`.
+    fn holds(&self, key: &DataInfoId, payload: &[u8]) -> bool {
+        self.held
+            .get(key)
+            .is_some_and(|(_, l)| l == &[payload.to_vec()])
     }
 
     /// Reads (and acks) until every key holds `payload`, or panics at `deadline`.
     fn read_until_all(&mut self, keys: &[DataInfoId], payload: &[u8], deadline: Instant) {
-        while !self.holds(keys, payload) {
+        loop {
+            let behind: Vec<&DataInfoId> =
+                keys.iter().filter(|k| !self.holds(k, payload)).collect();
+            if behind.is_empty() {
+                return;
+            }
             assert!(
                 Instant::now() < deadline,
                 "not every key holds {:?}: {:?}",
                 String::from_utf8_lossy(payload),
-                keys.iter()
-                    .filter(|k| !self
-                        .held
-                        .get(*k)
-                        .is_some_and(|(_, l)| l == &[payload.to_vec()]))
-                    .map(|k| (&k.data_id, self.held.get(k).map(|h| h.0)))
+                behind
+                    .iter()
+                    .map(|k| (&k.data_id, self.held.get(*k).map(|h| h.0)))
                     .collect::<Vec<_>>()
             );
             self.read();
