@@ -18,7 +18,8 @@ pub struct Faults {
     /// Per-message probability that a frame stalls 20–400 ms, overtaken by frames of other
     /// connections (within a connection, order is TCP's).
     pub reorder: f64,
-    /// Mean time between fault actions (crash, pause, partition, client fault); `None`: none.
+    /// Mean time between fault actions (crash, pause, partition, client fault, read stall);
+    /// `None`: none.
     pub mean_gap: Option<Duration>,
     /// Enabled fault actions, with relative weights.
     pub crash: u32,
@@ -28,6 +29,9 @@ pub struct Faults {
     pub partition: u32,
     /// Client faults: connection cuts and process deaths.
     pub client: u32,
+    /// Stalled consumers: a client stops reading its connections for a while (it still
+    /// writes and runs its timers), then reads everything that arrived meanwhile.
+    pub stall: u32,
 }
 
 /// The shape of a run.
@@ -110,6 +114,7 @@ impl SimConfig {
             pause: chance(&mut r, 0.5) * pick(&mut r, 1, 3) as u32,
             partition: chance(&mut r, 0.6) * pick(&mut r, 1, 3) as u32,
             client: chance(&mut r, 0.6) * pick(&mut r, 1, 3) as u32,
+            stall: 0,
         };
         SimConfig {
             seed,
@@ -131,6 +136,17 @@ impl SimConfig {
             // Drawn last, so every earlier choice of a seed stays what it was.
             meta_snapshot_interval: [4, 16, 64][r.below(3) as usize],
         }
+        .with_stalls(&mut r)
+    }
+
+    /// Draws the stalled-consumer fault's weight after every other choice, so that each
+    /// seed's earlier choices (and, when it draws no stalls, its whole run) stay what they
+    /// were before the fault existed.
+    fn with_stalls(mut self, r: &mut Rng) -> Self {
+        if self.faults.mean_gap.is_some() && r.chance(0.5) {
+            self.faults.stall = r.range_inclusive(1, 3) as u32;
+        }
+        self
     }
 
     /// The seed's run scaled down for the CI seed set: at most 30 clients and 8 s of faults
@@ -153,6 +169,7 @@ impl SimConfig {
             pause: 0,
             partition: 0,
             client: 0,
+            stall: 0,
         };
         self
     }
@@ -165,7 +182,7 @@ impl fmt::Display for SimConfig {
             f,
             "seed {}: {} meta, {} data, {} session, {} clients; {} slots x{}; {} keys (hot {:.1}), \
              op every {:?}; latency {:?}+exp({:?}); loss {:.4} dup {:.4} reorder {:.4}; \
-             faults every {:?} (crash {} pause {} partition {} client {}) for {:?}; \
+             faults every {:?} (crash {} pause {} partition {} client {} stall {}) for {:?}; \
              meta snapshot every {}",
             self.seed,
             self.metas,
@@ -187,6 +204,7 @@ impl fmt::Display for SimConfig {
             fl.pause,
             fl.partition,
             fl.client,
+            fl.stall,
             self.fault_phase,
             self.meta_snapshot_interval,
         )

@@ -88,7 +88,7 @@ fn main() -> ExitCode {
         let (o, wall) = timed(|| World::new(cfg, args.trace).run());
         let s = &o.stats;
         println!(
-            "faults: {} crashes, {} pauses, {} partitions, {} connection breaks, {} duplicates, {} client cuts, {} client deaths, {} black-holed connects; {} ops",
+            "faults: {} crashes, {} pauses, {} partitions, {} connection breaks, {} duplicates, {} client cuts, {} client deaths, {} read stalls, {} black-holed connects; {} ops",
             s.crashes,
             s.pauses,
             s.partitions,
@@ -96,6 +96,7 @@ fn main() -> ExitCode {
             s.duplicated,
             s.client_cuts,
             s.client_deaths,
+            s.read_stalls,
             s.black_holed,
             s.ops
         );
@@ -142,6 +143,7 @@ fn main() -> ExitCode {
             totals.duplicated += s.duplicated;
             totals.client_cuts += s.client_cuts;
             totals.client_deaths += s.client_deaths;
+            totals.read_stalls += s.read_stalls;
             totals.ops += s.ops;
             virt += s.end;
             if let Some(c) = s.converged_after {
@@ -161,7 +163,7 @@ fn main() -> ExitCode {
         failed
     );
     println!(
-        "faults: {} crashes, {} pauses, {} partitions, {} connection breaks, {} duplicates, {} client cuts, {} client deaths, {} black-holed connects; {} ops",
+        "faults: {} crashes, {} pauses, {} partitions, {} connection breaks, {} duplicates, {} client cuts, {} client deaths, {} read stalls, {} black-holed connects; {} ops",
         totals.crashes,
         totals.pauses,
         totals.partitions,
@@ -169,6 +171,7 @@ fn main() -> ExitCode {
         totals.duplicated,
         totals.client_cuts,
         totals.client_deaths,
+        totals.read_stalls,
         totals.black_holed,
         totals.ops
     );

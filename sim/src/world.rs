@@ -67,6 +67,11 @@ enum Ev {
     Resume {
         node: NodeIx,
     },
+    /// A stalled client reads again.
+    ResumeReads {
+        node: NodeIx,
+        inc: u64,
+    },
 }
 
 /// Counts of what a run did.
@@ -91,6 +96,8 @@ pub struct Stats {
     pub client_cuts: u64,
     /// Client process deaths.
     pub client_deaths: u64,
+    /// Clients that stopped reading for a while.
+    pub read_stalls: u64,
     /// Workload operations.
     pub ops: u64,
     /// Virtual time at the end.
@@ -135,6 +142,9 @@ pub struct World {
     healed_at: Option<Instant>,
     /// Per paused node, the events that reached it, in order.
     deferred: BTreeMap<NodeIx, std::collections::VecDeque<Ev>>,
+    /// Per client that stopped reading: until when, and what arrived on its connections
+    /// meanwhile (frames and hang-ups, which a reader only notices when it reads), in order.
+    unread: BTreeMap<NodeIx, (Instant, std::collections::VecDeque<Ev>)>,
     done: bool,
     failure: Option<Violation>,
 }
@@ -174,6 +184,7 @@ impl World {
             faulty: true,
             healed_at: None,
             deferred: BTreeMap::new(),
+            unread: BTreeMap::new(),
             done: false,
             failure: None,
             rng: rng.fork(),
@@ -295,6 +306,7 @@ impl World {
         self.nodes[ix].timer_at = None;
         self.nodes[ix].paused_until = None;
         self.deferred.remove(&ix);
+        self.unread.remove(&ix);
         if self.nodes[ix].kind == Kind::Client {
             self.workload.reset(ix);
             self.checker.forget_client(who);
@@ -529,6 +541,13 @@ impl World {
                 self.deferred.entry(n).or_default().push_back(ev);
                 return;
             }
+            if let Some((_, held)) = self.unread.get_mut(&n)
+                && matches!(ev, Ev::Deliver { .. } | Ev::HangUp { .. })
+            {
+                // Its kernel keeps what arrives; the client sees it when it reads again.
+                held.push_back(ev);
+                return;
+            }
         }
         match ev {
             Ev::Timer { node, inc } => {
@@ -661,6 +680,12 @@ impl World {
                     self.resume(node);
                 }
             }
+            Ev::ResumeReads { node, inc } => {
+                let due = self.unread.get(&node).is_some_and(|(u, _)| *u <= self.now);
+                if self.alive(node, inc) && due {
+                    self.resume_reads(node);
+                }
+            }
             Ev::Probe => self.probe(),
         }
     }
@@ -688,7 +713,7 @@ impl World {
     /// One fault action, chosen by the run's weights.
     fn fault(&mut self) {
         let f = self.cfg.faults.clone();
-        let total = f.crash + f.pause + f.partition + f.client;
+        let total = f.crash + f.pause + f.partition + f.client + f.stall;
         if total == 0 {
             return;
         }
@@ -726,7 +751,12 @@ impl World {
             self.partition(&servers);
             return;
         }
+        r -= f.partition;
         let clients = self.clients();
+        if r >= f.client {
+            self.stall_reads(&clients);
+            return;
+        }
         if let Some(c) = self.pick(&clients) {
             if self.rng.chance(0.7) {
                 self.stats.client_cuts += 1;
@@ -807,6 +837,44 @@ impl World {
         self.queue.push(self.now + d, Ev::Heal { partition: id });
     }
 
+    /// A client stops reading its connections for 0.5–12 s (past its own idle timeout it
+    /// gives the connection up, as a real one would). It still runs its timers and writes,
+    /// so the session keeps hearing from it while its pushes go unacknowledged and time
+    /// out; then it reads and acknowledges everything that arrived.
+    fn stall_reads(&mut self, clients: &[NodeIx]) {
+        let reading: Vec<NodeIx> = clients
+            .iter()
+            .copied()
+            .filter(|c| self.nodes[*c].machine.is_some() && !self.unread.contains_key(c))
+            .collect();
+        let Some(c) = self.pick(&reading) else {
+            return;
+        };
+        let d = ms(self.rng.range_inclusive(500, 12_000));
+        self.stats.read_stalls += 1;
+        self.unread.insert(c, (self.now + d, Default::default()));
+        let inc = self.nodes[c].inc;
+        self.queue
+            .push(self.now + d, Ev::ResumeReads { node: c, inc });
+        self.record("stall-reads", c, None, Some(format!("{d:?}")));
+    }
+
+    /// A stalled client reads again: what arrived meanwhile, in order.
+    fn resume_reads(&mut self, node: NodeIx) {
+        let Some((_, held)) = self.unread.remove(&node) else {
+            return;
+        };
+        self.record(
+            "resume-reads",
+            node,
+            None,
+            Some(format!("{} held", held.len())),
+        );
+        for ev in held {
+            self.handle(ev);
+        }
+    }
+
     /// Ends a node's pause: it handles what reached it meanwhile, in order.
     fn resume(&mut self, node: NodeIx) {
         self.nodes[node].paused_until = None;
@@ -823,6 +891,7 @@ impl World {
         self.partitions.clear();
         for ix in 0..self.nodes.len() {
             self.resume(ix);
+            self.resume_reads(ix);
             if self.nodes[ix].machine.is_none() {
                 self.start(ix);
             }

@@ -65,7 +65,6 @@ impl<V> ConnMap<V> {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn get(&self, conn: ConnId) -> Option<&V> {
         let i = self.slot_of(conn)?;
         Some(&self.entries[self.index[i] as usize].1)

@@ -1,11 +1,17 @@
-//! Push (docs/design.md §4.8): sends each subscribed connection the newest cached datum
-//! of a key, with no delay when idle.
+//! Push (docs/design.md §4.8, docs/protocol.md §6.2): sends each subscribed connection the
+//! newest cached datum of a key, with no delay when idle.
 //!
-//! - At most one push per (connection, key) in flight; whatever arrives meanwhile coalesces:
-//!   when the ack comes, the then-newest datum goes out (one push for a whole burst).
+//! - At most one push per (connection, key) awaits its ack within `push_timeout`; whatever
+//!   arrives meanwhile coalesces: when the ack comes, the then-newest datum goes out (one
+//!   push for a whole burst). A push that timed out may still be on its way to (or unread
+//!   by) the client while its retry goes out, so the client may hold several pushes of one
+//!   key at once, in non-decreasing version order (a retry may repeat the version).
 //! - Never a version that is not newer than the last one the connection acknowledged.
 //! - A push unacknowledged after `push_timeout` (or answered with an error) fails and is
 //!   retried after a backoff, always with the newest datum (drop-to-latest).
+//! - A late ack (of a push that timed out) still counts: the client holds that version,
+//!   and it is reading again. The key's newest datum goes out at once if it is newer (a
+//!   retry waiting out its backoff is not waited for), and an open breaker closes.
 //! - Bounded: at most `max_pushes_in_flight_per_conn` per connection; beyond it keys wait in
 //!   a per-connection queue that holds each key at most once (so it is bounded by the
 //!   connection's subscriptions, not by the change rate). After `push_retry_limit` failures
@@ -16,6 +22,11 @@
 //!   A push that does not fit waits in its connection's queue, and the connection waits
 //!   in a node-wide queue for room, served in order as acknowledgements (or timeouts, or
 //!   closes) give room back.
+//! - When the breaker closes (its cool-down is over, or a late ack shows the client reads
+//!   again), every key the connection is behind on is pushed its newest datum, whatever
+//!   state its push was in. So a consumer that stalls and then acknowledges what it read
+//!   holds the newest list of every key within a push round trip of its first late ack,
+//!   and one that acknowledges nothing late within one push timeout after the cool-down.
 
 use super::Timer;
 use super::config::SessionConfig;
@@ -23,7 +34,7 @@ use super::outbox::{Outbox, SessionEvent};
 use super::registry::{CachedDatum, Registry, Subscription, Topic, TopicId};
 use super::timers::Timers;
 use crate::io::ConnId;
-use crate::model::DataInfoId;
+use crate::model::{DataInfoId, DatumVersion};
 use crate::rng::Rng;
 use crate::time::Instant;
 use crate::wire::{HEADER_LEN, Message, Push};
@@ -37,13 +48,23 @@ struct ConnPush {
     breaker_until: Option<Instant>,
     /// Listed in `Pusher::starved`.
     starved: bool,
+    /// Pushes that timed out, by request id, with what they carried: a stalled client may
+    /// still read and acknowledge them. Only the newest are kept ([`late_bound`]); losing
+    /// an older one costs a re-push, never a key.
+    late: BTreeMap<u64, (TopicId, DatumVersion)>,
+}
+
+/// Timed-out pushes remembered per connection: a few rounds of a full window, enough for
+/// every retry of a stall's keys to be matched when the client catches up.
+fn late_bound(config: &SessionConfig) -> usize {
+    config.max_pushes_in_flight_per_conn.saturating_mul(4)
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Flight {
     conn: ConnId,
     topic: TopicId,
-    version: crate::model::DatumVersion,
+    version: DatumVersion,
     /// Its encoded size, counted against the node's budget until it lands.
     bytes: usize,
 }
@@ -292,7 +313,8 @@ impl Pusher {
         Some(f)
     }
 
-    /// The client acknowledged `request`. Returns false if it was no push in flight.
+    /// The client acknowledged `request`. Returns false if it was no push of this
+    /// connection's, in flight or timed out.
     pub(crate) fn acked(
         &mut self,
         reg: &mut Registry,
@@ -301,7 +323,7 @@ impl Pusher {
         cx: &mut PushCtx<'_>,
     ) -> bool {
         let Some(f) = self.land(reg, conn, request) else {
-            return false;
+            return self.acked_late(reg, conn, request, cx);
         };
         if let Some(sub) = sub_mut(reg, f.topic, conn) {
             sub.set_pushed(sub.pushed().max(Some(f.version)));
@@ -311,6 +333,38 @@ impl Pusher {
         self.offer(reg, f.topic, conn, cx);
         self.drain(reg, conn, cx);
         self.serve_starved(reg, cx);
+        true
+    }
+
+    /// The client acknowledged a push that had timed out: it holds that version, which
+    /// must not hide that a newer one is owed, and it reads again, so nothing it is behind
+    /// on waits for a backoff or a cool-down any more.
+    fn acked_late(
+        &mut self,
+        reg: &mut Registry,
+        conn: ConnId,
+        request: u64,
+        cx: &mut PushCtx<'_>,
+    ) -> bool {
+        let Some(cp) = self.conns.get_mut(&conn) else {
+            return false;
+        };
+        let Some((tid, version)) = cp.late.remove(&request) else {
+            return false;
+        };
+        let open = cp.breaker_until.is_some();
+        if let Some(sub) = sub_mut(reg, tid, conn) {
+            sub.set_pushed(sub.pushed().max(Some(version)));
+            sub.failures = 0;
+            // Its retry's timer will find nothing to do (or send early, harmlessly).
+            sub.retry_armed = false;
+        }
+        if open {
+            self.resume(reg, conn, cx);
+        } else {
+            self.offer(reg, tid, conn, cx);
+            self.drain(reg, conn, cx);
+        }
         true
     }
 
@@ -339,8 +393,15 @@ impl Pusher {
         timers: &mut Timers<Timer>,
         rng: &mut Rng,
     ) {
+        let bound = late_bound(cx.config);
         for (request, f) in self.flights.due(cx.now) {
             if let Some(f) = self.settle(reg, request, f) {
+                if let Some(cp) = self.conns.get_mut(&f.conn) {
+                    cp.late.insert(request, (f.topic, f.version));
+                    while cp.late.len() > bound {
+                        cp.late.pop_first();
+                    }
+                }
                 self.fail(reg, f, cx, timers, rng);
             }
         }
@@ -394,13 +455,31 @@ impl Pusher {
         self.offer(reg, tid, conn, cx);
     }
 
-    /// The breaker's cooldown is over: send what waited.
+    /// The breaker's cooldown is over: push the connection everything it is behind on.
     pub(crate) fn close_breaker(&mut self, reg: &mut Registry, conn: ConnId, cx: &mut PushCtx<'_>) {
-        if let Some(cp) = self.conns.get_mut(&conn)
+        if let Some(cp) = self.conns.get(&conn)
             && cp.breaker_until.is_some_and(|t| t <= cx.now)
         {
+            self.resume(reg, conn, cx);
+        }
+    }
+
+    /// Closes the connection's breaker and offers the newest datum of every key it is
+    /// behind on: what waited in its queue first, then every other subscription, so that
+    /// no key depends on having been queued, nor waits for a retry's backoff or the next
+    /// version scan. Keys beyond the in-flight bound wait in the queue as usual.
+    fn resume(&mut self, reg: &mut Registry, conn: ConnId, cx: &mut PushCtx<'_>) {
+        if let Some(cp) = self.conns.get_mut(&conn) {
             cp.breaker_until = None;
-            self.drain(reg, conn, cx);
+        }
+        self.drain(reg, conn, cx);
+        for tid in reg.subscriptions(conn) {
+            if let Some(sub) = sub_mut(reg, tid, conn)
+                && sub.in_flight.is_none()
+            {
+                sub.retry_armed = false;
+            }
+            self.offer(reg, tid, conn, cx);
         }
     }
 

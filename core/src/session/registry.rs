@@ -560,6 +560,13 @@ impl Registry {
         self.conns.contains_key(conn)
     }
 
+    /// The topics `conn` subscribes to, in the order it subscribed.
+    pub(crate) fn subscriptions(&self, conn: ConnId) -> Vec<TopicId> {
+        self.conns
+            .get(conn)
+            .map_or_else(Vec::new, |c| c.subscribed.to_vec())
+    }
+
     /// Every open client connection's record, in connection id order.
     pub(crate) fn clients_mut(&mut self) -> impl Iterator<Item = (ConnId, &mut ClientConn)> {
         self.conns.sorted_mut().into_iter()

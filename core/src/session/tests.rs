@@ -612,8 +612,9 @@ fn an_unacknowledged_push_is_retried_with_backoff_and_the_newest_datum() {
         unreachable!()
     };
     assert_eq!(rp.version, v(3), "drop-to-latest");
-    // The late ack of the first attempt changes nothing.
+    // The late ack of the first attempt sends nothing more: the retry is still owed.
     t.frame(c, p.request_id, Ack {});
+    assert_eq!(count(&t.sent(), is_push), 0);
     assert_eq!(t.session.pushes_in_flight(), 1);
     t.frame(c, retry.request_id, Ack {});
     assert_eq!(t.session.pushes_in_flight(), 0);
@@ -642,6 +643,121 @@ fn a_dead_subscriber_stalls_nobody_and_its_breaker_opens() {
         t.session.pushes_in_flight() <= 1,
         "no growth for the dead one"
     );
+}
+
+#[test]
+fn a_late_ack_counts_so_the_version_it_acknowledges_is_not_pushed_again() {
+    let mut t = T::new();
+    let c = t.client(1);
+    t.subscribed(c, &key(1), Some(datum(&key(1), 1, &["a"])));
+    let p = find(&change(&mut t, &key(1), 2), is_push).1;
+    t.advance(Duration::from_secs(2)); // timed out; its retry waits out a backoff
+    t.frame(c, p.request_id, Ack {});
+    t.advance(Duration::from_secs(30));
+    assert_eq!(count(&t.sent(), is_push), 0, "the client holds v2");
+    assert_eq!(t.session.stats().pushes_sent, 2);
+}
+
+#[test]
+fn a_late_ack_of_an_older_push_sends_the_newer_datum_at_once() {
+    let mut t = T::new();
+    let c = t.client(1);
+    t.subscribed(c, &key(1), Some(datum(&key(1), 1, &["a"])));
+    let p = find(&change(&mut t, &key(1), 2), is_push).1;
+    t.advance(Duration::from_secs(2));
+    assert_eq!(count(&change(&mut t, &key(1), 3), is_push), 0, "in backoff");
+    t.frame(c, p.request_id, Ack {});
+    let Message::Push(next) = find(&t.sent(), is_push).1.message else {
+        unreachable!()
+    };
+    assert_eq!(
+        next.version,
+        v(3),
+        "v3 is still owed, without waiting for the retry"
+    );
+}
+
+/// Three keys whose pushes to `c` time out until its breaker opens (one failure opens it);
+/// then every key changes. Returns the timed-out pushes.
+fn breaker_opened_with_changes_behind_it(t: &mut T, c: ConnId) -> Vec<Frame> {
+    for n in 1..=3 {
+        t.frame(c, u64::from(n), sub(&key(n), "s", None));
+    }
+    let d1 = t.d1();
+    let mut pushes = Vec::new();
+    let mut sent = t.sent();
+    // One fetch per slot in flight: the later subscriptions' keys come in a second one.
+    while let Some((_, f)) = sent.iter().find(|(_, f)| is_fetch(&f.message)) {
+        let Message::FetchDatums(fd) = &f.message else {
+            unreachable!()
+        };
+        let datums = fd
+            .data_info_ids
+            .iter()
+            .map(|k| datum(k, 1, &["a"]))
+            .collect();
+        t.frame(d1, f.request_id, Datums { datums });
+        pushes.extend(sent.into_iter().filter(|(_, f)| is_push(&f.message)));
+        sent = t.sent();
+    }
+    pushes.extend(sent.into_iter().filter(|(_, f)| is_push(&f.message)));
+    let pushes: Vec<Frame> = pushes.into_iter().map(|(_, f)| f).collect();
+    assert_eq!(pushes.len(), 3);
+    t.advance(Duration::from_secs(2));
+    assert_eq!(t.session.stats().breakers_opened, 1);
+    for n in 1..=3 {
+        assert_eq!(count(&change(t, &key(n), 2), is_push), 0, "breaker open");
+    }
+    pushes
+}
+
+#[test]
+fn a_late_ack_closes_the_breaker_and_every_key_behind_goes_out_at_once() {
+    let mut c = config();
+    c.push_retry_limit = 0;
+    let mut t = T::with(c);
+    let cl = t.client(1);
+    let timed_out = breaker_opened_with_changes_behind_it(&mut t, cl);
+    t.advance(Duration::from_secs(1));
+    t.frame(cl, timed_out[0].request_id, Ack {});
+    let pushed: Vec<(DataInfoId, DatumVersion)> = t
+        .sent()
+        .into_iter()
+        .filter_map(|(_, f)| match f.message {
+            Message::Push(p) => Some((p.data_info_id, p.version)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pushed, (1..=3).map(|n| (key(n), v(2))).collect::<Vec<_>>());
+}
+
+#[test]
+fn when_the_breaker_closes_every_key_behind_goes_out() {
+    let mut c = config();
+    c.push_retry_limit = 0;
+    let cooldown = c.breaker_cooldown;
+    let mut t = T::with(c);
+    let cl = t.client(1);
+    breaker_opened_with_changes_behind_it(&mut t, cl);
+    let closes = t.now + cooldown;
+    // The client keeps its connection alive, but acknowledges nothing.
+    while t.now + Duration::from_secs(1) < closes {
+        t.advance(Duration::from_secs(1));
+        t.frame(cl, 0, KeepAlive {});
+    }
+    let left = closes - t.now;
+    t.advance(left - Duration::from_millis(1));
+    assert_eq!(count(&t.sent(), is_push), 0, "still cooling down");
+    t.advance(Duration::from_millis(1));
+    let pushed: Vec<(DataInfoId, DatumVersion)> = t
+        .sent()
+        .into_iter()
+        .filter_map(|(_, f)| match f.message {
+            Message::Push(p) => Some((p.data_info_id, p.version)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pushed, (1..=3).map(|n| (key(n), v(2))).collect::<Vec<_>>());
 }
 
 #[test]
@@ -1340,3 +1456,5 @@ fn storm_behind_a_budget(budget: usize) {
     );
     assert_eq!(t.session.push_bytes_in_flight(), 0);
 }
+
+mod stall;
