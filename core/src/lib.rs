@@ -22,6 +22,7 @@
 pub mod wire;
 pub mod client;
 pub mod data;
+pub mod delta;
 pub mod digest;
 pub mod group;
 pub mod io;

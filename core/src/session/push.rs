@@ -21,7 +21,7 @@ use crate::io::ConnId;
 use crate::model::DataInfoId;
 use crate::rng::Rng;
 use crate::time::Instant;
-use crate::wire::Push;
+use crate::wire::Message;
 use std::collections::{BTreeMap, VecDeque};
 use std::num::NonZeroU64;
 
@@ -30,6 +30,8 @@ struct ConnPush {
     in_flight: usize,
     waiting: VecDeque<TopicId>,
     breaker_until: Option<Instant>,
+    /// The connection agreed delta pushes.
+    deltas: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -183,14 +185,9 @@ impl Pusher {
             cp.waiting.push_back(tid);
             return;
         }
-        let id = cx.out.request(
-            conn,
-            Push {
-                data_info_id: key.clone(),
-                version: datum.version,
-                publishers: datum.publishers.clone(),
-            },
-        );
+        let push = super::delta::push_message(key, datum, sub.pushed(), cp.deltas);
+        cx.out.stats.delta_pushes_sent += u64::from(matches!(push, Message::PushDelta(_)));
+        let id = cx.out.request(conn, push);
         cx.out.stats.pushes_sent += 1;
         sub.in_flight = NonZeroU64::new(id);
         cp.in_flight += 1;
@@ -353,6 +350,11 @@ impl Pusher {
             }
             self.offer(reg, tid, conn, cx);
         }
+    }
+
+    /// Records whether `conn` agreed delta pushes (at its hello, before any push).
+    pub(crate) fn allow_deltas(&mut self, conn: ConnId, deltas: bool) {
+        self.conns.entry(conn).or_default().deltas = deltas;
     }
 
     /// Forgets a closed connection.
