@@ -24,6 +24,8 @@
 
 mod api;
 mod config;
+#[cfg(feature = "arbitrary")]
+pub mod fuzzing;
 mod registrations;
 
 pub use api::{Command, Event};
