@@ -1,6 +1,6 @@
 //! Publisher-set digests, used wherever two nodes check that they hold the same publishers
-//! of a data info id without sending them: data leader ↔ session reconciliation and the
-//! leader → follower resync.
+//! of a data info id without sending them: data leader ↔ session reconciliation, the
+//! leader → follower resync, and a delta push (whose client checks the list it built).
 //!
 //! A digest is the count of publishers and the wrapping sum of a 64-bit hash of each
 //! publisher's `(register_id, version)`. A sum is order-independent and can be maintained
@@ -9,7 +9,7 @@
 //! the hash so that other implementations can produce equal digests.
 
 use crate::model::{RegisterVersion, Text};
-use crate::wire::Digest;
+use crate::wire::{Digest, PublisherList};
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -23,7 +23,7 @@ fn mix(mut z: u64) -> u64 {
 
 /// The hash of one publisher:
 /// `mix(fnv1a64(register_id) ^ mix(client_version ^ mix(connect_generation)))`.
-pub fn publisher_hash(register_id: &Text, version: RegisterVersion) -> u64 {
+pub fn publisher_hash(register_id: &str, version: RegisterVersion) -> u64 {
     let mut h = FNV_OFFSET;
     for &b in register_id.as_bytes().iter() {
         h = (h ^ u64::from(b)).wrapping_mul(FNV_PRIME);
@@ -52,6 +52,15 @@ impl Digest {
     pub fn remove_hash(&mut self, hash: u64) {
         self.count = self.count.wrapping_sub(1);
         self.hash = self.hash.wrapping_sub(hash);
+    }
+
+    /// The digest of a list's publishers (a delta push's `digest`): the list read as a set.
+    pub fn of_list(list: &PublisherList) -> Digest {
+        let mut d = Digest::default();
+        for p in list {
+            d.insert_hash(publisher_hash(p.register_id(), p.version()));
+        }
+        d
     }
 
     /// The digest of a whole set.

@@ -24,6 +24,7 @@ pub mod wire;
 pub mod client;
 pub mod config;
 pub mod data;
+pub mod delta;
 pub mod digest;
 pub mod group;
 pub mod io;

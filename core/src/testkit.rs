@@ -279,11 +279,17 @@ impl SessionRig {
         self.client_as(n, "app")
     }
 
-    /// A client connection `n` that said hello as `client_id`, connect generation 1.
+    /// A client connection `n` that said hello as `client_id`, connect generation 1,
+    /// announcing no optional feature: pushes to it are whole lists (a test of a feature
+    /// says its own hello).
     pub fn client_as(&mut self, n: u64, client_id: impl Into<Text>) -> ConnId {
         let c = ConnId(n);
         self.input(Input::Accepted { conn: c });
-        self.frame(c, 0, ClientHello::new(client_id.into(), 1));
+        let hello = ClientHello {
+            features: crate::wire::Features::NONE,
+            ..ClientHello::new(client_id.into(), 1)
+        };
+        self.frame(c, 0, hello);
         c
     }
 }

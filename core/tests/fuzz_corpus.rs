@@ -9,6 +9,7 @@
 //! `cargo test -p roster-core --test fuzz_corpus -- --ignored`.
 
 use arbitrary::{Arbitrary, Unstructured};
+use roster_core::client::fuzzing::check_delta;
 use roster_core::wire::{Frame, MessageKind, fuzzing};
 use std::collections::BTreeSet;
 use std::fs;
@@ -73,6 +74,11 @@ fn roundtrip_corpus_passes() {
 #[test]
 fn stream_corpus_passes() {
     replay("stream", fuzzing::check_stream);
+}
+
+#[test]
+fn delta_corpus_passes() {
+    replay("delta", check_delta);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -269,6 +275,18 @@ fn write_stream_seeds(rng: &mut XorShift) -> usize {
     written
 }
 
+/// Random inputs for `check_delta`, of several sizes (the check reads lists, a removal
+/// set, a forged digest or none, then a second list, so larger inputs reach further).
+fn write_delta_seeds(rng: &mut XorShift) -> usize {
+    let dir = reset_seed_dir("delta");
+    let sizes = [8, 24, 48, 96, 160, 256];
+    for (i, len) in sizes.iter().cycle().take(12).enumerate() {
+        let name = format!("seed-{i:02}-{len}b");
+        fs::write(dir.join(name), rng.bytes(*len)).expect("write seed");
+    }
+    12
+}
+
 /// Rewrites the committed seed corpus. Deterministic: the same files on every run.
 #[test]
 #[ignore = "rewrites fuzz/corpus/*/seed-*; run with --ignored to regenerate the seeds"]
@@ -277,8 +295,13 @@ fn regenerate_seed_corpus() {
     let decode = write_decode_seeds(&mut rng);
     let roundtrip = write_roundtrip_seeds(&mut rng);
     let stream = write_stream_seeds(&mut rng);
-    println!("seeds written: decode {decode}, roundtrip {roundtrip}, stream {stream}");
+    // From a generator of its own, so that the other targets' seeds stay what they were.
+    let delta = write_delta_seeds(&mut XorShift(0xDE17_A5EE_D5EE_D501));
+    println!(
+        "seeds written: decode {decode}, roundtrip {roundtrip}, stream {stream}, delta {delta}"
+    );
     replay("decode", fuzzing::check_decode);
     replay("roundtrip", fuzzing::check_roundtrip);
     replay("stream", fuzzing::check_stream);
+    replay("delta", check_delta);
 }

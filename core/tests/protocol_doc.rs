@@ -176,7 +176,7 @@ fn expected_frames() -> Vec<(&'static str, Frame)> {
                     client_id: "app-1".into(),
                     connect_generation: 2,
                     version: 2,
-                    features: Features::NONE,
+                    features: Features::DELTA_PUSH,
                 },
             ),
         ),
@@ -271,7 +271,25 @@ fn expected_frames() -> Vec<(&'static str, Frame)> {
                 Push {
                     data_info_id: key(),
                     version: DatumVersion::new(LeaderEpoch(4), 18),
-                    publishers: vec![p1.clone(), p2].into(),
+                    publishers: vec![p1.clone(), p2.clone()].into(),
+                },
+            ),
+        ),
+        (
+            // r1 unchanged, r2 replaced by version (3, 1), r3 removed: the list [r1, r2].
+            "push-delta",
+            Frame::new(
+                6,
+                PushDelta {
+                    data_info_id: key(),
+                    base: DatumVersion::new(LeaderEpoch(4), 17),
+                    version: DatumVersion::new(LeaderEpoch(4), 18),
+                    digest: Digest {
+                        count: 2,
+                        hash: 0xe7a5_a6e3_8713_b183,
+                    },
+                    upserts: vec![p2.clone()].into(),
+                    removed: vec!["r3".into()],
                 },
             ),
         ),
@@ -582,4 +600,33 @@ fn print_vectors() {
         }
         println!("```\n");
     }
+}
+
+/// The `push-delta` vector's digest is the section 7 digest of the list it leads to, and
+/// applying it to the list at its base gives exactly the `push` vector's list.
+#[test]
+fn the_push_delta_vector_leads_to_the_push_vectors_list() {
+    let frames = expected_frames();
+    let by_name = |name| {
+        frames
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, f)| f.message.clone())
+            .unwrap()
+    };
+    let (Message::PushDelta(d), Message::Push(full)) = (by_name("push-delta"), by_name("push"))
+    else {
+        panic!("vectors of the wrong kinds")
+    };
+    assert_eq!(d.digest, Digest::of_list(&full.publishers));
+    let r3 = publisher("r3", (5, 1), &[], &[]);
+    let mut base = full.publishers.to_vec();
+    base[1].version = RegisterVersion::new(2, 1);
+    base.push(r3);
+    let change = roster_core::delta::ListDelta {
+        upserts: d.upserts,
+        removed: d.removed,
+    };
+    let built = roster_core::delta::apply(&base.into(), &change, d.digest);
+    assert_eq!(built, Some(full.publishers));
 }

@@ -18,7 +18,7 @@ use roster_core::rng::Rng;
 use roster_core::session::{Session, SessionConfig};
 use roster_core::slot::{SlotCount, SlotTable};
 use roster_core::time::Instant;
-use roster_core::wire::Frame;
+use roster_core::wire::{Features, Frame};
 
 /// A node's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -337,7 +337,11 @@ impl Layout {
                 let sessions = (0..self.cfg.sessions)
                     .map(|s| Text::from(Self::session_client_address(s)))
                     .collect();
-                let c = ClientConfig::new(Text::from(format!("client-{i}.{inc}")), sessions);
+                let mut c = ClientConfig::new(Text::from(format!("client-{i}.{inc}")), sessions);
+                let k = self.cfg.featureless_every;
+                if k != 0 && i % k == 0 {
+                    c.features = Features::NONE;
+                }
                 Machine::Client(Box::new(Client::new(c, seed).expect("client config")))
             }
         }

@@ -69,6 +69,9 @@ pub struct SimConfig {
     pub converge_bound: Duration,
     /// Meta snapshots (and so compacts its log file) every this many applied entries.
     pub meta_snapshot_interval: u64,
+    /// Every this many clients one (client 0, k, 2k, …) announces no optional feature and
+    /// so gets whole lists, as a client older than delta pushes; 0: none.
+    pub featureless_every: usize,
 }
 
 fn ms(n: u64) -> Duration {
@@ -135,6 +138,7 @@ impl SimConfig {
             converge_bound: Duration::from_secs(90),
             // Drawn last, so every earlier choice of a seed stays what it was.
             meta_snapshot_interval: [4, 16, 64][r.below(3) as usize],
+            featureless_every: [0, 0, 2, 3][r.below(4) as usize],
         }
         .with_stalls(&mut r)
     }
@@ -183,7 +187,7 @@ impl fmt::Display for SimConfig {
             "seed {}: {} meta, {} data, {} session, {} clients; {} slots x{}; {} keys (hot {:.1}), \
              op every {:?}; latency {:?}+exp({:?}); loss {:.4} dup {:.4} reorder {:.4}; \
              faults every {:?} (crash {} pause {} partition {} client {} stall {}) for {:?}; \
-             meta snapshot every {}",
+             meta snapshot every {}; featureless clients every {}",
             self.seed,
             self.metas,
             self.datas,
@@ -207,6 +211,7 @@ impl fmt::Display for SimConfig {
             fl.stall,
             self.fault_phase,
             self.meta_snapshot_interval,
+            self.featureless_every,
         )
     }
 }

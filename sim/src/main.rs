@@ -101,6 +101,10 @@ fn main() -> ExitCode {
             s.ops
         );
         println!(
+            "{} pushes delivered, {} of them deltas",
+            s.pushes, s.delta_pushes
+        );
+        println!(
             "virtual {:?}, converged {:?} after healing; {} messages in {:?} wall ({:.0} msg/s); trace hash {:016x}",
             s.end,
             s.converged_after,

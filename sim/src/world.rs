@@ -20,7 +20,7 @@ use roster_core::io::{ConnId, Input};
 use roster_core::model::Text;
 use roster_core::rng::Rng;
 use roster_core::time::Instant;
-use roster_core::wire::Frame;
+use roster_core::wire::{Frame, Message};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -100,6 +100,10 @@ pub struct Stats {
     pub read_stalls: u64,
     /// Workload operations.
     pub ops: u64,
+    /// Pushes delivered to clients, whole lists and deltas.
+    pub pushes: u64,
+    /// Of `pushes`, the deltas.
+    pub delta_pushes: u64,
     /// Virtual time at the end.
     pub end: Duration,
     /// Time from healing to convergence.
@@ -572,6 +576,14 @@ impl World {
                 }
                 let frame = Frame::decode(bytes).expect("the codec reads what it wrote");
                 self.stats.delivered += 1;
+                match frame.message {
+                    Message::Push(_) => self.stats.pushes += 1,
+                    Message::PushDelta(_) => {
+                        self.stats.pushes += 1;
+                        self.stats.delta_pushes += 1;
+                    }
+                    _ => {}
+                }
                 self.record("deliver", e.node, Some(&frame), None);
                 if self.trace.full {
                     // The full trace shows what was delivered and from whom; it is printed

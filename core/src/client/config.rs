@@ -6,6 +6,7 @@ use crate::config::ConfigError;
 use crate::liveness::LivenessConfig;
 use crate::model::Text;
 use crate::net::Backoff;
+use crate::wire::Features;
 use std::time::Duration;
 
 /// Everything a client is configured with.
@@ -22,6 +23,9 @@ pub struct ClientConfig {
     /// Keep-alive interval and idle timeout of the session connection: a connection on
     /// which nothing arrived for `idle_timeout` is closed and failed over.
     pub liveness: LivenessConfig,
+    /// The optional protocol features the client announces (all it supports by default;
+    /// fewer to act as an older client, as the simulator does).
+    pub features: Features,
 }
 
 impl ClientConfig {
@@ -33,6 +37,7 @@ impl ClientConfig {
             reconnect_backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
             connect_timeout: crate::net::DEFAULT_CONNECT_TIMEOUT,
             liveness: LivenessConfig::DEFAULT,
+            features: Features::SUPPORTED,
         }
     }
 

@@ -7,7 +7,9 @@
 //! connection fails over to the next session after a jittered backoff. Pushes are
 //! acknowledged and delivered to the application only when strictly newer than the last
 //! delivered list, which stays valid (and is never replaced by an empty list that was not
-//! received) while disconnected.
+//! received) while disconnected. A delta push (`PushDelta`) is applied to the list held at
+//! its base and delivered only if the result has the pushed digest; otherwise the client
+//! subscribes again without a known version, so that the session pushes the whole list.
 //!
 //! The hello is answered by `ClientWelcome` (a version 2 session: the agreed version and
 //! features, and the session's process, kept as [`Client::agreement`]), by `Ack` (a version
@@ -22,6 +24,8 @@
 
 mod api;
 mod config;
+#[cfg(feature = "arbitrary")]
+pub mod fuzzing;
 mod registrations;
 
 pub use api::{Command, Event};
@@ -38,7 +42,7 @@ use crate::wire::negotiate::{self, Agreement};
 use crate::wire::{
     Ack, ClientHello, Frame, KeepAlive, Message, Push, Subscribe, Unpublish, Unsubscribe,
 };
-use registrations::{Delivered, Registrations};
+use registrations::{Delivered, DeltaOutcome, Registrations};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -282,7 +286,10 @@ impl Client {
         self.attempts = 0;
         self.connect_generation += 1;
         let generation = self.connect_generation;
-        let hello = ClientHello::new(self.config.client_id.clone(), generation);
+        let hello = ClientHello {
+            features: self.config.features,
+            ..ClientHello::new(self.config.client_id.clone(), generation)
+        };
         self.welcome = None;
         self.hello = Some(self.request(conn, hello));
         let (pubs, subs) = self.regs.replay(generation);
@@ -355,6 +362,27 @@ impl Client {
                 });
                 if let Some((ids, d)) = self.regs.deliver(&data_info_id, version, publishers) {
                     self.emit_update(&data_info_id, ids, d);
+                }
+            }
+            Message::PushDelta(d) => {
+                // Acknowledged whatever it did: a delta that cannot be applied is not
+                // retried as it is; the whole list is asked for instead.
+                self.out.push_back(Output::Send {
+                    conn,
+                    frame: Frame::new(rid, Ack {}),
+                });
+                let key = d.data_info_id.clone();
+                match self.regs.apply_delta(d) {
+                    DeltaOutcome::Deliver(ids, delivered) => self.emit_update(&key, ids, delivered),
+                    DeltaOutcome::Ignored => {}
+                    DeltaOutcome::Resync(register_id) => {
+                        let msg = Subscribe {
+                            data_info_id: key,
+                            register_id: register_id.clone(),
+                            known: None,
+                        };
+                        self.send_registration(Pending::Subscribe { register_id }, msg);
+                    }
                 }
             }
             Message::Ack(_) => match self.pending.remove(&rid) {

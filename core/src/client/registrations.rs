@@ -1,11 +1,13 @@
 //! The client's registrations (docs/design.md §4.9): its publishers with their client
 //! versions, its subscriptions grouped by key, and per key the last list delivered to the
-//! application — kept across disconnects, replaced only by a strictly newer one.
+//! application — kept across disconnects, replaced only by a strictly newer one, which a
+//! delta push builds from it and must prove by its digest.
 
+use crate::delta::{self, ListDelta};
 use crate::model::{
     Attribute, DataInfoId, DatumVersion, Payload, Publisher, RegisterVersion, Text,
 };
-use crate::wire::{Publish, PublisherList, Subscribe};
+use crate::wire::{Publish, PublisherList, PushDelta, Subscribe};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -34,6 +36,19 @@ struct TopicView {
     /// the set changed: a push then costs one reference count, not a copy of every id.
     listed: Option<Arc<[Text]>>,
     delivered: Option<Delivered>,
+}
+
+/// What a delta push did to a key's list.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum DeltaOutcome {
+    /// Applied, and the result has the pushed digest: deliver it to these subscriptions.
+    Deliver(Arc<[Text]>, Delivered),
+    /// Not newer than the list held, or the key is no longer subscribed: nothing to do.
+    Ignored,
+    /// The client does not hold the base, or the result is not the list the session meant
+    /// (its digest differs): nothing is delivered, and the whole list must be asked for, by
+    /// subscribing again under this register id of the key.
+    Resync(Text),
 }
 
 /// Everything the client has registered.
@@ -149,6 +164,34 @@ impl Registrations {
             .listed
             .get_or_insert_with(|| subscribers.iter().cloned().collect());
         Some((listed.clone(), d))
+    }
+
+    /// Applies a delta push to the list held at its base; delivers the result only if it
+    /// has the pushed digest.
+    pub(crate) fn apply_delta(&mut self, d: PushDelta) -> DeltaOutcome {
+        let Some(t) = self.topics.get(&d.data_info_id) else {
+            return DeltaOutcome::Ignored;
+        };
+        let held = t.delivered.as_ref();
+        if held.is_some_and(|h| h.version >= d.version) {
+            return DeltaOutcome::Ignored;
+        }
+        let change = ListDelta {
+            upserts: d.upserts,
+            removed: d.removed,
+        };
+        let built = held
+            .filter(|h| h.version == d.base)
+            .and_then(|h| delta::apply(&h.publishers, &change, d.digest));
+        let Some(list) = built else {
+            // Every key in `topics` has a subscription.
+            let id = t.subscribers.first().cloned().unwrap_or_default();
+            return DeltaOutcome::Resync(id);
+        };
+        match self.deliver(&d.data_info_id, d.version, list) {
+            Some((ids, delivered)) => DeltaOutcome::Deliver(ids, delivered),
+            None => DeltaOutcome::Ignored,
+        }
     }
 
     /// Every registration, as the messages replaying it on a connection of `generation`

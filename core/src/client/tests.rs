@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::model::{DataInfoId, DatumVersion, LeaderEpoch, Publisher, RegisterVersion};
-use crate::wire::PublisherList;
+use crate::wire::{PublisherList, PushDelta};
 use std::time::Duration;
 
 fn key() -> DataInfoId {
@@ -807,4 +807,156 @@ fn an_unknown_request_from_the_session_is_answered_unsupported_and_a_one_way_one
         "{outs:?}"
     );
     assert!(t.c.is_connected());
+}
+
+// ----- delta pushes (docs/protocol.md §6.2) ---------------------------------------------
+
+fn pv(id: &str, client_version: u64) -> Publisher {
+    Publisher {
+        version: RegisterVersion::new(client_version, 1),
+        ..p(id)
+    }
+}
+
+fn delta(base: u64, seq: u64, upserts: Vec<Publisher>, removed: &[&str]) -> PushDelta {
+    // The digest of what the session holds at `seq`: the base list below, changed.
+    let mut list: std::collections::BTreeMap<String, Publisher> = base_list()
+        .into_iter()
+        .map(|p| (p.register_id.to_string(), p))
+        .collect();
+    for id in removed {
+        list.remove(*id);
+    }
+    for p in &upserts {
+        list.insert(p.register_id.to_string(), p.clone());
+    }
+    let result: PublisherList = list.into_values().collect();
+    PushDelta {
+        data_info_id: key(),
+        base: v(base),
+        version: v(seq),
+        digest: crate::wire::Digest::of_list(&result),
+        upserts: upserts.into(),
+        removed: removed.iter().map(|id| Text::from(*id)).collect(),
+    }
+}
+
+fn base_list() -> Vec<Publisher> {
+    vec![pv("a", 1), pv("b", 1), pv("c", 1)]
+}
+
+/// A client subscribed as "sub-1" that holds `base_list()` at v3.
+fn holding_v3() -> (T, ConnId) {
+    let mut t = T::new();
+    t.cmd(subscribe_cmd("sub-1"));
+    let (conn, _, _) = t.connect();
+    assert_eq!(updates(&t.push(conn, 5, 3, base_list())), [(v(3), 3)]);
+    (t, conn)
+}
+
+fn delivered(outs: &[Output<Event>]) -> Vec<(DatumVersion, Vec<(String, u64)>)> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Event(Event::Update {
+                version,
+                publishers,
+                ..
+            }) => Some((
+                *version,
+                publishers
+                    .iter()
+                    .map(|p| (p.register_id().to_owned(), p.version().client_version))
+                    .collect(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+fn resubscribed_without_known(outs: &[Output<Event>]) -> bool {
+    messages(outs).iter().any(|m| {
+        matches!(m, Message::Subscribe(s)
+            if s.data_info_id == key() && s.register_id.as_str() == "sub-1" && s.known.is_none())
+    })
+}
+
+#[test]
+fn a_delta_is_applied_to_the_list_held_at_its_base_and_delivered_in_order() {
+    let (mut t, conn) = holding_v3();
+    let outs = frame_in(
+        &mut t,
+        conn,
+        9,
+        delta(3, 5, vec![pv("b", 2), pv("d", 1)], &["a"]),
+    );
+    assert_eq!(messages(&outs)[0], Message::Ack(Ack {}));
+    assert_eq!(
+        delivered(&outs),
+        [(
+            v(5),
+            vec![("b".into(), 2), ("c".into(), 1), ("d".into(), 1)]
+        )]
+    );
+    assert!(!resubscribed_without_known(&outs));
+    // The next delta builds on the delivered result.
+    let next = PushDelta {
+        base: v(5),
+        version: v(6),
+        upserts: PublisherList::new(),
+        removed: vec![Text::from("c")],
+        digest: crate::wire::Digest::of_list(&vec![pv("b", 2), pv("d", 1)].into()),
+        data_info_id: key(),
+    };
+    let outs = frame_in(&mut t, conn, 10, next);
+    assert_eq!(
+        delivered(&outs),
+        [(v(6), vec![("b".into(), 2), ("d".into(), 1)])]
+    );
+}
+
+#[test]
+fn a_delta_whose_result_has_another_digest_is_not_delivered_and_the_whole_list_is_asked_for() {
+    let (mut t, conn) = holding_v3();
+    let mut wrong = delta(3, 5, vec![pv("b", 2)], &[]);
+    wrong.digest.hash = wrong.digest.hash.wrapping_add(1);
+    let outs = frame_in(&mut t, conn, 9, wrong);
+    assert!(
+        matches!(&outs[0], Output::Send { frame, .. }
+            if frame.request_id == 9 && frame.message == Message::Ack(Ack {})),
+        "acknowledged, so that the session does not resend it: {outs:?}"
+    );
+    assert!(delivered(&outs).is_empty(), "never a wrong list");
+    assert!(resubscribed_without_known(&outs), "{outs:?}");
+    // A wrong count is caught the same way.
+    let mut short = delta(3, 5, vec![pv("b", 2)], &[]);
+    short.digest.count += 1;
+    let outs = frame_in(&mut t, conn, 10, short);
+    assert!(delivered(&outs).is_empty() && resubscribed_without_known(&outs));
+    // The whole list then comes as a plain push, and is delivered.
+    let outs = t.push(conn, 11, 5, vec![pv("a", 1), pv("b", 2), pv("c", 1)]);
+    assert_eq!(updates(&outs), [(v(5), 3)]);
+}
+
+#[test]
+fn a_delta_against_a_base_the_client_does_not_hold_is_not_applied() {
+    let (mut t, conn) = holding_v3();
+    // The digest is right for the session's list, but the base is v4, which this client
+    // never got: applied to v3 it could give a wrong list that happens to match.
+    let outs = frame_in(&mut t, conn, 9, delta(4, 5, vec![pv("b", 2)], &[]));
+    assert!(delivered(&outs).is_empty());
+    assert!(resubscribed_without_known(&outs));
+    // Not newer than what it holds: ignored, and nothing asked for.
+    let outs = frame_in(&mut t, conn, 10, delta(2, 3, vec![], &[]));
+    assert_eq!(messages(&outs), [Message::Ack(Ack {})]);
+}
+
+#[test]
+fn a_client_configured_without_deltas_does_not_announce_them() {
+    let mut t = T::new();
+    let mut cfg = ClientConfig::new(Text::from("old"), vec![Text::from("s1:1")]);
+    cfg.features = crate::wire::Features::NONE;
+    t.c = Client::new(cfg, 1).unwrap();
+    let (_, _, outs) = t.connect();
+    assert!(matches!(&messages(&outs)[0], Message::ClientHello(h)
+            if h.features == crate::wire::Features::NONE));
 }

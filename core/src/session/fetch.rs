@@ -140,10 +140,8 @@ impl Fetcher {
                 continue;
             };
             if topic.datum.as_ref().is_none_or(|c| c.version < d.version) {
-                topic.datum = Some(CachedDatum {
-                    version: d.version,
-                    publishers: d.publishers,
-                });
+                let next = CachedDatum::following(topic.datum.as_ref(), d.version, d.publishers);
+                topic.datum = Some(next);
             }
             if topic.wanted.is_some_and(|w| w > d.version) {
                 // The leader answered with something older than it announced (it lost

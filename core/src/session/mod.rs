@@ -29,6 +29,7 @@
 
 pub mod config;
 mod conn_map;
+mod delta;
 mod fetch;
 mod key_index;
 mod outbox;
@@ -58,8 +59,8 @@ use crate::slot::SlotTable;
 use crate::time::Instant;
 use crate::wire::negotiate::{self, Agreement};
 use crate::wire::{
-    Ack, ClientHello, ClientWelcome, ClusterView, ErrorCode, Frame, KeepAlive, Message, PeerHello,
-    PeerWelcome, Publish, Refused, SlotRefusal, Subscribe, Unknown, Unpublish,
+    Ack, ClientHello, ClientWelcome, ClusterView, ErrorCode, Features, Frame, KeepAlive, Message,
+    PeerHello, PeerWelcome, Publish, Refused, SlotRefusal, Subscribe, Unknown, Unpublish,
 };
 use fetch::{Announced, Fetcher};
 use outbox::Outbox;
@@ -713,6 +714,8 @@ impl Session {
         };
         self.registry.open(conn, now, self.sweep.stamp());
         self.agreements.insert(conn, agreement);
+        let deltas = agreement.features.contains(Features::DELTA_PUSH);
+        self.pusher.allow_deltas(conn, deltas);
         if agreement.welcomes() {
             let welcome = ClientWelcome {
                 version: agreement.version,

@@ -57,8 +57,10 @@ pub struct SessionStats {
     pub writes_dropped: u64,
     /// `FetchDatums` requests sent.
     pub fetches_sent: u64,
-    /// `Push` frames sent.
+    /// `Push` and `PushDelta` frames sent.
     pub pushes_sent: u64,
+    /// Of `pushes_sent`, the `PushDelta` frames.
+    pub delta_pushes_sent: u64,
     /// Pushes that timed out or were refused.
     pub push_failures: u64,
     /// Times a circuit breaker opened.

@@ -37,7 +37,7 @@ use crate::io::ConnId;
 use crate::model::{DataInfoId, DatumVersion};
 use crate::rng::Rng;
 use crate::time::Instant;
-use crate::wire::{HEADER_LEN, Message, Push};
+use crate::wire::{HEADER_LEN, Message};
 use std::collections::{BTreeMap, VecDeque};
 use std::num::NonZeroU64;
 
@@ -52,6 +52,8 @@ struct ConnPush {
     /// still read and acknowledge them. Only the newest are kept ([`late_bound`]); losing
     /// an older one costs a re-push, never a key.
     late: BTreeMap<u64, (TopicId, DatumVersion)>,
+    /// The connection agreed delta pushes.
+    deltas: bool,
 }
 
 /// Timed-out pushes remembered per connection: a few rounds of a full window, enough for
@@ -254,16 +256,11 @@ impl Pusher {
         if sub.pushed() >= Some(datum.version) || busy(sub) {
             return Offered::Nothing;
         }
-        let push: Message = Push {
-            data_info_id: key.clone(),
-            version: datum.version,
-            publishers: datum.publishers.clone(),
-        }
-        .into();
+        let cp = self.conns.entry(conn).or_default();
+        let push = super::delta::push_message(key, datum, sub.pushed(), cp.deltas);
         let bytes = HEADER_LEN + push.body_len();
         let over_budget =
             self.bytes_in_flight > 0 && self.bytes_in_flight + bytes > cx.config.push_budget_bytes;
-        let cp = self.conns.entry(conn).or_default();
         let open = cp.breaker_until.is_some_and(|t| t > cx.now);
         if open || over_budget || cp.in_flight >= cx.config.max_pushes_in_flight_per_conn {
             sub.queued = true;
@@ -274,6 +271,7 @@ impl Pusher {
             }
             return Offered::Queued;
         }
+        cx.out.stats.delta_pushes_sent += u64::from(matches!(push, Message::PushDelta(_)));
         let id = cx.out.request(conn, push);
         cx.out.stats.pushes_sent += 1;
         sub.in_flight = NonZeroU64::new(id);
@@ -525,6 +523,11 @@ impl Pusher {
                 return;
             }
         }
+    }
+
+    /// Records whether `conn` agreed delta pushes (at its hello, before any push).
+    pub(crate) fn allow_deltas(&mut self, conn: ConnId, deltas: bool) {
+        self.conns.entry(conn).or_default().deltas = deltas;
     }
 
     /// Forgets a closed connection, giving its pushes' room in the budget back.

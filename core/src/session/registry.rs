@@ -6,6 +6,7 @@
 //! liveness.
 
 use super::conn_map::ConnMap;
+use super::delta::DatumDelta;
 use super::key_index::KeyIndex;
 use super::owned;
 use super::publishers::{Entry, Publishers};
@@ -48,14 +49,16 @@ impl RegisterIds {
         ids.iter().map(|t| &**t)
     }
 
-    fn insert(&mut self, id: Box<str>) {
+    /// Adds `id`; false if it was there already.
+    fn insert(&mut self, id: Box<str>) -> bool {
         if self.iter().any(|t| *t == *id) {
-            return;
+            return false;
         }
         match self {
             RegisterIds::One(t) => *self = RegisterIds::Many(vec![t.clone(), id]),
             RegisterIds::Many(v) => v.push(id),
         }
+        true
     }
 
     /// Removes `id`; true if none remain.
@@ -107,6 +110,9 @@ impl Subscription {
 pub(crate) struct CachedDatum {
     pub(crate) version: DatumVersion,
     pub(crate) publishers: PublisherList,
+    /// The change from the datum this one replaced, shared by every push of it as a delta
+    /// (built by [`CachedDatum::following`]).
+    pub(crate) delta: Option<Arc<DatumDelta>>,
 }
 
 /// Everything the session knows under one key.
@@ -472,6 +478,12 @@ impl Registry {
     }
 
     /// Adds a subscription; returns true if it is the connection's first on this key.
+    ///
+    /// A subscription the connection already has (the same register id) states in `known`
+    /// what the client holds, which replaces what the session took it to hold: the client
+    /// may hold less than it acknowledged (it acknowledges a delta push it could not apply,
+    /// then subscribes again with `known` absent to get the whole list). A new subscription
+    /// on a key the connection has does not lower it.
     pub(crate) fn subscribe(
         &mut self,
         conn: ConnId,
@@ -483,11 +495,15 @@ impl Registry {
         let Some(topic) = self.topic_mut(id) else {
             return false;
         };
-        let first = match topic.subscribers.get_mut(&conn) {
+        let (first, added) = match topic.subscribers.get_mut(&conn) {
             Some(sub) => {
-                sub.register_ids.insert(register_id);
-                sub.set_pushed(sub.pushed().max(known));
-                false
+                let added = sub.register_ids.insert(register_id);
+                sub.set_pushed(if added {
+                    sub.pushed().max(known)
+                } else {
+                    known
+                });
+                (false, added)
             }
             None => {
                 topic.subscribers.insert(
@@ -502,11 +518,13 @@ impl Registry {
                         queued: false,
                     },
                 );
-                true
+                (true, true)
             }
         };
         let c = self.conns.get_or_insert_with(conn, ClientConn::default);
-        c.registrations += 1;
+        if added {
+            c.registrations += 1;
+        }
         if first {
             c.subscribe(id);
         }

@@ -1457,4 +1457,150 @@ fn storm_behind_a_budget(budget: usize) {
     assert_eq!(t.session.push_bytes_in_flight(), 0);
 }
 
+// ---- delta pushes (docs/protocol.md §6.2) ------------------------------------------------
+
+/// Ten publishers `p0`..`p9`, those in `newer` at client version 2: a list whose change by
+/// one publisher is far smaller than itself.
+fn ten(newer: &[usize]) -> PublisherList {
+    (0..10)
+        .map(|i| publisher(&format!("p{i}"), 1 + u64::from(newer.contains(&i)), 1))
+        .collect()
+}
+
+/// The data leader announces `seq` of `k` and serves `list` for it; returns what followed.
+fn serve(t: &mut T, k: &DataInfoId, seq: u64, list: PublisherList) -> Vec<(ConnId, Frame)> {
+    let d1 = t.d1();
+    let changes = vec![DatumChange {
+        data_info_id: k.clone(),
+        version: v(seq),
+    }];
+    t.frame(d1, 0, ChangeNotify { changes });
+    let (_, f) = find(&t.sent(), is_fetch);
+    let datums = vec![Datum {
+        data_info_id: k.clone(),
+        version: v(seq),
+        publishers: list,
+    }];
+    t.frame(d1, f.request_id, Datums { datums });
+    t.sent()
+}
+
+fn is_delta(m: &Message) -> bool {
+    matches!(m, Message::PushDelta(_))
+}
+
+/// A client on `c` (announcing `features`) subscribed to key 1 and holding `ten(&[])` at
+/// v1, acknowledged.
+fn holding_v1(features: crate::wire::Features) -> (T, ConnId) {
+    let mut t = T::new();
+    let c = ConnId(1);
+    t.input(Input::Accepted { conn: c });
+    let hello = ClientHello {
+        features,
+        ..ClientHello::new(Text::from("app"), 1)
+    };
+    t.frame(c, 0, hello);
+    t.frame(c, 50, sub(&key(1), "sub", None));
+    let (_, f) = find(&t.sent(), is_fetch);
+    let d1 = t.d1();
+    let datums = vec![Datum {
+        data_info_id: key(1),
+        version: v(1),
+        publishers: ten(&[]),
+    }];
+    t.frame(d1, f.request_id, Datums { datums });
+    let sent = t.sent();
+    assert_eq!(
+        count(&sent, is_delta),
+        0,
+        "the first push of a key is whole"
+    );
+    let (_, push) = find(&sent, is_push);
+    t.frame(c, push.request_id, Ack {});
+    t.drain();
+    (t, c)
+}
+
+#[test]
+fn a_change_goes_as_a_delta_to_a_connection_that_acknowledged_its_base() {
+    let (mut t, c) = holding_v1(crate::wire::Features::SUPPORTED);
+    let sent = serve(&mut t, &key(1), 2, ten(&[4]));
+    assert_eq!(count(&sent, is_push), 0);
+    let (dc, f) = find(&sent, is_delta);
+    let Message::PushDelta(d) = f.message else {
+        unreachable!()
+    };
+    assert_eq!(dc, c);
+    assert_eq!((d.base, d.version), (v(1), v(2)));
+    assert_eq!(
+        d.upserts,
+        ten(&[4])
+            .iter()
+            .nth(4)
+            .map(|p| p.to_owned())
+            .into_iter()
+            .collect()
+    );
+    assert!(d.removed.is_empty());
+    assert_eq!(d.digest, crate::wire::Digest::of_list(&ten(&[4])));
+    // Acknowledged like a push: the next change is a delta from v2.
+    t.frame(c, f.request_id, Ack {});
+    let (_, f) = find(&serve(&mut t, &key(1), 3, ten(&[4, 7])), is_delta);
+    assert!(matches!(f.message, Message::PushDelta(d) if d.base == v(2)));
+    assert_eq!(t.session.stats().delta_pushes_sent, 2);
+}
+
+#[test]
+fn a_connection_whose_acknowledged_version_is_not_the_base_gets_the_whole_list() {
+    let (mut t, c) = holding_v1(crate::wire::Features::SUPPORTED);
+    let (_, in_flight) = find(&serve(&mut t, &key(1), 2, ten(&[4])), is_delta);
+    // v3 and v4 arrive while v2 is unacknowledged: the cache's delta is from v3.
+    serve(&mut t, &key(1), 3, ten(&[4, 5]));
+    serve(&mut t, &key(1), 4, ten(&[4, 5, 6]));
+    t.frame(c, in_flight.request_id, Ack {});
+    let sent = t.sent();
+    assert_eq!(count(&sent, is_delta), 0, "v2 acknowledged, v3 is the base");
+    let Message::Push(p) = find(&sent, is_push).1.message else {
+        unreachable!()
+    };
+    assert_eq!((p.version, p.publishers), (v(4), ten(&[4, 5, 6])));
+}
+
+#[test]
+fn a_client_that_did_not_announce_deltas_gets_whole_lists() {
+    let (mut t, c) = holding_v1(crate::wire::Features::NONE);
+    assert_eq!(
+        t.session.agreement(c).map(|a| a.features),
+        Some(crate::wire::Features::NONE)
+    );
+    let sent = serve(&mut t, &key(1), 2, ten(&[4]));
+    assert_eq!(count(&sent, is_delta), 0);
+    let Message::Push(p) = find(&sent, is_push).1.message else {
+        unreachable!()
+    };
+    assert_eq!(p.publishers, ten(&[4]));
+}
+
+#[test]
+fn a_resubscription_without_a_known_version_gets_the_whole_list_again() {
+    // What a client does when a delta does not give the pushed digest: it acknowledges the
+    // delta, then subscribes again under the same id without a known version.
+    let (mut t, c) = holding_v1(crate::wire::Features::SUPPORTED);
+    let (_, f) = find(&serve(&mut t, &key(1), 2, ten(&[4])), is_delta);
+    t.frame(c, f.request_id, Ack {});
+    let before = t.session.registry.registrations(c);
+    t.frame(c, 60, sub(&key(1), "sub", None));
+    let sent = t.sent();
+    assert!(sent.contains(&(c, Frame::new(60, Ack {}))));
+    let Message::Push(p) = find(&sent, is_push).1.message else {
+        unreachable!()
+    };
+    assert_eq!((p.version, p.publishers), (v(2), ten(&[4])));
+    assert_eq!(
+        t.session.registry.registrations(c),
+        before,
+        "the same subscription, not a second one"
+    );
+}
+
 mod stall;

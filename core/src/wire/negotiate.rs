@@ -32,16 +32,22 @@ pub const WELCOME_VERSION: u16 = 2;
 wire_newtype! {
     /// A set of optional protocol features, one bit each. A feature is something a node may
     /// use on a connection only if both ends announced it: a new message kind, a new enum
-    /// tag, a new meaning of an existing field. No feature is optional yet, so this build
-    /// announces the empty set; the bits are reserved for what comes.
+    /// tag, a new meaning of an existing field. Bits this build does not define are never
+    /// in an agreement it computes.
     pub struct Features(pub u64);
 }
 
 impl Features {
     /// No feature.
     pub const NONE: Features = Features(0);
-    /// The features this build supports and announces.
-    pub const SUPPORTED: Features = Features::NONE;
+    /// Bit 0: the session may send `PushDelta` on a client connection (`docs/protocol.md`
+    /// §6.2). Meaningless between other roles.
+    pub const DELTA_PUSH: Features = Features(1);
+    /// The features this build supports, and announces in a `ClientHello`.
+    pub const SUPPORTED: Features = Features::DELTA_PUSH;
+    /// The features this build announces in a `PeerHello`: none of its features concerns
+    /// two nodes.
+    pub const PEER_SUPPORTED: Features = Features::NONE;
 
     /// The features in both sets.
     pub fn intersection(self, other: Features) -> Features {

@@ -26,7 +26,8 @@ use std::fmt;
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PublisherList {
     /// The encoding: the u32 count, then each publisher. Invariant: a valid encoding of
-    /// `len` publishers (checked by `decode`, or produced by `encode_from`), which is what
+    /// `len` publishers (checked by `decode`, produced by `encode_from`, or copied by
+    /// `concat` from publishers of lists that hold this invariant), which is what
     /// lets the accessors read it without checking again.
     bytes: Bytes,
     len: usize,
@@ -65,6 +66,21 @@ impl PublisherList {
         PublisherList {
             bytes: buf.freeze(),
             len,
+        }
+    }
+
+    /// The list of `publishers`, read from other lists, by copying their encodings (a delta
+    /// push's result is built this way, without decoding a publisher).
+    pub fn concat(publishers: &[PublisherRef<'_>]) -> Self {
+        let bytes = 4 + publishers.iter().map(|p| p.encoded.len()).sum::<usize>();
+        let mut buf = BytesMut::with_capacity(bytes);
+        put_len(&mut buf, publishers.len());
+        for p in publishers {
+            buf.extend_from_slice(p.encoded);
+        }
+        PublisherList {
+            bytes: buf.freeze(),
+            len: publishers.len(),
         }
     }
 
@@ -246,6 +262,7 @@ impl<'a> Iterator for Iter<'a> {
         }
         self.left -= 1;
         let buf: &'a [u8] = self.buf;
+        let start = self.pos;
         let pos = &mut self.pos;
         let register_id = as_str(checked(string(buf, pos)));
         let version = RegisterVersion::new(checked(u64_at(buf, pos)), checked(u64_at(buf, pos)));
@@ -253,6 +270,7 @@ impl<'a> Iterator for Iter<'a> {
         let attributes = Seq::skip(buf, pos, 2);
         Some(PublisherRef {
             list: self.buf,
+            encoded: &buf[start..*pos],
             register_id,
             version,
             payload,
@@ -278,6 +296,8 @@ impl fmt::Debug for Iter<'_> {
 /// reference; read the list again instead.)
 pub struct PublisherRef<'a> {
     list: &'a Bytes,
+    /// The publisher's own bytes within the list's encoding.
+    encoded: &'a [u8],
     register_id: &'a str,
     version: RegisterVersion,
     payload: Seq,
@@ -303,6 +323,12 @@ impl<'a> PublisherRef<'a> {
     /// The attributes, as `(key, value)`.
     pub fn attributes(&self) -> Attributes<'a> {
         Attributes(self.attributes.iter(self.list))
+    }
+
+    /// The publisher's wire encoding, as a slice of its list's: one publisher has exactly
+    /// one encoding, so equal bytes are equal publishers.
+    pub fn encoded(&self) -> &'a [u8] {
+        self.encoded
     }
 
     /// The publisher as an owned value; its strings and payload share the list's buffer.
@@ -458,7 +484,8 @@ fn as_str(bytes: &[u8]) -> &str {
     debug_assert!(std::str::from_utf8(bytes).is_ok(), "{CHECKED}");
     // SAFETY: every string of a list's encoding is UTF-8: `PublisherList::decode` checked it
     // (`scan`, or `check_publisher` when `scan` failed, both through `check_utf8`), or
-    // `encode_from` wrote it from a `Text`; the buffer is immutable and private to the list.
+    // `encode_from` wrote it from a `Text`, or `concat` copied it from such a list; the
+    // buffer is immutable and private to the list.
     #[allow(unsafe_code)]
     unsafe {
         std::str::from_utf8_unchecked(bytes)

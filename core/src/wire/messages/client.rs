@@ -4,8 +4,8 @@
 //! registrations. Every request is answered by `Ack` or `ErrorReply` with the same request id.
 
 use crate::model::{DataInfoId, DatumVersion, ProcessId, Publisher, RegisterVersion, Text};
-use crate::wire::PublisherList;
 use crate::wire::negotiate::{Features, UNVERSIONED};
+use crate::wire::{Digest, PublisherList};
 
 wire_struct! {
     /// Opens a client connection. A request: answered by `ClientWelcome` when its version is
@@ -106,5 +106,32 @@ wire_struct! {
         /// Every live publisher, in its wire encoding: a fan-out encodes one list for every
         /// subscriber, and a client reads it in place.
         pub publishers: PublisherList,
+    }
+}
+
+wire_struct! {
+    /// Session → client, only on a connection that agreed [`Features::DELTA_PUSH`]: the list
+    /// of one data info id at `version`, as a change to the list at `base`, which the
+    /// connection acknowledged. Answered `Ack` like a `Push`, and subject to the same
+    /// one-in-flight rule. The client applies it to the list it holds at `base` and delivers
+    /// the result only if it has exactly `digest`; otherwise (or if it does not hold `base`)
+    /// it asks for the whole list again (`docs/protocol.md` §6.2).
+    ///
+    /// A kind of its own rather than fields appended to `Push`: a reader that does not know
+    /// deltas must never take the changed publishers for the whole list, and an unknown kind
+    /// is refused (`Unsupported`), never misread.
+    pub struct PushDelta {
+        /// The service key.
+        pub data_info_id: DataInfoId,
+        /// The version the change applies to.
+        pub base: DatumVersion,
+        /// Version of the resulting list; newer than `base`.
+        pub version: DatumVersion,
+        /// The digest of the resulting list (its count and hash, `docs/protocol.md` §7).
+        pub digest: Digest,
+        /// Publishers added or replaced, ordered by register id.
+        pub upserts: PublisherList,
+        /// Register ids removed, each present at `base`.
+        pub removed: Vec<Text>,
     }
 }

@@ -72,7 +72,7 @@ impl PeerHello {
             process,
             address,
             version: crate::wire::negotiate::VERSION,
-            features: Features::SUPPORTED,
+            features: Features::PEER_SUPPORTED,
         }
     }
 }

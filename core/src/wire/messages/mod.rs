@@ -9,7 +9,9 @@ mod meta;
 mod replica;
 mod session_data;
 
-pub use client::{ClientHello, ClientWelcome, Publish, Push, Subscribe, Unpublish, Unsubscribe};
+pub use client::{
+    ClientHello, ClientWelcome, Publish, Push, PushDelta, Subscribe, Unpublish, Unsubscribe,
+};
 pub use common::{
     Ack, Datum, DatumChange, Digest, ErrorCode, ErrorReply, KeepAlive, PageCursor, PeerHello,
     PeerWelcome, PublisherEntry, SlotRefusal, SlotRoute, Unknown,
@@ -41,6 +43,7 @@ messages! {
     0x14 => Unsubscribe,
     0x15 => Push,
     0x16 => ClientWelcome,
+    0x17 => PushDelta,
 
     0x20 => WriteBatch,
     0x21 => WriteAccepted,
