@@ -627,6 +627,8 @@ fn the_push_delta_vector_leads_to_the_push_vectors_list() {
         upserts: d.upserts,
         removed: d.removed,
     };
-    let built = roster_core::delta::apply(&base.into(), &change, d.digest);
+    let base = base.into();
+    let base_digest = roster_core::wire::Digest::of_list(&base);
+    let built = roster_core::delta::apply(&base, base_digest, &change, d.digest);
     assert_eq!(built, Some(full.publishers));
 }

@@ -144,7 +144,7 @@ pub fn check_delta(data: &[u8]) {
     let old = served(old.to_vec());
     let change: ListDelta = delta::diff(&old, &new).expect("served lists are ordered");
     assert_eq!(
-        delta::apply(&old, &change, Digest::of_list(&new)),
+        delta::apply(&old, Digest::of_list(&old), &change, Digest::of_list(&new)),
         Some(new),
         "the session's delta does not rebuild its list"
     );

@@ -7,7 +7,7 @@ use crate::delta::{self, ListDelta};
 use crate::model::{
     Attribute, DataInfoId, DatumVersion, Payload, Publisher, RegisterVersion, Text,
 };
-use crate::wire::{Publish, PublisherList, PushDelta, Subscribe};
+use crate::wire::{Digest, Publish, PublisherList, PushDelta, Subscribe};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -36,6 +36,9 @@ struct TopicView {
     /// the set changed: a push then costs one reference count, not a copy of every id.
     listed: Option<Arc<[Text]>>,
     delivered: Option<Delivered>,
+    /// The digest of `delivered`'s list, once a delta needed it: later deltas update it
+    /// by their change instead of hashing the whole list again.
+    digest: Option<Digest>,
 }
 
 /// What a delta push did to a key's list.
@@ -158,6 +161,7 @@ impl Registrations {
             version,
             publishers,
         };
+        t.digest = None;
         t.delivered = Some(d.clone());
         let subscribers = &t.subscribers;
         let listed = t
@@ -180,16 +184,22 @@ impl Registrations {
             upserts: d.upserts,
             removed: d.removed,
         };
-        let built = held
-            .filter(|h| h.version == d.base)
-            .and_then(|h| delta::apply(&h.publishers, &change, d.digest));
+        let built = held.filter(|h| h.version == d.base).and_then(|h| {
+            let base_digest = t.digest.unwrap_or_else(|| Digest::of_list(&h.publishers));
+            delta::apply(&h.publishers, base_digest, &change, d.digest)
+        });
         let Some(list) = built else {
             // Every key in `topics` has a subscription.
             let id = t.subscribers.first().cloned().unwrap_or_default();
             return DeltaOutcome::Resync(id);
         };
         match self.deliver(&d.data_info_id, d.version, list) {
-            Some((ids, delivered)) => DeltaOutcome::Deliver(ids, delivered),
+            Some((ids, delivered)) => {
+                if let Some(t) = self.topics.get_mut(&d.data_info_id) {
+                    t.digest = Some(d.digest);
+                }
+                DeltaOutcome::Deliver(ids, delivered)
+            }
             None => DeltaOutcome::Ignored,
         }
     }
