@@ -10,13 +10,8 @@ use roster_client::{Client, Error, Subscription, Update};
 use std::pin::Pin;
 use std::time::Duration;
 
-fn next_async(sub: &mut Subscription) -> Option<Update> {
-    futures_executor::block_on(std::future::poll_fn(|cx| Pin::new(&mut *sub).poll_next(cx)))
-}
-
-on!(publish_subscribe_stream_and_drop_unregisters;
-    mio = Runtime::Mio, glommio = Runtime::Glommio { shards: 2 });
-fn publish_subscribe_stream_and_drop_unregisters(runtime: Runtime) {
+/// A dev cluster with short timings on `runtime`, once its slot table is complete.
+fn ready_cluster(runtime: Runtime) -> DevCluster {
     let cluster = DevCluster::start(DevOptions {
         timing: Timing::fast(),
         runtime,
@@ -24,6 +19,17 @@ fn publish_subscribe_stream_and_drop_unregisters(runtime: Runtime) {
     })
     .unwrap();
     assert!(cluster.wait_ready(Duration::from_secs(30)));
+    cluster
+}
+
+fn next_async(sub: &mut Subscription) -> Option<Update> {
+    futures_executor::block_on(std::future::poll_fn(|cx| Pin::new(&mut *sub).poll_next(cx)))
+}
+
+on!(publish_subscribe_stream_and_drop_unregisters;
+    mio = Runtime::Mio, glommio = Runtime::Glommio { shards: 2 });
+fn publish_subscribe_stream_and_drop_unregisters(runtime: Runtime) {
+    let cluster = ready_cluster(runtime);
     let a = Client::connect([cluster.session_addrs[0].clone()]).unwrap();
     let b = Client::connect([cluster.session_addrs[1].clone()]).unwrap();
     let mut sub = b.subscribe("lib.svc").unwrap();
@@ -95,12 +101,7 @@ fn wait_for(sub: &Subscription, n: usize) {
 
 #[test]
 fn many_clients_share_a_few_io_threads_and_stay_independent() {
-    let cluster = DevCluster::start(DevOptions {
-        timing: Timing::fast(),
-        ..DevOptions::default()
-    })
-    .unwrap();
-    assert!(cluster.wait_ready(Duration::from_secs(30)));
+    let cluster = ready_cluster(Runtime::Mio);
     let clients: Vec<Client> = (0..16)
         .map(|i| Client::connect([cluster.session_addrs[i % 2].clone()]).unwrap())
         .collect();
@@ -149,13 +150,7 @@ fn payloads(u: &Update) -> Vec<Vec<u8>> {
 on!(an_update_is_one_write_and_one_new_list_with_no_list_in_between;
     mio = Runtime::Mio, glommio = Runtime::Glommio { shards: 2 });
 fn an_update_is_one_write_and_one_new_list_with_no_list_in_between(runtime: Runtime) {
-    let cluster = DevCluster::start(DevOptions {
-        timing: Timing::fast(),
-        runtime,
-        ..DevOptions::default()
-    })
-    .unwrap();
-    assert!(cluster.wait_ready(Duration::from_secs(30)));
+    let cluster = ready_cluster(runtime);
     let a = Client::connect([cluster.session_addrs[0].clone()]).unwrap();
     let b = Client::connect([cluster.session_addrs[1].clone()]).unwrap();
     let mut publication = a.publish("upd.svc", ["10.2.2.1:80"]).unwrap();
@@ -201,12 +196,7 @@ fn an_update_is_one_write_and_one_new_list_with_no_list_in_between(runtime: Runt
 /// leader's `replication_ack_timeout` (500 ms) is only for followers that fell silent.
 #[test]
 fn on_a_settled_cluster_no_registration_waits_for_the_replication_deadline() {
-    let cluster = DevCluster::start(DevOptions {
-        timing: Timing::fast(),
-        ..DevOptions::default()
-    })
-    .unwrap();
-    assert!(cluster.wait_ready(Duration::from_secs(30)));
+    let cluster = ready_cluster(Runtime::Mio);
     let client = Client::connect([cluster.session_addrs[0].clone()]).unwrap();
     // Settled: a first publication on every data node's slots went through.
     let warmup: Vec<_> = (0..64)

@@ -45,9 +45,7 @@ use crate::rng::Rng;
 use crate::slot::{SlotCount, SlotTable};
 use crate::time::Instant;
 use crate::wire::negotiate::{self, Agreement};
-use crate::wire::{
-    ErrorCode, ErrorReply, Frame, Message, PeerHello, PeerWelcome, ReplicaDatum, SlotStatus,
-};
+use crate::wire::{ErrorCode, ErrorReply, Frame, Message, PeerHello, ReplicaDatum, SlotStatus};
 use peers::Dialed;
 use slots::{LocalSlot, SlotRole, status};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -298,13 +296,7 @@ impl DataNode {
     fn on_hello(&mut self, now: Instant, conn: ConnId, h: PeerHello, agreement: Agreement) {
         if h.role != Role::Meta {
             self.agreements.insert(conn, agreement);
-            if agreement.welcomes() {
-                let welcome = PeerWelcome {
-                    version: agreement.version,
-                    features: agreement.features,
-                    role: Role::Data,
-                    process: self.cfg.process,
-                };
+            if let Some(welcome) = agreement.peer_welcome(Role::Data, self.cfg.process) {
                 self.send(conn, 0, welcome);
             }
         }

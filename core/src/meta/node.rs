@@ -48,7 +48,7 @@ use crate::time::Instant;
 use crate::wire::negotiate::{self, Agreement};
 use crate::wire::{
     ErrorCode, ErrorReply, Frame, Heartbeat, HeartbeatAck, Member, Message, NotLeader, PeerHello,
-    PeerWelcome, Raft,
+    Raft,
 };
 use protobuf::Message as _;
 use std::collections::{BTreeMap, VecDeque};
@@ -348,13 +348,7 @@ impl MetaNode {
             }
         }
         self.agreements.insert(conn, agreement);
-        if agreement.welcomes() {
-            let welcome = PeerWelcome {
-                version: agreement.version,
-                features: agreement.features,
-                role: Role::Meta,
-                process: self.config.process(),
-            };
+        if let Some(welcome) = agreement.peer_welcome(Role::Meta, self.config.process()) {
             self.send(conn, Frame::new(0, welcome));
         }
     }

@@ -60,7 +60,7 @@ use crate::time::Instant;
 use crate::wire::negotiate::{self, Agreement};
 use crate::wire::{
     Ack, ClientHello, ClientWelcome, ClusterView, ErrorCode, Features, Frame, KeepAlive, Message,
-    PeerHello, PeerWelcome, Publish, Refused, SlotRefusal, Subscribe, Unknown, Unpublish,
+    PeerHello, Publish, Refused, SlotRefusal, Subscribe, Unknown, Unpublish,
 };
 use fetch::{Announced, Fetcher};
 use outbox::Outbox;
@@ -741,13 +741,7 @@ impl Session {
         self.inbound.insert(conn, Inbound::Peer);
         self.peers.accept(conn, &h);
         self.agreements.insert(conn, agreement);
-        if agreement.welcomes() {
-            let welcome = PeerWelcome {
-                version: agreement.version,
-                features: agreement.features,
-                role: Role::Session,
-                process: self.config.process,
-            };
+        if let Some(welcome) = agreement.peer_welcome(Role::Session, self.config.process) {
             self.out.send(conn, 0, welcome);
         }
     }

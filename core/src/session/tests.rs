@@ -8,9 +8,9 @@ use crate::model::{
 };
 use crate::testkit::{self, SessionRig, count_sent as count, find_sent as find, member};
 use crate::wire::{
-    ChangeNotify, Datum, DatumChange, Datums, NotLeader, PublisherList, Push, ReconcileFetch,
-    ReconcileQuery, SlotAssignment, SlotTableView, Unsubscribe, VersionScanReply, WriteAccepted,
-    WriteOp,
+    ChangeNotify, Datum, DatumChange, Datums, NotLeader, PeerWelcome, PublisherList, Push,
+    ReconcileFetch, ReconcileQuery, SlotAssignment, SlotTableView, Unsubscribe, VersionScanReply,
+    WriteAccepted, WriteOp,
 };
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
@@ -711,6 +711,17 @@ fn breaker_opened_with_changes_behind_it(t: &mut T, c: ConnId) -> Vec<Frame> {
     pushes
 }
 
+/// The key and version of every push sent since the last look.
+fn pushed_versions(t: &mut T) -> Vec<(DataInfoId, DatumVersion)> {
+    t.sent()
+        .into_iter()
+        .filter_map(|(_, f)| match f.message {
+            Message::Push(p) => Some((p.data_info_id, p.version)),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 fn a_late_ack_closes_the_breaker_and_every_key_behind_goes_out_at_once() {
     let mut c = config();
@@ -720,15 +731,10 @@ fn a_late_ack_closes_the_breaker_and_every_key_behind_goes_out_at_once() {
     let timed_out = breaker_opened_with_changes_behind_it(&mut t, cl);
     t.advance(Duration::from_secs(1));
     t.frame(cl, timed_out[0].request_id, Ack {});
-    let pushed: Vec<(DataInfoId, DatumVersion)> = t
-        .sent()
-        .into_iter()
-        .filter_map(|(_, f)| match f.message {
-            Message::Push(p) => Some((p.data_info_id, p.version)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(pushed, (1..=3).map(|n| (key(n), v(2))).collect::<Vec<_>>());
+    assert_eq!(
+        pushed_versions(&mut t),
+        (1..=3).map(|n| (key(n), v(2))).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -749,15 +755,10 @@ fn when_the_breaker_closes_every_key_behind_goes_out() {
     t.advance(left - Duration::from_millis(1));
     assert_eq!(count(&t.sent(), is_push), 0, "still cooling down");
     t.advance(Duration::from_millis(1));
-    let pushed: Vec<(DataInfoId, DatumVersion)> = t
-        .sent()
-        .into_iter()
-        .filter_map(|(_, f)| match f.message {
-            Message::Push(p) => Some((p.data_info_id, p.version)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(pushed, (1..=3).map(|n| (key(n), v(2))).collect::<Vec<_>>());
+    assert_eq!(
+        pushed_versions(&mut t),
+        (1..=3).map(|n| (key(n), v(2))).collect::<Vec<_>>()
+    );
 }
 
 #[test]

@@ -8,8 +8,8 @@
 //! connection is not served. Version 1 hellos carry neither field; they decode as version 1
 //! with no features, and are answered the way version 1 defined (see each role).
 
-use super::{ErrorCode, ErrorReply};
-use crate::model::Text;
+use super::{ErrorCode, ErrorReply, PeerWelcome};
+use crate::model::{ProcessId, Role, Text};
 
 /// The protocol version this build speaks.
 ///
@@ -80,6 +80,17 @@ impl Agreement {
     /// (version 2 on); a version 1 peer would not know that message.
     pub fn welcomes(self) -> bool {
         self.version >= WELCOME_VERSION
+    }
+
+    /// The answer to a peer's hello from node `process` of `role`, if the peer's version
+    /// has one (see [`Agreement::welcomes`]).
+    pub fn peer_welcome(self, role: Role, process: ProcessId) -> Option<PeerWelcome> {
+        self.welcomes().then_some(PeerWelcome {
+            version: self.version,
+            features: self.features,
+            role,
+            process,
+        })
     }
 }
 
