@@ -44,11 +44,15 @@ fn v(seq: u64) -> DatumVersion {
 /// What the change makes of `base` by the protocol's definition, computed on owned
 /// publishers; `None` if it does not fit `base`.
 fn model(base: &[Publisher], upserts: &[Publisher], removed: &[Text]) -> Option<PublisherList> {
+    // A list at a version is ordered by register id (each id once): a held list that is not
+    // cannot be a base, and the client asks for the whole list instead.
+    let held: Vec<&Text> = base.iter().map(|p| &p.register_id).collect();
+    if !held.windows(2).all(|w| w[0] < w[1]) {
+        return None;
+    }
     let mut by_id = BTreeMap::new();
     for p in base {
-        if by_id.insert(p.register_id.clone(), p.clone()).is_some() {
-            return None;
-        }
+        by_id.insert(p.register_id.clone(), p.clone());
     }
     for id in removed {
         by_id.remove(id)?;
