@@ -38,20 +38,24 @@ impl T {
     /// Runs timers until the client asks to connect; accepts it; returns the connection,
     /// its address and everything sent on it.
     fn connect(&mut self) -> (ConnId, Text, Vec<Output<Event>>) {
+        let (conn, address) = self.dial();
+        self.c.handle_input(self.now, Input::Connected { conn });
+        let outs = self.drain();
+        (conn, address, outs)
+    }
+
+    /// Runs timers until the client asks to connect; the connection and its address.
+    fn dial(&mut self) -> (ConnId, Text) {
         let at = self.c.poll_timeout().expect("a reconnect is armed");
         self.now = self.now.max(at);
         self.c.handle_timeout(self.now);
-        let (conn, address) = self
-            .drain()
+        self.drain()
             .into_iter()
             .find_map(|o| match o {
                 Output::Connect { conn, address } => Some((conn, address)),
                 _ => None,
             })
-            .expect("expected a connect");
-        self.c.handle_input(self.now, Input::Connected { conn });
-        let outs = self.drain();
-        (conn, address, outs)
+            .expect("expected a connect")
     }
 
     fn cmd(&mut self, c: Command) -> Vec<Output<Event>> {
@@ -668,17 +672,7 @@ fn liveness_config_validation_names_the_field() {
 #[test]
 fn a_connect_nothing_answers_is_abandoned_at_its_deadline_and_the_next_session_tried() {
     let mut t = T::new();
-    let at = t.c.poll_timeout().expect("the first connect is armed");
-    t.now = at;
-    t.c.handle_timeout(t.now);
-    let (conn, first) = t
-        .drain()
-        .into_iter()
-        .find_map(|o| match o {
-            Output::Connect { conn, address } => Some((conn, address)),
-            _ => None,
-        })
-        .expect("a connect");
+    let (conn, first) = t.dial();
     // A black-holed host: neither `Connected` nor `Closed` ever comes.
     let deadline = t.c.poll_timeout().expect("the connect has a deadline");
     assert_eq!(deadline, t.now + crate::net::DEFAULT_CONNECT_TIMEOUT);

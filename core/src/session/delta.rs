@@ -14,6 +14,10 @@ use crate::model::{DataInfoId, DatumVersion};
 use crate::wire::{Digest, Encode, Message, PublisherList, Push, PushDelta};
 use std::sync::Arc;
 
+/// What a `PushDelta` carries beyond a `Push` besides its change: the base version (16
+/// bytes) and the digest (4 + 8), so a delta is kept only if it still costs less.
+const DELTA_EXTRA_LEN: usize = 16 + 12;
+
 /// A datum's change from the datum it replaced, with the digest of its list.
 #[derive(Debug)]
 pub(crate) struct DatumDelta {
@@ -33,8 +37,7 @@ impl CachedDatum {
         let delta = prev
             .filter(|p| p.version < version)
             .and_then(|p| delta::diff(&p.publishers, &publishers).map(|c| (p.version, c)))
-            // The versions and the digest ride along too; the whole list must cost more.
-            .filter(|(_, c)| c.encoded_len() + 28 < publishers.encoded_len())
+            .filter(|(_, c)| c.encoded_len() + DELTA_EXTRA_LEN < publishers.encoded_len())
             .map(|(base, change)| {
                 Arc::new(DatumDelta {
                     base,

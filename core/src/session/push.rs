@@ -257,12 +257,16 @@ impl Pusher {
             return Offered::Nothing;
         }
         let cp = self.conns.entry(conn).or_default();
-        let push = super::delta::push_message(key, datum, sub.pushed(), cp.deltas);
-        let bytes = HEADER_LEN + push.body_len();
-        let over_budget =
-            self.bytes_in_flight > 0 && self.bytes_in_flight + bytes > cx.config.push_budget_bytes;
         let open = cp.breaker_until.is_some_and(|t| t > cx.now);
-        if open || over_budget || cp.in_flight >= cx.config.max_pushes_in_flight_per_conn {
+        let full = cp.in_flight >= cx.config.max_pushes_in_flight_per_conn;
+        // The message (and its size, for the budget) is made only for a push that may go.
+        let push = (!open && !full)
+            .then(|| super::delta::push_message(key, datum, sub.pushed(), cp.deltas));
+        let bytes = push.as_ref().map_or(0, |m| HEADER_LEN + m.body_len());
+        let over_budget = push.is_some()
+            && self.bytes_in_flight > 0
+            && self.bytes_in_flight + bytes > cx.config.push_budget_bytes;
+        let Some(push) = push.filter(|_| !over_budget) else {
             sub.queued = true;
             cp.waiting.push_back(tid);
             if over_budget && !cp.starved {
@@ -270,7 +274,7 @@ impl Pusher {
                 self.starved.push_back(conn);
             }
             return Offered::Queued;
-        }
+        };
         cx.out.stats.delta_pushes_sent += u64::from(matches!(push, Message::PushDelta(_)));
         let id = cx.out.request(conn, push);
         cx.out.stats.pushes_sent += 1;
@@ -324,8 +328,7 @@ impl Pusher {
             return self.acked_late(reg, conn, request, cx);
         };
         if let Some(sub) = sub_mut(reg, f.topic, conn) {
-            sub.set_pushed(sub.pushed().max(Some(f.version)));
-            sub.failures = 0;
+            sub.acknowledged(f.version);
         }
         // Whatever arrived meanwhile goes out now, coalesced into one push.
         self.offer(reg, f.topic, conn, cx);
@@ -352,8 +355,7 @@ impl Pusher {
         };
         let open = cp.breaker_until.is_some();
         if let Some(sub) = sub_mut(reg, tid, conn) {
-            sub.set_pushed(sub.pushed().max(Some(version)));
-            sub.failures = 0;
+            sub.acknowledged(version);
             // Its retry's timer will find nothing to do (or send early, harmlessly).
             sub.retry_armed = false;
         }

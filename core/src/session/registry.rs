@@ -101,6 +101,13 @@ impl Subscription {
         self.has_pushed = v.is_some();
         self.pushed_version = v.unwrap_or_default();
     }
+
+    /// The client acknowledged a push of `version`: it holds at least that, and its pushes
+    /// of this key no longer fail in a row.
+    pub(crate) fn acknowledged(&mut self, version: DatumVersion) {
+        self.set_pushed(self.pushed().max(Some(version)));
+        self.failures = 0;
+    }
 }
 
 /// A datum as cached: its list encoded once, when the version is fetched, so that a fan-out

@@ -103,7 +103,7 @@ impl DataNode {
                 (Some(ReplicaRole::Leader), Some(mut ls)) if matches!(&ls.role, SlotRole::Leader(l) if l.epoch == s.leader_epoch) =>
                 {
                     if let SlotRole::Leader(l) = &mut ls.role {
-                        self.drop_former_followers(id, l, &s.followers);
+                        self.hold_writes_for_followers(id, l, &s.followers);
                     }
                     Some(ls)
                 }
@@ -151,15 +151,24 @@ impl DataNode {
     /// `replication_ack_timeout`: a settled cluster would stall half a second per write.
     /// The stream itself goes on: the process may be listed again by a table it never saw
     /// drop it, and then still expects our appends.
-    fn drop_former_followers(&mut self, slot: SlotId, l: &mut Leading, followers: &[ProcessId]) {
-        let conns = &self.conns;
-        let released = l.streams.hold_writes_of(
-            |conn| matches!(conns.get(&conn), Some(Peer::Data(p)) if followers.contains(p)),
-        );
+    fn hold_writes_for_followers(
+        &mut self,
+        slot: SlotId,
+        l: &mut Leading,
+        followers: &[ProcessId],
+    ) {
+        let released = l
+            .streams
+            .hold_writes_of(|conn| self.is_follower(conn, followers));
         if released {
             // Writes that waited only on those streams are answered at the next flush.
             self.dirty.insert(slot);
         }
+    }
+
+    /// Whether `conn` is a data node among `followers`.
+    pub(super) fn is_follower(&self, conn: ConnId, followers: &[ProcessId]) -> bool {
+        matches!(self.conns.get(&conn), Some(Peer::Data(p)) if followers.contains(p))
     }
 
     fn become_leader(

@@ -5,7 +5,7 @@
 //! slots whenever their leader is connected and retrying stuck requests.
 
 use super::slots::{LocalSlot, SlotRole};
-use super::{DataNode, Peer, Pending};
+use super::{DataNode, Pending};
 use crate::data::admission::{Access, admit};
 use crate::data::replica::{self, Follower, Next, Phase, Streams};
 use crate::data::store::SlotStore;
@@ -48,13 +48,10 @@ impl DataNode {
             return;
         }
         let batch = self.cfg.append_batch;
-        let follows = match self.conns.get(&conn) {
-            Some(Peer::Data(p)) => self
-                .table
-                .slot(s.slot)
-                .is_some_and(|x| x.followers.contains(p)),
-            _ => false,
-        };
+        let follows = self
+            .table
+            .slot(s.slot)
+            .is_some_and(|x| self.is_follower(conn, &x.followers));
         let Some(LocalSlot {
             store,
             role: SlotRole::Leader(l),
