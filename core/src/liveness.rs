@@ -97,6 +97,15 @@ impl Liveness {
         }
     }
 
+    /// The node itself was stalled until `now` (it was not woken for far longer than its
+    /// deadlines allow): what the peer sent meanwhile is still unread, so its silence is not
+    /// the peer's. Death is put off until one keep-alive interval from `now`, time for the
+    /// driver to hand in what is queued; a peer that is really gone is still closed then.
+    pub fn excuse(&mut self, now: Instant, cfg: &LivenessConfig) {
+        let grant = cfg.idle_timeout.saturating_sub(cfg.keepalive_interval);
+        self.last_received = self.last_received.max(now - grant);
+    }
+
     /// Whether nothing was sent for `keepalive_interval` (for a side that sends
     /// keep-alives but applies no idle timeout of its own).
     pub fn keepalive_due(&self, now: Instant, keepalive_interval: Duration) -> bool {
@@ -257,6 +266,28 @@ mod tests {
         assert_eq!(l.next_deadline(&cfg), ms(10_000));
         assert_eq!(l.due(ms(9_999), &cfg), Due::Nothing);
         assert_eq!(l.due(ms(10_000), &cfg), Due::Dead);
+    }
+
+    #[test]
+    fn an_excused_stall_puts_death_off_by_one_interval() {
+        let cfg = LivenessConfig::DEFAULT;
+        let mut l = Liveness::new(ms(0));
+        l.excuse(ms(15_000), &cfg);
+        assert_eq!(l.due(ms(15_000), &cfg), Due::KeepAlive);
+        assert!(
+            l.next_deadline(&cfg) <= ms(15_000),
+            "the keep-alive is due now"
+        );
+        l.sent(ms(15_000));
+        assert_eq!(l.next_deadline(&cfg), ms(18_000));
+        assert_eq!(l.due(ms(17_999), &cfg), Due::Nothing);
+        assert_eq!(l.due(ms(18_000), &cfg), Due::Dead);
+        // A connection heard recently keeps what it has.
+        let mut l = Liveness::new(ms(0));
+        l.received(ms(14_000));
+        l.excuse(ms(15_000), &cfg);
+        assert_eq!(l.due(ms(23_999), &cfg), Due::KeepAlive);
+        assert_eq!(l.due(ms(24_000), &cfg), Due::Dead);
     }
 
     #[test]
