@@ -46,6 +46,14 @@ pub struct Timing {
     /// Longest wait for an outbound connection to open (to meta, data or a peer).
     #[arg(long, value_name = "MS")]
     pub connect_timeout_ms: Option<u64>,
+    /// How long a session keeps a closed client connection's publishers (default 5000; a
+    /// failing-over client replays them meanwhile).
+    #[arg(long, value_name = "MS")]
+    pub disconnect_grace_ms: Option<u64>,
+    /// How long a data node keeps a lapsed session's publishers for its clients to fail
+    /// over (default 15000; more than a client's idle timeout + connect deadline).
+    #[arg(long, value_name = "MS")]
+    pub failover_grace_ms: Option<u64>,
 }
 
 impl Timing {
@@ -59,6 +67,8 @@ impl Timing {
             reconcile_ms: self.reconcile_ms.or(file.reconcile_ms),
             meta_tick_ms: self.meta_tick_ms.or(file.meta_tick_ms),
             connect_timeout_ms: self.connect_timeout_ms.or(file.connect_timeout_ms),
+            disconnect_grace_ms: self.disconnect_grace_ms.or(file.disconnect_grace_ms),
+            failover_grace_ms: self.failover_grace_ms.or(file.failover_grace_ms),
         }
     }
 
@@ -72,6 +82,8 @@ impl Timing {
             reconcile_ms: Some(1_000),
             meta_tick_ms: Some(50),
             connect_timeout_ms: None,
+            disconnect_grace_ms: None,
+            failover_grace_ms: None,
         }
     }
 }
@@ -87,6 +99,8 @@ impl From<Timing> for roster_shell::nodes::Timing {
             reconcile_ms: t.reconcile_ms,
             meta_tick_ms: t.meta_tick_ms,
             connect_timeout_ms: t.connect_timeout_ms,
+            disconnect_grace_ms: t.disconnect_grace_ms,
+            failover_grace_ms: t.failover_grace_ms,
         }
     }
 }

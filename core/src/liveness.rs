@@ -6,7 +6,10 @@
 //!
 //! [`Liveness`] tracks one connection with two instants; [`Sweep`] tracks many (a session's
 //! clients) checked together every half interval, each connection keeping only the instant
-//! it was last heard from and a one-byte stamp of the sweep of its last send.
+//! it was last heard from and a one-byte stamp of the tick of its last send. Both measure
+//! elapsed time, so a node that resumes after a pause sends at once every keep-alive that
+//! fell due meanwhile, and a sweep that comes late judges nobody dead before the node read
+//! what its peers sent meanwhile.
 
 use crate::config::ConfigError;
 use crate::time::Instant;
@@ -94,6 +97,15 @@ impl Liveness {
         }
     }
 
+    /// The node itself was stalled until `now` (it was not woken for far longer than its
+    /// deadlines allow): what the peer sent meanwhile is still unread, so its silence is not
+    /// the peer's. Death is put off until one keep-alive interval from `now`, time for the
+    /// driver to hand in what is queued; a peer that is really gone is still closed then.
+    pub fn excuse(&mut self, now: Instant, cfg: &LivenessConfig) {
+        let grant = cfg.idle_timeout.saturating_sub(cfg.keepalive_interval);
+        self.last_received = self.last_received.max(now - grant);
+    }
+
     /// Whether nothing was sent for `keepalive_interval` (for a side that sends
     /// keep-alives but applies no idle timeout of its own).
     pub fn keepalive_due(&self, now: Instant, keepalive_interval: Duration) -> bool {
@@ -107,32 +119,50 @@ impl Liveness {
     }
 }
 
-/// The sweep count, modulo 256, at which something happened on a swept connection. One
-/// byte suffices: the sweep never lets a connection go more than a few sweeps without
-/// sending (see [`Sweep`]), so the distance to the current count never wraps.
+/// The sweep tick, modulo 256, during which something was last sent on a swept connection.
+/// Ticks are whole sweep periods of elapsed time since [`Instant::ZERO`], so a stamp says
+/// *when* the send happened, not how many sweeps ran since: a node that did not sweep for a
+/// while (a GC pause, `SIGSTOP`, a slow disk) still sees at its next sweep how long each
+/// connection has been quiet. One byte suffices: every sweep re-stamps the connections it
+/// finds due, so a stamp never falls more than `keepalive_after` ticks behind the previous
+/// sweep, and a sweep after a gap so long that the distance could wrap treats every
+/// connection as due (see [`Sweep`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SweepStamp(u8);
 
 /// Liveness of many connections checked together by one periodic sweep (a session's client
-/// connections). The settings and the sweep count live here, once; each connection keeps
+/// connections). The settings and the current tick live here, once; each connection keeps
 /// only the [`Instant`] it was last heard from and the [`SweepStamp`] of its last send —
 /// 9 bytes instead of a [`Liveness`]'s 16 and a map entry of its own.
 ///
-/// - Death is exact, as with [`Liveness::due`]: a connection is dead at the first sweep at
-///   least `idle_timeout` after it was last heard.
-/// - A keep-alive is due once `keepalive_after` sweeps have passed since the sweep a
-///   connection's last send is stamped with. The send came after that sweep and before the
-///   next one, and sweeps are at least [`Sweep::period`] apart (the caller re-arms the sweep
-///   `period` after it ran), so `keepalive_after = ⌈interval / period⌉ + 1` sweeps mean at
-///   least `keepalive_interval` of silence. With the period at half the interval that is
-///   three sweeps: the keep-alive leaves within 1.5 intervals of the last send, the same
-///   bound as exact send instants checked every half interval.
+/// - Time is cut into ticks of [`Sweep::period`] (half the keep-alive interval) counted
+///   from [`Instant::ZERO`], and the sweep runs at tick boundaries ([`Sweep::next_at`]).
+/// - A keep-alive is due once `keepalive_after = ⌈interval / period⌉ + 1` ticks separate
+///   the sweep's tick from the tick of the last send: the send came during its tick, so at
+///   least `keepalive_interval` passed; with sweeps on tick boundaries at most
+///   `keepalive_after` periods passed — 1.5 intervals with the default period. Because
+///   ticks measure elapsed time, the first sweep after a pause finds every connection
+///   quiet for an interval due at once.
+/// - Death is exact, as with [`Liveness::due`] (a connection is dead at the first sweep at
+///   least `idle_timeout` after it was last heard) — except at a *late* sweep, one that
+///   runs more than two periods after the previous one: the node itself did not look for
+///   a while, and what its peers sent meanwhile is still queued in its sockets, unread.
+///   Such a sweep only sends keep-alives; the next one, a period later, after the driver
+///   handed in what was queued, judges. Only one sweep in a row is excused, so a node that
+///   is merely slow still closes dead connections.
 #[derive(Debug, Clone)]
 pub struct Sweep {
     cfg: LivenessConfig,
     period: Duration,
-    count: u8,
-    keepalive_after: u8,
+    keepalive_after: u64,
+    /// The tick of the current sweep.
+    tick: u64,
+    /// When the current sweep ran (none yet: `None`).
+    ran: Option<Instant>,
+    /// Ticks between the previous sweep and the current one.
+    gap: u64,
+    /// The current sweep is late: it judges no connection dead.
+    late: bool,
 }
 
 impl Sweep {
@@ -140,38 +170,71 @@ impl Sweep {
     pub fn new(cfg: LivenessConfig) -> Self {
         let period = (cfg.keepalive_interval / 2).max(Duration::from_millis(1));
         let (interval, p) = (cfg.keepalive_interval.as_nanos(), period.as_nanos());
-        // The interval is at most twice the period, so this is 2 to 4.
-        let keepalive_after = u8::try_from(interval.div_ceil(p) + 1).unwrap_or(u8::MAX);
+        // The interval is at most twice the period, so this is 2 to 3.
+        let keepalive_after = u64::try_from(interval.div_ceil(p) + 1).unwrap_or(u64::MAX);
         Sweep {
             cfg,
             period,
-            count: 0,
             keepalive_after,
+            tick: 0,
+            ran: None,
+            gap: 0,
+            late: false,
         }
     }
 
-    /// How long after one sweep ran the next one is due.
+    /// How long one tick is: the sweep runs once per tick.
     pub fn period(&self) -> Duration {
         self.period
     }
 
-    /// The stamp of something happening now (between this sweep and the next).
-    pub fn stamp(&self) -> SweepStamp {
-        SweepStamp(self.count)
+    fn tick_of(&self, at: Instant) -> u64 {
+        // The period is at least 1 ms, so the quotient fits.
+        at.as_nanos() / u64::try_from(self.period.as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// Starts a sweep: call once per sweep, before asking [`Sweep::due`] of each connection.
-    pub fn advance(&mut self) {
-        self.count = self.count.wrapping_add(1);
+    /// When the sweep after the one at `now` is due: the next tick boundary.
+    pub fn next_at(&self, now: Instant) -> Instant {
+        let p = u64::try_from(self.period.as_nanos()).unwrap_or(u64::MAX);
+        Instant::from_nanos(self.tick_of(now).saturating_add(1).saturating_mul(p))
+    }
+
+    /// The stamp of something sent at `now`.
+    pub fn stamp(&self, now: Instant) -> SweepStamp {
+        // Modulo 256 on purpose: see `SweepStamp`.
+        SweepStamp(self.tick_of(now) as u8)
+    }
+
+    /// Starts a sweep at `now`: call once per sweep, before asking [`Sweep::due`] of each
+    /// connection.
+    pub fn advance(&mut self, now: Instant) {
+        let tick = self.tick_of(now).max(self.tick);
+        self.gap = tick - self.tick;
+        let late = self
+            .ran
+            .is_some_and(|prev| now.saturating_since(prev) > self.period * 2);
+        // Excuse one late sweep, never two in a row.
+        self.late = late && !self.late;
+        self.tick = tick;
+        self.ran = Some(now);
+    }
+
+    /// Whether the current sweep is late (it judges no connection dead): the node was
+    /// stalled, and what its peers sent meanwhile may still be unread.
+    pub fn late(&self) -> bool {
+        self.late
     }
 
     /// What is due for a connection last heard from at `heard` that last sent at `sent`;
     /// death takes precedence. A caller that sends the keep-alive stamps its send at once
-    /// (so that no connection's stamp falls more than `keepalive_after` sweeps behind).
+    /// (so that no connection's stamp falls more than `keepalive_after` ticks behind).
     pub fn due(&self, now: Instant, heard: Instant, sent: SweepStamp) -> Due {
-        if now.saturating_since(heard) >= self.cfg.idle_timeout {
+        // After a gap this long a stamp's distance could have wrapped: all are due.
+        let wrapped = self.gap.saturating_add(self.keepalive_after) >= 256;
+        let quiet = u64::from((self.tick as u8).wrapping_sub(sent.0));
+        if !self.late && now.saturating_since(heard) >= self.cfg.idle_timeout {
             Due::Dead
-        } else if self.count.wrapping_sub(sent.0) >= self.keepalive_after {
+        } else if wrapped || quiet >= self.keepalive_after {
             Due::KeepAlive
         } else {
             Due::Nothing
@@ -206,6 +269,28 @@ mod tests {
     }
 
     #[test]
+    fn an_excused_stall_puts_death_off_by_one_interval() {
+        let cfg = LivenessConfig::DEFAULT;
+        let mut l = Liveness::new(ms(0));
+        l.excuse(ms(15_000), &cfg);
+        assert_eq!(l.due(ms(15_000), &cfg), Due::KeepAlive);
+        assert!(
+            l.next_deadline(&cfg) <= ms(15_000),
+            "the keep-alive is due now"
+        );
+        l.sent(ms(15_000));
+        assert_eq!(l.next_deadline(&cfg), ms(18_000));
+        assert_eq!(l.due(ms(17_999), &cfg), Due::Nothing);
+        assert_eq!(l.due(ms(18_000), &cfg), Due::Dead);
+        // A connection heard recently keeps what it has.
+        let mut l = Liveness::new(ms(0));
+        l.received(ms(14_000));
+        l.excuse(ms(15_000), &cfg);
+        assert_eq!(l.due(ms(23_999), &cfg), Due::KeepAlive);
+        assert_eq!(l.due(ms(24_000), &cfg), Due::Dead);
+    }
+
+    #[test]
     fn any_received_frame_defers_death() {
         let cfg = LivenessConfig::DEFAULT;
         let mut l = Liveness::new(ms(0));
@@ -220,26 +305,26 @@ mod tests {
         assert_eq!(l.due(ms(68_000), &cfg), Due::Dead);
     }
 
-    /// Sweeps every period (in whole milliseconds here) until `until`, with a send at each
-    /// instant of `sends`: the instants at which a keep-alive was due (each stamped as sent).
+    /// Sweeps at each tick boundary until `until` (in whole milliseconds here), with a
+    /// send at each instant of `sends`: the instants at which a keep-alive was due (each
+    /// stamped as sent).
     fn keepalives(cfg: LivenessConfig, sends: &[u64], until: u64) -> Vec<u64> {
         let mut sweep = Sweep::new(cfg);
-        let period = sweep.period().as_millis() as u64;
-        let mut sent = sweep.stamp();
+        let mut sent = sweep.stamp(ms(0));
         let mut sends = sends.iter().copied().peekable();
         let mut out = Vec::new();
-        let mut t = period;
-        while t <= until {
-            // Sends strictly between the previous sweep and this one.
-            while sends.next_if(|s| *s < t).is_some() {
-                sent = sweep.stamp();
+        let mut t = sweep.next_at(ms(0));
+        while t <= ms(until) {
+            // Sends strictly before this sweep.
+            while let Some(s) = sends.next_if(|s| ms(*s) < t) {
+                sent = sweep.stamp(ms(s));
             }
-            sweep.advance();
-            if sweep.due(ms(t), ms(t), sent) == Due::KeepAlive {
-                out.push(t);
-                sent = sweep.stamp();
+            sweep.advance(t);
+            if sweep.due(t, t, sent) == Due::KeepAlive {
+                out.push(t.as_nanos() / 1_000_000);
+                sent = sweep.stamp(t);
             }
-            t += period;
+            t = sweep.next_at(t);
         }
         out
     }
@@ -247,11 +332,11 @@ mod tests {
     #[test]
     fn swept_keepalive_waits_an_interval_after_the_last_send_and_at_most_one_and_a_half() {
         let cfg = LivenessConfig::DEFAULT; // 3 s interval: sweeps every 1.5 s
-        // Silent from the start: 3 s is the first sweep a full interval later.
+        // Silent from the start: 4.5 s is the first sweep a full interval later.
         assert_eq!(keepalives(cfg, &[], 9_000), vec![4_500, 9_000]);
-        // A send between the sweeps at 1.5 s and 3 s is stamped with the first: the
-        // keep-alive is due three sweeps later, at 6 s — 4.4 s after a send at 1.6 s, 3.1 s
-        // after one at 2.9 s: never less than the interval, never more than 1.5 intervals.
+        // A send during the tick from 1.5 s to 3 s: the keep-alive is due three ticks
+        // later, at 6 s — 4.4 s after a send at 1.6 s, 3.1 s after one at 2.9 s: never less
+        // than the interval, never more than 1.5 intervals.
         assert_eq!(keepalives(cfg, &[1_600], 9_000), vec![6_000]);
         assert_eq!(keepalives(cfg, &[2_900], 9_000), vec![6_000]);
         // Traffic every second: no keep-alive at all.
@@ -286,16 +371,60 @@ mod tests {
     fn swept_death_is_exact() {
         let cfg = LivenessConfig::DEFAULT;
         let mut sweep = Sweep::new(cfg);
-        let sent = sweep.stamp();
-        sweep.advance();
-        assert_eq!(sweep.due(ms(10_999), ms(1_000), sent), Due::Nothing);
+        let sent = sweep.stamp(ms(0));
+        sweep.advance(ms(10_500));
+        sweep.advance(ms(12_000));
+        assert_eq!(sweep.due(ms(10_999), ms(1_000), sent), Due::KeepAlive);
         assert_eq!(sweep.due(ms(11_000), ms(1_000), sent), Due::Dead);
-        // Death wins over a keep-alive that is due as well.
-        for _ in 0..3 {
-            sweep.advance();
-        }
-        assert_eq!(sweep.due(ms(5_000), ms(1_000), sent), Due::KeepAlive);
-        assert_eq!(sweep.due(ms(11_000), ms(1_000), sent), Due::Dead);
+        assert_eq!(sweep.due(ms(11_000), ms(1_001), sent), Due::KeepAlive);
+    }
+
+    #[test]
+    fn the_first_sweep_after_a_pause_sends_every_due_keepalive_at_once() {
+        let cfg = LivenessConfig::DEFAULT;
+        let mut sweep = Sweep::new(cfg);
+        // Sweeps at 1.5 s and 3 s; sends at 2 s (a) and 4 s (b), then a 7 s pause.
+        sweep.advance(ms(1_500));
+        let a = sweep.stamp(ms(2_000));
+        sweep.advance(ms(3_000));
+        let b = sweep.stamp(ms(4_000));
+        // The node resumes at 11 s: one sweep, and both have been quiet for an interval.
+        sweep.advance(ms(11_000));
+        assert_eq!(sweep.due(ms(11_000), ms(11_000), a), Due::KeepAlive);
+        assert_eq!(sweep.due(ms(11_000), ms(11_000), b), Due::KeepAlive);
+        // Something sent just before, in the same tick, is not due.
+        let c = sweep.stamp(ms(10_600));
+        assert_eq!(sweep.due(ms(11_000), ms(11_000), c), Due::Nothing);
+        // A pause so long that a one-byte distance wraps (256 ticks is 384 s): still due.
+        let d = sweep.stamp(ms(11_000));
+        sweep.advance(ms(11_000 + 256 * 1_500));
+        let at = ms(11_000 + 256 * 1_500);
+        assert_eq!(sweep.due(at, at, d), Due::KeepAlive);
+    }
+
+    #[test]
+    fn a_late_sweep_judges_nobody_dead_and_the_next_one_does() {
+        let cfg = LivenessConfig::DEFAULT;
+        let mut sweep = Sweep::new(cfg);
+        let sent = sweep.stamp(ms(0));
+        sweep.advance(ms(1_500));
+        assert!(!sweep.late());
+        // Heard at 1 s, then the node stalls until 20 s: the late sweep sends a keep-alive
+        // instead of closing a connection whose frames are unread in its socket.
+        sweep.advance(ms(20_000));
+        assert!(sweep.late());
+        assert_eq!(sweep.due(ms(20_000), ms(1_000), sent), Due::KeepAlive);
+        // The next sweep, on time, judges: heard meanwhile is alive, silent is dead.
+        sweep.advance(ms(21_000));
+        assert!(!sweep.late());
+        assert_eq!(sweep.due(ms(21_000), ms(20_000), sent), Due::KeepAlive);
+        assert_eq!(sweep.due(ms(21_000), ms(1_000), sent), Due::Dead);
+        // Late again and again (an overloaded node): only every other sweep is excused.
+        sweep.advance(ms(25_000));
+        assert!(sweep.late());
+        sweep.advance(ms(29_000));
+        assert!(!sweep.late(), "two late sweeps in a row: the second judges");
+        assert_eq!(sweep.due(ms(29_000), ms(1_000), sent), Due::Dead);
     }
 
     #[test]

@@ -475,7 +475,11 @@ fn liveness_client_fails_over_when_the_session_goes_silent_and_session_drops_it(
             .iter()
             .any(|e| matches!(e, Event::Disconnected { .. }))
     );
-    assert_eq!(net.session.publisher_count(&key()), 0, "disconnect path");
+    assert_eq!(
+        net.session.publisher_count(&key()),
+        1,
+        "the disconnect grace keeps it for the client's failover"
+    );
     // The network heals: the client's next attempt connects and replays the publisher.
     net.silenced = false;
     net.advance(Duration::from_secs(6));
@@ -497,8 +501,12 @@ fn liveness_session_removes_the_publishers_of_a_silent_client() {
         net.closes
             .contains(&(Ep::Session, "idle timeout".to_string()))
     );
-    // Still silenced: the client's reconnections go nowhere useful, and the session has
-    // dropped the old connection's publisher and forwarded the removal to data.
+    // Still silenced: the client's reconnections go nowhere useful. The publisher stays
+    // for the disconnect grace (5 s from the close at the 10.5 s sweep), then the session
+    // drops the old connection's publisher and forwards the removal to data.
+    assert_eq!(net.session.publisher_count(&key()), 1);
+    assert_eq!(net.data.publisher_count(), 1);
+    net.advance(Duration::from_millis(4_000));
     assert_eq!(net.session.publisher_count(&key()), 0);
     assert_eq!(net.data.publisher_count(), 0);
 }

@@ -34,6 +34,11 @@ pub struct Timing {
     pub meta_tick_ms: Option<u64>,
     /// Longest wait for an outbound connection to open.
     pub connect_timeout_ms: Option<u64>,
+    /// How long a session keeps a closed client connection's publishers.
+    pub disconnect_grace_ms: Option<u64>,
+    /// How long a data node keeps a lapsed session's publishers for its clients to fail
+    /// over.
+    pub failover_grace_ms: Option<u64>,
 }
 
 fn ms(v: Option<u64>, default: Duration) -> Duration {
@@ -218,6 +223,7 @@ pub fn data_node(
     cfg.seed = os_seed();
     cfg.heartbeat_interval = ms(timing.heartbeat_ms, cfg.heartbeat_interval);
     cfg.session_lease = ms(timing.session_lease_ms, cfg.session_lease);
+    cfg.failover_grace = ms(timing.failover_grace_ms, cfg.failover_grace);
     cfg.reconcile_interval = ms(timing.reconcile_ms, cfg.reconcile_interval);
     cfg.connect_timeout = ms(timing.connect_timeout_ms, cfg.connect_timeout);
     let node = DataNode::new(cfg, clock.now()).map_err(|e| cfg_err("data", e))?;
@@ -245,6 +251,7 @@ pub fn session_node(
     cfg.heartbeat_interval = ms(timing.heartbeat_ms, cfg.heartbeat_interval);
     cfg.scan_interval = ms(timing.scan_ms, cfg.scan_interval);
     cfg.connect_timeout = ms(timing.connect_timeout_ms, cfg.connect_timeout);
+    cfg.disconnect_grace = ms(timing.disconnect_grace_ms, cfg.disconnect_grace);
     if cfg.meta_addresses.is_empty() {
         return Err(cfg_err("session", "meta: needs at least one meta address"));
     }

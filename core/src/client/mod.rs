@@ -20,7 +20,11 @@
 //! Liveness ([`crate::liveness`]): on an idle connection the client sends `KeepAlive`
 //! every `keepalive_interval`; a connection on which nothing arrived for `idle_timeout`
 //! (the session died without a reset) is closed with reason "idle timeout" and failed over
-//! exactly as if the driver had reported it closed.
+//! exactly as if the driver had reported it closed. While connected the client is woken at
+//! least every keep-alive interval; woken much later than that, it was stalled itself (a
+//! GC pause, `SIGSTOP`), and the session's frames of that time are still unread in its
+//! socket: its silence is excused for one more interval ([`Liveness::excuse`]) rather
+//! than failed over at once.
 
 mod api;
 mod config;
@@ -479,7 +483,14 @@ impl Node for Client {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        let asleep = now.saturating_since(self.now);
         self.now = self.now.max(now);
+        let cfg = self.config.liveness;
+        if let Link::Ready(_, ref mut liveness) = self.link
+            && asleep > cfg.keepalive_interval * 2
+        {
+            liveness.excuse(now, &cfg);
+        }
         for conn in self.dials.expire(now) {
             self.out.push_back(Dials::abandon(conn));
             if self.link == Link::Connecting(conn) {

@@ -557,6 +557,51 @@ fn run_until(t: &mut T, until: Instant) -> Vec<(Instant, Output<Event>)> {
 }
 
 #[test]
+fn liveness_a_stalled_client_reads_before_it_judges_its_session() {
+    let mut t = T::new();
+    t.cmd(publish_cmd());
+    let (conn, _, _) = t.connect();
+    let up = t.now;
+    // The client process is stopped for 15 s: woken at last, it finds its session silent
+    // for longer than the idle timeout, but sends a keep-alive instead of failing over.
+    t.now = up + Duration::from_secs(15);
+    t.c.handle_timeout(t.now);
+    let outs = t.drain();
+    assert!(
+        !outs.iter().any(|o| matches!(o, Output::Close { .. })),
+        "{outs:?}"
+    );
+    assert!(
+        outs.iter().any(|o| matches!(o, Output::Send { conn: c, frame } if *c == conn && frame.message == Message::KeepAlive(KeepAlive {}))),
+        "{outs:?}"
+    );
+    // What the session sent meanwhile is read now: the connection is alive.
+    t.c.handle_input(
+        t.now,
+        Input::Frame {
+            conn,
+            frame: Frame::new(0, KeepAlive {}),
+        },
+    );
+    let outs = run_until(&mut t, up + Duration::from_secs(24));
+    assert!(
+        !outs.iter().any(|(_, o)| matches!(o, Output::Close { .. })),
+        "alive"
+    );
+    // Stalled again, and this time the session is gone: closed one interval later.
+    t.now = up + Duration::from_secs(40);
+    t.c.handle_timeout(t.now);
+    t.drain();
+    let outs = run_until(&mut t, up + Duration::from_secs(43));
+    let closed: Vec<Instant> = outs
+        .iter()
+        .filter(|(_, o)| matches!(o, Output::Close { conn: c, .. } if *c == conn))
+        .map(|(at, _)| *at)
+        .collect();
+    assert_eq!(closed, [up + Duration::from_secs(43)]);
+}
+
+#[test]
 fn liveness_client_fails_over_after_the_session_goes_silent_without_closed() {
     let mut t = T::new();
     t.cmd(publish_cmd());

@@ -6,6 +6,10 @@ use crate::model::{ProcessId, Text};
 use crate::net::Backoff;
 use std::time::Duration;
 
+/// The default `failover_grace`: a client's failover with the default liveness and dial
+/// settings (10 s idle timeout, 3 s connect deadline, 0.1 s first backoff) plus margin.
+pub const DEFAULT_FAILOVER_GRACE: Duration = Duration::from_secs(15);
+
 /// Configuration of one data node process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataConfig {
@@ -21,8 +25,16 @@ pub struct DataConfig {
     pub oplog_capacity: usize,
     /// How long a removal's tombstone blocks older writes before it is compacted.
     pub tombstone_retention: Duration,
-    /// A session process not heard from for this long loses its publishers (default 20 s).
+    /// A session process neither heard from nor in the membership for this long has left
+    /// (default 20 s); its publishers go `failover_grace` later.
     pub session_lease: Duration,
+    /// How long after a session's lease ran out the publishers it still owns stay (default
+    /// 15 s): the time its clients have to fail over and replay them through another
+    /// session (which takes them over, so the owner-checked removal spares them). It must
+    /// exceed a client's failover time — idle timeout (10 s) + connect deadline (3 s) + first
+    /// backoff (≤ 0.1 s) by default — for any `session_lease`, so that no live client's
+    /// publisher is ever missing (docs/operations.md, "failover window").
+    pub failover_grace: Duration,
     /// Period of leader ↔ session reconciliation per slot once reconciled (default 5 s).
     pub reconcile_interval: Duration,
     /// Period of heartbeats to meta, and of the lease check (default 1 s).
@@ -62,6 +74,7 @@ impl DataConfig {
             oplog_capacity: 64 * 1024,
             tombstone_retention: Duration::from_secs(180),
             session_lease: Duration::from_secs(20),
+            failover_grace: DEFAULT_FAILOVER_GRACE,
             reconcile_interval: Duration::from_secs(5),
             heartbeat_interval: Duration::from_secs(1),
             request_timeout: Duration::from_secs(5),
@@ -139,6 +152,7 @@ mod tests {
         assert_eq!(c.validate(), Ok(()));
         assert_eq!(c.oplog_capacity, 65_536);
         assert_eq!(c.session_lease, Duration::from_secs(20));
+        assert_eq!(c.failover_grace, Duration::from_secs(15));
         assert_eq!(c.reconcile_interval, Duration::from_secs(5));
         assert_eq!(c.heartbeat_interval, Duration::from_secs(1));
     }

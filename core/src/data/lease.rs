@@ -1,9 +1,14 @@
 //! Session leases (docs/design.md §4.7): a data node remembers when it last heard from
 //! each session process (any frame on its connection, or its presence in the membership
 //! meta pushes). A process silent for longer than the lease, and absent from the
-//! membership, has expired: the node removes the publishers it owns from the slots it leads
-//! (owner-checked, so publishers its clients already re-registered through another session
-//! — newer version, new owner — stay).
+//! membership, has left; once `failover_grace` passed on top, the node removes the
+//! publishers it still owns from the slots it leads (owner-checked, so publishers its
+//! clients already re-registered through another session — newer version, new owner —
+//! stay). The grace exists because a session can lose its lease while its clients are
+//! alive: stalled (a GC pause, `SIGSTOP`) or cut off, it is expelled by meta while its
+//! clients are still waiting out their idle timeout; removing its publishers before they
+//! failed over would show subscribers lists without live publishers. The caller passes
+//! lease + grace to [`Leases::expire`].
 
 use crate::model::ProcessId;
 use crate::time::Instant;

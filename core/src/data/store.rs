@@ -616,6 +616,36 @@ mod tests {
     }
 
     #[test]
+    fn store_a_removal_at_the_old_generation_spares_a_replay_through_any_session() {
+        let t0 = Instant::ZERO;
+        let gen2 = Publisher {
+            version: RegisterVersion::new(1, 2),
+            ..publ("a", 1)
+        };
+        // The client failed over and replayed `a` (generation 2) through the same session
+        // (owner 1) or another (owner 2); then the old connection's removal arrives,
+        // carrying generation 1 (after the session's disconnect grace), and the old
+        // session's lease expiry removes what owner 1 still owns.
+        for owner in [p(1), p(2)] {
+            let mut s = SlotStore::default();
+            s.put(k(), p(1), publ("a", 1), v(1));
+            assert!(s.put(k(), owner, gen2.clone(), v(2)).is_some());
+            let old = RegisterVersion::new(1, 1);
+            assert!(s.remove(&k(), &Text::from("a"), old, v(3), t0).is_none());
+            if owner != p(1) {
+                assert!(s.remove_owned(&k(), "a", p(1), v(3), t0).is_none());
+            }
+            let d = s.datum(&k()).unwrap();
+            assert_eq!(
+                d.publishers().count(),
+                1,
+                "owner {owner:?}: the replay stays"
+            );
+            assert_eq!(s.owned_ids(&k(), owner), [Text::from("a")]);
+        }
+    }
+
+    #[test]
     fn store_owner_checked_removal_spares_other_owners() {
         let mut s = SlotStore::default();
         let t0 = Instant::ZERO;

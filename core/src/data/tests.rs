@@ -514,7 +514,7 @@ fn store_rules_tombstones_block_older_writes_until_compacted() {
 }
 
 #[test]
-fn lease_expiry_drops_only_that_owners_publishers() {
+fn lease_expiry_drops_only_that_owners_publishers_after_the_failover_grace() {
     let (s1, s2) = (pid(50), pid(51));
     let mut net = single(&[]);
     net.session(0, S1, s1);
@@ -534,7 +534,18 @@ fn lease_expiry_drops_only_that_owners_publishers() {
         batch(r, vec![put(1, "b", 1, 2), put(2, "c", 1, 1)]),
     );
     net.queue.push_back((0, Input::Closed { conn: S1 }));
-    for _ in 0..25 {
+    // The lease (20 s) runs out, then the failover grace (15 s): a client of session 1
+    // still failing over (idle timeout, dial, replay) has its publishers listed meanwhile.
+    for _ in 0..34 {
+        net.advance(Duration::from_secs(1));
+        net.to(0, S2, 0, KeepAlive {});
+    }
+    assert_eq!(
+        net.nodes[0].publisher_count(),
+        3,
+        "a, b and c stay through the lease and the failover grace"
+    );
+    for _ in 0..2 {
         net.advance(Duration::from_secs(1));
         net.to(0, S2, 0, KeepAlive {});
     }

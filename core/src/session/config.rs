@@ -9,6 +9,12 @@ use crate::net::Backoff;
 use crate::slot::SlotCount;
 use std::time::Duration;
 
+/// The default `disconnect_grace`: a failing-over client's replay lands within a few
+/// hundred milliseconds (first backoff at most 100 ms, a dial and a hello on a live
+/// session); 5 s also covers a first dial that fails fast (refused) and the second backoff,
+/// and stays short next to the idle timeout that bounds a silent client's disappearance.
+pub const DEFAULT_DISCONNECT_GRACE: Duration = Duration::from_secs(5);
+
 /// Everything a session is configured with.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -54,7 +60,10 @@ pub struct SessionConfig {
     pub push_budget_bytes: usize,
     /// How long an open circuit breaker stays open before one probe push.
     pub breaker_cooldown: Duration,
-    /// How long a closed client connection's publishers survive (zero: removed at once).
+    /// How long a closed client connection's publishers stay before their removal is
+    /// forwarded (default 5 s; zero: removed at once). A client that fails over replays
+    /// them through some session meanwhile, so its subscribers never see them missing; a
+    /// client that died is listed this much longer (docs/operations.md, "failover window").
     pub disconnect_grace: Duration,
     /// Backoff of reconnects to data and meta.
     pub reconnect_backoff: Backoff,
@@ -91,7 +100,7 @@ impl SessionConfig {
             max_pushes_in_flight_per_conn: 64,
             push_budget_bytes: 32 << 20,
             breaker_cooldown: Duration::from_secs(30),
-            disconnect_grace: Duration::ZERO,
+            disconnect_grace: DEFAULT_DISCONNECT_GRACE,
             reconnect_backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
             connect_timeout: crate::net::DEFAULT_CONNECT_TIMEOUT,
             max_registrations_per_conn: 100_000,

@@ -25,7 +25,16 @@
 //! reported them closed: a client's publishers go through the disconnect path, a data link
 //! reconnects). A sweep every half keep-alive interval checks them. A client connection's
 //! liveness lives in its registry record (an instant and a one-byte [`SweepStamp`], with the
-//! settings once in a [`Sweep`]); the few data links keep a [`Liveness`] each.
+//! settings once in a [`Sweep`]); the few data links keep a [`Liveness`] each. Both measure
+//! elapsed time: the first sweep after the session was stalled (a GC pause, `SIGSTOP`)
+//! sends every keep-alive due at once, and — being late — closes nothing, since its
+//! clients' frames of the stall are still unread in its sockets.
+//!
+//! A closed client connection's publishers stay for `disconnect_grace` (default 5 s) before
+//! their removal is forwarded (docs/design.md §4.8): a client that failed over replays them
+//! meanwhile, through this session (the registration moves to the new connection and the
+//! removal finds nothing to remove) or another (the removal carries the old version, and
+//! the data node keeps the replay's newer one), so subscribers never see them missing.
 
 pub mod config;
 mod conn_map;
@@ -146,7 +155,7 @@ impl Session {
         let mut timers = Timers::new();
         let sweep = Sweep::new(config.liveness);
         timers.arm(Instant::ZERO + config.scan_interval, Timer::Scan);
-        timers.arm(Instant::ZERO + sweep.period(), Timer::Liveness);
+        timers.arm(sweep.next_at(Instant::ZERO), Timer::Liveness);
         if !config.meta_addresses.is_empty() {
             timers.arm(Instant::ZERO, Timer::Reconnect);
         }
@@ -656,7 +665,7 @@ impl Session {
             }
             Timer::Liveness => {
                 self.sweep_liveness(now);
-                let at = now + self.sweep.period();
+                let at = self.sweep.next_at(now);
                 self.timers.arm(at, Timer::Liveness);
             }
         }
@@ -665,7 +674,7 @@ impl Session {
     /// Sends `KeepAlive` on idle client connections and data links and closes the silent
     /// ones.
     fn sweep_liveness(&mut self, now: Instant) {
-        self.sweep.advance();
+        self.sweep.advance(now);
         let mut dead = Vec::new();
         let sweep = &self.sweep;
         for (conn, c) in self.registry.clients_mut() {
@@ -673,7 +682,7 @@ impl Session {
                 Due::Dead => dead.push(conn),
                 Due::KeepAlive => {
                     self.out.send(conn, 0, KeepAlive {});
-                    c.sent = sweep.stamp();
+                    c.sent = sweep.stamp(now);
                 }
                 Due::Nothing => {}
             }
@@ -683,8 +692,15 @@ impl Session {
         self.links
             .retain(|conn, _| matches!(peers.peer(*conn), Some(Peer::Data(_))));
         let cfg = self.config.liveness;
+        let late = self.sweep.late();
         for (&conn, l) in &self.links {
             match l.due(now, &cfg) {
+                // A late sweep judges no link either: see `Sweep`.
+                Due::Dead if late => {
+                    if l.keepalive_due(now, cfg.keepalive_interval) {
+                        self.out.send(conn, 0, KeepAlive {});
+                    }
+                }
                 Due::Dead => dead.push(conn),
                 Due::KeepAlive => self.out.send(conn, 0, KeepAlive {}),
                 Due::Nothing => {}
@@ -712,7 +728,7 @@ impl Session {
             Ok(a) => a,
             Err(refusal) => return self.refuse_hello(conn, rid, refusal),
         };
-        self.registry.open(conn, now, self.sweep.stamp());
+        self.registry.open(conn, now, self.sweep.stamp(now));
         self.agreements.insert(conn, agreement);
         let deltas = agreement.features.contains(Features::DELTA_PUSH);
         self.pusher.allow_deltas(conn, deltas);
@@ -866,7 +882,7 @@ impl Node for Session {
         // Stamped as it leaves, looked at in place rather than moved out and back.
         if let Some(conn) = self.out.next_send() {
             if let Some(c) = self.registry.client_mut(conn) {
-                c.sent = self.sweep.stamp();
+                c.sent = self.sweep.stamp(self.now);
             } else if let Some(l) = self.links.get_mut(&conn) {
                 l.sent(self.now);
             }

@@ -1,12 +1,13 @@
 //! Session behaviour, one test per behaviour (docs/design.md §4.3, §4.5, §4.6, §4.8). The data
 //! node's and the clients' sides are played by hand-written frames.
 
+use super::config::DEFAULT_DISCONNECT_GRACE;
 use super::*;
 use crate::model::{
     DatumVersion, Incarnation, LeaderEpoch, NodeId, ProcessId, Publisher, RegisterVersion,
     TableEpoch,
 };
-use crate::testkit::{self, SessionRig, count_sent as count, find_sent as find, member};
+use crate::testkit::{self, SessionRig, count_sent as count, find_sent as find, member, sends};
 use crate::wire::{
     ChangeNotify, Datum, DatumChange, Datums, NotLeader, PeerWelcome, PublisherList, Push,
     ReconcileFetch, ReconcileQuery, SlotAssignment, SlotTableView, Unsubscribe, VersionScanReply,
@@ -294,8 +295,10 @@ fn a_moved_refusal_reroutes_to_the_new_leader_once_a_newer_table_arrives() {
 }
 
 #[test]
-fn a_client_disconnect_removes_its_publishers_at_their_version_and_its_subscribers() {
-    let mut t = T::new();
+fn without_a_grace_a_client_disconnect_removes_its_publishers_at_their_version_at_once() {
+    let mut c = config();
+    c.disconnect_grace = Duration::ZERO;
+    let mut t = T::with(c);
     let c = t.client(1);
     publish(&mut t, c, 1, &key(1), publisher("a", 3, 1));
     let b = find(&t.sent(), is_batch).1;
@@ -1143,10 +1146,12 @@ fn liveness_a_silent_client_is_closed_at_the_idle_timeout_and_loses_its_publishe
     let mut outs = Vec::new();
     for _ in 0..9 {
         t.frame(talking, 0, KeepAlive {});
+        t.frame(d1, 0, KeepAlive {});
         t.advance(Duration::from_secs(1));
         outs.extend(t.drain());
     }
     t.frame(talking, 0, KeepAlive {});
+    t.frame(d1, 0, KeepAlive {});
     t.advance(Duration::from_millis(999));
     outs.extend(t.drain());
     assert!(!closed(&outs), "closed before 10 s of silence: {outs:#?}");
@@ -1162,19 +1167,112 @@ fn liveness_a_silent_client_is_closed_at_the_idle_timeout_and_loses_its_publishe
         "a client that keeps talking stays"
     );
     assert_eq!(
-        t.session.publisher_count(&key(1)),
+        count(&sends(outs), is_batch),
         0,
-        "the disconnect path ran"
+        "no removal before the grace"
     );
-    let sent: Vec<(ConnId, Frame)> = outs
-        .into_iter()
+    // The disconnect path ran: its publishers go once the grace ran out.
+    t.frame(d1, 0, KeepAlive {});
+    t.advance(DEFAULT_DISCONNECT_GRACE);
+    let outs = t.drain();
+    assert_eq!(t.session.publisher_count(&key(1)), 0);
+    let (_, b) = find(&sends(outs), is_batch);
+    assert_eq!(batch_ids(&b), ["remove p1"]);
+}
+
+/// The session stalls (a GC pause, `SIGSTOP`) for `d`: no timer fires meanwhile; on
+/// resuming, the driver hands in the timeout first, as a loop that finds its timers overdue
+/// does, and only then what the peers sent meanwhile.
+fn stall(t: &mut T, d: Duration) -> Vec<Output<SessionEvent>> {
+    t.now += d;
+    let now = t.now;
+    t.session.handle_timeout(now);
+    t.drain()
+}
+
+#[test]
+fn liveness_a_resumed_session_sends_every_due_keepalive_at_once_and_closes_nobody_unread() {
+    let mut t = T::new();
+    let (a, b) = (t.client(1), t.client(2));
+    publish(&mut t, a, 1, &key(1), publisher("p1", 1, 1));
+    let (_, batch) = find(&t.sent(), is_batch);
+    let d1 = t.d1();
+    t.frame(d1, batch.request_id, WriteAccepted { slot: SlotId(0) });
+    t.advance(Duration::from_millis(2_000));
+    t.frame(a, 0, KeepAlive {});
+    t.frame(b, 0, KeepAlive {});
+    t.frame(d1, 0, KeepAlive {});
+    t.drain();
+    // Stalled 7 s, then 15 s (past the idle timeout of everything it last heard at 2 s).
+    for pause in [7_000, 15_000] {
+        let outs = stall(&mut t, Duration::from_millis(pause));
+        let sent = sends(outs.clone());
+        for c in [a, b, d1] {
+            assert_eq!(
+                keepalives_to(&sent, c),
+                1,
+                "{pause} ms: keep-alive to {c:?} at once: {sent:?}"
+            );
+        }
+        assert!(
+            !outs.iter().any(|o| matches!(o, Output::Close { .. })),
+            "{pause} ms: nobody judged before their frames were read: {outs:?}"
+        );
+        // What the peers sent during the stall is read now.
+        t.frame(a, 0, KeepAlive {});
+        t.frame(d1, 0, KeepAlive {});
+        if pause == 7_000 {
+            t.frame(b, 0, KeepAlive {});
+            // Running again: the next sweep is on time.
+            t.advance(Duration::from_millis(1_500));
+        }
+        t.drain();
+    }
+    // The next sweep, on time, judges: `b` sent nothing during the second stall, and has
+    // been silent since 9 s (it said something after the first).
+    t.advance(Duration::from_millis(1_500));
+    let outs = t.drain();
+    let closed: Vec<ConnId> = outs
+        .iter()
         .filter_map(|o| match o {
-            Output::Send { conn, frame } => Some((conn, frame)),
+            Output::Close { conn, .. } => Some(*conn),
             _ => None,
         })
         .collect();
-    let (_, b) = find(&sent, is_batch);
-    assert_eq!(batch_ids(&b), ["remove p1"]);
+    assert_eq!(closed, [b], "only the silent client is closed: {outs:?}");
+    let _ = t.drain();
+    assert_eq!(t.session.publisher_count(&key(1)), 1, "a stays");
+}
+
+#[test]
+fn the_grace_removal_carries_the_old_version_so_a_replay_elsewhere_survives_it() {
+    // The client failed over to another session and replayed `a` there at generation 2:
+    // this session learns nothing of it, and its removal after the grace carries the
+    // version it held (generation 1), which the data node's newer replay outranks
+    // (`data::store`: a removal never takes a newer publisher).
+    let mut t = T::new();
+    let c1 = t.client(1);
+    publish(&mut t, c1, 1, &key(1), publisher("a", 4, 1));
+    let (_, b) = find(&t.sent(), is_batch);
+    let d1 = t.d1();
+    t.frame(d1, b.request_id, WriteAccepted { slot: SlotId(0) });
+    t.input(Input::Closed { conn: c1 });
+    t.advance(DEFAULT_DISCONNECT_GRACE - Duration::from_millis(1));
+    assert_eq!(count(&t.sent(), is_batch), 0, "nothing during the grace");
+    assert_eq!(t.session.publisher_count(&key(1)), 1);
+    t.advance(Duration::from_millis(1));
+    let (_, b) = find(&t.sent(), is_batch);
+    let Message::WriteBatch(wb) = &b.message else {
+        unreachable!()
+    };
+    assert_eq!(
+        wb.ops,
+        [WriteOp::Remove {
+            data_info_id: key(1),
+            register_id: Text::from("a"),
+            version: RegisterVersion::new(4, 1)
+        }]
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The node's clock-driven work. Every `heartbeat_interval` a tick heartbeats, keeps quiet
 //! session connections alive, gives up on unacknowledged notifications, expires session
-//! leases (removing the publishers of sessions whose lease ran out), starts due
+//! leases (removing the publishers of sessions whose lease and failover grace ran out),
+//! starts due
 //! reconciliation runs and abandons stuck ones, retries stuck follower requests, and
 //! compacts tombstones. After every input and timeout, `flush` sends what became sendable;
 //! `next_deadline` is the earliest instant the node wants to be woken at.
@@ -20,8 +21,9 @@ impl DataNode {
         self.heartbeat();
         self.keep_sessions_alive(now);
         self.notifier.expire(now, self.cfg.request_timeout);
-        // Leases.
-        let lease = self.cfg.session_lease;
+        // Leases. A lapsed session's clients get the failover grace on top to replay their
+        // publishers elsewhere before the owner-checked removal of what it still owns.
+        let lease = self.cfg.session_lease + self.cfg.failover_grace;
         let members = self.sessions_in_view.clone();
         for p in members.iter() {
             self.leases.renew(*p, now);
