@@ -313,7 +313,10 @@ fn each_event_costs_a_bounded_number_of_tables() {
             }
         }
     }
-    assert!(over.is_empty(), "[cold, restart, return, new] over the bound: {over:#?}");
+    assert!(
+        over.is_empty(),
+        "[cold, restart, return, new] over the bound: {over:#?}"
+    );
 }
 
 #[test]

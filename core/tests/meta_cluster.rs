@@ -470,7 +470,11 @@ fn a_new_cluster_is_placed_once_and_each_install_is_reported_once_by_its_propose
     let mut unique = epochs.clone();
     unique.dedup();
     assert_eq!(unique, epochs, "once per epoch");
-    assert!(epochs.len() - 1 <= 3, "restart took {} tables", epochs.len() - 1);
+    assert!(
+        epochs.len() - 1 <= 3,
+        "restart took {} tables",
+        epochs.len() - 1
+    );
     let table = net.node(leader).state().table.clone();
     let back = table
         .slots()
@@ -492,7 +496,11 @@ fn protection_expels_at_most_half_the_data_nodes_per_lease_period() {
     }
     net.run_for(secs(12));
     let members = net.node(leader).state().members.data_processes();
-    assert_eq!(members.len(), 2, "half of four expelled in one lease period");
+    assert_eq!(
+        members.len(),
+        2,
+        "half of four expelled in one lease period"
+    );
     assert_eq!(net.node(leader).protection().len(), 1, "one held back");
     assert!(members.contains(&net.node(leader).protection()[0]));
     // The held one heartbeats again: it stays, no longer held.

@@ -173,7 +173,10 @@ impl<'a> Work<'a> {
         // Nothing holds data yet, so copies move directly until replica counts are within
         // one of each other (a fixpoint of spreading).
         loop {
-            let high = self.load.iter().max_by_key(|&(p, l)| (l.replicas, std::cmp::Reverse(*p)));
+            let high = self
+                .load
+                .iter()
+                .max_by_key(|&(p, l)| (l.replicas, std::cmp::Reverse(*p)));
             let low = self.load.iter().min_by_key(|&(p, l)| (l.replicas, *p));
             let (Some((&x, lx)), Some((&y, ly))) = (high, low) else {
                 return;
@@ -354,7 +357,12 @@ impl<'a> Work<'a> {
             .map(|&p| (p, self.load(p).leaders.saturating_sub(self.target(p))))
             .collect();
         let mut migrated = Vec::new();
-        let low: Vec<ProcessId> = self.live.iter().copied().filter(|&p| self.below(p)).collect();
+        let low: Vec<ProcessId> = self
+            .live
+            .iter()
+            .copied()
+            .filter(|&p| self.below(p))
+            .collect();
         for b in low {
             // Slots where b already follows an over-target leader are handed over next
             // round (they were not caught up in this one).
@@ -369,7 +377,9 @@ impl<'a> Work<'a> {
                 if need == 0 || *budget == 0 {
                     break;
                 }
-                let Some(a) = self.slots[i].leader else { continue };
+                let Some(a) = self.slots[i].leader else {
+                    continue;
+                };
                 if added[i] || surplus[&a] == 0 || self.slots[i].role_of(b).is_some() {
                     continue;
                 }
@@ -390,15 +400,20 @@ impl<'a> Work<'a> {
     /// Adds the emptiest process as an extra follower where the fullest follows, while
     /// planned replica counts differ by two or more.
     fn spread(&mut self, migrated: &[usize], budget: &mut usize, added: &mut [bool]) {
-        let mut plan: BTreeMap<ProcessId, usize> =
-            self.live.iter().map(|&p| (p, self.load(p).replicas)).collect();
+        let mut plan: BTreeMap<ProcessId, usize> = self
+            .live
+            .iter()
+            .map(|&p| (p, self.load(p).replicas))
+            .collect();
         for &i in migrated {
             if let Some(n) = self.slots[i].leader.and_then(|a| plan.get_mut(&a)) {
                 *n = n.saturating_sub(1);
             }
         }
         while *budget > 0 {
-            let high = plan.iter().max_by_key(|&(p, n)| (*n, std::cmp::Reverse(*p)));
+            let high = plan
+                .iter()
+                .max_by_key(|&(p, n)| (*n, std::cmp::Reverse(*p)));
             let low = plan.iter().min_by_key(|&(p, n)| (*n, *p));
             let (Some((&x, &nx)), Some((&y, &ny))) = (high, low) else {
                 return;
@@ -432,7 +447,8 @@ impl<'a> Work<'a> {
                 if added[i] || slot.followers.len() <= self.want_followers {
                     continue;
                 }
-                let wanted = |f: ProcessId| slot.leader.is_some_and(|l| self.above(l)) && self.below(f);
+                let wanted =
+                    |f: ProcessId| slot.leader.is_some_and(|l| self.above(l)) && self.below(f);
                 for &f in slot.followers.iter().filter(|&&f| !wanted(f)) {
                     let key = (self.load(f).replicas, std::cmp::Reverse(f), i);
                     if best.is_none_or(|b| key > b) {

@@ -33,9 +33,9 @@ pub use log_file::{FileWrite, LogWriter, Recovered, apply_write};
 pub use membership::{Leases, Members, RETIRED_MAX};
 pub use node::{Installed, MetaCommand, MetaError, MetaEvent, MetaNode};
 pub use persisted::{Persist, PersistError, PersistedLog};
+pub use protection::Protection;
 /// raft-rs's consensus messages, which persist records carry.
 pub use raft::eraftpb;
-pub use protection::Protection;
 pub use reports::SlotReports;
 pub use start::StartWindow;
 pub use state::{Command, CommandBatch, MetaState, StateImage};

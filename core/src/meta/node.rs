@@ -47,9 +47,9 @@ use super::storage::MetaStorage;
 use crate::config::ConfigError;
 use crate::io::{ConnId, ConnIds, Input, Node, Output};
 use crate::model::{NodeId, ProcessId, Role, TableEpoch, Text};
-use crate::slot::SlotTable;
 use crate::net::{Dials, Violation};
 use crate::rng::Rng;
+use crate::slot::SlotTable;
 use crate::time::Instant;
 use crate::wire::negotiate::{self, Agreement};
 use crate::wire::{
@@ -532,7 +532,11 @@ impl MetaNode {
 }
 
 /// How many slots differ between `a` and `b` in `what`.
-fn changed<T: PartialEq>(a: &SlotTable, b: &SlotTable, what: impl Fn(&crate::slot::Slot) -> T) -> usize {
+fn changed<T: PartialEq>(
+    a: &SlotTable,
+    b: &SlotTable,
+    what: impl Fn(&crate::slot::Slot) -> T,
+) -> usize {
     a.slots()
         .zip(b.slots())
         .filter(|((_, x), (_, y))| what(x) != what(y))

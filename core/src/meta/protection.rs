@@ -133,6 +133,9 @@ mod tests {
         assert_eq!(out.len(), 1, "a new period: half of the two left");
         members.expire(out[0]);
         assert_eq!(p.admit(&members, vec![], t(11)), vec![]);
-        assert!(p.held().is_empty(), "a process that heartbeats is no longer held");
+        assert!(
+            p.held().is_empty(),
+            "a process that heartbeats is no longer held"
+        );
     }
 }

@@ -81,14 +81,20 @@ mod tests {
 
         let mut w = StartWindow::new(Duration::from_secs(2), 3);
         assert!(!w.ready(t(0), 2));
-        assert!(w.ready(t(10), 3), "the expected count ends the window at once");
+        assert!(
+            w.ready(t(10), 3),
+            "the expected count ends the window at once"
+        );
 
         let mut w = StartWindow::new(Duration::from_secs(2), 0);
         for k in 0..6u64 {
             let now = t(k * 1_900);
             assert_eq!(w.ready(now, k as usize + 1), now >= t(10_000), "at {now:?}");
         }
-        assert!(w.ready(t(10_000), 6), "capped at 5 windows from the first join");
+        assert!(
+            w.ready(t(10_000), 6),
+            "capped at 5 windows from the first join"
+        );
         w.reset();
         assert!(!w.ready(t(10_000), 6), "a new leader waits afresh");
     }
