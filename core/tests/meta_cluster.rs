@@ -452,6 +452,7 @@ fn a_new_cluster_is_placed_once_and_each_install_is_reported_once_by_its_propose
     assert_eq!(by, leader);
     assert_eq!(first.epoch, table.epoch());
     assert_eq!(first.slots_changed, 16, "every slot placed at once");
+    assert_eq!((first.fewest_leaders, first.most_leaders), (5, 6));
     let mut leads = BTreeMap::new();
     for (_, s) in table.slots() {
         *leads.entry(s.leader.unwrap()).or_insert(0) += 1;

@@ -184,6 +184,8 @@ impl Hooks<MetaNode> for MetaHooks {
                 epoch = i.epoch.0,
                 leaders_moved = i.leaders_moved,
                 slots_changed = i.slots_changed,
+                fewest_leaders = i.fewest_leaders,
+                most_leaders = i.most_leaders,
                 "slot table installed"
             );
             return Ok(());

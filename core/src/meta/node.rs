@@ -82,6 +82,10 @@ pub struct Installed {
     pub leaders_moved: usize,
     /// Slots whose replica set (leader or followers) changed.
     pub slots_changed: usize,
+    /// The fewest slots a live data process leads in the new table.
+    pub fewest_leaders: usize,
+    /// The most slots a live data process leads in the new table.
+    pub most_leaders: usize,
 }
 
 /// Why a meta node could not start.
@@ -465,10 +469,16 @@ impl MetaNode {
             .then(|| arrange(&next.table, &live, &self.reports, &self.arrange))
             .flatten();
         if let Some(table) = table {
+            let mut leads: BTreeMap<ProcessId, usize> = live.iter().map(|&p| (p, 0)).collect();
+            for l in table.slots().filter_map(|(_, s)| s.leader) {
+                *leads.entry(l).or_default() += 1;
+            }
             let installed = Installed {
                 epoch: table.epoch(),
                 leaders_moved: changed(&next.table, &table, |s| s.leader),
                 slots_changed: changed(&next.table, &table, |s| s.replicas().collect::<Vec<_>>()),
+                fewest_leaders: leads.values().copied().min().unwrap_or(0),
+                most_leaders: leads.values().copied().max().unwrap_or(0),
             };
             push(
                 &mut next,
