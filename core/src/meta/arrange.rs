@@ -373,19 +373,20 @@ impl<'a> Work<'a> {
                 .count();
             let mut need = self.target(b) - self.load(b).leaders;
             need = need.saturating_sub(pending);
-            for i in 0..self.slots.len() {
+            for (i, was_added) in added.iter_mut().enumerate() {
                 if need == 0 || *budget == 0 {
                     break;
                 }
                 let Some(a) = self.slots[i].leader else {
                     continue;
                 };
-                if added[i] || surplus[&a] == 0 || self.slots[i].role_of(b).is_some() {
+                let spare = surplus.get(&a).copied().unwrap_or(0);
+                if *was_added || spare == 0 || self.slots[i].role_of(b).is_some() {
                     continue;
                 }
                 self.slots[i].followers.push(b);
                 self.adjust(b, 0, 1);
-                added[i] = true;
+                *was_added = true;
                 migrated.push(i);
                 if let Some(s) = surplus.get_mut(&a) {
                     *s -= 1;
