@@ -300,8 +300,8 @@ fn epochs_per_event(slots: usize, n: u64, replicas: usize, max_moves: usize) -> 
 #[test]
 fn each_event_costs_a_bounded_number_of_tables() {
     let mut over = Vec::new();
-    for slots in [16, 64, 256] {
-        for n in 1..=7 {
+    for slots in [16, 32, 64, 128, 256] {
+        for n in 1..=10 {
             for replicas in 1..=3 {
                 let tables = epochs_per_event(slots, n, replicas, ArrangeConfig::UNLIMITED);
                 let [cold, restart, back, new] = tables;
