@@ -158,6 +158,7 @@ pub enum MetaStoreHooks {
 /// whenever the held set changes).
 #[derive(Debug)]
 pub struct MetaHooks {
+    name: String,
     store: MetaStoreHooks,
     held: Vec<ProcessId>,
     held_logged: Option<std::time::Instant>,
@@ -167,9 +168,10 @@ pub struct MetaHooks {
 const HELD_LOG_EVERY: Duration = Duration::from_secs(10);
 
 impl MetaHooks {
-    /// Hooks over `store`.
-    pub fn new(store: MetaStoreHooks) -> Self {
+    /// Hooks of the meta node called `name`, over `store`.
+    pub fn new(name: &str, store: MetaStoreHooks) -> Self {
         MetaHooks {
+            name: name.to_string(),
             store,
             held: Vec::new(),
             held_logged: None,
@@ -181,6 +183,7 @@ impl Hooks<MetaNode> for MetaHooks {
     fn event(&mut self, event: MetaEvent) -> io::Result<()> {
         if let MetaEvent::TableInstalled(i) = &event {
             info!(
+                node = %self.name,
                 epoch = i.epoch.0,
                 leaders_moved = i.leaders_moved,
                 slots_changed = i.slots_changed,
@@ -215,10 +218,11 @@ impl Hooks<MetaNode> for MetaHooks {
             .is_none_or(|t| now.duration_since(t) >= HELD_LOG_EVERY);
         if held != self.held.as_slice() || (!held.is_empty() && due) {
             if held.is_empty() {
-                info!("protection mode: no expulsion held back");
+                info!(node = %self.name, "protection mode: no expulsion held back");
             } else {
                 let list: Vec<String> = held.iter().map(ToString::to_string).collect();
                 warn!(
+                    node = %self.name,
                     held = held.len(),
                     processes = %list.join(","),
                     "protection mode: expired nodes kept as members"
@@ -264,11 +268,13 @@ pub fn meta_node(
             let (file, records) = PersistFile::open(dir)?;
             info!(records = records.len(), dir = %dir.display(), "meta state read");
             let node = MetaNode::restore(cfg, rng, records).map_err(|e| cfg_err("meta", e))?;
-            Ok((name, node, MetaHooks::new(MetaStoreHooks::File(file))))
+            let hooks = MetaHooks::new(&name, MetaStoreHooks::File(file));
+            Ok((name, node, hooks))
         }
         MetaStore::Memory => {
             let node = MetaNode::new(cfg, rng).map_err(|e| cfg_err("meta", e))?;
-            Ok((name, node, MetaHooks::new(MetaStoreHooks::Memory(InMemory))))
+            let hooks = MetaHooks::new(&name, MetaStoreHooks::Memory(InMemory));
+            Ok((name, node, hooks))
         }
     }
 }
