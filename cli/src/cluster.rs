@@ -14,7 +14,7 @@ use roster_mio::nodes::Running;
 use roster_mio::roles::{start_data, start_meta, start_session};
 use roster_mio::shell::Listener;
 use roster_shell::ListenerKind;
-use roster_shell::nodes::MetaStore;
+use roster_shell::nodes::{MetaSettings, MetaStore};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -82,6 +82,15 @@ impl DevCluster {
             .map(|(i, l)| Ok((i as u64 + 1, l.local_addr()?.to_string())))
             .collect::<Result<Vec<_>, std::io::Error>>()?;
         let meta_addrs: Vec<String> = peers.iter().map(|(_, a)| a.clone()).collect();
+        // Every data node (each glommio shard is one) is known: the table is placed as
+        // soon as they all joined, without waiting for the start window.
+        let settings = MetaSettings {
+            expected_data_nodes: Some(match o.runtime {
+                Runtime::Mio => o.datas,
+                Runtime::Glommio { shards } => o.datas * shards,
+            }),
+            ..MetaSettings::default()
+        };
         let mut metas = Vec::new();
         for (i, l) in meta_listeners.into_iter().enumerate() {
             // The voters live and die together with this process: nothing to persist.
@@ -91,7 +100,7 @@ impl DevCluster {
                 l,
                 timing,
                 &MetaStore::Memory,
-                None,
+                settings,
             )?);
         }
         let mut datas = Vec::new();

@@ -181,6 +181,13 @@ pub struct NodeFile {
     pub data_dir: Option<PathBuf>,
     /// Meta snapshots its state and compacts its log every this many entries (meta).
     pub snapshot_interval: Option<u64>,
+    /// A new cluster's slot table is placed once no data node joined for this long (meta).
+    pub start_window_ms: Option<u64>,
+    /// A new cluster's slot table is placed as soon as this many data nodes joined (meta).
+    pub expected_data_nodes: Option<usize>,
+    /// Protection mode: at most this percentage of the data nodes, and of the sessions, is
+    /// expelled per lease period, at least one (meta; 100 turns it off).
+    pub max_expel_percent: Option<u32>,
     /// IO runtime (data, session): `mio` (default) or `glommio`.
     pub runtime: Option<RuntimeKind>,
     /// glommio shards (data, session; default: one per available core).
@@ -197,6 +204,37 @@ impl NodeFile {
             .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))?;
         toml::from_str(&text)
             .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))
+    }
+}
+
+/// The meta flags beside timings (`roster meta`); flags override the file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::Args)]
+pub struct MetaArgs {
+    /// Snapshot the state, and compact the log file, every N applied entries.
+    #[arg(long, value_name = "N")]
+    pub snapshot_interval: Option<u64>,
+    /// Place a new cluster's slot table once no data node joined for this long (default
+    /// 2000; at most 5 windows after the first joined).
+    #[arg(long, value_name = "MS")]
+    pub start_window_ms: Option<u64>,
+    /// Place a new cluster's slot table as soon as this many data nodes joined.
+    #[arg(long, value_name = "N")]
+    pub expected_data_nodes: Option<usize>,
+    /// Protection mode: expel at most this percentage of the data nodes, and of the
+    /// sessions, per lease period, at least one (default 50; 100 turns it off).
+    #[arg(long, value_name = "PERCENT")]
+    pub max_expel_percent: Option<u32>,
+}
+
+impl MetaArgs {
+    /// Flags over the file.
+    pub fn settle(self, file: &NodeFile) -> roster_shell::nodes::MetaSettings {
+        roster_shell::nodes::MetaSettings {
+            snapshot_interval: self.snapshot_interval.or(file.snapshot_interval),
+            start_window_ms: self.start_window_ms.or(file.start_window_ms),
+            expected_data_nodes: self.expected_data_nodes.or(file.expected_data_nodes),
+            max_expel_percent: self.max_expel_percent.or(file.max_expel_percent),
+        }
     }
 }
 
@@ -285,6 +323,22 @@ mod tests {
         assert_eq!(f.runtime, Some(RuntimeKind::Mio));
         assert_eq!(f.timing.meta_tick_ms, Some(100));
         assert_eq!(parse_peers(f.peers.as_deref().unwrap()).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn meta_flags_override_the_file() {
+        let f: NodeFile =
+            toml::from_str("expected_data_nodes = 4\nmax_expel_percent = 30\n").unwrap();
+        let flags = MetaArgs {
+            max_expel_percent: Some(60),
+            ..MetaArgs::default()
+        };
+        let s = flags.settle(&f);
+        assert_eq!(s.expected_data_nodes, Some(4));
+        assert_eq!(s.max_expel_percent, Some(60));
+        assert_eq!(s.start_window_ms, None);
+        let e = toml::from_str::<NodeFile>("max_expel_percent = -1").unwrap_err();
+        assert!(e.to_string().contains("max_expel_percent"), "{e}");
     }
 
     #[test]

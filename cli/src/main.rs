@@ -2,7 +2,9 @@
 
 use clap::{Parser, Subcommand};
 use roster::cluster::{DevCluster, DevOptions};
-use roster::config::{NodeFile, Runtime, RuntimeArgs, Timing, cores, parse_peers, split_addrs};
+use roster::config::{
+    MetaArgs, NodeFile, Runtime, RuntimeArgs, Timing, cores, parse_peers, split_addrs,
+};
 use roster::roles::StartError;
 use roster::runtime::{Started, resolve};
 use roster_client::{Client, ClientOptions, PublisherRef, Update};
@@ -97,9 +99,8 @@ enum Cmd {
         /// Directory of the persisted consensus state (required in a group of several).
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
-        /// Snapshot the state, and compact the log file, every N applied entries.
-        #[arg(long, value_name = "N")]
-        snapshot_interval: Option<u64>,
+        #[command(flatten)]
+        settings: MetaArgs,
     },
     /// One data node (with --runtime glommio, one per shard).
     Data {
@@ -266,7 +267,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             node,
             peers,
             data_dir,
-            snapshot_interval,
+            settings,
         } => {
             let f = node.merged()?;
             let listen = f.listen.clone().unwrap_or_else(|| "127.0.0.1:9700".into());
@@ -278,8 +279,8 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             let id = f.id.unwrap_or(1);
             let store = MetaStore::for_voter(peers.len(), data_dir.or(f.data_dir.clone()))?;
             let stop = shutdown_flag()?;
-            let snapshot_interval = snapshot_interval.or(f.snapshot_interval);
-            let mut m = start_meta(id, &peers, l, f.timing.into(), &store, snapshot_interval)?;
+            let settings = settings.settle(&f);
+            let mut m = start_meta(id, &peers, l, f.timing.into(), &store, settings)?;
             say(&format!("meta {id} listening {addr}"));
             let r = hold(&stop, || m.is_finished().then(|| m.name().to_string()));
             m.stop()?;

@@ -2,7 +2,9 @@
 //! joins, leaves and restarts, each followed by a few rounds (stable or not), and then
 //! rounds with stable reports until nothing changes, ends in a valid, balanced table; and no
 //! round ever moves a leader to a process that held no copy while a copy survived, or lets
-//! an epoch repeat or go down.
+//! an epoch repeat or go down. And the number of tables each event costs is bounded: a cold
+//! start is one table, a restarted or returning or new data process gets its share back in
+//! at most three, a balanced table gets none.
 
 use quickcheck::{Gen, QuickCheck};
 use roster_core::meta::{ArrangeConfig, SlotReports, arrange};
@@ -151,7 +153,11 @@ fn scenario(s: Scenario) -> bool {
     let slots = 1usize << rng.below(7);
     let config = ArrangeConfig {
         replicas: 1 + rng.below(3) as usize,
-        max_moves: 1 + rng.below(8) as usize,
+        max_moves: if rng.chance(0.5) {
+            1 + rng.below(8) as usize
+        } else {
+            ArrangeConfig::UNLIMITED
+        },
     };
     let mut next_node = 1 + rng.below(8);
     let pool: Vec<ProcessId> = (1..next_node).map(|n| process(n, 1)).collect();
@@ -239,4 +245,93 @@ fn a_dead_leaders_slots_go_to_a_caught_up_follower_at_a_new_leader_epoch() {
         arrange(&next, &live, &SlotReports::default(), &config),
         None
     );
+}
+
+/// Rounds with stable reports until nothing changes; the number of tables installed.
+fn settle(run: &mut Run) -> usize {
+    let mut tables = 0;
+    while run.round(true) {
+        tables += 1;
+        assert!(tables < 10_000, "no fixpoint");
+    }
+    tables
+}
+
+/// A cold-started run of `n` processes, placed, and the number of tables that took.
+fn cold(slots: usize, n: u64, config: ArrangeConfig) -> (Run, usize) {
+    let table = SlotTable::empty(roster_core::slot::SlotCount::new(slots as u64).unwrap());
+    let mut run = Run {
+        seen: table.slots().map(|(_, s)| s.leader_epoch).collect(),
+        table,
+        live: (1..=n).map(|i| process(i, 1)).collect(),
+        config,
+    };
+    let tables = settle(&mut run);
+    run.check_final();
+    (run, tables)
+}
+
+/// The event bounds, for one shape: cold start 1 table, restart, return after expiry and
+/// a new process at most 3 each (repair of the expiry not counted), steady 0.
+fn epochs_per_event(slots: usize, n: u64, replicas: usize, max_moves: usize) -> [usize; 4] {
+    let config = ArrangeConfig {
+        replicas,
+        max_moves,
+    };
+    let (mut run, cold_tables) = cold(slots, n, config);
+    // Restart: node 1's new incarnation replaces the old process.
+    run.live.remove(&process(1, 1));
+    run.live.insert(process(1, 2));
+    let restart = settle(&mut run);
+    run.check_final();
+    // Expired, repaired without it, then back.
+    run.live.remove(&process(2, 1));
+    settle(&mut run);
+    run.live.insert(process(2, 2));
+    let back = settle(&mut run);
+    run.check_final();
+    // A new process.
+    run.live.insert(process(n + 1, 1));
+    let new = settle(&mut run);
+    run.check_final();
+    [cold_tables, restart, back, new]
+}
+
+#[test]
+fn each_event_costs_a_bounded_number_of_tables() {
+    let mut over = Vec::new();
+    for slots in [16, 32, 64, 128, 256] {
+        for n in 1..=10 {
+            for replicas in 1..=3 {
+                let tables = epochs_per_event(slots, n, replicas, ArrangeConfig::UNLIMITED);
+                let [cold, restart, back, new] = tables;
+                if cold != 1 || restart > 3 || back > 3 || new > 3 {
+                    over.push(format!(
+                        "{slots} slots, {n} processes, {replicas} replicas: {tables:?}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        over.is_empty(),
+        "[cold, restart, return, new] over the bound: {over:#?}"
+    );
+}
+
+#[test]
+fn a_few_moves_per_round_break_the_bound() {
+    // What the bound guards against: balancing a few slots at a time.
+    let [_, restart, back, _] = epochs_per_event(256, 4, 2, 6);
+    assert!(restart > 3 && back > 3, "{restart} {back}");
+}
+
+#[test]
+fn a_cold_table_is_placed_at_once_and_balanced() {
+    let (run, tables) = cold(256, 4, ArrangeConfig::default());
+    assert_eq!(tables, 1);
+    for (_, s) in run.table.slots() {
+        assert_eq!(s.replicas().count(), 2);
+    }
+    assert_eq!(run.table.epoch(), TableEpoch(1));
 }

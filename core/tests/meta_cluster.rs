@@ -6,7 +6,8 @@
 use bytes::Bytes;
 use roster_core::io::{ConnId, Input, Node, Output};
 use roster_core::meta::{
-    LogWriter, MetaConfig, MetaEvent, MetaNode, MetaPeer, MetaStorage, Persist, apply_write,
+    Installed, LogWriter, MetaConfig, MetaEvent, MetaNode, MetaPeer, MetaStorage, Persist,
+    apply_write,
 };
 use roster_core::model::{Incarnation, NodeId, ProcessId, Role, Text};
 use roster_core::rng::Rng;
@@ -48,6 +49,8 @@ struct Net {
     cut: BTreeSet<usize>,
     trace: Vec<(u64, usize, usize, Bytes)>,
     fakes: Vec<Fake>,
+    /// Every table install a node reported: (node, what).
+    installs: Vec<(usize, Installed)>,
 }
 
 fn config(n: usize, id: u64, incarnation: u64) -> MetaConfig {
@@ -85,6 +88,7 @@ impl Net {
             cut: BTreeSet::new(),
             trace: Vec::new(),
             fakes: Vec::new(),
+            installs: Vec::new(),
         }
     }
 
@@ -142,6 +146,7 @@ impl Net {
                     .push_back((dst, Input::Frame { conn: dconn, frame }));
             }
             Output::Close { conn, .. } => self.unlink(src, conn),
+            Output::Event(MetaEvent::TableInstalled(i)) => self.installs.push((src, i)),
             Output::Event(MetaEvent::Persist(p)) => {
                 let (file, writer) = &mut self.disks[src];
                 apply_write(file, writer.append(&p).unwrap());
@@ -251,10 +256,15 @@ impl Net {
 
     /// A fake data node connecting to meta `meta`.
     fn add_fake(&mut self, node: u64, meta: usize) -> usize {
-        let conn = ConnId(1_000_000 + node);
+        self.add_fake_incarnation(node, 1, meta)
+    }
+
+    /// A fake data node of incarnation `inc` connecting to meta `meta`.
+    fn add_fake_incarnation(&mut self, node: u64, inc: u64, meta: usize) -> usize {
+        let conn = ConnId(1_000_000 + node * 100 + inc);
         let process = ProcessId {
             node: NodeId(node),
-            incarnation: Incarnation(1),
+            incarnation: Incarnation(inc),
         };
         self.queue.push_back((meta, Input::Accepted { conn }));
         let hello = PeerHello::new(Role::Data, process, Text::from(format!("data-{node}")));
@@ -433,6 +443,82 @@ fn a_data_node_whose_lease_expires_leaves_and_its_followers_are_promoted() {
 }
 
 #[test]
+fn a_new_cluster_is_placed_once_and_each_install_is_reported_once_by_its_proposer() {
+    let mut net = cluster_with_data(4);
+    let leader = net.leader();
+    let table = net.node(leader).state().table.clone();
+    assert_eq!(net.installs.len(), 1, "one table: {:?}", net.installs);
+    let (by, first) = net.installs[0];
+    assert_eq!(by, leader);
+    assert_eq!(first.epoch, table.epoch());
+    assert_eq!(first.slots_changed, 16, "every slot placed at once");
+    assert_eq!((first.fewest_leaders, first.most_leaders), (5, 6));
+    let mut leads = BTreeMap::new();
+    for (_, s) in table.slots() {
+        *leads.entry(s.leader.unwrap()).or_insert(0) += 1;
+    }
+    assert_eq!(leads.values().copied().collect::<Vec<_>>(), vec![6, 5, 5]);
+    // Steady: nothing moves, however long.
+    net.run_for(secs(30));
+    assert_eq!(net.installs.len(), 1, "{:?}", net.installs);
+    // A restart (new incarnation) gets its share back in at most 3 tables, each reported
+    // once.
+    let old = net.fakes[2].process;
+    net.fakes[2].alive = false;
+    let f = net.add_fake_incarnation(old.node.0, 2, leader);
+    net.run_for(secs(15));
+    let epochs: Vec<_> = net.installs.iter().map(|(_, i)| i.epoch).collect();
+    let mut unique = epochs.clone();
+    unique.dedup();
+    assert_eq!(unique, epochs, "once per epoch");
+    assert!(
+        epochs.len() - 1 <= 3,
+        "restart took {} tables",
+        epochs.len() - 1
+    );
+    let table = net.node(leader).state().table.clone();
+    let back = table
+        .slots()
+        .filter(|(_, s)| s.leader == Some(net.fakes[f].process))
+        .count();
+    assert!(back >= 5, "the restarted node leads {back}");
+}
+
+#[test]
+fn protection_expels_at_most_half_the_data_nodes_per_lease_period() {
+    let mut net = cluster_with_data(6);
+    let leader = net.leader();
+    net.add_fake(14, leader);
+    net.run_for(secs(5));
+    assert_eq!(net.node(leader).state().members.data_processes().len(), 4);
+    // A blip silences three of the four at once.
+    for f in 0..3 {
+        net.fakes[f].alive = false;
+    }
+    net.run_for(secs(12));
+    let members = net.node(leader).state().members.data_processes();
+    assert_eq!(
+        members.len(),
+        2,
+        "half of four expelled in one lease period"
+    );
+    assert_eq!(net.node(leader).protection().len(), 1, "one held back");
+    assert!(members.contains(&net.node(leader).protection()[0]));
+    // The held one heartbeats again: it stays, no longer held.
+    let held = net.node(leader).protection()[0];
+    let f = net.fakes.iter().position(|x| x.process == held).unwrap();
+    net.fakes[f].alive = true;
+    net.run_for(secs(3));
+    assert!(net.node(leader).protection().is_empty());
+    assert!(net.node(leader).state().members.contains(held));
+    // Silent again past a full period: it leaves.
+    net.fakes[f].alive = false;
+    net.run_for(secs(25));
+    assert!(!net.node(leader).state().members.contains(held));
+    assert_eq!(net.node(leader).state().members.data_processes().len(), 1);
+}
+
+#[test]
 fn the_compacted_log_file_restores_what_every_record_restores() {
     let mut net = Net::new(3, 5);
     net.verify_files = true;
@@ -444,6 +530,11 @@ fn the_compacted_log_file_restores_what_every_record_restores() {
     net.run_for(secs(8));
     net.fakes[0].alive = false;
     net.run_for(secs(8));
+    // Placement takes few entries; joins and rebalancing add some.
+    for node in 14..=15 {
+        net.add_fake(node, leader);
+        net.run_for(secs(4));
+    }
     for i in 0..3 {
         let snapshots = net.persisted[i]
             .iter()

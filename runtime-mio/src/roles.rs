@@ -5,7 +5,9 @@ use crate::nodes::{Running, spawn};
 use crate::shell::{Listener, Shell};
 use roster_core::data::DataCommand;
 use roster_core::meta::MetaCommand;
-use roster_shell::nodes::{BuildError, MetaStore, Timing, data_node, meta_node, session_node};
+use roster_shell::nodes::{
+    BuildError, MetaSettings, MetaStore, Timing, data_node, meta_node, session_node,
+};
 use roster_shell::{Clock, DataHooks, SessionHooks, ShellConfig};
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -17,9 +19,9 @@ pub fn start_meta(
     listener: Listener,
     timing: Timing,
     store: &MetaStore,
-    snapshot_interval: Option<u64>,
+    settings: MetaSettings,
 ) -> Result<Running<MetaCommand>, BuildError> {
-    let (name, node, hooks) = meta_node(id, peers, timing, store, snapshot_interval)?;
+    let (name, node, hooks) = meta_node(id, peers, timing, store, settings)?;
     let clock = Clock::new();
     let shell = Shell::new(&name, node, clock, vec![listener], ShellConfig::default())?;
     Ok(spawn(&name, shell, hooks)?)

@@ -15,7 +15,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use tracing::info;
+use tracing::{info, warn};
 
 /// Intervals and leases, in milliseconds; absent = the core's default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -43,6 +43,19 @@ pub struct Timing {
 
 fn ms(v: Option<u64>, default: Duration) -> Duration {
     v.map_or(default, Duration::from_millis)
+}
+
+/// Meta's own settings beside timings; absent = the core's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MetaSettings {
+    /// Snapshot and compact the log every this many applied entries.
+    pub snapshot_interval: Option<u64>,
+    /// A new cluster's table is placed once no data node joined for this long (ms).
+    pub start_window_ms: Option<u64>,
+    /// A new cluster's table is placed as soon as this many data nodes joined.
+    pub expected_data_nodes: Option<usize>,
+    /// Protection mode: most data (and session) nodes expelled per lease period, in percent.
+    pub max_expel_percent: Option<u32>,
 }
 
 /// Why a node could not be made.
@@ -135,34 +148,93 @@ impl Hooks<MetaNode> for InMemory {
     }
 }
 
-/// The hooks of a meta node: its store, opened.
+/// Where a meta node's records go.
 #[derive(Debug)]
-pub enum MetaHooks {
+pub enum MetaStoreHooks {
     /// Records go to the persist file.
     File(PersistFile),
     /// Records are dropped.
     Memory(InMemory),
 }
 
+/// The hooks of a meta node: its store, opened, and its log lines: one info line per
+/// table it installed as leader (`slot table installed`, with `epoch=N`: tools parse it),
+/// and a warning while protection mode holds expulsions back (at most every 10 s, and
+/// whenever the held set changes).
+#[derive(Debug)]
+pub struct MetaHooks {
+    name: String,
+    store: MetaStoreHooks,
+    held: Vec<ProcessId>,
+    held_logged: Option<std::time::Instant>,
+}
+
+/// Protection warnings repeat at most this often while nothing changes.
+const HELD_LOG_EVERY: Duration = Duration::from_secs(10);
+
+impl MetaHooks {
+    /// Hooks of the meta node called `name`, over `store`.
+    pub fn new(name: &str, store: MetaStoreHooks) -> Self {
+        MetaHooks {
+            name: name.to_string(),
+            store,
+            held: Vec::new(),
+            held_logged: None,
+        }
+    }
+}
+
 impl Hooks<MetaNode> for MetaHooks {
     fn event(&mut self, event: MetaEvent) -> io::Result<()> {
-        match self {
-            MetaHooks::File(f) => f.event(event),
-            MetaHooks::Memory(m) => m.event(event),
+        if let MetaEvent::TableInstalled(i) = &event {
+            info!(
+                node = %self.name,
+                epoch = i.epoch.0,
+                leaders_moved = i.leaders_moved,
+                slots_changed = i.slots_changed,
+                fewest_leaders = i.fewest_leaders,
+                most_leaders = i.most_leaders,
+                "slot table installed"
+            );
+            return Ok(());
+        }
+        match &mut self.store {
+            MetaStoreHooks::File(f) => f.event(event),
+            MetaStoreHooks::Memory(m) => m.event(event),
         }
     }
 
     fn sync(&mut self) -> io::Result<()> {
-        match self {
-            MetaHooks::File(f) => Hooks::<MetaNode>::sync(f),
-            MetaHooks::Memory(m) => m.sync(),
+        match &mut self.store {
+            MetaStoreHooks::File(f) => Hooks::<MetaNode>::sync(f),
+            MetaStoreHooks::Memory(m) => m.sync(),
         }
     }
 
     fn observe(&mut self, node: &MetaNode) {
-        match self {
-            MetaHooks::File(f) => f.observe(node),
-            MetaHooks::Memory(m) => m.observe(node),
+        match &mut self.store {
+            MetaStoreHooks::File(f) => f.observe(node),
+            MetaStoreHooks::Memory(m) => m.observe(node),
+        }
+        let held = node.protection();
+        let now = std::time::Instant::now();
+        let due = self
+            .held_logged
+            .is_none_or(|t| now.duration_since(t) >= HELD_LOG_EVERY);
+        if held != self.held.as_slice() || (!held.is_empty() && due) {
+            if held.is_empty() {
+                info!(node = %self.name, "protection mode: no expulsion held back");
+            } else {
+                let list: Vec<String> = held.iter().map(ToString::to_string).collect();
+                warn!(
+                    node = %self.name,
+                    held = held.len(),
+                    processes = %list.join(","),
+                    "protection mode: expired nodes kept as members"
+                );
+            }
+            self.held = held.to_vec();
+            self.held_logged = Some(now);
         }
     }
 }
@@ -174,7 +246,7 @@ pub fn meta_node(
     peers: &[(u64, String)],
     timing: Timing,
     store: &MetaStore,
-    snapshot_interval: Option<u64>,
+    settings: MetaSettings,
 ) -> Result<(String, MetaNode, MetaHooks), BuildError> {
     let peers = peers
         .iter()
@@ -186,7 +258,12 @@ pub fn meta_node(
     let mut cfg = MetaConfig::new(id, incarnation(), peers);
     cfg.lease = ms(timing.meta_lease_ms, cfg.lease);
     cfg.tick = ms(timing.meta_tick_ms, cfg.tick);
-    cfg.snapshot_interval = snapshot_interval.unwrap_or(cfg.snapshot_interval);
+    cfg.snapshot_interval = settings.snapshot_interval.unwrap_or(cfg.snapshot_interval);
+    cfg.start_window = ms(settings.start_window_ms, cfg.start_window);
+    cfg.expected_data_nodes = settings
+        .expected_data_nodes
+        .unwrap_or(cfg.expected_data_nodes);
+    cfg.max_expel_percent = settings.max_expel_percent.unwrap_or(cfg.max_expel_percent);
     cfg.connect_timeout = ms(timing.connect_timeout_ms, cfg.connect_timeout);
     cfg.validate().map_err(|e| cfg_err("meta", e))?;
     let rng = Rng::seed_from_u64(os_seed());
@@ -196,11 +273,13 @@ pub fn meta_node(
             let (file, records) = PersistFile::open(dir)?;
             info!(records = records.len(), dir = %dir.display(), "meta state read");
             let node = MetaNode::restore(cfg, rng, records).map_err(|e| cfg_err("meta", e))?;
-            Ok((name, node, MetaHooks::File(file)))
+            let hooks = MetaHooks::new(&name, MetaStoreHooks::File(file));
+            Ok((name, node, hooks))
         }
         MetaStore::Memory => {
             let node = MetaNode::new(cfg, rng).map_err(|e| cfg_err("meta", e))?;
-            Ok((name, node, MetaHooks::Memory(InMemory)))
+            let hooks = MetaHooks::new(&name, MetaStoreHooks::Memory(InMemory));
+            Ok((name, node, hooks))
         }
     }
 }

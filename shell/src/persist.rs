@@ -123,8 +123,11 @@ impl PersistFile {
 
 impl Hooks<MetaNode> for PersistFile {
     fn event(&mut self, event: MetaEvent) -> io::Result<()> {
-        let MetaEvent::Persist(record) = event;
-        self.append(&record)
+        match event {
+            MetaEvent::Persist(record) => self.append(&record),
+            // Logged by the meta hooks (`nodes::MetaHooks`); nothing to keep.
+            MetaEvent::TableInstalled(_) => Ok(()),
+        }
     }
 
     fn sync(&mut self) -> io::Result<()> {

@@ -115,7 +115,10 @@ impl Machine {
     /// The next output.
     pub fn poll(&mut self) -> Option<Out> {
         Some(match self {
-            Machine::Meta(m) => map_out(m.poll_output()?, |MetaEvent::Persist(p)| Out::Persist(p)),
+            Machine::Meta(m) => map_out(m.poll_output()?, |e| match e {
+                MetaEvent::Persist(p) => Out::Persist(p),
+                MetaEvent::TableInstalled(_) => Out::Other,
+            }),
             Machine::Data(m) => map_out(m.poll_output()?, |_| Out::Other),
             Machine::Session(m) => map_out(m.poll_output()?, |_| Out::Other),
             Machine::Client(m) => map_out(m.poll_output()?, Out::Client),
@@ -276,6 +279,8 @@ impl Layout {
         c.slot_count = SlotCount::new(self.cfg.slots).expect("a power of two");
         c.replicas = self.cfg.replicas;
         c.snapshot_interval = self.cfg.meta_snapshot_interval;
+        c.expected_data_nodes = self.cfg.datas;
+        c.max_moves = self.cfg.arrange_max_moves;
         c
     }
 

@@ -72,6 +72,9 @@ pub struct SimConfig {
     /// Every this many clients one (client 0, k, 2k, …) announces no optional feature and
     /// so gets whole lists, as a client older than delta pushes; 0: none.
     pub featureless_every: usize,
+    /// Meta's balancing moves per round (not drawn: unlimited, the default; tests lower it
+    /// to show the epoch check has teeth).
+    pub arrange_max_moves: usize,
 }
 
 fn ms(n: u64) -> Duration {
@@ -139,6 +142,7 @@ impl SimConfig {
             // Drawn last, so every earlier choice of a seed stays what it was.
             meta_snapshot_interval: [4, 16, 64][r.below(3) as usize],
             featureless_every: [0, 0, 2, 3][r.below(4) as usize],
+            arrange_max_moves: roster_core::meta::ArrangeConfig::UNLIMITED,
         }
         .with_stalls(&mut r)
     }

@@ -9,12 +9,14 @@
 //! - [`cluster`]: the nodes and their life cycle (crash, restart, pause).
 //! - [`workload`]: what the applications do, and the truth liveness compares with.
 //! - [`check`]: the safety properties.
+//! - [`epochs`]: slot-table installs per phase, and their bounds.
 //! - [`trace`]: the trace hash and the last events for failure reports.
 //! - [`world`]: the run itself.
 
 pub mod check;
 pub mod cluster;
 pub mod config;
+pub mod epochs;
 pub mod net;
 pub mod queue;
 pub mod trace;

@@ -104,6 +104,7 @@ fn main() -> ExitCode {
             "{} pushes delivered, {} of them deltas",
             s.pushes, s.delta_pushes
         );
+        println!("slot tables installed: {}", s.epochs);
         println!(
             "virtual {:?}, converged {:?} after healing; {} messages in {:?} wall ({:.0} msg/s); trace hash {:016x}",
             s.end,
@@ -134,6 +135,9 @@ fn main() -> ExitCode {
     let mut converge = Vec::new();
     let mut totals = roster_sim::Stats::default();
     let mut virt = Duration::ZERO;
+    let mut epochs = roster_sim::epochs::EpochCounts::default();
+    let mut cold_max = 0;
+    let mut per_fault_max = 0.0f64;
     let (_, wall) = timed(|| {
         for seed in a..b {
             let o = World::new(configure(seed, &args), false).run();
@@ -150,6 +154,15 @@ fn main() -> ExitCode {
             totals.read_stalls += s.read_stalls;
             totals.ops += s.ops;
             virt += s.end;
+            epochs.cold += s.epochs.cold;
+            epochs.faulty += s.epochs.faulty;
+            epochs.faults += s.epochs.faults;
+            epochs.settle += s.epochs.settle;
+            epochs.quiet += s.epochs.quiet;
+            cold_max = cold_max.max(s.epochs.cold);
+            if s.epochs.faults > 0 {
+                per_fault_max = per_fault_max.max(s.epochs.faulty as f64 / s.epochs.faults as f64);
+            }
             if let Some(c) = s.converged_after {
                 converge.push(c);
             }
@@ -178,6 +191,9 @@ fn main() -> ExitCode {
         totals.read_stalls,
         totals.black_holed,
         totals.ops
+    );
+    println!(
+        "slot tables installed: {epochs}; cold start at most {cold_max}, at most {per_fault_max:.2} per fault in a run"
     );
     println!(
         "convergence after healing: p50 {:?}, p90 {:?}, p99 {:?}, max {:?}",

@@ -108,6 +108,8 @@ pub struct Stats {
     pub end: Duration,
     /// Time from healing to convergence.
     pub converged_after: Option<Duration>,
+    /// Slot tables installed per phase (check (d)).
+    pub epochs: crate::epochs::EpochCounts,
 }
 
 /// The outcome of a run.
@@ -136,6 +138,7 @@ pub struct World {
     net: Net,
     workload: Workload,
     checker: Checker,
+    epochs: crate::epochs::Epochs,
     trace: Trace,
     stats: Stats,
     /// Connections whose opener was told `Connected`: (node, incarnation, its id).
@@ -176,6 +179,7 @@ impl World {
             layout: Layout::new(&cfg),
             workload: Workload::new(cfg.keys, cfg.hot, cfg.clients),
             checker: Checker::new(),
+            epochs: Default::default(),
             trace: Trace::new(64, full_trace),
             now: Instant::ZERO,
             queue: Queue::default(),
@@ -368,6 +372,8 @@ impl World {
             result = self.checker.on_table(who, t, kind == Kind::Meta);
         }
         if let (Ok(()), Machine::Meta(meta)) = (&result, m) {
+            self.epochs
+                .on_meta_table(self.now, meta.state().table.epoch().0);
             result = self
                 .checker
                 .on_meta(meta.id(), meta.is_leader(), meta.term());
@@ -729,6 +735,7 @@ impl World {
         if total == 0 {
             return;
         }
+        self.epochs.on_fault();
         let mut r = self.rng.below(u64::from(total)) as u32;
         let servers = self.servers();
         if r < f.crash {
@@ -909,6 +916,7 @@ impl World {
             }
         }
         self.healed_at = Some(self.now);
+        self.epochs.on_heal();
         self.record("healed", 0, None, None);
         self.queue.push(self.now + ms(200), Ev::Probe);
     }
@@ -918,11 +926,22 @@ impl World {
         let healed = self.healed_at.unwrap_or(self.now);
         match self.converged() {
             Ok(()) => {
-                self.stats.converged_after = Some(self.now - healed);
-                self.done = true;
+                let first = self.stats.converged_after.unwrap_or(self.now - healed);
+                self.stats.converged_after = Some(first);
+                // Check (d): the run goes on quietly for a while, then the bounds.
+                match self.epochs.on_converged(self.now) {
+                    Some(at) => self.queue.push(at, Ev::Probe),
+                    None => match self.epochs.check() {
+                        Ok(()) => self.done = true,
+                        Err(v) => self.fail(v),
+                    },
+                }
             }
             Err(why) => {
-                if self.now - healed > self.cfg.converge_bound {
+                // Once converged, the settle and quiet periods only wait (workload churn).
+                if self.now - healed > self.cfg.converge_bound
+                    && self.stats.converged_after.is_none()
+                {
                     self.fail(Violation {
                         property: "liveness: converged within the bound after healing",
                         detail: format!(
@@ -1101,6 +1120,7 @@ impl World {
             self.handle(ev);
         }
         self.stats.end = self.now - Instant::ZERO;
+        self.stats.epochs = self.epochs.counts;
         let failure = self.failure.take().map(|v| {
             let nodes = &self.nodes;
             let names = |i: usize| nodes.get(i).map_or_else(|| "-".into(), NodeSlot::name);

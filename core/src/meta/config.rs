@@ -30,8 +30,18 @@ pub struct MetaConfig {
     pub slot_count: SlotCount,
     /// Replicas per slot, leader included (default 2).
     pub replicas: usize,
-    /// Balancing moves per arrangement round (default 6).
+    /// Balancing moves per arrangement round (default: unlimited, the round's whole plan).
     pub max_moves: usize,
+    /// A new cluster's table is placed once no data node joined for this long (counted
+    /// from each join, at most 5 windows from the first; default 2 s).
+    pub start_window: Duration,
+    /// A new cluster's table is placed as soon as this many data nodes joined (0, the
+    /// default: only the start window decides).
+    pub expected_data_nodes: usize,
+    /// Protection mode: at most this percentage of the data nodes, and of the session
+    /// nodes, is expelled per lease period, and always at least one (default 50; 100 turns
+    /// protection off).
+    pub max_expel_percent: u32,
     /// A session or data node that is not heard from for this long leaves (default 10 s).
     pub lease: Duration,
     /// One consensus tick (default 100 ms); the leader also re-evaluates leases and the
@@ -59,7 +69,10 @@ impl MetaConfig {
             peers,
             slot_count: SlotCount::DEFAULT,
             replicas: 2,
-            max_moves: 6,
+            max_moves: crate::meta::ArrangeConfig::UNLIMITED,
+            start_window: Duration::from_secs(2),
+            expected_data_nodes: 0,
+            max_expel_percent: 50,
             lease: Duration::from_secs(10),
             tick: Duration::from_millis(100),
             connect_timeout: crate::net::DEFAULT_CONNECT_TIMEOUT,
@@ -124,6 +137,9 @@ impl MetaConfig {
         if self.max_moves == 0 {
             return bad("max_moves", "0 would never balance".into());
         }
+        if self.max_expel_percent > 100 {
+            return bad("max_expel_percent", "a percentage is at most 100".into());
+        }
         if self.tick.is_zero() {
             return bad("tick", "must be positive".into());
         }
@@ -169,6 +185,7 @@ mod tests {
         assert_eq!(field(|c| c.replicas = 0), "replicas");
         assert_eq!(field(|c| c.max_moves = 0), "max_moves");
         assert_eq!(field(|c| c.tick = Duration::ZERO), "tick");
+        assert_eq!(field(|c| c.max_expel_percent = 101), "max_expel_percent");
         assert_eq!(field(|c| c.lease = c.tick), "lease");
         assert_eq!(
             field(|c| c.reconnect_backoff.initial = Duration::ZERO),

@@ -131,18 +131,19 @@ impl Leases {
         self.deadline.clear();
     }
 
-    /// Members whose lease ran out by `now`. Deadlines of processes that are no longer
-    /// members are dropped.
+    /// Members whose lease ran out by `now`, longest silent first. Deadlines of processes
+    /// that are no longer members are dropped.
     pub fn expired(&mut self, members: &Members, now: Instant) -> Vec<ProcessId> {
         self.deadline.retain(|p, _| members.contains(*p));
         let mut out = Vec::new();
         for m in members.iter() {
             let due = *self.deadline.entry(m.process).or_insert(now + self.lease);
             if due <= now {
-                out.push(m.process);
+                out.push((due, m.process));
             }
         }
-        out
+        out.sort();
+        out.into_iter().map(|(_, p)| p).collect()
     }
 }
 

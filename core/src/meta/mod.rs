@@ -2,7 +2,9 @@
 //!
 //! - [`arrange`]: the next slot table as a pure function (§4.2).
 //! - [`SlotReports`]: data nodes' slot statuses and the stability check balancing waits for.
+//! - [`StartWindow`]: when a new cluster's table is placed (§4.2).
 //! - [`Members`], [`Leases`]: membership and leases (§4.7).
+//! - [`Protection`]: protection mode, the limit on expulsions per lease period (§4.7).
 //! - [`MetaState`], [`Command`]: the replicated state machine and its commands.
 //! - [`Persist`], [`PersistedLog`]: the records the driver persists and what they amount to.
 //! - [`LogWriter`]: the meta log file's format, recovery and compaction, as pure decisions.
@@ -18,19 +20,23 @@ mod log_file;
 mod membership;
 mod node;
 mod persisted;
+mod protection;
 mod reports;
+mod start;
 mod state;
 mod storage;
 
-pub use arrange::{ArrangeConfig, arrange};
+pub use arrange::{ArrangeConfig, arrange, is_cold};
 pub use config::{MetaConfig, MetaPeer};
 pub use consensus::{Consensus, Effect};
 pub use log_file::{FileWrite, LogWriter, Recovered, apply_write};
 pub use membership::{Leases, Members, RETIRED_MAX};
-pub use node::{MetaCommand, MetaError, MetaEvent, MetaNode};
+pub use node::{Installed, MetaCommand, MetaError, MetaEvent, MetaNode};
 pub use persisted::{Persist, PersistError, PersistedLog};
+pub use protection::Protection;
 /// raft-rs's consensus messages, which persist records carry.
 pub use raft::eraftpb;
 pub use reports::SlotReports;
+pub use start::StartWindow;
 pub use state::{Command, CommandBatch, MetaState, StateImage};
 pub use storage::MetaStorage;

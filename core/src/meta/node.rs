@@ -14,8 +14,11 @@
 //!
 //! Leader loop (every tick, and at once when a heartbeat brings a new member), only while the
 //! log is settled (everything proposed has been applied, so the state is the whole truth):
-//! propose in one entry the members to add or update, the expired leases, and the table
-//! [`arrange`] computes from the resulting membership.
+//! propose in one entry the members to add or update, the expired leases that protection
+//! mode lets go ([`Protection`]), and the table [`arrange`] computes from the resulting
+//! membership (a new cluster's table only once the [`StartWindow`] allows). When a table
+//! this node proposed is applied, it emits [`MetaEvent::TableInstalled`] once, so exactly
+//! one meta node reports each installed table.
 //!
 //! Hellos (`docs/protocol.md` §9): a `PeerHello` is negotiated; a version meta does not
 //! serve gets `ErrorReply` (`Unsupported`) and the connection is closed, version 2 on gets
@@ -31,19 +34,22 @@
 //! are named in the configuration, and raft-rs treats a peer that violates the protocol
 //! (e.g. contradicts committed entries) as a fatal bug.
 
-use super::arrange::{ArrangeConfig, arrange};
+use super::arrange::{ArrangeConfig, arrange, is_cold};
 use super::config::MetaConfig;
 use super::consensus::{Consensus, Effect};
 use super::membership::Leases;
 use super::persisted::{Persist, PersistError};
+use super::protection::Protection;
 use super::reports::SlotReports;
+use super::start::StartWindow;
 use super::state::{Command, CommandBatch, MetaState};
 use super::storage::MetaStorage;
 use crate::config::ConfigError;
 use crate::io::{ConnId, ConnIds, Input, Node, Output};
-use crate::model::{NodeId, ProcessId, Role, Text};
+use crate::model::{NodeId, ProcessId, Role, TableEpoch, Text};
 use crate::net::{Dials, Violation};
 use crate::rng::Rng;
+use crate::slot::SlotTable;
 use crate::time::Instant;
 use crate::wire::negotiate::{self, Agreement};
 use crate::wire::{
@@ -63,6 +69,23 @@ pub enum MetaCommand {}
 pub enum MetaEvent {
     /// Make this record durable before performing any later output (see `storage`).
     Persist(Persist),
+    /// A table this node proposed as leader was applied (for the log; nothing to do).
+    TableInstalled(Installed),
+}
+
+/// What an installed table changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Installed {
+    /// The new table's epoch.
+    pub epoch: TableEpoch,
+    /// Slots whose leader changed.
+    pub leaders_moved: usize,
+    /// Slots whose replica set (leader or followers) changed.
+    pub slots_changed: usize,
+    /// The fewest slots a live data process leads in the new table.
+    pub fewest_leaders: usize,
+    /// The most slots a live data process leads in the new table.
+    pub most_leaders: usize,
 }
 
 /// Why a meta node could not start.
@@ -127,6 +150,10 @@ pub struct MetaNode {
     leases: Leases,
     reports: SlotReports,
     joining: BTreeMap<NodeId, Member>,
+    start: StartWindow,
+    protection: Protection,
+    /// The table this node proposed and has not yet seen applied, with what it changes.
+    proposed: Option<(SlotTable, Installed)>,
     leading: bool,
     next_tick: Instant,
     out: VecDeque<Output<MetaEvent>>,
@@ -164,6 +191,8 @@ impl MetaNode {
                 (p.id, link)
             })
             .collect();
+        let (start_window, expected) = (config.start_window, config.expected_data_nodes);
+        let (lease, expel_percent) = (config.lease, config.max_expel_percent);
         let mut node = MetaNode {
             address: config.address_of(config.id).cloned().unwrap_or_default(),
             arrange: ArrangeConfig {
@@ -181,6 +210,9 @@ impl MetaNode {
             dials: Dials::new(connect_timeout),
             reports: SlotReports::default(),
             joining: BTreeMap::new(),
+            start: StartWindow::new(start_window, expected),
+            protection: Protection::new(lease, expel_percent),
+            proposed: None,
             leading: false,
             next_tick: Instant::ZERO,
             out: VecDeque::new(),
@@ -219,6 +251,13 @@ impl MetaNode {
     /// The applied replicated state.
     pub fn state(&self) -> &MetaState {
         self.consensus.state()
+    }
+
+    /// Protection mode: the processes whose lease ran out but that are kept as members,
+    /// because expelling them too would exceed the share allowed per lease period (empty
+    /// on followers).
+    pub fn protection(&self) -> &[ProcessId] {
+        self.protection.held()
     }
 
     fn send(&mut self, conn: ConnId, frame: Frame) {
@@ -419,18 +458,35 @@ impl MetaNode {
         for (_, member) in std::mem::take(&mut self.joining) {
             push(&mut next, Command::MemberUp { member });
         }
-        for process in self.leases.expired(&next.members, now) {
+        let expired = self.leases.expired(&next.members, now);
+        for process in self.protection.admit(&next.members, expired, now) {
             self.reports.remove(process);
             push(&mut next, Command::MemberExpired { process });
         }
         let live = next.members.data_processes();
-        if let Some(table) = arrange(&next.table, &live, &self.reports, &self.arrange) {
+        let may_place = !is_cold(&next.table) || self.start.ready(now, live.len());
+        let table = may_place
+            .then(|| arrange(&next.table, &live, &self.reports, &self.arrange))
+            .flatten();
+        if let Some(table) = table {
+            let mut leads: BTreeMap<ProcessId, usize> = live.iter().map(|&p| (p, 0)).collect();
+            for l in table.slots().filter_map(|(_, s)| s.leader) {
+                *leads.entry(l).or_default() += 1;
+            }
+            let installed = Installed {
+                epoch: table.epoch(),
+                leaders_moved: changed(&next.table, &table, |s| s.leader),
+                slots_changed: changed(&next.table, &table, |s| s.replicas().collect::<Vec<_>>()),
+                fewest_leaders: leads.values().copied().min().unwrap_or(0),
+                most_leaders: leads.values().copied().max().unwrap_or(0),
+            };
             push(
                 &mut next,
                 Command::TableInstalled {
                     table: table.to_view(),
                 },
             );
+            self.proposed = Some((table, installed));
         }
         if !commands.is_empty() {
             self.consensus.propose(&CommandBatch { commands });
@@ -457,6 +513,18 @@ impl MetaNode {
             self.leases.clear();
             self.reports.clear();
             self.joining.clear();
+            self.start.reset();
+            self.protection.clear();
+        }
+        // Reported once, by the proposer, when (and only if) its own table got applied.
+        let table = &self.consensus.state().table;
+        if let Some((proposed, installed)) = self.proposed.take() {
+            if *table == proposed {
+                let event = MetaEvent::TableInstalled(installed);
+                self.out.push_back(Output::Event(event));
+            } else if table.epoch() < proposed.epoch() {
+                self.proposed = Some((proposed, installed));
+            }
         }
         if self.consensus.take_changed() && leading {
             let view = self.consensus.state().cluster_view();
@@ -471,6 +539,18 @@ impl MetaNode {
             }
         }
     }
+}
+
+/// How many slots differ between `a` and `b` in `what`.
+fn changed<T: PartialEq>(
+    a: &SlotTable,
+    b: &SlotTable,
+    what: impl Fn(&crate::slot::Slot) -> T,
+) -> usize {
+    a.slots()
+        .zip(b.slots())
+        .filter(|((_, x), (_, y))| what(x) != what(y))
+        .count()
 }
 
 impl Node for MetaNode {
