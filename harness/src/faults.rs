@@ -7,7 +7,7 @@
 //! | `pause-<role>` | SIGSTOP | SIGCONT |
 //! | `partition-node` / `oneway-node` | nftables drop between a node and a set of nodes | rules removed |
 //! | `partition-client` / `oneway-client` | nftables drop between a client and its session | rules removed |
-//! | `netem-<role>` | `tc netem` delay ± jitter and loss on the host's veth | qdisc removed |
+//! | `netem-<role>` | `tc netem` delay ± jitter and loss on the host's veth (without netem in the kernel: a `tbf` rate limit and nftables random drops) | qdisc and drops removed |
 
 use crate::netns::{self, Direction, Topology};
 use crate::procs::{Node, Role};
@@ -68,6 +68,39 @@ impl Fault {
             h.extend(peers.iter().cloned());
         }
         h
+    }
+
+    /// The hosts whose clients it isolates or stops: a client host it targets (only it), and a
+    /// session it kills, pauses, degrades, or cuts from meta or data nodes (sessions do
+    /// not talk to each other, so a partition between sessions alone isolates none).
+    pub fn excusing_hosts(&self) -> Vec<String> {
+        let session = |h: &String| role_name(h) == "session";
+        let client = |h: &String| role_name(h) == "client";
+        match &self.action {
+            Action::Partition { peers, .. } => {
+                if client(&self.target) {
+                    // The session still serves its other clients.
+                    vec![self.target.clone()]
+                } else if session(&self.target) {
+                    if peers.iter().any(|p| !session(p)) {
+                        vec![self.target.clone()]
+                    } else {
+                        vec![]
+                    }
+                } else {
+                    peers.iter().filter(|p| session(p)).cloned().collect()
+                }
+            }
+            _ if session(&self.target) || client(&self.target) => vec![self.target.clone()],
+            _ => vec![],
+        }
+    }
+
+    /// Whether it touches meta or data nodes (writes and table changes may be delayed).
+    pub fn delays(&self) -> bool {
+        self.hosts()
+            .iter()
+            .any(|h| matches!(role_name(h), "meta" | "data"))
     }
 
     /// One line for the log and the report.
@@ -267,7 +300,11 @@ pub fn apply(f: &Fault, topo: &Topology, nodes: &mut [Node]) -> Result<(), Strin
             netns::partition(host, &peers, *dir)
         }
         Action::Netem { delay_ms, loss_pct } => {
-            netns::netem(host, *delay_ms, delay_ms / 4, *loss_pct)
+            let how = netns::netem(host, *delay_ms, delay_ms / 4, *loss_pct)?;
+            if how == netns::Degraded::TbfAndDrops {
+                eprintln!("  (no netem in this kernel: tbf 512kbit + random drops instead)");
+            }
+            Ok(())
         }
     }
 }
@@ -343,5 +380,32 @@ mod tests {
         assert_eq!(holds, [7, 15, 7, 15]);
         assert_eq!(f[0].target, "sess1");
         assert_eq!(f[2].target, "sess2");
+    }
+
+    #[test]
+    fn a_fault_excuses_the_clients_of_the_sessions_it_isolates_only() {
+        let part = |target: &str, peers: &[&str]| Fault {
+            kind: "p".into(),
+            target: target.into(),
+            action: Action::Partition {
+                peers: peers.iter().map(|p| p.to_string()).collect(),
+                dir: Direction::Both,
+            },
+            hold: Duration::from_secs(1),
+        };
+        assert!(
+            part("sess1", &["sess2", "sess3"])
+                .excusing_hosts()
+                .is_empty()
+        );
+        assert!(!part("sess1", &["sess2", "sess3"]).delays());
+        assert_eq!(part("sess1", &["data1"]).excusing_hosts(), ["sess1"]);
+        assert_eq!(
+            part("data1", &["meta1", "sess2"]).excusing_hosts(),
+            ["sess2"]
+        );
+        assert!(part("data1", &["meta1"]).excusing_hosts().is_empty());
+        assert!(part("data1", &["meta1"]).delays());
+        assert_eq!(part("cli1", &["sess2"]).excusing_hosts(), ["cli1"]);
     }
 }

@@ -228,26 +228,64 @@ fn nft(ns: &str, script: &str) -> Result<(), String> {
     }
 }
 
-/// Delays (`delay_ms` ± `jitter_ms`) and drops (`loss_pct`) what `host` sends.
-pub fn netem(host: &Host, delay_ms: u64, jitter_ms: u64, loss_pct: u64) -> Result<(), String> {
+/// How a degraded link was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Degraded {
+    /// `tc netem`: delay ± jitter and loss.
+    Netem,
+    /// The kernel has no netem (`CONFIG_NET_SCH_NETEM` unset): a `tbf` rate limit (a slow
+    /// link: delay under load, up to its latency bound) and nftables random drops.
+    TbfAndDrops,
+}
+
+/// Delays (`delay_ms` ± `jitter_ms`) and drops (`loss_pct`) what `host` sends and
+/// receives; falls back to [`Degraded::TbfAndDrops`] without netem.
+pub fn netem(
+    host: &Host,
+    delay_ms: u64,
+    jitter_ms: u64,
+    loss_pct: u64,
+) -> Result<Degraded, String> {
     let (d, j, l) = (
         format!("{delay_ms}ms"),
         format!("{jitter_ms}ms"),
         format!("{loss_pct}%"),
     );
-    in_ns(
-        &host.ns,
-        "tc",
-        &[
-            "qdisc", "replace", "dev", "eth0", "root", "netem", "delay", &d, &j, "loss", &l,
-        ],
-    )
-    .map(drop)
+    let tc = |args: &[&str]| in_ns(&host.ns, "tc", args);
+    match tc(&[
+        "qdisc", "replace", "dev", "eth0", "root", "netem", "delay", &d, &j, "loss", &l,
+    ]) {
+        Ok(_) => Ok(Degraded::Netem),
+        Err(e) if e.contains("unknown") => {
+            let latency = format!("{}ms", delay_ms * 2);
+            tc(&[
+                "qdisc", "replace", "dev", "eth0", "root", "tbf", "rate", "512kbit", "burst",
+                "16kbit", "latency", &latency,
+            ])?;
+            if loss_pct > 0 {
+                nft(
+                    &host.ns,
+                    &format!(
+                        "table inet harness_loss {{\n chain input {{ type filter hook input priority 0; \
+                         numgen random mod 100 < {loss_pct} drop; }}\n chain output {{ type filter hook \
+                         output priority 0; numgen random mod 100 < {loss_pct} drop; }}\n}}\n"
+                    ),
+                )?;
+            }
+            Ok(Degraded::TbfAndDrops)
+        }
+        Err(e) => Err(e),
+    }
 }
 
-/// Removes `host`'s netem.
+/// Removes `host`'s degraded link (either kind).
 pub fn heal_netem(host: &Host) {
     let _ = in_ns(&host.ns, "tc", &["qdisc", "del", "dev", "eth0", "root"]);
+    let _ = in_ns(
+        &host.ns,
+        "nft",
+        &["delete", "table", "inet", "harness_loss"],
+    );
 }
 
 #[cfg(test)]

@@ -145,6 +145,7 @@ struct Run {
     active_hosts: BTreeSet<String>,
     /// The active fault kills or pauses a session (what `--strict-failover` excuses not).
     active_node_fault: bool,
+    events: std::io::BufWriter<std::fs::File>,
 }
 
 /// Runs the harness; `Ok(true)` if no violation.
@@ -190,6 +191,9 @@ pub fn run(args: RunArgs) -> Result<bool, String> {
         &hosts.clients[..],
     ]
     .concat();
+    let events = std::fs::File::create(log_dir.join("events.log"))
+        .map(std::io::BufWriter::new)
+        .map_err(|e| format!("{}: {e}", log_dir.display()))?;
     let topo = Topology::create(&prefix, &names)?;
     let (tx, rx) = channel();
     let keys = (0..args.keys).map(|i| format!("svc.{i}")).collect();
@@ -216,6 +220,7 @@ pub fn run(args: RunArgs) -> Result<bool, String> {
         client_kills: 0,
         active_hosts: BTreeSet::new(),
         active_node_fault: false,
+        events,
         args,
     };
     let result = r.go(&hosts);
@@ -366,10 +371,12 @@ impl Run {
             }
             let wait = (until - now).min(Duration::from_millis(50));
             match self.rx.recv_timeout(wait) {
-                Ok((t, c, inc, line)) => {
-                    self.truth.line(t, c, inc, &line);
-                    while let Ok((t, c, inc, line)) = self.rx.try_recv() {
+                Ok(first) => {
+                    let mut next = Some(first);
+                    while let Some((t, c, inc, line)) = next {
+                        self.record(t, c, inc, &line);
                         self.truth.line(t, c, inc, &line);
+                        next = self.rx.try_recv().ok();
                     }
                 }
                 Err(_) => {}
@@ -379,6 +386,17 @@ impl Run {
             self.mark_affected();
             self.client_churn(now)?;
         }
+    }
+
+    /// Keeps every client event, stamped, in `events.log` (for reading a violation).
+    fn record(&mut self, t: Instant, c: usize, inc: u32, line: &str) {
+        use std::io::Write;
+        let at = t.saturating_duration_since(self.t0).as_secs_f64();
+        let _ = writeln!(
+            self.events,
+            "{at:.3} {}#{inc} {line}",
+            self.clients[c].host.name
+        );
     }
 
     /// Adds to the active fault's window the clients it touches now.
@@ -464,8 +482,15 @@ impl Run {
         ));
         self.start_cluster(hosts)?;
         self.note("cluster and clients started".into());
+        let start = Instant::now();
+        while !self.truth.all_registered() && start.elapsed() < CONVERGE_LIMIT {
+            self.pump(Duration::from_millis(50))?;
+        }
         match self.converge(CONVERGE_LIMIT)? {
-            Some(d) => self.note(format!("warm-up: lists correct after {d:?}")),
+            Some(_) => self.note(format!(
+                "warm-up: every publisher registered and listed after {:.2}s",
+                start.elapsed().as_secs_f64()
+            )),
             None => {
                 let why = self.truth.converged().err().unwrap_or_default();
                 return Err(format!("warm-up: lists not correct in time: {why}"));
@@ -488,8 +513,7 @@ impl Run {
 
     fn one_fault(&mut self, f: &Fault) -> Result<(), String> {
         self.note(format!("fault: {}", f.describe()));
-        let hosts = f.hosts();
-        self.active_hosts = hosts.iter().cloned().collect();
+        self.active_hosts = f.excusing_hosts().into_iter().collect();
         self.active_node_fault = matches!(f.action, faults::Action::Kill | faults::Action::Pause)
             && f.target.starts_with("sess");
         self.windows.push(Window {
@@ -497,9 +521,7 @@ impl Run {
             start: Instant::now(),
             end: None,
             clients: BTreeSet::new(),
-            delays: hosts
-                .iter()
-                .any(|h| h.starts_with("meta") || h.starts_with("data")),
+            delays: f.delays(),
         });
         self.kinds.entry(f.kind.clone()).or_default().count += 1;
         faults::apply(f, &self.topo, &mut self.nodes)?;
@@ -644,6 +666,7 @@ impl Run {
         let clean = violations.is_empty() && !interrupted;
         let _ = std::fs::write(self.log_dir.join("report.txt"), &out);
         let _ = std::fs::write(self.log_dir.join("faults.txt"), self.log.join("\n"));
+        let _ = std::io::Write::flush(&mut self.events);
         if clean && !self.args.keep_logs {
             let _ = std::fs::remove_dir_all(&self.log_dir);
         } else {

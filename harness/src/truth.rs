@@ -334,6 +334,11 @@ impl Truth {
         }
     }
 
+    /// Whether every live publisher is acknowledged.
+    pub fn all_registered(&self) -> bool {
+        self.live.values().all(|p| p.registered.is_some())
+    }
+
     /// Live publishers now (registered or not).
     pub fn live_publishers(&self) -> usize {
         self.live.len()
