@@ -84,6 +84,41 @@ fn kill_9_of_a_session_fails_clients_over_with_no_empty_list(c: Runtimes) {
     }
 }
 
+on!(a_killed_node_restarts_on_its_own_ports_at_once; mio = MIO, glommio = GLOMMIO);
+fn a_killed_node_restarts_on_its_own_ports_at_once(c: Runtimes) {
+    let (_meta, m) = meta();
+    let data_listen = format!("127.0.0.1:{}", free_port());
+    let client_listen = format!("127.0.0.1:{}", free_port());
+    let mut data = c.data_on(&m, 101, &data_listen);
+    let (mut session, a) = c.session_on(&m, 201, &client_listen, "info");
+    // Connections accepted on both ports: the kill leaves them in TIME_WAIT there.
+    let sub = subscribe(&a, "restart");
+    let _before = publish(&a, "restart", &names("before", 2));
+    wait_list(&sub, 0, &names("before", 2));
+    session.kill9();
+    data.kill9();
+    // Both bind their ports again at once: the kill leaves TIME_WAIT entries on them, and
+    // a glommio process's listeners outlive it by some milliseconds (the kernel tears its
+    // io_uring down after the process is gone). The helpers fail on a start-up error.
+    let _data = c.data_on(&m, 101, &data_listen);
+    let (mut session, again) = c.session_on(&m, 201, &client_listen, "info");
+    assert_eq!(again, a, "the session took clients on the same address");
+    // And serve: a publisher through the restarted session reaches the subscriber.
+    let _after = publish(&a, "restart", &["after:80".into()]);
+    sub.wait_stdout(0, "the new publisher", |l| {
+        payloads(l).contains(&"after:80".to_string())
+    });
+    // The same after a clean stop.
+    session.signal("TERM");
+    let (status, log) = session.wait_exit();
+    assert!(status.success(), "a clean stop: {log}");
+    let (_session, _) = c.session_on(&m, 201, &client_listen, "info");
+    let _last = publish(&a, "restart", &["last:80".into()]);
+    sub.wait_stdout(0, "a publisher through the session started again", |l| {
+        payloads(l).contains(&"last:80".to_string())
+    });
+}
+
 on!(a_three_node_meta_cluster_survives_the_loss_of_its_leader; mio = MIO, glommio = GLOMMIO);
 fn a_three_node_meta_cluster_survives_the_loss_of_its_leader(c: Runtimes) {
     let group = MetaGroup::new(&format!("meta3-{:?}-{:?}", c.data, c.session), &[]);

@@ -4,7 +4,6 @@
 
 use crate::shard::Shard;
 use crate::shards::ShardStart;
-use glommio::net::TcpListener;
 use glommio::{GlommioError, LocalExecutorBuilder, Placement};
 use roster_core::io::Node;
 use roster_shell::Readiness;
@@ -65,14 +64,13 @@ where
     let mut listeners = Vec::new();
     let mut addrs = Vec::new();
     for &(kind, addr) in &start.listeners {
-        let bound = TcpListener::bind(addr).and_then(|l| Ok((l.local_addr()?, l)));
+        let bound = crate::listen::bind(addr).and_then(|l| Ok((l.local_addr()?, l)));
         match bound {
             Ok((a, l)) => {
                 addrs.push(a);
                 listeners.push((l, kind));
             }
             Err(e) => {
-                let e = io::Error::from(e);
                 let why = io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"));
                 let _ = start.report.send(Err(why));
                 return Ok(());

@@ -11,6 +11,7 @@
 //! - [`roles`]: data and session nodes as shards (their listener plans and identities).
 //! - `executor`: one shard's thread and executor, and its start-up errors (Linux only;
 //!   elsewhere `unsupported` says so).
+//! - `listen`: listening sockets a restarted process can bind at once (`SO_REUSEADDR`).
 //! - `shard`: the event loop of one shard; `conn`: one connection's task; `signal`: the
 //!   wake-up between a shard's tasks.
 
@@ -21,6 +22,8 @@ pub mod shards;
 mod conn;
 #[cfg(target_os = "linux")]
 mod executor;
+#[cfg(target_os = "linux")]
+mod listen;
 #[cfg(target_os = "linux")]
 mod shard;
 #[cfg(target_os = "linux")]

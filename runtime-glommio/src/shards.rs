@@ -191,11 +191,33 @@ fn check_fixed_ports(plan: &[ListenerPlan], count: usize) -> io::Result<()> {
             fixed.push(addr);
         }
     }
-    fixed.into_iter().try_for_each(probe_exclusive)
+    fixed.into_iter().try_for_each(probe_until_released)
 }
 
-/// An exclusive bind, dropped at once: fails if anyone holds `addr`.
-fn probe_exclusive(addr: SocketAddr) -> io::Result<()> {
+/// How long start-up waits for a fixed port to be released by the process this one
+/// replaces. A killed glommio process's sockets outlive it until the kernel has torn its
+/// io_uring down, some milliseconds later (longer on a loaded host), so a supervisor that
+/// restarts at once would otherwise find the port busy.
+const PORT_RELEASE_WAIT: Duration = Duration::from_secs(5);
+
+/// [`probe_exclusive`], retried while the port is in use, for at most
+/// [`PORT_RELEASE_WAIT`]; a port another live process holds is still refused after that.
+fn probe_until_released(addr: SocketAddr) -> io::Result<()> {
+    let deadline = Instant::now() + PORT_RELEASE_WAIT;
+    loop {
+        match probe_exclusive(addr) {
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// An exclusive bind, dropped at once: fails if anyone holds `addr`. It sets
+/// `SO_REUSEADDR` (std does), so the TIME_WAIT entries a killed listener of ours leaves
+/// (`listen` sets it too) do not block it; a listener does.
+pub(crate) fn probe_exclusive(addr: SocketAddr) -> io::Result<()> {
     std::net::TcpListener::bind(addr)
         .map(drop)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))

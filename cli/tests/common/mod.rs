@@ -288,16 +288,13 @@ pub fn meta() -> (Proc, String) {
 
 impl Runtimes {
     pub fn data(self, meta: &str, id: u64) -> Proc {
+        self.data_on(meta, id, "127.0.0.1:0")
+    }
+
+    /// A data node listening on `listen` (with glommio shards, the ports after it too).
+    pub fn data_on(self, meta: &str, id: u64, listen: &str) -> Proc {
         let id = id.to_string();
-        let mut a = vec![
-            "data",
-            "--listen",
-            "127.0.0.1:0",
-            "--meta",
-            meta,
-            "--id",
-            &id,
-        ];
+        let mut a = vec!["data", "--listen", listen, "--meta", meta, "--id", &id];
         a.extend_from_slice(self.data.args());
         let p = Proc::start(&format!("data-{id}"), &args(&a));
         p.wait_stdout(0, "data listening", |l| l.starts_with("data listening"));
@@ -311,11 +308,16 @@ impl Runtimes {
 
     /// A session logging at `log` (a `ROSTER_LOG` filter).
     pub fn session_logging(self, meta: &str, id: u64, log: &str) -> (Proc, String) {
+        self.session_on(meta, id, "127.0.0.1:0", log)
+    }
+
+    /// A session taking clients on `client_listen`, logging at `log`.
+    pub fn session_on(self, meta: &str, id: u64, client_listen: &str, log: &str) -> (Proc, String) {
         let id = id.to_string();
         let a = self.session.with(&[
             "session",
             "--client-listen",
-            "127.0.0.1:0",
+            client_listen,
             "--listen",
             "127.0.0.1:0",
             "--meta",
