@@ -370,16 +370,11 @@ impl Run {
                 return Ok(());
             }
             let wait = (until - now).min(Duration::from_millis(50));
-            match self.rx.recv_timeout(wait) {
-                Ok(first) => {
-                    let mut next = Some(first);
-                    while let Some((t, c, inc, line)) = next {
-                        self.record(t, c, inc, &line);
-                        self.truth.line(t, c, inc, &line);
-                        next = self.rx.try_recv().ok();
-                    }
-                }
-                Err(_) => {}
+            let mut next = self.rx.recv_timeout(wait).ok();
+            while let Some((t, c, inc, line)) = next {
+                self.record(t, c, inc, &line);
+                self.truth.line(t, c, inc, &line);
+                next = self.rx.try_recv().ok();
             }
             let now = Instant::now();
             self.truth.tick(now);
