@@ -70,13 +70,21 @@ pub struct Node {
 }
 
 impl Node {
-    /// A node to be started with `args` after the role's subcommand.
-    pub fn new(role: Role, host: Host, args: Vec<String>, log_dir: &Path) -> Node {
+    /// A node to be started with `args` (the role's subcommand first), logging at
+    /// `log_filter` (a `ROSTER_LOG` value; `None`: info, and sessions' table installs).
+    pub fn new(
+        role: Role,
+        host: Host,
+        args: Vec<String>,
+        log_dir: &Path,
+        log_filter: Option<&str>,
+    ) -> Node {
         let log = log_dir.join(format!("{}.log", host.name));
         // The table epochs a session installs are logged at debug level by its hooks.
-        let log_filter = match role {
-            Role::Session => "info,roster_shell::hooks=debug".to_string(),
-            _ => "info".to_string(),
+        let log_filter = match (log_filter, role) {
+            (Some(f), _) => f.to_string(),
+            (None, Role::Session) => "info,roster_shell::hooks=debug".to_string(),
+            (None, _) => "info".to_string(),
         };
         Node {
             role,

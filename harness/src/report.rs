@@ -124,26 +124,31 @@ pub struct KindStats {
     pub excused_gaps: usize,
     /// The longest excused gap.
     pub longest_gap: Duration,
+    /// The longest stretch in which some list was wrong, counted for the fault during
+    /// which (from its start to the next fault's) it began; client kills and churn in that
+    /// time count too.
+    pub longest_wrong: Duration,
 }
 
 /// Formats the kinds' table.
 pub fn table(kinds: &BTreeMap<String, KindStats>) -> String {
     let ms = |d: Duration| d.as_millis();
     let mut s = format!(
-        "{:<18} {:>5} {:>9} {:>9} {:>9} {:>7} {:>9}\n",
-        "fault kind", "count", "conv p50", "conv p99", "conv max", "gaps", "gap max"
+        "{:<18} {:>5} {:>9} {:>9} {:>9} {:>10} {:>7} {:>9}\n",
+        "fault kind", "count", "conv p50", "conv p99", "conv max", "wrong max", "gaps", "gap max"
     );
     for (k, st) in kinds {
         let mut c = st.convergence.clone();
         c.sort();
         let _ = writeln!(
             s,
-            "{:<18} {:>5} {:>7}ms {:>7}ms {:>7}ms {:>7} {:>7}ms",
+            "{:<18} {:>5} {:>7}ms {:>7}ms {:>7}ms {:>8}ms {:>7} {:>7}ms",
             k,
             st.count,
             ms(percentile(&c, 50.0)),
             ms(percentile(&c, 99.0)),
             ms(c.last().copied().unwrap_or_default()),
+            ms(st.longest_wrong),
             st.excused_gaps,
             ms(st.longest_gap)
         );

@@ -85,6 +85,9 @@ pub struct RunArgs {
     /// Keep the log directory after a clean run too.
     #[arg(long)]
     pub keep_logs: bool,
+    /// `ROSTER_LOG` of every node (default: info, and the sessions' table installs).
+    #[arg(long, value_name = "FILTER")]
+    pub node_log: Option<String>,
     /// Namespace name base; the run's prefix is this plus the harness's pid.
     #[arg(long, default_value = "rh")]
     pub prefix: String,
@@ -146,6 +149,9 @@ struct Run {
     /// The active fault kills or pauses a session (what `--strict-failover` excuses not).
     active_node_fault: bool,
     events: std::io::BufWriter<std::fs::File>,
+    /// Since when some list is wrong (None: all correct), and the fault it counts for.
+    wrong_since: Option<(Instant, Option<String>)>,
+    current_kind: Option<String>,
 }
 
 /// Runs the harness; `Ok(true)` if no violation.
@@ -221,6 +227,8 @@ pub fn run(args: RunArgs) -> Result<bool, String> {
         active_hosts: BTreeSet::new(),
         active_node_fault: false,
         events,
+        wrong_since: None,
+        current_kind: None,
         args,
     };
     let result = r.go(&hosts);
@@ -271,6 +279,7 @@ impl Run {
                 self.topo.host(m).clone(),
                 a,
                 &self.log_dir,
+                self.args.node_log.as_deref(),
             ));
         }
         for (i, d) in hosts.datas.iter().enumerate() {
@@ -284,6 +293,7 @@ impl Run {
                 self.topo.host(d).clone(),
                 a,
                 &self.log_dir,
+                self.args.node_log.as_deref(),
             ));
         }
         for (i, x) in hosts.sessions.iter().enumerate() {
@@ -301,6 +311,7 @@ impl Run {
                 self.topo.host(x).clone(),
                 a,
                 &self.log_dir,
+                self.args.node_log.as_deref(),
             ));
         }
         for n in &mut self.nodes {
@@ -378,8 +389,23 @@ impl Run {
             }
             let now = Instant::now();
             self.truth.tick(now);
+            self.watch_lists(now);
             self.mark_affected();
             self.client_churn(now)?;
+        }
+    }
+
+    /// Measures the stretches in which some list is wrong, for the current fault's kind.
+    fn watch_lists(&mut self, now: Instant) {
+        let ok = self.truth.converged().is_ok();
+        if !ok && self.wrong_since.is_none() {
+            self.wrong_since = Some((now, self.current_kind.clone()));
+        } else if ok && let Some((since, kind)) = self.wrong_since.take() {
+            // Counted for the fault during which the lists went wrong.
+            if let Some(k) = kind {
+                let st = self.kinds.entry(k).or_default();
+                st.longest_wrong = st.longest_wrong.max(now - since);
+            }
         }
     }
 
@@ -519,6 +545,7 @@ impl Run {
             delays: f.delays(),
         });
         self.kinds.entry(f.kind.clone()).or_default().count += 1;
+        self.current_kind = Some(f.kind.clone());
         faults::apply(f, &self.topo, &mut self.nodes)?;
         self.pump(f.hold)?;
         faults::heal(
