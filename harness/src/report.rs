@@ -20,6 +20,9 @@ pub struct Window {
     /// Clients whose own host or session the fault touched: their publishers and their
     /// subscriptions are excused.
     pub clients: BTreeSet<usize>,
+    /// Clients whose own lists only are excused (`--strict-failover`: on a session killed
+    /// or paused, which cannot push to them; their publishers must stay listed).
+    pub subscribers: BTreeSet<usize>,
     /// Touches meta or data nodes: publishers not yet listed are excused (late gaps).
     pub delays: bool,
 }
@@ -36,6 +39,7 @@ pub fn excuse(gap: &Gap, windows: &[Window], run_end: Instant) -> Option<String>
         .filter(|w| {
             w.clients.contains(&gap.pub_client)
                 || w.clients.contains(&gap.sub_client)
+                || w.subscribers.contains(&gap.sub_client)
                 || (w.delays && !gap.disappeared)
         })
         .collect();
@@ -181,6 +185,7 @@ mod tests {
             start: s(a),
             end: Some(s(b)),
             clients: clients.iter().copied().collect(),
+            subscribers: BTreeSet::new(),
             delays,
         };
         let g = gap(s(5), s(8), true);
@@ -197,6 +202,23 @@ mod tests {
         );
         let chained = [w(4, 6, &[2], false), w(6, 9, &[1], false)];
         assert!(excuse(&g, &chained, s(99)).is_some(), "windows chain");
+        let subs_only = Window {
+            subscribers: [1].into(),
+            ..w(4, 9, &[], false)
+        };
+        assert!(
+            excuse(&g, std::slice::from_ref(&subs_only), s(99)).is_none(),
+            "its publisher"
+        );
+        let own_list = Gap {
+            sub_client: 1,
+            pub_client: 3,
+            ..g.clone()
+        };
+        assert!(
+            excuse(&own_list, &[subs_only], s(99)).is_some(),
+            "its own list"
+        );
         let late = gap(s(0), s(8), false);
         assert!(excuse(&late, &[w(4, 9, &[], true)], s(99)).is_some());
         assert!(excuse(&late, &[w(6, 9, &[], true)], s(99)).is_none());

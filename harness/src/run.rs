@@ -447,22 +447,25 @@ impl Run {
             return;
         }
         let hosts = self.active_hosts.clone();
-        let mut add = Vec::new();
+        let strict = self.args.strict_failover && self.active_node_fault;
+        let touches_session = hosts.iter().any(|h| h.starts_with("sess"));
+        let (mut add, mut add_subs) = (Vec::new(), Vec::new());
         for (&c, session) in &self.truth.sessions {
             let on = session.as_deref().and_then(|a| self.session_host(a));
-            let client_host = &self.clients[c].host.name;
-            let touches_session = hosts.iter().any(|h| h.starts_with("sess"));
-            let strict_exempt = self.args.strict_failover && self.active_node_fault;
-            if hosts.contains(client_host)
-                || (!strict_exempt
-                    && (on.as_ref().is_some_and(|s| hosts.contains(s))
-                        || (on.is_none() && touches_session)))
-            {
+            let on_touched =
+                on.as_ref().is_some_and(|s| hosts.contains(s)) || (on.is_none() && touches_session);
+            if hosts.contains(&self.clients[c].host.name) {
+                add.push(c);
+            } else if on_touched && strict {
+                // Its session cannot push to it, but its publishers must stay listed.
+                add_subs.push(c);
+            } else if on_touched {
                 add.push(c);
             }
         }
         if let Some(w) = self.windows.last_mut() {
             w.clients.extend(add);
+            w.subscribers.extend(add_subs);
         }
     }
 
@@ -562,6 +565,7 @@ impl Run {
             start: Instant::now(),
             end: None,
             clients: BTreeSet::new(),
+            subscribers: BTreeSet::new(),
             delays: f.delays(),
         });
         self.kinds.entry(f.kind.clone()).or_default().count += 1;
@@ -578,7 +582,11 @@ impl Run {
         let healed = Instant::now();
         self.note(format!("healed {}", f.kind));
         let converged = self.converge(CONVERGE_LIMIT)?;
-        let allowance = if self.windows.last().is_some_and(|w| !w.clients.is_empty()) {
+        let allowance = if self
+            .windows
+            .last()
+            .is_some_and(|w| !w.clients.is_empty() || !w.subscribers.is_empty())
+        {
             FAILOVER
         } else {
             match self.args.timing {
