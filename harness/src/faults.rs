@@ -10,7 +10,7 @@
 //! | `netem-<role>` | `tc netem` delay ± jitter and loss on the host's veth (without netem in the kernel: a `tbf` rate limit and nftables random drops) | qdisc and drops removed |
 
 use crate::netns::{self, Direction, Topology};
-use crate::procs::{Node, Role};
+use crate::procs::Node;
 use crate::rng::Rng;
 use std::path::Path;
 use std::time::Duration;
@@ -338,16 +338,6 @@ fn node<'a>(nodes: &'a mut [Node], name: &str) -> Result<&'a mut Node, String> {
         .iter_mut()
         .find(|n| n.host.name == name)
         .ok_or_else(|| format!("no node {name}"))
-}
-
-/// The role of a node host name.
-pub fn role_of(name: &str) -> Option<Role> {
-    match role_name(name) {
-        "meta" => Some(Role::Meta),
-        "data" => Some(Role::Data),
-        "session" => Some(Role::Session),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

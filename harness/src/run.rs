@@ -619,7 +619,28 @@ impl Run {
             }
         }
         let rest = HEAL_MIN.saturating_sub(healed.elapsed());
-        self.pump(rest)
+        self.pump(rest)?;
+        self.check_nodes()
+    }
+
+    /// Every node runs (none is down by a fault between faults): one that exited by
+    /// itself is a violation, and is restarted so the run goes on.
+    fn check_nodes(&mut self) -> Result<(), String> {
+        let mut died = Vec::new();
+        for n in &mut self.nodes {
+            if !n.running() {
+                died.push(n.host.name.clone());
+                n.start(&self.roster, RESTART_PATIENCE)?;
+            }
+        }
+        for name in died {
+            self.note(format!("{name} had exited by itself; restarted"));
+            self.truth.violations.push(crate::truth::Violation {
+                at: Instant::now(),
+                what: format!("{name} exited by itself (see {name}.log)"),
+            });
+        }
+        Ok(())
     }
 }
 
