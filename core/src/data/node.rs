@@ -398,8 +398,8 @@ impl DataNode {
             Message::ResyncPage(pg) => {
                 self.pending.remove(&(conn, id));
                 let slot = pg.slot;
-                self.follower_step(now, conn, p, slot, |f, store, _, keys| {
-                    f.on_page(store, (id, pg), keys)
+                self.follower_step(now, conn, p, slot, |f, store, now, keys| {
+                    f.on_page(store, (id, pg), keys, now)
                 });
             }
             Message::Refused(_) | Message::ErrorReply(_) => {

@@ -1099,6 +1099,7 @@ fn replica_follower_ignores_answers_to_abandoned_requests() {
                 digest: Digest::of([(&Text::from("a"), RegisterVersion::new(1, 1))]),
             })
             .collect(),
+        tombstoned: Vec::new(),
     };
     let page = |keys: &[u64]| ResyncPage {
         slot,
@@ -1115,6 +1116,7 @@ fn replica_follower_ignores_answers_to_abandoned_requests() {
             })
             .collect(),
         next: None,
+        tombstones: Vec::new(),
     };
     let mut f = Follower::new(Some(leader), epoch, LeaderEpoch(0), 0);
     // Subscription 10 abandoned, subscription 11 current.
@@ -1129,11 +1131,12 @@ fn replica_follower_ignores_answers_to_abandoned_requests() {
     };
     f.request = (ConnId(1), 12);
     // A stale page (fetch 9) holding only key 1: ignored, nothing dropped or applied.
-    assert_eq!(f.on_page(&mut store, (9, page(&[1])), 8), Next::Nothing);
+    let t = Instant::ZERO;
+    assert_eq!(f.on_page(&mut store, (9, page(&[1])), 8, t), Next::Nothing);
     assert!(store.datums().next().is_none());
     // The current page applies both keys and ends the resync.
     assert_eq!(
-        f.on_page(&mut store, (12, page(&[1, 2])), 8),
+        f.on_page(&mut store, (12, page(&[1, 2])), 8, t),
         Next::Subscribe
     );
     assert_eq!(store.datums().count(), 2);
