@@ -29,6 +29,10 @@ struct Args {
     /// Override the shape: META,DATA,SESSIONS,CLIENTS (e.g. 3,5,3,50).
     #[arg(long)]
     shape: Option<String>,
+    /// Override the liveness bound (virtual seconds after healing): a slow seed then fails
+    /// and reports what had not converged by then.
+    #[arg(long)]
+    converge_secs: Option<u64>,
 }
 
 /// Wall-clock time, only to report throughput: it never feeds the simulation.
@@ -47,6 +51,9 @@ fn configure(seed: u64, args: &Args) -> SimConfig {
     };
     if let Some(s) = args.fault_secs {
         c.fault_phase = Duration::from_secs(s);
+    }
+    if let Some(s) = args.converge_secs {
+        c.converge_bound = Duration::from_secs(s);
     }
     if let Some(shape) = &args.shape {
         let v: Vec<usize> = shape.split(',').filter_map(|x| x.parse().ok()).collect();
