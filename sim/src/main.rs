@@ -139,6 +139,7 @@ fn main() -> ExitCode {
     };
     let mut failed = Vec::new();
     let mut converge = Vec::new();
+    let mut slowest = Vec::new();
     let mut totals = roster_sim::Stats::default();
     let mut virt = Duration::ZERO;
     let (_, wall) = timed(|| {
@@ -159,6 +160,7 @@ fn main() -> ExitCode {
             virt += s.end;
             if let Some(c) = s.converged_after {
                 converge.push(c);
+                slowest.push((c, seed));
             }
             if o.failure.is_some() {
                 report_failure(&o);
@@ -167,6 +169,8 @@ fn main() -> ExitCode {
         }
     });
     converge.sort();
+    slowest.sort_by(|a, b| b.cmp(a));
+    slowest.truncate(8);
     println!(
         "seeds {a}..{b}: {} passed, {} failed {:?}",
         (b - a) as usize - failed.len(),
@@ -193,6 +197,11 @@ fn main() -> ExitCode {
         percentile(&converge, 0.99),
         converge.last().copied().unwrap_or_default()
     );
+    let slow: Vec<String> = slowest
+        .iter()
+        .map(|(c, seed)| format!("{seed} ({c:?})"))
+        .collect();
+    println!("slowest to converge: {}", slow.join(", "));
     println!(
         "{} messages, {:?} virtual, in {:?} wall: {:.0} msg/s",
         totals.delivered,
