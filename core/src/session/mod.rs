@@ -78,6 +78,8 @@ use writes::{Write, Writer};
 pub(crate) enum Timer {
     Heartbeat,
     Scan,
+    /// A one-off scan soon after a link to a server came up or a new table arrived.
+    RepairScan,
     Reconnect,
     Writes(SlotId),
     Fetch(SlotId),
@@ -129,7 +131,12 @@ pub struct Session {
     agreements: BTreeMap<ConnId, Agreement>,
     /// The latest `now` handed in, stamped on frames as they are drained.
     now: Instant,
+    /// When the armed repair scan fires, if one is armed.
+    repair_scan_at: Option<Instant>,
 }
+
+/// How long a repair scan waits for the rest of a burst of link ups and table changes.
+const REPAIR_SCAN_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Session {
     /// A session with a validated configuration, drawing randomness from `seed`.
@@ -170,6 +177,7 @@ impl Session {
             sweep,
             agreements: BTreeMap::new(),
             now: Instant::ZERO,
+            repair_scan_at: None,
         })
     }
 
@@ -481,6 +489,9 @@ impl Session {
                     features: w.features,
                 };
                 self.agreements.insert(conn, agreement);
+                // A link to a data node (or meta) is up again: what was notified while it
+                // was down is lost, so scan now rather than at the next interval.
+                self.repair_scan_soon(now);
             }
             Message::Unknown(u) => self.unknown(conn, rid, u),
             message => self.on_reply(now, conn, rid, message),
@@ -593,6 +604,7 @@ impl Session {
                     self.registry.reindex(self.table.slot_count());
                     self.writer.reroute_all();
                     self.fetcher.reroute_all();
+                    self.repair_scan_soon(now);
                     self.out.event(SessionEvent::TableInstalled { epoch });
                 }
                 Err(crate::slot::TableError::Stale { .. }) => {}
@@ -609,6 +621,16 @@ impl Session {
             self.peers.set_members(&view.members, now, &mut self.out);
         }
         self.pump_all(now);
+    }
+
+    /// Arms one repair scan shortly (link ups and tables come in bursts: one scan covers
+    /// them), unless one is armed already. It does not move the periodic scan.
+    fn repair_scan_soon(&mut self, now: Instant) {
+        if self.repair_scan_at.is_none() {
+            let at = now + REPAIR_SCAN_DELAY;
+            self.repair_scan_at = Some(at);
+            self.timers.arm(at, Timer::RepairScan);
+        }
     }
 
     fn heartbeat(&mut self) {
@@ -633,6 +655,10 @@ impl Session {
                 self.scan(now);
                 self.timers
                     .arm(now + self.config.scan_interval, Timer::Scan);
+            }
+            Timer::RepairScan => {
+                self.repair_scan_at = None;
+                self.scan(now);
             }
             Timer::Reconnect => {
                 if let Some(at) = self.peers.reconnect_due(now, &mut self.out) {
