@@ -48,6 +48,9 @@ struct Owed {
     since: Option<DatumVersion>,
 }
 
+/// A removal in a write batch: key, register id, version.
+type Removal = (DataInfoId, Text, RegisterVersion);
+
 /// Why a loss may be excused, for the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Window {
@@ -78,7 +81,7 @@ pub struct Felt {
     /// (c) Subscriptions per (connection, key), as the session received them.
     subscriptions: BTreeMap<(usize, DataInfoId), std::collections::BTreeSet<Text>>,
     /// (b) Removals in write batches a data node has not answered yet.
-    batches: BTreeMap<(Who, ConnId, u64), Vec<(DataInfoId, Text, RegisterVersion)>>,
+    batches: BTreeMap<(Who, ConnId, u64), Vec<Removal>>,
     /// (a) Owed publications per key and register id.
     owed: BTreeMap<DataInfoId, BTreeMap<Text, Owed>>,
     /// (a) Publish requests in flight: (client, connection, request id) → (key, id).
