@@ -305,8 +305,11 @@ impl Session {
             }
             ReqKind::Fetch(slot) => {
                 let policy = (self.config.write_retry_limit, self.config.write_backoff);
-                if let Some(at) = self.fetcher.failed(slot, id, now, policy, &mut self.rng) {
-                    self.timers.arm(at, Timer::Fetch(slot));
+                match self.fetcher.failed(slot, id, now, policy, &mut self.rng) {
+                    Some(at) => self.timers.arm(at, Timer::Fetch(slot)),
+                    // Given up: keys wanted since the request left (a scan found them
+                    // newer) start a new round now, instead of waiting for the next scan.
+                    None => self.pump_fetch(now, slot),
                 }
             }
             ReqKind::Scan(_) => {}

@@ -1645,3 +1645,45 @@ fn a_resubscription_without_a_known_version_gets_the_whole_list_again() {
 }
 
 mod stall;
+
+#[test]
+fn keys_wanted_during_a_fetch_that_is_given_up_are_fetched_at_once() {
+    // Simulator seed 2: a scan found a key newer while the slot's fetch was failing; the
+    // fetch was given up and the key waited for the next scan, 5 s later.
+    let mut t = T::new();
+    let c = t.client(1);
+    t.frame(c, 50, sub(&key(1), "s1", None));
+    let refuse = |t: &mut T, sent: &[(ConnId, Frame)]| {
+        let (conn, f) = find(sent, is_fetch);
+        t.frame(
+            conn,
+            f.request_id,
+            crate::wire::ErrorReply {
+                code: crate::wire::ErrorCode::NotReady,
+                message: Text::from("not yet"),
+            },
+        );
+    };
+    // Five failures are retried after a backoff (below 1.6 s, so each retry is out, and
+    // not timed out, 2 s later).
+    for _ in 0..5 {
+        let sent = t.sent();
+        refuse(&mut t, &sent);
+        t.advance(Duration::from_secs(2));
+    }
+    let sixth = t.sent();
+    // Meanwhile a second key of the slot is wanted; the sixth failure gives the first up.
+    t.frame(c, 51, sub(&key(2), "s2", None));
+    assert_eq!(
+        count(&t.sent(), is_fetch),
+        0,
+        "one fetch per slot in flight"
+    );
+    refuse(&mut t, &sixth);
+    let sent = t.sent();
+    let (_, f) = find(&sent, is_fetch);
+    let Message::FetchDatums(fd) = &f.message else {
+        unreachable!()
+    };
+    assert_eq!(fd.data_info_ids, [key(2)], "the waiting key goes at once");
+}
