@@ -210,10 +210,48 @@ fn write_decode_seeds(rng: &mut XorShift) -> usize {
         ("seed-err-bad-version".to_owned(), with_header_byte(2, 2)),
         ("seed-err-too-large".to_owned(), too_large),
     ]);
+    seeds.extend(resync_page_seeds());
     for (name, bytes) in &seeds {
         fs::write(dir.join(name), bytes).expect("write seed");
     }
     seeds.len()
+}
+
+/// A resync page carrying tombstones (the appended field), and the same page as an older
+/// leader writes it (the body ends before the field, which decodes as none).
+fn resync_page_seeds() -> Vec<(String, Vec<u8>)> {
+    use roster_core::model::{DataInfoId, LeaderEpoch, RegisterVersion, SlotId, Text};
+    use roster_core::wire::{ReplicaTombstone, ResyncPage};
+    let page = ResyncPage {
+        slot: SlotId(5),
+        leader_epoch: LeaderEpoch(3),
+        datums: Vec::new(),
+        next: None,
+        tombstones: vec![ReplicaTombstone {
+            data_info_id: DataInfoId::new("svc", "i", "g"),
+            register_id: Text::from("r1"),
+            version: RegisterVersion::new(4, 2),
+        }],
+    };
+    let with = Frame::new(9, page.clone()).to_bytes().unwrap().to_vec();
+    let without = Frame::new(
+        9,
+        ResyncPage {
+            tombstones: Vec::new(),
+            ..page
+        },
+    )
+    .to_bytes()
+    .unwrap()
+    .to_vec();
+    // The empty field is its 4-byte count: cut it off and shorten body_len.
+    let mut old = without[..without.len() - 4].to_vec();
+    let body = u32::from_be_bytes(old[4..8].try_into().unwrap()) - 4;
+    old[4..8].copy_from_slice(&body.to_be_bytes());
+    vec![
+        ("seed-ok-35-ResyncPage-tombstones".to_owned(), with),
+        ("seed-ok-35-ResyncPage-older-leader".to_owned(), old),
+    ]
 }
 
 /// Random inputs that `check_roundtrip` turns into frames of as many distinct kinds as

@@ -17,6 +17,7 @@ pub mod check;
 pub mod cluster;
 pub mod config;
 pub mod epochs;
+pub mod felt;
 pub mod net;
 pub mod queue;
 pub mod trace;

@@ -29,6 +29,10 @@ struct Args {
     /// Override the shape: META,DATA,SESSIONS,CLIENTS (e.g. 3,5,3,50).
     #[arg(long)]
     shape: Option<String>,
+    /// Override the liveness bound (virtual seconds after healing): a slow seed then fails
+    /// and reports what had not converged by then.
+    #[arg(long)]
+    converge_secs: Option<u64>,
 }
 
 /// Wall-clock time, only to report throughput: it never feeds the simulation.
@@ -47,6 +51,9 @@ fn configure(seed: u64, args: &Args) -> SimConfig {
     };
     if let Some(s) = args.fault_secs {
         c.fault_phase = Duration::from_secs(s);
+    }
+    if let Some(s) = args.converge_secs {
+        c.converge_bound = Duration::from_secs(s);
     }
     if let Some(shape) = &args.shape {
         let v: Vec<usize> = shape.split(',').filter_map(|x| x.parse().ok()).collect();
@@ -133,6 +140,7 @@ fn main() -> ExitCode {
     };
     let mut failed = Vec::new();
     let mut converge = Vec::new();
+    let mut slowest = Vec::new();
     let mut totals = roster_sim::Stats::default();
     let mut virt = Duration::ZERO;
     let mut epochs = roster_sim::epochs::EpochCounts::default();
@@ -165,6 +173,7 @@ fn main() -> ExitCode {
             }
             if let Some(c) = s.converged_after {
                 converge.push(c);
+                slowest.push((c, seed));
             }
             if o.failure.is_some() {
                 report_failure(&o);
@@ -173,6 +182,8 @@ fn main() -> ExitCode {
         }
     });
     converge.sort();
+    slowest.sort_by(|a, b| b.cmp(a));
+    slowest.truncate(8);
     println!(
         "seeds {a}..{b}: {} passed, {} failed {:?}",
         (b - a) as usize - failed.len(),
@@ -202,6 +213,11 @@ fn main() -> ExitCode {
         percentile(&converge, 0.99),
         converge.last().copied().unwrap_or_default()
     );
+    let slow: Vec<String> = slowest
+        .iter()
+        .map(|(c, seed)| format!("{seed} ({c:?})"))
+        .collect();
+    println!("slowest to converge: {}", slow.join(", "));
     println!(
         "{} messages, {:?} virtual, in {:?} wall: {:.0} msg/s",
         totals.delivered,

@@ -10,6 +10,7 @@
 use crate::check::{Checker, Violation, Who};
 use crate::cluster::{Kind, Layout, Machine, MetaDisk, NodeSlot, Out};
 use crate::config::SimConfig;
+use crate::felt::{Felt, Window, Windows};
 use crate::net::{Fate, Net, NodeIx, Weather};
 use crate::queue::Queue;
 use crate::trace::{Record, Trace};
@@ -139,6 +140,9 @@ pub struct World {
     workload: Workload,
     checker: Checker,
     epochs: crate::epochs::Epochs,
+    /// Checks (a)–(c): what users feel while the run goes.
+    felt: Felt,
+    windows: Windows,
     trace: Trace,
     stats: Stats,
     /// Connections whose opener was told `Connected`: (node, incarnation, its id).
@@ -180,6 +184,8 @@ impl World {
             workload: Workload::new(cfg.keys, cfg.hot, cfg.clients),
             checker: Checker::new(),
             epochs: Default::default(),
+            felt: Felt::default(),
+            windows: Windows::defaults(),
             trace: Trace::new(64, full_trace),
             now: Instant::ZERO,
             queue: Queue::default(),
@@ -318,6 +324,7 @@ impl World {
         if self.nodes[ix].kind == Kind::Client {
             self.workload.reset(ix);
             self.checker.forget_client(who);
+            self.felt.forget_client(who);
         }
         let unaccepted = self.net.unaccepted_to(ix, who.inc);
         for c in unaccepted {
@@ -412,6 +419,9 @@ impl World {
                         self.fail(v);
                     }
                 }
+                if let Err(v) = self.felt_on_send(kind, who, conn, &frame) {
+                    self.fail(v);
+                }
                 let Some((c, end)) = self.net.lookup(ix, conn) else {
                     return;
                 };
@@ -464,6 +474,7 @@ impl World {
                     });
                 }
                 if let Some((c, end)) = self.net.lookup(ix, conn) {
+                    self.excuse_clients_of(c);
                     let at = self.net.close(c, end, self.now, &mut self.rng);
                     self.queue.push(
                         at,
@@ -481,9 +492,113 @@ impl World {
                 if let Err(v) = self.checker.on_client_event(who, &e) {
                     self.fail(v);
                 }
+                if let roster_core::client::Event::Update {
+                    data_info_id,
+                    version,
+                    publishers,
+                    ..
+                } = &e
+                {
+                    let now = self.now;
+                    if let Err(v) =
+                        self.felt
+                            .on_delivered(who, now, data_info_id, *version, publishers)
+                    {
+                        self.fail(v);
+                    }
+                }
             }
             Out::Persist(p) => self.nodes[ix].disk.write(&p),
             Out::Other => {}
+        }
+    }
+
+    /// Checks (a)–(c) on a frame a node sends.
+    fn felt_on_send(
+        &mut self,
+        kind: Kind,
+        who: Who,
+        conn: ConnId,
+        frame: &Frame,
+    ) -> Result<(), Violation> {
+        match (&frame.message, kind) {
+            (Message::Publish(p), Kind::Client) => {
+                let id = &p.publisher.register_id;
+                let at = (conn, frame.request_id);
+                self.felt
+                    .on_publish(who, at, &p.data_info_id, id, p.publisher.version);
+            }
+            (Message::Unpublish(u), Kind::Client) => {
+                self.felt
+                    .on_unpublish(&u.data_info_id, &u.register_id, u.version);
+            }
+            (Message::Push(p), Kind::Session) => {
+                if let Some((c, _)) = self.net.lookup(who.node, conn) {
+                    self.felt.on_wire_push(
+                        (who, conn),
+                        (c, frame.request_id),
+                        &p.data_info_id,
+                        p.version,
+                    )?;
+                }
+            }
+            (Message::PushDelta(p), Kind::Session) => {
+                if let Some((c, _)) = self.net.lookup(who.node, conn) {
+                    self.felt.on_wire_push(
+                        (who, conn),
+                        (c, frame.request_id),
+                        &p.data_info_id,
+                        p.version,
+                    )?;
+                }
+            }
+            (Message::WriteAccepted(_), Kind::Data) => {
+                self.felt.on_write_answer(who, conn, frame.request_id, true);
+            }
+            (Message::Refused(_) | Message::ErrorReply(_), Kind::Data) => {
+                self.felt
+                    .on_write_answer(who, conn, frame.request_id, false);
+            }
+            (Message::Datums(d), Kind::Data) => {
+                for datum in &d.datums {
+                    self.felt
+                        .on_served(&datum.data_info_id, datum.version, &datum.publishers);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A connection closes or breaks: a client at either end may fail over, and losses of
+    /// its publishers are excused for the failover window.
+    fn excuse_clients_of(&mut self, conn: usize) {
+        let until = self.now + self.windows.failover;
+        for e in self.net.conn(conn).ends {
+            if self.nodes[e.node].kind == Kind::Client && self.nodes[e.node].inc == e.inc {
+                let who = Who {
+                    node: e.node,
+                    inc: e.inc,
+                };
+                self.felt.excuse_client(who, until, Window::Connection);
+            }
+        }
+    }
+
+    /// A session stalls until `until`: its clients' losses are excused until then and a
+    /// failover window after.
+    fn excuse_clients_of_session(&mut self, session: NodeIx, until: Instant) {
+        let until = until + self.windows.failover;
+        for (c, _) in self.net.conns_of(session) {
+            for e in self.net.conn(c).ends {
+                if self.nodes[e.node].kind == Kind::Client && self.nodes[e.node].inc == e.inc {
+                    let who = Who {
+                        node: e.node,
+                        inc: e.inc,
+                    };
+                    self.felt.excuse_client(who, until, Window::Connection);
+                }
+            }
         }
     }
 
@@ -607,6 +722,29 @@ impl World {
                 if self.nodes[e.node].kind == Kind::Data {
                     self.checker
                         .on_data_receive(self.who(e.node), e.conn, &frame);
+                    if let Message::WriteBatch(b) = &frame.message {
+                        self.felt
+                            .on_write_batch(self.who(e.node), e.conn, frame.request_id, b);
+                    }
+                }
+                if self.nodes[e.node].kind == Kind::Session {
+                    match &frame.message {
+                        Message::Subscribe(s) => {
+                            self.felt
+                                .on_subscription(conn, &s.data_info_id, &s.register_id, true)
+                        }
+                        Message::Unsubscribe(s) => {
+                            self.felt
+                                .on_subscription(conn, &s.data_info_id, &s.register_id, false)
+                        }
+                        Message::Ack(_) => self.felt.on_push_ack(conn, frame.request_id),
+                        _ => {}
+                    }
+                }
+                if self.nodes[e.node].kind == Kind::Client
+                    && matches!(frame.message, Message::Ack(_))
+                {
+                    self.felt.on_ack(self.who(e.node), e.conn, frame.request_id);
                 }
                 self.step(e.node, |m, now| {
                     m.input(
@@ -650,6 +788,7 @@ impl World {
                 }
             }
             Ev::HangUp { conn, to } => {
+                self.excuse_clients_of(conn);
                 if let Some(e) = self.net.hang_up(conn, to) {
                     if self.alive(e.node, e.inc) {
                         self.record("closed", e.node, None, None);
@@ -664,6 +803,13 @@ impl World {
                     return;
                 }
                 let cmd: Command = self.workload.next_op(node, inc, &mut self.rng);
+                if let Command::Unpublish {
+                    data_info_id,
+                    register_id,
+                } = &cmd
+                {
+                    self.felt.on_unregister(data_info_id, register_id);
+                }
                 self.stats.ops += 1;
                 let detail = self.trace.full.then(|| format!("{cmd:?}"));
                 self.record("op", node, None, detail);
@@ -750,6 +896,11 @@ impl World {
                 self.nodes[n].host_down = self.rng.chance(0.5);
                 let d = ms(self.rng.range_inclusive(200, 12_000));
                 self.queue.push(self.now + d, Ev::Restart { node: n });
+                if self.nodes[n].kind == Kind::Data {
+                    // Its slots' only up-to-date copy may be gone with it.
+                    self.felt
+                        .excuse_servers(self.now + d + self.windows.servers);
+                }
             }
             return;
         }
@@ -761,6 +912,11 @@ impl World {
                 let until = (self.now + d).max(self.nodes[n].paused_until.unwrap_or(self.now));
                 self.nodes[n].paused_until = Some(until);
                 self.queue.push(until, Ev::Resume { node: n });
+                match self.nodes[n].kind {
+                    Kind::Data => self.felt.excuse_servers(until + self.windows.servers),
+                    Kind::Session => self.excuse_clients_of_session(n, until),
+                    _ => {}
+                }
                 self.record("pause", n, None, Some(format!("{d:?}")));
             }
             return;
@@ -854,6 +1010,8 @@ impl World {
         self.partitions.insert(id, pairs);
         let d = ms(self.rng.range_inclusive(500, 15_000));
         self.queue.push(self.now + d, Ev::Heal { partition: id });
+        self.felt
+            .excuse_servers(self.now + d + self.windows.servers);
     }
 
     /// A client stops reading its connections for 0.5–12 s (past its own idle timeout it
@@ -872,6 +1030,9 @@ impl World {
         let d = ms(self.rng.range_inclusive(500, 12_000));
         self.stats.read_stalls += 1;
         self.unread.insert(c, (self.now + d, Default::default()));
+        let who = self.who(c);
+        self.felt
+            .excuse_client(who, self.now + d + self.windows.failover, Window::ReadStall);
         let inc = self.nodes[c].inc;
         self.queue
             .push(self.now + d, Ev::ResumeReads { node: c, inc });

@@ -117,6 +117,9 @@ pub struct DataNode {
     agreements: BTreeMap<ConnId, Agreement>,
     /// The latest `now` handed in, stamped on frames as they are drained.
     now: Instant,
+    /// A session process or a slot appeared since the last tick: look for owners that a
+    /// newer incarnation of their node superseded.
+    superseded_due: bool,
 }
 
 fn error(code: ErrorCode, message: String) -> ErrorReply {
@@ -155,6 +158,7 @@ impl DataNode {
             session_liveness: BTreeMap::new(),
             agreements: BTreeMap::new(),
             now,
+            superseded_due: false,
         })
     }
 
@@ -309,6 +313,7 @@ impl DataNode {
                 self.notifier.add_session(conn);
                 self.session_liveness.insert(conn, Liveness::new(now));
                 self.leases.renew(h.process, now);
+                self.superseded_due = true;
                 // A (re)connected member session: reconcile the slots we lead with it.
                 if self.sessions_in_view.contains(&h.process) {
                     for s in self.led_slots() {
@@ -398,8 +403,8 @@ impl DataNode {
             Message::ResyncPage(pg) => {
                 self.pending.remove(&(conn, id));
                 let slot = pg.slot;
-                self.follower_step(now, conn, p, slot, |f, store, _, keys| {
-                    f.on_page(store, (id, pg), keys)
+                self.follower_step(now, conn, p, slot, |f, store, now, keys| {
+                    f.on_page(store, (id, pg), keys, now)
                 });
             }
             Message::Refused(_) | Message::ErrorReply(_) => {

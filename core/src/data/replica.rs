@@ -24,8 +24,8 @@ use crate::io::ConnId;
 use crate::model::{DataInfoId, LeaderEpoch, ProcessId, SlotId, Text};
 use crate::time::Instant;
 use crate::wire::{
-    DatumDigest, OpLogAppend, OpLogEntry, PageCursor, ReplicaDatum, ReplicaOp, ResyncDigests,
-    ResyncFetch, ResyncPage,
+    DatumDigest, OpLogAppend, OpLogEntry, PageCursor, ReplicaDatum, ReplicaOp, ReplicaTombstone,
+    ResyncDigests, ResyncFetch, ResyncPage,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -51,12 +51,15 @@ pub(crate) fn resync_digests(
                 digest: d.digest(),
             })
             .collect(),
+        tombstoned: store.tombstoned_keys().map(|k| (**k).clone()).collect(),
     }
 }
 
 /// One page of the publishers of `keys` after `after`, at most `max` publishers. Every
 /// requested key the leader has appears (even with no publishers), so the follower learns
-/// its version.
+/// its version; so does a key that only holds tombstones (at the default version). A key's
+/// tombstones travel with its last share of publishers and count towards `max`, but are
+/// never split: a page may exceed `max` by one key's tombstones.
 pub(crate) fn resync_page(
     store: &SlotStore,
     slot: SlotId,
@@ -68,6 +71,7 @@ pub(crate) fn resync_page(
     keys.sort();
     keys.dedup();
     let mut datums = Vec::new();
+    let mut tombstones = Vec::new();
     let mut count = 0;
     let mut next = None;
     for key in keys {
@@ -76,7 +80,9 @@ pub(crate) fn resync_page(
             Some(c) if *key == c.data_info_id => Some(c.register_id.as_str()),
             _ => None,
         };
-        let Some(d) = store.datum(key) else { continue };
+        let Some(d) = store.entry_of(key) else {
+            continue;
+        };
         if count >= max {
             // The previous key filled the page exactly; resume at this key.
             next = Some(PageCursor {
@@ -105,6 +111,15 @@ pub(crate) fn resync_page(
                 data_info_id: key.clone(),
                 register_id: l.publisher.register_id.clone(),
             });
+        } else {
+            for (register_id, version) in d.tombstones() {
+                tombstones.push(ReplicaTombstone {
+                    data_info_id: key.clone(),
+                    register_id: register_id.clone(),
+                    version,
+                });
+                count += 1;
+            }
         }
         datums.push(ReplicaDatum {
             data_info_id: key.clone(),
@@ -120,6 +135,7 @@ pub(crate) fn resync_page(
         leader_epoch: epoch,
         datums,
         next,
+        tombstones,
     }
 }
 
@@ -370,8 +386,13 @@ impl Follower {
         if !current || digests.leader_epoch != self.leader_epoch {
             return Next::Nothing;
         }
-        let leader_keys: BTreeSet<&DataInfoId> =
-            digests.datums.iter().map(|d| &d.data_info_id).collect();
+        let tombstoned: BTreeSet<&DataInfoId> = digests.tombstoned.iter().collect();
+        let leader_keys: BTreeSet<&DataInfoId> = digests
+            .datums
+            .iter()
+            .map(|d| &d.data_info_id)
+            .chain(tombstoned.iter().copied())
+            .collect();
         let stale: Vec<DataInfoId> = store
             .datums()
             .filter(|(k, _)| !leader_keys.contains(&***k))
@@ -380,16 +401,21 @@ impl Follower {
         for k in stale {
             store.drop_key(&k);
         }
-        let differing: Vec<DataInfoId> = digests
+        // Keys whose publishers differ, and every key holding tombstones: digests do not
+        // cover removals, and a follower that lacks one could, once promoted, accept a late
+        // write the removal should block (the publisher would come back).
+        let mut differing: BTreeSet<DataInfoId> = digests
             .datums
-            .into_iter()
+            .iter()
             .filter(|d| {
                 store
                     .datum(&d.data_info_id)
                     .is_none_or(|mine| mine.version() != d.version || mine.digest() != d.digest)
             })
-            .map(|d| d.data_info_id)
+            .map(|d| d.data_info_id.clone())
             .collect();
+        differing.extend(tombstoned.into_iter().cloned());
+        let differing: Vec<DataInfoId> = differing.into_iter().collect();
         self.leader_end = digests.position;
         let resync = Resync {
             epoch: digests.leader_epoch,
@@ -431,6 +457,7 @@ impl Follower {
         store: &mut SlotStore,
         (id, page): (u64, ResyncPage),
         fetch_keys: usize,
+        now: Instant,
     ) -> Next {
         let Phase::Resyncing(r) = &mut self.phase else {
             return Next::Nothing;
@@ -453,6 +480,11 @@ impl Follower {
                     publisher: p.publisher,
                 });
                 store.force_put(&d.data_info_id, stored, d.version);
+            }
+        }
+        for t in page.tombstones {
+            if r.seen.contains(&t.data_info_id) {
+                store.resync_tombstone(&t.data_info_id, &t.register_id, t.version, now);
             }
         }
         if let Some(after) = page.next {
@@ -495,5 +527,174 @@ pub(crate) fn apply_entry(store: &mut SlotStore, epoch: LeaderEpoch, e: OpLogEnt
         } => {
             store.force_remove(&data_info_id, &register_id, removed, version, now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::tests::{key, pid, publisher};
+    use crate::model::{DatumVersion, RegisterVersion};
+    use crate::wire::Encode;
+
+    /// Runs a whole digest resync of `follower` from `leader` through the codec, with pages
+    /// of at most `max` publishers; returns how many pages it took.
+    fn resync(leader: &SlotStore, follower: &mut SlotStore, max: usize) -> usize {
+        let (slot, epoch) = (SlotId(0), LeaderEpoch(2));
+        let log = OpLog::new(16, 1);
+        let through = |m: crate::wire::Message| {
+            let f = crate::testkit::through_codec(crate::wire::Frame::new(7, m));
+            f.message
+        };
+        let crate::wire::Message::ResyncDigests(d) =
+            through(resync_digests(slot, epoch, leader, &log).into())
+        else {
+            panic!("digests")
+        };
+        let mut f = Follower::new(None, epoch, LeaderEpoch(1), 0);
+        f.phase = Phase::Subscribing;
+        f.request = (ConnId(1), 7);
+        let mut next = f.on_digests(slot, follower, (7, d), 2);
+        let mut pages = 0;
+        while let Next::Fetch(fetch) = next {
+            pages += 1;
+            assert!(pages < 100, "the resync ends");
+            let page = resync_page(leader, slot, epoch, &fetch, max);
+            let crate::wire::Message::ResyncPage(page) = through(page.into()) else {
+                panic!("page")
+            };
+            next = f.on_page(follower, (7, page), 2, Instant::ZERO);
+        }
+        assert_eq!(next, Next::Subscribe);
+        pages
+    }
+
+    fn owned(rid: &str, cv: u64) -> (ProcessId, crate::model::Publisher) {
+        (pid(50), publisher(rid, cv, 1))
+    }
+
+    #[test]
+    fn resync_carries_tombstones_so_a_promoted_follower_refuses_late_writes() {
+        let t = Instant::ZERO;
+        let v = |s| DatumVersion::new(LeaderEpoch(2), s);
+        let mut leader = SlotStore::default();
+        // Key 1: "a" published then removed; "b" live. Key 2: many publishers (pages) and
+        // a removal. Key 3: only a tombstone (a removal of a publisher never seen).
+        let (o, p) = owned("a", 3);
+        leader.put(key(1), o, p, v(1));
+        let (o, p) = owned("b", 1);
+        leader.put(key(1), o, p, v(2));
+        leader.remove(
+            &key(1),
+            &Text::from("a"),
+            RegisterVersion::new(3, 1),
+            v(3),
+            t,
+        );
+        for i in 0..5 {
+            let (o, p) = owned(&format!("p{i}"), 1);
+            leader.put(key(2), o, p, v(4 + i));
+        }
+        leader.remove(
+            &key(2),
+            &Text::from("p4"),
+            RegisterVersion::new(1, 1),
+            v(9),
+            t,
+        );
+        leader.remove(
+            &key(3),
+            &Text::from("z"),
+            RegisterVersion::new(9, 1),
+            v(10),
+            t,
+        );
+        // The follower missed the removals: it still holds "a" (and "p4"), without any
+        // tombstone, and key 2 equal by version is irrelevant: tombstoned keys are fetched.
+        let mut follower = SlotStore::default();
+        let (o, p) = owned("a", 3);
+        follower.force_put(
+            &key(1),
+            Arc::new(Stored {
+                owner: o,
+                publisher: p,
+            }),
+            v(1),
+        );
+        let (o, p) = owned("p4", 1);
+        follower.force_put(
+            &key(2),
+            Arc::new(Stored {
+                owner: o,
+                publisher: p,
+            }),
+            v(8),
+        );
+        let pages = resync(&leader, &mut follower, 2);
+        assert!(pages >= 3, "key 2 spans pages: {pages}");
+        assert_eq!(follower.snapshot(), leader.snapshot(), "same publishers");
+        for (k, rid) in [(1, "a"), (2, "p4"), (3, "z")] {
+            assert!(follower.has_tombstone(&key(k), rid), "tombstone {k}/{rid}");
+        }
+        assert!(
+            follower.datum(&key(3)).is_none(),
+            "a tombstone alone is no datum"
+        );
+        // Promoted, the follower refuses the late writes the removals block.
+        let (o, p) = owned("a", 3);
+        assert!(
+            follower.put(key(1), o, p, v(20)).is_none(),
+            "a stays removed"
+        );
+        let (o, p) = owned("z", 9);
+        assert!(
+            follower.put(key(3), o, p, v(21)).is_none(),
+            "z stays removed"
+        );
+        let (o, p) = owned("a", 4);
+        assert!(
+            follower.put(key(1), o, p, v(22)).is_some(),
+            "newer writes pass"
+        );
+    }
+
+    #[test]
+    fn a_page_from_an_older_leader_decodes_without_tombstones() {
+        // An older leader's page ends after `next`: the appended field takes its default.
+        let page = ResyncPage {
+            slot: SlotId(3),
+            leader_epoch: LeaderEpoch(2),
+            datums: Vec::new(),
+            next: None,
+            tombstones: vec![ReplicaTombstone {
+                data_info_id: key(1),
+                register_id: Text::from("a"),
+                version: RegisterVersion::new(1, 1),
+            }],
+        };
+        let bytes = crate::wire::Frame::new(1, page.clone()).to_bytes().unwrap();
+        let new = crate::wire::Frame::decode(bytes.clone()).unwrap();
+        assert_eq!(
+            new.message,
+            page.clone().into(),
+            "a new follower reads them"
+        );
+        // The field is a count (u32) and one tombstone; cut it off and fix body_len.
+        let old_len = bytes.len()
+            - page
+                .tombstones
+                .iter()
+                .map(|t| t.encoded_len())
+                .sum::<usize>()
+            - 4;
+        let mut raw = bytes[..old_len].to_vec();
+        let body = (old_len - crate::wire::HEADER_LEN) as u32;
+        raw[4..8].copy_from_slice(&body.to_be_bytes());
+        let old = crate::wire::Frame::decode(bytes::Bytes::from(raw)).unwrap();
+        let crate::wire::Message::ResyncPage(old) = old.message else {
+            panic!("a page")
+        };
+        assert!(old.tombstones.is_empty());
+        assert_eq!(old.datums, page.datums);
     }
 }

@@ -140,6 +140,11 @@ impl Datum {
             .map(|e| &*e.0)
     }
 
+    /// The tombstones: register id and removed version, ordered by register id.
+    pub(crate) fn tombstones(&self) -> impl Iterator<Item = (&Text, RegisterVersion)> {
+        self.tombstones.iter().map(|(rid, (v, _))| (rid, *v))
+    }
+
     fn get(&self, register_id: &str) -> Option<&Stored> {
         self.publishers.get(register_id).map(|e| &*e.0)
     }
@@ -242,6 +247,20 @@ impl SlotStore {
     pub(crate) fn read_version(&self, key: &DataInfoId, epoch: LeaderEpoch) -> DatumVersion {
         let floor = DatumVersion::new(epoch, 0);
         self.datum(key).map_or(floor, |d| d.version().max(floor))
+    }
+
+    /// The entry of `key` whether it is a datum or only holds tombstones (resync pages
+    /// carry both).
+    pub(crate) fn entry_of(&self, key: &DataInfoId) -> Option<&Datum> {
+        self.datums.get(key)
+    }
+
+    /// Keys holding at least one tombstone, ordered by key (datums or not).
+    pub(crate) fn tombstoned_keys(&self) -> impl Iterator<Item = &Key> {
+        self.datums
+            .iter()
+            .filter(|(_, d)| !d.tombstones.is_empty())
+            .map(|(k, _)| k)
     }
 
     /// Every key that is a datum, ordered by key.
@@ -424,6 +443,32 @@ impl SlotStore {
         let (_, d) = self.entry(key);
         d.clear();
         d.version = version;
+    }
+
+    /// Resync: records a removal the leader still remembers (after the key's reset, so it
+    /// is not cleared), unless a live publisher of that register id is as new or newer. Its
+    /// retention starts `now`: the follower keeps it at least as long as the leader does.
+    pub(crate) fn resync_tombstone(
+        &mut self,
+        key: &DataInfoId,
+        register_id: &Text,
+        removed: RegisterVersion,
+        now: Instant,
+    ) {
+        let (k, d) = self.entry(key);
+        let k = k.clone();
+        if d.get(register_id.as_str())
+            .is_some_and(|p| p.version() >= removed)
+        {
+            return;
+        }
+        d.take(register_id.as_str());
+        if d.tombstones
+            .get(register_id.as_str())
+            .is_none_or(|(v, _)| removed > *v)
+        {
+            self.tombstone(&k, register_id.clone(), removed, now);
+        }
     }
 
     /// Resync: sets a key's version without touching its publishers.

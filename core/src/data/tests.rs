@@ -561,6 +561,35 @@ fn lease_expiry_drops_only_that_owners_publishers_after_the_failover_grace() {
 }
 
 #[test]
+fn a_sessions_publishers_go_as_soon_as_a_newer_incarnation_of_it_appears() {
+    // The session process restarted: its registrations died with it, so its publishers
+    // need not wait out the lease (simulator seed 52 converged 20 s after healing).
+    let old = pid(50);
+    let new = crate::model::ProcessId {
+        node: old.node,
+        incarnation: crate::model::Incarnation(old.incarnation.0 + 1),
+    };
+    let other = pid(51);
+    let mut net = single(&[]);
+    net.session(0, S1, old);
+    net.session(0, S2, other);
+    let r = route(0, 1, 1);
+    net.to(0, S1, 1, batch(r, vec![put(1, "a", 1, 1)]));
+    net.to(0, S2, 1, batch(r, vec![put(1, "b", 1, 1)]));
+    net.advance(Duration::from_secs(2));
+    assert_eq!(net.nodes[0].publisher_count(), 2, "nothing superseded yet");
+    // The restarted process connects (the old connection is not even closed yet).
+    net.session(0, ConnId(77), new);
+    net.advance(Duration::from_secs(2));
+    let snap = net.nodes[0].snapshot(SlotId(0)).unwrap();
+    assert_eq!(ids(&snap), [("svc-1".into(), vec!["b".into()])]);
+    assert_eq!(
+        snap[0].publishers[0].owner, other,
+        "another node's session stays"
+    );
+}
+
+#[test]
 fn lease_is_renewed_by_membership_presence() {
     let s1 = pid(50);
     let mut net = single(&[s1]);
@@ -1110,6 +1139,7 @@ fn replica_follower_ignores_answers_to_abandoned_requests() {
                 digest: Digest::of([(&Text::from("a"), RegisterVersion::new(1, 1))]),
             })
             .collect(),
+        tombstoned: Vec::new(),
     };
     let page = |keys: &[u64]| ResyncPage {
         slot,
@@ -1126,6 +1156,7 @@ fn replica_follower_ignores_answers_to_abandoned_requests() {
             })
             .collect(),
         next: None,
+        tombstones: Vec::new(),
     };
     let mut f = Follower::new(Some(leader), epoch, LeaderEpoch(0), 0);
     // Subscription 10 abandoned, subscription 11 current.
@@ -1140,11 +1171,12 @@ fn replica_follower_ignores_answers_to_abandoned_requests() {
     };
     f.request = (ConnId(1), 12);
     // A stale page (fetch 9) holding only key 1: ignored, nothing dropped or applied.
-    assert_eq!(f.on_page(&mut store, (9, page(&[1])), 8), Next::Nothing);
+    let t = Instant::ZERO;
+    assert_eq!(f.on_page(&mut store, (9, page(&[1])), 8, t), Next::Nothing);
     assert!(store.datums().next().is_none());
     // The current page applies both keys and ends the resync.
     assert_eq!(
-        f.on_page(&mut store, (12, page(&[1, 2])), 8),
+        f.on_page(&mut store, (12, page(&[1, 2])), 8, t),
         Next::Subscribe
     );
     assert_eq!(store.datums().count(), 2);

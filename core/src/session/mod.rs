@@ -87,6 +87,8 @@ use writes::{Write, Writer};
 pub(crate) enum Timer {
     Heartbeat,
     Scan,
+    /// A one-off scan soon after a link to a server came up or a new table arrived.
+    RepairScan,
     Reconnect,
     Writes(SlotId),
     Fetch(SlotId),
@@ -138,7 +140,12 @@ pub struct Session {
     agreements: BTreeMap<ConnId, Agreement>,
     /// The latest `now` handed in, stamped on frames as they are drained.
     now: Instant,
+    /// When the armed repair scan fires, if one is armed.
+    repair_scan_at: Option<Instant>,
 }
+
+/// How long a repair scan waits for the rest of a burst of link ups and table changes.
+const REPAIR_SCAN_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Session {
     /// A session with a validated configuration, drawing randomness from `seed`.
@@ -179,6 +186,7 @@ impl Session {
             sweep,
             agreements: BTreeMap::new(),
             now: Instant::ZERO,
+            repair_scan_at: None,
         })
     }
 
@@ -306,8 +314,11 @@ impl Session {
             }
             ReqKind::Fetch(slot) => {
                 let policy = (self.config.write_retry_limit, self.config.write_backoff);
-                if let Some(at) = self.fetcher.failed(slot, id, now, policy, &mut self.rng) {
-                    self.timers.arm(at, Timer::Fetch(slot));
+                match self.fetcher.failed(slot, id, now, policy, &mut self.rng) {
+                    Some(at) => self.timers.arm(at, Timer::Fetch(slot)),
+                    // Given up: keys wanted since the request left (a scan found them
+                    // newer) start a new round now, instead of waiting for the next scan.
+                    None => self.pump_fetch(now, slot),
                 }
             }
             ReqKind::Scan(_) => {}
@@ -490,6 +501,9 @@ impl Session {
                     features: w.features,
                 };
                 self.agreements.insert(conn, agreement);
+                // A link to a data node (or meta) is up again: what was notified while it
+                // was down is lost, so scan now rather than at the next interval.
+                self.repair_scan_soon(now);
             }
             Message::Unknown(u) => self.unknown(conn, rid, u),
             message => self.on_reply(now, conn, rid, message),
@@ -602,6 +616,7 @@ impl Session {
                     self.registry.reindex(self.table.slot_count());
                     self.writer.reroute_all();
                     self.fetcher.reroute_all();
+                    self.repair_scan_soon(now);
                     self.out.event(SessionEvent::TableInstalled { epoch });
                 }
                 Err(crate::slot::TableError::Stale { .. }) => {}
@@ -618,6 +633,16 @@ impl Session {
             self.peers.set_members(&view.members, now, &mut self.out);
         }
         self.pump_all(now);
+    }
+
+    /// Arms one repair scan shortly (link ups and tables come in bursts: one scan covers
+    /// them), unless one is armed already. It does not move the periodic scan.
+    fn repair_scan_soon(&mut self, now: Instant) {
+        if self.repair_scan_at.is_none() {
+            let at = now + REPAIR_SCAN_DELAY;
+            self.repair_scan_at = Some(at);
+            self.timers.arm(at, Timer::RepairScan);
+        }
     }
 
     fn heartbeat(&mut self) {
@@ -642,6 +667,10 @@ impl Session {
                 self.scan(now);
                 self.timers
                     .arm(now + self.config.scan_interval, Timer::Scan);
+            }
+            Timer::RepairScan => {
+                self.repair_scan_at = None;
+                self.scan(now);
             }
             Timer::Reconnect => {
                 if let Some(at) = self.peers.reconnect_due(now, &mut self.out) {

@@ -456,8 +456,12 @@ fn the_version_scan_runs_every_interval_and_repairs_a_lost_notification() {
     let mut t = T::new();
     let c = t.client(1);
     t.subscribed(c, &key(1), Some(datum(&key(1), 5, &["a"])));
-    t.advance(Duration::from_secs(4));
-    assert_eq!(t.session.stats().scans_sent, 0);
+    // The repair scan the first table armed (100 ms), not part of the schedule.
+    t.advance(Duration::from_millis(200));
+    let _ = t.sent();
+    let repair = t.session.stats().scans_sent;
+    t.advance(Duration::from_millis(3800));
+    assert_eq!(t.session.stats().scans_sent, repair, "no scan before 5 s");
     t.advance(Duration::from_secs(1));
     let sent = t.sent();
     let (conn, scan) = find(&sent, |m| matches!(m, Message::VersionScan(_)));
@@ -496,7 +500,43 @@ fn the_version_scan_runs_every_interval_and_repairs_a_lost_notification() {
     };
     assert_eq!(p.version, v(8));
     t.advance(Duration::from_secs(5));
-    assert_eq!(t.session.stats().scans_sent, 2, "every 5 s");
+    assert_eq!(t.session.stats().scans_sent, repair + 2, "every 5 s");
+}
+
+#[test]
+fn a_new_table_brings_a_repair_scan_of_its_leaders_at_once() {
+    // A new leader may hold versions its predecessor never notified: the session asks it
+    // 100 ms after installing the table, not at the next 5 s scan.
+    let mut t = T::new();
+    let c = t.client(1);
+    t.subscribed(c, &key(1), Some(datum(&key(1), 5, &["a"])));
+    t.advance(Duration::from_secs(5));
+    let _ = t.sent();
+    let before = t.session.stats().scans_sent;
+    let meta = t.meta;
+    t.frame(meta, 0, view(2, D2, 2, 1));
+    t.advance(Duration::from_millis(150));
+    assert_eq!(t.session.stats().scans_sent, before + 1, "one repair scan");
+    let sent = t.sent();
+    let (conn, _) = find(&sent, |m| matches!(m, Message::VersionScan(_)));
+    assert_eq!(conn, t.data[&D2], "to the new leader");
+    // Bursts share it, and the periodic scan keeps its schedule (10 s from the start).
+    t.frame(meta, 0, view(3, D2, 2, 1));
+    t.frame(meta, 0, view(4, D2, 2, 1));
+    t.advance(Duration::from_millis(150));
+    assert_eq!(t.session.stats().scans_sent, before + 2);
+    t.advance(Duration::from_millis(4400));
+    assert_eq!(
+        t.session.stats().scans_sent,
+        before + 2,
+        "nothing before 10 s"
+    );
+    t.advance(Duration::from_millis(400));
+    assert_eq!(
+        t.session.stats().scans_sent,
+        before + 3,
+        "the periodic scan at 10 s"
+    );
 }
 
 // ---- §4.8 push ----------------------------------------------------------------------
@@ -1703,3 +1743,45 @@ fn a_resubscription_without_a_known_version_gets_the_whole_list_again() {
 }
 
 mod stall;
+
+#[test]
+fn keys_wanted_during_a_fetch_that_is_given_up_are_fetched_at_once() {
+    // Simulator seed 2: a scan found a key newer while the slot's fetch was failing; the
+    // fetch was given up and the key waited for the next scan, 5 s later.
+    let mut t = T::new();
+    let c = t.client(1);
+    t.frame(c, 50, sub(&key(1), "s1", None));
+    let refuse = |t: &mut T, sent: &[(ConnId, Frame)]| {
+        let (conn, f) = find(sent, is_fetch);
+        t.frame(
+            conn,
+            f.request_id,
+            crate::wire::ErrorReply {
+                code: crate::wire::ErrorCode::NotReady,
+                message: Text::from("not yet"),
+            },
+        );
+    };
+    // Five failures are retried after a backoff (below 1.6 s, so each retry is out, and
+    // not timed out, 2 s later).
+    for _ in 0..5 {
+        let sent = t.sent();
+        refuse(&mut t, &sent);
+        t.advance(Duration::from_secs(2));
+    }
+    let sixth = t.sent();
+    // Meanwhile a second key of the slot is wanted; the sixth failure gives the first up.
+    t.frame(c, 51, sub(&key(2), "s2", None));
+    assert_eq!(
+        count(&t.sent(), is_fetch),
+        0,
+        "one fetch per slot in flight"
+    );
+    refuse(&mut t, &sixth);
+    let sent = t.sent();
+    let (_, f) = find(&sent, is_fetch);
+    let Message::FetchDatums(fd) = &f.message else {
+        unreachable!()
+    };
+    assert_eq!(fd.data_info_ids, [key(2)], "the waiting key goes at once");
+}

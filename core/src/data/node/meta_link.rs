@@ -73,10 +73,12 @@ impl DataNode {
             for p in self.sessions_in_view.clone() {
                 self.leases.renew(p, now);
             }
+            self.superseded_due = true;
         }
         if v.table.epoch > self.table.epoch() {
             if let Ok(t) = SlotTable::try_from(v.table) {
                 if self.table.install(t).is_ok() {
+                    self.superseded_due = true;
                     self.apply_table(now);
                 }
             }

@@ -22,7 +22,7 @@ pub use meta::{
 };
 pub use replica::{
     DatumDigest, OpLogAck, OpLogAppend, OpLogEntry, OpLogSubscribe, OwnedPublisher, ReplicaDatum,
-    ReplicaOp, ResyncDigests, ResyncFetch, ResyncPage,
+    ReplicaOp, ReplicaTombstone, ResyncDigests, ResyncFetch, ResyncPage,
 };
 pub use session_data::{
     ChangeNotify, Datums, FetchDatums, IdDigest, ReconcileDigests, ReconcileFetch, ReconcilePage,

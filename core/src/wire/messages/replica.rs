@@ -90,6 +90,11 @@ wire_struct! {
         pub position: u64,
         /// Every key of the slot, ordered by key.
         pub datums: Vec<DatumDigest>,
+    } appended {
+        /// Keys holding tombstones (recent removals), ordered by key, with or without a
+        /// datum: the follower fetches them too, so it learns the removals it missed.
+        /// Absent from an older leader's digests (then: none).
+        pub tombstoned: Vec<DataInfoId> = Vec::new(),
     }
 }
 
@@ -132,6 +137,19 @@ wire_struct! {
 }
 
 wire_struct! {
+    /// A removal a slot still remembers: `register_id` under `data_info_id` was removed at
+    /// `version`, so a write of that register id at or below it is refused.
+    pub struct ReplicaTombstone {
+        /// The service key.
+        pub data_info_id: DataInfoId,
+        /// The removed publisher's register id.
+        pub register_id: Text,
+        /// The version it was removed at.
+        pub version: RegisterVersion,
+    }
+}
+
+wire_struct! {
     /// Leader → follower: one page of a resync.
     pub struct ResyncPage {
         /// The slot.
@@ -142,5 +160,12 @@ wire_struct! {
         pub datums: Vec<ReplicaDatum>,
         /// Where to resume; `None` when this page is the last.
         pub next: Option<PageCursor>,
+    } appended {
+        /// The tombstones of the keys this page finishes (a key's tombstones travel with
+        /// its last share of publishers, so they land after the key was reset), ordered by
+        /// key and register id. A key holding only tombstones appears here and in `datums`
+        /// with the default version and no publishers. Absent from an older leader's page
+        /// (then: none).
+        pub tombstones: Vec<ReplicaTombstone> = Vec::new(),
     }
 }
