@@ -532,24 +532,17 @@ impl World {
                 self.felt
                     .on_unpublish(&u.data_info_id, &u.register_id, u.version);
             }
-            (Message::Push(p), Kind::Session) => {
-                if let Some((c, _)) = self.net.lookup(who.node, conn) {
-                    self.felt.on_wire_push(
-                        (who, conn),
-                        (c, frame.request_id),
-                        &p.data_info_id,
-                        p.version,
-                    )?;
-                }
-            }
-            (Message::PushDelta(p), Kind::Session) => {
-                if let Some((c, _)) = self.net.lookup(who.node, conn) {
-                    self.felt.on_wire_push(
-                        (who, conn),
-                        (c, frame.request_id),
-                        &p.data_info_id,
-                        p.version,
-                    )?;
+            (Message::Push(_) | Message::PushDelta(_), Kind::Session) => {
+                let pushed = match &frame.message {
+                    Message::Push(p) => Some((&p.data_info_id, p.version)),
+                    Message::PushDelta(p) => Some((&p.data_info_id, p.version)),
+                    _ => None,
+                };
+                if let (Some((key, version)), Some((c, _))) =
+                    (pushed, self.net.lookup(who.node, conn))
+                {
+                    self.felt
+                        .on_wire_push((who, conn), (c, frame.request_id), key, version)?;
                 }
             }
             (Message::WriteAccepted(_), Kind::Data) => {
