@@ -20,6 +20,13 @@ use std::time::{Duration, Instant};
 /// How long a registered publisher may take to reach a subscriber's list.
 pub const GRACE: Duration = Duration::from_secs(5);
 
+/// How far apart in time the orchestrator may read two lines that happened in the other
+/// order: lines are stamped when read, and each client has its own pipe. A list that
+/// already lacks a publisher can be read a few milliseconds before its client's
+/// `unregister` line; such a "gap", ended by the publisher's own end within this skew, is
+/// the reading order, not the registry.
+pub const READ_SKEW: Duration = Duration::from_millis(100);
+
 #[derive(Debug)]
 struct Pub {
     key: String,
@@ -117,7 +124,7 @@ impl Truth {
             .map(|(r, _)| r.clone())
             .collect();
         for rid in rids {
-            self.end_pub(t, &rid);
+            self.end_pub(t, &rid, Duration::ZERO);
         }
         let (gone, kept): (Vec<Sub>, Vec<Sub>) = std::mem::take(&mut self.subs)
             .into_iter()
@@ -147,12 +154,17 @@ impl Truth {
         }
     }
 
-    fn end_pub(&mut self, t: Instant, rid: &str) {
+    /// Publisher `rid` ended at `t`: its open gaps close there, except those younger than
+    /// `skew` (the end was read late, see [`READ_SKEW`]).
+    fn end_pub(&mut self, t: Instant, rid: &str, skew: Duration) {
         let Some(p) = self.live.remove(rid) else {
             return;
         };
         for s in &mut self.subs {
             if let Some((from, disappeared)) = s.missing.remove(rid) {
+                if t.saturating_duration_since(from) <= skew {
+                    continue;
+                }
                 self.gaps.push(Gap {
                     key: p.key.clone(),
                     rid: rid.to_string(),
@@ -199,7 +211,7 @@ impl Truth {
                     p.registered.get_or_insert(t);
                 }
             }
-            Some("unregister") => self.end_pub(t, &s("rid")),
+            Some("unregister") => self.end_pub(t, &s("rid"), READ_SKEW),
             Some("session") => {
                 self.sessions
                     .insert(client, v["addr"].as_str().map(str::to_string));
@@ -405,6 +417,38 @@ mod tests {
             r#"{"ev":"list","key":"k","epoch":1,"seq":3,"rids":["a"]}"#,
         );
         assert_eq!(t.violations.len(), 1, "a repeated version is a violation");
+    }
+
+    #[test]
+    fn a_list_read_just_before_its_unregister_line_is_no_gap() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut t = Truth::default();
+        t.client_started(t0, 0, 1, &keys());
+        t.client_started(t0, 1, 1, &keys());
+        for rid in ["a", "b"] {
+            t.line(
+                at(1),
+                0,
+                1,
+                &format!(r#"{{"ev":"publish","key":"k","rid":"{rid}"}}"#),
+            );
+            let registered = format!(r#"{{"ev":"registered","key":"k","rid":"{rid}","rev":1}}"#);
+            t.line(at(2), 0, 1, &registered);
+        }
+        let list = |seq, rids: &str| {
+            format!(r#"{{"ev":"list","key":"k","epoch":1,"seq":{seq},"rids":[{rids}]}}"#)
+        };
+        t.line(at(3), 1, 1, &list(1, r#""a","b""#));
+        // `a` unregistered: the subscriber's list is read 10 ms before the line saying so.
+        t.line(at(100), 1, 1, &list(2, r#""b""#));
+        t.line(at(110), 0, 1, r#"{"ev":"unregister","key":"k","rid":"a"}"#);
+        assert!(t.gaps.is_empty(), "the reading order, not a gap");
+        // `b` missing for longer than the skew before its unregister: a gap.
+        t.line(at(200), 1, 1, &list(3, ""));
+        t.line(at(500), 0, 1, r#"{"ev":"unregister","key":"k","rid":"b"}"#);
+        assert_eq!(t.gaps.len(), 1);
+        assert_eq!(t.gaps[0].rid, "b");
     }
 
     #[test]
