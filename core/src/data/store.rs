@@ -86,8 +86,8 @@ impl Borrow<str> for Entry {
 #[derive(Debug, Default)]
 pub(crate) struct Datum {
     publishers: BTreeSet<Entry>,
-    /// register id → (removed version, removal time).
-    tombstones: BTreeMap<Text, (RegisterVersion, Instant)>,
+    /// register id → (removed version, removal time, the session whose lapse removed it).
+    tombstones: BTreeMap<Text, (RegisterVersion, Instant, Option<ProcessId>)>,
     version: DatumVersion,
     digest: Digest,
     /// Digest per owning session process, for owners with at least one publisher here.
@@ -142,7 +142,7 @@ impl Datum {
 
     /// The tombstones: register id and removed version, ordered by register id.
     pub(crate) fn tombstones(&self) -> impl Iterator<Item = (&Text, RegisterVersion)> {
-        self.tombstones.iter().map(|(rid, (v, _))| (rid, *v))
+        self.tombstones.iter().map(|(rid, (v, _, _))| (rid, *v))
     }
 
     fn get(&self, register_id: &str) -> Option<&Stored> {
@@ -305,15 +305,31 @@ impl SlotStore {
     }
 
     fn tombstone(&mut self, key: &Key, register_id: Text, version: RegisterVersion, now: Instant) {
+        self.tombstone_of(key, register_id, version, now, None);
+    }
+
+    /// A tombstone; `lapsed` names the session whose lease lapsed, if that removed it.
+    fn tombstone_of(
+        &mut self,
+        key: &Key,
+        register_id: Text,
+        version: RegisterVersion,
+        now: Instant,
+        lapsed: Option<ProcessId>,
+    ) {
         if let Some(d) = self.datums.get_mut(&**key) {
-            d.tombstones.insert(register_id.clone(), (version, now));
+            d.tombstones
+                .insert(register_id.clone(), (version, now, lapsed));
             self.tombstone_queue
                 .push_back((now, key.clone(), register_id));
         }
     }
 
     /// Leader rule for an add or replace: applied only if newer than the live publisher and
-    /// than any tombstone of the same register id. Returns the op to log.
+    /// than any tombstone of the same register id — or, from the session whose lapse left
+    /// the tombstone, at its very version: that session is back and still holds the
+    /// registration (it was cut off, not gone), and nothing newer was removed meanwhile (a
+    /// newer removal would have replaced the tombstone). Returns the op to log.
     pub(crate) fn put(
         &mut self,
         key: DataInfoId,
@@ -322,10 +338,12 @@ impl SlotStore {
         version: DatumVersion,
     ) -> Option<LogOp> {
         let (key, d) = self.entry_owned(key);
-        let newer_than_tomb = d
-            .tombstones
-            .get(publisher.register_id.as_str())
-            .is_none_or(|(v, _)| publisher.version > *v);
+        let newer_than_tomb =
+            d.tombstones
+                .get(publisher.register_id.as_str())
+                .is_none_or(|&(v, _, lapsed)| {
+                    publisher.version > v || (publisher.version == v && lapsed == Some(owner))
+                });
         if !newer_than_tomb {
             return None;
         }
@@ -360,7 +378,12 @@ impl SlotStore {
                 Some(LogOp::remove(k, register_id.clone(), removed))
             }
             None => {
-                if d.tombstones.get(rid).is_none_or(|(v, _)| removed > *v) {
+                // At the same version, a removal turns a lapse's tombstone into a plain one:
+                // the session itself now says the publisher is gone.
+                let replace = |&(v, _, lapsed): &(RegisterVersion, Instant, Option<ProcessId>)| {
+                    removed > v || (removed == v && lapsed.is_some())
+                };
+                if d.tombstones.get(rid).is_none_or(replace) {
                     self.tombstone(&k, register_id.clone(), removed, now);
                 }
                 None
@@ -369,7 +392,9 @@ impl SlotStore {
     }
 
     /// Owner-checked removal (reconciliation, lease expiry): removes the publisher only if
-    /// `owner` owns it, leaving a tombstone at its version.
+    /// `owner` owns it, leaving a tombstone at its version. `lapsed`: the owner's lease
+    /// lapsed (rather than the owner saying it no longer holds the publisher), so the
+    /// tombstone lets that owner register it again at the same version if it comes back.
     pub(crate) fn remove_owned(
         &mut self,
         key: &DataInfoId,
@@ -377,6 +402,7 @@ impl SlotStore {
         owner: ProcessId,
         version: DatumVersion,
         now: Instant,
+        lapsed: bool,
     ) -> Option<LogOp> {
         let k = self.datums.get_key_value(key)?.0.clone();
         let d = self.datums.get_mut(key)?;
@@ -386,7 +412,8 @@ impl SlotStore {
         let old = d.take(register_id)?;
         d.version = version;
         let rid = old.register_id().clone();
-        self.tombstone(&k, rid.clone(), old.version(), now);
+        let lapsed = lapsed.then_some(owner);
+        self.tombstone_of(&k, rid.clone(), old.version(), now, lapsed);
         Some(LogOp::remove(k, rid, old.version()))
     }
 
@@ -465,7 +492,7 @@ impl SlotStore {
         d.take(register_id.as_str());
         if d.tombstones
             .get(register_id.as_str())
-            .is_none_or(|(v, _)| removed > *v)
+            .is_none_or(|(v, _, _)| removed > *v)
         {
             self.tombstone(&k, register_id.clone(), removed, now);
         }
@@ -496,7 +523,7 @@ impl SlotStore {
             if let Some(d) = self.datums.get_mut(&*key) {
                 if d.tombstones
                     .get(rid.as_str())
-                    .is_some_and(|(_, t)| *t == at)
+                    .is_some_and(|(_, t, _)| *t == at)
                 {
                     d.tombstones.remove(rid.as_str());
                     dropped += 1;
@@ -678,7 +705,7 @@ mod tests {
             let old = RegisterVersion::new(1, 1);
             assert!(s.remove(&k(), &Text::from("a"), old, v(3), t0).is_none());
             if owner != p(1) {
-                assert!(s.remove_owned(&k(), "a", p(1), v(3), t0).is_none());
+                assert!(s.remove_owned(&k(), "a", p(1), v(3), t0, false).is_none());
             }
             let d = s.datum(&k()).unwrap();
             assert_eq!(
@@ -691,13 +718,48 @@ mod tests {
     }
 
     #[test]
+    fn store_a_lapsed_session_that_comes_back_registers_its_publisher_again() {
+        let t0 = Instant::ZERO;
+        let mut s = SlotStore::default();
+        s.put(k(), p(1), publ("a", 1), v(1));
+        s.put(k(), p(1), publ("b", 1), v(2));
+        // Session 1's lease lapsed: its publishers go, leaving tombstones at their versions.
+        assert!(s.remove_owned(&k(), "a", p(1), v(3), t0, true).is_some());
+        assert!(s.remove_owned(&k(), "b", p(1), v(4), t0, true).is_some());
+        // It was only cut off: its reconciliation offers them again, unchanged. Another
+        // session may not revive them at that version, session 1 may.
+        assert!(s.put(k(), p(2), publ("a", 1), v(5)).is_none());
+        assert!(s.put(k(), p(1), publ("a", 1), v(5)).is_some());
+        // Meanwhile `b`'s client unregistered it elsewhere: that removal, newer, wins.
+        let gone = RegisterVersion::new(1, 2);
+        s.remove(&k(), &Text::from("b"), gone, v(6), t0);
+        assert!(s.put(k(), p(1), publ("b", 1), v(7)).is_none());
+        let ids: Vec<_> = s
+            .datum(&k())
+            .unwrap()
+            .publishers()
+            .map(|p| p.register_id().clone())
+            .collect();
+        assert_eq!(ids, [Text::from("a")]);
+        // A removal the owner asked for (reconciliation: it no longer holds `a`) blocks it.
+        assert!(s.remove_owned(&k(), "a", p(1), v(8), t0, false).is_some());
+        assert!(s.put(k(), p(1), publ("a", 1), v(9)).is_none());
+        // So does its removal at the very version, arriving after the lapse (its client
+        // left while it was cut off).
+        s.put(k(), p(1), publ("c", 1), v(10));
+        s.remove_owned(&k(), "c", p(1), v(11), t0, true);
+        s.remove(&k(), &Text::from("c"), RegisterVersion::new(1, 1), v(12), t0);
+        assert!(s.put(k(), p(1), publ("c", 1), v(13)).is_none());
+    }
+
+    #[test]
     fn store_owner_checked_removal_spares_other_owners() {
         let mut s = SlotStore::default();
         let t0 = Instant::ZERO;
         s.put(k(), p(1), publ("a", 1), v(1));
         s.put(k(), p(2), publ("b", 1), v(2));
-        assert!(s.remove_owned(&k(), "b", p(1), v(3), t0).is_none());
-        assert!(s.remove_owned(&k(), "a", p(1), v(3), t0).is_some());
+        assert!(s.remove_owned(&k(), "b", p(1), v(3), t0, false).is_none());
+        assert!(s.remove_owned(&k(), "a", p(1), v(3), t0, false).is_some());
         assert_eq!(s.keys_owned_by(p(1)).len(), 0);
         assert_eq!(s.owned_ids(&k(), p(2)), [Text::from("b")]);
         assert!(

@@ -73,7 +73,7 @@ impl DataNode {
         let (removals, step) =
             l.reconcile
                 .on_digests(store, (slot, epoch), session, &d.digests, keys, now);
-        self.remove_owned(now, slot, session, removals);
+        self.remove_owned(now, slot, session, removals, false);
         self.reconcile_step(slot, conn, session, epoch, step);
     }
 
@@ -111,7 +111,7 @@ impl DataNode {
         else {
             return;
         };
-        self.remove_owned(now, slot, session, removals);
+        self.remove_owned(now, slot, session, removals, false);
         self.reconcile_step(slot, conn, session, epoch, step);
     }
 

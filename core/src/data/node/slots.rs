@@ -84,16 +84,19 @@ impl DataNode {
         true
     }
 
+    /// Owner-checked removals of `owner`'s publishers; `lapsed`: because its lease lapsed
+    /// (see `SlotStore::remove_owned`), not because it said it no longer holds them.
     pub(super) fn remove_owned(
         &mut self,
         now: Instant,
         slot: SlotId,
         owner: ProcessId,
         removals: Vec<Removal>,
+        lapsed: bool,
     ) {
         for (key, rid) in removals {
             self.apply(slot, |store, v| {
-                store.remove_owned(&key, &rid, owner, v, now)
+                store.remove_owned(&key, &rid, owner, v, now, lapsed)
             });
         }
     }

@@ -63,7 +63,7 @@ impl DataNode {
                     })
                     .collect()
             });
-            self.remove_owned(now, slot, dead, removals);
+            self.remove_owned(now, slot, dead, removals, true);
         }
     }
 
