@@ -748,7 +748,13 @@ mod tests {
         // left while it was cut off).
         s.put(k(), p(1), publ("c", 1), v(10));
         s.remove_owned(&k(), "c", p(1), v(11), t0, true);
-        s.remove(&k(), &Text::from("c"), RegisterVersion::new(1, 1), v(12), t0);
+        s.remove(
+            &k(),
+            &Text::from("c"),
+            RegisterVersion::new(1, 1),
+            v(12),
+            t0,
+        );
         assert!(s.put(k(), p(1), publ("c", 1), v(13)).is_none());
     }
 
