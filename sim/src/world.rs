@@ -18,7 +18,7 @@ use crate::workload::Workload;
 use bytes::Bytes;
 use roster_core::client::Command;
 use roster_core::io::{ConnId, Input};
-use roster_core::model::Text;
+use roster_core::model::{DataInfoId, DatumVersion, Text};
 use roster_core::rng::Rng;
 use roster_core::time::Instant;
 use roster_core::wire::{Frame, Message};
@@ -474,7 +474,7 @@ impl World {
                     });
                 }
                 if let Some((c, end)) = self.net.lookup(ix, conn) {
-                    self.excuse_clients_of(c);
+                    self.excuse_clients_of(c, self.now);
                     let at = self.net.close(c, end, self.now, &mut self.rng);
                     self.queue.push(
                         at,
@@ -532,18 +532,11 @@ impl World {
                 self.felt
                     .on_unpublish(&u.data_info_id, &u.register_id, u.version);
             }
-            (Message::Push(_) | Message::PushDelta(_), Kind::Session) => {
-                let pushed = match &frame.message {
-                    Message::Push(p) => Some((&p.data_info_id, p.version)),
-                    Message::PushDelta(p) => Some((&p.data_info_id, p.version)),
-                    _ => None,
-                };
-                if let (Some((key, version)), Some((c, _))) =
-                    (pushed, self.net.lookup(who.node, conn))
-                {
-                    self.felt
-                        .on_wire_push((who, conn), (c, frame.request_id), key, version)?;
-                }
+            (Message::Push(p), Kind::Session) => {
+                self.felt_on_wire_push(who, conn, frame.request_id, &p.data_info_id, p.version)?;
+            }
+            (Message::PushDelta(p), Kind::Session) => {
+                self.felt_on_wire_push(who, conn, frame.request_id, &p.data_info_id, p.version)?;
             }
             (Message::WriteAccepted(_), Kind::Data) => {
                 self.felt.on_write_answer(who, conn, frame.request_id, true);
@@ -563,10 +556,27 @@ impl World {
         Ok(())
     }
 
+    /// A session pushed `key` at `version` on `conn` (check (c)), if the connection is known.
+    fn felt_on_wire_push(
+        &mut self,
+        who: Who,
+        conn: ConnId,
+        request: u64,
+        key: &DataInfoId,
+        version: DatumVersion,
+    ) -> Result<(), Violation> {
+        match self.net.lookup(who.node, conn) {
+            Some((c, _)) => self
+                .felt
+                .on_wire_push((who, conn), (c, request), key, version),
+            None => Ok(()),
+        }
+    }
+
     /// A connection closes or breaks: a client at either end may fail over, and losses of
-    /// its publishers are excused for the failover window.
-    fn excuse_clients_of(&mut self, conn: usize) {
-        let until = self.now + self.windows.failover;
+    /// its publishers are excused until `until` and a failover window after.
+    fn excuse_clients_of(&mut self, conn: usize, until: Instant) {
+        let until = until + self.windows.failover;
         for e in self.net.conn(conn).ends {
             if self.nodes[e.node].kind == Kind::Client && self.nodes[e.node].inc == e.inc {
                 let who = Who {
@@ -581,17 +591,8 @@ impl World {
     /// A session stalls until `until`: its clients' losses are excused until then and a
     /// failover window after.
     fn excuse_clients_of_session(&mut self, session: NodeIx, until: Instant) {
-        let until = until + self.windows.failover;
         for (c, _) in self.net.conns_of(session) {
-            for e in self.net.conn(c).ends {
-                if self.nodes[e.node].kind == Kind::Client && self.nodes[e.node].inc == e.inc {
-                    let who = Who {
-                        node: e.node,
-                        inc: e.inc,
-                    };
-                    self.felt.excuse_client(who, until, Window::Connection);
-                }
-            }
+            self.excuse_clients_of(c, until);
         }
     }
 
@@ -781,7 +782,7 @@ impl World {
                 }
             }
             Ev::HangUp { conn, to } => {
-                self.excuse_clients_of(conn);
+                self.excuse_clients_of(conn, self.now);
                 if let Some(e) = self.net.hang_up(conn, to) {
                     if self.alive(e.node, e.inc) {
                         self.record("closed", e.node, None, None);
