@@ -73,6 +73,14 @@ struct SessionHeld {
     subscribers: Vec<Subscriber>,
 }
 
+/// A client connection: the session's id of it and, where known, the client's address.
+fn client(conn: roster_core::io::ConnId, address: Option<std::net::IpAddr>) -> String {
+    match address {
+        Some(a) => format!("{conn} {a}"),
+        None => conn.to_string(),
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct SessionPublisher {
     client: String,
@@ -152,7 +160,7 @@ async fn key(
                 .publishers
                 .iter()
                 .map(|p| SessionPublisher {
-                    client: p.conn.to_string(),
+                    client: client(p.conn, p.address),
                     publisher: (&p.publisher).into(),
                 })
                 .collect(),
@@ -160,7 +168,7 @@ async fn key(
                 .subscribers
                 .iter()
                 .map(|s| Subscriber {
-                    client: s.conn.to_string(),
+                    client: client(s.conn, s.address),
                     register_ids: s.register_ids.clone(),
                     acknowledged: s.acknowledged.map(Into::into),
                     push_in_flight: s.push_in_flight,
@@ -211,6 +219,7 @@ struct Clients {
 #[derive(Debug, Serialize)]
 struct ClientJson {
     client: String,
+    address: Option<String>,
     publishers: usize,
     subscribed_keys: usize,
     registrations: usize,
@@ -229,6 +238,7 @@ async fn clients(
             .iter()
             .map(|c| ClientJson {
                 client: c.conn.to_string(),
+                address: c.address.map(|a| a.to_string()),
                 publishers: c.publishers,
                 subscribed_keys: c.subscribed_keys,
                 registrations: c.registrations,

@@ -121,7 +121,10 @@ fn a_dev_cluster_answers_every_endpoint_with_what_its_clients_did() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|p| p["client"].is_string() && p["session"]["node"].is_u64()),
+            .all(|p| p["client"]
+                .as_str()
+                .is_some_and(|c| c.ends_with(" 127.0.0.1"))
+                && p["session"]["node"].is_u64()),
         "{key}"
     );
 
@@ -131,6 +134,8 @@ fn a_dev_cluster_answers_every_endpoint_with_what_its_clients_did() {
         .map(|id| {
             let (status, c) = get(&format!("{admin}/v1/sessions/{id}/clients"), None);
             assert_eq!(status, 200, "{c}");
+            let clients = c["clients"].as_array().unwrap();
+            assert!(clients.iter().all(|c| c["address"] == "127.0.0.1"), "{c}");
             c["publishers"].as_u64().unwrap()
         })
         .sum();

@@ -45,6 +45,11 @@ impl SwitchState {
             .is_some_and(|a| self.off.contains(a))
     }
 
+    /// Where `conn` comes from, if the driver told.
+    pub(crate) fn address(&self, conn: ConnId) -> Option<IpAddr> {
+        self.addresses.get(&conn).copied()
+    }
+
     /// Records where `conn` comes from.
     pub(crate) fn remember(&mut self, conn: ConnId, address: IpAddr) {
         self.addresses.insert(conn, address.to_canonical());

@@ -4,12 +4,15 @@
 use super::Session;
 use crate::io::ConnId;
 use crate::model::{DataInfoId, DatumVersion, ProcessId, Publisher, SlotId};
+use std::net::IpAddr;
 
 /// One open client connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientView {
     /// The shell's id of the connection.
     pub conn: ConnId,
+    /// The client's address, if the driver told where the connection comes from.
+    pub address: Option<IpAddr>,
     /// Publishers it owns.
     pub publishers: usize,
     /// Keys it subscribes to.
@@ -23,6 +26,8 @@ pub struct ClientView {
 pub struct SessionPublisherView {
     /// The client connection that registered it.
     pub conn: ConnId,
+    /// The client's address, if the driver told.
+    pub address: Option<IpAddr>,
     /// The publisher.
     pub publisher: Publisher,
 }
@@ -32,6 +37,8 @@ pub struct SessionPublisherView {
 pub struct SubscriberView {
     /// The client connection.
     pub conn: ConnId,
+    /// The client's address, if the driver told.
+    pub address: Option<IpAddr>,
     /// The subscription's register ids on that connection.
     pub register_ids: Vec<String>,
     /// The version the client last acknowledged, if any.
@@ -66,6 +73,7 @@ impl Session {
             .clients()
             .map(|(conn, c)| ClientView {
                 conn,
+                address: self.switches.address(conn),
                 publishers: c.publisher_count(),
                 subscribed_keys: c.subscribed_keys(),
                 registrations: c.registrations(),
@@ -83,6 +91,7 @@ impl Session {
             .iter()
             .map(|e| SessionPublisherView {
                 conn: e.conn,
+                address: self.switches.address(e.conn),
                 publisher: (*e.publisher).clone(),
             })
             .collect();
@@ -92,6 +101,7 @@ impl Session {
             .iter()
             .map(|(&conn, s)| SubscriberView {
                 conn,
+                address: self.switches.address(conn),
                 register_ids: s.register_ids.iter().map(str::to_string).collect(),
                 acknowledged: s.pushed(),
                 push_in_flight: s.in_flight.is_some(),
