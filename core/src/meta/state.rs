@@ -3,14 +3,22 @@
 //!
 //! Encoding: one consensus entry holds one `CommandBatch`, written with the core's wire
 //! codec (tag byte per command, fields in order, big-endian, as in `docs/protocol.md`);
-//! a snapshot holds one `StateImage` in the same codec. Neither ever leaves the meta group
-//! except inside `wire::Raft` payloads and persist records.
+//! a snapshot holds one `StateImage` in the same codec, followed by the meta group's
+//! `AddressBook` (absent in snapshots written before voters could change; the configured
+//! peers stand in). Neither ever leaves the meta group except inside `wire::Raft` payloads
+//! and persist records.
+//!
+//! The address book is replicated so that a voter added at run time is known by address to
+//! every member (and to a member restarted later) without anyone editing `--peers`: it is
+//! changed only by applied configuration-change entries, whose context carries the address.
 
 use super::membership::Members;
 use crate::model::ProcessId;
+use crate::model::Text;
 use crate::slot::{SlotCount, SlotTable};
 use crate::wire::{BodyError, ClusterView, Decode, Encode, Member, Reader, SlotTableView};
 use bytes::{Bytes, BytesMut};
+use std::collections::BTreeMap;
 
 wire_enum! {
     /// One change to the replicated state.
@@ -47,6 +55,24 @@ wire_struct! {
     }
 }
 
+wire_struct! {
+    /// One meta group member's address.
+    pub struct PeerAddress {
+        /// Consensus id.
+        pub id: u64,
+        /// Its listener.
+        pub address: Text,
+    }
+}
+
+wire_struct! {
+    /// The addresses of the meta group's members, as a snapshot holds them.
+    pub struct AddressBook {
+        /// By id, ascending.
+        pub peers: Vec<PeerAddress>,
+    }
+}
+
 /// Encodes a wire-codec value into fresh bytes.
 pub(crate) fn to_bytes<T: Encode>(value: &T) -> Bytes {
     let mut buf = BytesMut::with_capacity(value.encoded_len());
@@ -69,6 +95,8 @@ pub struct MetaState {
     pub members: Members,
     /// The slot table.
     pub table: SlotTable,
+    /// The meta group's addresses by consensus id: voters and learners (see module docs).
+    pub meta_peers: BTreeMap<u64, Text>,
 }
 
 impl MetaState {
@@ -77,6 +105,7 @@ impl MetaState {
         MetaState {
             members: Members::default(),
             table: SlotTable::empty(count),
+            meta_peers: BTreeMap::new(),
         }
     }
 
@@ -92,7 +121,39 @@ impl MetaState {
         }
     }
 
-    /// The state as a snapshot holds it.
+    /// The snapshot bytes of this state: its image, then its address book.
+    pub(crate) fn to_snapshot_data(&self) -> Bytes {
+        let book = AddressBook {
+            peers: (self.meta_peers.iter())
+                .map(|(&id, address)| PeerAddress {
+                    id,
+                    address: address.clone(),
+                })
+                .collect(),
+        };
+        let mut buf = BytesMut::new();
+        self.image().encode(&mut buf);
+        book.encode(&mut buf);
+        buf.freeze()
+    }
+
+    /// The state snapshot bytes hold; `None` if they do not decode. Bytes without an
+    /// address book (written before it existed) give an empty one.
+    pub(crate) fn from_snapshot_data(bytes: &Bytes) -> Option<Self> {
+        let mut r = Reader::new(bytes);
+        let image = StateImage::decode(&mut r).ok()?;
+        let book = if r.remaining() > 0 {
+            AddressBook::decode(&mut r).ok()?
+        } else {
+            AddressBook { peers: Vec::new() }
+        };
+        r.finish().ok()?;
+        let mut state = MetaState::from_image(image)?;
+        state.meta_peers = book.peers.into_iter().map(|p| (p.id, p.address)).collect();
+        Some(state)
+    }
+
+    /// The state as a snapshot holds it (without the address book).
     pub fn image(&self) -> StateImage {
         StateImage {
             members_version: self.members.version(),
@@ -107,6 +168,7 @@ impl MetaState {
         Some(MetaState {
             members: Members::from_parts(image.members_version, image.members, image.retired),
             table: SlotTable::try_from(image.table).ok()?,
+            meta_peers: BTreeMap::new(),
         })
     }
 
@@ -161,6 +223,17 @@ mod tests {
             "the same table again is stale"
         );
         let image = from_bytes::<StateImage>(&to_bytes(&s.image())).unwrap();
-        assert_eq!(MetaState::from_image(image), Some(s));
+        assert_eq!(MetaState::from_image(image), Some(s.clone()));
+        // Snapshot bytes carry the address book; bytes from before it still decode.
+        s.meta_peers.insert(3, Text::from("m:3"));
+        let data = s.to_snapshot_data();
+        assert_eq!(MetaState::from_snapshot_data(&data), Some(s.clone()));
+        let old = MetaState::from_snapshot_data(&to_bytes(&s.image())).unwrap();
+        assert!(old.meta_peers.is_empty());
+        assert_eq!(old.table, s.table);
+        assert_eq!(
+            MetaState::from_snapshot_data(&data.slice(..data.len() - 1)),
+            None
+        );
     }
 }
