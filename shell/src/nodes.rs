@@ -7,7 +7,7 @@ use crate::clock::{Clock, os_seed};
 use crate::hooks::Hooks;
 use crate::persist::PersistFile;
 use roster_core::data::{DataConfig, DataNode};
-use roster_core::meta::{MetaConfig, MetaEvent, MetaNode, MetaPeer};
+use roster_core::meta::{MetaConfig, MetaEvent, MetaNode, MetaPeer, VoterOutcome, VoterRole};
 use roster_core::model::{Incarnation, NodeId, ProcessId, Text};
 use roster_core::rng::Rng;
 use roster_core::session::{Session, SessionConfig};
@@ -56,6 +56,8 @@ pub struct MetaSettings {
     pub expected_data_nodes: Option<usize>,
     /// Protection mode: most data (and session) nodes expelled per lease period, in percent.
     pub max_expel_percent: Option<u32>,
+    /// Join an existing group: start with no voters (`MetaConfig::join`).
+    pub join: bool,
 }
 
 /// Why a node could not be made.
@@ -160,13 +162,18 @@ pub enum MetaStoreHooks {
 /// The hooks of a meta node: its store, opened, and its log lines: one info line per
 /// table it installed as leader (`slot table installed`, with `epoch=N`: tools parse it),
 /// and a warning while protection mode holds expulsions back (at most every 10 s, and
-/// whenever the held set changes).
+/// whenever the held set changes). Leadership changes (`meta leader`, with `leader=ID` and
+/// `term=N`), meta group changes (`meta group`, voters and learners by id) and how a voter
+/// change this node led ended are logged at info when they happen.
 #[derive(Debug)]
 pub struct MetaHooks {
     name: String,
     store: MetaStoreHooks,
     held: Vec<ProcessId>,
     held_logged: Option<std::time::Instant>,
+    leader: Option<(Option<u64>, u64)>,
+    group: Option<(Vec<u64>, Vec<u64>)>,
+    outcome: Option<VoterOutcome>,
 }
 
 /// Protection warnings repeat at most this often while nothing changes.
@@ -180,6 +187,9 @@ impl MetaHooks {
             store,
             held: Vec::new(),
             held_logged: None,
+            leader: None,
+            group: None,
+            outcome: None,
         }
     }
 }
@@ -216,6 +226,7 @@ impl Hooks<MetaNode> for MetaHooks {
             MetaStoreHooks::File(f) => f.observe(node),
             MetaStoreHooks::Memory(m) => m.observe(node),
         }
+        self.log_group(node);
         let held = node.protection();
         let now = std::time::Instant::now();
         let due = self
@@ -235,6 +246,53 @@ impl Hooks<MetaNode> for MetaHooks {
             }
             self.held = held.to_vec();
             self.held_logged = Some(now);
+        }
+    }
+}
+
+impl MetaHooks {
+    /// Logs leadership, the meta group's members and voter change outcomes as they change.
+    fn log_group(&mut self, node: &MetaNode) {
+        let leader = (node.leader_id(), node.term());
+        if self.leader != Some(leader) {
+            self.leader = Some(leader);
+            let id = |l: Option<u64>| l.map_or("none".to_string(), |l| l.to_string());
+            info!(node = %self.name, leader = %id(leader.0), term = leader.1, "meta leader");
+        }
+        let members = node.meta_members();
+        let ids = |role| -> Vec<u64> {
+            (members.iter())
+                .filter(|m| m.role == role)
+                .map(|m| m.id)
+                .collect()
+        };
+        let group = (ids(VoterRole::Voter), ids(VoterRole::Learner));
+        if self.group.as_ref() != Some(&group) {
+            let list = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+            info!(
+                node = %self.name,
+                voters = %list(&group.0),
+                learners = %list(&group.1),
+                "meta group"
+            );
+            self.group = Some(group);
+        }
+        let outcome = node.voter_outcome();
+        if outcome.is_some() && self.outcome.as_ref() != outcome {
+            self.outcome = outcome.cloned();
+            if let Some(o) = outcome {
+                match &o.result {
+                    Ok(()) => {
+                        info!(node = %self.name, change = %o.change, "meta voter change done")
+                    }
+                    Err(why) => warn!(
+                        node = %self.name,
+                        change = %o.change,
+                        why = %why,
+                        "meta voter change abandoned"
+                    ),
+                }
+            }
         }
     }
 }
@@ -265,6 +323,7 @@ pub fn meta_node(
         .unwrap_or(cfg.expected_data_nodes);
     cfg.max_expel_percent = settings.max_expel_percent.unwrap_or(cfg.max_expel_percent);
     cfg.connect_timeout = ms(timing.connect_timeout_ms, cfg.connect_timeout);
+    cfg.join = settings.join;
     cfg.validate().map_err(|e| cfg_err("meta", e))?;
     let rng = Rng::seed_from_u64(os_seed());
     let name = format!("meta-{id}");

@@ -685,9 +685,16 @@ impl MetaNode {
         if leading != self.leading {
             self.leading = leading;
             if let Some(plan) = self.voter_plan.take() {
+                // A leader that removed itself loses leadership as the change completes.
+                let done = plan.next(&self.conf_view(), Instant::ZERO) == Step::Done;
+                let result = if done {
+                    Ok(())
+                } else {
+                    Err("leadership moved; ask the new leader again".into())
+                };
                 self.voter_outcome = Some(VoterOutcome {
                     change: plan.change,
-                    result: Err("leadership moved; ask the new leader again".into()),
+                    result,
                 });
             }
             self.leases.clear();
