@@ -5,9 +5,10 @@
 
 use crate::clock::{Clock, os_seed};
 use crate::hooks::Hooks;
+use crate::logbook::MetaLog;
 use crate::persist::PersistFile;
 use roster_core::data::{DataConfig, DataNode};
-use roster_core::meta::{MetaConfig, MetaEvent, MetaNode, MetaPeer, VoterOutcome, VoterRole};
+use roster_core::meta::{MetaConfig, MetaEvent, MetaNode, MetaPeer};
 use roster_core::model::{Incarnation, NodeId, ProcessId, Text};
 use roster_core::rng::Rng;
 use roster_core::session::{Session, SessionConfig};
@@ -15,7 +16,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use tracing::{info, warn};
+use tracing::info;
 
 /// Intervals and leases, in milliseconds; absent = the core's default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -161,23 +162,13 @@ pub enum MetaStoreHooks {
 
 /// The hooks of a meta node: its store, opened, and its log lines: one info line per
 /// table it installed as leader (`slot table installed`, with `epoch=N`: tools parse it),
-/// and a warning while protection mode holds expulsions back (at most every 10 s, and
-/// whenever the held set changes). Leadership changes (`meta leader`, with `leader=ID` and
-/// `term=N`), meta group changes (`meta group`, voters and learners by id) and how a voter
-/// change this node led ended are logged at info when they happen.
+/// and what [`MetaLog`] tells.
 #[derive(Debug)]
 pub struct MetaHooks {
     name: String,
     store: MetaStoreHooks,
-    held: Vec<ProcessId>,
-    held_logged: Option<std::time::Instant>,
-    leader: Option<(Option<u64>, u64)>,
-    group: Option<(Vec<u64>, Vec<u64>)>,
-    outcome: Option<VoterOutcome>,
+    log: MetaLog,
 }
-
-/// Protection warnings repeat at most this often while nothing changes.
-const HELD_LOG_EVERY: Duration = Duration::from_secs(10);
 
 impl MetaHooks {
     /// Hooks of the meta node called `name`, over `store`.
@@ -185,11 +176,7 @@ impl MetaHooks {
         MetaHooks {
             name: name.to_string(),
             store,
-            held: Vec::new(),
-            held_logged: None,
-            leader: None,
-            group: None,
-            outcome: None,
+            log: MetaLog::new(name),
         }
     }
 }
@@ -226,74 +213,7 @@ impl Hooks<MetaNode> for MetaHooks {
             MetaStoreHooks::File(f) => f.observe(node),
             MetaStoreHooks::Memory(m) => m.observe(node),
         }
-        self.log_group(node);
-        let held = node.protection();
-        let now = std::time::Instant::now();
-        let due = self
-            .held_logged
-            .is_none_or(|t| now.duration_since(t) >= HELD_LOG_EVERY);
-        if held != self.held.as_slice() || (!held.is_empty() && due) {
-            if held.is_empty() {
-                info!(node = %self.name, "protection mode: no expulsion held back");
-            } else {
-                let list: Vec<String> = held.iter().map(ToString::to_string).collect();
-                warn!(
-                    node = %self.name,
-                    held = held.len(),
-                    processes = %list.join(","),
-                    "protection mode: expired nodes kept as members"
-                );
-            }
-            self.held = held.to_vec();
-            self.held_logged = Some(now);
-        }
-    }
-}
-
-impl MetaHooks {
-    /// Logs leadership, the meta group's members and voter change outcomes as they change.
-    fn log_group(&mut self, node: &MetaNode) {
-        let leader = (node.leader_id(), node.term());
-        if self.leader != Some(leader) {
-            self.leader = Some(leader);
-            let id = |l: Option<u64>| l.map_or("none".to_string(), |l| l.to_string());
-            info!(node = %self.name, leader = %id(leader.0), term = leader.1, "meta leader");
-        }
-        let members = node.meta_members();
-        let ids = |role| -> Vec<u64> {
-            (members.iter())
-                .filter(|m| m.role == role)
-                .map(|m| m.id)
-                .collect()
-        };
-        let group = (ids(VoterRole::Voter), ids(VoterRole::Learner));
-        if self.group.as_ref() != Some(&group) {
-            let list = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
-            info!(
-                node = %self.name,
-                voters = %list(&group.0),
-                learners = %list(&group.1),
-                "meta group"
-            );
-            self.group = Some(group);
-        }
-        let outcome = node.voter_outcome();
-        if outcome.is_some() && self.outcome.as_ref() != outcome {
-            self.outcome = outcome.cloned();
-            if let Some(o) = outcome {
-                match &o.result {
-                    Ok(()) => {
-                        info!(node = %self.name, change = %o.change, "meta voter change done")
-                    }
-                    Err(why) => warn!(
-                        node = %self.name,
-                        change = %o.change,
-                        why = %why,
-                        "meta voter change abandoned"
-                    ),
-                }
-            }
-        }
+        self.log.observe(node);
     }
 }
 
