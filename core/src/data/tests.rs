@@ -188,6 +188,7 @@ impl Net {
             members_version,
             members,
             table: table.to_view(),
+            switches: Default::default(),
         };
         for i in 0..self.nodes.len() {
             let conn = self.meta_conn[&i];
@@ -930,6 +931,7 @@ fn node_refuses_frames_before_hello_and_unexpected_messages() {
             members_version: 9,
             members: vec![],
             table: table(9, 1, pid(2), 9, &[]).to_view(),
+            switches: Default::default(),
         },
     );
     let f = net.take(0, S2);

@@ -1,22 +1,27 @@
-//! The replicated state machine: membership and the slot table, changed only by committed
-//! `Command`s, so every meta node that applied the same log holds the same state.
+//! The replicated state machine: membership, the slot table and the operator switches,
+//! changed only by committed `Command`s, so every meta node that applied the same log holds
+//! the same state.
 //!
 //! Encoding: one consensus entry holds one `CommandBatch`, written with the core's wire
 //! codec (tag byte per command, fields in order, big-endian, as in `docs/protocol.md`);
-//! a snapshot holds one `StateImage` in the same codec, followed by the meta group's
-//! `AddressBook` (absent in snapshots written before voters could change; the configured
-//! peers stand in). Neither ever leaves the meta group except inside `wire::Raft` payloads
-//! and persist records.
+//! a snapshot holds one `StateImage` in the same codec. Neither ever leaves the meta group
+//! except inside `wire::Raft` payloads and persist records. A `StateImage` grows like a
+//! message (appended fields, `docs/protocol.md` §9), so a snapshot written before a field
+//! existed still reads, with that field's default; new commands get new tags.
 //!
-//! The address book is replicated so that a voter added at run time is known by address to
-//! every member (and to a member restarted later) without anyone editing `--peers`: it is
-//! changed only by applied configuration-change entries, whose context carries the address.
+//! The image also holds the meta group's address book (`meta_peers`), replicated so that a
+//! voter added at run time is known by address to every member (and to a member restarted
+//! later) without anyone editing `--peers`. It is changed only by applied
+//! configuration-change entries, whose context carries the address (see `consensus`); an
+//! image from before it has none, and the configured peers stand in.
 
 use super::membership::Members;
-use crate::model::ProcessId;
 use crate::model::Text;
+use crate::model::{ProcessId, SwitchChange, Switches};
 use crate::slot::{SlotCount, SlotTable};
-use crate::wire::{BodyError, ClusterView, Decode, Encode, Member, Reader, SlotTableView};
+use crate::wire::{
+    BodyError, ClusterView, Decode, DecodeBody, Encode, Member, Reader, SlotTableView,
+};
 use bytes::{Bytes, BytesMut};
 use std::collections::BTreeMap;
 
@@ -30,6 +35,9 @@ wire_enum! {
         2 => MemberExpired { process: ProcessId },
         /// A new slot table (applied only if it is a valid successor of the current one).
         3 => TableInstalled { table: SlotTableView },
+        /// Operator switches turned on or off, applied in order to the switches in force
+        /// (`Switches::apply`); the switches' version grows if any of them changed them.
+        4 => SwitchesChanged { changes: Vec<SwitchChange> },
     }
 }
 
@@ -38,20 +46,6 @@ wire_struct! {
     pub struct CommandBatch {
         /// Applied in order.
         pub commands: Vec<Command>,
-    }
-}
-
-wire_struct! {
-    /// The whole state, as a snapshot holds it.
-    pub struct StateImage {
-        /// Membership version.
-        pub members_version: u64,
-        /// Every member.
-        pub members: Vec<Member>,
-        /// Recently replaced processes, oldest first.
-        pub retired: Vec<ProcessId>,
-        /// The slot table.
-        pub table: SlotTableView,
     }
 }
 
@@ -66,10 +60,21 @@ wire_struct! {
 }
 
 wire_struct! {
-    /// The addresses of the meta group's members, as a snapshot holds them.
-    pub struct AddressBook {
-        /// By id, ascending.
-        pub peers: Vec<PeerAddress>,
+    /// The whole state, as a snapshot holds it.
+    pub struct StateImage {
+        /// Membership version.
+        pub members_version: u64,
+        /// Every member.
+        pub members: Vec<Member>,
+        /// Recently replaced processes, oldest first.
+        pub retired: Vec<ProcessId>,
+        /// The slot table.
+        pub table: SlotTableView,
+    } appended {
+        /// The operator switches (none in a snapshot older than them).
+        pub switches: Switches = Switches::default(),
+        /// The meta group's addresses by id, ascending (none in an older snapshot).
+        pub meta_peers: Vec<PeerAddress> = Vec::new(),
     }
 }
 
@@ -88,13 +93,23 @@ pub(crate) fn from_bytes<T: Decode>(bytes: &Bytes) -> Result<T, BodyError> {
     Ok(v)
 }
 
-/// Membership and slot table.
+/// Decodes exactly one message-like value (one that may have appended fields) from `bytes`.
+pub(crate) fn from_body<T: DecodeBody>(bytes: &Bytes) -> Result<T, BodyError> {
+    let mut r = Reader::new(bytes);
+    let v = T::decode_body(&mut r)?;
+    r.finish()?;
+    Ok(v)
+}
+
+/// Membership, slot table and switches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetaState {
     /// The members.
     pub members: Members,
     /// The slot table.
     pub table: SlotTable,
+    /// The operator switches.
+    pub switches: Switches,
     /// The meta group's addresses by consensus id: voters and learners (see module docs).
     pub meta_peers: BTreeMap<u64, Text>,
 }
@@ -105,6 +120,7 @@ impl MetaState {
         MetaState {
             members: Members::default(),
             table: SlotTable::empty(count),
+            switches: Switches::default(),
             meta_peers: BTreeMap::new(),
         }
     }
@@ -118,49 +134,37 @@ impl MetaState {
             Command::TableInstalled { table } => SlotTable::try_from(table.clone())
                 .and_then(|t| self.table.install(t))
                 .is_ok(),
+            Command::SwitchesChanged { changes } => self.switches.apply(changes),
         }
     }
 
-    /// The snapshot bytes of this state: its image, then its address book.
-    pub(crate) fn to_snapshot_data(&self) -> Bytes {
-        let book = AddressBook {
-            peers: (self.meta_peers.iter())
-                .map(|(&id, address)| PeerAddress {
-                    id,
-                    address: address.clone(),
-                })
-                .collect(),
-        };
-        let mut buf = BytesMut::new();
-        self.image().encode(&mut buf);
-        book.encode(&mut buf);
-        buf.freeze()
-    }
-
-    /// The state snapshot bytes hold; `None` if they do not decode. Bytes without an
-    /// address book (written before it existed) give an empty one.
-    pub(crate) fn from_snapshot_data(bytes: &Bytes) -> Option<Self> {
-        let mut r = Reader::new(bytes);
-        let image = StateImage::decode(&mut r).ok()?;
-        let book = if r.remaining() > 0 {
-            AddressBook::decode(&mut r).ok()?
-        } else {
-            AddressBook { peers: Vec::new() }
-        };
-        r.finish().ok()?;
-        let mut state = MetaState::from_image(image)?;
-        state.meta_peers = book.peers.into_iter().map(|p| (p.id, p.address)).collect();
-        Some(state)
-    }
-
-    /// The state as a snapshot holds it (without the address book).
+    /// The state as a snapshot holds it.
     pub fn image(&self) -> StateImage {
         StateImage {
             members_version: self.members.version(),
             members: self.members.iter().cloned().collect(),
             retired: self.members.retired().collect(),
             table: self.table.to_view(),
+            switches: self.switches.clone(),
+            meta_peers: (self.meta_peers.iter())
+                .map(|(&id, address)| PeerAddress {
+                    id,
+                    address: address.clone(),
+                })
+                .collect(),
         }
+    }
+
+    /// The snapshot bytes of this state.
+    pub(crate) fn to_snapshot_data(&self) -> Bytes {
+        to_bytes(&self.image())
+    }
+
+    /// The state snapshot bytes hold; `None` if they do not decode.
+    pub(crate) fn from_snapshot_data(bytes: &Bytes) -> Option<Self> {
+        from_body::<StateImage>(bytes)
+            .ok()
+            .and_then(MetaState::from_image)
     }
 
     /// The state a snapshot holds; `None` if its table is malformed.
@@ -168,7 +172,10 @@ impl MetaState {
         Some(MetaState {
             members: Members::from_parts(image.members_version, image.members, image.retired),
             table: SlotTable::try_from(image.table).ok()?,
-            meta_peers: BTreeMap::new(),
+            switches: image.switches,
+            meta_peers: (image.meta_peers.into_iter())
+                .map(|p| (p.id, p.address))
+                .collect(),
         })
     }
 
@@ -178,6 +185,7 @@ impl MetaState {
             members_version: self.members.version(),
             members: self.members.iter().cloned().collect(),
             table: self.table.to_view(),
+            switches: self.switches.clone(),
         }
     }
 }
@@ -206,14 +214,19 @@ mod tests {
                 Command::MemberUp { member },
                 Command::TableInstalled { table },
                 Command::MemberExpired { process: p },
+                Command::SwitchesChanged {
+                    changes: vec![SwitchChange::StopAllPushes { on: true }],
+                },
             ],
         };
         let bytes = to_bytes(&batch);
         assert_eq!(from_bytes::<CommandBatch>(&bytes), Ok(batch.clone()));
         let mut s = MetaState::new(SlotCount::new(2).unwrap());
         let changed: Vec<bool> = batch.commands.iter().map(|c| s.apply(c)).collect();
-        assert_eq!(changed, vec![true, true, true]);
+        assert_eq!(changed, vec![true, true, true, true]);
         assert_eq!(s.members.version(), 2);
+        assert_eq!((s.switches.version, s.switches.pushes_stopped), (1, true));
+        assert!(!s.apply(&batch.commands[3]), "already in force");
         assert_eq!(
             s.table.slot(crate::model::SlotId(0)).map(|x| x.leader),
             Some(Some(p))
@@ -222,18 +235,34 @@ mod tests {
             !s.apply(&batch.commands[1]),
             "the same table again is stale"
         );
-        let image = from_bytes::<StateImage>(&to_bytes(&s.image())).unwrap();
+        let image = from_body::<StateImage>(&to_bytes(&s.image())).unwrap();
         assert_eq!(MetaState::from_image(image), Some(s.clone()));
-        // Snapshot bytes carry the address book; bytes from before it still decode.
+        // The address book rides at the end; an image from before it reads with none.
         s.meta_peers.insert(3, Text::from("m:3"));
         let data = s.to_snapshot_data();
         assert_eq!(MetaState::from_snapshot_data(&data), Some(s.clone()));
-        let old = MetaState::from_snapshot_data(&to_bytes(&s.image())).unwrap();
+        let book_len = s.image().meta_peers.encoded_len();
+        let old = MetaState::from_snapshot_data(&data.slice(..data.len() - book_len)).unwrap();
         assert!(old.meta_peers.is_empty());
-        assert_eq!(old.table, s.table);
+        assert_eq!(old.switches, s.switches);
         assert_eq!(
             MetaState::from_snapshot_data(&data.slice(..data.len() - 1)),
             None
         );
+    }
+
+    #[test]
+    fn an_image_from_before_the_switches_reads_with_none() {
+        let s = MetaState::new(SlotCount::new(2).unwrap());
+        let mut image = s.image();
+        image
+            .switches
+            .apply(&[SwitchChange::StopAllPushes { on: true }]);
+        let full = to_bytes(&image);
+        // Before the switches there was no address book after them either.
+        let old_len = full.len() - image.switches.encoded_len() - image.meta_peers.encoded_len();
+        let old = from_body::<StateImage>(&full.slice(..old_len)).unwrap();
+        assert_eq!(old.switches, Switches::default());
+        assert_eq!(MetaState::from_image(old), Some(s));
     }
 }

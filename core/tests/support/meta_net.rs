@@ -10,7 +10,7 @@ use roster_core::meta::{
     Installed, LogWriter, MetaConfig, MetaEvent, MetaNode, MetaPeer, MetaStorage, Persist,
     apply_write,
 };
-use roster_core::model::{Incarnation, NodeId, ProcessId, Role, Text};
+use roster_core::model::{Incarnation, NodeId, ProcessId, Role, Switches, Text};
 use roster_core::rng::Rng;
 use roster_core::slot::{SlotCount, SlotTable};
 use roster_core::time::Instant;
@@ -28,6 +28,8 @@ struct Fake {
     next_beat: Instant,
     table: Option<SlotTable>,
     members_version: u64,
+    /// The newest switches meta sent.
+    switches: Switches,
     /// Every view received: (request id, view). Request id 0 = pushed, not a reply.
     views: Vec<(u64, ClusterView)>,
 }
@@ -177,6 +179,9 @@ impl Net {
             {
                 fake.table = Some(t);
             }
+            if view.switches.version > fake.switches.version {
+                fake.switches = view.switches.clone();
+            }
             fake.views.push((frame.request_id, view));
         }
     }
@@ -249,6 +254,7 @@ impl Net {
                 .map_or(Default::default(), |t| t.epoch()),
             members_version: fake.members_version,
             slots,
+            switches_version: fake.switches.version,
         };
         let (meta, conn, id) = (fake.meta, fake.conn, fake.next_request);
         self.deliver_to_meta(meta, conn, Frame::new(id, hb));
@@ -278,6 +284,7 @@ impl Net {
             next_beat: self.now,
             table: None,
             members_version: 0,
+            switches: Switches::default(),
             views: Vec::new(),
         });
         self.fakes.len() - 1
