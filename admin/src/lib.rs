@@ -12,6 +12,7 @@
 //! - `keys`: `GET /v1/keys/{data_id}`, `GET /v1/sessions/{id}/clients`.
 //! - [`switches`]: `GET`/`PUT /v1/switches`, the operator switches.
 //! - `json`: the core's values as JSON, one shape each.
+//! - `members`: the meta group's members; adding, removing and replacing meta voters.
 //!
 //! A module that adds endpoints exports `routes() -> Router<Shared>`, merged in
 //! [`server::router`].
@@ -24,6 +25,7 @@ mod cluster;
 mod health;
 pub mod json;
 mod keys;
+mod members;
 pub mod switches;
 
 pub use error::ApiError;

@@ -188,6 +188,9 @@ pub struct NodeFile {
     /// Protection mode: at most this percentage of the data nodes, and of the sessions, is
     /// expelled per lease period, at least one (meta; 100 turns it off).
     pub max_expel_percent: Option<u32>,
+    /// This meta node joins an existing group: it starts with no voters and waits for the
+    /// leader to add it (`roster admin meta add`); ignored once its data dir holds state.
+    pub join: Option<bool>,
     /// The admin HTTP server's address (default: loopback, a free port).
     pub admin_listen: Option<String>,
     /// A bearer token the admin server requires (also `ROSTER_ADMIN_TOKEN`).
@@ -228,6 +231,11 @@ pub struct MetaArgs {
     /// sessions, per lease period, at least one (default 50; 100 turns it off).
     #[arg(long, value_name = "PERCENT")]
     pub max_expel_percent: Option<u32>,
+    /// Join an existing meta group: start with no voters and wait to be added (`roster
+    /// admin meta add ID ADDR` on the group); `--peers` then lists this node and any
+    /// members it may dial. Ignored once the data dir holds state.
+    #[arg(long)]
+    pub join: bool,
 }
 
 impl MetaArgs {
@@ -238,6 +246,7 @@ impl MetaArgs {
             start_window_ms: self.start_window_ms.or(file.start_window_ms),
             expected_data_nodes: self.expected_data_nodes.or(file.expected_data_nodes),
             max_expel_percent: self.max_expel_percent.or(file.max_expel_percent),
+            join: self.join || file.join.unwrap_or(false),
         }
     }
 }

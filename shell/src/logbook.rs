@@ -1,7 +1,9 @@
 //! What nodes tell the operator's log beside their errors, at info and rate-limited, each
 //! line with the node's name and the process ids it is about:
 //! - meta: who leads and in which term, members that join, are replaced or are expelled,
-//!   and protection mode holding expulsions back (warned at most every 10 s while it holds);
+//!   protection mode holding expulsions back (warned at most every 10 s while it holds),
+//!   the meta group's voters and learners whenever they change, and how a voter change
+//!   this node led ended;
 //! - data: each table it applies (what it now leads and follows, what it took over and
 //!   handed off), sessions whose publishers it dropped, and a summary of what
 //!   reconciliation repaired, at most every 10 s.
@@ -10,7 +12,7 @@
 //! so nothing here changes what a node does.
 
 use roster_core::data::DataEvent;
-use roster_core::meta::MetaNode;
+use roster_core::meta::{MetaNode, VoterOutcome, VoterRole};
 use roster_core::model::ProcessId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -28,6 +30,8 @@ pub struct MetaLog {
     members: BTreeMap<ProcessId, String>,
     held: Vec<ProcessId>,
     held_logged: Option<Instant>,
+    group: Option<(Vec<u64>, Vec<u64>)>,
+    outcome: Option<VoterOutcome>,
 }
 
 impl MetaLog {
@@ -40,6 +44,8 @@ impl MetaLog {
             members: BTreeMap::new(),
             held: Vec::new(),
             held_logged: None,
+            group: None,
+            outcome: None,
         }
     }
 
@@ -57,6 +63,45 @@ impl MetaLog {
         }
         self.members(node);
         self.protection(node);
+        self.group(node);
+    }
+
+    /// The meta group's voters and learners, and how the last voter change ended.
+    fn group(&mut self, node: &MetaNode) {
+        let members = node.meta_members();
+        let ids = |role| -> Vec<u64> {
+            (members.iter())
+                .filter(|m| m.role == role)
+                .map(|m| m.id)
+                .collect()
+        };
+        let group = (ids(VoterRole::Voter), ids(VoterRole::Learner));
+        if self.group.as_ref() != Some(&group) {
+            let list = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+            info!(
+                node = %self.name,
+                voters = %list(&group.0),
+                learners = %list(&group.1),
+                "meta group"
+            );
+            self.group = Some(group);
+        }
+        let outcome = node.voter_outcome();
+        if outcome.is_none() || self.outcome.as_ref() == outcome {
+            return;
+        }
+        self.outcome = outcome.cloned();
+        if let Some(o) = outcome {
+            match &o.result {
+                Ok(()) => info!(node = %self.name, change = %o.change, "meta voter change done"),
+                Err(why) => warn!(
+                    node = %self.name,
+                    change = %o.change,
+                    why = %why,
+                    "meta voter change abandoned"
+                ),
+            }
+        }
     }
 
     fn members(&mut self, node: &MetaNode) {

@@ -57,6 +57,8 @@ pub struct MetaSettings {
     pub expected_data_nodes: Option<usize>,
     /// Protection mode: most data (and session) nodes expelled per lease period, in percent.
     pub max_expel_percent: Option<u32>,
+    /// Join an existing group: start with no voters (`MetaConfig::join`).
+    pub join: bool,
 }
 
 /// Why a node could not be made.
@@ -241,6 +243,7 @@ pub fn meta_node(
         .unwrap_or(cfg.expected_data_nodes);
     cfg.max_expel_percent = settings.max_expel_percent.unwrap_or(cfg.max_expel_percent);
     cfg.connect_timeout = ms(timing.connect_timeout_ms, cfg.connect_timeout);
+    cfg.join = settings.join;
     cfg.validate().map_err(|e| cfg_err("meta", e))?;
     let rng = Rng::seed_from_u64(os_seed());
     let name = format!("meta-{id}");

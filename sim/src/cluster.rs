@@ -289,8 +289,13 @@ impl Layout {
         format!("session-{i}:peer")
     }
 
+    /// Meta nodes started: the voters, and the joiner of a voter replacement.
+    pub fn meta_nodes(&self) -> usize {
+        self.cfg.metas + usize::from(self.cfg.replace_meta_voter)
+    }
+
     fn metas(&self) -> Vec<Text> {
-        (0..self.cfg.metas)
+        (0..self.meta_nodes())
             .map(|i| Text::from(Self::meta_address(i)))
             .collect()
     }
@@ -303,6 +308,14 @@ impl Layout {
             })
             .collect();
         let mut c = MetaConfig::new(meta_id(i), Incarnation(inc), peers);
+        if i >= self.cfg.metas {
+            // The joiner: only itself, no voters until the leader adds it.
+            c.peers = vec![MetaPeer {
+                id: meta_id(i),
+                address: Text::from(Self::meta_address(i)),
+            }];
+            c.join = true;
+        }
         c.slot_count = SlotCount::new(self.cfg.slots).expect("a power of two");
         c.replicas = self.cfg.replicas;
         c.snapshot_interval = self.cfg.meta_snapshot_interval;

@@ -72,6 +72,10 @@ pub struct SimConfig {
     /// Every this many clients one (client 0, k, 2k, …) announces no optional feature and
     /// so gets whole lists, as a client older than delta pushes; 0: none.
     pub featureless_every: usize,
+    /// Replace a meta voter during the fault phase: one more meta node starts as a joiner
+    /// and, from 3 s on, the leader is asked (again every 500 ms until it accepts) to
+    /// replace the lowest-id voter other than itself by it. Off in the seed sweep.
+    pub replace_meta_voter: bool,
     /// Meta's balancing moves per round (not drawn: unlimited, the default; tests lower it
     /// to show the epoch check has teeth).
     pub arrange_max_moves: usize,
@@ -149,6 +153,7 @@ impl SimConfig {
             // Drawn last, so every earlier choice of a seed stays what it was.
             meta_snapshot_interval: [4, 16, 64][r.below(3) as usize],
             featureless_every: [0, 0, 2, 3][r.below(4) as usize],
+            replace_meta_voter: false,
             arrange_max_moves: roster_core::meta::ArrangeConfig::UNLIMITED,
             operator: Vec::new(),
             operator_bound: Duration::from_secs(3),

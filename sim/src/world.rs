@@ -19,6 +19,7 @@ use crate::workload::Workload;
 use bytes::Bytes;
 use roster_core::client::Command;
 use roster_core::io::{ConnId, Input};
+use roster_core::meta::{VoterChange, VoterRole};
 use roster_core::model::{DataInfoId, DatumVersion, Text};
 use roster_core::rng::Rng;
 use roster_core::time::Instant;
@@ -66,6 +67,8 @@ enum Ev {
     },
     EndFaults,
     Probe,
+    /// Ask the meta leader to replace a voter by the joiner (`replace_meta_voter`).
+    ReplaceVoter,
     Resume {
         node: NodeIx,
     },
@@ -124,6 +127,10 @@ pub struct Stats {
     pub converged_after: Option<Duration>,
     /// Slot tables installed per phase (check (d)).
     pub epochs: crate::epochs::EpochCounts,
+    /// Meta voter changes a leader accepted (`replace_meta_voter`).
+    pub voter_changes: u64,
+    /// The meta leader's voters at the end, if one leads.
+    pub meta_voters: Option<Vec<u64>>,
     /// Operator steps committed (`operator`).
     pub operator_steps: usize,
 }
@@ -224,7 +231,7 @@ impl World {
         };
         let _ = rng.next_u64();
         let counts = [
-            (Kind::Meta, w.cfg.metas),
+            (Kind::Meta, w.layout.meta_nodes()),
             (Kind::Data, w.cfg.datas),
             (Kind::Session, w.cfg.sessions),
             (Kind::Client, w.cfg.clients),
@@ -264,6 +271,9 @@ impl World {
         }
         let end = Instant::ZERO + w.cfg.fault_phase;
         w.queue.push(end, Ev::EndFaults);
+        if w.cfg.replace_meta_voter {
+            w.queue.push(Instant::ZERO + ms(3_000), Ev::ReplaceVoter);
+        }
         for (step, s) in w.cfg.operator.iter().enumerate() {
             w.queue.push(Instant::ZERO + s.at, Ev::Operator { step });
         }
@@ -877,6 +887,7 @@ impl World {
                 }
             }
             Ev::Probe => self.probe(),
+            Ev::ReplaceVoter => self.replace_voter(),
         }
     }
 
@@ -1297,6 +1308,69 @@ impl World {
         Ok(())
     }
 
+    /// Drives the replacement of a meta voter by the joiner (the last meta node): every
+    /// 500 ms, while it is not done, asks the meta leader (if it has no change under way) to
+    /// replace the lowest-id voter other than itself, or, once the joiner votes, to remove
+    /// it (a leader change abandons a change half-way). Stops 20 s after the faults end.
+    fn replace_voter(&mut self) {
+        let joiner = self.layout.meta_nodes() - 1;
+        let id = joiner as u64 + 1;
+        let now = self.now;
+        let metas = self.cfg.metas;
+        let leader = (0..self.nodes.len())
+            .find(|&ix| matches!(&self.nodes[ix].machine, Some(Machine::Meta(m)) if m.is_leader()));
+        if let Some(ix) = leader
+            && let Some(Machine::Meta(m)) = self.nodes[ix].machine.as_mut()
+        {
+            let voters: Vec<u64> = (m.meta_members().into_iter())
+                .filter(|v| v.role == VoterRole::Voter)
+                .map(|v| v.id)
+                .collect();
+            if voters.contains(&id) && voters.len() == metas {
+                return;
+            }
+            if m.voter_change().is_none() {
+                let me = m.id();
+                let old = (voters.iter().copied())
+                    .find(|&v| v != me && v != id)
+                    .unwrap_or(me);
+                let change = if voters.contains(&id) {
+                    VoterChange::Remove { id: old }
+                } else {
+                    let address = Text::from(Layout::meta_address(joiner));
+                    VoterChange::Replace { old, id, address }
+                };
+                let result = m.change_voters(now, change.clone());
+                if result.is_ok() {
+                    self.stats.voter_changes += 1;
+                }
+                self.record(
+                    "voter change",
+                    ix,
+                    None,
+                    Some(format!("{change}: {result:?}")),
+                );
+                self.after_step(ix);
+            }
+        }
+        if now < Instant::ZERO + self.cfg.fault_phase + ms(20_000) {
+            self.queue.push(now + ms(500), Ev::ReplaceVoter);
+        }
+    }
+
+    /// The voters the meta leader has at the end, if one leads.
+    fn final_voters(&self) -> Option<Vec<u64>> {
+        self.nodes.iter().find_map(|n| match &n.machine {
+            Some(Machine::Meta(m)) if m.is_leader() => Some(
+                (m.meta_members().into_iter())
+                    .filter(|v| v.role == VoterRole::Voter)
+                    .map(|v| v.id)
+                    .collect(),
+            ),
+            _ => None,
+        })
+    }
+
     /// Runs to the end; the outcome.
     pub fn run(mut self) -> Outcome {
         while !self.done {
@@ -1308,6 +1382,7 @@ impl World {
         }
         self.stats.end = self.now - Instant::ZERO;
         self.stats.epochs = self.epochs.counts;
+        self.stats.meta_voters = self.final_voters();
         let failure = self.failure.take().map(|v| {
             let nodes = &self.nodes;
             let names = |i: usize| nodes.get(i).map_or_else(|| "-".into(), NodeSlot::name);

@@ -58,6 +58,12 @@ pub struct MetaConfig {
     pub election_ticks: usize,
     /// Applied entries between two snapshots of the replicated state (default 1024).
     pub snapshot_interval: u64,
+    /// This node joins an existing group: it starts with no voters and waits to be added
+    /// (`roster meta --join`). Ignored once its log holds a snapshot.
+    pub join: bool,
+    /// A meta member being added that has not caught up with the leader's log by then is
+    /// removed again and the change reported failed (default 30 s).
+    pub catch_up_timeout: Duration,
 }
 
 impl MetaConfig {
@@ -80,6 +86,8 @@ impl MetaConfig {
             heartbeat_ticks: 2,
             election_ticks: 10,
             snapshot_interval: 1024,
+            join: false,
+            catch_up_timeout: Duration::from_secs(30),
         }
     }
 
@@ -158,6 +166,9 @@ impl MetaConfig {
                 "election_ticks",
                 "must exceed heartbeat_ticks (raft-rs requires it)".into(),
             );
+        }
+        if self.catch_up_timeout.is_zero() {
+            return bad("catch_up_timeout", "must be positive".into());
         }
         if self.snapshot_interval == 0 {
             return bad("snapshot_interval", "must be positive".into());

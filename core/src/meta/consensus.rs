@@ -12,14 +12,24 @@
 //! `min_election_tick..max_election_tick`; we make that range one tick wide, its start
 //! drawn once from the node's seeded `Rng`, so the draw has a single outcome. Logging goes
 //! to a discard logger. Every `snapshot_interval` applied entries the state is snapshotted
-//! (as a `StateImage`) and the log before it compacted.
+//! (as a `StateImage` and the address book) and the log before it compacted.
+//!
+//! Configuration changes (`voters` plans them) are raft-rs's single-step `ConfChange`s whose
+//! context is the member's address. Applying one changes raft-rs's configuration, the
+//! storage's `ConfState` and the replicated address book, and forces a snapshot at once: the
+//! configuration is then durable, and the leader's log starts after the change, so a member
+//! that joins with an empty log is sent that snapshot (which names it) instead of entries
+//! from index 1 (which would not tell it the group's first voters). A leader that applies
+//! its own removal hands leadership to the most caught-up reachable voter.
 
 use super::config::MetaConfig;
 use super::persisted::Persist;
-use super::state::{CommandBatch, MetaState, StateImage, from_body, from_bytes, to_bytes};
+use super::state::{CommandBatch, MetaState, from_bytes, to_bytes};
 use super::storage::MetaStorage;
+use crate::model::Text;
 use crate::rng::Rng;
-use raft::eraftpb::{Entry, EntryType, Message, Snapshot};
+use protobuf::Message as _;
+use raft::eraftpb::{ConfChange, ConfChangeType, ConfState, Entry, EntryType, Message, Snapshot};
 use raft::{RawNode, StateRole, Storage as _};
 use std::collections::VecDeque;
 
@@ -39,6 +49,12 @@ pub struct Consensus {
     applied: u64,
     snapshot_interval: u64,
     changed: bool,
+    /// A configuration change was applied: snapshot at once (module docs).
+    snapshot_due: bool,
+    /// Bumped by every applied configuration change.
+    conf_changes: u64,
+    /// Leadership to hand over once the current `Ready` is done (this leader was removed).
+    transfer_to: Option<u64>,
     effects: VecDeque<Effect>,
 }
 
@@ -58,13 +74,16 @@ impl Consensus {
     pub fn new(config: &MetaConfig, rng: &mut Rng, storage: MetaStorage) -> raft::Result<Self> {
         let snap = storage.latest_snapshot();
         let index = snap.get_metadata().index;
-        let state = from_body::<StateImage>(&snap.data)
-            .ok()
-            .and_then(MetaState::from_image);
-        let (state, applied) = match state {
+        let state = MetaState::from_snapshot_data(&snap.data);
+        let (mut state, applied) = match state {
             Some(s) if index > 0 => (s, index),
             _ => (MetaState::new(config.slot_count), 0),
         };
+        if state.meta_peers.is_empty() {
+            // A new group, or a snapshot from before the address book: the configured peers.
+            let peers = config.peers.iter().map(|p| (p.id, p.address.clone()));
+            state.meta_peers = peers.collect();
+        }
         let election = config.election_ticks;
         let timeout = election + rng.below(election as u64) as usize;
         let raft_config = raft::Config {
@@ -88,6 +107,9 @@ impl Consensus {
             applied,
             snapshot_interval: config.snapshot_interval,
             changed: false,
+            snapshot_due: false,
+            conf_changes: 0,
+            transfer_to: None,
             effects: VecDeque::new(),
         };
         c.process();
@@ -115,6 +137,51 @@ impl Consensus {
             .is_ok();
         self.process();
         ok
+    }
+
+    /// Proposes one configuration change; `false` if raft-rs dropped it (not leader). The
+    /// caller checks that no other change is pending: raft-rs would turn this one into an
+    /// empty entry without saying so.
+    pub fn propose_conf_change(&mut self, kind: ConfChangeType, id: u64, address: &Text) -> bool {
+        let cc = ConfChange {
+            change_type: kind,
+            node_id: id,
+            context: address.as_str().as_bytes().to_vec().into(),
+            ..Default::default()
+        };
+        let ok = self.raw.propose_conf_change(Vec::new(), cc).is_ok();
+        self.process();
+        ok
+    }
+
+    /// The current configuration: voters and learners.
+    pub fn conf(&self) -> ConfState {
+        self.raw.raft.prs().conf().to_conf_state()
+    }
+
+    /// Whether a configuration change was proposed and is not applied yet.
+    pub fn conf_pending(&self) -> bool {
+        self.raw.raft.has_pending_conf()
+    }
+
+    /// How many configuration changes this member applied since it started.
+    pub fn conf_changes(&self) -> u64 {
+        self.conf_changes
+    }
+
+    /// On the leader: how far member `id` matches the log, and whether it was heard from
+    /// within the last election timeout (raft-rs's check-quorum bookkeeping).
+    pub fn progress(&self, id: u64) -> Option<(u64, bool)> {
+        if !self.is_leader() {
+            return None;
+        }
+        let pr = self.raw.raft.prs().get(id)?;
+        Some((pr.matched, id == self.id() || pr.recent_active))
+    }
+
+    /// The commit index.
+    pub fn committed(&self) -> u64 {
+        self.raw.raft.raft_log.committed
     }
 
     /// This member's consensus id.
@@ -200,15 +267,20 @@ impl Consensus {
             self.apply(light.take_committed_entries());
             self.raw.advance_apply();
             self.maybe_snapshot();
+            if let Some(to) = self.transfer_to.take() {
+                self.raw.transfer_leader(to);
+            }
         }
     }
 
     fn restore_snapshot(&mut self, snap: &Snapshot) {
-        let state = from_body::<StateImage>(&snap.data)
-            .ok()
-            .and_then(MetaState::from_image);
-        if let Some(state) = state {
+        let state = MetaState::from_snapshot_data(&snap.data);
+        if let Some(mut state) = state {
+            if state.meta_peers.is_empty() {
+                state.meta_peers = std::mem::take(&mut self.state.meta_peers);
+            }
             self.state = state;
+            self.conf_changes += 1;
             self.applied = snap.get_metadata().index;
             self.changed = true;
         }
@@ -217,6 +289,10 @@ impl Consensus {
     fn apply(&mut self, entries: Vec<Entry>) {
         for e in entries {
             self.applied = e.index;
+            if e.get_entry_type() == EntryType::EntryConfChange {
+                self.apply_conf_change(&e);
+                continue;
+            }
             if e.get_entry_type() != EntryType::EntryNormal || e.data.is_empty() {
                 continue;
             }
@@ -229,21 +305,60 @@ impl Consensus {
         }
     }
 
+    /// Applies a committed configuration change (module docs). Only this group's leaders
+    /// write these entries; one raft-rs refuses changes nothing.
+    fn apply_conf_change(&mut self, e: &Entry) {
+        let Ok(cc) = ConfChange::parse_from_bytes(&e.data) else {
+            return;
+        };
+        let Ok(conf) = self.raw.apply_conf_change(&cc) else {
+            return;
+        };
+        let id = cc.node_id;
+        match cc.get_change_type() {
+            ConfChangeType::RemoveNode => {
+                self.state.meta_peers.remove(&id);
+            }
+            ConfChangeType::AddNode | ConfChangeType::AddLearnerNode => {
+                if let Ok(address) = std::str::from_utf8(&cc.context) {
+                    if !address.is_empty() {
+                        self.state.meta_peers.insert(id, Text::from(address));
+                    }
+                }
+            }
+        }
+        let me = self.id();
+        if self.is_leader() && !conf.voters.contains(&me) {
+            self.transfer_to = conf
+                .voters
+                .iter()
+                .filter_map(|&v| self.progress(v).map(|(m, active)| (active, m, v)))
+                .max()
+                .map(|(_, _, v)| v);
+        }
+        self.raw.mut_store().set_conf_state(conf);
+        self.conf_changes += 1;
+        self.snapshot_due = true;
+    }
+
     fn maybe_snapshot(&mut self) {
         let store = self.raw.store();
         let last = store.latest_snapshot().get_metadata().index;
-        if self.applied < last + self.snapshot_interval {
+        let due = self.snapshot_due && self.applied > last;
+        if self.applied < last + self.snapshot_interval && !due {
             return;
         }
         let Ok(term) = store.term(self.applied) else {
             return;
         };
+        self.snapshot_due = false;
         let mut snap = Snapshot {
-            data: to_bytes(&self.state.image()),
+            data: self.state.to_snapshot_data(),
             ..Default::default()
         };
         snap.mut_metadata().index = self.applied;
         snap.mut_metadata().term = term;
+        snap.mut_metadata().set_conf_state(self.conf());
         self.raw.mut_store().install_snapshot(snap);
         let stored = self.raw.store().latest_snapshot().clone();
         self.effects

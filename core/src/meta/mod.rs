@@ -10,6 +10,7 @@
 //! - [`LogWriter`]: the meta log file's format, recovery and compaction, as pure decisions.
 //! - [`MetaStorage`]: raft-rs storage over the persisted log.
 //! - [`Consensus`]: raft-rs's `RawNode` driven sans-IO (§4.10).
+//! - [`VoterChange`]: adding, removing and replacing meta voters at run time.
 //! - [`MetaNode`]: all of it as an `io::Node`.
 //! - [`MetaConfig`]: validated configuration.
 
@@ -25,6 +26,7 @@ mod reports;
 mod start;
 mod state;
 mod storage;
+mod voters;
 
 pub use arrange::{ArrangeConfig, arrange, is_cold};
 pub use config::{MetaConfig, MetaPeer};
@@ -38,5 +40,6 @@ pub use protection::Protection;
 pub use raft::eraftpb;
 pub use reports::SlotReports;
 pub use start::StartWindow;
-pub use state::{Command, CommandBatch, MetaState, StateImage};
+pub use state::{Command, CommandBatch, MetaState, PeerAddress, StateImage};
 pub use storage::MetaStorage;
+pub use voters::{MetaMember, VoterChange, VoterChangeError, VoterOutcome, VoterRole};

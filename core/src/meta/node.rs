@@ -37,6 +37,12 @@
 //! of a kind meta does not define is answered `Unsupported`; an unknown one-way message is
 //! ignored.
 //!
+//! Meta voters change at run time ([`MetaNode::change_voters`], planned by `voters`): the
+//! links to meta peers follow the applied configuration (voters and learners, addressed by
+//! the replicated address book). A node started with `MetaConfig::join` has no voters until
+//! the leader's snapshot names them; until then it accepts any meta peer's hello and links to
+//! the peers it was configured with.
+//!
 //! Nothing here panics on network input: frames before the hello are a
 //! [`Violation`] (answered, then the connection closed, as in every role); frames from the
 //! wrong role or with a process other than the hello's get `ErrorReply` (requests) or
@@ -54,6 +60,10 @@ use super::reports::SlotReports;
 use super::start::StartWindow;
 use super::state::{Command, CommandBatch, MetaState};
 use super::storage::MetaStorage;
+use super::voters::{
+    ConfView, MetaMember, Step, VoterChange, VoterChangeError, VoterOutcome, VoterPlan, VoterRole,
+    check,
+};
 use crate::config::ConfigError;
 use crate::io::{ConnId, ConnIds, Input, Node, Output};
 use crate::model::{NodeId, ProcessId, Role, SwitchChange, SwitchError, TableEpoch, Text};
@@ -147,6 +157,8 @@ enum Peer {
 /// The connection to one meta peer.
 #[derive(Debug, Clone)]
 struct Link {
+    /// Where to dial it (unknown for a peer that said hello to a joining node first).
+    address: Option<Text>,
     conn: Option<ConnId>,
     up: bool,
     retry_at: Instant,
@@ -177,6 +189,12 @@ pub struct MetaNode {
     /// The table this node proposed and has not yet seen applied, with what it changes.
     proposed: Option<(SlotTable, Installed)>,
     leading: bool,
+    /// The voter change this leader carries out.
+    voter_plan: Option<VoterPlan>,
+    /// How the last voter change this node carried out ended.
+    voter_outcome: Option<VoterOutcome>,
+    /// `Consensus::conf_changes` when the links last followed the configuration.
+    conf_seen: u64,
     next_tick: Instant,
     out: VecDeque<Output<MetaEvent>>,
 }
@@ -195,24 +213,16 @@ impl MetaNode {
     ) -> Result<Self, MetaError> {
         config.validate().map_err(MetaError::Config)?;
         let connect_timeout = config.connect_timeout;
-        let voters = config.peers.iter().map(|p| p.id).collect();
+        // A joining node starts with no voters: it must not elect itself a group of one.
+        let voters = if config.join {
+            Vec::new()
+        } else {
+            config.peers.iter().map(|p| p.id).collect()
+        };
         let storage = MetaStorage::restore(voters, records).map_err(MetaError::Persist)?;
         let consensus = Consensus::new(&config, &mut rng, storage)
             .map_err(|e| MetaError::Consensus(e.to_string()))?;
-        let links = config
-            .peers
-            .iter()
-            .filter(|p| p.id != config.id)
-            .map(|p| {
-                let link = Link {
-                    conn: None,
-                    up: false,
-                    retry_at: Instant::ZERO,
-                    attempts: 0,
-                };
-                (p.id, link)
-            })
-            .collect();
+        let links = BTreeMap::new();
         let (start_window, expected) = (config.start_window, config.expected_data_nodes);
         let (lease, expel_percent) = (config.lease, config.max_expel_percent);
         let mut node = MetaNode {
@@ -236,11 +246,158 @@ impl MetaNode {
             protection: Protection::new(lease, expel_percent),
             proposed: None,
             leading: false,
+            voter_plan: None,
+            voter_outcome: None,
+            conf_seen: u64::MAX,
             next_tick: Instant::ZERO,
             out: VecDeque::new(),
         };
         node.flush_consensus();
         Ok(node)
+    }
+
+    /// Asks this node, which must lead, to change the meta voters (module docs of
+    /// `voters`). `Ok` means accepted: the change then proceeds step by step;
+    /// [`MetaNode::voter_change`] and [`MetaNode::voter_outcome`] tell how far it got.
+    pub fn change_voters(
+        &mut self,
+        now: Instant,
+        change: VoterChange,
+    ) -> Result<(), VoterChangeError> {
+        if !self.consensus.is_leader() {
+            let leader = self.consensus.leader_id();
+            return Err(VoterChangeError::NotLeader { leader });
+        }
+        if let Some(plan) = &self.voter_plan {
+            let pending = Some(plan.change.clone());
+            return Err(VoterChangeError::Busy { pending });
+        }
+        if self.consensus.conf_pending() {
+            return Err(VoterChangeError::Busy { pending: None });
+        }
+        check(&change, &self.conf_view())?;
+        let deadline = now + self.config.catch_up_timeout;
+        self.voter_plan = Some(VoterPlan { change, deadline });
+        self.advance_voters(now);
+        self.flush_consensus();
+        Ok(())
+    }
+
+    /// The voter change under way, if this node leads one.
+    pub fn voter_change(&self) -> Option<&VoterChange> {
+        self.voter_plan.as_ref().map(|p| &p.change)
+    }
+
+    /// How the last voter change this node carried out as leader ended.
+    pub fn voter_outcome(&self) -> Option<&VoterOutcome> {
+        self.voter_outcome.as_ref()
+    }
+
+    /// The meta group as this node's applied configuration has it, by id.
+    pub fn meta_members(&self) -> Vec<MetaMember> {
+        let conf = self.consensus.conf();
+        let leader = self.consensus.leader_id();
+        let roles = (conf.voters.iter().map(|&v| (v, VoterRole::Voter)))
+            .chain(conf.learners.iter().map(|&l| (l, VoterRole::Learner)));
+        let mut out: Vec<MetaMember> = roles
+            .map(|(id, role)| {
+                let progress = self.consensus.progress(id);
+                MetaMember {
+                    id,
+                    address: self.peer_address(id),
+                    role,
+                    leader: leader == Some(id),
+                    matched: progress.map(|p| p.0),
+                    reachable: progress.map(|p| p.1),
+                }
+            })
+            .collect();
+        out.sort_by_key(|m| m.id);
+        out
+    }
+
+    /// The address of meta peer `id`: the replicated address book's, else the configured.
+    fn peer_address(&self, id: u64) -> Option<Text> {
+        let book = self.consensus.state().meta_peers.get(&id);
+        book.or_else(|| self.config.address_of(id)).cloned()
+    }
+
+    fn conf_view(&self) -> ConfView {
+        let mut view = ConfView::new(&self.consensus.conf());
+        for &id in view.voters.clone().iter().chain(&view.learners.clone()) {
+            if let Some(p) = self.consensus.progress(id) {
+                view.progress.insert(id, p);
+            }
+        }
+        view.committed = self.consensus.committed();
+        view
+    }
+
+    /// Takes the next step of the voter plan, if one is due (see `voters`).
+    fn advance_voters(&mut self, now: Instant) {
+        let Some(plan) = self.voter_plan.clone() else {
+            return;
+        };
+        if !self.consensus.is_leader() || self.consensus.conf_pending() {
+            return;
+        }
+        let finish = |node: &mut MetaNode, result| {
+            node.voter_plan = None;
+            node.voter_outcome = Some(VoterOutcome {
+                change: plan.change.clone(),
+                result,
+            });
+        };
+        match plan.next(&self.conf_view(), now) {
+            Step::Wait => {}
+            Step::Done => finish(self, Ok(())),
+            Step::Propose(kind, id, address) => {
+                self.consensus.propose_conf_change(kind, id, &address);
+            }
+            Step::Abandon(why, learner) => {
+                if let Some(id) = learner {
+                    let kind = raft::eraftpb::ConfChangeType::RemoveNode;
+                    self.consensus
+                        .propose_conf_change(kind, id, &Text::from(""));
+                }
+                finish(self, Err(why));
+            }
+        }
+    }
+
+    /// Makes the links to meta peers follow the applied configuration (module docs).
+    fn sync_links(&mut self, now: Instant) {
+        let changes = self.consensus.conf_changes();
+        if changes == self.conf_seen {
+            return;
+        }
+        self.conf_seen = changes;
+        let conf = self.consensus.conf();
+        let me = self.config.id;
+        let mut want: Vec<u64> = conf.voters.iter().chain(&conf.learners).copied().collect();
+        if want.is_empty() {
+            want = self.config.peers.iter().map(|p| p.id).collect();
+        }
+        want.retain(|&id| id != me);
+        let gone: Vec<u64> = (self.links.keys().copied())
+            .filter(|id| !want.contains(id))
+            .collect();
+        for id in gone {
+            if let Some(conn) = self.links.remove(&id).and_then(|l| l.conn) {
+                self.close(conn, "no longer a member of the meta group");
+            }
+        }
+        for id in want {
+            let address = self.peer_address(id);
+            let link = self.links.entry(id).or_insert(Link {
+                address: None,
+                conn: None,
+                up: false,
+                retry_at: now,
+                attempts: 0,
+            });
+            link.address = address.or(link.address.take());
+        }
     }
 
     /// The protocol version and features agreed on `conn` once its hello was answered (by
@@ -359,15 +516,14 @@ impl MetaNode {
     /// Dials the higher-id peers that have no connection and are due.
     fn dial(&mut self, now: Instant) {
         let me = self.config.id;
-        let due: Vec<u64> = self
+        let due: Vec<(u64, Text)> = self
             .links
             .iter()
             .filter(|&(&id, l)| id > me && l.conn.is_none() && l.retry_at <= now)
-            .map(|(&id, _)| id)
+            .filter_map(|(&id, l)| Some((id, l.address.clone()?)))
             .collect();
-        for id in due {
+        for (id, address) in due {
             let conn = self.ids.allocate();
-            let address = self.config.address_of(id).cloned().unwrap_or_default();
             if let Some(link) = self.links.get_mut(&id) {
                 link.conn = Some(conn);
             }
@@ -428,6 +584,18 @@ impl MetaNode {
         match hello.role {
             Role::Meta => {
                 let from = hello.process.node.0;
+                let conf = self.consensus.conf();
+                let joining = conf.voters.is_empty() && conf.learners.is_empty();
+                if joining && from != self.config.id && from != 0 {
+                    // Whoever adds this node says hello first; links follow the snapshot.
+                    self.links.entry(from).or_insert(Link {
+                        address: Some(hello.address.clone()).filter(|a| !a.is_empty()),
+                        conn: None,
+                        up: false,
+                        retry_at: Instant::ZERO,
+                        attempts: 0,
+                    });
+                }
                 if from == self.config.id || !self.links.contains_key(&from) {
                     return self.close(conn, "PeerHello from a meta node not in this group");
                 }
@@ -460,10 +628,7 @@ impl MetaNode {
 
     fn on_heartbeat(&mut self, now: Instant, conn: ConnId, request_id: u64, hb: Heartbeat) {
         if !self.consensus.is_leader() {
-            let leader = self
-                .consensus
-                .leader_id()
-                .and_then(|id| self.config.address_of(id).cloned());
+            let leader = (self.consensus.leader_id()).and_then(|id| self.peer_address(id));
             return self.send(conn, Frame::new(request_id, NotLeader { leader }));
         }
         let state = self.consensus.state();
@@ -566,6 +731,19 @@ impl MetaNode {
         let leading = self.consensus.is_leader();
         if leading != self.leading {
             self.leading = leading;
+            if let Some(plan) = self.voter_plan.take() {
+                // A leader that removed itself loses leadership as the change completes.
+                let done = plan.next(&self.conf_view(), Instant::ZERO) == Step::Done;
+                let result = if done {
+                    Ok(())
+                } else {
+                    Err("leadership moved; ask the new leader again".into())
+                };
+                self.voter_outcome = Some(VoterOutcome {
+                    change: plan.change,
+                    result,
+                });
+            }
             self.leases.clear();
             self.reports.clear();
             self.joining.clear();
@@ -641,6 +819,7 @@ impl Node for MetaNode {
             self.evaluate(now);
             self.flush_consensus();
         }
+        self.sync_links(now);
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -653,6 +832,10 @@ impl Node for MetaNode {
             self.consensus.tick();
             self.flush_consensus();
         }
+        self.sync_links(now);
+        self.advance_voters(now);
+        self.flush_consensus();
+        self.sync_links(now);
         self.dial(now);
         self.evaluate(now);
         self.flush_consensus();
@@ -666,7 +849,7 @@ impl Node for MetaNode {
         let retry = self
             .links
             .iter()
-            .filter(|&(&id, l)| id > self.config.id && l.conn.is_none())
+            .filter(|&(&id, l)| id > self.config.id && l.conn.is_none() && l.address.is_some())
             .map(|(_, l)| l.retry_at)
             .min();
         let next = retry.map_or(self.next_tick, |r| r.min(self.next_tick));

@@ -8,14 +8,22 @@
 //! except inside `wire::Raft` payloads and persist records. A `StateImage` grows like a
 //! message (appended fields, `docs/protocol.md` §9), so a snapshot written before a field
 //! existed still reads, with that field's default; new commands get new tags.
+//!
+//! The image also holds the meta group's address book (`meta_peers`), replicated so that a
+//! voter added at run time is known by address to every member (and to a member restarted
+//! later) without anyone editing `--peers`. It is changed only by applied
+//! configuration-change entries, whose context carries the address (see `consensus`); an
+//! image from before it has none, and the configured peers stand in.
 
 use super::membership::Members;
+use crate::model::Text;
 use crate::model::{ProcessId, SwitchChange, Switches};
 use crate::slot::{SlotCount, SlotTable};
 use crate::wire::{
     BodyError, ClusterView, Decode, DecodeBody, Encode, Member, Reader, SlotTableView,
 };
 use bytes::{Bytes, BytesMut};
+use std::collections::BTreeMap;
 
 wire_enum! {
     /// One change to the replicated state.
@@ -42,6 +50,16 @@ wire_struct! {
 }
 
 wire_struct! {
+    /// One meta group member's address.
+    pub struct PeerAddress {
+        /// Consensus id.
+        pub id: u64,
+        /// Its listener.
+        pub address: Text,
+    }
+}
+
+wire_struct! {
     /// The whole state, as a snapshot holds it.
     pub struct StateImage {
         /// Membership version.
@@ -55,6 +73,8 @@ wire_struct! {
     } appended {
         /// The operator switches (none in a snapshot older than them).
         pub switches: Switches = Switches::default(),
+        /// The meta group's addresses by id, ascending (none in an older snapshot).
+        pub meta_peers: Vec<PeerAddress> = Vec::new(),
     }
 }
 
@@ -90,6 +110,8 @@ pub struct MetaState {
     pub table: SlotTable,
     /// The operator switches.
     pub switches: Switches,
+    /// The meta group's addresses by consensus id: voters and learners (see module docs).
+    pub meta_peers: BTreeMap<u64, Text>,
 }
 
 impl MetaState {
@@ -99,6 +121,7 @@ impl MetaState {
             members: Members::default(),
             table: SlotTable::empty(count),
             switches: Switches::default(),
+            meta_peers: BTreeMap::new(),
         }
     }
 
@@ -123,7 +146,25 @@ impl MetaState {
             retired: self.members.retired().collect(),
             table: self.table.to_view(),
             switches: self.switches.clone(),
+            meta_peers: (self.meta_peers.iter())
+                .map(|(&id, address)| PeerAddress {
+                    id,
+                    address: address.clone(),
+                })
+                .collect(),
         }
+    }
+
+    /// The snapshot bytes of this state.
+    pub(crate) fn to_snapshot_data(&self) -> Bytes {
+        to_bytes(&self.image())
+    }
+
+    /// The state snapshot bytes hold; `None` if they do not decode.
+    pub(crate) fn from_snapshot_data(bytes: &Bytes) -> Option<Self> {
+        from_body::<StateImage>(bytes)
+            .ok()
+            .and_then(MetaState::from_image)
     }
 
     /// The state a snapshot holds; `None` if its table is malformed.
@@ -132,6 +173,9 @@ impl MetaState {
             members: Members::from_parts(image.members_version, image.members, image.retired),
             table: SlotTable::try_from(image.table).ok()?,
             switches: image.switches,
+            meta_peers: (image.meta_peers.into_iter())
+                .map(|p| (p.id, p.address))
+                .collect(),
         })
     }
 
@@ -192,7 +236,19 @@ mod tests {
             "the same table again is stale"
         );
         let image = from_body::<StateImage>(&to_bytes(&s.image())).unwrap();
-        assert_eq!(MetaState::from_image(image), Some(s));
+        assert_eq!(MetaState::from_image(image), Some(s.clone()));
+        // The address book rides at the end; an image from before it reads with none.
+        s.meta_peers.insert(3, Text::from("m:3"));
+        let data = s.to_snapshot_data();
+        assert_eq!(MetaState::from_snapshot_data(&data), Some(s.clone()));
+        let book_len = s.image().meta_peers.encoded_len();
+        let old = MetaState::from_snapshot_data(&data.slice(..data.len() - book_len)).unwrap();
+        assert!(old.meta_peers.is_empty());
+        assert_eq!(old.switches, s.switches);
+        assert_eq!(
+            MetaState::from_snapshot_data(&data.slice(..data.len() - 1)),
+            None
+        );
     }
 
     #[test]
@@ -203,7 +259,8 @@ mod tests {
             .switches
             .apply(&[SwitchChange::StopAllPushes { on: true }]);
         let full = to_bytes(&image);
-        let old_len = full.len() - image.switches.encoded_len();
+        // Before the switches there was no address book after them either.
+        let old_len = full.len() - image.switches.encoded_len() - image.meta_peers.encoded_len();
         let old = from_body::<StateImage>(&full.slice(..old_len)).unwrap();
         assert_eq!(old.switches, Switches::default());
         assert_eq!(MetaState::from_image(old), Some(s));

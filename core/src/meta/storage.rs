@@ -1,5 +1,12 @@
 //! Consensus storage: raft-rs's `Storage` over the [`PersistedLog`] consensus builds in
-//! memory, plus the voters (`ConfState`), which come from the configuration.
+//! memory, plus the group's configuration (`ConfState`: voters and learners).
+//!
+//! The configuration is durable through snapshots: consensus stamps the current one on
+//! every snapshot it takes (and takes one whenever a configuration change is applied), and
+//! a snapshot that carries one (taken here, received from the leader, or replayed at a
+//! restart) sets it. Configuration changes committed after the latest snapshot are applied
+//! again when raft-rs hands their entries back at restart. Only a log without a snapshot
+//! starts from the configured voters (or none, for a node that joins an existing group).
 //!
 //! Every change reaches the storage as a [`Persist`] record, live and at restart alike, so
 //! the storage a restarted node rebuilds from its records is the one it ran with.
@@ -60,13 +67,28 @@ impl MetaStorage {
         self.log.hard_state()
     }
 
-    /// Installs a snapshot (see `persisted` for which entries it keeps); the group's voters
-    /// are this storage's, whatever the snapshot says.
+    /// Installs a snapshot (see `persisted` for which entries it keeps). A snapshot with a
+    /// configuration sets this storage's; one without gets this storage's stamped on.
     pub fn install_snapshot(&mut self, mut snapshot: Snapshot) {
-        snapshot
-            .mut_metadata()
-            .set_conf_state(self.conf_state.clone());
+        let conf = snapshot.get_metadata().get_conf_state();
+        if conf.voters.is_empty() && conf.learners.is_empty() {
+            snapshot
+                .mut_metadata()
+                .set_conf_state(self.conf_state.clone());
+        } else if snapshot.get_metadata().index > self.log.snap_index() {
+            self.conf_state = conf.clone();
+        }
         self.log.install_snapshot(snapshot);
+    }
+
+    /// The configuration raft-rs starts from (see the module docs).
+    pub fn conf_state(&self) -> &ConfState {
+        &self.conf_state
+    }
+
+    /// Records the configuration a change just applied produced.
+    pub fn set_conf_state(&mut self, conf: ConfState) {
+        self.conf_state = conf;
     }
 }
 
@@ -169,8 +191,20 @@ mod tests {
         assert_eq!(
             s.latest_snapshot().get_metadata().get_conf_state().voters,
             vec![1],
-            "the voters are the storage's"
+            "a snapshot without a configuration gets the storage's"
         );
+        let mut later = Snapshot::default();
+        later.mut_metadata().index = 4;
+        later.mut_metadata().term = 2;
+        later.mut_metadata().mut_conf_state().voters = vec![1, 4];
+        let mut s = s;
+        s.persist(&Persist::Snapshot(later)).unwrap();
+        assert_eq!(
+            s.conf_state().voters,
+            vec![1, 4],
+            "a snapshot's configuration wins"
+        );
+        assert_eq!(s.initial_state().unwrap().conf_state.voters, vec![1, 4]);
         assert!(MetaStorage::restore(vec![1], [Persist::Entries(vec![entry(7, 1)])]).is_err());
     }
 }
