@@ -1,0 +1,266 @@
+// The roster console: polls the admin JSON API of the process that served this page and
+// draws the cluster, the slot table, one service's publishers and subscribers, and the
+// switches. Plain DOM, no framework; every value from the API is set as text, never as
+// HTML, so a payload cannot inject markup.
+"use strict";
+
+const POLL_MS = 2000;
+const TOKEN_KEY = "roster-admin-token";
+
+const $ = (id) => document.getElementById(id);
+
+class AuthNeeded extends Error {}
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(code ? `${status} ${code}: ${message}` : `${status}: ${message}`);
+    this.status = status;
+  }
+}
+
+function token() {
+  return sessionStorage.getItem(TOKEN_KEY) || "";
+}
+
+// GET `path` as JSON; a 401 asks for the token; an error status is an ApiError with the
+// API's own code and message.
+async function api(path) {
+  const headers = { Accept: "application/json" };
+  if (token()) headers.Authorization = `Bearer ${token()}`;
+  const resp = await fetch(path, { headers, cache: "no-store" });
+  if (resp.status === 401) {
+    askToken(token() ? "the token was refused" : "");
+    throw new AuthNeeded("this admin port needs a bearer token");
+  }
+  const text = await resp.text();
+  let body = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch (_) {
+    body = null;
+  }
+  if (!resp.ok) {
+    const e = body && (body.error || body);
+    const code = e && typeof e.code === "string" ? e.code : "";
+    const message = e && typeof e.message === "string" ? e.message : text.trim().slice(0, 200);
+    throw new ApiError(resp.status, code, message || resp.statusText);
+  }
+  if (body === null) throw new ApiError(resp.status, "", "the answer is not JSON");
+  return body;
+}
+
+// A value as a cell: absent as a dash, lists joined, versions as epoch.seq.
+function fmt(v) {
+  if (v === undefined || v === null || v === "") return "–";
+  if (Array.isArray(v)) {
+    if (v.length === 0) return "–";
+    if (v.length === 2 && v.every((x) => typeof x === "number")) return `${v[0]}.${v[1]}`;
+    return v.map(fmt).join(", ");
+  }
+  if (typeof v === "object") return JSON.stringify(v);
+  return String(v);
+}
+
+function fillTable(table, rows) {
+  const body = table.tBodies[0];
+  const fresh = document.createElement("tbody");
+  for (const row of rows) {
+    const tr = document.createElement("tr");
+    if (row.className) tr.className = row.className;
+    for (const c of row.cells) {
+      const td = document.createElement("td");
+      td.textContent = fmt(c);
+      tr.appendChild(td);
+    }
+    fresh.appendChild(tr);
+  }
+  table.replaceChild(fresh, body);
+}
+
+function showError(where, e) {
+  where.textContent = e ? String(e.message || e) : "";
+  where.hidden = !e;
+}
+
+function askToken(why) {
+  $("token-form").hidden = false;
+  $("token-button").hidden = false;
+  const input = $("token-input");
+  input.placeholder = why || "token";
+  if (document.activeElement !== input) input.focus();
+}
+
+// ---- the cluster and the slot table -------------------------------------------------
+
+// One hue per leader, spread around the wheel; the same leader keeps its colour.
+function palette(leaders) {
+  const colours = new Map();
+  leaders.forEach((l, i) => {
+    const hue = Math.round((i * 360) / Math.max(leaders.length, 1) + 200) % 360;
+    colours.set(l, `hsl(${hue} 65% 55%)`);
+  });
+  return colours;
+}
+
+function drawCluster(cluster, ready) {
+  const meta = cluster.meta || {};
+  $("meta-leader").textContent = fmt(meta.leader);
+  $("meta-term").textContent = fmt(meta.term);
+  const table = cluster.slots || {};
+  $("table-epoch").textContent = fmt(table.epoch);
+  $("ready").textContent = ready.ok ? "ready" : `not ready${ready.text ? ": " + ready.text : ""}`;
+  $("ready").className = ready.ok ? "ok" : "bad";
+  const members = Array.isArray(cluster.members) ? cluster.members : [];
+  fillTable(
+    $("nodes"),
+    members.map((m) => ({
+      className: m.role === "meta" && m.id !== undefined && m.id === meta.leader ? "leader" : "",
+      cells: [m.role, m.id, m.address, m.incarnation, m.lease, m.status],
+    })),
+  );
+  drawSlots(Array.isArray(table.slots) ? table.slots : []);
+}
+
+function drawSlots(slots) {
+  const grid = $("slot-grid");
+  const leaders = [...new Set(slots.map((s) => fmt(s.leader)))].sort();
+  const colours = palette(leaders);
+  const counts = new Map();
+  const cells = document.createDocumentFragment();
+  for (const s of slots) {
+    const leader = fmt(s.leader);
+    counts.set(leader, (counts.get(leader) || 0) + 1);
+    const div = document.createElement("div");
+    div.className = "slot";
+    if (s.status && !/^(stable|serving|ok)$/i.test(String(s.status))) div.classList.add("moving");
+    if (s.leader === undefined || s.leader === null) div.classList.add("orphan");
+    else div.style.background = colours.get(leader);
+    div.textContent = fmt(s.slot);
+    div.title =
+      `slot ${fmt(s.slot)}\nleader ${leader} (epoch ${fmt(s.leader_epoch)})` +
+      `\nfollowers ${fmt(s.followers)}\nstatus ${fmt(s.status)}`;
+    cells.appendChild(div);
+  }
+  grid.replaceChildren(cells);
+  $("slot-summary").textContent = slots.length ? `${slots.length} slots` : "no table installed yet";
+  const legend = document.createDocumentFragment();
+  for (const l of leaders) {
+    const li = document.createElement("li");
+    const sw = document.createElement("span");
+    sw.className = "swatch";
+    sw.style.background = colours.get(l);
+    li.appendChild(sw);
+    li.appendChild(document.createTextNode(`node ${l}: ${counts.get(l)} slots`));
+    legend.appendChild(li);
+  }
+  $("slot-legend").replaceChildren(legend);
+}
+
+// ---- one service --------------------------------------------------------------------
+
+let shownKey = "";
+
+async function findKey(dataId) {
+  const res = await api(`/v1/keys/${encodeURIComponent(dataId)}`);
+  const pubs = Array.isArray(res.publishers) ? res.publishers : [];
+  const subs = Array.isArray(res.subscribers) ? res.subscribers : [];
+  $("key-name").textContent = dataId;
+  $("publisher-count").textContent = String(pubs.length);
+  $("subscriber-count").textContent = String(subs.length);
+  fillTable(
+    $("publishers"),
+    pubs.map((p) => ({ cells: [p.register_id, p.session, p.client, p.version, p.payload] })),
+  );
+  fillTable(
+    $("subscribers"),
+    subs.map((s) => ({ cells: [s.session, s.client, s.version] })),
+  );
+  $("key-result").hidden = false;
+}
+
+async function refreshKey() {
+  if (!shownKey) return;
+  try {
+    await findKey(shownKey);
+    showError($("key-error"), null);
+  } catch (e) {
+    if (e instanceof AuthNeeded) return;
+    $("key-result").hidden = true;
+    showError($("key-error"), e.status === 404 ? new Error(`${shownKey}: ${e.message}`) : e);
+  }
+}
+
+// ---- switches -----------------------------------------------------------------------
+
+function switchRows(v, prefix, rows) {
+  if (v && typeof v === "object" && !Array.isArray(v)) {
+    for (const [k, x] of Object.entries(v)) switchRows(x, prefix ? `${prefix}.${k}` : k, rows);
+  } else {
+    rows.push({ className: v === true || (Array.isArray(v) && v.length) ? "on" : "", cells: [prefix, v] });
+  }
+  return rows;
+}
+
+async function refreshSwitches() {
+  try {
+    const sw = await api("/v1/switches");
+    $("switches-unavailable").hidden = true;
+    $("switch-table").hidden = false;
+    fillTable($("switch-table"), switchRows(sw, "", []));
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) {
+      $("switches-unavailable").hidden = false;
+      $("switch-table").hidden = true;
+      return;
+    }
+    throw e;
+  }
+}
+
+// ---- polling ------------------------------------------------------------------------
+
+async function readiness() {
+  const headers = token() ? { Authorization: `Bearer ${token()}` } : {};
+  const resp = await fetch("/readyz", { headers, cache: "no-store" });
+  return { ok: resp.ok, text: (await resp.text()).trim().slice(0, 200) };
+}
+
+async function poll() {
+  try {
+    const [cluster, ready] = await Promise.all([api("/v1/cluster"), readiness()]);
+    drawCluster(cluster, ready);
+    await Promise.all([refreshSwitches(), refreshKey()]);
+    showError($("error"), null);
+    $("refreshed").textContent = `updated ${new Date().toLocaleTimeString()}`;
+    document.body.dataset.loaded = "true";
+  } catch (e) {
+    showError($("error"), e instanceof AuthNeeded ? e : new Error(`cannot reach the admin API: ${e.message}`));
+    $("refreshed").textContent = "not updated";
+  } finally {
+    setTimeout(poll, POLL_MS);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("key-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    shownKey = $("key-input").value.trim();
+    history.replaceState(null, "", `?key=${encodeURIComponent(shownKey)}`);
+    refreshKey();
+  });
+  $("token-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, $("token-input").value);
+    $("token-input").value = "";
+    $("token-form").hidden = true;
+    showError($("error"), null);
+  });
+  $("token-button").addEventListener("click", () => askToken(""));
+  // `?key=DATA_ID` opens the page on one service (a link to share, a screenshot to take).
+  const linked = new URLSearchParams(location.search).get("key");
+  if (linked) {
+    $("key-input").value = linked;
+    shownKey = linked.trim();
+  }
+  poll();
+});
