@@ -102,47 +102,119 @@ function palette(leaders) {
   return colours;
 }
 
+const nodeId = (p) => (p && typeof p === "object" ? p.node : p);
+
+// The readiness of each of this process's nodes, by name (`data-101`).
+function readinessByName(ready) {
+  const by = new Map();
+  for (const n of (ready.body && Array.isArray(ready.body.nodes) ? ready.body.nodes : [])) {
+    by.set(n.name, n);
+  }
+  return by;
+}
+
+function health(local, protectedNode) {
+  if (protectedNode) return { text: "lease expired (kept: protection)", bad: true };
+  if (!local) return { text: "member", bad: false };
+  return local.ready
+    ? { text: "ready", bad: false }
+    : { text: `not ready: ${local.reason || "?"}`, bad: true };
+}
+
 function drawCluster(cluster, ready) {
   const meta = cluster.meta || {};
   $("meta-leader").textContent = fmt(meta.leader);
   $("meta-term").textContent = fmt(meta.term);
-  const table = cluster.slots || {};
+  const table = cluster.table || {};
+  const slots = Array.isArray(table.slots) ? table.slots : [];
   $("table-epoch").textContent = fmt(table.epoch);
-  $("ready").textContent = ready.ok ? "ready" : `not ready${ready.text ? ": " + ready.text : ""}`;
+  const notReady = (ready.body && Array.isArray(ready.body.nodes) ? ready.body.nodes : [])
+    .filter((n) => !n.ready)
+    .map((n) => `${n.name}: ${n.reason || "not ready"}`);
+  $("ready").textContent = ready.ok ? "ready" : `not ready ${notReady.join("; ") || ready.text}`;
   $("ready").className = ready.ok ? "ok" : "bad";
+
+  const readiness = readinessByName(ready);
+  const locals = Array.isArray(cluster.nodes) ? cluster.nodes : [];
+  const localByNode = new Map(locals.filter((n) => n.process).map((n) => [n.process.node, n]));
+  const led = new Map();
+  for (const s of slots) {
+    const l = nodeId(s.leader);
+    if (l !== undefined && l !== null) led.set(l, (led.get(l) || 0) + 1);
+  }
+  const kept = new Set((meta.protected || []).map(nodeId));
+  const rows = [];
+  // Meta nodes: those this process runs, and the leader wherever it runs.
+  const metas = locals.filter((n) => n.role === "meta");
+  for (const m of metas) {
+    const h = health(readiness.get(m.name), false);
+    rows.push({
+      className: (m.meta_id === meta.leader ? "leader " : "") + (h.bad ? "unhealthy" : ""),
+      cells: ["meta", m.meta_id, "(this process)", "–", "–", m.meta_id === meta.leader ? "leader" : "–", h.text],
+    });
+  }
+  if (meta.leader !== undefined && meta.leader !== null && !metas.some((m) => m.meta_id === meta.leader)) {
+    rows.push({ className: "leader", cells: ["meta", meta.leader, "–", "–", "–", "leader", "member"] });
+  }
   const members = Array.isArray(cluster.members) ? cluster.members : [];
-  fillTable(
-    $("nodes"),
-    members.map((m) => ({
-      className: m.role === "meta" && m.id !== undefined && m.id === meta.leader ? "leader" : "",
-      cells: [m.role, m.id, m.address, m.incarnation, m.lease, m.status],
-    })),
-  );
-  drawSlots(Array.isArray(table.slots) ? table.slots : []);
+  for (const m of members) {
+    const id = nodeId(m.process);
+    const local = localByNode.get(id);
+    const h = health(local && readiness.get(local.name), kept.has(id));
+    const lease = typeof m.lease_remaining_ms === "number" ? `${(m.lease_remaining_ms / 1000).toFixed(1)} s` : "–";
+    const load =
+      m.role === "data" ? `${led.get(id) || 0} slots led`
+      : local && typeof local.clients === "number" ? `${local.clients} clients`
+      : "–";
+    rows.push({
+      className: h.bad ? "unhealthy" : "",
+      cells: [m.role, id, m.address, m.process && m.process.incarnation, lease, load, h.text],
+    });
+  }
+  if (!cluster.members) {
+    // A process without a meta node knows no membership: show its own nodes.
+    for (const n of locals.filter((n) => n.role !== "meta")) {
+      const h = health(readiness.get(n.name), false);
+      rows.push({
+        className: h.bad ? "unhealthy" : "",
+        cells: [n.role, nodeId(n.process), "(this process)", n.process && n.process.incarnation, "–", "–", h.text],
+      });
+    }
+  }
+  fillTable($("nodes"), rows);
+  $("members-note").hidden = Boolean(cluster.members);
+  drawSlots(slots);
 }
 
 function drawSlots(slots) {
   const grid = $("slot-grid");
-  const leaders = [...new Set(slots.map((s) => fmt(s.leader)))].sort();
+  const leaders = [...new Set(slots.map((s) => nodeId(s.leader)).filter((l) => l !== null && l !== undefined))]
+    .sort((a, b) => a - b);
   const colours = palette(leaders);
   const counts = new Map();
+  let leaderless = 0;
   const cells = document.createDocumentFragment();
   for (const s of slots) {
-    const leader = fmt(s.leader);
-    counts.set(leader, (counts.get(leader) || 0) + 1);
+    const leader = nodeId(s.leader);
     const div = document.createElement("div");
     div.className = "slot";
-    if (s.status && !/^(stable|serving|ok)$/i.test(String(s.status))) div.classList.add("moving");
-    if (s.leader === undefined || s.leader === null) div.classList.add("orphan");
-    else div.style.background = colours.get(leader);
+    if (leader === undefined || leader === null) {
+      leaderless += 1;
+      div.classList.add("orphan");
+    } else {
+      counts.set(leader, (counts.get(leader) || 0) + 1);
+      div.style.background = colours.get(leader);
+    }
     div.textContent = fmt(s.slot);
     div.title =
-      `slot ${fmt(s.slot)}\nleader ${leader} (epoch ${fmt(s.leader_epoch)})` +
-      `\nfollowers ${fmt(s.followers)}\nstatus ${fmt(s.status)}`;
+      `slot ${fmt(s.slot)}: ${fmt(s.status)}\nleader ${fmt(leader)} (leader epoch ${fmt(s.leader_epoch)})` +
+      `\nfollowers ${fmt((s.followers || []).map(nodeId))}`;
     cells.appendChild(div);
   }
   grid.replaceChildren(cells);
-  $("slot-summary").textContent = slots.length ? `${slots.length} slots` : "no table installed yet";
+  $("slot-summary").textContent = slots.length
+    ? `${slots.length} slots${leaderless ? `, ${leaderless} without a leader` : ""}`
+    : "no table installed yet";
   const legend = document.createDocumentFragment();
   for (const l of leaders) {
     const li = document.createElement("li");
@@ -160,20 +232,37 @@ function drawSlots(slots) {
 
 let shownKey = "";
 
+const version = (v) => (v && typeof v === "object" ? `${v.leader_epoch}.${v.seq}` : fmt(v));
+
 async function findKey(dataId) {
   const res = await api(`/v1/keys/${encodeURIComponent(dataId)}`);
   const pubs = Array.isArray(res.publishers) ? res.publishers : [];
-  const subs = Array.isArray(res.subscribers) ? res.subscribers : [];
+  const subs = [];
+  for (const s of Array.isArray(res.sessions) ? res.sessions : []) {
+    for (const sub of Array.isArray(s.subscribers) ? s.subscribers : []) subs.push({ session: s.node, ...sub });
+  }
   $("key-name").textContent = dataId;
   $("publisher-count").textContent = String(pubs.length);
   $("subscriber-count").textContent = String(subs.length);
+  $("key-facts").textContent =
+    `slot ${fmt(res.slot)} · version ${res.version ? version(res.version) : "– (its leader runs in another process)"}`;
   fillTable(
     $("publishers"),
-    pubs.map((p) => ({ cells: [p.register_id, p.session, p.client, p.version, p.payload] })),
+    pubs.map((p) => ({
+      cells: [
+        p.register_id,
+        nodeId(p.session),
+        p.client,
+        p.version ? `${p.version.client_version} (connection ${p.version.connect_generation})` : "–",
+        p.payload,
+      ],
+    })),
   );
   fillTable(
     $("subscribers"),
-    subs.map((s) => ({ cells: [s.session, s.client, s.version] })),
+    subs.map((s) => ({
+      cells: [s.session, s.client, s.register_ids, version(s.acknowledged), s.push_in_flight ? "yes" : "no"],
+    })),
   );
   $("key-result").hidden = false;
 }
@@ -186,7 +275,7 @@ async function refreshKey() {
   } catch (e) {
     if (e instanceof AuthNeeded) return;
     $("key-result").hidden = true;
-    showError($("key-error"), e.status === 404 ? new Error(`${shownKey}: ${e.message}`) : e);
+    showError($("key-error"), new Error(`${shownKey}: ${e.message}`));
   }
 }
 
@@ -219,10 +308,17 @@ async function refreshSwitches() {
 
 // ---- polling ------------------------------------------------------------------------
 
+// `/readyz` answers 503 with the nodes that are not ready: information, not an error.
 async function readiness() {
-  const headers = token() ? { Authorization: `Bearer ${token()}` } : {};
-  const resp = await fetch("/readyz", { headers, cache: "no-store" });
-  return { ok: resp.ok, text: (await resp.text()).trim().slice(0, 200) };
+  const resp = await fetch("/readyz", { cache: "no-store" });
+  const text = (await resp.text()).trim();
+  let body = null;
+  try {
+    body = JSON.parse(text);
+  } catch (_) {
+    body = null;
+  }
+  return { ok: resp.ok, text: text.slice(0, 200), body };
 }
 
 async function poll() {
