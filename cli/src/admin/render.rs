@@ -66,11 +66,31 @@ pub(super) fn cell(v: Option<&Value>) -> String {
     }
 }
 
-/// A data version (`[leader epoch, sequence]`) as `epoch.seq`; anything else as a cell.
+/// A datum version (`{"leader_epoch", "seq"}`) as `epoch.seq`; anything else as a cell.
 pub(super) fn version(v: Option<&Value>) -> String {
-    match v.and_then(Value::as_array).map(Vec::as_slice) {
-        Some([Value::Number(e), Value::Number(s)]) => format!("{e}.{s}"),
+    match v.map(|v| (v.get("leader_epoch"), v.get("seq"))) {
+        Some((Some(e), Some(s))) => format!("{e}.{s}"),
         _ => cell(v),
+    }
+}
+
+/// A process (`{"node", "incarnation"}`) by its node id; anything else as a cell.
+pub(super) fn node(v: Option<&Value>) -> String {
+    match v.and_then(|v| v.get("node")) {
+        Some(n) => n.to_string(),
+        None => cell(v),
+    }
+}
+
+/// A list of processes by their node ids.
+pub(super) fn nodes(v: Option<&Value>) -> String {
+    match v.and_then(Value::as_array) {
+        Some(a) if !a.is_empty() => a
+            .iter()
+            .map(|p| node(Some(p)))
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => "-".into(),
     }
 }
 
@@ -110,7 +130,14 @@ mod tests {
         assert_eq!(cell(Some(&json!([1, "b"]))), "1,b");
         assert_eq!(cell(Some(&json!([]))), "-");
         assert_eq!(cell(Some(&json!(true))), "true");
-        assert_eq!(version(Some(&json!([2, 17]))), "2.17");
-        assert_eq!(version(Some(&json!("x"))), "x");
+        assert_eq!(
+            version(Some(&json!({"leader_epoch": 2, "seq": 17}))),
+            "2.17"
+        );
+        assert_eq!(version(Some(&json!(null))), "-");
+        let p = json!({"node": 101, "incarnation": 9});
+        assert_eq!(node(Some(&p)), "101");
+        assert_eq!(nodes(Some(&json!([p, {"node": 102}]))), "101,102");
+        assert_eq!(nodes(Some(&json!([]))), "-");
     }
 }

@@ -1,7 +1,7 @@
 //! `roster admin slots`: the slot table as a table, one row per slot, and how many slots
 //! each data node leads.
 
-use super::render::{Table, cell, json, line};
+use super::render::{Table, cell, json, line, node, nodes};
 use super::{Api, ApiError, Command, Format};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -14,7 +14,7 @@ pub struct Slots {}
 impl Command for Slots {
     fn run(&self, api: &Api, format: Format, out: &mut dyn Write) -> Result<(), ApiError> {
         let cluster = api.get("/v1/cluster")?;
-        let table = cluster.get("slots").cloned().unwrap_or(Value::Null);
+        let table = cluster.get("table").cloned().unwrap_or(Value::Null);
         match format {
             Format::Json => json(out, &table),
             Format::Text => text(&table, out),
@@ -31,13 +31,13 @@ fn text(table: &Value, out: &mut dyn Write) -> Result<(), ApiError> {
     let mut led: BTreeMap<String, usize> = BTreeMap::new();
     let slots = table.get("slots").and_then(Value::as_array);
     for s in slots.into_iter().flatten() {
-        let leader = cell(s.get("leader"));
+        let leader = node(s.get("leader"));
         *led.entry(leader.clone()).or_default() += 1;
         t.row(vec![
             cell(s.get("slot")),
             leader,
             cell(s.get("leader_epoch")),
-            cell(s.get("followers")),
+            nodes(s.get("followers")),
             cell(s.get("status")),
         ]);
     }
