@@ -13,6 +13,7 @@ use headless_chrome::{Browser, LaunchOptions, Tab};
 use roster_client::Client;
 use std::ffi::OsStr;
 use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -119,10 +120,14 @@ struct Dev {
     sessions: Vec<String>,
 }
 
-fn dev() -> Dev {
-    let mut args = vec!["dev"];
-    args.extend_from_slice(FAST);
-    let proc = Proc::start("dev", &args);
+fn dev(token: Option<&str>) -> Dev {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_roster"));
+    cmd.arg("dev").args(FAST).env("ROSTER_LOG", "info");
+    match token {
+        Some(t) => cmd.env("ROSTER_ADMIN_TOKEN", t),
+        None => cmd.env_remove("ROSTER_ADMIN_TOKEN"),
+    };
+    let proc = Proc::spawn("dev", cmd);
     let field = |prefix: &str| {
         let (_, line) = proc.wait_stdout(0, prefix, |l| l.starts_with(prefix));
         line[prefix.len()..].trim().to_string()
@@ -139,7 +144,7 @@ fn dev() -> Dev {
 #[test]
 fn the_console_shows_the_nodes_and_finds_a_published_service() {
     let Some(browser) = browser() else { return };
-    let dev = dev();
+    let dev = dev(None);
     let client = Client::connect(dev.sessions.clone()).unwrap();
     let publication = client.publish("console.svc", ["10.9.8.7:8080"]).unwrap();
     publication
@@ -209,4 +214,49 @@ fn the_console_shows_the_nodes_and_finds_a_published_service() {
         "no error shown"
     );
     drop(publication);
+}
+
+#[test]
+fn the_console_asks_for_the_token_the_admin_port_requires() {
+    let Some(browser) = browser() else { return };
+    let dev = dev(Some("s3cret"));
+    let tab = browser.new_tab().unwrap();
+    tab.navigate_to(&format!("{}/ui/", dev.admin))
+        .unwrap()
+        .wait_until_navigated()
+        .unwrap();
+    wait_page(
+        &tab,
+        "the token form",
+        "!document.getElementById('token-form').hidden",
+    );
+    wait_page(
+        &tab,
+        "the error saying why",
+        "document.getElementById('error').textContent.includes('token')",
+    );
+    assert_eq!(
+        tab.evaluate("document.querySelectorAll('#nodes tbody tr').length", false)
+            .unwrap()
+            .value,
+        Some(serde_json::json!(0)),
+        "nothing shown without the token"
+    );
+    tab.find_element("#token-input")
+        .unwrap()
+        .click()
+        .unwrap()
+        .type_into("s3cret")
+        .unwrap();
+    tab.press_key("Enter").unwrap();
+    wait_page(
+        &tab,
+        "the nodes, once the token is given",
+        "document.querySelectorAll('#nodes tbody tr').length === 6",
+    );
+    wait_page(
+        &tab,
+        "the form gone and no error",
+        "document.getElementById('token-form').hidden && document.getElementById('error').hidden",
+    );
 }
