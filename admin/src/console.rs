@@ -53,3 +53,52 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{AdminConfig, AdminServer, Process};
+
+    /// A server with a token and no nodes: the console is served without the token.
+    fn server() -> (AdminServer, ureq::Agent) {
+        let config = AdminConfig {
+            token: Some("t".into()),
+            ..AdminConfig::loopback()
+        };
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        (
+            AdminServer::start(config, Process::default()).unwrap(),
+            agent,
+        )
+    }
+
+    #[test]
+    fn the_page_and_its_files_are_served_without_the_token() {
+        let (s, agent) = server();
+        let base = format!("http://{}", s.local_addr());
+        for (path, kind, marker) in [
+            ("/ui/", "text/html", "<title>roster console</title>"),
+            ("/ui/console.js", "text/javascript", "async function poll()"),
+            ("/ui/console.css", "text/css", ".slot"),
+        ] {
+            let mut r = agent.get(format!("{base}{path}")).call().unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            let header = |h: &str| r.headers().get(h).unwrap().to_str().unwrap().to_string();
+            assert!(header("content-type").starts_with(kind), "{path}");
+            assert!(header("content-security-policy").starts_with("default-src 'self'"));
+            assert!(
+                r.body_mut().read_to_string().unwrap().contains(marker),
+                "{path}"
+            );
+        }
+        let r = agent.get(format!("{base}/")).call().unwrap();
+        assert_eq!(r.status(), 307);
+        assert_eq!(r.headers().get("location").unwrap(), "/ui/");
+        // The data the page shows still needs the token.
+        let r = agent.get(format!("{base}/v1/cluster")).call().unwrap();
+        assert_eq!(r.status(), 401);
+    }
+}
