@@ -10,6 +10,7 @@
 //!   meta's store), for both shells and whatever starts them.
 //! - [`hooks`]: what a shell does with a node's events; the session's and data's hooks.
 //! - [`readiness`]: when a node is ready, and the flag raised for those waiting on it.
+//! - [`logbook`]: what meta and data nodes tell the operator's log, rate-limited.
 //! - [`inspect`]: asking a running node something from another thread (the admin server).
 //! - [`persist`]: the meta persist file.
 //! - [`resolve`]: addresses, literal at once, names off the event loops.
@@ -22,6 +23,7 @@ pub mod drain;
 pub mod framing;
 pub mod hooks;
 pub mod inspect;
+pub mod logbook;
 pub mod nodes;
 pub mod persist;
 pub mod readiness;

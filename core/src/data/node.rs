@@ -42,7 +42,7 @@ use super::replica::Phase;
 use crate::config::ConfigError;
 use crate::io::{ConnId, Input, Node, Output};
 use crate::liveness::Liveness;
-use crate::model::{LeaderEpoch, ProcessId, Role, SlotId, Text};
+use crate::model::{LeaderEpoch, ProcessId, Role, SlotId, Switches, TableEpoch, Text};
 use crate::net::{Dialer, Dials, Violation};
 use crate::rng::Rng;
 use crate::slot::{SlotCount, SlotTable};
@@ -57,9 +57,42 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DataCommand {}
 
-/// Events of a data node: none.
+/// Events of a data node, for the operator's log.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DataEvent {}
+pub enum DataEvent {
+    /// A new slot table was applied: what this node now leads and follows.
+    TableApplied {
+        /// The table's epoch.
+        epoch: TableEpoch,
+        /// Slots it leads.
+        leading: usize,
+        /// Slots it follows.
+        following: usize,
+        /// Slots it took the leader role of with this table.
+        took_over: usize,
+        /// Slots it led before and no longer leads.
+        handed_off: usize,
+    },
+    /// A reconciliation run with a session repaired a led slot.
+    Reconciled {
+        /// The slot.
+        slot: SlotId,
+        /// The session reconciled with.
+        session: ProcessId,
+        /// Publishers the session held that the slot lacked (or held older).
+        added: usize,
+        /// Publishers the slot held for the session that the session no longer holds.
+        removed: usize,
+    },
+    /// A session's lease (and the failover grace) ran out, or a newer incarnation replaced
+    /// it: the publishers it still owned in led slots were removed.
+    OwnerDropped {
+        /// The session process.
+        session: ProcessId,
+        /// Publishers removed.
+        removed: usize,
+    },
+}
 
 /// Who is on the other end of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +129,8 @@ pub struct DataNode {
     rng: Rng,
     table: SlotTable,
     members_version: u64,
+    /// The operator switches meta last sent (applied by sessions; kept for operators).
+    switches: Switches,
     sessions_in_view: BTreeSet<ProcessId>,
     member_addresses: BTreeMap<ProcessId, Text>,
     conns: BTreeMap<ConnId, Peer>,
@@ -143,6 +178,7 @@ impl DataNode {
             cfg,
             table: SlotTable::empty(SlotCount::DEFAULT),
             members_version: 0,
+            switches: Switches::default(),
             sessions_in_view: BTreeSet::new(),
             member_addresses: BTreeMap::new(),
             conns: BTreeMap::new(),
@@ -180,6 +216,11 @@ impl DataNode {
     /// The installed slot table.
     pub fn table(&self) -> &SlotTable {
         &self.table
+    }
+
+    /// The newest operator switches meta sent.
+    pub fn switches(&self) -> &Switches {
+        &self.switches
     }
 
     /// Every datum of a slot this node holds (leader or follower), with owners: for tests

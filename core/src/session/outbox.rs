@@ -39,6 +39,11 @@ pub enum SessionEvent {
         /// The key.
         data_info_id: DataInfoId,
     },
+    /// Newer operator switches from meta were applied.
+    SwitchesApplied {
+        /// Their version.
+        version: u64,
+    },
     /// A peer or client sent something the session cannot accept.
     ProtocolViolation {
         /// The connection.

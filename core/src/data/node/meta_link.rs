@@ -1,21 +1,21 @@
 //! The node's link to meta: heartbeats (which carry every held slot's status), following
 //! `NotLeader` to the meta leader, installing a `ClusterView` (membership, session leases,
-//! slot table), and applying a new slot table to the slots this node holds, taking up
+//! slot table, the newest switches), and applying a new slot table to the slots this node holds, taking up
 //! leadership or following as the table says.
 
 use super::peers::Dialed;
 use super::slots::{Leading, LocalSlot, SlotRole, status};
-use super::{DataNode, Peer, Pending};
+use super::{DataEvent, DataNode, Peer, Pending};
 use crate::data::oplog::OpLog;
 use crate::data::reconcile::SlotReconcile;
 use crate::data::replica::{Follower, Streams};
 use crate::data::store::SlotStore;
-use crate::io::ConnId;
+use crate::io::{ConnId, Output};
 use crate::model::{LeaderEpoch, ProcessId, Role, SlotId};
 use crate::slot::{ReplicaRole, SlotTable};
 use crate::time::Instant;
 use crate::wire::{ClusterView, Heartbeat, NotLeader};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 impl DataNode {
     pub(super) fn heartbeat(&mut self) {
@@ -29,6 +29,7 @@ impl DataNode {
             table_epoch: self.table.epoch(),
             members_version: self.members_version,
             slots: self.slots.iter().map(|(id, s)| status(*id, s)).collect(),
+            switches_version: self.switches.version,
         };
         self.request(conn, Pending::Heartbeat, hb);
     }
@@ -57,6 +58,9 @@ impl DataNode {
     }
 
     pub(super) fn install_view(&mut self, now: Instant, v: ClusterView) {
+        if v.switches.version > self.switches.version {
+            self.switches = v.switches;
+        }
         if v.members_version >= self.members_version {
             self.members_version = v.members_version;
             self.sessions_in_view = v
@@ -95,6 +99,7 @@ impl DataNode {
 
     fn apply_table(&mut self, now: Instant) {
         let me = self.cfg.process;
+        let led_before: BTreeSet<SlotId> = self.led_slots().into_iter().collect();
         let mut keep = BTreeMap::new();
         let table = self.table.clone();
         for (id, s) in table.slots() {
@@ -139,6 +144,15 @@ impl DataNode {
             }
         }
         self.slots = keep;
+        let led: BTreeSet<SlotId> = self.led_slots().into_iter().collect();
+        let event = DataEvent::TableApplied {
+            epoch: self.table.epoch(),
+            leading: led.len(),
+            following: self.slots.len() - led.len(),
+            took_over: led.difference(&led_before).count(),
+            handed_off: led_before.difference(&led).count(),
+        };
+        self.out.push_back(Output::Event(event));
         let sessions = self.sessions_in_view.clone();
         for slot in self.led_slots() {
             for &p in &sessions {
