@@ -281,13 +281,26 @@ async function refreshKey() {
 
 // ---- switches -----------------------------------------------------------------------
 
-function switchRows(v, prefix, rows) {
-  if (v && typeof v === "object" && !Array.isArray(v)) {
-    for (const [k, x] of Object.entries(v)) switchRows(x, prefix ? `${prefix}.${k}` : k, rows);
-  } else {
-    rows.push({ className: v === true || (Array.isArray(v) && v.length) ? "on" : "", cells: [prefix, v] });
+// The set in force, one row per switch (on in red), then which version each node applied.
+function switchRows(sw) {
+  const list = (v) => (Array.isArray(v) && v.length ? v : null);
+  const rows = [
+    { name: "all pushes", on: sw.pushes_stopped === true, state: sw.pushes_stopped ? "STOPPED" : "running" },
+    { name: "pushes stopped for", on: Boolean(list(sw.push_stopped_data_ids)), state: list(sw.push_stopped_data_ids) || "none" },
+    { name: "clients off", on: Boolean(list(sw.clients_off)), state: list(sw.clients_off) || "none" },
+    { name: "blacklisted data ids", on: Boolean(list(sw.blacklisted_data_ids)), state: list(sw.blacklisted_data_ids) || "none" },
+  ];
+  const known = new Set(["version", "source", "applied", "pushes_stopped", "push_stopped_data_ids", "clients_off", "blacklisted_data_ids"]);
+  for (const [k, v] of Object.entries(sw)) {
+    if (!known.has(k)) rows.push({ name: k, on: false, state: v });
   }
-  return rows;
+  const out = rows.map((r) => ({ className: r.on ? "on" : "", cells: [r.name, r.state] }));
+  out.push({ className: "", cells: [`version (from ${fmt(sw.source)})`, sw.version] });
+  for (const a of Array.isArray(sw.applied) ? sw.applied : []) {
+    const behind = typeof sw.version === "number" && a.version < sw.version;
+    out.push({ className: behind ? "on" : "", cells: [`applied by ${a.node}`, behind ? `${a.version} (behind)` : a.version] });
+  }
+  return out;
 }
 
 async function refreshSwitches() {
@@ -295,7 +308,7 @@ async function refreshSwitches() {
     const sw = await api("/v1/switches");
     $("switches-unavailable").hidden = true;
     $("switch-table").hidden = false;
-    fillTable($("switch-table"), switchRows(sw, "", []));
+    fillTable($("switch-table"), switchRows(sw));
   } catch (e) {
     if (e instanceof ApiError && e.status === 404) {
       $("switches-unavailable").hidden = false;
