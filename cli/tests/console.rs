@@ -1,7 +1,7 @@
 //! The web console in a real browser: `roster dev` runs, a service is published through
 //! the client library, and a headless Chromium, driven over the DevTools protocol, loads
 //! the page from the admin port and must show the cluster's nodes and, once the service is
-//! searched, its publisher.
+//! searched, its publisher; a switch turned on shows at the next poll.
 //!
 //! Without a Chromium binary the test is skipped with a message, unless
 //! `ROSTER_REQUIRE_BROWSER` is set (as `.ci/run` does), when it fails instead.
@@ -205,6 +205,22 @@ fn the_console_shows_the_nodes_and_finds_a_published_service() {
         &tab,
         "one publisher counted",
         "document.querySelector('#publisher-count').textContent === '1'",
+    );
+    // A switch turned on through the API shows, in red, at the next poll.
+    wait_page(
+        &tab,
+        "the switches",
+        "document.querySelector('#switch-table tbody').textContent.includes('all pushes')",
+    );
+    let r = ureq::put(format!("{}/v1/switches", dev.admin))
+        .header("content-type", "application/json")
+        .send(r#"{"changes": [{"switch": "client-off", "address": "10.9.9.9", "on": true}]}"#)
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    wait_page(
+        &tab,
+        "the client-off switch on",
+        "[...document.querySelectorAll('#switch-table tr.on')].some(r => r.textContent.includes('10.9.9.9'))",
     );
     assert_eq!(
         tab.evaluate("document.getElementById('error').hidden", false)
