@@ -13,6 +13,7 @@
 //! - [`switches`]: `GET`/`PUT /v1/switches`, the operator switches.
 //! - `json`: the core's values as JSON, one shape each.
 //! - `members`: the meta group's members; adding, removing and replacing meta voters.
+//! - `console`: the web console, one page embedded in the binary, at `/ui/`.
 //!
 //! A module that adds endpoints exports `routes() -> Router<Shared>`, merged in
 //! [`server::router`].
@@ -22,6 +23,7 @@ pub mod process;
 pub mod server;
 
 mod cluster;
+mod console;
 mod health;
 pub mod json;
 mod keys;

@@ -121,7 +121,7 @@ impl Drop for AdminServer {
     }
 }
 
-/// Every endpoint, behind the token check.
+/// Every endpoint, behind the token check, and the console's page beside it.
 pub fn router(shared: Shared) -> Router {
     Router::new()
         .merge(crate::health::routes())
@@ -131,6 +131,9 @@ pub fn router(shared: Shared) -> Router {
         .merge(crate::switches::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(shared.clone(), authorize))
+        // After the layer, so outside the token check: the console's page holds no data,
+        // and a browser cannot send a token when it navigates (the page asks for it).
+        .merge(crate::console::routes())
         .with_state(shared)
 }
 

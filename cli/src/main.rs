@@ -160,6 +160,8 @@ enum Cmd {
         #[arg(long, value_name = "MS")]
         connect_timeout_ms: Option<u64>,
     },
+    /// Operate a cluster over its admin HTTP API (status, slots, key, ...).
+    Admin(roster::admin::AdminArgs),
 }
 
 fn main() -> ExitCode {
@@ -252,6 +254,9 @@ fn meta_list(f: &NodeFile) -> Vec<String> {
 
 fn run(cmd: Cmd) -> Result<(), StartError> {
     match cmd {
+        Cmd::Admin(args) => {
+            roster::admin::run(args).map_err(|e| StartError::Io(std::io::Error::other(e)))
+        }
         Cmd::Dev {
             metas,
             datas,
