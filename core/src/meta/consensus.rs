@@ -40,6 +40,8 @@ pub struct Consensus {
     snapshot_interval: u64,
     changed: bool,
     effects: VecDeque<Effect>,
+    /// `MemberExpired` commands this member applied that removed a member.
+    expelled: u64,
 }
 
 impl std::fmt::Debug for Consensus {
@@ -89,6 +91,7 @@ impl Consensus {
             snapshot_interval: config.snapshot_interval,
             changed: false,
             effects: VecDeque::new(),
+            expelled: 0,
         };
         c.process();
         Ok(c)
@@ -150,6 +153,17 @@ impl Consensus {
     /// Index of the last applied entry.
     pub fn applied(&self) -> u64 {
         self.applied
+    }
+
+    /// Index of the last entry known committed.
+    pub fn committed(&self) -> u64 {
+        self.raw.raft.raft_log.committed
+    }
+
+    /// Members expelled (lease ran out) by the entries this process applied since it
+    /// started (a restart replays the log after the last snapshot, and counts those again).
+    pub fn expelled(&self) -> u64 {
+        self.expelled
     }
 
     /// Whether the state changed since the last call.
@@ -223,7 +237,10 @@ impl Consensus {
             // Only this group's leaders write entries; one that does not decode is skipped.
             if let Ok(batch) = from_bytes::<CommandBatch>(&e.data) {
                 for c in &batch.commands {
-                    self.changed |= self.state.apply(c);
+                    let changed = self.state.apply(c);
+                    let expired = matches!(c, super::state::Command::MemberExpired { .. });
+                    self.expelled += u64::from(changed && expired);
+                    self.changed |= changed;
                 }
             }
         }

@@ -28,6 +28,7 @@ impl DataNode {
             .runs
             .insert(session, Run::AwaitDigests { since: now });
         let epoch = l.epoch;
+        self.stats.reconcile_runs += 1;
         self.request(
             conn,
             Pending::Reconcile {
@@ -97,7 +98,8 @@ impl DataNode {
                 continue;
             }
             let (key, publisher) = (&e.data_info_id, e.publisher.clone());
-            self.apply(slot, |s, v| s.put(key.clone(), session, publisher, v));
+            let added = self.apply(slot, |s, v| s.put(key.clone(), session, publisher, v));
+            self.stats.reconcile_added += u64::from(added);
         }
         let keys = self.cfg.fetch_keys;
         let Some(LocalSlot {
@@ -136,6 +138,7 @@ impl DataNode {
                 );
             }
             Step::Done => {
+                self.stats.reconcile_runs_completed += 1;
                 let sessions = self.sessions_in_view.clone();
                 if let Some(l) = self.leading_mut(slot) {
                     l.reconcile.update(&sessions);

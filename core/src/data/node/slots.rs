@@ -78,7 +78,7 @@ impl DataNode {
         let Some(op) = f(store, version) else {
             return false;
         };
-        self.notifier.record(op.key(), version);
+        self.notifier.record(op.key(), version, self.now);
         l.log.append(op);
         self.dirty.insert(slot);
         true
@@ -95,9 +95,14 @@ impl DataNode {
         lapsed: bool,
     ) {
         for (key, rid) in removals {
-            self.apply(slot, |store, v| {
+            let removed = self.apply(slot, |store, v| {
                 store.remove_owned(&key, &rid, owner, v, now, lapsed)
             });
+            let counter = match lapsed {
+                true => &mut self.stats.lease_removed,
+                false => &mut self.stats.reconcile_removed,
+            };
+            *counter += u64::from(removed);
         }
     }
 }
