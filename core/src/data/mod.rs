@@ -29,5 +29,5 @@ mod store;
 mod tests;
 
 pub use config::DataConfig;
-pub use node::{DataCommand, DataEvent, DataNode};
+pub use node::{DataCommand, DataEvent, DataKeyView, DataNode};
 pub use stats::DataStats;

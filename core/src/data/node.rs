@@ -31,6 +31,9 @@ mod replication;
 mod serve;
 mod slots;
 mod timers;
+mod view;
+
+pub use view::DataKeyView;
 
 use super::config::DataConfig;
 use super::lease::Leases;
