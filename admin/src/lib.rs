@@ -11,6 +11,7 @@
 //! - `cluster`: `GET /v1/cluster`: members, meta leader and term, the slot table.
 //! - `keys`: `GET /v1/keys/{data_id}`, `GET /v1/sessions/{id}/clients`.
 //! - `json`: the core's values as JSON, one shape each.
+//! - [`metrics`]: `GET /metrics`, every node's stats in the Prometheus text format.
 //!
 //! A module that adds endpoints exports `routes() -> Router<Shared>`, merged in
 //! [`server::router`].
@@ -23,6 +24,7 @@ mod cluster;
 mod health;
 pub mod json;
 mod keys;
+pub mod metrics;
 
 pub use error::ApiError;
 pub use process::{Probe, Process};
