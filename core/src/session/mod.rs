@@ -215,6 +215,11 @@ impl Session {
         self.writer.queued(slot)
     }
 
+    /// Writes queued or in flight over every slot.
+    pub fn queued_writes_total(&self) -> usize {
+        self.writer.queued_total()
+    }
+
     /// Bytes of the pushes in flight, against the write budget (`push_budget_bytes`).
     pub fn push_bytes_in_flight(&self) -> usize {
         self.pusher.bytes_in_flight()

@@ -264,6 +264,13 @@ impl Writer {
         }
     }
 
+    /// Writes waiting or in flight over every slot (tests, the simulator's metric check).
+    pub(crate) fn queued_total(&self) -> usize {
+        (0..self.slots.len())
+            .map(|i| self.queued(SlotId(i as u16)))
+            .sum()
+    }
+
     /// Writes waiting or in flight for `slot` (tests, metrics).
     pub(crate) fn queued(&self, slot: SlotId) -> usize {
         self.get(slot).map_or(0, |s| {
