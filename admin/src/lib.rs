@@ -14,6 +14,7 @@
 //! - `json`: the core's values as JSON, one shape each.
 //! - `members`: the meta group's members; adding, removing and replacing meta voters.
 //! - `console`: the web console, one page embedded in the binary, at `/ui/`.
+//! - [`metrics`]: `GET /metrics`, every node's stats in the Prometheus text format.
 //!
 //! A module that adds endpoints exports `routes() -> Router<Shared>`, merged in
 //! [`server::router`].
@@ -28,6 +29,7 @@ mod health;
 pub mod json;
 mod keys;
 mod members;
+pub mod metrics;
 pub mod switches;
 
 pub use error::ApiError;

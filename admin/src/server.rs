@@ -129,6 +129,7 @@ pub fn router(shared: Shared) -> Router {
         .merge(crate::keys::routes())
         .merge(crate::members::routes())
         .merge(crate::switches::routes())
+        .merge(crate::metrics::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(shared.clone(), authorize))
         // After the layer, so outside the token check: the console's page holds no data,

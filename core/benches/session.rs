@@ -185,6 +185,7 @@ fn change_and_drain(mut s: Session, data: ConnId, pubs: usize) -> Session {
         1,
         ChangeNotify {
             changes: vec![change],
+            waits_micros: Vec::new(),
         },
     );
     let mut fetch = 0;

@@ -13,6 +13,7 @@
 //! - [`net`]: outbound connections' deadlines, the same for every role.
 //! - [`time`], [`rng`]: time as a value, randomness from a seed.
 //! - [`slot`]: slot hashing and the slot table.
+//! - [`stats`]: the plain-value histogram the roles' metrics use.
 //! - [`digest`]: publisher-set digests for reconciliation and resync.
 //! - [`data`]: the data node.
 //! - [`meta`]: membership, slot arrangement and the meta consensus group.
@@ -35,6 +36,7 @@ pub mod net;
 pub mod rng;
 pub mod session;
 pub mod slot;
+pub mod stats;
 #[cfg(any(test, feature = "test-kit"))]
 pub mod testkit;
 pub mod time;

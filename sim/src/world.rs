@@ -27,6 +27,8 @@ use roster_core::wire::{Frame, Message};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+mod metrics;
+
 /// Something scheduled.
 #[derive(Debug)]
 enum Ev {
@@ -182,6 +184,10 @@ pub struct World {
     failure: Option<Violation>,
     /// The simulated operator's progress (`operator`).
     operator: Operator,
+    /// What crashed sessions counted (check (m), `metrics`).
+    retired_sessions: metrics::Retired,
+    /// Pushes delivered to clients, each once (check (m)).
+    delivered_pushes: metrics::Delivered,
 }
 
 fn exp(rng: &mut Rng, mean: Duration) -> Duration {
@@ -222,6 +228,8 @@ impl World {
             faulty: true,
             healed_at: None,
             deferred: BTreeMap::new(),
+            retired_sessions: metrics::Retired::default(),
+            delivered_pushes: metrics::Delivered::default(),
             unread: BTreeMap::new(),
             done: false,
             failure: None,
@@ -347,6 +355,9 @@ impl World {
             node: ix,
             inc: self.nodes[ix].inc,
         };
+        if let Some(Machine::Session(s)) = &self.nodes[ix].machine {
+            self.retired_sessions.add(&s.stats());
+        }
         self.nodes[ix].machine = None;
         self.nodes[ix].timer_at = None;
         self.nodes[ix].paused_until = None;
@@ -732,10 +743,14 @@ impl World {
                 let frame = Frame::decode(bytes).expect("the codec reads what it wrote");
                 self.stats.delivered += 1;
                 match frame.message {
-                    Message::Push(_) => self.stats.pushes += 1,
+                    Message::Push(_) => {
+                        self.stats.pushes += 1;
+                        self.delivered_pushes.push(conn, frame.request_id, false);
+                    }
                     Message::PushDelta(_) => {
                         self.stats.pushes += 1;
                         self.stats.delta_pushes += 1;
+                        self.delivered_pushes.push(conn, frame.request_id, true);
                     }
                     _ => {}
                 }
@@ -1130,7 +1145,13 @@ impl World {
                 match self.epochs.on_converged(self.now) {
                     Some(at) => self.queue.push(at, Ev::Probe),
                     None => match self.epochs.check() {
-                        Ok(()) => self.done = true,
+                        Ok(()) => match self.metrics_agree() {
+                            Ok(()) => self.done = true,
+                            Err(detail) => self.fail(Violation {
+                                property: "metrics: the nodes' counters agree with the run",
+                                detail,
+                            }),
+                        },
                         Err(v) => self.fail(v),
                     },
                 }

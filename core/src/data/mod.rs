@@ -9,6 +9,7 @@
 //! - `reconcile`: leader ↔ session reconciliation;
 //! - `lease`: session leases;
 //! - `notify`: change notification batching;
+//! - [`stats`]: the node's counters, as plain values;
 //! - `node`: the node that ties them to connections, meta and timers (one submodule per
 //!   concern: connections, session requests, reconciliation runs, replication, the meta
 //!   link, timers).
@@ -21,6 +22,7 @@ mod notify;
 mod oplog;
 mod reconcile;
 mod replica;
+pub mod stats;
 mod store;
 
 #[cfg(test)]
@@ -28,3 +30,4 @@ mod tests;
 
 pub use config::DataConfig;
 pub use node::{DataCommand, DataEvent, DataKeyView, DataNode};
+pub use stats::DataStats;

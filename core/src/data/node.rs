@@ -39,6 +39,7 @@ use super::config::DataConfig;
 use super::lease::Leases;
 use super::notify::Notifier;
 use super::replica::Phase;
+use super::stats::DataStats;
 use crate::config::ConfigError;
 use crate::io::{ConnId, Input, Node, Output};
 use crate::liveness::Liveness;
@@ -158,6 +159,8 @@ pub struct DataNode {
     /// A session process or a slot appeared since the last tick: look for owners that a
     /// newer incarnation of their node superseded.
     superseded_due: bool,
+    /// Counters (the gauges of [`DataNode::stats`] are computed when read).
+    stats: DataStats,
 }
 
 fn error(code: ErrorCode, message: String) -> ErrorReply {
@@ -198,6 +201,7 @@ impl DataNode {
             agreements: BTreeMap::new(),
             now,
             superseded_due: false,
+            stats: DataStats::default(),
         })
     }
 
@@ -227,6 +231,40 @@ impl DataNode {
     /// and the simulator's invariant checks.
     pub fn snapshot(&self, slot: SlotId) -> Option<Vec<ReplicaDatum>> {
         self.slots.get(&slot).map(|s| s.store.snapshot())
+    }
+
+    /// What the node did (counters) and holds (gauges, computed now: O(slots and
+    /// connections), for a scrape, not for a hot path).
+    pub fn stats(&self) -> DataStats {
+        let mut s = self.stats;
+        s.publishers = self.publisher_count() as u64;
+        s.table_epoch = self.table.epoch().0;
+        (s.led_publishers, s.slots_led, s.slots_followed) = (0, 0, 0);
+        (s.follower_lag_entries, s.followed_slots_behind) = (0, 0);
+        for ls in self.slots.values() {
+            match &ls.role {
+                SlotRole::Leader(l) => {
+                    s.slots_led += 1;
+                    s.led_publishers += ls.store.publisher_count() as u64;
+                    let end = l.log.end();
+                    for st in l.streams.by_conn.values() {
+                        let lag = end.saturating_sub(st.acked);
+                        s.follower_lag_entries = s.follower_lag_entries.max(lag);
+                    }
+                }
+                SlotRole::Follower(f) => {
+                    s.slots_followed += 1;
+                    s.followed_slots_behind += u64::from(!f.caught_up());
+                }
+            }
+        }
+        s.session_connections = self.session_conns.len() as u64;
+        s.data_connections = self
+            .conns
+            .values()
+            .filter(|p| matches!(p, Peer::Data(_)))
+            .count() as u64;
+        s
     }
 
     /// Number of live publishers this node holds over every slot.

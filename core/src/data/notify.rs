@@ -3,6 +3,11 @@
 //! notification unacknowledged gets one at once; changes arriving while one is in flight
 //! coalesce (one entry per key, newest version) into the next, which is bounded in size.
 //! An `Ack` (or an error reply, or the request timeout) clears the in-flight notification.
+//!
+//! Each pending change remembers when its key first changed since the last notification to
+//! that session, and the notification carries how long each change waited (`waits_micros`,
+//! appended to `ChangeNotify`): the leader's part of the push latency, measured on the
+//! leader's own clock (the session adds its part, measured on its own).
 
 use super::store::Key;
 use crate::io::ConnId;
@@ -14,7 +19,8 @@ use std::time::Duration;
 
 #[derive(Debug, Default)]
 struct Outbox {
-    pending: BTreeMap<Key, DatumVersion>,
+    /// Per key: the newest version, and when the oldest change not yet notified was made.
+    pending: BTreeMap<Key, (DatumVersion, Instant)>,
     /// Request id and send time of the unacknowledged notification.
     in_flight: Option<(u64, Instant)>,
 }
@@ -36,15 +42,16 @@ impl Notifier {
         self.sessions.remove(&conn);
     }
 
-    /// Queues a change for every session.
-    pub(crate) fn record(&mut self, key: &Key, version: DatumVersion) {
+    /// Queues a change made at `now` for every session.
+    pub(crate) fn record(&mut self, key: &Key, version: DatumVersion, now: Instant) {
         for out in self.sessions.values_mut() {
             // Look up by reference first: a key is usually pending already, and its `Arc`
             // need not be cloned then.
             match out.pending.get_mut(&**key) {
-                Some(v) => *v = (*v).max(version),
+                // The older change's instant stays: the next notification delivers it too.
+                Some((v, _)) => *v = (*v).max(version),
                 None => {
-                    out.pending.insert(key.clone(), version);
+                    out.pending.insert(key.clone(), (version, now));
                 }
             }
         }
@@ -88,19 +95,27 @@ impl Notifier {
             if ob.in_flight.is_some() || ob.pending.is_empty() {
                 continue;
             }
-            let mut changes = Vec::with_capacity(ob.pending.len().min(bound));
+            let n = ob.pending.len().min(bound);
+            let mut changes = Vec::with_capacity(n);
+            let mut waits_micros = Vec::with_capacity(n);
             while changes.len() < bound {
-                let Some((key, version)) = ob.pending.pop_first() else {
+                let Some((key, (version, at))) = ob.pending.pop_first() else {
                     break;
                 };
                 changes.push(DatumChange {
                     data_info_id: (*key).clone(),
                     version,
                 });
+                let wait = now.saturating_since(at).as_micros();
+                waits_micros.push(u32::try_from(wait).unwrap_or(u32::MAX));
             }
             let id = next_id();
             ob.in_flight = Some((id, now));
-            out.push((*conn, id, ChangeNotify { changes }));
+            let notify = ChangeNotify {
+                changes,
+                waits_micros,
+            };
+            out.push((*conn, id, notify));
         }
         out
     }
@@ -127,24 +142,26 @@ mod tests {
         n.add_session(c);
         let mut ids = 0..;
         let mut next = || ids.next().unwrap_or(0);
-        n.record(&key("a"), v(1));
+        n.record(&key("a"), v(1), Instant::ZERO);
         let first = n.flush(Instant::ZERO, 10, &mut next);
         assert_eq!(first.len(), 1, "idle: sent at once");
         let (_, id, msg) = &first[0];
         assert_eq!(msg.changes.len(), 1);
         // While in flight: three changes to two keys coalesce, nothing is sent.
-        n.record(&key("a"), v(2));
-        n.record(&key("b"), v(3));
-        n.record(&key("a"), v(4));
+        n.record(&key("a"), v(2), Instant::from_millis(1));
+        n.record(&key("b"), v(3), Instant::from_millis(2));
+        n.record(&key("a"), v(4), Instant::from_millis(3));
         assert!(n.flush(Instant::ZERO, 10, &mut next).is_empty());
         assert!(!n.on_reply(c, id + 100), "a foreign id does not clear");
         assert!(n.on_reply(c, *id));
-        let second = n.flush(Instant::ZERO, 10, &mut next);
+        let second = n.flush(Instant::from_millis(10), 10, &mut next);
         assert_eq!(second.len(), 1);
         let changes = &second[0].2.changes;
         assert_eq!(changes.len(), 2, "one entry per key");
         assert_eq!(changes[0].version, v(4), "the newest version of a");
         assert_eq!(changes[1].version, v(3));
+        // a waited since its first pending change (1 ms), not its newest (3 ms).
+        assert_eq!(second[0].2.waits_micros, [9_000, 8_000]);
     }
 
     #[test]
@@ -152,7 +169,7 @@ mod tests {
         let mut n = Notifier::default();
         n.add_session(ConnId(1));
         for i in 0..5 {
-            n.record(&key(&format!("k{i}")), v(i));
+            n.record(&key(&format!("k{i}")), v(i), Instant::ZERO);
         }
         let mut ids = 0..;
         let mut next = || ids.next().unwrap_or(0);

@@ -56,6 +56,8 @@ pub struct Consensus {
     /// Leadership to hand over once the current `Ready` is done (this leader was removed).
     transfer_to: Option<u64>,
     effects: VecDeque<Effect>,
+    /// `MemberExpired` commands this member applied that removed a member.
+    expelled: u64,
 }
 
 impl std::fmt::Debug for Consensus {
@@ -111,6 +113,7 @@ impl Consensus {
             conf_changes: 0,
             transfer_to: None,
             effects: VecDeque::new(),
+            expelled: 0,
         };
         c.process();
         Ok(c)
@@ -219,6 +222,12 @@ impl Consensus {
         self.applied
     }
 
+    /// Members expelled (lease ran out) by the entries this process applied since it
+    /// started (a restart replays the log after the last snapshot, and counts those again).
+    pub fn expelled(&self) -> u64 {
+        self.expelled
+    }
+
     /// Whether the state changed since the last call.
     pub fn take_changed(&mut self) -> bool {
         std::mem::take(&mut self.changed)
@@ -299,7 +308,10 @@ impl Consensus {
             // Only this group's leaders write entries; one that does not decode is skipped.
             if let Ok(batch) = from_bytes::<CommandBatch>(&e.data) {
                 for c in &batch.commands {
-                    self.changed |= self.state.apply(c);
+                    let changed = self.state.apply(c);
+                    let expired = matches!(c, super::state::Command::MemberExpired { .. });
+                    self.expelled += u64::from(changed && expired);
+                    self.changed |= changed;
                 }
             }
         }

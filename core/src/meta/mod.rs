@@ -33,7 +33,7 @@ pub use config::{MetaConfig, MetaPeer};
 pub use consensus::{Consensus, Effect};
 pub use log_file::{FileWrite, LogWriter, Recovered, apply_write};
 pub use membership::{Leases, Members, RETIRED_MAX};
-pub use node::{Installed, MetaCommand, MetaError, MetaEvent, MetaNode, SwitchOutcome};
+pub use node::{Installed, MetaCommand, MetaError, MetaEvent, MetaNode, MetaStats, SwitchOutcome};
 pub use persisted::{Persist, PersistError, PersistedLog};
 pub use protection::Protection;
 /// raft-rs's consensus messages, which persist records carry.

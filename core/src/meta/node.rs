@@ -427,6 +427,26 @@ impl MetaNode {
         self.consensus.term()
     }
 
+    /// What the node knows and did, as plain values (O(members)).
+    pub fn stats(&self) -> MetaStats {
+        let state = self.consensus.state();
+        let role = |r: Role| state.members.iter().filter(|m| m.role == r).count() as u64;
+        MetaStats {
+            is_leader: self.is_leader(),
+            leader_id: self.leader_id(),
+            term: self.term(),
+            commit_index: self.consensus.committed(),
+            applied_index: self.consensus.applied(),
+            members_version: state.members.version(),
+            data_members: role(Role::Data),
+            session_members: role(Role::Session),
+            table_epoch: state.table.epoch().0,
+            expelled: self.consensus.expelled(),
+            protected: self.protection.held().len() as u64,
+            connections: self.conns.len() as u64,
+        }
+    }
+
     /// The applied replicated state.
     pub fn state(&self) -> &MetaState {
         self.consensus.state()
@@ -855,4 +875,34 @@ impl Node for MetaNode {
         let next = retry.map_or(self.next_tick, |r| r.min(self.next_tick));
         Some(self.dials.next_deadline().map_or(next, |d| d.min(next)))
     }
+}
+
+/// A meta node's state and work as plain values ([`MetaNode::stats`]); see
+/// docs/operations.md, "Metrics".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MetaStats {
+    /// Whether this node leads the group.
+    pub is_leader: bool,
+    /// The leader it knows of.
+    pub leader_id: Option<u64>,
+    /// The consensus term.
+    pub term: u64,
+    /// The last log index known committed.
+    pub commit_index: u64,
+    /// The last log index applied.
+    pub applied_index: u64,
+    /// The membership's version.
+    pub members_version: u64,
+    /// Data processes in the membership.
+    pub data_members: u64,
+    /// Session processes in the membership.
+    pub session_members: u64,
+    /// The replicated slot table's epoch.
+    pub table_epoch: u64,
+    /// Members expelled by the entries this process applied (counter).
+    pub expelled: u64,
+    /// Processes whose lease ran out but that protection mode keeps (leader only).
+    pub protected: u64,
+    /// Connections open (nodes' heartbeats and meta peers).
+    pub connections: u64,
 }

@@ -198,9 +198,17 @@ impl Session {
         })
     }
 
-    /// Counters of the session's work.
+    /// Counters of the session's work, with its gauges filled in (O(keys and clients):
+    /// for a scrape, not for a hot path).
     pub fn stats(&self) -> SessionStats {
-        self.out.stats
+        let mut s = self.out.stats;
+        let (publishers, subscribers) = self.registry.registration_counts();
+        s.publishers = publishers as u64;
+        s.subscribers = subscribers as u64;
+        s.clients = self.registry.client_count() as u64;
+        s.data_links = self.links.len() as u64;
+        s.table_epoch = self.table.epoch().0;
+        s
     }
 
     /// The installed slot table.
@@ -211,6 +219,11 @@ impl Session {
     /// Writes queued or in flight for `slot`.
     pub fn queued_writes(&self, slot: SlotId) -> usize {
         self.writer.queued(slot)
+    }
+
+    /// Writes queued or in flight over every slot.
+    pub fn queued_writes_total(&self) -> usize {
+        self.writer.queued_total()
     }
 
     /// Bytes of the pushes in flight, against the write budget (`push_budget_bytes`).
@@ -412,6 +425,7 @@ impl Session {
     }
 
     fn forward(&mut self, now: Instant, slot: SlotId, op: Write) {
+        self.out.stats.writes_queued += 1;
         let bound = self.config.max_queued_writes_per_slot;
         if self.writer.enqueue(slot, op, bound, now, &mut self.out) {
             self.pump_writes(now, slot);
@@ -481,12 +495,15 @@ impl Session {
         match frame.message {
             Message::ChangeNotify(n) => {
                 self.out.send(conn, rid, Ack {});
-                self.announce_all(now, n.changes);
+                self.out.stats.notifications_received += 1;
+                self.out.stats.changes_received += n.changes.len() as u64;
+                self.announce_all(now, n.changes, Some(&n.waits_micros));
             }
             Message::ReconcileQuery(q) => {
                 if let Some(refusal) = self.refuse_reconcile(peer, q.slot, q.leader_epoch) {
                     self.out.send(conn, rid, refusal);
                 } else {
+                    self.out.stats.reconcile_answers += 1;
                     let digests = reconcile::digests(&self.registry, q.slot);
                     let reply = crate::wire::ReconcileDigests {
                         slot: q.slot,
@@ -499,6 +516,7 @@ impl Session {
                 if let Some(refusal) = self.refuse_reconcile(peer, f.slot, f.leader_epoch) {
                     self.out.send(conn, rid, refusal);
                 } else {
+                    self.out.stats.reconcile_answers += 1;
                     let size = self.config.reconcile_page_size;
                     let page =
                         reconcile::page(&self.registry, f.slot, f.data_info_ids, f.after, size);
@@ -532,10 +550,22 @@ impl Session {
     }
 
     /// Announces every change, then fetches what is wanted, one request per slot.
-    fn announce_all(&mut self, now: Instant, changes: Vec<crate::wire::DatumChange>) {
+    /// `waits_micros`: for a notification, how long each change waited at its leader
+    /// before it was notified (an older leader sends none: counted as 0); `None` for a
+    /// scan's results, which are not timed (the change's instant is unknown).
+    fn announce_all(
+        &mut self,
+        now: Instant,
+        changes: Vec<crate::wire::DatumChange>,
+        waits_micros: Option<&[u32]>,
+    ) {
         let mut slots = Vec::new();
-        for change in changes {
-            if let Some(slot) = self.announce(now, &change.data_info_id, change.version) {
+        for (i, change) in changes.into_iter().enumerate() {
+            let origin = waits_micros.map(|w| {
+                let wait = w.get(i).copied().unwrap_or(0);
+                now - std::time::Duration::from_micros(u64::from(wait))
+            });
+            if let Some(slot) = self.announce(now, &change.data_info_id, change.version, origin) {
                 slots.push(slot);
             }
         }
@@ -553,9 +583,16 @@ impl Session {
         now: Instant,
         key: &DataInfoId,
         version: crate::model::DatumVersion,
+        origin: Option<Instant>,
     ) -> Option<SlotId> {
         let tid = self.registry.find(key)?;
-        match fetch::announce(&mut self.registry, tid, version) {
+        let announced = fetch::announce(&mut self.registry, tid, version);
+        if let (Some(origin), false) = (origin, announced == Announced::Ignored) {
+            if let Some(t) = self.registry.topic_mut(tid) {
+                t.note_change(version, origin);
+            }
+        }
+        match announced {
             Announced::Ignored => None,
             Announced::Cached => {
                 self.fan_out(now, tid);
@@ -607,7 +644,7 @@ impl Session {
         self.requests.remove(&rid);
         match (kind, message) {
             (ReqKind::Write(slot), Message::WriteAccepted(_)) => {
-                self.writer.accepted(slot, rid);
+                self.writer.accepted(slot, rid, now, &mut self.out.stats);
                 self.pump_writes(now, slot);
             }
             (ReqKind::Fetch(slot), Message::Datums(d)) => {
@@ -620,7 +657,8 @@ impl Session {
                 self.pump_fetch(now, slot);
             }
             (ReqKind::Scan(_), Message::VersionScanReply(r)) => {
-                self.announce_all(now, r.changed);
+                self.out.stats.scan_repairs += r.changed.len() as u64;
+                self.announce_all(now, r.changed, None);
             }
             (kind, _) => self.request_failed(now, rid, kind),
         }
@@ -633,6 +671,7 @@ impl Session {
         match SlotTable::try_from(view.table) {
             Ok(table) => match self.table.install(table) {
                 Ok(()) => {
+                    self.out.stats.tables_installed += 1;
                     let epoch = self.table.epoch();
                     self.registry.reindex(self.table.slot_count());
                     self.writer.reroute_all();

@@ -4,6 +4,7 @@
 
 use crate::io::{ConnId, Output};
 use crate::model::{DataInfoId, SlotId, TableEpoch, Text};
+use crate::stats::Histogram;
 use crate::wire::{ErrorCode, ErrorReply, Frame, Message};
 use std::collections::VecDeque;
 
@@ -53,9 +54,46 @@ pub enum SessionEvent {
     },
 }
 
-/// Counters of the session's work, for metrics.
+/// Counters of the session's work, for metrics (docs/operations.md, "Metrics"). Counters
+/// only grow; the gauges (marked so) are filled in when read, by `Session::stats`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SessionStats {
+    /// Gauge: client connections that said hello.
+    pub clients: u64,
+    /// Gauge: publishers the session holds for its clients.
+    pub publishers: u64,
+    /// Gauge: subscriptions (register ids) its clients hold.
+    pub subscribers: u64,
+    /// Gauge: links to data nodes that are up.
+    pub data_links: u64,
+    /// Gauge: the installed slot table's epoch.
+    pub table_epoch: u64,
+    /// Slot tables installed.
+    pub tables_installed: u64,
+    /// Publisher writes (puts and removals) queued for a data leader.
+    pub writes_queued: u64,
+    /// Of those, writes a data leader acknowledged (`WriteAccepted`).
+    pub writes_acked: u64,
+    /// From the session queueing a write (a client's registration arriving, or a grace
+    /// ending) to the data leader's `WriteAccepted` of the batch carrying it.
+    pub write_latency: Histogram,
+    /// `ChangeNotify` messages received from data leaders.
+    pub notifications_received: u64,
+    /// Changes those carried.
+    pub changes_received: u64,
+    /// Bytes of the pushes sent (frame header included).
+    pub push_bytes: u64,
+    /// Pushes the client acknowledged (late ones included).
+    pub pushes_acked: u64,
+    /// Push latency: from the change at the data leader to the client's ack of the push
+    /// carrying it, as the leader's wait before notifying plus the session's time from the
+    /// notification to the ack (see `docs/operations.md`). One observation per
+    /// acknowledged push that brought its connection a notified change.
+    pub push_latency: Histogram,
+    /// Keys a version scan found this session behind on (repairs of lost notifications).
+    pub scan_repairs: u64,
+    /// Reconciliation queries and page fetches answered for data leaders.
+    pub reconcile_answers: u64,
     /// Write batches sent to data leaders (retries included).
     pub write_batches_sent: u64,
     /// Writes dropped after the retry bound or from a full queue.

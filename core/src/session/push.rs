@@ -286,6 +286,7 @@ impl Pusher {
         cx.out.stats.delta_pushes_sent += u64::from(matches!(push, Message::PushDelta(_)));
         let id = cx.out.request(conn, push);
         cx.out.stats.pushes_sent += 1;
+        cx.out.stats.push_bytes += bytes as u64;
         sub.in_flight = NonZeroU64::new(id);
         cp.in_flight += 1;
         self.bytes_in_flight += bytes;
@@ -335,9 +336,7 @@ impl Pusher {
         let Some(f) = self.land(reg, conn, request) else {
             return self.acked_late(reg, conn, request, cx);
         };
-        if let Some(sub) = sub_mut(reg, f.topic, conn) {
-            sub.acknowledged(f.version);
-        }
+        delivered(reg, f.topic, conn, f.version, cx);
         // Whatever arrived meanwhile goes out now, coalesced into one push.
         self.offer(reg, f.topic, conn, cx);
         self.drain(reg, conn, cx);
@@ -362,8 +361,8 @@ impl Pusher {
             return false;
         };
         let open = cp.breaker_until.is_some();
+        delivered(reg, tid, conn, version, cx);
         if let Some(sub) = sub_mut(reg, tid, conn) {
-            sub.acknowledged(version);
             // Its retry's timer will find nothing to do (or send early, harmlessly).
             sub.retry_armed = false;
         }
@@ -558,6 +557,30 @@ impl Pusher {
     /// Pushes in flight (tests, metrics).
     pub(crate) fn in_flight(&self) -> usize {
         self.flights.live
+    }
+}
+
+/// The client on `conn` acknowledged a push of `version` of `tid`: it holds it now. Counts
+/// the push, and observes its latency if it brought the connection a timed change.
+fn delivered(
+    reg: &mut Registry,
+    tid: TopicId,
+    conn: ConnId,
+    version: DatumVersion,
+    cx: &mut PushCtx<'_>,
+) {
+    cx.out.stats.pushes_acked += 1;
+    let Some(topic) = reg.topic_mut(tid) else {
+        return;
+    };
+    let Some(sub) = topic.subscribers.get_mut(&conn) else {
+        return;
+    };
+    let held = sub.pushed();
+    sub.acknowledged(version);
+    if let Some(origin) = topic.change_origin(held, version) {
+        let latency = cx.now.saturating_since(origin);
+        cx.out.stats.push_latency.observe(latency);
     }
 }
 

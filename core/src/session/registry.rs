@@ -133,9 +133,45 @@ pub(crate) struct Topic {
     pub(crate) datum: Option<CachedDatum>,
     /// The newest version announced (notification or scan) that the cache does not hold.
     pub(crate) wanted: Option<DatumVersion>,
+    /// The last few notified changes, oldest first, each with the instant it was made at
+    /// its leader (on this session's clock: the notification's arrival minus the leader's
+    /// wait), for the push latency. Empty until a change is notified to a subscriber.
+    changes: Vec<(DatumVersion, Instant)>,
 }
 
+/// Notified changes a topic remembers for the push latency: enough for the changes that
+/// arrive during one push round trip, which is all a push can carry that the previous one
+/// did not; beyond it the oldest is forgotten (a push then counts from a later change).
+const TIMED_CHANGES: usize = 4;
+
 impl Topic {
+    /// A change to `version`, made at `origin`, was notified and is wanted.
+    pub(crate) fn note_change(&mut self, version: DatumVersion, origin: Instant) {
+        if self.changes.last().is_some_and(|(v, _)| *v >= version) {
+            return; // a repeat or a stale notification: its change is timed already
+        }
+        if self.changes.len() == TIMED_CHANGES {
+            self.changes.remove(0);
+        }
+        self.changes.push((version, origin));
+    }
+
+    /// When the oldest timed change newer than `held` and not newer than `version` was
+    /// made: what a push of `version` brought a connection that held `held`. `None` for a
+    /// first push (the connection held nothing: it subscribed after the change) or if no
+    /// timed change is in that range (the push repaired a scan's find).
+    pub(crate) fn change_origin(
+        &self,
+        held: Option<DatumVersion>,
+        version: DatumVersion,
+    ) -> Option<Instant> {
+        let held = held?;
+        self.changes
+            .iter()
+            .find(|(v, _)| *v > held && *v <= version)
+            .map(|(_, at)| *at)
+    }
+
     /// Whether some subscriber holds a version older than `version` (or none).
     pub(crate) fn interested(&self, version: DatumVersion) -> bool {
         self.subscribers
@@ -326,6 +362,7 @@ impl Registry {
             subscribers: BTreeMap::new(),
             datum: None,
             wanted: None,
+            changes: Vec::new(),
         };
         let id = match self.free.pop() {
             Some(i) => {
@@ -358,6 +395,25 @@ impl Registry {
             }
             self.free.push(id.0);
         }
+    }
+
+    /// Publishers held and subscriptions (register ids) held, over every key: O(keys).
+    pub(crate) fn registration_counts(&self) -> (usize, usize) {
+        let mut counts = (0, 0);
+        for t in self.topics.iter().flatten() {
+            counts.0 += t.publishers.len();
+            counts.1 += t
+                .subscribers
+                .values()
+                .map(|s| s.register_ids.iter().count())
+                .sum::<usize>();
+        }
+        counts
+    }
+
+    /// Client connections that said hello.
+    pub(crate) fn client_count(&self) -> usize {
+        self.conns.len()
     }
 
     /// Topics of one slot, ordered by key.

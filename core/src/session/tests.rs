@@ -325,6 +325,7 @@ fn without_a_grace_a_client_disconnect_removes_its_publishers_at_their_version_a
         d1,
         9,
         ChangeNotify {
+            waits_micros: Vec::new(),
             changes: vec![DatumChange {
                 data_info_id: key(2),
                 version: v(9),
@@ -376,6 +377,7 @@ fn a_change_notify_is_acked_and_fetches_only_when_a_subscriber_is_behind() {
     t.subscribed(c, &key(1), Some(datum(&key(1), 5, &["a"])));
     let d1 = t.d1();
     let notify = |seq| ChangeNotify {
+        waits_micros: Vec::new(),
         changes: vec![
             DatumChange {
                 data_info_id: key(1),
@@ -425,6 +427,7 @@ fn fetched_datums_are_cached_by_version_and_serve_new_subscribers_without_a_fetc
         d1,
         3,
         ChangeNotify {
+            waits_micros: Vec::new(),
             changes: vec![DatumChange {
                 data_info_id: key(1),
                 version: v(7),
@@ -550,6 +553,7 @@ fn change(t: &mut T, k: &DataInfoId, seq: u64) -> Vec<(ConnId, Frame)> {
         d1,
         1000 + seq,
         ChangeNotify {
+            waits_micros: Vec::new(),
             changes: vec![DatumChange {
                 data_info_id: k.clone(),
                 version: v(seq),
@@ -1614,7 +1618,14 @@ fn serve(t: &mut T, k: &DataInfoId, seq: u64, list: PublisherList) -> Vec<(ConnI
         data_info_id: k.clone(),
         version: v(seq),
     }];
-    t.frame(d1, 0, ChangeNotify { changes });
+    t.frame(
+        d1,
+        0,
+        ChangeNotify {
+            changes,
+            waits_micros: Vec::new(),
+        },
+    );
     let (_, f) = find(&t.sent(), is_fetch);
     let datums = vec![Datum {
         data_info_id: k.clone(),

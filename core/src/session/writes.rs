@@ -6,12 +6,13 @@
 //! data leader's reconciliation restores it from the session's registry (docs/design.md §4.6).
 //!
 //! Writes wait as [`Write`]s, which share the registry's key and publisher: queuing one
-//! costs two reference counts and 16 bytes, not a copy of the ~200-byte `WriteOp`, which is
+//! costs two reference counts and 24 bytes (16, and the instant it was queued at, for the
+//! write latency), not a copy of the ~200-byte `WriteOp`, which is
 //! built only when its batch goes out (from exactly what was queued, so a resend is the same
 //! batch). The queues are found by slot number in a vector, not searched for: every
 //! registration queues a write.
 
-use super::outbox::{Outbox, SessionEvent};
+use super::outbox::{Outbox, SessionEvent, SessionStats};
 use crate::io::ConnId;
 use crate::model::{DataInfoId, Publisher, RegisterVersion, SlotId, Text};
 use crate::net::Backoff;
@@ -73,7 +74,8 @@ impl Write {
 
 #[derive(Debug)]
 struct Batch {
-    ops: Vec<Write>,
+    /// The writes, each with when it was queued.
+    ops: Vec<(Write, Instant)>,
     /// Failed sends so far.
     attempts: u32,
     /// The request carrying it, while one is outstanding.
@@ -82,7 +84,8 @@ struct Batch {
 
 #[derive(Debug, Default)]
 struct SlotWrites {
-    queue: VecDeque<Write>,
+    /// Writes waiting, each with when it was queued.
+    queue: VecDeque<(Write, Instant)>,
     batch: Option<Batch>,
     /// No resend before this instant (backoff after a failure).
     not_before: Option<Instant>,
@@ -129,7 +132,7 @@ impl Writer {
             out.stats.writes_dropped += 1;
             out.event(SessionEvent::WritesDropped { slot, ops: 1 });
         }
-        s.queue.push_back(op);
+        s.queue.push_back((op, now));
         s.may_send(now)
     }
 
@@ -188,7 +191,7 @@ impl Writer {
             conn,
             WriteBatch {
                 route,
-                ops: batch.ops.iter().map(Write::op).collect(),
+                ops: batch.ops.iter().map(|(w, _)| w.op()).collect(),
             },
         );
         batch.request = Some(id);
@@ -197,12 +200,23 @@ impl Writer {
         Some(id)
     }
 
-    /// The leader applied the batch carried by `request`.
-    pub(crate) fn accepted(&mut self, slot: SlotId, request: u64) {
+    /// The leader applied the batch carried by `request` (at `now`).
+    pub(crate) fn accepted(
+        &mut self,
+        slot: SlotId,
+        request: u64,
+        now: Instant,
+        stats: &mut SessionStats,
+    ) {
         if let Some(s) = self.get_mut(slot)
             && s.batch.as_ref().and_then(|b| b.request) == Some(request)
         {
-            s.batch = None;
+            if let Some(b) = s.batch.take() {
+                stats.writes_acked += b.ops.len() as u64;
+                for (_, queued) in &b.ops {
+                    stats.write_latency.observe(now.saturating_since(*queued));
+                }
+            }
             if s.idle() {
                 self.remove(slot);
             }
@@ -248,6 +262,13 @@ impl Writer {
         for s in self.slots.iter_mut().flatten() {
             s.not_before = None;
         }
+    }
+
+    /// Writes waiting or in flight over every slot (tests, the simulator's metric check).
+    pub(crate) fn queued_total(&self) -> usize {
+        (0..self.slots.len())
+            .map(|i| self.queued(SlotId(i as u16)))
+            .sum()
     }
 
     /// Writes waiting or in flight for `slot` (tests, metrics).

@@ -82,6 +82,7 @@ impl DataNode {
         if v.table.epoch > self.table.epoch() {
             if let Ok(t) = SlotTable::try_from(v.table) {
                 if self.table.install(t).is_ok() {
+                    self.stats.tables_installed += 1;
                     self.superseded_due = true;
                     self.apply_table(now);
                 }
@@ -105,6 +106,17 @@ impl DataNode {
         for (id, s) in table.slots() {
             let role = s.role_of(me);
             let old = self.slots.remove(&id);
+            let was_leading = matches!(&old, Some(LocalSlot { role: SlotRole::Leader(l), .. }) if l.epoch == s.leader_epoch);
+            let led = matches!(
+                &old,
+                Some(LocalSlot {
+                    role: SlotRole::Leader(_),
+                    ..
+                })
+            );
+            let leads = role == Some(ReplicaRole::Leader);
+            self.stats.leaderships_gained += u64::from(leads && !was_leading);
+            self.stats.leaderships_lost += u64::from(led && !(leads && was_leading));
             let next = match (role, old) {
                 (None, _) => None,
                 (Some(ReplicaRole::Leader), Some(mut ls)) if matches!(&ls.role, SlotRole::Leader(l) if l.epoch == s.leader_epoch) =>

@@ -28,6 +28,7 @@ impl DataNode {
             .runs
             .insert(session, Run::AwaitDigests { since: now });
         let epoch = l.epoch;
+        self.stats.reconcile_runs += 1;
         self.request(
             conn,
             Pending::Reconcile {
@@ -99,8 +100,9 @@ impl DataNode {
                 continue;
             }
             let (key, publisher) = (&e.data_info_id, e.publisher.clone());
-            added +=
-                usize::from(self.apply(slot, |s, v| s.put(key.clone(), session, publisher, v)));
+            let changed = self.apply(slot, |s, v| s.put(key.clone(), session, publisher, v));
+            self.stats.reconcile_added += u64::from(changed);
+            added += usize::from(changed);
         }
         let keys = self.cfg.fetch_keys;
         let Some(LocalSlot {
@@ -154,6 +156,7 @@ impl DataNode {
                 );
             }
             Step::Done => {
+                self.stats.reconcile_runs_completed += 1;
                 let sessions = self.sessions_in_view.clone();
                 if let Some(l) = self.leading_mut(slot) {
                     l.reconcile.update(&sessions);

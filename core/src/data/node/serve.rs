@@ -90,8 +90,10 @@ impl DataNode {
         let slot = b.route.slot;
         let at = (slot, b.route.leader_epoch);
         if !self.admit_request(conn, id, at, Access::Write, b.ops.iter().map(op_key)) {
+            self.stats.write_batches_refused += 1;
             return;
         }
+        self.stats.write_batches += 1;
         // One borrow of the slot for the whole batch: this is the hot path.
         let Some(LocalSlot {
             store,
@@ -121,7 +123,8 @@ impl DataNode {
                 } => store.remove(&data_info_id, &register_id, removed, version, now),
             };
             if let Some(op) = logged {
-                self.notifier.record(op.key(), version);
+                self.stats.writes_applied += 1;
+                self.notifier.record(op.key(), version, now);
                 l.log.append(op);
             }
         }
@@ -164,7 +167,7 @@ impl DataNode {
         let Some(store) = self.admit_read(conn, id, f.route, f.data_info_ids.iter()) else {
             return;
         };
-        let datums = f
+        let datums: Vec<Datum> = f
             .data_info_ids
             .into_iter()
             .map(|key| Datum {
@@ -175,6 +178,8 @@ impl DataNode {
                 data_info_id: key,
             })
             .collect();
+        self.stats.fetches_served += 1;
+        self.stats.datums_fetched += datums.len() as u64;
         self.send(conn, id, Datums { datums });
     }
 
@@ -184,7 +189,7 @@ impl DataNode {
         let Some(store) = self.admit_read(conn, id, v.route, keys) else {
             return;
         };
-        let changed = v
+        let changed: Vec<_> = v
             .known
             .into_iter()
             .filter_map(|mut c| {
@@ -195,6 +200,8 @@ impl DataNode {
                 })
             })
             .collect();
+        self.stats.scans_served += 1;
+        self.stats.scan_repairs += changed.len() as u64;
         self.send(conn, id, VersionScanReply { changed });
     }
 }

@@ -78,7 +78,7 @@ impl DataNode {
         let Some(op) = f(store, version) else {
             return false;
         };
-        self.notifier.record(op.key(), version);
+        self.notifier.record(op.key(), version, self.now);
         l.log.append(op);
         self.dirty.insert(slot);
         true
@@ -97,9 +97,15 @@ impl DataNode {
     ) -> usize {
         let mut removed = 0;
         for (key, rid) in removals {
-            removed += usize::from(self.apply(slot, |store, v| {
+            let changed = self.apply(slot, |store, v| {
                 store.remove_owned(&key, &rid, owner, v, now, lapsed)
-            }));
+            });
+            let counter = match lapsed {
+                true => &mut self.stats.lease_removed,
+                false => &mut self.stats.reconcile_removed,
+            };
+            *counter += u64::from(changed);
+            removed += usize::from(changed);
         }
         removed
     }

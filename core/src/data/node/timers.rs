@@ -159,6 +159,8 @@ impl DataNode {
         });
         self.next_request = next;
         for (conn, id, n) in notes {
+            self.stats.notifications_sent += 1;
+            self.stats.changes_notified += n.changes.len() as u64;
             self.pending.insert((conn, id), Pending::Notify);
             self.send(conn, id, n);
         }

@@ -134,7 +134,14 @@ impl Rig {
             })
             .collect();
         let d1 = self.t.d1();
-        self.t.frame(d1, 0, ChangeNotify { changes });
+        self.t.frame(
+            d1,
+            0,
+            ChangeNotify {
+                changes,
+                waits_micros: Vec::new(),
+            },
+        );
         self.pump();
     }
 

@@ -56,7 +56,14 @@ fn notify(t: &mut T, k: &DataInfoId, seq: u64) -> Vec<(ConnId, Frame)> {
         data_info_id: k.clone(),
         version: v(seq),
     }];
-    t.frame(d1, 0, ChangeNotify { changes });
+    t.frame(
+        d1,
+        0,
+        ChangeNotify {
+            changes,
+            waits_micros: Vec::new(),
+        },
+    );
     t.sent()
 }
 

@@ -52,6 +52,11 @@ wire_struct! {
     pub struct ChangeNotify {
         /// Changed datums with their new versions.
         pub changes: Vec<DatumChange>,
+    } appended {
+        /// For each change, in order, how long it waited at the leader between being applied
+        /// and this notification leaving, in microseconds (saturating): the leader's part of
+        /// the push latency. Absent from an older leader: none (the session counts 0).
+        pub waits_micros: Vec<u32> = Vec::new(),
     }
 }
 
