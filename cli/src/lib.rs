@@ -3,8 +3,9 @@
 //! and started by each runtime's `roles`; `roles` here says why a start failed; `runtime`
 //! holds a started node of either runtime; `alloc` is the process allocator the binary and
 //! the benchmark share, with the settings a server needs; `admin_server` starts a process's
-//! admin HTTP server.
+//! admin HTTP server; `admin` is `roster admin`, the operator's commands over it.
 
+pub mod admin;
 pub mod admin_server;
 pub mod alloc;
 pub mod cluster;

@@ -143,6 +143,8 @@ enum Cmd {
         #[arg(required = true)]
         payload: Vec<String>,
     },
+    /// The operator's commands over a process's admin API.
+    Admin(roster::admin::AdminArgs),
     /// Prints every list pushed for DATA_ID.
     Subscribe {
         /// Session client addresses, comma-separated; the client fails over across them.
@@ -425,6 +427,8 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             drop(pubs);
             Ok(())
         }
+        Cmd::Admin(args) => roster::admin::run(args)
+            .map_err(|e| StartError::Io(std::io::Error::other(e.to_string()))),
         Cmd::Subscribe {
             session,
             data_id,

@@ -222,3 +222,33 @@ fn switches_set_through_a_meta_follower_survive_a_restart_of_the_group() {
         assert_eq!(s["blacklisted_data_ids"], json!(["sw.kept"]), "{s}");
     }
 }
+
+#[test]
+fn roster_admin_switch_sets_and_gets_the_switches() {
+    let (_dev, _sessions, admin) = dev();
+    let cli = |name: &str, args: &[&str]| {
+        let mut a = vec!["admin", "--admin", &admin];
+        a.extend_from_slice(args);
+        let mut p = Proc::start(name, &a);
+        let (status, stderr) = p.wait_exit();
+        (status.success(), p.stdout(), stderr)
+    };
+    let (ok, out, err) = cli(
+        "set",
+        &["switch", "set", "client-off", "::ffff:10.9.9.9", "on"],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.iter()
+            .any(|l| l.contains("client off") && l.contains("10.9.9.9")),
+        "{out:?}"
+    );
+    let (ok, out, err) = cli("get", &["--json", "switch", "get"]);
+    assert!(ok, "{err}");
+    let s: Value = serde_json::from_str(&out[0]).expect("JSON");
+    assert_eq!(s["clients_off"], json!(["10.9.9.9"]), "{s}");
+    let (ok, _, err) = cli("bad", &["switch", "set", "client-off", "nope", "on"]);
+    assert!(!ok && err.contains("not an IP address"), "{err}");
+    let (ok, _, err) = cli("usage", &["switch", "set", "stop-push", "on"]);
+    assert!(!ok && err.contains("expected"), "{err}");
+}
