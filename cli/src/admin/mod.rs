@@ -11,6 +11,7 @@ mod key;
 mod render;
 mod slots;
 mod status;
+mod switch;
 
 pub use api::{Answer, Api, ApiError, segment};
 
@@ -75,6 +76,8 @@ commands! {
     Slots(slots::Slots),
     /// Who publishes and who subscribes to one service key.
     Key(key::Key),
+    /// The operator switches: `get`, or `set SWITCH [ARG] on|off`.
+    Switch(switch::Switch),
 }
 
 /// Runs `roster admin ...`, printing to stdout.
