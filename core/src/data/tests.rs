@@ -629,12 +629,14 @@ fn notify_change_notification_coalesces_while_in_flight() {
         .unwrap()
         .request_id;
     net.to(0, S1, 2, batch(r, vec![put(1, "b", 1, 1)]));
+    net.advance(Duration::from_millis(4));
     net.to(
         0,
         S1,
         3,
         batch(r, vec![put(1, "c", 1, 1), put(2, "d", 1, 1)]),
     );
+    net.advance(Duration::from_millis(3));
     let f = net.take(0, S1);
     assert!(
         f.iter()
@@ -648,6 +650,14 @@ fn notify_change_notification_coalesces_while_in_flight() {
     };
     assert_eq!(n.changes.len(), 2, "one change per key");
     assert_eq!(n.changes[0].version, DatumVersion::new(LeaderEpoch(1), 3));
+    // Each change waited from its key's first pending change to the send: key 1 since
+    // "b" (7 ms), key 2 since "d" (3 ms).
+    assert_eq!(n.waits_micros, [7_000, 3_000]);
+    let s = net.nodes[0].stats();
+    assert_eq!((s.write_batches, s.writes_applied), (3, 4));
+    assert_eq!((s.notifications_sent, s.changes_notified), (2, 3));
+    assert_eq!((s.publishers, s.led_publishers, s.slots_led), (4, 4, 1));
+    assert_eq!(s.session_connections, 1);
 }
 
 #[test]

@@ -1754,6 +1754,7 @@ fn a_resubscription_without_a_known_version_gets_the_whole_list_again() {
     );
 }
 
+mod metrics;
 mod stall;
 
 #[test]
