@@ -204,6 +204,15 @@ fn expected_frames() -> Vec<(&'static str, Frame)> {
             ),
         ),
         (
+            "redirect",
+            Frame::new(
+                0,
+                Redirect {
+                    reason: "draining".into(),
+                },
+            ),
+        ),
+        (
             "error-reply-unsupported-version",
             Frame::new(
                 1,
@@ -387,6 +396,7 @@ fn expected_frames() -> Vec<(&'static str, Frame)> {
                             },
                         ],
                     },
+                    draining: vec![NodeId(3)],
                 },
             ),
         ),

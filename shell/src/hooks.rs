@@ -5,7 +5,7 @@ use roster_core::data::{DataEvent, DataNode};
 use roster_core::io::Node;
 use roster_core::session::{Session, SessionEvent};
 use std::io;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 /// What the embedding does with a node's events and state.
 pub trait Hooks<N: Node> {
@@ -28,6 +28,9 @@ impl Hooks<Session> for SessionHooks {
     fn event(&mut self, event: SessionEvent) -> io::Result<()> {
         match event {
             SessionEvent::TableInstalled { epoch } => debug!(epoch = epoch.0, "table installed"),
+            SessionEvent::Draining { draining, clients } => {
+                info!(draining, clients, "session drain changed")
+            }
             SessionEvent::WritesDropped { .. } | SessionEvent::BreakerOpened { .. } => {
                 warn!(?event, "session")
             }

@@ -185,6 +185,7 @@ impl Net {
             members_version,
             members,
             table: table.to_view(),
+            draining: Vec::new(),
         };
         for i in 0..self.nodes.len() {
             let conn = self.meta_conn[&i];
@@ -901,6 +902,7 @@ fn node_refuses_frames_before_hello_and_unexpected_messages() {
             members_version: 9,
             members: vec![],
             table: table(9, 1, pid(2), 9, &[]).to_view(),
+            draining: Vec::new(),
         },
     );
     let f = net.take(0, S2);

@@ -6,10 +6,13 @@
 //! a snapshot holds one `StateImage` in the same codec. Neither ever leaves the meta group
 //! except inside `wire::Raft` payloads and persist records.
 
+use super::drain::Ops;
 use super::membership::Members;
-use crate::model::ProcessId;
+use crate::model::{NodeId, ProcessId};
 use crate::slot::{SlotCount, SlotTable};
-use crate::wire::{BodyError, ClusterView, Decode, Encode, Member, Reader, SlotTableView};
+use crate::wire::{
+    BodyError, ClusterView, Decode, DecodeBody, Encode, Member, Reader, SlotTableView,
+};
 use bytes::{Bytes, BytesMut};
 
 wire_enum! {
@@ -22,6 +25,11 @@ wire_enum! {
         2 => MemberExpired { process: ProcessId },
         /// A new slot table (applied only if it is a valid successor of the current one).
         3 => TableInstalled { table: SlotTableView },
+        // Operator requests (`super::drain`); tags from 16 leave room for other commands.
+        /// An operator drains a session node (`draining`), or ends its drain.
+        16 => SessionDrain { node: NodeId, draining: bool },
+        /// An operator decommissions a data node (`leaving`), or takes it back.
+        17 => DataDecommission { node: NodeId, leaving: bool },
     }
 }
 
@@ -44,6 +52,11 @@ wire_struct! {
         pub retired: Vec<ProcessId>,
         /// The slot table.
         pub table: SlotTableView,
+    } appended {
+        /// Session nodes being drained (absent from an older snapshot: none).
+        pub draining: Vec<NodeId> = Vec::new(),
+        /// Data nodes being decommissioned (absent from an older snapshot: none).
+        pub leaving: Vec<NodeId> = Vec::new(),
     }
 }
 
@@ -62,13 +75,23 @@ pub(crate) fn from_bytes<T: Decode>(bytes: &Bytes) -> Result<T, BodyError> {
     Ok(v)
 }
 
-/// Membership and slot table.
+/// Decodes exactly one message body (a type that may have appended fields) from `bytes`.
+pub(crate) fn body_from_bytes<T: DecodeBody>(bytes: &Bytes) -> Result<T, BodyError> {
+    let mut r = Reader::new(bytes);
+    let v = T::decode_body(&mut r)?;
+    r.finish()?;
+    Ok(v)
+}
+
+/// Membership, slot table and the operator's requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetaState {
     /// The members.
     pub members: Members,
     /// The slot table.
     pub table: SlotTable,
+    /// Drained sessions and decommissioned data nodes.
+    pub ops: Ops,
 }
 
 impl MetaState {
@@ -77,6 +100,7 @@ impl MetaState {
         MetaState {
             members: Members::default(),
             table: SlotTable::empty(count),
+            ops: Ops::default(),
         }
     }
 
@@ -89,6 +113,16 @@ impl MetaState {
             Command::TableInstalled { table } => SlotTable::try_from(table.clone())
                 .and_then(|t| self.table.install(t))
                 .is_ok(),
+            Command::SessionDrain { node, draining } => {
+                // Every node learns of a drain through the view: the membership version
+                // grows so a node whose heartbeat is otherwise current is sent it.
+                let changed = self.ops.set_draining(*node, *draining);
+                if changed {
+                    self.members.bump();
+                }
+                changed
+            }
+            Command::DataDecommission { node, leaving } => self.ops.set_leaving(*node, *leaving),
         }
     }
 
@@ -99,6 +133,8 @@ impl MetaState {
             members: self.members.iter().cloned().collect(),
             retired: self.members.retired().collect(),
             table: self.table.to_view(),
+            draining: self.ops.draining().collect(),
+            leaving: self.ops.leaving().collect(),
         }
     }
 
@@ -107,6 +143,7 @@ impl MetaState {
         Some(MetaState {
             members: Members::from_parts(image.members_version, image.members, image.retired),
             table: SlotTable::try_from(image.table).ok()?,
+            ops: Ops::from_parts(image.draining, image.leaving),
         })
     }
 
@@ -116,6 +153,7 @@ impl MetaState {
             members_version: self.members.version(),
             members: self.members.iter().cloned().collect(),
             table: self.table.to_view(),
+            draining: self.ops.draining().collect(),
         }
     }
 }
@@ -160,7 +198,7 @@ mod tests {
             !s.apply(&batch.commands[1]),
             "the same table again is stale"
         );
-        let image = from_bytes::<StateImage>(&to_bytes(&s.image())).unwrap();
+        let image = body_from_bytes::<StateImage>(&to_bytes(&s.image())).unwrap();
         assert_eq!(MetaState::from_image(image), Some(s));
     }
 }

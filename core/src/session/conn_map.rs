@@ -37,7 +37,6 @@ fn home(conn: ConnId, mask: usize) -> usize {
 
 impl<V> ConnMap<V> {
     /// Records held.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }

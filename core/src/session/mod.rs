@@ -6,7 +6,8 @@
 //! [`Session`] only routes: each mechanism lives in its own file — [`config`],
 //! `registry` (the registrations), `writes` (write forwarding), `fetch` (notifications,
 //! fetches and the datum cache), `push` (pushes to clients), `reconcile` (answers to data
-//! leaders), `peers` (connections to data and meta), `scan` (the version scan). The
+//! leaders), `peers` (connections to data and meta), `scan` (the version scan), `drain`
+//! (an operator's drain: clients told to move, new ones refused). The
 //! contract with the other roles is `docs/architecture.md`.
 //!
 //! Hellos (`docs/protocol.md` §9): a client's `ClientHello` is answered with the agreed
@@ -39,6 +40,7 @@
 pub mod config;
 mod conn_map;
 mod delta;
+mod drain;
 mod fetch;
 mod key_index;
 mod outbox;
@@ -142,6 +144,8 @@ pub struct Session {
     now: Instant,
     /// When the armed repair scan fires, if one is armed.
     repair_scan_at: Option<Instant>,
+    /// Whether meta's view lists this session as draining (`drain`).
+    draining: bool,
 }
 
 /// How long a repair scan waits for the rest of a burst of link ups and table changes.
@@ -187,6 +191,7 @@ impl Session {
             agreements: BTreeMap::new(),
             now: Instant::ZERO,
             repair_scan_at: None,
+            draining: false,
         })
     }
 
@@ -606,6 +611,7 @@ impl Session {
     }
 
     fn install(&mut self, now: Instant, view: ClusterView) {
+        self.follow_drain(&view);
         let members_newer = self
             .members_version
             .is_none_or(|v| view.members_version > v);
@@ -753,6 +759,9 @@ impl Session {
     /// it what was agreed.
     fn client_hello(&mut self, now: Instant, conn: ConnId, rid: u64, h: ClientHello) {
         self.inbound.remove(&conn);
+        if self.refuse_while_draining(now, conn) {
+            return;
+        }
         let agreement = match negotiate::negotiate(h.version, h.features) {
             Ok(a) => a,
             Err(refusal) => return self.refuse_hello(conn, rid, refusal),

@@ -592,6 +592,11 @@ impl Registry {
             .map_or_else(Vec::new, |c| c.subscribed.to_vec())
     }
 
+    /// Open client connections.
+    pub(crate) fn client_count(&self) -> usize {
+        self.conns.len()
+    }
+
     /// Every open client connection's record, in connection id order.
     pub(crate) fn clients_mut(&mut self) -> impl Iterator<Item = (ConnId, &mut ClientConn)> {
         self.conns.sorted_mut().into_iter()

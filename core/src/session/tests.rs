@@ -47,6 +47,7 @@ fn view(epoch: u64, leader: ProcessId, leader_epoch: u64, members_version: u64) 
                 followers: vec![],
             }],
         },
+        draining: Vec::new(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Node ↔ meta and meta ↔ meta messages: heartbeats with slot status, the cluster view
 //! (membership and slot table) meta pushes, and the opaque consensus payload.
 
-use crate::model::{LeaderEpoch, ProcessId, Role, SlotId, TableEpoch, Text};
+use crate::model::{LeaderEpoch, NodeId, ProcessId, Role, SlotId, TableEpoch, Text};
 use bytes::Bytes;
 
 wire_enum! {
@@ -110,6 +110,10 @@ wire_struct! {
         pub members: Vec<Member>,
         /// The slot table.
         pub table: SlotTableView,
+    } appended {
+        /// Session nodes an operator is draining: each tells its clients to move and
+        /// refuses new ones. Absent from an older meta's view: none.
+        pub draining: Vec<NodeId> = Vec::new(),
     }
 }
 
