@@ -7,8 +7,10 @@
 use crate::config::{Runtime, Timing};
 use crate::roles::StartError;
 use crate::runtime::Started;
-use roster_core::data::DataCommand;
-use roster_core::meta::MetaCommand;
+use roster_admin::{Probe, Process};
+use roster_core::data::{DataCommand, DataNode};
+use roster_core::meta::{MetaCommand, MetaNode};
+use roster_core::session::Session;
 use roster_glommio::roles::{start_data_shards, start_session_shards};
 use roster_mio::nodes::Running;
 use roster_mio::roles::{start_data, start_meta, start_session};
@@ -150,6 +152,27 @@ impl DevCluster {
             session_addrs,
             meta_addrs,
         })
+    }
+
+    /// Every node, as the admin server reaches them.
+    pub fn process(&self) -> Process {
+        Process {
+            metas: self
+                .metas
+                .iter()
+                .filter_map(|m| Some(Probe::new(m.name(), m.inspector::<MetaNode>()?)))
+                .collect(),
+            datas: self
+                .datas
+                .iter()
+                .flat_map(Started::probes::<DataNode>)
+                .collect(),
+            sessions: self
+                .sessions
+                .iter()
+                .flat_map(Started::probes::<Session>)
+                .collect(),
+        }
     }
 
     /// Waits at most `timeout` until every node is ready; whether they all are.

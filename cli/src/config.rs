@@ -188,6 +188,10 @@ pub struct NodeFile {
     /// Protection mode: at most this percentage of the data nodes, and of the sessions, is
     /// expelled per lease period, at least one (meta; 100 turns it off).
     pub max_expel_percent: Option<u32>,
+    /// The admin HTTP server's address (default: loopback, a free port).
+    pub admin_listen: Option<String>,
+    /// A bearer token the admin server requires (also `ROSTER_ADMIN_TOKEN`).
+    pub admin_token: Option<String>,
     /// IO runtime (data, session): `mio` (default) or `glommio`.
     pub runtime: Option<RuntimeKind>,
     /// glommio shards (data, session; default: one per available core).

@@ -2,8 +2,10 @@
 //! shared by the binary, its tests and its benchmark. Nodes are made by `roster_shell::nodes`
 //! and started by each runtime's `roles`; `roles` here says why a start failed; `runtime`
 //! holds a started node of either runtime; `alloc` is the process allocator the binary and
-//! the benchmark share, with the settings a server needs.
+//! the benchmark share, with the settings a server needs; `admin_server` starts a process's
+//! admin HTTP server.
 
+pub mod admin_server;
 pub mod alloc;
 pub mod cluster;
 pub mod config;

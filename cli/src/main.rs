@@ -7,7 +7,11 @@ use roster::config::{
 };
 use roster::roles::StartError;
 use roster::runtime::{Started, resolve};
+use roster_admin::{AdminServer, Probe, Process};
 use roster_client::{Client, ClientOptions, PublisherRef, Update};
+use roster_core::data::DataNode;
+use roster_core::meta::MetaNode;
+use roster_core::session::Session;
 use roster_glommio::roles::{start_data_shards, start_session_shards};
 use roster_mio::roles::{start_data, start_meta, start_session};
 use roster_mio::shell::Listener;
@@ -50,6 +54,9 @@ struct NodeArgs {
     /// Meta addresses, comma-separated (data, session).
     #[arg(long, value_name = "ADDRS")]
     meta: Option<String>,
+    /// Admin HTTP server address (default: loopback, a free port).
+    #[arg(long, value_name = "ADDR")]
+    admin_listen: Option<String>,
     #[command(flatten)]
     timing: Timing,
 }
@@ -66,6 +73,7 @@ impl NodeArgs {
             f.meta = Some(split_addrs(m));
         }
         f.timing = self.timing.or(f.timing);
+        f.admin_listen = self.admin_listen.clone().or(f.admin_listen);
         Ok(f)
     }
 }
@@ -83,6 +91,9 @@ enum Cmd {
         /// Session nodes.
         #[arg(long, default_value_t = 2)]
         sessions: usize,
+        /// Admin HTTP server address (default: loopback, a free port).
+        #[arg(long, value_name = "ADDR")]
+        admin_listen: Option<String>,
         #[command(flatten)]
         timing: Timing,
         #[command(flatten)]
@@ -208,11 +219,25 @@ fn hold(stop: &Flag, failed: impl Fn() -> Option<String>) -> Result<(), StartErr
     Ok(())
 }
 
-/// Holds a started data or session node until a signal, then stops it (every shard).
-fn serve<C>(stop: &Flag, mut node: Started<C>) -> Result<(), StartError> {
+/// Holds a started data or session node until a signal, then stops its admin server and
+/// it (every shard).
+fn serve<C>(stop: &Flag, mut node: Started<C>, admin: AdminServer) -> Result<(), StartError> {
     let r = hold(stop, || node.failed());
+    drop(admin);
     node.stop()?;
     r
+}
+
+/// Starts the process's admin server and says where it listens (`admin http://ADDR`: tools
+/// and tests read the line).
+fn admin(
+    listen: Option<&str>,
+    token: Option<String>,
+    process: Process,
+) -> Result<AdminServer, StartError> {
+    let server = roster::admin_server::start(listen, token, process)?;
+    say(&format!("admin http://{}", server.local_addr()));
+    Ok(server)
 }
 
 fn bind(kind: ListenerKind, addr: &str) -> Result<(Listener, SocketAddr), StartError> {
@@ -231,6 +256,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             metas,
             datas,
             sessions,
+            admin_listen,
             timing,
             runtime,
         } => {
@@ -244,6 +270,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                 runtime,
             })?;
             say(&format!("meta {}", cluster.meta_addrs.join(",")));
+            let admin = admin(admin_listen.as_deref(), None, cluster.process())?;
             let ready = loop {
                 if cluster.wait_ready(Duration::from_millis(200)) {
                     break true;
@@ -260,6 +287,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                 ));
             }
             let r = hold(&stop, || cluster.failed());
+            drop(admin);
             cluster.stop();
             r
         }
@@ -282,7 +310,17 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             let settings = settings.settle(&f);
             let mut m = start_meta(id, &peers, l, f.timing.into(), &store, settings)?;
             say(&format!("meta {id} listening {addr}"));
+            let process = Process {
+                metas: m
+                    .inspector::<MetaNode>()
+                    .map(|i| Probe::new(m.name(), i))
+                    .into_iter()
+                    .collect(),
+                ..Process::default()
+            };
+            let admin = admin(f.admin_listen.as_deref(), f.admin_token.clone(), process)?;
             let r = hold(&stop, || m.is_finished().then(|| m.name().to_string()));
+            drop(admin);
             m.stop()?;
             r
         }
@@ -310,7 +348,12 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                     Started::Glommio(d)
                 }
             };
-            serve(&stop, d)
+            let process = Process {
+                datas: d.probes::<DataNode>(),
+                ..Process::default()
+            };
+            let admin = admin(f.admin_listen.as_deref(), f.admin_token.clone(), process)?;
+            serve(&stop, d, admin)
         }
         Cmd::Session {
             node,
@@ -344,7 +387,12 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                     Started::Glommio(s)
                 }
             };
-            serve(&stop, s)
+            let process = Process {
+                sessions: s.probes::<Session>(),
+                ..Process::default()
+            };
+            let admin = admin(f.admin_listen.as_deref(), f.admin_token.clone(), process)?;
+            serve(&stop, s, admin)
         }
         Cmd::Publish {
             session,

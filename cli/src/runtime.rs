@@ -2,6 +2,7 @@
 //! dev` hold of a started node whatever runs it, and listener addresses as given.
 
 use crate::roles::StartError;
+use roster_admin::Probe;
 use roster_glommio::Shards;
 use roster_mio::nodes::Running;
 use std::io;
@@ -31,6 +32,22 @@ impl<C> Started<C> {
         match self {
             Started::Mio(r) => r.is_finished().then(|| r.name().to_string()),
             Started::Glommio(s) => s.finished().map(str::to_string),
+        }
+    }
+
+    /// Each node (each shard) as the admin server reaches it, if they are of type `N`.
+    pub fn probes<N: 'static>(&self) -> Vec<Probe<N>> {
+        match self {
+            Started::Mio(r) => r
+                .inspector::<N>()
+                .map(|i| Probe::new(r.name(), i))
+                .into_iter()
+                .collect(),
+            Started::Glommio(s) => s
+                .inspectors::<N>()
+                .into_iter()
+                .map(|(name, i)| Probe::new(name, i))
+                .collect(),
         }
     }
 

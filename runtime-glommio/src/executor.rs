@@ -92,7 +92,7 @@ where
     };
     let _ = start.report.send(Ok((name.clone(), addrs)));
     let shard = Shard::new(name.clone(), node, hooks, cx.clock, start.ready);
-    let result = shard.run(listeners, start.stop).await;
+    let result = shard.run(listeners, start.stop, start.inbox).await;
     match &result {
         Ok(()) => info!(node = %name, "stopped"),
         Err(e) => error!(node = %name, error = %e, "node failed"),

@@ -33,7 +33,8 @@ pub fn start_data_shards(
     let shards = launch(&plan, shards, move |cx| {
         let id = shard_id(id, cx.index);
         let (name, node) = data_node(id, cx.addrs[0], &meta, timing, &cx.clock)?;
-        Ok((name, node, DataHooks))
+        let hooks = DataHooks::new(&name);
+        Ok((name, node, hooks))
     })?;
     Ok(shards)
 }

@@ -13,7 +13,7 @@ use roster_core::wire::Frame;
 use roster_shell::framing::{Flush, FrameError, ReadOutcome};
 use roster_shell::resolve::{literal, resolve};
 use roster_shell::{Clock, Drain, Hooks, ListenerKind, ShellConfig, Transport};
-use roster_shell::{Flag, Readiness};
+use roster_shell::{Flag, Inbox, Readiness};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io;
@@ -22,8 +22,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::{debug, info, warn};
 
-/// How often a shard looks at its stop flag: a thread outside glommio cannot wake an
-/// executor parked in io_uring, so the shard checks (twenty times a second costs nothing).
+/// How often a shard looks at its stop flag and its inbox of questions: a thread outside
+/// glommio cannot wake an executor parked in io_uring, so the shard checks (twenty times a
+/// second costs nothing).
 const STOP_POLL: Duration = Duration::from_millis(50);
 /// Pause after a failed accept (out of descriptors), so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -96,6 +97,7 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
         self: Rc<Self>,
         listeners: Vec<(TcpListener, ListenerKind)>,
         stop: Arc<Flag>,
+        inbox: Arc<Inbox<N>>,
     ) -> io::Result<()> {
         for (listener, kind) in listeners {
             glommio::spawn_local(accept_loop(self.clone(), listener, kind)).detach();
@@ -106,9 +108,13 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
         future::or(self.failed.wait(), async {
             while !stop.is_raised() {
                 glommio::timer::sleep(STOP_POLL).await;
+                self.turn(|node, now| {
+                    inbox.run(node, now);
+                });
             }
         })
         .await;
+        inbox.close();
         debug!(node = %self.name, "stopping");
         self.stopping.set(true);
         let conns: Vec<Rc<Conn>> = self.conns.borrow_mut().drain().map(|(_, c)| c).collect();

@@ -11,7 +11,8 @@
 use crate::executor;
 use roster_core::io::Node;
 use roster_shell::{Clock, Hooks, ListenerKind};
-use roster_shell::{Flag, Readiness};
+use roster_shell::{Flag, Inbox, Inspector, Readiness};
+use std::any::Any;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -62,6 +63,8 @@ pub(crate) struct ShardStart<N, H> {
     pub(crate) report: mpsc::Sender<io::Result<(String, Vec<SocketAddr>)>>,
     pub(crate) stop: Arc<Flag>,
     pub(crate) ready: Arc<Flag>,
+    /// Questions for the shard's node from other threads.
+    pub(crate) inbox: Arc<Inbox<N>>,
 }
 
 #[derive(Debug)]
@@ -70,6 +73,8 @@ struct Running {
     addrs: Vec<SocketAddr>,
     ready: Arc<Flag>,
     stop: Arc<Flag>,
+    /// An `Inspector` of the shard's node, typed by the caller that asks for it.
+    inspector: Arc<dyn Any + Send + Sync>,
     thread: Option<JoinHandle<io::Result<()>>>,
 }
 
@@ -110,6 +115,9 @@ where
         let (report, reported) = mpsc::channel();
         let stop = Arc::new(Flag::default());
         let ready = Arc::new(Flag::default());
+        let inbox = Arc::new(Inbox::default());
+        // The shard looks at its inbox on its own timer: nothing to wake.
+        let inspector = Inspector::new(inbox.clone(), Arc::new(|| {}));
         let start = ShardStart {
             index,
             count,
@@ -119,6 +127,7 @@ where
             report,
             stop: stop.clone(),
             ready: ready.clone(),
+            inbox,
         };
         let thread = std::thread::Builder::new()
             .name(format!("shard-{index}"))
@@ -129,6 +138,7 @@ where
                 addrs,
                 ready,
                 stop,
+                inspector: Arc::new(inspector),
                 thread: Some(thread),
             }),
             Ok(Err(e)) => {
@@ -229,6 +239,17 @@ impl Shards {
         self.shards
             .iter()
             .map(|s| (s.name.as_str(), s.addrs.as_slice()))
+    }
+
+    /// An inspector of each shard's node, if the shards run nodes of type `N`.
+    pub fn inspectors<N: 'static>(&self) -> Vec<(String, Inspector<N>)> {
+        self.shards
+            .iter()
+            .filter_map(|s| {
+                let i = s.inspector.downcast_ref::<Inspector<N>>()?;
+                Some((s.name.clone(), i.clone()))
+            })
+            .collect()
     }
 
     /// The name of the first shard, for the log.

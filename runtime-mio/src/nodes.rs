@@ -3,7 +3,8 @@
 
 use crate::shell::{Handle, Shell};
 use roster_core::io::Node;
-use roster_shell::{Flag, Hooks, Observed, Readiness};
+use roster_shell::{Flag, Hooks, Inspector, Observed, Readiness};
+use std::any::Any;
 use std::io;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -17,6 +18,9 @@ pub struct Running<C> {
     handle: Handle<C>,
     thread: Option<JoinHandle<io::Result<()>>>,
     ready: Arc<Flag>,
+    /// An `Inspector` of the node, typed by the caller that asks for it (`Running` is
+    /// generic over the node's commands only, which is what most holders need).
+    inspector: Arc<dyn Any + Send + Sync>,
 }
 
 /// Starts `shell` on a thread named `name`.
@@ -28,6 +32,7 @@ where
 {
     let ready = Arc::new(Flag::default());
     let handle = shell.handle();
+    let inspector = Arc::new(shell.inspector());
     let mut hooks = Observed::new(hooks, name, ready.clone());
     let thread_name = name.to_string();
     let thread = std::thread::Builder::new()
@@ -45,6 +50,7 @@ where
         handle,
         thread: Some(thread),
         ready,
+        inspector,
     })
 }
 
@@ -62,6 +68,11 @@ impl<C> Running<C> {
     /// Whether the node's thread has ended (stopped or failed).
     pub fn is_finished(&self) -> bool {
         self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// An inspector of the node, if it is of type `N`.
+    pub fn inspector<N: 'static>(&self) -> Option<Inspector<N>> {
+        self.inspector.downcast_ref::<Inspector<N>>().cloned()
     }
 
     /// A handle to its loop.

@@ -38,7 +38,7 @@ pub fn start_data(
     let clock = Clock::new();
     let (name, node) = data_node(id, advertise, meta, timing, &clock)?;
     let shell = Shell::new(&name, node, clock, vec![listener], ShellConfig::default())?;
-    Ok(spawn(&name, shell, DataHooks)?)
+    Ok(spawn(&name, shell, DataHooks::new(&name))?)
 }
 
 /// Starts a session with its client and peer listeners, advertising their addresses.

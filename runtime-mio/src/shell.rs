@@ -10,7 +10,7 @@ use roster_core::io::{ConnId, Input, Node};
 use roster_core::wire::Frame;
 use roster_shell::framing::{Flush, FrameError, Framed};
 use roster_shell::resolve::{literal, resolve};
-use roster_shell::{Clock, Drain, Hooks, ListenerKind, ShellConfig, Transport};
+use roster_shell::{Clock, Drain, Hooks, Inbox, Inspector, ListenerKind, ShellConfig, Transport};
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::SocketAddr;
@@ -121,6 +121,8 @@ pub struct Shell<N: Node> {
     next_token: usize,
     next_inbound: u64,
     control: Queue<Control<N::Command>>,
+    /// Questions from other threads (the admin server), run between turns.
+    inbox: Arc<Inbox<N>>,
     waker: Arc<Waker>,
     config: ShellConfig,
     /// What draining the node remembers between turns.
@@ -160,6 +162,7 @@ impl<N: Node> Shell<N> {
             tokens: HashMap::new(),
             next_inbound: 0,
             control: Queue::new(),
+            inbox: Arc::default(),
             waker,
             config,
             drain: Drain::default(),
@@ -178,6 +181,21 @@ impl<N: Node> Shell<N> {
         }
     }
 
+    /// An inspector that asks the node questions from other threads.
+    pub fn inspector(&self) -> Inspector<N>
+    where
+        N: 'static,
+    {
+        let waker = self.waker.clone();
+        Inspector::new(
+            self.inbox.clone(),
+            Arc::new(move || {
+                // A failed wake-up only delays the answer to the loop's next turn.
+                let _ = waker.wake();
+            }),
+        )
+    }
+
     /// The node.
     pub fn node(&self) -> &N {
         &self.node
@@ -187,6 +205,7 @@ impl<N: Node> Shell<N> {
     pub fn run(mut self, hooks: &mut impl Hooks<N>) -> io::Result<N> {
         let result = self.run_inner(hooks);
         self.control.close();
+        self.inbox.close();
         self.resolved.close();
         for (_, mut c) in self.conns.drain() {
             let _ = c.framed.flush(&mut c.stream);
@@ -211,6 +230,7 @@ impl<N: Node> Shell<N> {
                     }
                 }
             }
+            self.inbox.run(&mut self.node, self.clock.now());
             for (conn, address, result) in self.resolved.drain() {
                 // Dropped if the node closed the connection meanwhile.
                 if self.resolving.remove(&conn) {

@@ -1,6 +1,7 @@
 //! What a shell does with a node's events beside its IO: the [`Hooks`] trait, and the hooks
 //! of the session and data roles (their events go to the log).
 
+use crate::logbook::DataLog;
 use roster_core::data::{DataEvent, DataNode};
 use roster_core::io::Node;
 use roster_core::session::{Session, SessionEvent};
@@ -40,12 +41,28 @@ impl Hooks<Session> for SessionHooks {
     }
 }
 
-/// Hooks of a data node (it has no events).
-#[derive(Debug, Default)]
-pub struct DataHooks;
+/// Hooks of a data node: its events go to the log ([`DataLog`]).
+#[derive(Debug)]
+pub struct DataHooks {
+    log: DataLog,
+}
+
+impl DataHooks {
+    /// Hooks of the data node called `name`.
+    pub fn new(name: &str) -> Self {
+        DataHooks {
+            log: DataLog::new(name),
+        }
+    }
+}
 
 impl Hooks<DataNode> for DataHooks {
     fn event(&mut self, event: DataEvent) -> io::Result<()> {
-        match event {}
+        self.log.event(event);
+        Ok(())
+    }
+
+    fn observe(&mut self, _node: &DataNode) {
+        self.log.flush_due();
     }
 }

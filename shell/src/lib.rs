@@ -10,6 +10,8 @@
 //!   meta's store), for both shells and whatever starts them.
 //! - [`hooks`]: what a shell does with a node's events; the session's and data's hooks.
 //! - [`readiness`]: when a node is ready, and the flag raised for those waiting on it.
+//! - [`logbook`]: what meta and data nodes tell the operator's log, rate-limited.
+//! - [`inspect`]: asking a running node something from another thread (the admin server).
 //! - [`persist`]: the meta persist file.
 //! - [`resolve`]: addresses, literal at once, names off the event loops.
 //! - [`config`]: the shells' own limits.
@@ -20,6 +22,8 @@ pub mod config;
 pub mod drain;
 pub mod framing;
 pub mod hooks;
+pub mod inspect;
+pub mod logbook;
 pub mod nodes;
 pub mod persist;
 pub mod readiness;
@@ -30,4 +34,5 @@ pub use clock::{Clock, os_seed};
 pub use config::ShellConfig;
 pub use drain::{Drain, Transport};
 pub use hooks::{DataHooks, Hooks, SessionHooks};
+pub use inspect::{AskError, Inbox, Inspector};
 pub use readiness::{Flag, Observed, Readiness, table_complete};

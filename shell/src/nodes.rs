@@ -5,6 +5,7 @@
 
 use crate::clock::{Clock, os_seed};
 use crate::hooks::Hooks;
+use crate::logbook::MetaLog;
 use crate::persist::PersistFile;
 use roster_core::data::{DataConfig, DataNode};
 use roster_core::meta::{MetaConfig, MetaEvent, MetaNode, MetaPeer};
@@ -15,7 +16,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use tracing::{info, warn};
+use tracing::info;
 
 /// Intervals and leases, in milliseconds; absent = the core's default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -159,18 +160,13 @@ pub enum MetaStoreHooks {
 
 /// The hooks of a meta node: its store, opened, and its log lines: one info line per
 /// table it installed as leader (`slot table installed`, with `epoch=N`: tools parse it),
-/// and a warning while protection mode holds expulsions back (at most every 10 s, and
-/// whenever the held set changes).
+/// and what [`MetaLog`] tells.
 #[derive(Debug)]
 pub struct MetaHooks {
     name: String,
     store: MetaStoreHooks,
-    held: Vec<ProcessId>,
-    held_logged: Option<std::time::Instant>,
+    log: MetaLog,
 }
-
-/// Protection warnings repeat at most this often while nothing changes.
-const HELD_LOG_EVERY: Duration = Duration::from_secs(10);
 
 impl MetaHooks {
     /// Hooks of the meta node called `name`, over `store`.
@@ -178,8 +174,7 @@ impl MetaHooks {
         MetaHooks {
             name: name.to_string(),
             store,
-            held: Vec::new(),
-            held_logged: None,
+            log: MetaLog::new(name),
         }
     }
 }
@@ -216,26 +211,7 @@ impl Hooks<MetaNode> for MetaHooks {
             MetaStoreHooks::File(f) => f.observe(node),
             MetaStoreHooks::Memory(m) => m.observe(node),
         }
-        let held = node.protection();
-        let now = std::time::Instant::now();
-        let due = self
-            .held_logged
-            .is_none_or(|t| now.duration_since(t) >= HELD_LOG_EVERY);
-        if held != self.held.as_slice() || (!held.is_empty() && due) {
-            if held.is_empty() {
-                info!(node = %self.name, "protection mode: no expulsion held back");
-            } else {
-                let list: Vec<String> = held.iter().map(ToString::to_string).collect();
-                warn!(
-                    node = %self.name,
-                    held = held.len(),
-                    processes = %list.join(","),
-                    "protection mode: expired nodes kept as members"
-                );
-            }
-            self.held = held.to_vec();
-            self.held_logged = Some(now);
-        }
+        self.log.observe(node);
     }
 }
 

@@ -206,6 +206,12 @@ impl Proc {
         }
     }
 
+    /// The admin server's base URL, from the `admin http://ADDR` line.
+    pub fn admin_url(&self) -> String {
+        let (_, l) = self.wait_stdout(0, "admin address", |l| l.starts_with("admin http://"));
+        l["admin ".len()..].to_string()
+    }
+
     pub fn stdout(&self) -> Vec<String> {
         self.lines.out.lock().unwrap().0.clone()
     }
@@ -272,7 +278,8 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn args<'a>(base: &[&'a str]) -> Vec<&'a str> {
+/// `base` followed by the [`FAST`] timings.
+pub fn args<'a>(base: &[&'a str]) -> Vec<&'a str> {
     let mut v = base.to_vec();
     v.extend_from_slice(FAST);
     v

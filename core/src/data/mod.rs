@@ -27,4 +27,4 @@ mod store;
 mod tests;
 
 pub use config::DataConfig;
-pub use node::{DataCommand, DataEvent, DataNode};
+pub use node::{DataCommand, DataEvent, DataKeyView, DataNode};

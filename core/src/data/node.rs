@@ -31,6 +31,9 @@ mod replication;
 mod serve;
 mod slots;
 mod timers;
+mod view;
+
+pub use view::DataKeyView;
 
 use super::config::DataConfig;
 use super::lease::Leases;
@@ -39,7 +42,7 @@ use super::replica::Phase;
 use crate::config::ConfigError;
 use crate::io::{ConnId, Input, Node, Output};
 use crate::liveness::Liveness;
-use crate::model::{LeaderEpoch, ProcessId, Role, SlotId, Text};
+use crate::model::{LeaderEpoch, ProcessId, Role, SlotId, TableEpoch, Text};
 use crate::net::{Dialer, Dials, Violation};
 use crate::rng::Rng;
 use crate::slot::{SlotCount, SlotTable};
@@ -54,9 +57,42 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DataCommand {}
 
-/// Events of a data node: none.
+/// Events of a data node, for the operator's log.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DataEvent {}
+pub enum DataEvent {
+    /// A new slot table was applied: what this node now leads and follows.
+    TableApplied {
+        /// The table's epoch.
+        epoch: TableEpoch,
+        /// Slots it leads.
+        leading: usize,
+        /// Slots it follows.
+        following: usize,
+        /// Slots it took the leader role of with this table.
+        took_over: usize,
+        /// Slots it led before and no longer leads.
+        handed_off: usize,
+    },
+    /// A reconciliation run with a session repaired a led slot.
+    Reconciled {
+        /// The slot.
+        slot: SlotId,
+        /// The session reconciled with.
+        session: ProcessId,
+        /// Publishers the session held that the slot lacked (or held older).
+        added: usize,
+        /// Publishers the slot held for the session that the session no longer holds.
+        removed: usize,
+    },
+    /// A session's lease (and the failover grace) ran out, or a newer incarnation replaced
+    /// it: the publishers it still owned in led slots were removed.
+    OwnerDropped {
+        /// The session process.
+        session: ProcessId,
+        /// Publishers removed.
+        removed: usize,
+    },
+}
 
 /// Who is on the other end of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

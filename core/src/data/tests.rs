@@ -52,6 +52,8 @@ pub(super) struct Net {
     /// While set, frames between data nodes are dropped (a silent partition).
     pub(super) partitioned: bool,
     queue: VecDeque<(usize, Input<DataCommand>)>,
+    /// Every event the nodes emitted, by node.
+    pub(super) events: Vec<(usize, DataEvent)>,
 }
 
 impl Net {
@@ -74,6 +76,7 @@ impl Net {
             meta_inbox: BTreeMap::new(),
             next_accept: 100,
             partitioned: false,
+            events: Vec::new(),
             queue: VecDeque::new(),
         };
         for i in 0..n {
@@ -142,7 +145,7 @@ impl Net {
                     self.queue.push_back((j, Input::Closed { conn: c }));
                 }
             }
-            Output::Event(e) => match e {},
+            Output::Event(e) => self.events.push((i, e)),
         }
     }
 
@@ -725,6 +728,32 @@ fn reconcile_removes_what_the_session_no_longer_has_and_is_cheap_when_digests_ma
             ("svc-4".into(), vec!["n".into()]),
         ]
     );
+    // What the repair did is told to the log: x removed when the digests showed key 3
+    // gone, then b removed and n added by the fetched page (a was already held).
+    let repairs: Vec<(usize, usize)> = net
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            DataEvent::Reconciled {
+                session,
+                added,
+                removed,
+                ..
+            } if *session == s1 => Some((*added, *removed)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(repairs, [(0, 1), (1, 1)]);
+    assert!(matches!(
+        net.events[0].1,
+        DataEvent::TableApplied {
+            leading: 1,
+            following: 0,
+            took_over: 1,
+            handed_off: 0,
+            ..
+        }
+    ));
     let (cheap, repair) = net.nodes[0].reconcile_counts(SlotId(0)).unwrap();
     // Next periodic run: digests match, no fetch.
     net.take(0, S1);

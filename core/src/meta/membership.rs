@@ -132,6 +132,11 @@ impl Leases {
         self.deadline.insert(process, now + self.lease);
     }
 
+    /// When `process`'s lease runs out, if this leader has started timing it.
+    pub fn deadline(&self, process: ProcessId) -> Option<Instant> {
+        self.deadline.get(&process).copied()
+    }
+
     /// Forgets every deadline (leadership lost: the next leader starts afresh).
     pub fn clear(&mut self) {
         self.deadline.clear();

@@ -253,6 +253,15 @@ impl MetaNode {
         self.consensus.state()
     }
 
+    /// When `process`'s lease runs out, as this node times it (only the leader does).
+    pub fn lease_deadline(&self, process: ProcessId) -> Option<Instant> {
+        if self.leading {
+            self.leases.deadline(process)
+        } else {
+            None
+        }
+    }
+
     /// Protection mode: the processes whose lease ran out but that are kept as members,
     /// because expelling them too would exceed the share allowed per lease period (empty
     /// on followers).

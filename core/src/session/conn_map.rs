@@ -122,6 +122,11 @@ impl<V> ConnMap<V> {
         Some(self.entries.swap_remove(pos).1)
     }
 
+    /// Every record, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (ConnId, &V)> {
+        self.entries.iter().map(|(c, v)| (*c, v))
+    }
+
     /// Every record, in connection id order.
     pub(crate) fn sorted_mut(&mut self) -> Vec<(ConnId, &mut V)> {
         let mut all: Vec<(ConnId, &mut V)> =

@@ -53,10 +53,12 @@ mod reconcile;
 mod registry;
 mod scan;
 mod timers;
+mod view;
 mod writes;
 
 pub use config::SessionConfig;
 pub use outbox::{SessionEvent, SessionStats};
+pub use view::{ClientView, SessionKeyView, SessionPublisherView, SubscriberView};
 
 use crate::config::ConfigError;
 use crate::io::{ConnId, Input, Node, Output};

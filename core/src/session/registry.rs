@@ -199,6 +199,16 @@ impl ClientConn {
         self.registrations as usize
     }
 
+    /// Publishers it owns.
+    pub(crate) fn publisher_count(&self) -> usize {
+        self.publishers.as_ref().map_or(0, |p| p.live)
+    }
+
+    /// Keys it subscribes to.
+    pub(crate) fn subscribed_keys(&self) -> usize {
+        self.subscribed.len()
+    }
+
     /// It lost one of its publishers (unpublished, or taken over by another connection).
     fn lose_publisher(&mut self) {
         self.registrations = self.registrations.saturating_sub(1);
@@ -595,6 +605,11 @@ impl Registry {
     /// Open client connections.
     pub(crate) fn client_count(&self) -> usize {
         self.conns.len()
+    }
+
+    /// Every open client connection's record, in no particular order.
+    pub(crate) fn clients(&self) -> impl Iterator<Item = (ConnId, &ClientConn)> {
+        self.conns.iter()
     }
 
     /// Every open client connection's record, in connection id order.

@@ -5,17 +5,17 @@
 
 use super::peers::Dialed;
 use super::slots::{Leading, LocalSlot, SlotRole, status};
-use super::{DataNode, Peer, Pending};
+use super::{DataEvent, DataNode, Peer, Pending};
 use crate::data::oplog::OpLog;
 use crate::data::reconcile::SlotReconcile;
 use crate::data::replica::{Follower, Streams};
 use crate::data::store::SlotStore;
-use crate::io::ConnId;
+use crate::io::{ConnId, Output};
 use crate::model::{LeaderEpoch, ProcessId, Role, SlotId};
 use crate::slot::{ReplicaRole, SlotTable};
 use crate::time::Instant;
 use crate::wire::{ClusterView, Heartbeat, NotLeader};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 impl DataNode {
     pub(super) fn heartbeat(&mut self) {
@@ -95,6 +95,7 @@ impl DataNode {
 
     fn apply_table(&mut self, now: Instant) {
         let me = self.cfg.process;
+        let led_before: BTreeSet<SlotId> = self.led_slots().into_iter().collect();
         let mut keep = BTreeMap::new();
         let table = self.table.clone();
         for (id, s) in table.slots() {
@@ -139,6 +140,15 @@ impl DataNode {
             }
         }
         self.slots = keep;
+        let led: BTreeSet<SlotId> = self.led_slots().into_iter().collect();
+        let event = DataEvent::TableApplied {
+            epoch: self.table.epoch(),
+            leading: led.len(),
+            following: self.slots.len() - led.len(),
+            took_over: led.difference(&led_before).count(),
+            handed_off: led_before.difference(&led).count(),
+        };
+        self.out.push_back(Output::Event(event));
         let sessions = self.sessions_in_view.clone();
         for slot in self.led_slots() {
             for &p in &sessions {

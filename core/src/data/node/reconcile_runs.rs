@@ -5,9 +5,9 @@
 //! `ReconcileFetch`, applies what the answers say, and retries or abandons stuck runs.
 
 use super::slots::{LocalSlot, SlotRole};
-use super::{DataNode, Pending};
+use super::{DataEvent, DataNode, Pending};
 use crate::data::reconcile::{Run, Step};
-use crate::io::ConnId;
+use crate::io::{ConnId, Output};
 use crate::model::{LeaderEpoch, ProcessId, SlotId};
 use crate::time::Instant;
 use crate::wire::{ReconcileDigests, ReconcilePage, ReconcileQuery};
@@ -73,7 +73,8 @@ impl DataNode {
         let (removals, step) =
             l.reconcile
                 .on_digests(store, (slot, epoch), session, &d.digests, keys, now);
-        self.remove_owned(now, slot, session, removals, false);
+        let removed = self.remove_owned(now, slot, session, removals, false);
+        self.log_repair(slot, session, 0, removed);
         self.reconcile_step(slot, conn, session, epoch, step);
     }
 
@@ -92,12 +93,14 @@ impl DataNode {
             return;
         }
         let count = self.table.slot_count();
+        let mut added = 0;
         for e in &pg.entries {
             if count.slot_of(&e.data_info_id) != slot {
                 continue;
             }
             let (key, publisher) = (&e.data_info_id, e.publisher.clone());
-            self.apply(slot, |s, v| s.put(key.clone(), session, publisher, v));
+            added +=
+                usize::from(self.apply(slot, |s, v| s.put(key.clone(), session, publisher, v)));
         }
         let keys = self.cfg.fetch_keys;
         let Some(LocalSlot {
@@ -109,10 +112,25 @@ impl DataNode {
         };
         let Some((removals, step)) = l.reconcile.on_page(store, epoch, session, &pg, keys, now)
         else {
+            self.log_repair(slot, session, added, 0);
             return;
         };
-        self.remove_owned(now, slot, session, removals, false);
+        let removed = self.remove_owned(now, slot, session, removals, false);
+        self.log_repair(slot, session, added, removed);
         self.reconcile_step(slot, conn, session, epoch, step);
+    }
+
+    /// Tells the log what a reconciliation step repaired, if anything.
+    fn log_repair(&mut self, slot: SlotId, session: ProcessId, added: usize, removed: usize) {
+        if added + removed > 0 {
+            let event = DataEvent::Reconciled {
+                slot,
+                session,
+                added,
+                removed,
+            };
+            self.out.push_back(Output::Event(event));
+        }
     }
 
     fn reconcile_step(

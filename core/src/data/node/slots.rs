@@ -85,7 +85,8 @@ impl DataNode {
     }
 
     /// Owner-checked removals of `owner`'s publishers; `lapsed`: because its lease lapsed
-    /// (see `SlotStore::remove_owned`), not because it said it no longer holds them.
+    /// (see `SlotStore::remove_owned`), not because it said it no longer holds them. How
+    /// many were removed.
     pub(super) fn remove_owned(
         &mut self,
         now: Instant,
@@ -93,12 +94,14 @@ impl DataNode {
         owner: ProcessId,
         removals: Vec<Removal>,
         lapsed: bool,
-    ) {
+    ) -> usize {
+        let mut removed = 0;
         for (key, rid) in removals {
-            self.apply(slot, |store, v| {
+            removed += usize::from(self.apply(slot, |store, v| {
                 store.remove_owned(&key, &rid, owner, v, now, lapsed)
-            });
+            }));
         }
+        removed
     }
 }
 

@@ -8,10 +8,10 @@
 
 use super::serve::release_writes;
 use super::slots::{LocalSlot, SlotRole};
-use super::{DataNode, Pending};
+use super::{DataEvent, DataNode, Pending};
 use crate::data::reconcile::Removal;
 use crate::data::replica::{self, Pumped};
-use crate::io::ConnId;
+use crate::io::{ConnId, Output};
 use crate::model::{Incarnation, NodeId, ProcessId};
 use crate::time::Instant;
 use crate::wire::{KeepAlive, Message, OpLogAppend};
@@ -50,6 +50,7 @@ impl DataNode {
 
     /// Removes every publisher `dead` owns in the slots this node leads.
     fn drop_owner(&mut self, now: Instant, dead: ProcessId) {
+        let mut removed = 0;
         for slot in self.led_slots() {
             let removals: Vec<Removal> = self.slots.get(&slot).map_or_else(Vec::new, |ls| {
                 ls.store
@@ -63,7 +64,14 @@ impl DataNode {
                     })
                     .collect()
             });
-            self.remove_owned(now, slot, dead, removals, true);
+            removed += self.remove_owned(now, slot, dead, removals, true);
+        }
+        if removed > 0 {
+            let event = DataEvent::OwnerDropped {
+                session: dead,
+                removed,
+            };
+            self.out.push_back(Output::Event(event));
         }
     }
 

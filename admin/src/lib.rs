@@ -1,0 +1,31 @@
+//! The admin HTTP server every roster process runs (`--admin-listen`; `roster dev` prints
+//! `admin http://ADDR`): how an operator, a script or the console asks the process's nodes
+//! what they know. It lives beside the shells, not in either: the nodes are asked through
+//! [`roster_shell::Inspector`]s, which run a closure inside a node's own event loop, and
+//! the core answers with plain values that this crate turns into JSON.
+//!
+//! - [`process`]: the nodes this process runs, each with its inspector.
+//! - [`server`]: the HTTP server on its own thread, its router and bearer-token check.
+//! - [`error`]: every error as JSON with a code and a message.
+//! - `health`: `GET /healthz`, `GET /readyz`.
+//! - `cluster`: `GET /v1/cluster`: members, meta leader and term, the slot table.
+//! - `keys`: `GET /v1/keys/{data_id}`, `GET /v1/sessions/{id}/clients`.
+//! - `json`: the core's values as JSON, one shape each.
+//! - `drain`: draining sessions and decommissioning data nodes, `GET /v1/ops`.
+//!
+//! A module that adds endpoints exports `routes() -> Router<Shared>`, merged in
+//! [`server::router`].
+
+pub mod error;
+pub mod process;
+pub mod server;
+
+mod cluster;
+mod drain;
+mod health;
+pub mod json;
+mod keys;
+
+pub use error::ApiError;
+pub use process::{Probe, Process};
+pub use server::{AdminConfig, AdminServer, Shared};

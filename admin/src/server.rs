@@ -1,0 +1,170 @@
+//! The admin HTTP server: a tokio runtime on a thread of its own (the nodes' event loops
+//! are not touched), the router of every module's endpoints, and the bearer-token check.
+//!
+//! Binding happens before the thread starts, so a bad or busy address is an error of
+//! [`AdminServer::start`] and the bound address is known at once (port 0 picks one).
+
+use crate::error::ApiError;
+use crate::process::Process;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use tokio::sync::oneshot;
+use tracing::{error, info};
+
+/// How the admin server is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// Where it listens (loopback unless configured otherwise).
+    pub listen: SocketAddr,
+    /// When set, every request but `/healthz` and `/readyz` must carry
+    /// `Authorization: Bearer TOKEN`.
+    pub token: Option<String>,
+}
+
+impl AdminConfig {
+    /// The default: loopback, a free port, no token.
+    pub fn loopback() -> Self {
+        AdminConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            token: None,
+        }
+    }
+}
+
+/// What every handler sees.
+#[derive(Debug)]
+pub struct Context {
+    /// The process's nodes.
+    pub process: Process,
+    token: Option<String>,
+}
+
+/// The handlers' state.
+pub type Shared = Arc<Context>;
+
+/// A running admin server; dropping it stops it.
+#[derive(Debug)]
+pub struct AdminServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl AdminServer {
+    /// Binds `config.listen` and serves `process` on a thread named `admin`.
+    pub fn start(config: AdminConfig, process: Process) -> io::Result<AdminServer> {
+        let listener = std::net::TcpListener::bind(config.listen).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("admin_listen: cannot listen on {}: {e}", config.listen),
+            )
+        })?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Context {
+            process,
+            token: config.token.filter(|t| !t.is_empty()),
+        });
+        let (stop, stopped) = oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name("admin-blocking")
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name("admin".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => return error!(error = %e, "admin server cannot start"),
+                    };
+                    let served = axum::serve(listener, router(shared))
+                        .with_graceful_shutdown(async {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                    if let Err(e) = served {
+                        error!(error = %e, "admin server failed");
+                    }
+                });
+            })?;
+        info!(%addr, "admin server listening");
+        Ok(AdminServer {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for AdminServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Every endpoint, behind the token check.
+pub fn router(shared: Shared) -> Router {
+    Router::new()
+        .merge(crate::health::routes())
+        .merge(crate::cluster::routes())
+        .merge(crate::keys::routes())
+        .merge(crate::drain::routes())
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(shared.clone(), authorize))
+        .with_state(shared)
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no endpoint {}", uri.path()))
+}
+
+/// Paths a load balancer or supervisor probes without credentials; they reveal nothing.
+const OPEN: [&str; 2] = ["/healthz", "/readyz"];
+
+async fn authorize(
+    State(cx): State<Shared>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    if let Some(token) = &cx.token
+        && !OPEN.contains(&request.uri().path())
+    {
+        let given = request
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this admin server needs `Authorization: Bearer TOKEN`",
+            ));
+        }
+    }
+    Ok(next.run(request).await)
+}
+
+/// Compares without an early exit, so the time taken tells nothing of the token.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
