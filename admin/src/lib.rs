@@ -10,6 +10,7 @@
 //! - `health`: `GET /healthz`, `GET /readyz`.
 //! - `cluster`: `GET /v1/cluster`: members, meta leader and term, the slot table.
 //! - `keys`: `GET /v1/keys/{data_id}`, `GET /v1/sessions/{id}/clients`.
+//! - [`switches`]: `GET`/`PUT /v1/switches`, the operator switches.
 //! - `json`: the core's values as JSON, one shape each.
 //! - `drain`: draining sessions and decommissioning data nodes, `GET /v1/ops`.
 //!
@@ -25,6 +26,7 @@ mod drain;
 mod health;
 pub mod json;
 mod keys;
+pub mod switches;
 
 pub use error::ApiError;
 pub use process::{Probe, Process};

@@ -127,6 +127,7 @@ pub fn router(shared: Shared) -> Router {
         .merge(crate::health::routes())
         .merge(crate::cluster::routes())
         .merge(crate::keys::routes())
+        .merge(crate::switches::routes())
         .merge(crate::drain::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(shared.clone(), authorize))

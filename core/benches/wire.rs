@@ -68,6 +68,7 @@ fn heartbeat_frame() -> Frame {
             table_epoch: TableEpoch(42),
             members_version: 17,
             slots,
+            switches_version: 3,
         },
     )
 }

@@ -125,6 +125,14 @@ pub trait Node {
 
     /// Feeds one input.
     fn handle_input(&mut self, now: Instant, input: Input<Self::Command>);
+    /// A peer opened a connection from `address`: `Input::Accepted`, for a driver that
+    /// knows where the connection comes from (the shells do). Roles that care where a
+    /// connection comes from (a session refuses clients an operator switched off) override
+    /// it; the others take it as `Input::Accepted`.
+    fn accepted_from(&mut self, now: Instant, conn: ConnId, address: std::net::IpAddr) {
+        let _ = address;
+        self.handle_input(now, Input::Accepted { conn });
+    }
     /// Runs whatever timers are due at `now`.
     fn handle_timeout(&mut self, now: Instant);
     /// The next thing to do, if any.

@@ -84,6 +84,7 @@ pub fn cluster_view(members: Vec<Member>, table: SlotTableView) -> ClusterView {
         members_version: 1,
         members,
         table,
+        switches: Default::default(),
         draining: Vec::new(),
     }
 }

@@ -7,9 +7,9 @@ use bytes::Bytes;
 use roster_core::io::{ConnId, Input, Node, Output};
 use roster_core::meta::{
     Installed, LogWriter, MetaConfig, MetaEvent, MetaNode, MetaPeer, MetaStorage, OpsRefusal,
-    OpsRequest, Persist, apply_write,
+    OpsRequest, Persist, SwitchOutcome, apply_write,
 };
-use roster_core::model::{Incarnation, NodeId, ProcessId, Role, Text};
+use roster_core::model::{Incarnation, NodeId, ProcessId, Role, SwitchChange, Switches, Text};
 use roster_core::rng::Rng;
 use roster_core::slot::{SlotCount, SlotTable};
 use roster_core::time::Instant;
@@ -28,6 +28,8 @@ struct Fake {
     next_beat: Instant,
     table: Option<SlotTable>,
     members_version: u64,
+    /// The newest switches meta sent.
+    switches: Switches,
     /// Every view received: (request id, view). Request id 0 = pushed, not a reply.
     views: Vec<(u64, ClusterView)>,
 }
@@ -177,6 +179,9 @@ impl Net {
             {
                 fake.table = Some(t);
             }
+            if view.switches.version > fake.switches.version {
+                fake.switches = view.switches.clone();
+            }
             fake.views.push((frame.request_id, view));
         }
     }
@@ -249,6 +254,7 @@ impl Net {
                 .map_or(Default::default(), |t| t.epoch()),
             members_version: fake.members_version,
             slots,
+            switches_version: fake.switches.version,
         };
         let (meta, conn, id) = (fake.meta, fake.conn, fake.next_request);
         self.deliver_to_meta(meta, conn, Frame::new(id, hb));
@@ -278,6 +284,7 @@ impl Net {
             next_beat: self.now,
             table: None,
             members_version: 0,
+            switches: Switches::default(),
             views: Vec::new(),
         });
         self.fakes.len() - 1
@@ -580,6 +587,95 @@ fn a_restarted_meta_node_recovers_what_it_persisted() {
     }
 }
 
+fn blacklist(id: &str, on: bool) -> SwitchChange {
+    SwitchChange::Blacklist {
+        data_id: Text::from(id),
+        on,
+    }
+}
+
+#[test]
+fn a_switch_set_on_a_follower_reaches_every_node_and_survives_restarts() {
+    let mut net = cluster_with_data(6);
+    let leader = net.leader();
+    let follower = (leader + 1) % 3;
+    let now = net.now;
+    let changes = vec![
+        blacklist("bad.service", true),
+        SwitchChange::ClientOff {
+            address: Text::from("::ffff:10.0.0.9"),
+            on: true,
+        },
+    ];
+    let m = net.nodes[follower].as_mut().unwrap();
+    assert_eq!(
+        m.change_switches(changes.clone()),
+        Ok(SwitchOutcome::Proposed)
+    );
+    // Forwarded to the leader, committed and applied everywhere.
+    net.run_for(secs(2));
+    let expected = net.node(leader).state().switches.clone();
+    assert_eq!(expected.version, 1);
+    assert!(expected.is_blacklisted("bad.service"));
+    assert!(expected.clients_off.contains("10.0.0.9"), "canonical form");
+    for i in 0..3 {
+        assert_eq!(net.node(i).state().switches, expected, "node {i}");
+    }
+    // Every data node heard of it: pushed, or in answer to its heartbeat.
+    for f in &net.fakes {
+        assert_eq!(f.switches, expected, "fake {:?}", f.process);
+    }
+    // Asking again changes nothing and proposes nothing.
+    let m = net.nodes[follower].as_mut().unwrap();
+    assert_eq!(m.change_switches(changes), Ok(SwitchOutcome::InForce(1)));
+    // Bad input is refused and changes nothing.
+    let bad = vec![
+        blacklist("fine", true),
+        SwitchChange::ClientOff {
+            address: Text::from("10.0.0.9:80"),
+            on: true,
+        },
+    ];
+    assert!(m.change_switches(bad).is_err());
+    let _ = now;
+    // Enough entries to compact the log into a snapshot that holds the switches.
+    let n = net.leader();
+    for i in 0..4 {
+        let m = net.nodes[n].as_mut().unwrap();
+        let id = format!("s{i}");
+        assert_eq!(
+            m.change_switches(vec![blacklist(&id, true)]),
+            Ok(SwitchOutcome::Proposed)
+        );
+        net.run_for(secs(1));
+    }
+    let state = net.node(n).state().clone();
+    assert_eq!(state.switches.version, 5);
+    assert!(
+        net.persisted[follower]
+            .iter()
+            .any(|p| matches!(p, Persist::Snapshot(s) if s.get_metadata().index > 0))
+    );
+    for i in 0..3 {
+        net.kill(i);
+    }
+    for i in 0..3 {
+        net.restart(i);
+        assert_eq!(net.node(i).state().switches, state.switches, "node {i}");
+    }
+}
+
+#[test]
+fn a_switch_change_with_no_leader_known_is_refused() {
+    let mut net = Net::new(3, 21);
+    // Nobody has ticked: no election yet, so no leader to forward to.
+    let m = net.nodes[0].as_mut().unwrap();
+    let err = m.change_switches(vec![blacklist("x", true)]).unwrap_err();
+    assert!(err.0.contains("no meta leader"), "{err}");
+    net.run_for(secs(5));
+    assert_eq!(net.node(0).state().switches, Switches::default());
+}
+
 fn trace(seed: u64) -> Vec<(u64, usize, usize, Bytes)> {
     let mut net = Net::new(3, seed);
     net.run_for(secs(5));
@@ -647,6 +743,7 @@ fn bad_input_to_a_meta_node_is_answered_not_obeyed() {
         table_epoch: Default::default(),
         members_version: 0,
         slots: vec![],
+        switches_version: 0,
     };
     let frame = |message: Message| Input::Frame {
         conn,

@@ -185,9 +185,8 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
         if self.stopping.get() {
             return;
         }
-        let peer = stream
-            .peer_addr()
-            .map_or_else(|_| "unknown peer".to_string(), |a| a.to_string());
+        let address = stream.peer_addr().ok();
+        let peer = address.map_or_else(|| "unknown peer".to_string(), |a| a.to_string());
         self.next_inbound.set(self.next_inbound.get() + 1);
         let id = ConnId(self.next_inbound.get());
         let limit = self.config.write_limit;
@@ -195,7 +194,11 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
         debug!(node = %self.name, conn = %id, peer = %conn.peer, ?kind, "accepted");
         self.conns.borrow_mut().insert(id, conn.clone());
         self.spawn_serve(conn, stream);
-        self.turn(|node, now| node.handle_input(now, Input::Accepted { conn: id }));
+        // Where it comes from matters to a session (operator switch client-off).
+        self.turn(|node, now| match address {
+            Some(a) => node.accepted_from(now, id, a.ip()),
+            None => node.handle_input(now, Input::Accepted { conn: id }),
+        });
     }
 
     fn connect(&self, id: ConnId, address: &str) {

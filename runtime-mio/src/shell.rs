@@ -300,7 +300,8 @@ impl<N: Node> Shell<N> {
             self.attach(conn, stream, unchecked, peer.to_string())?;
             debug!(node = %self.name, %conn, %peer, "accepted");
             let now = self.clock.now();
-            self.node.handle_input(now, Input::Accepted { conn });
+            // Where it comes from matters to a session (operator switch client-off).
+            self.node.accepted_from(now, conn, peer.ip());
         }
     }
 

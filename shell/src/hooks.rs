@@ -29,6 +29,7 @@ impl Hooks<Session> for SessionHooks {
     fn event(&mut self, event: SessionEvent) -> io::Result<()> {
         match event {
             SessionEvent::TableInstalled { epoch } => debug!(epoch = epoch.0, "table installed"),
+            SessionEvent::SwitchesApplied { version } => info!(version, "switches applied"),
             SessionEvent::Draining { draining, clients } => {
                 info!(draining, clients, "session drain changed")
             }

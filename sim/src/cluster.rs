@@ -95,6 +95,33 @@ impl Machine {
         }
     }
 
+    /// A peer opened a connection from `address`.
+    pub fn accepted_from(&mut self, now: Instant, conn: ConnId, address: std::net::IpAddr) {
+        match self {
+            Machine::Meta(m) => m.accepted_from(now, conn, address),
+            Machine::Data(m) => m.accepted_from(now, conn, address),
+            Machine::Session(m) => m.accepted_from(now, conn, address),
+            Machine::Client(m) => m.accepted_from(now, conn, address),
+        }
+    }
+
+    /// The operator asks a meta node to change switches (ignored by other roles; a
+    /// refusal is retried by the operator).
+    pub fn change_switches(&mut self, changes: Vec<roster_core::model::SwitchChange>) {
+        if let Machine::Meta(m) = self {
+            let _ = m.change_switches(changes);
+        }
+    }
+
+    /// The switches a session applies, or a meta node holds (others: none).
+    pub fn switches(&self) -> Option<&roster_core::model::Switches> {
+        match self {
+            Machine::Meta(m) => Some(&m.state().switches),
+            Machine::Session(m) => Some(m.switches()),
+            _ => None,
+        }
+    }
+
     /// Feeds a client command (ignored by servers).
     pub fn command(&mut self, now: Instant, c: Command) {
         if let Machine::Client(m) = self {

@@ -75,6 +75,13 @@ pub struct SimConfig {
     /// Meta's balancing moves per round (not drawn: unlimited, the default; tests lower it
     /// to show the epoch check has teeth).
     pub arrange_max_moves: usize,
+    /// Switches the simulated operator turns, in time order (not drawn: none; the
+    /// scenarios of `sim/tests/switches.rs` set them). Every switch turned on must be
+    /// turned off again before the fault phase ends.
+    pub operator: Vec<crate::operator::Step>,
+    /// How soon after a switch commits every session must apply it and a switched-off
+    /// client's publishers must be gone from every list.
+    pub operator_bound: Duration,
 }
 
 fn ms(n: u64) -> Duration {
@@ -143,6 +150,8 @@ impl SimConfig {
             meta_snapshot_interval: [4, 16, 64][r.below(3) as usize],
             featureless_every: [0, 0, 2, 3][r.below(4) as usize],
             arrange_max_moves: roster_core::meta::ArrangeConfig::UNLIMITED,
+            operator: Vec::new(),
+            operator_bound: Duration::from_secs(3),
         }
         .with_stalls(&mut r)
     }
@@ -191,7 +200,7 @@ impl fmt::Display for SimConfig {
             "seed {}: {} meta, {} data, {} session, {} clients; {} slots x{}; {} keys (hot {:.1}), \
              op every {:?}; latency {:?}+exp({:?}); loss {:.4} dup {:.4} reorder {:.4}; \
              faults every {:?} (crash {} pause {} partition {} client {} stall {}) for {:?}; \
-             meta snapshot every {}; featureless clients every {}",
+             meta snapshot every {}; featureless clients every {}; operator steps {}",
             self.seed,
             self.metas,
             self.datas,
@@ -216,6 +225,7 @@ impl fmt::Display for SimConfig {
             self.fault_phase,
             self.meta_snapshot_interval,
             self.featureless_every,
+            self.operator.len(),
         )
     }
 }

@@ -9,6 +9,7 @@
 //! - [`cluster`]: the nodes and their life cycle (crash, restart, pause).
 //! - [`workload`]: what the applications do, and the truth liveness compares with.
 //! - [`check`]: the safety properties.
+//! - [`operator`]: switches turned mid-run, and what they promise.
 //! - [`epochs`]: slot-table installs per phase, and their bounds.
 //! - [`trace`]: the trace hash and the last events for failure reports.
 //! - [`world`]: the run itself.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod epochs;
 pub mod felt;
 pub mod net;
+pub mod operator;
 pub mod queue;
 pub mod trace;
 pub mod workload;

@@ -12,6 +12,7 @@ use crate::cluster::{Kind, Layout, Machine, MetaDisk, NodeSlot, Out};
 use crate::config::SimConfig;
 use crate::felt::{Felt, Window, Windows};
 use crate::net::{Fate, Net, NodeIx, Weather};
+use crate::operator::{self, Operator};
 use crate::queue::Queue;
 use crate::trace::{Record, Trace};
 use crate::workload::Workload;
@@ -73,6 +74,18 @@ enum Ev {
         node: NodeIx,
         inc: u64,
     },
+    /// The operator carries out step `step` of its plan (`operator`).
+    Operator {
+        step: usize,
+    },
+    /// Whether step `step` has committed yet (asked again if not).
+    OperatorCheck {
+        step: usize,
+    },
+    /// Switches `version` committed the operator bound ago: its checks.
+    OperatorBound {
+        version: u64,
+    },
 }
 
 /// Counts of what a run did.
@@ -111,6 +124,8 @@ pub struct Stats {
     pub converged_after: Option<Duration>,
     /// Slot tables installed per phase (check (d)).
     pub epochs: crate::epochs::EpochCounts,
+    /// Operator steps committed (`operator`).
+    pub operator_steps: usize,
 }
 
 /// The outcome of a run.
@@ -158,6 +173,8 @@ pub struct World {
     unread: BTreeMap<NodeIx, (Instant, std::collections::VecDeque<Ev>)>,
     done: bool,
     failure: Option<Violation>,
+    /// The simulated operator's progress (`operator`).
+    operator: Operator,
 }
 
 fn exp(rng: &mut Rng, mean: Duration) -> Duration {
@@ -201,6 +218,7 @@ impl World {
             unread: BTreeMap::new(),
             done: false,
             failure: None,
+            operator: Operator::default(),
             rng: rng.fork(),
             cfg,
         };
@@ -246,6 +264,9 @@ impl World {
         }
         let end = Instant::ZERO + w.cfg.fault_phase;
         w.queue.push(end, Ev::EndFaults);
+        for (step, s) in w.cfg.operator.iter().enumerate() {
+            w.queue.push(Instant::ZERO + s.at, Ev::Operator { step });
+        }
         w
     }
 
@@ -422,6 +443,9 @@ impl World {
                 if let Err(v) = self.felt_on_send(kind, who, conn, &frame) {
                     self.fail(v);
                 }
+                if let Err(v) = self.operator_on_send(ix, &frame) {
+                    self.fail(v);
+                }
                 let Some((c, end)) = self.net.lookup(ix, conn) else {
                     return;
                 };
@@ -504,6 +528,12 @@ impl World {
                         self.felt
                             .on_delivered(who, now, data_info_id, *version, publishers)
                     {
+                        self.fail(v);
+                    }
+                    let ids = publishers.iter().map(|p| p.register_id());
+                    let bound = self.cfg.operator_bound;
+                    let whose = self.name(ix);
+                    if let Err(v) = self.operator.on_list(now, bound, &whose, ids) {
                         self.fail(v);
                     }
                 }
@@ -760,9 +790,8 @@ impl World {
                 }
                 if let Some(e) = self.net.accept(conn) {
                     self.record("accept", e.node, None, None);
-                    self.step(e.node, |m, now| {
-                        m.input(now, Input::Accepted { conn: e.conn })
-                    });
+                    let from = operator::address_of(self.net.conn(conn).ends[0].node);
+                    self.step(e.node, |m, now| m.accepted_from(now, e.conn, from));
                 }
             }
             Ev::Connected { conn } => {
@@ -833,6 +862,9 @@ impl World {
                 }
             }
             Ev::EndFaults => self.end_faults(),
+            Ev::Operator { step } => self.operate(step),
+            Ev::OperatorCheck { step } => self.operator_check(step),
+            Ev::OperatorBound { version } => self.operator_bound(version),
             Ev::Resume { node } => {
                 if self.nodes[node].paused_until.is_some_and(|u| u <= self.now) {
                     self.resume(node);
@@ -1287,5 +1319,121 @@ impl World {
             hash: self.trace.hash(),
             failure,
         }
+    }
+}
+
+/// The simulated operator (`operator`): carrying out its plan, and the checks at the
+/// world's level.
+impl World {
+    /// The change step `i` asks for, and the client node it names, if any.
+    fn step_change(&self, i: usize) -> (roster_core::model::SwitchChange, Option<NodeIx>) {
+        let step = self.cfg.operator[i];
+        let clients = self.clients();
+        let client = |c: usize| clients[c % clients.len().max(1)];
+        let data_id = |k: usize| {
+            let k = k % self.cfg.keys.max(1);
+            self.workload.key(k).data_id.clone()
+        };
+        let change = Operator::change(&step, data_id, client);
+        let named = match step.action {
+            operator::Action::ClientOff { client: c } if !clients.is_empty() => Some(client(c)),
+            _ => None,
+        };
+        (change, named)
+    }
+
+    /// Asks a random live meta node for step `i`'s change, and checks on it later.
+    fn operate(&mut self, i: usize) {
+        let (change, client) = self.step_change(i);
+        let step = self.cfg.operator[i];
+        self.operator.asked(&step, client);
+        let metas: Vec<NodeIx> = (0..self.nodes.len())
+            .filter(|&n| self.nodes[n].kind == Kind::Meta)
+            .filter(|&n| self.nodes[n].machine.is_some() && self.nodes[n].paused_until.is_none())
+            .collect();
+        if let Some(ix) = self.pick(&metas) {
+            self.record("operator", ix, None, Some(format!("{change:?}")));
+            self.step(ix, |m, _| m.change_switches(vec![change]));
+        }
+        self.queue
+            .push(self.now + ms(200), Ev::OperatorCheck { step: i });
+    }
+
+    /// Step `i` holds on the meta leader: committed. Otherwise ask again.
+    fn operator_check(&mut self, i: usize) {
+        let (change, client) = self.step_change(i);
+        let leader = self.nodes.iter().find_map(|n| match &n.machine {
+            Some(Machine::Meta(m)) if m.is_leader() => Some(m.state().switches.clone()),
+            _ => None,
+        });
+        match leader {
+            Some(switches) if switches.satisfies(std::slice::from_ref(&change)) => {
+                let step = self.cfg.operator[i];
+                self.operator.committed(&step, client, self.now);
+                self.stats.operator_steps += 1;
+                let at = self.now + self.cfg.operator_bound;
+                let version = switches.version;
+                self.queue.push(at, Ev::OperatorBound { version });
+            }
+            _ => self.operate(i),
+        }
+    }
+
+    /// The operator bound after switches `version` committed: every session applied it
+    /// (runs whose faults cannot keep a session from meta), and no connected subscriber's
+    /// list holds a publisher of a switched-off client.
+    fn operator_bound(&mut self, version: u64) {
+        let f = &self.cfg.faults;
+        if f.crash == 0 && f.pause == 0 && f.partition == 0 {
+            let laggards: Vec<String> = (0..self.nodes.len())
+                .filter(|&n| self.nodes[n].kind == Kind::Session)
+                .filter(|&n| {
+                    self.nodes[n]
+                        .machine
+                        .as_ref()
+                        .and_then(Machine::switches)
+                        .is_some_and(|s| s.version < version)
+                })
+                .map(|n| self.name(n))
+                .collect();
+            if let Err(v) = Operator::on_bound(version, &laggards) {
+                return self.fail(v);
+            }
+        }
+        for c in self.clients() {
+            let Some(Machine::Client(m)) = &self.nodes[c].machine else {
+                continue;
+            };
+            if !m.is_connected() {
+                continue;
+            }
+            let Some(model) = self.workload.models.get(&c) else {
+                continue;
+            };
+            for sub in model.subs.keys() {
+                let Some((_, list)) = self.checker.list(self.who(c), sub) else {
+                    continue;
+                };
+                let ids = list.iter().map(|(id, _)| id.as_str());
+                let whose = format!("{} subscription {sub}", self.name(c));
+                let bound = self.cfg.operator_bound;
+                if let Err(v) = self.operator.on_list(self.now, bound, &whose, ids) {
+                    return self.fail(v);
+                }
+            }
+        }
+    }
+
+    /// Check "stop push holds" on a frame node `ix` sends.
+    fn operator_on_send(&self, ix: NodeIx, frame: &Frame) -> Result<(), Violation> {
+        let key = match &frame.message {
+            Message::Push(p) => &p.data_info_id,
+            Message::PushDelta(p) => &p.data_info_id,
+            _ => return Ok(()),
+        };
+        let Some(switches) = self.nodes[ix].machine.as_ref().and_then(Machine::switches) else {
+            return Ok(());
+        };
+        Operator::on_push(&self.name(ix), switches, key.data_id.as_str())
     }
 }

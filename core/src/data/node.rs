@@ -42,7 +42,7 @@ use super::replica::Phase;
 use crate::config::ConfigError;
 use crate::io::{ConnId, Input, Node, Output};
 use crate::liveness::Liveness;
-use crate::model::{LeaderEpoch, ProcessId, Role, SlotId, TableEpoch, Text};
+use crate::model::{LeaderEpoch, ProcessId, Role, SlotId, Switches, TableEpoch, Text};
 use crate::net::{Dialer, Dials, Violation};
 use crate::rng::Rng;
 use crate::slot::{SlotCount, SlotTable};
@@ -129,6 +129,8 @@ pub struct DataNode {
     rng: Rng,
     table: SlotTable,
     members_version: u64,
+    /// The operator switches meta last sent (applied by sessions; kept for operators).
+    switches: Switches,
     sessions_in_view: BTreeSet<ProcessId>,
     member_addresses: BTreeMap<ProcessId, Text>,
     conns: BTreeMap<ConnId, Peer>,
@@ -176,6 +178,7 @@ impl DataNode {
             cfg,
             table: SlotTable::empty(SlotCount::DEFAULT),
             members_version: 0,
+            switches: Switches::default(),
             sessions_in_view: BTreeSet::new(),
             member_addresses: BTreeMap::new(),
             conns: BTreeMap::new(),
@@ -213,6 +216,11 @@ impl DataNode {
     /// The installed slot table.
     pub fn table(&self) -> &SlotTable {
         &self.table
+    }
+
+    /// The newest operator switches meta sent.
+    pub fn switches(&self) -> &Switches {
+        &self.switches
     }
 
     /// Every datum of a slot this node holds (leader or follower), with owners: for tests

@@ -188,6 +188,7 @@ impl Net {
             members_version,
             members,
             table: table.to_view(),
+            switches: Default::default(),
             draining: Vec::new(),
         };
         for i in 0..self.nodes.len() {
@@ -931,6 +932,7 @@ fn node_refuses_frames_before_hello_and_unexpected_messages() {
             members_version: 9,
             members: vec![],
             table: table(9, 1, pid(2), 9, &[]).to_view(),
+            switches: Default::default(),
             draining: Vec::new(),
         },
     );

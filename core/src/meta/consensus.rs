@@ -16,7 +16,7 @@
 
 use super::config::MetaConfig;
 use super::persisted::Persist;
-use super::state::{CommandBatch, MetaState, StateImage, body_from_bytes, from_bytes, to_bytes};
+use super::state::{CommandBatch, MetaState, StateImage, from_body, from_bytes, to_bytes};
 use super::storage::MetaStorage;
 use crate::rng::Rng;
 use raft::eraftpb::{Entry, EntryType, Message, Snapshot};
@@ -58,7 +58,7 @@ impl Consensus {
     pub fn new(config: &MetaConfig, rng: &mut Rng, storage: MetaStorage) -> raft::Result<Self> {
         let snap = storage.latest_snapshot();
         let index = snap.get_metadata().index;
-        let state = body_from_bytes::<StateImage>(&snap.data)
+        let state = from_body::<StateImage>(&snap.data)
             .ok()
             .and_then(MetaState::from_image);
         let (state, applied) = match state {
@@ -204,7 +204,7 @@ impl Consensus {
     }
 
     fn restore_snapshot(&mut self, snap: &Snapshot) {
-        let state = body_from_bytes::<StateImage>(&snap.data)
+        let state = from_body::<StateImage>(&snap.data)
             .ok()
             .and_then(MetaState::from_image);
         if let Some(state) = state {

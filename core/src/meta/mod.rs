@@ -1,4 +1,4 @@
-//! Meta: who is in the cluster and the slot table (docs/design.md §4.1, §4.2, §4.7, §4.10).
+//! Meta: who is in the cluster, the slot table and the operator switches (docs/design.md §4.1, §4.2, §4.7, §4.10).
 //!
 //! - [`arrange`]: the next slot table as a pure function (§4.2).
 //! - [`SlotReports`]: data nodes' slot statuses and the stability check balancing waits for.
@@ -35,7 +35,7 @@ pub use consensus::{Consensus, Effect};
 pub use drain::{Decommission, Ops, OpsRefusal, OpsReport, OpsRequest, holdings};
 pub use log_file::{FileWrite, LogWriter, Recovered, apply_write};
 pub use membership::{Leases, Members, RETIRED_MAX};
-pub use node::{Installed, MetaCommand, MetaError, MetaEvent, MetaNode};
+pub use node::{Installed, MetaCommand, MetaError, MetaEvent, MetaNode, SwitchOutcome};
 pub use persisted::{Persist, PersistError, PersistedLog};
 pub use protection::Protection;
 /// raft-rs's consensus messages, which persist records carry.

@@ -20,6 +20,16 @@
 //! this node proposed is applied, it emits [`MetaEvent::TableInstalled`] once, so exactly
 //! one meta node reports each installed table.
 //!
+//! Switches (`model::Switches`): [`MetaNode::change_switches`] (or
+//! [`MetaCommand::ChangeSwitches`]) checks a change and proposes it as one
+//! `SwitchesChanged` entry. The leader proposes it itself; a follower hands it to raft-rs,
+//! which forwards it to the leader it knows (refused when it knows none). Either way the
+//! change is applied to the switches in force when it commits, so a caller learns that it
+//! took effect by watching [`MetaNode::state`] until its switches satisfy the change, and
+//! may simply repeat a change that got lost with a leader: a repeat is a no-op. The switches
+//! reach nodes like the table: in every `ClusterView`, pushed on change, and in answer to a
+//! heartbeat that reports an older `switches_version`.
+//!
 //! Hellos (`docs/protocol.md` §9): a `PeerHello` is negotiated; a version meta does not
 //! serve gets `ErrorReply` (`Unsupported`) and the connection is closed, version 2 on gets
 //! `PeerWelcome` once bound. The `PeerWelcome` a higher meta peer answers this node's hello
@@ -46,7 +56,7 @@ use super::state::{Command, CommandBatch, MetaState};
 use super::storage::MetaStorage;
 use crate::config::ConfigError;
 use crate::io::{ConnId, ConnIds, Input, Node, Output};
-use crate::model::{NodeId, ProcessId, Role, TableEpoch, Text};
+use crate::model::{NodeId, ProcessId, Role, SwitchChange, SwitchError, TableEpoch, Text};
 use crate::net::{Dials, Violation};
 use crate::rng::Rng;
 use crate::slot::SlotTable;
@@ -60,9 +70,21 @@ use protobuf::Message as _;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
-/// Meta takes no application commands (operator requests are [`MetaNode::request`]).
+/// What an operator (through the admin API) asks of a meta node.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MetaCommand {}
+pub enum MetaCommand {
+    /// Turn switches on or off, as [`MetaNode::change_switches`] (a refusal is dropped).
+    ChangeSwitches(Vec<SwitchChange>),
+}
+
+/// What became of a switch change asked of a meta node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwitchOutcome {
+    /// The change is in force already, at this switches version: nothing was proposed.
+    InForce(u64),
+    /// Proposed to the group (by the leader, or forwarded to it): in force once committed.
+    Proposed,
+}
 
 /// What meta hands its driver.
 #[derive(Debug, Clone, PartialEq)]
@@ -285,6 +307,30 @@ impl MetaNode {
         proposed
     }
 
+    /// Checks `changes` and proposes them (module docs): `InForce` if they change nothing,
+    /// `Proposed` once handed to consensus; an invalid change, or no leader to forward it
+    /// to, is an error and proposes nothing.
+    pub fn change_switches(
+        &mut self,
+        changes: Vec<SwitchChange>,
+    ) -> Result<SwitchOutcome, SwitchError> {
+        let switches = &self.consensus.state().switches;
+        let changes = switches.admit(changes)?;
+        if switches.satisfies(&changes) {
+            return Ok(SwitchOutcome::InForce(switches.version));
+        }
+        let batch = CommandBatch {
+            commands: vec![Command::SwitchesChanged { changes }],
+        };
+        let proposed = self.consensus.propose(&batch);
+        self.flush_consensus();
+        if proposed {
+            Ok(SwitchOutcome::Proposed)
+        } else {
+            Err(SwitchError("no meta leader is known; retry shortly".into()))
+        }
+    }
+
     fn send(&mut self, conn: ConnId, frame: Frame) {
         self.out.push_back(Output::Send { conn, frame });
     }
@@ -448,8 +494,9 @@ impl MetaNode {
         if state.members.get(hb.process.node) != Some(&member) {
             self.joining.insert(hb.process.node, member);
         }
-        let current =
-            hb.table_epoch == state.table.epoch() && hb.members_version == state.members.version();
+        let current = hb.table_epoch == state.table.epoch()
+            && hb.members_version == state.members.version()
+            && hb.switches_version == state.switches.version;
         let reply = if current {
             Frame::new(
                 request_id,
@@ -603,7 +650,9 @@ impl Node for MetaNode {
             }
             Input::Closed { conn } => self.drop_conn(conn, now),
             Input::Frame { conn, frame } => self.on_frame(now, conn, frame),
-            Input::Command(c) => match c {},
+            Input::Command(MetaCommand::ChangeSwitches(changes)) => {
+                let _ = self.change_switches(changes);
+            }
         }
         self.flush_consensus();
         // Joins are proposed at once; leases and balancing are re-evaluated every tick.

@@ -1,14 +1,17 @@
-//! The replicated state machine: membership and the slot table, changed only by committed
-//! `Command`s, so every meta node that applied the same log holds the same state.
+//! The replicated state machine: membership, the slot table and the operator switches,
+//! changed only by committed `Command`s, so every meta node that applied the same log holds
+//! the same state.
 //!
 //! Encoding: one consensus entry holds one `CommandBatch`, written with the core's wire
 //! codec (tag byte per command, fields in order, big-endian, as in `docs/protocol.md`);
 //! a snapshot holds one `StateImage` in the same codec. Neither ever leaves the meta group
-//! except inside `wire::Raft` payloads and persist records.
+//! except inside `wire::Raft` payloads and persist records. A `StateImage` grows like a
+//! message (appended fields, `docs/protocol.md` §9), so a snapshot written before a field
+//! existed still reads, with that field's default; new commands get new tags.
 
 use super::drain::Ops;
 use super::membership::Members;
-use crate::model::{NodeId, ProcessId};
+use crate::model::{NodeId, ProcessId, SwitchChange, Switches};
 use crate::slot::{SlotCount, SlotTable};
 use crate::wire::{
     BodyError, ClusterView, Decode, DecodeBody, Encode, Member, Reader, SlotTableView,
@@ -25,7 +28,10 @@ wire_enum! {
         2 => MemberExpired { process: ProcessId },
         /// A new slot table (applied only if it is a valid successor of the current one).
         3 => TableInstalled { table: SlotTableView },
-        // Operator requests (`super::drain`); tags from 16 leave room for other commands.
+        /// Operator switches turned on or off, applied in order to the switches in force
+        /// (`Switches::apply`); the switches' version grows if any of them changed them.
+        4 => SwitchesChanged { changes: Vec<SwitchChange> },
+        // Drains and decommissions (`super::drain`).
         /// An operator drains a session node (`draining`), or ends its drain.
         16 => SessionDrain { node: NodeId, draining: bool },
         /// An operator decommissions a data node (`leaving`), or takes it back.
@@ -53,6 +59,8 @@ wire_struct! {
         /// The slot table.
         pub table: SlotTableView,
     } appended {
+        /// The operator switches (none in a snapshot older than them).
+        pub switches: Switches = Switches::default(),
         /// Session nodes being drained (absent from an older snapshot: none).
         pub draining: Vec<NodeId> = Vec::new(),
         /// Data nodes being decommissioned (absent from an older snapshot: none).
@@ -75,21 +83,23 @@ pub(crate) fn from_bytes<T: Decode>(bytes: &Bytes) -> Result<T, BodyError> {
     Ok(v)
 }
 
-/// Decodes exactly one message body (a type that may have appended fields) from `bytes`.
-pub(crate) fn body_from_bytes<T: DecodeBody>(bytes: &Bytes) -> Result<T, BodyError> {
+/// Decodes exactly one message-like value (one that may have appended fields) from `bytes`.
+pub(crate) fn from_body<T: DecodeBody>(bytes: &Bytes) -> Result<T, BodyError> {
     let mut r = Reader::new(bytes);
     let v = T::decode_body(&mut r)?;
     r.finish()?;
     Ok(v)
 }
 
-/// Membership, slot table and the operator's requests.
+/// Membership, slot table, switches, and the sessions and data nodes being emptied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetaState {
     /// The members.
     pub members: Members,
     /// The slot table.
     pub table: SlotTable,
+    /// The operator switches.
+    pub switches: Switches,
     /// Drained sessions and decommissioned data nodes.
     pub ops: Ops,
 }
@@ -100,6 +110,7 @@ impl MetaState {
         MetaState {
             members: Members::default(),
             table: SlotTable::empty(count),
+            switches: Switches::default(),
             ops: Ops::default(),
         }
     }
@@ -113,6 +124,7 @@ impl MetaState {
             Command::TableInstalled { table } => SlotTable::try_from(table.clone())
                 .and_then(|t| self.table.install(t))
                 .is_ok(),
+            Command::SwitchesChanged { changes } => self.switches.apply(changes),
             Command::SessionDrain { node, draining } => {
                 // Every node learns of a drain through the view: the membership version
                 // grows so a node whose heartbeat is otherwise current is sent it.
@@ -133,6 +145,7 @@ impl MetaState {
             members: self.members.iter().cloned().collect(),
             retired: self.members.retired().collect(),
             table: self.table.to_view(),
+            switches: self.switches.clone(),
             draining: self.ops.draining().collect(),
             leaving: self.ops.leaving().collect(),
         }
@@ -143,6 +156,7 @@ impl MetaState {
         Some(MetaState {
             members: Members::from_parts(image.members_version, image.members, image.retired),
             table: SlotTable::try_from(image.table).ok()?,
+            switches: image.switches,
             ops: Ops::from_parts(image.draining, image.leaving),
         })
     }
@@ -153,6 +167,7 @@ impl MetaState {
             members_version: self.members.version(),
             members: self.members.iter().cloned().collect(),
             table: self.table.to_view(),
+            switches: self.switches.clone(),
             draining: self.ops.draining().collect(),
         }
     }
@@ -182,14 +197,19 @@ mod tests {
                 Command::MemberUp { member },
                 Command::TableInstalled { table },
                 Command::MemberExpired { process: p },
+                Command::SwitchesChanged {
+                    changes: vec![SwitchChange::StopAllPushes { on: true }],
+                },
             ],
         };
         let bytes = to_bytes(&batch);
         assert_eq!(from_bytes::<CommandBatch>(&bytes), Ok(batch.clone()));
         let mut s = MetaState::new(SlotCount::new(2).unwrap());
         let changed: Vec<bool> = batch.commands.iter().map(|c| s.apply(c)).collect();
-        assert_eq!(changed, vec![true, true, true]);
+        assert_eq!(changed, vec![true, true, true, true]);
         assert_eq!(s.members.version(), 2);
+        assert_eq!((s.switches.version, s.switches.pushes_stopped), (1, true));
+        assert!(!s.apply(&batch.commands[3]), "already in force");
         assert_eq!(
             s.table.slot(crate::model::SlotId(0)).map(|x| x.leader),
             Some(Some(p))
@@ -198,7 +218,22 @@ mod tests {
             !s.apply(&batch.commands[1]),
             "the same table again is stale"
         );
-        let image = body_from_bytes::<StateImage>(&to_bytes(&s.image())).unwrap();
+        let image = from_body::<StateImage>(&to_bytes(&s.image())).unwrap();
         assert_eq!(MetaState::from_image(image), Some(s));
+    }
+
+    #[test]
+    fn an_image_from_before_the_switches_reads_with_none() {
+        let s = MetaState::new(SlotCount::new(2).unwrap());
+        let mut image = s.image();
+        image
+            .switches
+            .apply(&[SwitchChange::StopAllPushes { on: true }]);
+        let full = to_bytes(&image);
+        let later = image.draining.encoded_len() + image.leaving.encoded_len();
+        let old_len = full.len() - image.switches.encoded_len() - later;
+        let old = from_body::<StateImage>(&full.slice(..old_len)).unwrap();
+        assert_eq!(old.switches, Switches::default());
+        assert_eq!(MetaState::from_image(old), Some(s));
     }
 }

@@ -6,8 +6,9 @@
 //! [`Session`] only routes: each mechanism lives in its own file — [`config`],
 //! `registry` (the registrations), `writes` (write forwarding), `fetch` (notifications,
 //! fetches and the datum cache), `push` (pushes to clients), `reconcile` (answers to data
-//! leaders), `peers` (connections to data and meta), `scan` (the version scan), `drain`
-//! (an operator's drain: clients told to move, new ones refused). The
+//! leaders), `peers` (connections to data and meta), `scan` (the version scan),
+//! `switches` (the operator switches meta sends), `drain` (an operator's drain: clients
+//! told to move, new ones refused). The
 //! contract with the other roles is `docs/architecture.md`.
 //!
 //! Hellos (`docs/protocol.md` §9): a client's `ClientHello` is answered with the agreed
@@ -52,6 +53,7 @@ mod push;
 mod reconcile;
 mod registry;
 mod scan;
+mod switches;
 mod timers;
 mod view;
 mod writes;
@@ -83,6 +85,7 @@ use registry::{Applied, Registry, TopicId};
 use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::Arc;
+use switches::SwitchState;
 use timers::Timers;
 use writes::{Write, Writer};
 
@@ -146,6 +149,8 @@ pub struct Session {
     now: Instant,
     /// When the armed repair scan fires, if one is armed.
     repair_scan_at: Option<Instant>,
+    /// The operator switches and what applying them needs.
+    switches: SwitchState,
     /// Whether meta's view lists this session as draining (`drain`).
     draining: bool,
 }
@@ -193,6 +198,7 @@ impl Session {
             agreements: BTreeMap::new(),
             now: Instant::ZERO,
             repair_scan_at: None,
+            switches: SwitchState::default(),
             draining: false,
         })
     }
@@ -236,6 +242,7 @@ impl Session {
                 now,
                 config: &self.config,
                 out: &mut self.out,
+                switches: &self.switches.current,
             },
             &mut self.pusher,
             &mut self.registry,
@@ -247,6 +254,7 @@ impl Session {
             now,
             config: &self.config,
             out: &mut self.out,
+            switches: &self.switches.current,
         };
         let (timers, rng) = (&mut self.timers, &mut self.rng);
         self.pusher
@@ -337,7 +345,17 @@ impl Session {
     /// A frame from client connection `conn`, which holds `registrations`.
     fn on_client_frame(&mut self, now: Instant, conn: ConnId, registrations: usize, frame: Frame) {
         let rid = frame.request_id;
-        let registering = matches!(frame.message, Message::Publish(_) | Message::Subscribe(_));
+        let data_id = match &frame.message {
+            Message::Publish(p) => Some(&p.data_info_id.data_id),
+            Message::Subscribe(s) => Some(&s.data_info_id.data_id),
+            _ => None,
+        };
+        if let Some(id) = data_id.cloned()
+            && self.refuse_blacklisted(conn, rid, &id)
+        {
+            return;
+        }
+        let registering = data_id.is_some();
         if registering && registrations >= self.config.max_registrations_per_conn {
             let reason = "too many registrations on this connection";
             self.out.reject(conn, rid, ErrorCode::Overloaded, reason);
@@ -432,7 +450,8 @@ impl Session {
         if keys.is_empty() {
             return;
         }
-        if self.config.disconnect_grace.is_zero() {
+        // A switched-off client is not expected back: no grace.
+        if self.config.disconnect_grace.is_zero() || self.switches.is_off(conn) {
             self.remove_publishers(now, conn, keys);
         } else {
             self.graces.insert(conn, keys);
@@ -640,6 +659,7 @@ impl Session {
             self.members_version = Some(view.members_version);
             self.peers.set_members(&view.members, now, &mut self.out);
         }
+        self.apply_switches(now, view.switches);
         self.pump_all(now);
     }
 
@@ -655,9 +675,11 @@ impl Session {
 
     fn heartbeat(&mut self) {
         if let Some(conn) = self.peers.meta_conn() {
-            let hb = self
-                .peers
-                .heartbeat(self.table.epoch(), self.members_version.unwrap_or(0));
+            let hb = self.peers.heartbeat(
+                self.table.epoch(),
+                self.members_version.unwrap_or(0),
+                self.switches.current.version,
+            );
             self.out.request(conn, hb);
         }
     }
@@ -699,6 +721,7 @@ impl Session {
                 if let Some(keys) = self.graces.remove(&conn) {
                     self.remove_publishers(now, conn, keys);
                 }
+                self.switches.forget(conn);
             }
             Timer::Liveness => {
                 self.sweep_liveness(now);
@@ -760,6 +783,9 @@ impl Session {
     /// A client's hello: serve the connection if the session speaks its version, and tell
     /// it what was agreed.
     fn client_hello(&mut self, now: Instant, conn: ConnId, rid: u64, h: ClientHello) {
+        if self.refuse_off_client(conn, rid) {
+            return;
+        }
         self.inbound.remove(&conn);
         if self.refuse_while_draining(now, conn) {
             return;
@@ -841,8 +867,12 @@ impl Session {
         self.inbound.remove(&conn);
         if self.registry.is_client(conn) {
             self.client_closed(now, conn);
+            if !self.graces.contains_key(&conn) {
+                self.switches.forget(conn);
+            }
             return;
         }
+        self.switches.forget(conn);
         if let Some(at) = self.peers.closed(conn, now, &mut self.rng) {
             self.timers.arm(at, Timer::Reconnect);
         }
@@ -870,9 +900,11 @@ impl Node for Session {
                 self.inbound.insert(conn, Inbound::Unknown);
             }
             Input::Connected { conn } => {
-                let hb = self
-                    .peers
-                    .heartbeat(self.table.epoch(), self.members_version.unwrap_or(0));
+                let hb = self.peers.heartbeat(
+                    self.table.epoch(),
+                    self.members_version.unwrap_or(0),
+                    self.switches.current.version,
+                );
                 match self.peers.connected(conn, &hb, &mut self.out) {
                     Some(Peer::Meta) => {
                         let at = now + self.config.heartbeat_interval;
@@ -910,12 +942,18 @@ impl Node for Session {
             now,
             config: &self.config,
             out: &mut self.out,
+            switches: &self.switches.current,
         };
         let (timers, rng) = (&mut self.timers, &mut self.rng);
         self.pusher.expire(&mut self.registry, &mut cx, timers, rng);
         while let Some(timer) = self.timers.pop_due(now) {
             self.on_timer(now, timer);
         }
+    }
+
+    fn accepted_from(&mut self, now: Instant, conn: ConnId, address: std::net::IpAddr) {
+        self.handle_input(now, Input::Accepted { conn });
+        self.switches.remember(conn, address);
     }
 
     fn poll_output(&mut self) -> Option<Output<SessionEvent>> {

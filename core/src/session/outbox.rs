@@ -39,6 +39,11 @@ pub enum SessionEvent {
         /// The key.
         data_info_id: DataInfoId,
     },
+    /// Newer operator switches from meta were applied.
+    SwitchesApplied {
+        /// Their version.
+        version: u64,
+    },
     /// Meta started (`draining`) or ended a drain of this session; when it started, every
     /// one of `clients` was told to move.
     Draining {

@@ -207,7 +207,12 @@ impl Peers {
     }
 
     /// Heartbeat frame content.
-    pub(crate) fn heartbeat(&self, table_epoch: TableEpoch, members_version: u64) -> Heartbeat {
+    pub(crate) fn heartbeat(
+        &self,
+        table_epoch: TableEpoch,
+        members_version: u64,
+        switches_version: u64,
+    ) -> Heartbeat {
         Heartbeat {
             process: self.cfg.hello.process,
             role: Role::Session,
@@ -215,6 +220,7 @@ impl Peers {
             table_epoch,
             members_version,
             slots: Vec::new(),
+            switches_version,
         }
     }
 }

@@ -7,6 +7,7 @@
 //!   by) the client while its retry goes out, so the client may hold several pushes of one
 //!   key at once, in non-decreasing version order (a retry may repeat the version).
 //! - Never a version that is not newer than the last one the connection acknowledged.
+//! - Never a key whose pushes an operator switch holds (`switches`).
 //! - A push unacknowledged after `push_timeout` (or answered with an error) fails and is
 //!   retried after a backoff, always with the newest datum (drop-to-latest).
 //! - A late ack (of a push that timed out) still counts: the client holds that version,
@@ -34,7 +35,7 @@ use super::outbox::{Outbox, SessionEvent};
 use super::registry::{CachedDatum, Registry, Subscription, Topic, TopicId};
 use super::timers::Timers;
 use crate::io::ConnId;
-use crate::model::{DataInfoId, DatumVersion};
+use crate::model::{DataInfoId, DatumVersion, Switches};
 use crate::rng::Rng;
 use crate::time::Instant;
 use crate::wire::{HEADER_LEN, Message};
@@ -171,6 +172,8 @@ pub(crate) struct PushCtx<'a> {
     pub(crate) now: Instant,
     pub(crate) config: &'a SessionConfig,
     pub(crate) out: &'a mut Outbox,
+    /// The operator switches: a key whose pushes they hold is not pushed (`switches`).
+    pub(crate) switches: &'a Switches,
 }
 
 impl Pusher {
@@ -254,6 +257,11 @@ impl Pusher {
         cx: &mut PushCtx<'_>,
     ) -> Offered {
         if sub.pushed() >= Some(datum.version) || busy(sub) {
+            return Offered::Nothing;
+        }
+        // Held by an operator switch: nothing is queued or armed, so lifting the hold
+        // offers the key afresh (`switches::release_held`).
+        if cx.switches.holds_pushes(key.data_id.as_str()) {
             return Offered::Nothing;
         }
         let cp = self.conns.entry(conn).or_default();

@@ -494,6 +494,30 @@ impl Registry {
         Some(version)
     }
 
+    /// Removes publisher `register_id` of topic `id` whoever owns it (an operator switch
+    /// removes it), returning its owner and version for the removal sent to data.
+    pub(crate) fn remove_any(
+        &mut self,
+        id: TopicId,
+        register_id: &Text,
+    ) -> Option<(ConnId, RegisterVersion)> {
+        let entry = self.topic_mut(id)?.publishers.remove(register_id)?;
+        if let Some(c) = self.conns.get_mut(entry.conn) {
+            c.lose_publisher();
+        }
+        Some((entry.conn, entry.publisher.version))
+    }
+
+    /// Every topic, in id order.
+    pub(crate) fn topic_ids(&self) -> Vec<TopicId> {
+        self.topics
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.is_some())
+            .map(|(i, _)| TopicId(i as u32))
+            .collect()
+    }
+
     /// Adds a subscription; returns true if it is the connection's first on this key.
     ///
     /// A subscription the connection already has (the same register id) states in `known`

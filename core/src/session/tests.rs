@@ -47,6 +47,7 @@ fn view(epoch: u64, leader: ProcessId, leader_epoch: u64, members_version: u64) 
                 followers: vec![],
             }],
         },
+        switches: Default::default(),
         draining: Vec::new(),
     }
 }
@@ -1786,3 +1787,5 @@ fn keys_wanted_during_a_fetch_that_is_given_up_are_fetched_at_once() {
     };
     assert_eq!(fd.data_info_ids, [key(2)], "the waiting key goes at once");
 }
+
+mod switches;

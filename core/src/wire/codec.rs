@@ -327,6 +327,29 @@ where
     }
 }
 
+/// A set: the wire form of a sequence, in the set's order, so equal sets encode alike
+/// (replicated state and its snapshots must be byte-identical on every meta node). A
+/// decoded sequence that repeats an element holds it once.
+impl<T: Encode> Encode for std::collections::BTreeSet<T> {
+    fn encode(&self, dst: &mut BytesMut) {
+        put_len(dst, self.len());
+        for item in self {
+            item.encode(dst);
+        }
+    }
+    fn encoded_len(&self) -> usize {
+        4 + self.iter().map(Encode::encoded_len).sum::<usize>()
+    }
+}
+
+impl<T: Decode + Ord> Decode for std::collections::BTreeSet<T> {
+    const MIN_LEN: usize = 4;
+    fn decode(r: &mut Reader<'_>) -> Result<Self, BodyError> {
+        let n = r.count(T::MIN_LEN)?;
+        (0..n).map(|_| T::decode(r)).collect()
+    }
+}
+
 impl<T: Encode> Encode for Option<T> {
     fn encode(&self, dst: &mut BytesMut) {
         match self {

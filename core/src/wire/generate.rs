@@ -67,6 +67,12 @@ impl Generate for PublisherList {
     }
 }
 
+impl<T: Generate + Ord> Generate for std::collections::BTreeSet<T> {
+    fn generate(u: &mut Unstructured<'_>) -> arbitrary::Result<Self> {
+        Vec::<T>::generate(u).map(|v| v.into_iter().collect())
+    }
+}
+
 impl<T: Generate> Generate for Option<T> {
     fn generate(u: &mut Unstructured<'_>) -> arbitrary::Result<Self> {
         if u.arbitrary()? {

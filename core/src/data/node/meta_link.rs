@@ -1,6 +1,6 @@
 //! The node's link to meta: heartbeats (which carry every held slot's status), following
 //! `NotLeader` to the meta leader, installing a `ClusterView` (membership, session leases,
-//! slot table), and applying a new slot table to the slots this node holds, taking up
+//! slot table, the newest switches), and applying a new slot table to the slots this node holds, taking up
 //! leadership or following as the table says.
 
 use super::peers::Dialed;
@@ -29,6 +29,7 @@ impl DataNode {
             table_epoch: self.table.epoch(),
             members_version: self.members_version,
             slots: self.slots.iter().map(|(id, s)| status(*id, s)).collect(),
+            switches_version: self.switches.version,
         };
         self.request(conn, Pending::Heartbeat, hb);
     }
@@ -57,6 +58,9 @@ impl DataNode {
     }
 
     pub(super) fn install_view(&mut self, now: Instant, v: ClusterView) {
+        if v.switches.version > self.switches.version {
+            self.switches = v.switches;
+        }
         if v.members_version >= self.members_version {
             self.members_version = v.members_version;
             self.sessions_in_view = v

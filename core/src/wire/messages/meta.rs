@@ -1,7 +1,7 @@
 //! Node ↔ meta and meta ↔ meta messages: heartbeats with slot status, the cluster view
 //! (membership and slot table) meta pushes, and the opaque consensus payload.
 
-use crate::model::{LeaderEpoch, NodeId, ProcessId, Role, SlotId, TableEpoch, Text};
+use crate::model::{LeaderEpoch, NodeId, ProcessId, Role, SlotId, Switches, TableEpoch, Text};
 use bytes::Bytes;
 
 wire_enum! {
@@ -44,6 +44,9 @@ wire_struct! {
         pub members_version: u64,
         /// Data nodes: the status of every slot they hold. Others: empty.
         pub slots: Vec<SlotStatus>,
+    } appended {
+        /// Version of the operator switches the node applied (0 from an older node).
+        pub switches_version: u64 = 0,
     }
 }
 
@@ -111,6 +114,8 @@ wire_struct! {
         /// The slot table.
         pub table: SlotTableView,
     } appended {
+        /// The operator switches in force (none, at version 0, from an older meta).
+        pub switches: Switches = Switches::default(),
         /// Session nodes an operator is draining: each tells its clients to move and
         /// refuses new ones. Absent from an older meta's view: none.
         pub draining: Vec<NodeId> = Vec::new(),
