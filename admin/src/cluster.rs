@@ -25,6 +25,8 @@ struct Cluster {
     meta: Option<MetaJson>,
     members: Option<Vec<MemberJson>>,
     table: TableJson,
+    /// Draining sessions and leaving data nodes (from a meta node only).
+    ops: Option<crate::drain::OpsJson>,
     /// This process's nodes.
     nodes: Vec<LocalNode>,
 }
@@ -82,6 +84,9 @@ struct LocalNode {
     /// Session: open client connections.
     #[serde(skip_serializing_if = "Option::is_none")]
     clients: Option<usize>,
+    /// Session: whether meta drains it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    draining: Option<bool>,
 }
 
 pub(crate) fn table_json(t: &SlotTable) -> TableJson {
@@ -139,6 +144,7 @@ async fn cluster(State(cx): State<Shared>) -> Result<Json<Cluster>, ApiError> {
                     follows: None,
                     publishers: None,
                     clients: None,
+                    draining: None,
                 };
                 let table = table_json(&m.state().table);
                 (node, (meta, members, table), m.is_leader())
@@ -178,6 +184,7 @@ async fn cluster(State(cx): State<Shared>) -> Result<Json<Cluster>, ApiError> {
                     follows: Some(follows),
                     publishers: Some(d.publisher_count()),
                     clients: None,
+                    draining: None,
                 };
                 (node, table_json(d.table()))
             })
@@ -204,6 +211,7 @@ async fn cluster(State(cx): State<Shared>) -> Result<Json<Cluster>, ApiError> {
                     follows: None,
                     publishers: None,
                     clients: Some(s.clients().len()),
+                    draining: Some(s.is_draining()),
                 };
                 (node, table_json(s.table()))
             })
@@ -223,6 +231,7 @@ async fn cluster(State(cx): State<Shared>) -> Result<Json<Cluster>, ApiError> {
             meta: Some(meta),
             members: Some(members),
             table,
+            ops: crate::drain::report(&cx).await,
             nodes,
         },
         (None, Some((source, table))) => Cluster {
@@ -230,6 +239,7 @@ async fn cluster(State(cx): State<Shared>) -> Result<Json<Cluster>, ApiError> {
             meta: None,
             members: None,
             table,
+            ops: None,
             nodes,
         },
         (None, None) => return Err(ApiError::unavailable("no node of this process answered")),

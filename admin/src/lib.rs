@@ -15,6 +15,7 @@
 //! - `members`: the meta group's members; adding, removing and replacing meta voters.
 //! - `console`: the web console, one page embedded in the binary, at `/ui/`.
 //! - [`metrics`]: `GET /metrics`, every node's stats in the Prometheus text format.
+//! - `drain`: draining sessions and decommissioning data nodes, `GET /v1/ops`.
 //!
 //! A module that adds endpoints exports `routes() -> Router<Shared>`, merged in
 //! [`server::router`].
@@ -25,6 +26,7 @@ pub mod server;
 
 mod cluster;
 mod console;
+mod drain;
 mod health;
 pub mod json;
 mod keys;

@@ -130,6 +130,7 @@ pub fn router(shared: Shared) -> Router {
         .merge(crate::members::routes())
         .merge(crate::switches::routes())
         .merge(crate::metrics::routes())
+        .merge(crate::drain::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(shared.clone(), authorize))
         // After the layer, so outside the token check: the console's page holds no data,

@@ -85,6 +85,7 @@ pub fn cluster_view(members: Vec<Member>, table: SlotTableView) -> ClusterView {
         members,
         table,
         switches: Default::default(),
+        draining: Vec::new(),
     }
 }
 

@@ -5,7 +5,7 @@
 
 include!("support/meta_net.rs");
 
-use roster_core::meta::SwitchOutcome;
+use roster_core::meta::{OpsRefusal, OpsRequest, SwitchOutcome};
 use roster_core::model::SwitchChange;
 use roster_core::wire::negotiate;
 
@@ -486,4 +486,89 @@ fn bad_input_to_a_meta_node_is_answered_not_obeyed() {
         .any(|o| matches!(o, Output::Close { conn: c, .. } if c == conn2));
     assert!(closed);
     assert_eq!(m.state(), &before, "nothing changed");
+}
+
+/// An operator's request to meta node `i`, with what it emits delivered.
+fn ask(net: &mut Net, i: usize, request: OpsRequest) -> Result<bool, OpsRefusal> {
+    let r = net.nodes[i].as_mut().unwrap().request(request);
+    net.drain();
+    r
+}
+
+#[test]
+fn a_decommissioned_data_node_is_emptied_and_the_request_survives_restarts() {
+    let mut net = cluster_with_data(5);
+    let leader = net.leader();
+    let follower = (leader + 1) % 3;
+    let leaving = NodeId(11);
+    assert!(matches!(
+        ask(&mut net, follower, OpsRequest::Decommission(leaving)),
+        Err(OpsRefusal::NotLeader { leader: Some(_) })
+    ));
+    assert_eq!(
+        ask(&mut net, leader, OpsRequest::Drain(leaving)),
+        Err(OpsRefusal::WrongRole {
+            node: leaving,
+            role: Role::Data
+        })
+    );
+    assert_eq!(
+        ask(&mut net, leader, OpsRequest::Decommission(NodeId(99))),
+        Err(OpsRefusal::UnknownNode(NodeId(99)))
+    );
+    assert!(net.node(leader).ops_report().decommissions.is_empty());
+    assert_eq!(
+        ask(&mut net, leader, OpsRequest::Decommission(leaving)),
+        Ok(true)
+    );
+    assert_eq!(
+        ask(&mut net, leader, OpsRequest::Decommission(leaving)),
+        Ok(false),
+        "already leaving: nothing proposed"
+    );
+    net.run_for(secs(10));
+    for i in 0..3 {
+        let report = net.node(i).ops_report();
+        assert_eq!(report.decommissions.len(), 1, "meta node {i}: {report:?}");
+        let d = report.decommissions[0];
+        assert!(d.is_empty(), "meta node {i}: {d:?}");
+        let table = &net.node(i).state().table;
+        for (_, s) in table.slots() {
+            assert!(s.leader.is_some_and(|l| l.node != leaving), "{s:?}");
+            assert!(s.replicas().all(|p| p.node != leaving));
+        }
+    }
+    // The others cannot both leave: one must hold the slots.
+    assert_eq!(
+        ask(&mut net, leader, OpsRequest::Decommission(NodeId(12))),
+        Ok(true)
+    );
+    net.run_for(secs(2));
+    assert_eq!(
+        ask(&mut net, leader, OpsRequest::Decommission(NodeId(13))),
+        Err(OpsRefusal::LastDataNode(NodeId(13)))
+    );
+    // Taken back: the arrangement places slots on node 11 again.
+    assert_eq!(
+        ask(&mut net, leader, OpsRequest::Recommission(leaving)),
+        Ok(true)
+    );
+    net.run_for(secs(10));
+    let d = roster_core::meta::holdings(&net.node(leader).state().table, leaving);
+    assert!(d.leaders > 0, "{d:?}");
+    // Every meta node restarted from its file keeps the requests (through snapshots: the
+    // log is compacted every 3 entries here).
+    for i in 0..3 {
+        net.kill(i);
+        net.restart(i);
+        let recovered: Vec<NodeId> = net.node(i).state().ops.leaving().collect();
+        assert_eq!(
+            recovered,
+            vec![NodeId(12)],
+            "meta node {i} recovered from its file"
+        );
+    }
+    net.run_for(secs(10));
+    let report = net.node(net.leader()).ops_report();
+    assert_eq!(report.decommissions[0].node, NodeId(12), "{report:?}");
 }

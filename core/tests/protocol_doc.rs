@@ -204,6 +204,15 @@ fn expected_frames() -> Vec<(&'static str, Frame)> {
             ),
         ),
         (
+            "redirect",
+            Frame::new(
+                0,
+                Redirect {
+                    reason: "draining".into(),
+                },
+            ),
+        ),
+        (
             "error-reply-unsupported-version",
             Frame::new(
                 1,
@@ -395,6 +404,7 @@ fn expected_frames() -> Vec<(&'static str, Frame)> {
                         clients_off: BTreeSet::from([Text::from("10.0.0.7")]),
                         blacklisted_data_ids: BTreeSet::from([Text::from("bad.svc")]),
                     },
+                    draining: vec![NodeId(3)],
                 },
             ),
         ),

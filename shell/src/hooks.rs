@@ -30,6 +30,9 @@ impl Hooks<Session> for SessionHooks {
         match event {
             SessionEvent::TableInstalled { epoch } => debug!(epoch = epoch.0, "table installed"),
             SessionEvent::SwitchesApplied { version } => info!(version, "switches applied"),
+            SessionEvent::Draining { draining, clients } => {
+                info!(draining, clients, "session drain changed")
+            }
             SessionEvent::WritesDropped { .. } | SessionEvent::BreakerOpened { .. } => {
                 warn!(?event, "session")
             }

@@ -17,6 +17,12 @@
 //! close the connection). A request of a kind this build does not define is answered
 //! `ErrorReply` (`Unsupported`); an unknown one-way message is ignored.
 //!
+//! A draining session sends `Redirect` (docs/protocol.md §6.2): the client closes the
+//! connection and fails over to the next session at once, without a backoff, replaying
+//! there as after any reconnect. A `Redirect` that comes instead of the answer to the hello
+//! (the session drains and takes no new client) is a refusal: the next session is tried
+//! after the usual backoff, so a client whose sessions all drain does not spin.
+//!
 //! Liveness ([`crate::liveness`]): on an idle connection the client sends `KeepAlive`
 //! every `keepalive_interval`; a connection on which nothing arrived for `idle_timeout`
 //! (the session died without a reset) is closed with reason "idle timeout" and failed over
@@ -44,7 +50,7 @@ use crate::rng::Rng;
 use crate::time::Instant;
 use crate::wire::negotiate::{self, Agreement};
 use crate::wire::{
-    Ack, ClientHello, Frame, KeepAlive, Message, Push, Subscribe, Unpublish, Unsubscribe,
+    Ack, ClientHello, Frame, KeepAlive, Message, Push, Redirect, Subscribe, Unpublish, Unsubscribe,
 };
 use registrations::{Delivered, DeltaOutcome, Registrations};
 use std::collections::{BTreeMap, VecDeque};
@@ -411,11 +417,26 @@ impl Client {
                     });
                 }
             }
+            Message::Redirect(r) => self.redirected(now, conn, r),
             Message::Unknown(u) if rid != 0 => self.out.push_back(Output::Send {
                 conn,
                 frame: Frame::new(rid, negotiate::unsupported_kind(u.kind)),
             }),
             _ => {}
+        }
+    }
+
+    /// The session drains: move to the next session, at once if it had served this
+    /// connection, after the backoff if it refused the hello (module docs).
+    fn redirected(&mut self, now: Instant, conn: ConnId, r: Redirect) {
+        let served = self.hello.is_none();
+        self.out.push_back(Output::Close {
+            conn,
+            reason: Text::from(format!("redirected by the session: {}", r.reason)),
+        });
+        self.lost(now, true);
+        if served {
+            self.link = Link::Down { retry_at: now };
         }
     }
 

@@ -999,3 +999,63 @@ fn a_client_configured_without_deltas_does_not_announce_them() {
     assert!(matches!(&messages(&outs)[0], Message::ClientHello(h)
             if h.features == crate::wire::Features::NONE));
 }
+
+fn welcome() -> crate::wire::ClientWelcome {
+    crate::wire::ClientWelcome {
+        version: negotiate::VERSION,
+        features: crate::wire::Features::NONE,
+        session: crate::model::ProcessId {
+            node: crate::model::NodeId(4),
+            incarnation: crate::model::Incarnation(9),
+        },
+    }
+}
+
+fn redirect() -> Redirect {
+    Redirect {
+        reason: Text::from("session draining"),
+    }
+}
+
+#[test]
+fn a_redirect_moves_to_another_session_at_once_and_replays_there() {
+    let mut t = T::new();
+    let (conn, first, outs) = t.connect();
+    frame_in(&mut t, conn, hello_id(&outs), welcome());
+    t.cmd(publish_cmd());
+    let outs = frame_in(&mut t, conn, 0, redirect());
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Close { conn: c, .. } if *c == conn)),
+        "{outs:?}"
+    );
+    assert!(!t.c.is_connected());
+    assert_eq!(t.c.poll_timeout(), Some(t.now), "no backoff");
+    let before = t.now;
+    let (_, next, outs) = t.connect();
+    assert_eq!(t.now, before);
+    assert_ne!(next, first, "another session");
+    let sent = messages(&outs);
+    assert!(
+        matches!(&sent[0], Message::ClientHello(h) if h.connect_generation == 2),
+        "{sent:?}"
+    );
+    assert!(
+        sent.iter().any(
+            |m| matches!(m, Message::Publish(p) if p.publisher.version.connect_generation == 2)
+        ),
+        "the publisher replayed at the new generation: {sent:?}"
+    );
+}
+
+#[test]
+fn a_redirect_instead_of_a_welcome_is_a_refusal_with_a_backoff() {
+    let mut t = T::new();
+    let (conn, first, _) = t.connect();
+    frame_in(&mut t, conn, 0, redirect());
+    assert!(!t.c.is_connected());
+    let at = t.c.poll_timeout().unwrap();
+    assert!(at > t.now, "a refused hello waits out the backoff");
+    let (_, next, _) = t.connect();
+    assert_ne!(next, first);
+}

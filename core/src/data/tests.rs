@@ -189,6 +189,7 @@ impl Net {
             members,
             table: table.to_view(),
             switches: Default::default(),
+            draining: Vec::new(),
         };
         for i in 0..self.nodes.len() {
             let conn = self.meta_conn[&i];
@@ -942,6 +943,7 @@ fn node_refuses_frames_before_hello_and_unexpected_messages() {
             members: vec![],
             table: table(9, 1, pid(2), 9, &[]).to_view(),
             switches: Default::default(),
+            draining: Vec::new(),
         },
     );
     let f = net.take(0, S2);

@@ -36,6 +36,17 @@
 //!      slot the fullest follows and that this round left alone; a later trim drops the
 //!      fullest copy.
 //!
+//! **Leaving processes** ([`arrange_leaving`], a decommissioned data node): they count as
+//! live (their copies serve until replaced) but get nothing new and a leader target of 0.
+//! Placement, refills and spreading use only the staying processes, and followers per
+//! slot are `min(replicas, staying) - 1`. Balancing then moves their leaders off through
+//! the usual handoff and migration (a leader only ever goes to a caught-up follower);
+//! *evacuation* adds a staying follower to each slot a leaving process follows that has
+//! fewer staying followers than wanted; and trimming drops leaving copies first, so a
+//! leaving copy goes only once its replacement reported caught up. A leaving process is
+//! empty within a few stable rounds (`core/tests/meta_arrange.rs` checks the bound). If
+//! every live process is leaving, none is treated as leaving.
+//!
 //! **Epochs per event.** A restarted data process (its new incarnation replaces the old
 //! one) gets the dead one's follower copies back in the repair round and its leaders in
 //! the next stable round: two tables. A process that joins empty (new, or back after its
@@ -100,7 +111,18 @@ pub fn arrange(
     reports: &SlotReports,
     config: &ArrangeConfig,
 ) -> Option<SlotTable> {
-    let mut work = Work::new(table, live, config);
+    arrange_leaving(table, live, &BTreeSet::new(), reports, config)
+}
+
+/// [`arrange`], moving every slot copy off the `leaving` processes (module docs).
+pub fn arrange_leaving(
+    table: &SlotTable,
+    live: &BTreeSet<ProcessId>,
+    leaving: &BTreeSet<ProcessId>,
+    reports: &SlotReports,
+    config: &ArrangeConfig,
+) -> Option<SlotTable> {
+    let mut work = Work::new(table, live, leaving, config);
     if is_cold(table) {
         work.place();
     } else {
@@ -124,23 +146,35 @@ struct Work<'a> {
     slots: Vec<Slot>,
     load: BTreeMap<ProcessId, Load>,
     live: &'a BTreeSet<ProcessId>,
+    /// The live processes that take new copies: those not leaving.
+    staying: BTreeSet<ProcessId>,
     config: &'a ArrangeConfig,
-    /// Followers each slot should have: `min(replicas, live) - 1`.
+    /// Followers each slot should have: `min(replicas, staying) - 1`.
     want_followers: usize,
     /// Each live process's leader target (see the module docs), once balancing starts.
     target: BTreeMap<ProcessId, usize>,
 }
 
 impl<'a> Work<'a> {
-    fn new(table: &SlotTable, live: &'a BTreeSet<ProcessId>, config: &'a ArrangeConfig) -> Self {
+    fn new(
+        table: &SlotTable,
+        live: &'a BTreeSet<ProcessId>,
+        leaving: &BTreeSet<ProcessId>,
+        config: &'a ArrangeConfig,
+    ) -> Self {
         let original: Vec<Slot> = table.slots().map(|(_, s)| s.clone()).collect();
         let load = live.iter().map(|&p| (p, Load::default())).collect();
-        let want_followers = config.replicas.max(1).min(live.len()).saturating_sub(1);
+        let mut staying: BTreeSet<ProcessId> = live.difference(leaving).copied().collect();
+        if staying.is_empty() {
+            staying = live.clone();
+        }
+        let want_followers = config.replicas.max(1).min(staying.len()).saturating_sub(1);
         Work {
             slots: original.clone(),
             original,
             load,
             live,
+            staying,
             config,
             want_followers,
             target: BTreeMap::new(),
@@ -160,7 +194,7 @@ impl<'a> Work<'a> {
     /// Cold start: leaders in rotation over the live processes, followers from the
     /// processes holding fewest replicas.
     fn place(&mut self) {
-        let procs: Vec<ProcessId> = self.live.iter().copied().collect();
+        let procs: Vec<ProcessId> = self.staying.iter().copied().collect();
         if procs.is_empty() {
             return;
         }
@@ -240,13 +274,13 @@ impl<'a> Work<'a> {
         self.slots != self.original
     }
 
-    /// The live process not in `exclude` with the smallest `key`, lowest id on ties.
+    /// The staying process not in `exclude` with the smallest `key`, lowest id on ties.
     fn least_loaded<K: Ord>(
         &self,
         key: impl Fn(Load) -> K,
         exclude: &[ProcessId],
     ) -> Option<ProcessId> {
-        self.live
+        self.staying
             .iter()
             .filter(|p| !exclude.contains(p))
             .min_by_key(|&&p| key(self.load(p)))
@@ -260,7 +294,8 @@ impl<'a> Work<'a> {
         let slot = &self.slots[i];
         let best = slot.followers.iter().copied().min_by_key(|&f| {
             let caught_up = reports.caught_up(f, id, epoch);
-            (!caught_up, self.load(f).leaders, f)
+            let leaving = !self.staying.contains(&f);
+            (!caught_up, leaving, self.load(f).leaders, f)
         });
         let leader = match best {
             Some(f) => {
@@ -282,12 +317,12 @@ impl<'a> Work<'a> {
     /// The leader targets: `floor(S/N)` each, plus one for the `S mod N` processes that
     /// lead most now (lowest id on ties), so that reaching them moves as little as possible.
     fn set_targets(&mut self) {
-        let n = self.live.len();
+        let n = self.staying.len();
         if n == 0 {
             return;
         }
         let (q, r) = (self.slots.len() / n, self.slots.len() % n);
-        let mut by_load: Vec<ProcessId> = self.live.iter().copied().collect();
+        let mut by_load: Vec<ProcessId> = self.staying.iter().copied().collect();
         by_load.sort_by_key(|&p| (std::cmp::Reverse(self.load(p).leaders), p));
         self.target = by_load
             .into_iter()
@@ -315,6 +350,7 @@ impl<'a> Work<'a> {
         let mut added = vec![false; self.slots.len()];
         self.handoffs(reports, &mut budget);
         let migrated = self.migrate(&mut budget, &mut added);
+        self.evacuate(&mut budget, &mut added);
         self.trim(&added);
         self.spread(&migrated, &mut budget, &mut added);
     }
@@ -398,11 +434,35 @@ impl<'a> Work<'a> {
         migrated
     }
 
+    /// Adds a staying follower to each slot a leaving process follows whose staying
+    /// followers are fewer than wanted (the leaving copy is trimmed once it caught up).
+    fn evacuate(&mut self, budget: &mut usize, added: &mut [bool]) {
+        for (i, was_added) in added.iter_mut().enumerate() {
+            if *budget == 0 {
+                return;
+            }
+            let slot = &self.slots[i];
+            let staying = |f: &&ProcessId| self.staying.contains(*f);
+            let kept = slot.followers.iter().filter(staying).count();
+            if *was_added || kept >= self.want_followers || kept == slot.followers.len() {
+                continue;
+            }
+            let holders: Vec<ProcessId> = slot.replicas().collect();
+            let Some(p) = self.least_loaded(|l| (l.replicas, l.leaders), &holders) else {
+                continue;
+            };
+            self.slots[i].followers.push(p);
+            self.adjust(p, 0, 1);
+            *was_added = true;
+            *budget -= 1;
+        }
+    }
+
     /// Adds the emptiest process as an extra follower where the fullest follows, while
     /// planned replica counts differ by two or more.
     fn spread(&mut self, migrated: &[usize], budget: &mut usize, added: &mut [bool]) {
         let mut plan: BTreeMap<ProcessId, usize> = self
-            .live
+            .staying
             .iter()
             .map(|&p| (p, self.load(p).replicas))
             .collect();
@@ -439,11 +499,11 @@ impl<'a> Work<'a> {
     }
 
     /// Drops followers beyond the wanted number from slots that got none this round, always
-    /// the copy of the fullest process among all droppable ones (so that drops even out
-    /// replica counts), keeping those a handoff still wants.
+    /// a leaving copy first, then the copy of the fullest process among all droppable ones
+    /// (so that drops even out replica counts), keeping those a handoff still wants.
     fn trim(&mut self, added: &[bool]) {
         loop {
-            let mut best: Option<(usize, std::cmp::Reverse<ProcessId>, usize)> = None;
+            let mut best: Option<(bool, usize, std::cmp::Reverse<ProcessId>, usize)> = None;
             for (i, slot) in self.slots.iter().enumerate() {
                 if added[i] || slot.followers.len() <= self.want_followers {
                     continue;
@@ -451,13 +511,14 @@ impl<'a> Work<'a> {
                 let wanted =
                     |f: ProcessId| slot.leader.is_some_and(|l| self.above(l)) && self.below(f);
                 for &f in slot.followers.iter().filter(|&&f| !wanted(f)) {
-                    let key = (self.load(f).replicas, std::cmp::Reverse(f), i);
+                    let leaving = !self.staying.contains(&f);
+                    let key = (leaving, self.load(f).replicas, std::cmp::Reverse(f), i);
                     if best.is_none_or(|b| key > b) {
                         best = Some(key);
                     }
                 }
             }
-            let Some((_, std::cmp::Reverse(v), i)) = best else {
+            let Some((_, _, std::cmp::Reverse(v), i)) = best else {
                 return;
             };
             self.slots[i].followers.retain(|&x| x != v);

@@ -93,6 +93,12 @@ impl Members {
         true
     }
 
+    /// Marks a change that is not one of membership proper but that every node must learn
+    /// (a session drained): a node whose heartbeat names the old version gets the view.
+    pub(super) fn bump(&mut self) {
+        self.version += 1;
+    }
+
     /// Removes `process` if it is still its node's current process. Returns whether it was.
     pub fn expire(&mut self, process: ProcessId) -> bool {
         if !self.contains(process) {

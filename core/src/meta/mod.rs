@@ -6,6 +6,8 @@
 //! - [`Members`], [`Leases`]: membership and leases (§4.7).
 //! - [`Protection`]: protection mode, the limit on expulsions per lease period (§4.7).
 //! - [`MetaState`], [`Command`]: the replicated state machine and its commands.
+//! - [`Ops`], [`OpsRequest`]: drained sessions and decommissioned data nodes, as operators
+//!   ask for them ([`MetaNode::request`]).
 //! - [`Persist`], [`PersistedLog`]: the records the driver persists and what they amount to.
 //! - [`LogWriter`]: the meta log file's format, recovery and compaction, as pure decisions.
 //! - [`MetaStorage`]: raft-rs storage over the persisted log.
@@ -17,6 +19,7 @@
 mod arrange;
 mod config;
 mod consensus;
+mod drain;
 mod log_file;
 mod membership;
 mod node;
@@ -28,9 +31,10 @@ mod state;
 mod storage;
 mod voters;
 
-pub use arrange::{ArrangeConfig, arrange, is_cold};
+pub use arrange::{ArrangeConfig, arrange, arrange_leaving, is_cold};
 pub use config::{MetaConfig, MetaPeer};
 pub use consensus::{Consensus, Effect};
+pub use drain::{Decommission, Ops, OpsRefusal, OpsReport, OpsRequest, holdings};
 pub use log_file::{FileWrite, LogWriter, Recovered, apply_write};
 pub use membership::{Leases, Members, RETIRED_MAX};
 pub use node::{Installed, MetaCommand, MetaError, MetaEvent, MetaNode, MetaStats, SwitchOutcome};

@@ -50,7 +50,7 @@
 //! are named in the configuration, and raft-rs treats a peer that violates the protocol
 //! (e.g. contradicts committed entries) as a fatal bug.
 
-use super::arrange::{ArrangeConfig, arrange, is_cold};
+use super::arrange::{ArrangeConfig, arrange_leaving, is_cold};
 use super::config::MetaConfig;
 use super::consensus::{Consensus, Effect};
 use super::membership::Leases;
@@ -468,6 +468,22 @@ impl MetaNode {
         self.protection.held()
     }
 
+    /// The meta peer address of the leader this node knows of.
+    pub(super) fn leader_address(&self) -> Option<Text> {
+        let id = self.consensus.leader_id()?;
+        self.config.address_of(id).cloned()
+    }
+
+    /// Proposes one operator command (`super::drain`) and hands out what consensus does
+    /// about it; `false` if raft-rs dropped it.
+    pub(super) fn propose_ops(&mut self, command: Command) -> bool {
+        let proposed = self.consensus.propose(&CommandBatch {
+            commands: vec![command],
+        });
+        self.flush_consensus();
+        proposed
+    }
+
     /// Checks `changes` and proposes them (module docs): `InForce` if they change nothing,
     /// `Proposed` once handed to consensus; an invalid change, or no leader to forward it
     /// to, is an error and proposes nothing.
@@ -707,7 +723,10 @@ impl MetaNode {
         let live = next.members.data_processes();
         let may_place = !is_cold(&next.table) || self.start.ready(now, live.len());
         let table = may_place
-            .then(|| arrange(&next.table, &live, &self.reports, &self.arrange))
+            .then(|| {
+                let leaving = next.ops.leaving_processes(&live);
+                arrange_leaving(&next.table, &live, &leaving, &self.reports, &self.arrange)
+            })
             .flatten();
         if let Some(table) = table {
             let mut leads: BTreeMap<ProcessId, usize> = live.iter().map(|&p| (p, 0)).collect();

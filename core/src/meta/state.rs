@@ -15,9 +15,9 @@
 //! configuration-change entries, whose context carries the address (see `consensus`); an
 //! image from before it has none, and the configured peers stand in.
 
+use super::drain::Ops;
 use super::membership::Members;
-use crate::model::Text;
-use crate::model::{ProcessId, SwitchChange, Switches};
+use crate::model::{NodeId, ProcessId, SwitchChange, Switches, Text};
 use crate::slot::{SlotCount, SlotTable};
 use crate::wire::{
     BodyError, ClusterView, Decode, DecodeBody, Encode, Member, Reader, SlotTableView,
@@ -38,6 +38,11 @@ wire_enum! {
         /// Operator switches turned on or off, applied in order to the switches in force
         /// (`Switches::apply`); the switches' version grows if any of them changed them.
         4 => SwitchesChanged { changes: Vec<SwitchChange> },
+        // Drains and decommissions (`super::drain`).
+        /// An operator drains a session node (`draining`), or ends its drain.
+        16 => SessionDrain { node: NodeId, draining: bool },
+        /// An operator decommissions a data node (`leaving`), or takes it back.
+        17 => DataDecommission { node: NodeId, leaving: bool },
     }
 }
 
@@ -75,6 +80,10 @@ wire_struct! {
         pub switches: Switches = Switches::default(),
         /// The meta group's addresses by id, ascending (none in an older snapshot).
         pub meta_peers: Vec<PeerAddress> = Vec::new(),
+        /// Session nodes being drained (absent from an older snapshot: none).
+        pub draining: Vec<NodeId> = Vec::new(),
+        /// Data nodes being decommissioned (absent from an older snapshot: none).
+        pub leaving: Vec<NodeId> = Vec::new(),
     }
 }
 
@@ -101,7 +110,7 @@ pub(crate) fn from_body<T: DecodeBody>(bytes: &Bytes) -> Result<T, BodyError> {
     Ok(v)
 }
 
-/// Membership, slot table and switches.
+/// Membership, slot table, switches, and the sessions and data nodes being emptied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetaState {
     /// The members.
@@ -112,6 +121,8 @@ pub struct MetaState {
     pub switches: Switches,
     /// The meta group's addresses by consensus id: voters and learners (see module docs).
     pub meta_peers: BTreeMap<u64, Text>,
+    /// Drained sessions and decommissioned data nodes.
+    pub ops: Ops,
 }
 
 impl MetaState {
@@ -122,6 +133,7 @@ impl MetaState {
             table: SlotTable::empty(count),
             switches: Switches::default(),
             meta_peers: BTreeMap::new(),
+            ops: Ops::default(),
         }
     }
 
@@ -135,6 +147,16 @@ impl MetaState {
                 .and_then(|t| self.table.install(t))
                 .is_ok(),
             Command::SwitchesChanged { changes } => self.switches.apply(changes),
+            Command::SessionDrain { node, draining } => {
+                // Every node learns of a drain through the view: the membership version
+                // grows so a node whose heartbeat is otherwise current is sent it.
+                let changed = self.ops.set_draining(*node, *draining);
+                if changed {
+                    self.members.bump();
+                }
+                changed
+            }
+            Command::DataDecommission { node, leaving } => self.ops.set_leaving(*node, *leaving),
         }
     }
 
@@ -152,6 +174,8 @@ impl MetaState {
                     address: address.clone(),
                 })
                 .collect(),
+            draining: self.ops.draining().collect(),
+            leaving: self.ops.leaving().collect(),
         }
     }
 
@@ -176,6 +200,7 @@ impl MetaState {
             meta_peers: (image.meta_peers.into_iter())
                 .map(|p| (p.id, p.address))
                 .collect(),
+            ops: Ops::from_parts(image.draining, image.leaving),
         })
     }
 
@@ -186,6 +211,7 @@ impl MetaState {
             members: self.members.iter().cloned().collect(),
             table: self.table.to_view(),
             switches: self.switches.clone(),
+            draining: self.ops.draining().collect(),
         }
     }
 }
@@ -237,11 +263,15 @@ mod tests {
         );
         let image = from_body::<StateImage>(&to_bytes(&s.image())).unwrap();
         assert_eq!(MetaState::from_image(image), Some(s.clone()));
-        // The address book rides at the end; an image from before it reads with none.
+        // The address book rides after the switches (and before the operations); an image
+        // from before it reads with none.
         s.meta_peers.insert(3, Text::from("m:3"));
         let data = s.to_snapshot_data();
         assert_eq!(MetaState::from_snapshot_data(&data), Some(s.clone()));
-        let book_len = s.image().meta_peers.encoded_len();
+        let image = s.image();
+        let book_len = image.meta_peers.encoded_len()
+            + image.draining.encoded_len()
+            + image.leaving.encoded_len();
         let old = MetaState::from_snapshot_data(&data.slice(..data.len() - book_len)).unwrap();
         assert!(old.meta_peers.is_empty());
         assert_eq!(old.switches, s.switches);
@@ -259,8 +289,11 @@ mod tests {
             .switches
             .apply(&[SwitchChange::StopAllPushes { on: true }]);
         let full = to_bytes(&image);
-        // Before the switches there was no address book after them either.
-        let old_len = full.len() - image.switches.encoded_len() - image.meta_peers.encoded_len();
+        // Before the switches there was no address book or operations after them either.
+        let later = image.meta_peers.encoded_len()
+            + image.draining.encoded_len()
+            + image.leaving.encoded_len();
+        let old_len = full.len() - image.switches.encoded_len() - later;
         let old = from_body::<StateImage>(&full.slice(..old_len)).unwrap();
         assert_eq!(old.switches, Switches::default());
         assert_eq!(MetaState::from_image(old), Some(s));

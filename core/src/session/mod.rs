@@ -7,7 +7,8 @@
 //! `registry` (the registrations), `writes` (write forwarding), `fetch` (notifications,
 //! fetches and the datum cache), `push` (pushes to clients), `reconcile` (answers to data
 //! leaders), `peers` (connections to data and meta), `scan` (the version scan),
-//! `switches` (the operator switches meta sends). The
+//! `switches` (the operator switches meta sends), `drain` (an operator's drain: clients
+//! told to move, new ones refused). The
 //! contract with the other roles is `docs/architecture.md`.
 //!
 //! Hellos (`docs/protocol.md` §9): a client's `ClientHello` is answered with the agreed
@@ -40,6 +41,7 @@
 pub mod config;
 mod conn_map;
 mod delta;
+mod drain;
 mod fetch;
 mod key_index;
 mod outbox;
@@ -149,6 +151,8 @@ pub struct Session {
     repair_scan_at: Option<Instant>,
     /// The operator switches and what applying them needs.
     switches: SwitchState,
+    /// Whether meta's view lists this session as draining (`drain`).
+    draining: bool,
 }
 
 /// How long a repair scan waits for the rest of a burst of link ups and table changes.
@@ -195,6 +199,7 @@ impl Session {
             now: Instant::ZERO,
             repair_scan_at: None,
             switches: SwitchState::default(),
+            draining: false,
         })
     }
 
@@ -665,6 +670,7 @@ impl Session {
     }
 
     fn install(&mut self, now: Instant, view: ClusterView) {
+        self.follow_drain(&view);
         let members_newer = self
             .members_version
             .is_none_or(|v| view.members_version > v);
@@ -820,6 +826,9 @@ impl Session {
             return;
         }
         self.inbound.remove(&conn);
+        if self.refuse_while_draining(now, conn) {
+            return;
+        }
         let agreement = match negotiate::negotiate(h.version, h.features) {
             Ok(a) => a,
             Err(refusal) => return self.refuse_hello(conn, rid, refusal),

@@ -45,6 +45,14 @@ pub enum SessionEvent {
         /// Their version.
         version: u64,
     },
+    /// Meta started (`draining`) or ended a drain of this session; when it started, every
+    /// one of `clients` was told to move.
+    Draining {
+        /// Whether the session now drains.
+        draining: bool,
+        /// Client connections open at the time.
+        clients: usize,
+    },
     /// A peer or client sent something the session cannot accept.
     ProtocolViolation {
         /// The connection.

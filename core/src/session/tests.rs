@@ -48,6 +48,7 @@ fn view(epoch: u64, leader: ProcessId, leader_epoch: u64, members_version: u64) 
             }],
         },
         switches: Default::default(),
+        draining: Vec::new(),
     }
 }
 

@@ -135,3 +135,14 @@ wire_struct! {
         pub removed: Vec<Text>,
     }
 }
+
+wire_struct! {
+    /// Session → client, one-way: this session is draining (an operator asked it to stop
+    /// serving); close the connection and fail over to another session at once, replaying
+    /// every registration there. Also what a draining session answers a `ClientHello` with,
+    /// before it closes the connection.
+    pub struct Redirect {
+        /// Why, for logs.
+        pub reason: Text,
+    }
+}

@@ -1,7 +1,7 @@
 //! Node ↔ meta and meta ↔ meta messages: heartbeats with slot status, the cluster view
 //! (membership and slot table) meta pushes, and the opaque consensus payload.
 
-use crate::model::{LeaderEpoch, ProcessId, Role, SlotId, Switches, TableEpoch, Text};
+use crate::model::{LeaderEpoch, NodeId, ProcessId, Role, SlotId, Switches, TableEpoch, Text};
 use bytes::Bytes;
 
 wire_enum! {
@@ -116,6 +116,9 @@ wire_struct! {
     } appended {
         /// The operator switches in force (none, at version 0, from an older meta).
         pub switches: Switches = Switches::default(),
+        /// Session nodes an operator is draining: each tells its clients to move and
+        /// refuses new ones. Absent from an older meta's view: none.
+        pub draining: Vec<NodeId> = Vec::new(),
     }
 }
 

@@ -10,7 +10,8 @@ mod replica;
 mod session_data;
 
 pub use client::{
-    ClientHello, ClientWelcome, Publish, Push, PushDelta, Subscribe, Unpublish, Unsubscribe,
+    ClientHello, ClientWelcome, Publish, Push, PushDelta, Redirect, Subscribe, Unpublish,
+    Unsubscribe,
 };
 pub use common::{
     Ack, Datum, DatumChange, Digest, ErrorCode, ErrorReply, KeepAlive, PageCursor, PeerHello,
@@ -44,6 +45,7 @@ messages! {
     0x15 => Push,
     0x16 => ClientWelcome,
     0x17 => PushDelta,
+    0x18 => Redirect,
 
     0x20 => WriteBatch,
     0x21 => WriteAccepted,
