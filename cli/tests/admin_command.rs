@@ -128,3 +128,45 @@ fn the_token_comes_from_the_flag_or_the_environment() {
     let (success, out, err) = admin(&["status"], &env);
     assert!(success && out.starts_with("meta leader"), "{err}");
 }
+
+/// Re-runs `roster admin ARGS --json` every 50 ms until `f` holds of its answer.
+fn eventually_json(args: &[&str], f: impl Fn(&Value) -> bool) -> Value {
+    common::eventually(&format!("roster admin {args:?} to hold"), || {
+        let v: Value = serde_json::from_str(ok(args).trim()).expect("one JSON document");
+        f(&v).then_some(v)
+    })
+}
+
+#[test]
+fn drain_decommission_and_meta_commands_reach_meta_and_report_progress() {
+    let (_dev, url, _sessions) = dev(&[]);
+    let out = ok(&["--admin", &url, "drain", "201"]);
+    assert!(out.contains("drain of node 201: requested"), "{out}");
+    let out = ok(&["--admin", &url, "drain", "201"]);
+    assert!(out.contains("already so"), "{out}");
+    let out = ok(&["--admin", &url, "decommission", "101"]);
+    assert!(out.contains("decommission of node 101: requested"), "{out}");
+    // The data node empties: its slots move to the other two.
+    let ops = eventually_json(&["--admin", &url, "--json", "ops"], |v| {
+        v["decommissioning"][0]["empty"] == true
+    });
+    assert_eq!(ops["draining"], serde_json::json!([201]), "{ops}");
+    let text = ok(&["--admin", &url, "ops"]);
+    assert!(text.contains("draining sessions: 201"), "{text}");
+    // Both taken back.
+    ok(&["--admin", &url, "drain", "201", "--undo"]);
+    ok(&["--admin", &url, "decommission", "101", "--undo"]);
+    eventually_json(&["--admin", &url, "--json", "ops"], |v| {
+        v["draining"].as_array().is_some_and(Vec::is_empty)
+            && v["decommissioning"].as_array().is_some_and(Vec::is_empty)
+    });
+    // A refusal is the API's error, and exit status 1.
+    let (success, _, err) = admin(&["--admin", &url, "decommission", "201"], &[]);
+    assert!(!success && err.contains("201"), "{err}");
+
+    // The meta group: one voter, which leads; removing the last voter is refused.
+    let text = ok(&["--admin", &url, "meta", "list"]);
+    assert!(text.contains("leader 1"), "{text}");
+    let (success, _, err) = admin(&["--admin", &url, "meta", "remove", "1"], &[]);
+    assert!(!success && err.contains("last_voter"), "{err}");
+}

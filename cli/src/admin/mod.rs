@@ -8,6 +8,8 @@
 
 mod api;
 mod key;
+mod meta;
+mod ops;
 mod render;
 mod slots;
 mod status;
@@ -78,6 +80,14 @@ commands! {
     Key(key::Key),
     /// The operator switches: `get`, or `set SWITCH [ARG] on|off`.
     Switch(switch::Switch),
+    /// Drains a session: its clients move to other sessions (`--undo` takes it back).
+    Drain(ops::Drain),
+    /// Decommissions a data node: its slots move off before it may stop (`--undo`).
+    Decommission(ops::Decommission),
+    /// Drains and decommissions under way, and how far each has come.
+    Ops(ops::Ops),
+    /// The meta group's voters: list, add, remove, replace.
+    Meta(meta::Meta),
 }
 
 /// Runs `roster admin ...`, printing to stdout.
