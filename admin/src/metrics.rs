@@ -408,6 +408,18 @@ const SESSION: &[Plain<SessionStats>] = &[
         |s| s.push_failures,
     ),
     (
+        "roster_session_pushes_in_flight",
+        "Pushes sent and not yet acknowledged.",
+        G,
+        |s| s.pushes_in_flight,
+    ),
+    (
+        "roster_session_push_bytes_in_flight",
+        "Bytes of the pushes not yet acknowledged (waiting to be written or read).",
+        G,
+        |s| s.push_bytes_in_flight,
+    ),
+    (
         "roster_session_breakers_opened",
         "Times a client connection's push breaker opened.",
         C,

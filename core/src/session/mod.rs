@@ -213,6 +213,8 @@ impl Session {
         s.clients = self.registry.client_count() as u64;
         s.data_links = self.links.len() as u64;
         s.table_epoch = self.table.epoch().0;
+        s.pushes_in_flight = self.pusher.in_flight() as u64;
+        s.push_bytes_in_flight = self.pusher.bytes_in_flight() as u64;
         s
     }
 

@@ -116,6 +116,10 @@ pub struct SessionStats {
     pub push_failures: u64,
     /// Times a circuit breaker opened.
     pub breakers_opened: u64,
+    /// Gauge: pushes sent and not yet acknowledged.
+    pub pushes_in_flight: u64,
+    /// Gauge: bytes of those pushes, against the write budget (`push_budget_bytes`).
+    pub push_bytes_in_flight: u64,
     /// `VersionScan` requests sent.
     pub scans_sent: u64,
 }
