@@ -86,6 +86,13 @@ pub struct SimConfig {
     /// How soon after a switch commits every session must apply it and a switched-off
     /// client's publishers must be gone from every list.
     pub operator_bound: Duration,
+    /// Drains and decommissions the simulated operator asks for, in time order (none
+    /// drawn; `sim/tests/drain.rs` sets them). Each must be taken back before the fault
+    /// phase ends.
+    pub ops: Vec<crate::world::ops::OpsStep>,
+    /// How soon after a drain commits the session must have no client, and after a
+    /// decommission commits the data node no slot.
+    pub ops_bound: Duration,
 }
 
 fn ms(n: u64) -> Duration {
@@ -157,6 +164,8 @@ impl SimConfig {
             arrange_max_moves: roster_core::meta::ArrangeConfig::UNLIMITED,
             operator: Vec::new(),
             operator_bound: Duration::from_secs(3),
+            ops: Vec::new(),
+            ops_bound: Duration::from_secs(8),
         }
         .with_stalls(&mut r)
     }

@@ -28,6 +28,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 mod metrics;
+pub mod ops;
 
 /// Something scheduled.
 #[derive(Debug)]
@@ -90,6 +91,18 @@ enum Ev {
     /// Switches `version` committed the operator bound ago: its checks.
     OperatorBound {
         version: u64,
+    },
+    /// The operator asks for drain or decommission step `step` (`ops`).
+    Ops {
+        step: usize,
+    },
+    /// Whether ops step `step` has committed yet (asked again if not).
+    OpsCheck {
+        step: usize,
+    },
+    /// Ops step `step` committed the bound ago: its checks.
+    OpsBound {
+        step: usize,
     },
 }
 
@@ -281,6 +294,9 @@ impl World {
         w.queue.push(end, Ev::EndFaults);
         if w.cfg.replace_meta_voter {
             w.queue.push(Instant::ZERO + ms(3_000), Ev::ReplaceVoter);
+        }
+        for (step, s) in w.cfg.ops.iter().enumerate() {
+            w.queue.push(Instant::ZERO + s.at, Ev::Ops { step });
         }
         for (step, s) in w.cfg.operator.iter().enumerate() {
             w.queue.push(Instant::ZERO + s.at, Ev::Operator { step });
@@ -890,6 +906,9 @@ impl World {
             Ev::Operator { step } => self.operate(step),
             Ev::OperatorCheck { step } => self.operator_check(step),
             Ev::OperatorBound { version } => self.operator_bound(version),
+            Ev::Ops { step } => self.ops_start(step),
+            Ev::OpsCheck { step } => self.ops_check(step),
+            Ev::OpsBound { step } => self.ops_bound(step),
             Ev::Resume { node } => {
                 if self.nodes[node].paused_until.is_some_and(|u| u <= self.now) {
                     self.resume(node);
