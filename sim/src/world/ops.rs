@@ -62,15 +62,19 @@ impl World {
         Some((ix, id, request))
     }
 
-    fn meta_leader(&mut self) -> Option<&mut roster_core::meta::MetaNode> {
-        self.nodes
-            .iter_mut()
-            .find_map(|n| match n.machine.as_mut() {
-                Some(Machine::Meta(m)) if m.is_leader() && n.paused_until.is_none() => {
-                    Some(&mut **m)
-                }
-                _ => None,
-            })
+    /// The meta leader, if one runs and is not paused.
+    fn meta_leader_ix(&self) -> Option<NodeIx> {
+        self.nodes.iter().position(|n| {
+            matches!(&n.machine, Some(Machine::Meta(m)) if m.is_leader())
+                && n.paused_until.is_none()
+        })
+    }
+
+    fn meta_leader(&self) -> Option<&roster_core::meta::MetaNode> {
+        match self.nodes[self.meta_leader_ix()?].machine.as_ref()? {
+            Machine::Meta(m) => Some(m),
+            _ => None,
+        }
     }
 
     /// Step `i` begins. A decommission or recommission moves slots, so the epoch check
@@ -85,11 +89,7 @@ impl World {
     /// Asks the meta leader for step `i` (none known: asked again at the check).
     pub(super) fn ops_ask(&mut self, i: usize) {
         if let Some((_, _, request)) = self.ops_target(i) {
-            let leader = self.nodes.iter().position(|n| {
-                matches!(&n.machine, Some(Machine::Meta(m)) if m.is_leader())
-                    && n.paused_until.is_none()
-            });
-            if let Some(ix) = leader {
+            if let Some(ix) = self.meta_leader_ix() {
                 self.record("operator", ix, None, Some(format!("{request:?}")));
                 self.step(ix, |m, _| {
                     if let Machine::Meta(m) = m {
