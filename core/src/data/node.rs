@@ -44,7 +44,7 @@ use crate::config::ConfigError;
 use crate::io::{ConnId, Input, Node, Output};
 use crate::liveness::Liveness;
 use crate::model::{LeaderEpoch, ProcessId, Role, SlotId, Switches, TableEpoch, Text};
-use crate::net::{Dialer, Dials, Violation};
+use crate::net::{Dialer, Dials, MetaWatch, Violation};
 use crate::rng::Rng;
 use crate::slot::{SlotCount, SlotTable};
 use crate::time::Instant;
@@ -146,6 +146,8 @@ pub struct DataNode {
     next_request: u64,
     pending: BTreeMap<(ConnId, u64), Pending>,
     meta_index: usize,
+    /// Gives up on a meta node that stopped answering (`crate::net::MetaWatch`).
+    meta_watch: MetaWatch,
     next_tick: Instant,
     dirty: BTreeSet<SlotId>,
     /// Liveness of session connections: a quiet one gets a `KeepAlive` (the session
@@ -195,6 +197,7 @@ impl DataNode {
             next_request: 0,
             pending: BTreeMap::new(),
             meta_index: 0,
+            meta_watch: MetaWatch::default(),
             next_tick: now,
             dirty: BTreeSet::new(),
             session_liveness: BTreeMap::new(),
@@ -328,6 +331,7 @@ impl DataNode {
         let Some(peer) = self.conns.get(&conn).copied() else {
             return;
         };
+        self.meta_watch.heard(conn, now);
         let id = frame.request_id;
         match (peer, frame.message) {
             (_, Message::KeepAlive(_)) => self.renew(peer, now),

@@ -1328,3 +1328,55 @@ fn unknown_kinds_are_ignored_one_way_and_answered_unsupported_as_requests() {
         "still bound"
     );
 }
+
+#[test]
+fn node_leaves_a_meta_node_that_answers_no_heartbeat() {
+    // Harness seed 3 on glommio: the meta leader was stopped (SIGSTOP) with its socket
+    // open; data nodes heartbeated into it while the new leader expelled them all.
+    let metas = vec![Text::from("meta:1"), Text::from("meta:2")];
+    let cfg = DataConfig::new(pid(1), addr(0), metas);
+    let interval = cfg.heartbeat_interval;
+    let mut node = DataNode::new(cfg, Instant::ZERO).unwrap();
+    node.handle_timeout(Instant::ZERO);
+    let conn = std::iter::from_fn(|| node.poll_output())
+        .find_map(|o| match o {
+            Output::Connect { conn, address } if address == "meta:1" => Some(conn),
+            _ => None,
+        })
+        .expect("connects to the first meta address");
+    node.handle_input(Instant::ZERO, Input::Connected { conn });
+    while node.poll_output().is_some() {}
+    let mut now = Instant::ZERO;
+    let mut closed = None;
+    for tick in 1..=4u32 {
+        now = Instant::ZERO + interval * tick;
+        node.handle_timeout(now);
+        let outs: Vec<_> = std::iter::from_fn(|| node.poll_output()).collect();
+        if outs
+            .iter()
+            .any(|o| matches!(o, Output::Close { conn: c, .. } if *c == conn))
+        {
+            closed = Some(tick);
+            break;
+        }
+    }
+    assert_eq!(closed, Some(3), "closed after three silent heartbeats");
+    let mut dialled = None;
+    for _ in 0..50 {
+        let Some(at) = node.poll_timeout() else { break };
+        now = now.max(at);
+        node.handle_timeout(now);
+        dialled = std::iter::from_fn(|| node.poll_output()).find_map(|o| match o {
+            Output::Connect { address, .. } => Some(address),
+            _ => None,
+        });
+        if dialled.is_some() {
+            break;
+        }
+    }
+    assert_eq!(
+        dialled.as_deref(),
+        Some("meta:2"),
+        "moves to the next address"
+    );
+}

@@ -7,13 +7,16 @@
 //! - [`Dialer`]: the outbound links of a node's peer table (down, connecting, up), which
 //!   dial through [`Dials`] and retry after the [`Backoff`].
 //! - [`Violation`]: what every role does with a peer that skips the hello.
+//! - [`MetaWatch`]: when a data or session node gives up on a silent (stalled) meta node.
 
 mod backoff;
 mod dialer;
 mod dials;
+mod meta_watch;
 mod violation;
 
 pub use backoff::Backoff;
 pub use dialer::{Dialer, LinkState};
 pub use dials::{DEFAULT_CONNECT_TIMEOUT, Dials, TIMED_OUT};
+pub use meta_watch::{MetaWatch, SILENT_HEARTBEATS};
 pub use violation::Violation;

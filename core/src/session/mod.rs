@@ -68,7 +68,7 @@ use crate::io::{ConnId, Input, Node, Output};
 use crate::liveness::SweepStamp;
 use crate::liveness::{Due, Liveness, Sweep};
 use crate::model::{DataInfoId, Role, SlotId, Text};
-use crate::net::Violation;
+use crate::net::{MetaWatch, Violation};
 use crate::rng::Rng;
 use crate::slot::SlotTable;
 use crate::time::Instant;
@@ -140,6 +140,8 @@ pub struct Session {
     graces: BTreeMap<ConnId, Vec<(TopicId, Text)>>,
     /// The data links the session opened, with their liveness (clients' is in the registry).
     links: BTreeMap<ConnId, Liveness>,
+    /// Gives up on a meta node that stopped answering (`crate::net::MetaWatch`).
+    meta_watch: MetaWatch,
     /// The liveness sweep: its settings and count.
     sweep: Sweep,
     /// What was agreed on each connection whose hello was answered (by the session, or by
@@ -194,6 +196,7 @@ impl Session {
             inbound: BTreeMap::new(),
             graces: BTreeMap::new(),
             links: BTreeMap::new(),
+            meta_watch: MetaWatch::default(),
             sweep,
             agreements: BTreeMap::new(),
             now: Instant::ZERO,
@@ -728,6 +731,11 @@ impl Session {
     fn on_timer(&mut self, now: Instant, timer: Timer) {
         match timer {
             Timer::Heartbeat => {
+                if let Some(conn) = self.meta_watch.silent(now, self.config.heartbeat_interval) {
+                    // Closed as if it had dropped: the next meta address, after the backoff.
+                    self.out.close(conn, "meta answered no heartbeat");
+                    self.conn_closed(now, conn);
+                }
                 self.heartbeat();
                 if self.peers.meta_conn().is_some() {
                     let at = now + self.config.heartbeat_interval;
@@ -905,6 +913,7 @@ impl Session {
     fn conn_closed(&mut self, now: Instant, conn: ConnId) {
         self.agreements.remove(&conn);
         self.links.remove(&conn);
+        self.meta_watch.closed(conn);
         self.inbound.remove(&conn);
         if self.registry.is_client(conn) {
             self.client_closed(now, conn);
@@ -948,6 +957,7 @@ impl Node for Session {
                 );
                 match self.peers.connected(conn, &hb, &mut self.out) {
                     Some(Peer::Meta) => {
+                        self.meta_watch.up(conn, now);
                         let at = now + self.config.heartbeat_interval;
                         self.timers.arm(at, Timer::Heartbeat);
                     }
@@ -1032,6 +1042,7 @@ impl Session {
         if let Some(l) = self.links.get_mut(&conn) {
             l.received(now);
         }
+        self.meta_watch.heard(conn, now);
         if let Some(peer) = self.peers.peer(conn) {
             return self.on_peer_frame(now, conn, peer, frame);
         }

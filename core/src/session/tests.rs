@@ -1801,3 +1801,65 @@ fn keys_wanted_during_a_fetch_that_is_given_up_are_fetched_at_once() {
 }
 
 mod switches;
+
+#[test]
+fn a_meta_node_that_answers_no_heartbeat_is_left_for_the_next_address() {
+    // Harness seed 3 on glommio: the meta leader was stopped (SIGSTOP) with its socket
+    // open; the session heartbeated into it for 8.8 s while the new leader expelled it.
+    let mut c = config();
+    c.meta_addresses = vec![Text::from("m1:1"), Text::from("m2:1")];
+    let mut s = Session::new(c, 3).unwrap();
+    s.handle_timeout(Instant::ZERO);
+    let Some(Output::Connect {
+        conn,
+        address: first,
+    }) = s.poll_output()
+    else {
+        panic!("connects to meta")
+    };
+    s.handle_input(Instant::ZERO, Input::Connected { conn });
+    while s.poll_output().is_some() {}
+    let mut closed_at = None;
+    for second in 1..=4u64 {
+        let now = Instant::ZERO + Duration::from_secs(second);
+        s.handle_timeout(now);
+        let outs: Vec<_> = std::iter::from_fn(|| s.poll_output()).collect();
+        if outs
+            .iter()
+            .any(|o| matches!(o, Output::Close { conn: c, .. } if *c == conn))
+        {
+            closed_at = Some(second);
+            break;
+        }
+        if second == 1 {
+            // An answer keeps the link: silence is counted from the last frame.
+            let frame = Frame::new(0, view(3, D1, 1, 4));
+            s.handle_input(now, Input::Frame { conn, frame });
+            while s.poll_output().is_some() {}
+        }
+    }
+    assert_eq!(
+        closed_at,
+        Some(4),
+        "closed three silent heartbeats after the answer"
+    );
+    let mut dialled = Vec::new();
+    for _ in 0..50 {
+        let Some(at) = s.poll_timeout() else { break };
+        s.handle_timeout(at);
+        dialled.extend(
+            std::iter::from_fn(|| s.poll_output()).filter_map(|o| match o {
+                Output::Connect { address, .. } => Some(address),
+                _ => None,
+            }),
+        );
+        if dialled.iter().any(|a| a.starts_with('m')) {
+            break;
+        }
+    }
+    let next = if first == "m1:1" { "m2:1" } else { "m1:1" };
+    assert!(
+        dialled.iter().any(|a| a == next),
+        "dials the next meta address after {first}: {dialled:?}"
+    );
+}

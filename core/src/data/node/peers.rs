@@ -58,6 +58,7 @@ impl DataNode {
             return;
         };
         self.pending.retain(|(c, _), _| *c != conn);
+        self.meta_watch.closed(conn);
         self.notifier.remove_session(conn);
         for ls in self.slots.values_mut() {
             match &mut ls.role {
@@ -107,6 +108,7 @@ impl DataNode {
         match self.conns.get(&conn).copied() {
             Some(Peer::Meta) => {
                 self.dialer.connected(conn);
+                self.meta_watch.up(conn, now);
                 let hello = self.hello();
                 self.send(conn, 0, hello);
                 self.heartbeat();

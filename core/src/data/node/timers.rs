@@ -1,4 +1,5 @@
-//! The node's clock-driven work. Every `heartbeat_interval` a tick heartbeats, keeps quiet
+//! The node's clock-driven work. Every `heartbeat_interval` a tick gives up on a silent
+//! meta node, heartbeats, keeps quiet
 //! session connections alive, gives up on unacknowledged notifications, expires session
 //! leases (removing the publishers of sessions whose lease and failover grace ran out),
 //! starts due
@@ -19,6 +20,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 impl DataNode {
     pub(super) fn tick(&mut self, now: Instant) {
+        if let Some(conn) = self.meta_watch.silent(now, self.cfg.heartbeat_interval) {
+            // Closed as if it had dropped: the next meta address, after the backoff.
+            self.out.push_back(Output::Close {
+                conn,
+                reason: "meta answered no heartbeat".into(),
+            });
+            self.on_closed(now, conn);
+        }
         self.heartbeat();
         self.keep_sessions_alive(now);
         self.notifier.expire(now, self.cfg.request_timeout);
