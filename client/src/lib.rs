@@ -371,9 +371,22 @@ impl Client {
         key: &str,
         payload: impl IntoIterator<Item = P>,
     ) -> Result<Publication, Error> {
+        self.publish_with(key, payload, std::iter::empty::<(String, String)>())
+    }
+
+    /// Like [`publish`](Self::publish), with attributes (name, value) beside the payload:
+    /// what subscribers may select or weigh instances by (the DNS interface reads
+    /// `weight` and `priority`).
+    pub fn publish_with<P: Into<Bytes>, K: Into<String>, V: Into<String>>(
+        &self,
+        key: &str,
+        payload: impl IntoIterator<Item = P>,
+        attributes: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Publication, Error> {
         let data_info_id = parse_key(key)?;
         let payload = payload.into_iter().map(Into::into).collect();
-        Publication::publish(self.io.clone(), data_info_id, payload)
+        let attributes = publication::to_attributes(attributes);
+        Publication::publish(self.io.clone(), data_info_id, payload, attributes)
     }
 
     /// Subscribes to `key`; the handle yields the newest list each time it changes (a list

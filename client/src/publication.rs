@@ -9,7 +9,7 @@
 use crate::{Error, Io, lock};
 use bytes::Bytes;
 use roster_core::client::Command;
-use roster_core::model::{DataInfoId, Text};
+use roster_core::model::{Attribute, DataInfoId, Text};
 use roster_core::wire::ErrorCode;
 use std::collections::HashMap;
 use std::fmt;
@@ -181,6 +181,8 @@ pub struct Publication {
     revision: u64,
     /// Cleared once withdrawn explicitly, so the drop sends nothing more.
     live: bool,
+    /// Sent with every revision; [`Publication::update`] keeps them.
+    attributes: Vec<Attribute>,
 }
 
 impl fmt::Debug for Publication {
@@ -199,6 +201,7 @@ impl Publication {
         io: Arc<Io>,
         data_info_id: DataInfoId,
         payload: Vec<Bytes>,
+        attributes: Vec<Attribute>,
     ) -> Result<Publication, Error> {
         let register_id = io.register_id();
         io.shared.answers.listen(&register_id);
@@ -208,6 +211,7 @@ impl Publication {
             register_id,
             revision: 1,
             live: true,
+            attributes,
         };
         publication.send(payload)?;
         Ok(publication)
@@ -218,7 +222,7 @@ impl Publication {
             data_info_id: self.data_info_id.clone(),
             register_id: self.register_id.clone(),
             payload: payload.into_iter().collect(),
-            attributes: Vec::new(),
+            attributes: self.attributes.clone(),
         })
     }
 
@@ -273,6 +277,16 @@ impl Publication {
         self.send(payload.into_iter().map(Into::into).collect())
     }
 
+    /// Like [`update`](Self::update), and replaces the attributes too.
+    pub fn update_with<P: Into<Bytes>, K: Into<String>, V: Into<String>>(
+        &mut self,
+        payload: impl IntoIterator<Item = P>,
+        attributes: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<(), Error> {
+        self.attributes = to_attributes(attributes);
+        self.update(payload)
+    }
+
     /// Withdraws it; the acknowledgement resolves once the session removed it (or the
     /// connection holding it is gone, which removes it too).
     pub fn unregister(mut self) -> Acknowledgement {
@@ -303,4 +317,17 @@ impl Drop for Publication {
             self.withdraw();
         }
     }
+}
+
+/// Attributes as the wire carries them.
+pub(crate) fn to_attributes<K: Into<String>, V: Into<String>>(
+    attributes: impl IntoIterator<Item = (K, V)>,
+) -> Vec<Attribute> {
+    attributes
+        .into_iter()
+        .map(|(k, v)| Attribute {
+            key: Text::from(k.into()),
+            value: Text::from(v.into()),
+        })
+        .collect()
 }
