@@ -193,6 +193,8 @@ pub struct NodeFile {
     pub join: Option<bool>,
     /// The admin HTTP server's address (default: loopback, a free port).
     pub admin_listen: Option<String>,
+    /// The DNS interface's address, UDP and TCP (session; default: none). See docs/dns.md.
+    pub dns_listen: Option<String>,
     /// A bearer token the admin server requires (also `ROSTER_ADMIN_TOKEN`).
     pub admin_token: Option<String>,
     /// IO runtime (data, session): `mio` (default) or `glommio`.

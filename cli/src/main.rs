@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use roster::cluster::{DevCluster, DevOptions};
 use roster::config::{
-    MetaArgs, NodeFile, Runtime, RuntimeArgs, Timing, cores, parse_peers, split_addrs,
+    ConfigError, MetaArgs, NodeFile, Runtime, RuntimeArgs, Timing, cores, parse_peers, split_addrs,
 };
 use roster::roles::StartError;
 use roster::runtime::{Started, resolve};
@@ -12,6 +12,7 @@ use roster_client::{Client, ClientOptions, PublisherRef, Update};
 use roster_core::data::DataNode;
 use roster_core::meta::MetaNode;
 use roster_core::session::Session;
+use roster_dns::{DnsConfig, DnsServer};
 use roster_glommio::roles::{start_data_shards, start_session_shards};
 use roster_mio::roles::{start_data, start_meta, start_session};
 use roster_mio::shell::Listener;
@@ -19,7 +20,7 @@ use roster_shell::Flag;
 use roster_shell::ListenerKind;
 use roster_shell::nodes::MetaStore;
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -94,6 +95,9 @@ enum Cmd {
         /// Admin HTTP server address (default: loopback, a free port).
         #[arg(long, value_name = "ADDR")]
         admin_listen: Option<String>,
+        /// DNS interface address, UDP and TCP (default: loopback, a free port).
+        #[arg(long, value_name = "ADDR")]
+        dns_listen: Option<String>,
         #[command(flatten)]
         timing: Timing,
         #[command(flatten)]
@@ -130,6 +134,10 @@ enum Cmd {
         /// Client listener address.
         #[arg(long, value_name = "ADDR")]
         client_listen: Option<String>,
+        /// Serve DNS (UDP and TCP) on this address: `<data_id>.service.roster.` SRV, A
+        /// and AAAA records (docs/dns.md).
+        #[arg(long, value_name = "ADDR")]
+        dns_listen: Option<String>,
     },
     /// Publishes instances of DATA_ID (one per PAYLOAD) and holds them until interrupted;
     /// says "published" once the session acknowledged them all.
@@ -242,6 +250,30 @@ fn admin(
     Ok(server)
 }
 
+/// Starts a DNS server learning lists from these sessions and says where it listens
+/// (`dns ADDR`: tools and tests read the line).
+fn dns(listen: &str, sessions: &[String]) -> Result<DnsServer, StartError> {
+    let listen = resolve(listen).map_err(|e| match e {
+        StartError::Io(e) => StartError::Config(ConfigError(format!("dns_listen: {e}"))),
+        e => e,
+    })?;
+    let server = DnsServer::start(DnsConfig::new(listen, sessions.iter().cloned()))?;
+    say(&format!("dns {}", server.local_addr()));
+    Ok(server)
+}
+
+/// The address the process's own client reaches its session at: a listener on every
+/// interface is reached on loopback.
+fn own_client_addr(mut addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    addr.to_string()
+}
+
 fn bind(kind: ListenerKind, addr: &str) -> Result<(Listener, SocketAddr), StartError> {
     let l = Listener::bind(kind, addr)?;
     let a = l.local_addr()?;
@@ -262,6 +294,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             datas,
             sessions,
             admin_listen,
+            dns_listen,
             timing,
             runtime,
         } => {
@@ -276,6 +309,10 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             })?;
             say(&format!("meta {}", cluster.meta_addrs.join(",")));
             let admin = admin(admin_listen.as_deref(), None, cluster.process())?;
+            let dns = dns(
+                dns_listen.as_deref().unwrap_or("127.0.0.1:0"),
+                &cluster.session_addrs,
+            )?;
             let ready = loop {
                 if cluster.wait_ready(Duration::from_millis(200)) {
                     break true;
@@ -292,6 +329,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                 ));
             }
             let r = hold(&stop, || cluster.failed());
+            drop(dns);
             drop(admin);
             cluster.stop();
             r
@@ -364,6 +402,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             node,
             runtime,
             client_listen,
+            dns_listen,
         } => {
             let f = node.merged()?;
             let client_listen = client_listen
@@ -372,9 +411,11 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             let peer_listen = f.listen.clone().unwrap_or_else(|| "127.0.0.1:0".into());
             let meta = meta_list(&f);
             let stop = shutdown_flag()?;
+            let mut client_addr = None;
             let s = match runtime.settle(&f, cores())? {
                 Runtime::Mio => {
                     let (c, ca) = bind(ListenerKind::Client, &client_listen)?;
+                    client_addr = Some(ca);
                     let (p, pa) = bind(ListenerKind::Peer, &peer_listen)?;
                     let s = start_session(f.id, c, p, ca, pa, &meta, f.timing.into())?;
                     say(&format!("session listening client={ca} peer={pa}"));
@@ -384,6 +425,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                     let (c, p) = (resolve(&client_listen)?, resolve(&peer_listen)?);
                     let s = start_session_shards(f.id, c, p, shards, &meta, f.timing.into())?;
                     for (i, (_, a)) in s.bound().enumerate() {
+                        client_addr = Some(a[0]);
                         say(&format!(
                             "session listening client={} peer={} (shard {i} of {shards})",
                             a[0], a[1]
@@ -397,7 +439,13 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                 ..Process::default()
             };
             let admin = admin(f.admin_listen.as_deref(), f.admin_token.clone(), process)?;
-            serve(&stop, s, admin)
+            let dns = match (dns_listen.or(f.dns_listen.clone()), client_addr) {
+                (Some(listen), Some(ca)) => Some(dns(&listen, &[own_client_addr(ca)])?),
+                _ => None,
+            };
+            let r = serve(&stop, s, admin);
+            drop(dns);
+            r
         }
         Cmd::Publish {
             session,
