@@ -195,6 +195,8 @@ pub struct NodeFile {
     pub admin_listen: Option<String>,
     /// The DNS interface's address, UDP and TCP (session; default: none). See docs/dns.md.
     pub dns_listen: Option<String>,
+    /// TTL of the DNS interface's records, in seconds (session; default 2, at most 3600).
+    pub dns_ttl: Option<u32>,
     /// A bearer token the admin server requires (also `ROSTER_ADMIN_TOKEN`).
     pub admin_token: Option<String>,
     /// IO runtime (data, session): `mio` (default) or `glommio`.

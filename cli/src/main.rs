@@ -98,6 +98,9 @@ enum Cmd {
         /// DNS interface address, UDP and TCP (default: loopback, a free port).
         #[arg(long, value_name = "ADDR")]
         dns_listen: Option<String>,
+        /// TTL of the DNS records, in seconds (default 2).
+        #[arg(long, value_name = "SECONDS")]
+        dns_ttl: Option<u32>,
         #[command(flatten)]
         timing: Timing,
         #[command(flatten)]
@@ -138,6 +141,9 @@ enum Cmd {
         /// and AAAA records (docs/dns.md).
         #[arg(long, value_name = "ADDR")]
         dns_listen: Option<String>,
+        /// TTL of the DNS records, in seconds (default 2).
+        #[arg(long, value_name = "SECONDS")]
+        dns_ttl: Option<u32>,
     },
     /// Publishes instances of DATA_ID (one per PAYLOAD) and holds them until interrupted;
     /// says "published" once the session acknowledged them all.
@@ -250,14 +256,28 @@ fn admin(
     Ok(server)
 }
 
+/// The longest TTL of DNS records accepted: longer would keep resolvers answering with
+/// instances long gone.
+const MAX_DNS_TTL: u32 = 3_600;
+
 /// Starts a DNS server learning lists from these sessions and says where it listens
 /// (`dns ADDR`: tools and tests read the line).
-fn dns(listen: &str, sessions: &[String]) -> Result<DnsServer, StartError> {
+fn dns(listen: &str, sessions: &[String], ttl: Option<u32>) -> Result<DnsServer, StartError> {
     let listen = resolve(listen).map_err(|e| match e {
         StartError::Io(e) => StartError::Config(ConfigError(format!("dns_listen: {e}"))),
         e => e,
     })?;
-    let server = DnsServer::start(DnsConfig::new(listen, sessions.iter().cloned()))?;
+    let mut config = DnsConfig::new(listen, sessions.iter().cloned());
+    match ttl {
+        Some(t) if t > MAX_DNS_TTL => {
+            return Err(StartError::Config(ConfigError(format!(
+                "dns_ttl: {t} is more than {MAX_DNS_TTL} seconds (lists change with every push)"
+            ))));
+        }
+        Some(t) => config.ttl = t,
+        None => {}
+    }
+    let server = DnsServer::start(config)?;
     say(&format!("dns {}", server.local_addr()));
     Ok(server)
 }
@@ -295,6 +315,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             sessions,
             admin_listen,
             dns_listen,
+            dns_ttl,
             timing,
             runtime,
         } => {
@@ -312,6 +333,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             let dns = dns(
                 dns_listen.as_deref().unwrap_or("127.0.0.1:0"),
                 &cluster.session_addrs,
+                dns_ttl,
             )?;
             let ready = loop {
                 if cluster.wait_ready(Duration::from_millis(200)) {
@@ -403,6 +425,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             runtime,
             client_listen,
             dns_listen,
+            dns_ttl,
         } => {
             let f = node.merged()?;
             let client_listen = client_listen
@@ -440,7 +463,9 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             };
             let admin = admin(f.admin_listen.as_deref(), f.admin_token.clone(), process)?;
             let dns = match (dns_listen.or(f.dns_listen.clone()), client_addr) {
-                (Some(listen), Some(ca)) => Some(dns(&listen, &[own_client_addr(ca)])?),
+                (Some(listen), Some(ca)) => {
+                    Some(dns(&listen, &[own_client_addr(ca)], dns_ttl.or(f.dns_ttl))?)
+                }
                 _ => None,
             };
             let r = serve(&stop, s, admin);

@@ -10,6 +10,7 @@ use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, Query, Respo
 use hickory_proto::rr::rdata::{A, AAAA, SRV};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+use std::collections::HashSet;
 use std::net::IpAddr;
 
 /// The largest UDP answer ever sent, and the EDNS size the server advertises: the size DNS
@@ -131,25 +132,28 @@ pub fn respond(request: &Request, instances: Option<&[Instance]>, ttl: u32) -> M
                 m.set_response_code(ResponseCode::ServFail);
             }
             Some(list) => {
+                // An RRset holds no duplicates, and several publishers may share an
+                // address (or all of an SRV record): each is answered once.
+                let mut srv_seen = HashSet::new();
+                let mut ip_seen = HashSet::new();
                 let mut answers = Vec::new();
                 let mut additionals = Vec::new();
-                if wants(RecordType::SRV) {
-                    for i in list {
-                        let target = address_name(i.addr.ip());
-                        let srv = SRV::new(i.priority, i.weight, i.addr.port(), target.clone());
-                        push_new(
-                            &mut answers,
-                            Record::from_rdata(name.clone(), ttl, RData::SRV(srv)),
-                        );
-                        let any = |_: RecordType| true;
-                        if let Some(r) = address_record(target, i.addr.ip(), ttl, &any) {
-                            push_new(&mut additionals, r);
-                        }
-                    }
-                }
                 for i in list {
-                    if let Some(r) = address_record(name.clone(), i.addr.ip(), ttl, &wants) {
-                        push_new(&mut answers, r);
+                    let ip = i.addr.ip();
+                    let first_of_ip = ip_seen.insert(ip);
+                    if wants(RecordType::SRV)
+                        && srv_seen.insert((i.priority, i.weight, i.addr.port(), ip))
+                    {
+                        let target = address_name(ip);
+                        if first_of_ip {
+                            let any = |_: RecordType| true;
+                            additionals.extend(address_record(target.clone(), ip, ttl, &any));
+                        }
+                        let srv = SRV::new(i.priority, i.weight, i.addr.port(), target);
+                        answers.push(Record::from_rdata(name.clone(), ttl, RData::SRV(srv)));
+                    }
+                    if first_of_ip {
+                        answers.extend(address_record(name.clone(), ip, ttl, &wants));
                     }
                 }
                 m.add_answers(answers).add_additionals(additionals);
@@ -172,14 +176,6 @@ fn address_record(
         _ => return None,
     };
     Some(Record::from_rdata(name, ttl, rdata))
-}
-
-/// Adds `r` unless an equal record is there: an RRset holds no duplicates, and several
-/// publishers may share an address.
-fn push_new(records: &mut Vec<Record>, r: Record) {
-    if !records.contains(&r) {
-        records.push(r);
-    }
 }
 
 /// `response` encoded in at most `limit` bytes: whole if it fits; else with TC set, no

@@ -7,11 +7,13 @@
 //! - [`answer`]: from a query's bytes to an answer's, within a size limit (pure).
 //! - [`directory`]: the subscriptions that keep every asked-for list current.
 //! - [`server`]: UDP and TCP on one address, on a thread of its own.
+//! - [`fuzzing`]: the check the `dns` fuzz target runs.
 //!
 //! Messages are parsed and built by `hickory-proto`: no DNS encoding here.
 
 pub mod answer;
 pub mod directory;
+pub mod fuzzing;
 pub mod instances;
 pub mod name;
 pub mod server;

@@ -195,3 +195,18 @@ fn other_opcodes_and_classes_are_refused() {
         ResponseCode::Refused
     );
 }
+
+#[test]
+fn a_thousand_instances_fit_one_tcp_answer() {
+    let list: Vec<Instance> = (0..1000)
+        .map(|i| instance(&format!("10.0.{}.{}:80", i / 250, i % 250), 1, 0))
+        .collect();
+    let bytes = answer_now(&query(SVC, RecordType::SRV, None), false, &list, 3).unwrap();
+    let m = Message::from_vec(&bytes).unwrap();
+    assert!(!m.truncated(), "{} bytes", bytes.len());
+    assert_eq!((m.answers().len(), m.additionals().len()), (1000, 1000));
+    eprintln!(
+        "1000 SRV answers with their A records: {} bytes",
+        bytes.len()
+    );
+}
