@@ -256,10 +256,6 @@ fn admin(
     Ok(server)
 }
 
-/// The longest TTL of DNS records accepted: longer would keep resolvers answering with
-/// instances long gone.
-const MAX_DNS_TTL: u32 = 3_600;
-
 /// Starts a DNS server learning lists from these sessions and says where it listens
 /// (`dns ADDR`: tools and tests read the line).
 fn dns(listen: &str, sessions: &[String], ttl: Option<u32>) -> Result<DnsServer, StartError> {
@@ -268,14 +264,8 @@ fn dns(listen: &str, sessions: &[String], ttl: Option<u32>) -> Result<DnsServer,
         e => e,
     })?;
     let mut config = DnsConfig::new(listen, sessions.iter().cloned());
-    match ttl {
-        Some(t) if t > MAX_DNS_TTL => {
-            return Err(StartError::Config(ConfigError(format!(
-                "dns_ttl: {t} is more than {MAX_DNS_TTL} seconds (lists change with every push)"
-            ))));
-        }
-        Some(t) => config.ttl = t,
-        None => {}
+    if let Some(t) = roster::config::dns_ttl(ttl)? {
+        config.ttl = t;
     }
     let server = DnsServer::start(config)?;
     say(&format!("dns {}", server.local_addr()));

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Proc, eventually};
+use common::{GLOMMIO_SESSIONS, MIO, Proc, Runtimes, eventually};
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use hickory_resolver::Resolver;
@@ -197,6 +197,10 @@ fn a_big_list_is_truncated_over_udp_and_whole_over_tcp() {
         (m.answers().len() == n).then_some(m)
     });
     assert!(!tcp.truncated());
+    assert!(
+        tcp.answers().iter().all(|r| r.ttl() == 2),
+        "the default TTL"
+    );
     assert_eq!(tcp.additionals().len(), n, "each target's A record");
     let (udp, size) = over_udp(dns, name);
     assert!(udp.truncated(), "{udp:?}");
@@ -204,4 +208,59 @@ fn a_big_list_is_truncated_over_udp_and_whole_over_tcp() {
     assert!(udp.answers().len() < n);
     // A resolver retries the truncated answer over TCP and gets every record.
     assert_eq!(srv(dns, name).len(), n);
+}
+
+on!(a_session_process_serves_dns_for_its_own_clients; mio = MIO, glommio = GLOMMIO_SESSIONS);
+
+fn a_session_process_serves_dns_for_its_own_clients(rt: Runtimes) {
+    let (_meta, meta) = common::meta();
+    let _data = rt.data(&meta, 101);
+    // A client listener on every interface: the DNS server reaches it on loopback.
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_roster"));
+    cmd.args(rt.session.with(&[
+        "session",
+        "--client-listen",
+        "0.0.0.0:0",
+        "--listen",
+        "127.0.0.1:0",
+        "--meta",
+        &meta,
+        "--id",
+        "201",
+        "--dns-listen",
+        "127.0.0.1:0",
+        "--dns-ttl",
+        "1",
+    ]));
+    let session = Proc::spawn("session", cmd);
+    let (_, l) = session.wait_stdout(0, "session listening", |l| {
+        l.starts_with("session listening")
+    });
+    let port = l.split(['=', ':', ' ']).nth(4).unwrap().to_string();
+    let (_, dns) = session.wait_stdout(0, "dns address", |l| l.starts_with("dns "));
+    let dns: SocketAddr = dns["dns ".len()..].parse().unwrap();
+    let client = Client::connect([format!("127.0.0.1:{port}")]).unwrap();
+    let p = client.publish("dns.own", ["[fd00::7]:443"]).unwrap();
+    p.wait_registered(Duration::from_secs(30)).unwrap();
+    let name = "dns.own.service.roster.";
+    let aaaa = eventually("the instance's AAAA", || {
+        let records = resolve(dns, name, RecordType::AAAA).ok()?;
+        (!records.is_empty()).then_some(records)
+    });
+    assert_eq!(
+        aaaa,
+        vec![RData::AAAA(
+            "fd00::7".parse::<std::net::Ipv6Addr>().unwrap().into()
+        )]
+    );
+    let srv = eventually("the SRV record", || {
+        let s = srv(dns, name);
+        (!s.is_empty()).then_some(s)
+    });
+    assert_eq!(
+        srv,
+        vec![(0, 1, 443, "fd00-0-0-0-0-0-0-7.addr.roster.".to_string())]
+    );
+    let (m, _) = over_udp(dns, name);
+    assert!(m.answers().iter().all(|r| r.ttl() == 1), "--dns-ttl: {m:?}");
 }
