@@ -229,7 +229,7 @@ async fn connection(
     directory: &Directory,
     ttl: u32,
 ) -> io::Result<()> {
-    let mut buf = vec![0u8; MAX_TCP];
+    let mut buf = Vec::new();
     loop {
         let len = match tokio::time::timeout(TCP_IDLE, stream.read_u16()).await {
             Ok(Ok(len)) => usize::from(len),
@@ -237,10 +237,12 @@ async fn connection(
             Ok(Err(e)) => return Err(e),
             Err(_) => return Ok(()),
         };
-        tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut buf[..len]))
+        // Sized by the query, not the largest: hundreds of open connections stay small.
+        buf.resize(len, 0);
+        tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut buf))
             .await
             .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
-        let bytes = match parse(&buf[..len]) {
+        let bytes = match parse(&buf) {
             Parsed::Ask(r) => answer(directory, r, MAX_TCP, ttl).await,
             Parsed::Reply(b) => Some(b),
             Parsed::Drop => None,
