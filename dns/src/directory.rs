@@ -8,7 +8,8 @@
 //! least recently) and one not asked for during [`Limits::idle`] is dropped by
 //! [`Directory::expire`], so names a client invents cannot grow the server without end.
 
-use crate::instances::{Instance, instances};
+use crate::instances::instances;
+use crate::kept::Kept;
 use roster_client::{Client, Subscription};
 use std::collections::HashMap;
 use std::future::poll_fn;
@@ -20,8 +21,8 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tracing::debug;
 
-/// The instances of a service, as of its newest list.
-pub type Instances = Arc<[Instance]>;
+/// A service's newest list.
+pub type Instances = Arc<Kept>;
 
 /// Bounds of the kept subscriptions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,7 +156,7 @@ async fn read(mut subscription: Subscription, tx: watch::Sender<Option<Instances
     while let Some(update) =
         poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut subscription), cx)).await
     {
-        let list: Instances = instances(update.publishers()).into();
+        let list = Arc::new(Kept::new(instances(update.publishers())));
         if tx.send(Some(list)).is_err() {
             break;
         }

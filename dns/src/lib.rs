@@ -6,6 +6,7 @@
 //! - [`instances`]: which publishers are instances, with their SRV weight and priority.
 //! - [`answer`]: from a query's bytes to an answer's, within a size limit (pure).
 //! - [`directory`]: the subscriptions that keep every asked-for list current.
+//! - [`kept`]: a list, and the answers already encoded from it.
 //! - [`server`]: UDP and TCP on one address, on a thread of its own.
 //! - [`fuzzing`]: the check the `dns` fuzz target runs.
 //!
@@ -15,6 +16,7 @@ pub mod answer;
 pub mod directory;
 pub mod fuzzing;
 pub mod instances;
+pub mod kept;
 pub mod name;
 pub mod server;
 

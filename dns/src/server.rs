@@ -147,18 +147,23 @@ fn bind(addr: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
     }
 }
 
-/// The answer to `request`, looking its service up.
+/// The answer to `request` (whose bytes are `raw`), looking its service up.
 async fn answer(
     directory: &Directory,
+    raw: &[u8],
     request: Box<Request>,
     limit: usize,
     ttl: u32,
 ) -> Option<Vec<u8>> {
-    let instances = match &request.target {
-        Target::Service(data_id) => directory.lookup(data_id).await,
-        _ => None,
+    let Target::Service(data_id) = &request.target else {
+        return encode(&respond(&request, None, ttl), limit);
     };
-    encode(&respond(&request, instances.as_deref(), ttl), limit)
+    match directory.lookup(data_id).await {
+        Some(kept) => kept.answer(raw, limit, || {
+            encode(&respond(&request, Some(kept.instances()), ttl), limit)
+        }),
+        None => encode(&respond(&request, None, ttl), limit),
+    }
 }
 
 async fn serve_udp(socket: Arc<tokio::net::UdpSocket>, directory: Arc<Directory>, ttl: u32) {
@@ -187,9 +192,10 @@ async fn serve_udp(socket: Arc<tokio::net::UdpSocket>, directory: Arc<Directory>
             continue;
         };
         let (socket, directory) = (socket.clone(), directory.clone());
+        let raw = buf[..n].to_vec();
         tokio::spawn(async move {
             let limit = request.udp_limit();
-            if let Some(bytes) = answer(&directory, request, limit, ttl).await {
+            if let Some(bytes) = answer(&directory, &raw, request, limit, ttl).await {
                 let _ = socket.send_to(&bytes, peer).await;
             }
             drop(permit);
@@ -243,7 +249,7 @@ async fn connection(
             .await
             .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
         let bytes = match parse(&buf) {
-            Parsed::Ask(r) => answer(directory, r, MAX_TCP, ttl).await,
+            Parsed::Ask(r) => answer(directory, &buf, r, MAX_TCP, ttl).await,
             Parsed::Reply(b) => Some(b),
             Parsed::Drop => None,
         };
