@@ -303,7 +303,8 @@ impl World {
             w.queue.push(Instant::ZERO + s.at, Ev::Ops { step });
         }
         for &(at, pause) in &w.cfg.meta_leader_stalls {
-            w.queue.push(Instant::ZERO + at, Ev::StallMetaLeader { pause });
+            w.queue
+                .push(Instant::ZERO + at, Ev::StallMetaLeader { pause });
         }
         for (step, s) in w.cfg.operator.iter().enumerate() {
             w.queue.push(Instant::ZERO + s.at, Ev::Operator { step });
