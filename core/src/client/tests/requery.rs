@@ -50,15 +50,26 @@ fn a_lost_push_is_repaired_by_the_next_requery() {
     assert!(subscribes(&quiet).is_empty(), "{quiet:?}");
     let outs = run_until(&mut t, connected_at + EVERY);
     let asked = subscribes(&outs);
-    assert_eq!(asked.len(), 1, "one per key, not per subscription: {asked:?}");
+    assert_eq!(
+        asked.len(),
+        1,
+        "one per key, not per subscription: {asked:?}"
+    );
     assert_eq!(
         (asked[0].data_info_id.clone(), asked[0].known),
         (key(), Some(v(1))),
         "the version held, so the session pushes only something newer"
     );
-    assert_eq!(asked[0].register_id, Text::from("sub-1"), "an existing subscription");
+    assert_eq!(
+        asked[0].register_id,
+        Text::from("sub-1"),
+        "an existing subscription"
+    );
     // The session answers with its current list: the lost version is delivered.
-    assert_eq!(updates(&t.push(conn, 8, 2, vec![p("a"), p("b")])), [(v(2), 2)]);
+    assert_eq!(
+        updates(&t.push(conn, 8, 2, vec![p("a"), p("b")])),
+        [(v(2), 2)]
+    );
     // And the next re-query is an interval later, carrying the newer version.
     let outs = run_until(&mut t, connected_at + EVERY * 2);
     assert_eq!(subscribes(&outs)[0].known, Some(v(2)));
