@@ -10,9 +10,12 @@ fn main() -> Result<(), roster_client::Error> {
     let sessions = args
         .next()
         .unwrap_or_else(|| "127.0.0.1:41281,127.0.0.1:44795".into());
-    let cache_dir = args
-        .next()
-        .unwrap_or_else(|| std::env::temp_dir().join("roster-example-cache").display().to_string());
+    let cache_dir = args.next().unwrap_or_else(|| {
+        std::env::temp_dir()
+            .join("roster-example-cache")
+            .display()
+            .to_string()
+    });
     let client = roster_client::Client::builder()
         .sessions(sessions.split(','))
         .connect_timeout(Duration::from_secs(1))
