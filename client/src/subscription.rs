@@ -14,7 +14,24 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// A subscription: a blocking iterator and a `Stream` of updates, each newer than the one
-/// before. Ends when the client is closed; dropping it unsubscribes.
+/// before (the first may come from the cache, [`Update::is_cached`]; the first live one
+/// replaces it whatever its version). Ends when the client is closed; dropping it
+/// unsubscribes.
+///
+/// ```no_run
+/// # fn run(client: roster_client::Client) -> Result<(), roster_client::Error> {
+/// use std::time::Duration;
+///
+/// let sub = client.subscribe("my.service")?;
+/// match sub.recv_timeout(Duration::from_secs(5)) {
+///     Ok(update) if update.is_cached() => println!("registry unreachable; the last list seen"),
+///     Ok(update) => println!("{} instances", update.publishers().len()),
+///     Err(roster_client::Error::Timeout) => println!("no list yet"),
+///     Err(e) => return Err(e),
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub struct Subscription {
     pub(crate) io: Arc<Io>,
     pub(crate) data_info_id: DataInfoId,
