@@ -162,3 +162,47 @@ async fn read(mut subscription: Subscription, tx: watch::Sender<Option<Instances
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory whose client reaches no session: every list times out.
+    fn unreachable(max_services: usize, idle: Duration) -> Directory {
+        let client = Client::connect(["127.0.0.1:1"]).unwrap();
+        let limits = Limits {
+            first_wait: Duration::from_millis(10),
+            max_services,
+            idle,
+        };
+        Directory::new(client, limits)
+    }
+
+    fn names(d: &Directory) -> Vec<String> {
+        let mut v: Vec<String> = d.services().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_full_directory_drops_the_data_id_asked_for_least_recently() {
+        let d = unreachable(2, Duration::from_secs(300));
+        assert!(d.lookup("a").await.is_none(), "no list in time");
+        assert!(d.lookup("b").await.is_none());
+        assert!(
+            d.lookup("a").await.is_none(),
+            "asked again: now newer than b"
+        );
+        assert!(d.lookup("c").await.is_none());
+        assert_eq!(names(&d), ["a", "c"]);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn idle_data_ids_expire() {
+        let d = unreachable(8, Duration::ZERO);
+        assert!(d.lookup("a").await.is_none());
+        assert_eq!(d.len(), 1);
+        d.expire();
+        assert!(d.is_empty());
+    }
+}
