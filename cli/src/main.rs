@@ -257,14 +257,14 @@ fn admin(
 }
 
 /// Starts a DNS server learning lists from these sessions and says where it listens
-/// (`dns ADDR`: tools and tests read the line).
+/// (`dns ADDR`: tools and tests read the line). `ttl` was checked by `config::dns_ttl`.
 fn dns(listen: &str, sessions: &[String], ttl: Option<u32>) -> Result<DnsServer, StartError> {
     let listen = resolve(listen).map_err(|e| match e {
         StartError::Io(e) => StartError::Config(ConfigError(format!("dns_listen: {e}"))),
         e => e,
     })?;
     let mut config = DnsConfig::new(listen, sessions.iter().cloned());
-    if let Some(t) = roster::config::dns_ttl(ttl)? {
+    if let Some(t) = ttl {
         config.ttl = t;
     }
     let server = DnsServer::start(config)?;
@@ -310,6 +310,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             runtime,
         } => {
             let runtime = runtime.settle(&NodeFile::default(), 1)?;
+            let dns_ttl = roster::config::dns_ttl(dns_ttl)?;
             let stop = shutdown_flag()?;
             let cluster = DevCluster::start(DevOptions {
                 metas,
@@ -423,6 +424,8 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                 .unwrap_or_else(|| "127.0.0.1:9600".into());
             let peer_listen = f.listen.clone().unwrap_or_else(|| "127.0.0.1:0".into());
             let meta = meta_list(&f);
+            // Checked before any node starts, as every other setting.
+            let dns_ttl = roster::config::dns_ttl(dns_ttl.or(f.dns_ttl))?;
             let stop = shutdown_flag()?;
             let mut client_addr = None;
             let s = match runtime.settle(&f, cores())? {
@@ -461,9 +464,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             };
             let admin = admin(f.admin_listen.as_deref(), f.admin_token.clone(), process)?;
             let dns = match (dns_listen.or(f.dns_listen.clone()), client_addr) {
-                (Some(listen), Some(ca)) => {
-                    Some(dns(&listen, &[own_client_addr(ca)], dns_ttl.or(f.dns_ttl))?)
-                }
+                (Some(listen), Some(ca)) => Some(dns(&listen, &[own_client_addr(ca)], dns_ttl)?),
                 _ => None,
             };
             let r = serve(&stop, s, admin);

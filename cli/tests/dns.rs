@@ -264,3 +264,30 @@ fn a_session_process_serves_dns_for_its_own_clients(rt: Runtimes) {
     let (m, _) = over_udp(dns, name);
     assert!(m.answers().iter().all(|r| r.ttl() == 1), "--dns-ttl: {m:?}");
 }
+
+#[test]
+fn bad_dns_settings_are_refused_naming_the_setting() {
+    let session = |extra: &[&str]| {
+        let mut a = vec![
+            "session",
+            "--client-listen",
+            "127.0.0.1:0",
+            "--listen",
+            "127.0.0.1:0",
+            "--meta",
+            "127.0.0.1:1",
+        ];
+        a.extend_from_slice(extra);
+        let mut p = Proc::start("session", &a);
+        let (status, err) = p.wait_exit();
+        assert!(!status.success(), "{err}");
+        err
+    };
+    let err = session(&["--dns-listen", "127.0.0.1:0", "--dns-ttl", "86400"]);
+    assert!(err.contains("dns_ttl"), "{err}");
+    // The UDP port is taken: the DNS server cannot listen there.
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let err = session(&["--dns-listen", &addr]);
+    assert!(err.contains("dns_listen"), "{err}");
+}
