@@ -12,6 +12,7 @@ use roster_client::{Client, ClientOptions, PublisherRef, Update};
 use roster_core::data::DataNode;
 use roster_core::meta::MetaNode;
 use roster_core::session::Session;
+use roster_gateway::GatewayServer;
 use roster_glommio::roles::{start_data_shards, start_session_shards};
 use roster_mio::roles::{start_data, start_meta, start_session};
 use roster_mio::shell::Listener;
@@ -94,6 +95,10 @@ enum Cmd {
         /// Admin HTTP server address (default: loopback, a free port).
         #[arg(long, value_name = "ADDR")]
         admin_listen: Option<String>,
+        /// HTTP/JSON gateway address (default: loopback, a free port); a client of every
+        /// session, so it fails over.
+        #[arg(long, value_name = "ADDR")]
+        http_listen: Option<String>,
         #[command(flatten)]
         timing: Timing,
         #[command(flatten)]
@@ -130,6 +135,9 @@ enum Cmd {
         /// Client listener address.
         #[arg(long, value_name = "ADDR")]
         client_listen: Option<String>,
+        /// Serve the HTTP/JSON gateway here too, a client of this session (default: none).
+        #[arg(long, value_name = "ADDR")]
+        http_listen: Option<String>,
     },
     /// Publishes instances of DATA_ID (one per PAYLOAD) and holds them until interrupted;
     /// says "published" once the session acknowledged them all.
@@ -230,6 +238,14 @@ fn serve<C>(stop: &Flag, mut node: Started<C>, admin: AdminServer) -> Result<(),
     r
 }
 
+/// Starts an HTTP/JSON gateway on `listen`, a client of `sessions`, and says where it
+/// listens (`http http://ADDR`).
+fn http(listen: Option<&str>, sessions: &[String]) -> Result<GatewayServer, StartError> {
+    let server = roster::http_gateway::start(listen, sessions)?;
+    say(&format!("http http://{}", server.local_addr()));
+    Ok(server)
+}
+
 /// Starts the process's admin server and says where it listens (`admin http://ADDR`: tools
 /// and tests read the line).
 fn admin(
@@ -262,6 +278,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             datas,
             sessions,
             admin_listen,
+            http_listen,
             timing,
             runtime,
         } => {
@@ -276,6 +293,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             })?;
             say(&format!("meta {}", cluster.meta_addrs.join(",")));
             let admin = admin(admin_listen.as_deref(), None, cluster.process())?;
+            let http = http(http_listen.as_deref(), &cluster.session_addrs)?;
             let ready = loop {
                 if cluster.wait_ready(Duration::from_millis(200)) {
                     break true;
@@ -292,6 +310,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                 ));
             }
             let r = hold(&stop, || cluster.failed());
+            drop(http);
             drop(admin);
             cluster.stop();
             r
@@ -364,6 +383,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             node,
             runtime,
             client_listen,
+            http_listen,
         } => {
             let f = node.merged()?;
             let client_listen = client_listen
@@ -372,13 +392,13 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             let peer_listen = f.listen.clone().unwrap_or_else(|| "127.0.0.1:0".into());
             let meta = meta_list(&f);
             let stop = shutdown_flag()?;
-            let s = match runtime.settle(&f, cores())? {
+            let (s, client_addr) = match runtime.settle(&f, cores())? {
                 Runtime::Mio => {
                     let (c, ca) = bind(ListenerKind::Client, &client_listen)?;
                     let (p, pa) = bind(ListenerKind::Peer, &peer_listen)?;
                     let s = start_session(f.id, c, p, ca, pa, &meta, f.timing.into())?;
                     say(&format!("session listening client={ca} peer={pa}"));
-                    Started::Mio(s)
+                    (Started::Mio(s), ca)
                 }
                 Runtime::Glommio { shards } => {
                     let (c, p) = (resolve(&client_listen)?, resolve(&peer_listen)?);
@@ -389,7 +409,9 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                             a[0], a[1]
                         ));
                     }
-                    Started::Glommio(s)
+                    // Every shard takes clients on the one port.
+                    let ca = s.bound().next().map_or(c, |(_, a)| a[0]);
+                    (Started::Glommio(s), ca)
                 }
             };
             let process = Process {
@@ -397,7 +419,14 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                 ..Process::default()
             };
             let admin = admin(f.admin_listen.as_deref(), f.admin_token.clone(), process)?;
-            serve(&stop, s, admin)
+            // The gateway is a client of this session's own client port.
+            let http = match http_listen.or(f.http_listen.clone()) {
+                Some(listen) => Some(http(Some(&listen), &[client_addr.to_string()])?),
+                None => None,
+            };
+            let r = serve(&stop, s, admin);
+            drop(http);
+            r
         }
         Cmd::Publish {
             session,

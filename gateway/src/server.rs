@@ -1,0 +1,149 @@
+//! The gateway's HTTP server: a tokio runtime on a thread of its own (as the admin
+//! server's), the router of every endpoint, and [`Gateway`], the state every handler
+//! shares: the client, the instances it registered and the subscriptions it keeps.
+//!
+//! Binding happens before the thread starts, so a bad or busy address is an error of
+//! [`GatewayServer::start`] and the bound address is known at once (port 0 picks one).
+
+use crate::errors::ApiError;
+use crate::instances::Instances;
+use crate::lists::Topics;
+use crate::{GatewayConfig, Limits};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, StatusCode, Uri};
+use axum::routing::{get, put};
+use roster_client::{Client, ClientOptions};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use tokio::sync::{Semaphore, oneshot};
+use tracing::{error, info};
+
+/// What every handler sees.
+#[derive(Debug)]
+pub struct Gateway {
+    pub(crate) client: Client,
+    pub(crate) limits: Limits,
+    pub(crate) instances: Instances,
+    pub(crate) topics: Topics,
+    /// One permit per open watch or blocking query.
+    pub(crate) waiters: Arc<Semaphore>,
+}
+
+/// The handlers' state.
+pub(crate) type Shared = Arc<Gateway>;
+
+/// A running gateway; dropping it stops it, and the instances it registered leave with
+/// its client.
+#[derive(Debug)]
+pub struct GatewayServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl GatewayServer {
+    /// Binds `config.listen`, connects to the sessions, and serves on a thread named
+    /// `gateway`.
+    pub fn start(config: GatewayConfig) -> io::Result<GatewayServer> {
+        let listener = std::net::TcpListener::bind(config.listen).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("http_listen: cannot listen on {}: {e}", config.listen),
+            )
+        })?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let mut options = ClientOptions::new(config.sessions);
+        options.client_id = Some(format!("gateway-{}-{}", std::process::id(), addr.port()));
+        let client = Client::with_options(options).map_err(io::Error::other)?;
+        let limits = config.limits;
+        let gateway = Arc::new(Gateway {
+            client,
+            instances: Instances::default(),
+            topics: Topics::new(limits.max_subscriptions),
+            waiters: Arc::new(Semaphore::new(limits.max_waiters)),
+            limits,
+        });
+        let (stop, stopped) = oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name("gateway".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => return error!(error = %e, "gateway cannot start"),
+                    };
+                    let janitor = tokio::spawn(crate::lists::janitor(gateway.clone()));
+                    let served = axum::serve(listener, router(gateway.clone()))
+                        .with_graceful_shutdown(async {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                    janitor.abort();
+                    if let Err(e) = served {
+                        error!(error = %e, "gateway failed");
+                    }
+                });
+            })?;
+        info!(%addr, "HTTP gateway listening");
+        Ok(GatewayServer {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for GatewayServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Every endpoint; unknown paths and methods answer JSON errors like the rest.
+pub(crate) fn router(gateway: Shared) -> Router {
+    let limit = gateway.limits.max_body_bytes;
+    Router::new()
+        .route("/v1/services/{data_id}", get(crate::queries::list))
+        .route("/v1/services/{data_id}/watch", get(crate::queries::watch))
+        .route(
+            "/v1/services/{data_id}/instances/{id}",
+            put(crate::instances::register).delete(crate::instances::unregister),
+        )
+        .route(
+            "/v1/services/{data_id}/instances/{id}/heartbeat",
+            put(crate::instances::heartbeat),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(gateway)
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no endpoint {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} does not take {method}", uri.path()),
+    )
+}
