@@ -1,7 +1,7 @@
 //! The gateway's errors: the admin API's `{code, message}` JSON ([`ApiError`]), with the
 //! codes only the gateway gives. Each refuses one request and changes nothing else.
 
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::http::StatusCode;
 pub(crate) use roster_admin::ApiError;
 use roster_client::{Error, ErrorCode};
@@ -41,15 +41,6 @@ pub(crate) fn too_many_subscriptions(limit: usize) -> ApiError {
 /// 409 `conflict`.
 pub(crate) fn conflict(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "conflict", message)
-}
-
-/// A body that could not be read: 413 past the limit, else 400.
-pub(crate) fn body(rejection: BytesRejection, limit: usize) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        too_large(limit)
-    } else {
-        ApiError::bad_request(format!("body: {}", rejection.body_text()))
-    }
 }
 
 /// A query string that is not what the endpoint takes.

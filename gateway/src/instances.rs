@@ -14,8 +14,9 @@
 use crate::errors::{self, ApiError};
 use crate::server::Shared;
 use axum::Json;
+use axum::body::Body;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -118,11 +119,11 @@ pub(crate) async fn register(
     State(gw): State<Shared>,
     path: Result<Path<Key>, PathRejection>,
     query: Result<Query<KeepQuery>, QueryRejection>,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let Path(key) = path.map_err(errors::path)?;
     let Query(query) = query.map_err(errors::query)?;
-    let body = body.map_err(|r| errors::body(r, gw.limits.max_body_bytes))?;
+    let body = crate::body::read(body, gw.limits.max_body_bytes).await?;
     let stream = match query.keep.as_deref() {
         None | Some("ttl") => false,
         Some("stream") => true,

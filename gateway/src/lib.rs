@@ -17,7 +17,9 @@
 //! - `queries`: `GET` (plain and blocking) and the SSE watch.
 //! - `version`: the list version as the API writes it, `"EPOCH.SEQ"`.
 //! - `errors`: the API's error codes.
+//! - `body`: reading a request body within the limit.
 
+mod body;
 mod errors;
 mod instances;
 mod lists;

@@ -10,7 +10,6 @@ use crate::instances::Instances;
 use crate::lists::Topics;
 use crate::{GatewayConfig, Limits};
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode, Uri};
 use axum::routing::{get, put};
 use roster_client::{Client, ClientOptions};
@@ -118,7 +117,6 @@ impl Drop for GatewayServer {
 
 /// Every endpoint; unknown paths and methods answer JSON errors like the rest.
 pub(crate) fn router(gateway: Shared) -> Router {
-    let limit = gateway.limits.max_body_bytes;
     Router::new()
         .route("/v1/services/{data_id}", get(crate::queries::list))
         .route("/v1/services/{data_id}/watch", get(crate::queries::watch))
@@ -132,7 +130,6 @@ pub(crate) fn router(gateway: Shared) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(limit))
         .with_state(gateway)
 }
 
