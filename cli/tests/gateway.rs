@@ -13,9 +13,12 @@ use roster_client::{Client, Subscription, Update};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-/// The (id, payload, attributes) of each instance of a pushed list, as the gateway
-/// writes them (its id travels in the `roster.gateway.id` attribute).
-fn instances(u: &Update) -> Vec<(String, String, Vec<(String, String)>)> {
+/// An instance of a pushed list: its id, payload and attributes.
+type Listed = (String, String, Vec<(String, String)>);
+
+/// The instances of a pushed list, as the gateway writes them (its id travels in the
+/// `roster.gateway.id` attribute).
+fn instances(u: &Update) -> Vec<Listed> {
     u.publishers()
         .iter()
         .map(|p| {
