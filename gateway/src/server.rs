@@ -17,6 +17,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Semaphore, oneshot};
 use tracing::{error, info};
 
@@ -47,13 +48,15 @@ impl GatewayServer {
     /// Binds `config.listen`, connects to the sessions, and serves on a thread named
     /// `gateway`.
     pub fn start(config: GatewayConfig) -> io::Result<GatewayServer> {
-        let listener = std::net::TcpListener::bind(config.listen).map_err(|e| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let listener = bind(&runtime, config.listen).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!("http_listen: cannot listen on {}: {e}", config.listen),
             )
         })?;
-        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let mut options = ClientOptions::new(config.sessions);
         options.client_id = Some(format!("gateway-{}-{}", std::process::id(), addr.port()));
@@ -67,17 +70,10 @@ impl GatewayServer {
             limits,
         });
         let (stop, stopped) = oneshot::channel::<()>();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
         let thread = std::thread::Builder::new()
             .name("gateway".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(l) => l,
-                        Err(e) => return error!(error = %e, "gateway cannot start"),
-                    };
                     let janitor = tokio::spawn(crate::lists::janitor(gateway.clone()));
                     let served = axum::serve(listener, router(gateway.clone()))
                         .with_graceful_shutdown(async {
@@ -113,6 +109,24 @@ impl Drop for GatewayServer {
             let _ = t.join();
         }
     }
+}
+
+/// Connections a listener queues before they are accepted: a thousand watchers that
+/// connect at once (a fleet restarting) must not find the queue full.
+const BACKLOG: u32 = 4096;
+
+/// Binds `addr` with a deep accept queue, on `runtime`'s reactor.
+fn bind(runtime: &tokio::runtime::Runtime, addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As std's listeners: a restarted gateway rebinds its port at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    let _entered = runtime.enter();
+    socket.listen(BACKLOG)
 }
 
 /// Every endpoint; unknown paths and methods answer JSON errors like the rest.
