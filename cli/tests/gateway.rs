@@ -7,7 +7,7 @@
 mod common;
 mod http;
 
-use common::{DEADLINE, dev_with_http};
+use common::{DEADLINE, MIO, Proc, dev_with_http, eventually};
 use http::{Http, SseReader};
 use roster_client::{Client, Subscription, Update};
 use serde_json::{Value, json};
@@ -321,4 +321,55 @@ fn bad_requests_get_the_documented_errors_and_change_nothing() {
     assert_eq!((s, &list["instances"]), (200, &json!([])));
     let (s, _) = http.put(path, &json!({"payload": "p", "ttl_ms": 1000}).to_string());
     assert_eq!(s, 201);
+}
+
+#[test]
+fn a_session_serves_the_gateway_and_its_instances_go_when_its_process_dies() {
+    let (_meta, meta) = common::meta();
+    // A lapsed session's publishers are kept this long for its clients to fail over.
+    let mut data = common::args(&["data", "--listen", "127.0.0.1:0", "--meta", &meta]);
+    data.extend(["--id", "11", "--failover-grace-ms", "1000"]);
+    let _data = Proc::start("data", &data);
+    // The gateway's address from the session's config file.
+    let dir = std::env::temp_dir().join(format!("roster-gw-session-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("session.toml");
+    std::fs::write(&config, "http_listen = \"127.0.0.1:0\"\n").unwrap();
+    let config = config.to_string_lossy().into_owned();
+    let mut gateway_session = Proc::start(
+        "session-21",
+        &common::args(&[
+            "session",
+            "--config",
+            &config,
+            "--client-listen",
+            "127.0.0.1:0",
+            "--listen",
+            "127.0.0.1:0",
+            "--meta",
+            &meta,
+            "--id",
+            "21",
+        ]),
+    );
+    let (_, line) =
+        gateway_session.wait_stdout(0, "the http line", |l| l.starts_with("http http://"));
+    let http = Http::new(&line["http ".len()..]);
+    let (_other, other_addr) = MIO.session(&meta, 22);
+    let client = Client::connect([other_addr]).unwrap();
+    let sub = client.subscribe("gw.session").unwrap();
+
+    let body = json!({"payload": "10.0.0.7:80", "ttl_ms": 600000}).to_string();
+    eventually("the gateway's session to take a registration", || {
+        let (status, _) = http.put("/v1/services/gw.session/instances/g", &body);
+        (status == 201).then_some(())
+    });
+    wait_update(&sub, "instance g, through the other session", |u| {
+        instances(u).iter().any(|i| i.0 == "g")
+    });
+    // The gateway's process dies: its connection closes, and its instances go, like a
+    // crashed client's, long before their TTL.
+    gateway_session.kill9();
+    wait_update(&sub, "no instance", |u| instances(u).is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
 }

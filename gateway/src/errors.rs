@@ -62,6 +62,11 @@ pub(crate) fn client(e: Error) -> ApiError {
             reason,
             ..
         } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "overloaded", reason),
+        Error::Rejected {
+            code: ErrorCode::NotReady | ErrorCode::Internal,
+            reason,
+            ..
+        } => ApiError::unavailable(format!("the session cannot take it now: {reason}")),
         Error::Rejected { code, reason, .. } => ApiError::new(
             StatusCode::BAD_REQUEST,
             "rejected",
