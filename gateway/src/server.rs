@@ -12,7 +12,9 @@ use crate::{GatewayConfig, Limits};
 use axum::Router;
 use axum::http::{Method, StatusCode, Uri};
 use axum::routing::{get, put};
+use futures_util::future::{Either, select};
 use roster_client::{Client, ClientOptions};
+use std::future::IntoFuture;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -74,14 +76,16 @@ impl GatewayServer {
             .name("gateway".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let janitor = tokio::spawn(crate::lists::janitor(gateway.clone()));
-                    let served = axum::serve(listener, router(gateway.clone()))
-                        .with_graceful_shutdown(async {
-                            let _ = stopped.await;
-                        })
-                        .await;
-                    janitor.abort();
-                    if let Err(e) = served {
+                    tokio::spawn(crate::lists::janitor(gateway.clone()));
+                    // Not a graceful shutdown: watches and streams that keep instances stay
+                    // open for as long as their clients like, and would hold the process.
+                    // Stopping drops the runtime with every connection still open (they
+                    // close, and the instances go with the client).
+                    let serve = std::pin::pin!(
+                        axum::serve(listener, router(gateway.clone())).into_future()
+                    );
+                    let stopped = std::pin::pin!(stopped);
+                    if let Either::Left((Err(e), _)) = select(serve, stopped).await {
                         error!(error = %e, "gateway failed");
                     }
                 });

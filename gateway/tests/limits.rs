@@ -118,3 +118,23 @@ fn bodies_and_ttls_past_the_configured_limits_are_refused() {
         assert_eq!(code(put(body)), (400, "ttl_out_of_range".into()), "{ttl}");
     }
 }
+
+#[test]
+fn stopping_the_gateway_does_not_wait_for_open_watches() {
+    let (server, base) = gateway(Limits::default());
+    let watch = agent()
+        .get(&format!("{base}/v1/services/a/watch"))
+        .call()
+        .unwrap();
+    assert_eq!(watch.status().as_u16(), 200);
+    let (done, stopped) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(server);
+        let _ = done.send(());
+    });
+    assert!(
+        stopped.recv_timeout(Duration::from_secs(30)).is_ok(),
+        "the gateway stopped with a watch open"
+    );
+    drop(watch);
+}
