@@ -11,7 +11,7 @@
 //! gateway's process dies its connection closes and they leave every list, like a crashed
 //! client's.
 //!
-//! - [`server`]: the HTTP server on its own thread and its router.
+//! - `server`: the HTTP server ([`GatewayServer`]) on its own thread, and its router.
 //! - `instances`: registering, replacing, heartbeats, expiry, streams, unregistering.
 //! - `lists`: the subscriptions the gateway keeps, one per data id, and their JSON.
 //! - `queries`: `GET` (plain and blocking) and the SSE watch.
@@ -24,10 +24,10 @@ mod errors;
 mod instances;
 mod lists;
 mod queries;
-pub mod server;
+mod server;
 mod version;
 
-pub use server::{Gateway, GatewayServer};
+pub use server::GatewayServer;
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -25,7 +25,7 @@ use tracing::{error, info};
 
 /// What every handler sees.
 #[derive(Debug)]
-pub struct Gateway {
+pub(crate) struct Gateway {
     pub(crate) client: Client,
     pub(crate) limits: Limits,
     pub(crate) instances: Instances,
