@@ -521,6 +521,31 @@ impl Collector for Scrape {
                         .encode_counter::<NoLabelSet, _, u64>(&v, None)?;
                 }
             }
+            let help = "Hellos, registrations and connections refused by a client limit.";
+            let mut m = enc.encode_descriptor(
+                "roster_session_limit_refusals",
+                help,
+                None,
+                MetricType::Counter,
+            )?;
+            for (node, s) in &self.sessions {
+                let r = &s.limit_refusals;
+                for (limit, v) in [
+                    ("max_clients", r.clients),
+                    ("max_clients_per_address", r.clients_per_address),
+                    ("max_registrations_per_conn", r.registrations),
+                    ("max_publisher_bytes", r.publisher_bytes),
+                    ("hello_timeout", r.hello_timeouts),
+                ] {
+                    let l = [
+                        ("role", "session"),
+                        ("node", node.as_str()),
+                        ("limit", limit),
+                    ];
+                    m.encode_family(&l)?
+                        .encode_counter::<NoLabelSet, _, u64>(&v, None)?;
+                }
+            }
         }
         let rows = |f: fn(&SessionStats) -> &Histogram| -> Vec<(&'static str, &str, &Histogram)> {
             self.sessions

@@ -16,7 +16,7 @@ use roster_mio::nodes::Running;
 use roster_mio::roles::{start_data, start_meta, start_session};
 use roster_mio::shell::Listener;
 use roster_shell::ListenerKind;
-use roster_shell::nodes::{MetaSettings, MetaStore};
+use roster_shell::nodes::{MetaSettings, MetaStore, SessionLimits, SessionSettings};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -75,6 +75,10 @@ impl DevCluster {
             )));
         }
         let timing = o.timing.into();
+        let session_settings = SessionSettings {
+            timing,
+            limits: SessionLimits::default(),
+        };
         let meta_listeners = (0..o.metas)
             .map(|_| Listener::bind(ListenerKind::Peer, LOOPBACK))
             .collect::<Result<Vec<_>, _>>()?;
@@ -132,12 +136,12 @@ impl DevCluster {
                     let c = Listener::bind(ListenerKind::Client, LOOPBACK)?;
                     let p = Listener::bind(ListenerKind::Peer, LOOPBACK)?;
                     let (ca, pa) = (c.local_addr()?, p.local_addr()?);
-                    let s = start_session(id, c, p, ca, pa, &meta_addrs, timing)?;
+                    let s = start_session(id, c, p, ca, pa, &meta_addrs, session_settings)?;
                     (Started::Mio(s), ca)
                 }
                 Runtime::Glommio { shards } => {
                     let (c, p) = (any_port(), any_port());
-                    let s = start_session_shards(id, c, p, shards, &meta_addrs, timing)?;
+                    let s = start_session_shards(id, c, p, shards, &meta_addrs, session_settings)?;
                     let client = s.bound().next().map_or(c, |(_, a)| a[0]);
                     (Started::Glommio(s), client)
                 }

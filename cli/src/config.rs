@@ -204,6 +204,38 @@ pub struct NodeFile {
     /// Intervals and leases.
     #[serde(default)]
     pub timing: Timing,
+    /// What one client may take of a session (session).
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// A session's client limits (`[limits]` in the file); absent = the core's default
+/// (docs/operations.md, "Limits").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Most client connections the session serves (default 100000).
+    pub max_clients: Option<usize>,
+    /// Most client connections from one IP address (default 10000).
+    pub max_clients_per_address: Option<usize>,
+    /// Most registrations, publishers and subscribers, on one connection (default 100000).
+    pub max_registrations_per_conn: Option<usize>,
+    /// Most bytes of one publisher's payload and attributes (default 1048576).
+    pub max_publisher_bytes: Option<usize>,
+    /// How long an accepted connection may go without a hello (default 10000).
+    pub hello_timeout_ms: Option<u64>,
+}
+
+impl From<Limits> for roster_shell::nodes::SessionLimits {
+    fn from(l: Limits) -> Self {
+        roster_shell::nodes::SessionLimits {
+            max_clients: l.max_clients,
+            max_clients_per_address: l.max_clients_per_address,
+            max_registrations_per_conn: l.max_registrations_per_conn,
+            max_publisher_bytes: l.max_publisher_bytes,
+            hello_timeout_ms: l.hello_timeout_ms,
+        }
+    }
 }
 
 impl NodeFile {
@@ -338,6 +370,27 @@ mod tests {
         assert_eq!(f.runtime, Some(RuntimeKind::Mio));
         assert_eq!(f.timing.meta_tick_ms, Some(100));
         assert_eq!(parse_peers(f.peers.as_deref().unwrap()).unwrap().len(), 3);
+        assert_eq!(f.limits.max_clients_per_address, Some(10_000));
+    }
+
+    #[test]
+    fn limits_are_read_and_a_misspelt_one_is_named() {
+        let f: NodeFile = toml::from_str(
+            "[limits]
+max_publisher_bytes = 4096
+",
+        )
+        .unwrap();
+        let l: roster_shell::nodes::SessionLimits = f.limits.into();
+        assert_eq!(l.max_publisher_bytes, Some(4096));
+        assert_eq!(l.max_clients, None, "absent: the core's default");
+        let e = toml::from_str::<NodeFile>(
+            "[limits]
+max_client = 1
+",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("max_client"), "{e}");
     }
 
     #[test]

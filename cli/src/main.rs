@@ -18,7 +18,7 @@ use roster_mio::roles::{start_data, start_meta, start_session};
 use roster_mio::shell::Listener;
 use roster_shell::Flag;
 use roster_shell::ListenerKind;
-use roster_shell::nodes::MetaStore;
+use roster_shell::nodes::{MetaStore, SessionSettings};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -396,13 +396,21 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                 Runtime::Mio => {
                     let (c, ca) = bind(ListenerKind::Client, &client_listen)?;
                     let (p, pa) = bind(ListenerKind::Peer, &peer_listen)?;
-                    let s = start_session(f.id, c, p, ca, pa, &meta, f.timing.into())?;
+                    let settings = SessionSettings {
+                        timing: f.timing.into(),
+                        limits: f.limits.into(),
+                    };
+                    let s = start_session(f.id, c, p, ca, pa, &meta, settings)?;
                     say(&format!("session listening client={ca} peer={pa}"));
                     (Started::Mio(s), ca)
                 }
                 Runtime::Glommio { shards } => {
                     let (c, p) = (resolve(&client_listen)?, resolve(&peer_listen)?);
-                    let s = start_session_shards(f.id, c, p, shards, &meta, f.timing.into())?;
+                    let settings = SessionSettings {
+                        timing: f.timing.into(),
+                        limits: f.limits.into(),
+                    };
+                    let s = start_session_shards(f.id, c, p, shards, &meta, settings)?;
                     for (i, (_, a)) in s.bound().enumerate() {
                         say(&format!(
                             "session listening client={} peer={} (shard {i} of {shards})",

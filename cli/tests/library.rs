@@ -1,5 +1,6 @@
 //! The Rust client library against an in-process dev cluster: the blocking iterator, the
-//! `Stream` on an executor, and unregistration on drop.
+//! `Stream` on an executor, unregistration on drop, the async API, and the on-disk cache
+//! serving a client while the registry is down.
 
 mod common;
 
@@ -227,6 +228,134 @@ fn on_a_settled_cluster_no_registration_waits_for_the_replication_deadline() {
     );
     drop(held);
     drop(warmup);
+    drop(client);
+    cluster.stop();
+}
+
+/// The first update of `sub` that satisfies `want`, within 30 s.
+fn wait_until(sub: &Subscription, what: &str, want: impl Fn(&Update) -> bool) -> Update {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match sub.recv_timeout(left) {
+            Ok(u) if want(&u) => return u,
+            Ok(_) => {}
+            Err(e) => panic!("waiting for {what}: {e}"),
+        }
+    }
+}
+
+fn texts(u: &Update) -> Vec<String> {
+    u.publishers()
+        .iter()
+        .flat_map(|p| {
+            p.payload()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn cached_client(sessions: &[String], dir: &std::path::Path) -> Client {
+    Client::builder()
+        .sessions(sessions.iter().cloned())
+        .connect_timeout(Duration::from_millis(500))
+        .cache_dir(dir)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_client_starts_from_its_cache_while_the_registry_is_down_then_goes_live() {
+    let dir = tempfile::tempdir().unwrap();
+    // A first run against a live cluster writes the cache.
+    let first = ready_cluster(Runtime::Mio);
+    let dead = first.session_addrs.clone();
+    let publisher = Client::connect([dead[0].clone()]).unwrap();
+    let publication = publisher.publish("cached.svc", ["10.2.2.2:80"]).unwrap();
+    let client = cached_client(&dead, dir.path());
+    let sub = client.subscribe("cached.svc").unwrap();
+    let live = wait_until(&sub, "the published instance", |u| {
+        u.publishers().len() == 1
+    });
+    assert!(!live.is_cached());
+    drop(sub);
+    drop(client); // its cache writer writes what is pending before it ends
+    drop(publication);
+    drop(publisher);
+    first.stop();
+
+    // The registry is down: a subscription yields the cached list at once.
+    let offline = cached_client(&dead, dir.path());
+    let sub = offline.subscribe("cached.svc").unwrap();
+    let cached = sub.try_recv().expect("the cached list, at once");
+    assert!(cached.is_cached());
+    assert_eq!(texts(&cached), ["10.2.2.2:80"]);
+    assert_eq!(cached.version(), live.version());
+    assert!(matches!(
+        offline.wait_connected(Duration::from_millis(100)),
+        Err(Error::Timeout)
+    ));
+    drop(sub);
+    drop(offline);
+
+    // A registry comes back (a new cluster: its versions start anew, and may be older
+    // than the cached one): the cached list first, then the live one replaces it.
+    let second = ready_cluster(Runtime::Mio);
+    let publisher = Client::connect([second.session_addrs[0].clone()]).unwrap();
+    let publication = publisher.publish("cached.svc", ["10.3.3.3:80"]).unwrap();
+    publication
+        .wait_registered(Duration::from_secs(30))
+        .unwrap();
+    let mut sessions = dead.clone();
+    sessions.extend(second.session_addrs.iter().cloned());
+    let client = cached_client(&sessions, dir.path());
+    let sub = client.subscribe("cached.svc").unwrap();
+    assert!(sub.try_recv().expect("cached first").is_cached());
+    let live = wait_until(&sub, "the new cluster's list", |u| {
+        texts(u) == ["10.3.3.3:80"]
+    });
+    assert!(!live.is_cached());
+    drop(sub);
+    drop(client);
+    second.stop();
+
+    // And the cache now holds the new cluster's list.
+    let offline = cached_client(&dead, dir.path());
+    let sub = offline.subscribe("cached.svc").unwrap();
+    let cached = sub.try_recv().expect("the cached list");
+    assert_eq!(texts(&cached), ["10.3.3.3:80"]);
+    assert_eq!(cached.version(), live.version());
+}
+
+#[test]
+fn the_async_api_against_a_cluster() {
+    let cluster = ready_cluster(Runtime::Mio);
+    let client = Client::builder()
+        .sessions(cluster.session_addrs.iter().cloned())
+        .build()
+        .unwrap();
+    futures_executor::block_on(async {
+        let session = client.connected().await;
+        assert!(cluster.session_addrs.contains(&session));
+        let sub = client.subscribe("async.cluster.svc").unwrap();
+        let instance = client
+            .publish("async.cluster.svc", ["10.4.4.4:80"])
+            .unwrap();
+        instance.registered().await.unwrap();
+        loop {
+            let u = sub.next_update().await.unwrap();
+            if texts(&u) == ["10.4.4.4:80"] {
+                break;
+            }
+        }
+        instance.unregister().await.unwrap();
+        loop {
+            if sub.next_update().await.unwrap().publishers().is_empty() {
+                break;
+            }
+        }
+    });
     drop(client);
     cluster.stop();
 }

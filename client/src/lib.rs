@@ -1,37 +1,116 @@
-//! The Rust client library on the core's client (`roster_core::client`). Every [`Client`]
-//! of the process runs on one of a few shared IO threads (`io_threads`: a core
-//! `NodeGroup` in a mio [`Shell`](roster_mio::shell::Shell) per thread); handles talk to it through
-//! the hand-off queue and a `mio::Waker`.
+//! The Rust client of roster, a service registry: publish the instances of your services,
+//! subscribe to the services you call, and get every new list of their instances pushed.
 //!
-//! - [`Client::publish`] returns a [`Publication`]; dropping it unregisters.
-//! - [`Client::subscribe`] returns a [`Subscription`]: a blocking `Iterator` of
-//!   [`Update`]s and a `futures_core::Stream` of them, usable on any executor. Every
-//!   subscription of a key on a client reads one [`Watch`] of its newest list: a push is
-//!   stored once, and a list superseded before the application read it is skipped.
-//! - Reconnection, replay of every registration and fail-over across the configured
-//!   sessions are the core client's: automatic.
+//! # Quick start
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! # fn main() -> Result<(), roster_client::Error> {
+//! let client = roster_client::Client::builder()
+//!     .sessions(["127.0.0.1:41281", "127.0.0.1:44795"]) // what `roster dev` printed
+//!     .build()?;
+//! // Register an instance; it stays registered until the handle is dropped.
+//! let instance = client.publish("my.service", ["10.0.0.3:8080"])?;
+//! instance.wait_registered(Duration::from_secs(5))?;
+//! // Every list of the service, newest first, as it changes.
+//! for update in client.subscribe("my.service")? {
+//!     for p in update.publishers().iter() {
+//!         println!("{:?}", p.payload().collect::<Vec<_>>());
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The same, asynchronously, on whatever executor the program runs (tokio, async-std,
+//! smol, `futures::executor`): the client's IO runs on threads of its own, and its futures
+//! are woken from there, so none of them needs a particular runtime.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), roster_client::Error> {
+//! let client = roster_client::Client::builder()
+//!     .sessions(["127.0.0.1:41281"])
+//!     .build()?;
+//! let session = client.connected().await;
+//! let instance = client.publish("my.service", ["10.0.0.3:8080"])?;
+//! instance.registered().await?;
+//! let sub = client.subscribe("my.service")?;
+//! let update = sub.next_update().await?;
+//! instance.unregister().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What the client does for you
+//!
+//! - **Fail-over and replay.** The client holds one connection to one of the configured
+//!   sessions; when it is lost it reconnects (to the next session, with a jittered
+//!   backoff) and replays every publication and subscription. Lists already received stay
+//!   valid meanwhile.
+//! - **Newest list only.** A [`Subscription`] yields the newest list each time it changes;
+//!   a list superseded before the application read it is skipped, so a slow reader costs
+//!   no backlog. Every subscription of a key on a client shares one copy of each list.
+//! - **Acknowledgements.** [`Publication::registered`] and [`Publication::unregister`]
+//!   return an [`Acknowledgement`]: `.await` it, or block with
+//!   [`wait`](Acknowledgement::wait). A refusal is [`Error::Rejected`] with a code.
+//! - **On-disk cache** ([`ClientBuilder::cache_dir`], off by default). The newest list of
+//!   every subscribed key is written to the cache directory (one small file per key,
+//!   replaced atomically). A subscription to a key the client holds no live list of yet
+//!   yields the cached list at once, marked [`Update::is_cached`], and the live list as
+//!   soon as a session answers (which replaces the cached one whatever its version): an
+//!   application can start, and find its services, while the registry is unreachable.
+//!   A damaged or foreign file is ignored with a warning.
+//! - **Periodic re-query** ([`ClientBuilder::requery_interval`], every
+//!   [`DEFAULT_REQUERY_INTERVAL`] by default). While connected, the client asks the
+//!   session again for every subscribed key, stating the version it holds; the session
+//!   answers with its current list if that is newer (fetching it from its data node first).
+//!   A push lost anywhere on its way is so repaired within an interval. It is the
+//!   protocol's own repeated `Subscribe`, no extra message (docs/protocol.md).
+//!
+//! # Threads
+//!
+//! Every [`Client`] of the process runs on one of a few shared IO threads (`io_threads`:
+//! a core `NodeGroup` in a mio [`Shell`](roster_mio::shell::Shell) per thread); handles
+//! talk to it through the hand-off queue and a `mio::Waker`. A client with a cache
+//! directory has one more thread, its cache writer, so disk writes never delay the IO
+//! thread.
 
+#![deny(missing_docs)]
+
+mod cache;
+mod error;
 mod io_threads;
+mod options;
 mod publication;
+mod subscription;
+mod update;
 
+pub use crate::error::Error;
 pub use crate::io_threads::io_threads;
-use crate::io_threads::{Member, Seat};
-use crate::publication::Answers;
+pub use crate::options::{ClientBuilder, ClientOptions, DEFAULT_REQUERY_INTERVAL};
 pub use crate::publication::{Acknowledgement, Publication};
-use bytes::Bytes;
-use roster_core::client::{self as core, ClientConfig, Command, Event};
-use roster_core::model::{DataInfoId, DatumVersion, Text};
+pub use crate::subscription::{NextUpdate, Subscription};
+pub use crate::update::Update;
+pub use roster_core::model::{DataInfoId, DatumVersion};
 pub use roster_core::wire::ErrorCode;
 pub use roster_core::wire::{PublisherList, PublisherRef};
-use roster_mio::watch::{Reader, Watch};
+
+use crate::cache::{Cache, Queue, Writer};
+use crate::io_threads::{Member, Seat};
+use crate::publication::Answers;
+use bytes::Bytes;
+use roster_core::client::{self as core, ClientConfig, Command, Event};
+use roster_core::model::Text;
+use roster_mio::watch::Watch;
 use roster_shell::os_seed;
 use rustc_hash::FxHashMap;
 use std::fmt;
-use std::io;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tracing::{info, warn};
 
@@ -40,97 +119,14 @@ pub const DEFAULT_INSTANCE_ID: &str = "DEFAULT_INSTANCE_ID";
 /// Group of keys given by data id alone.
 pub const DEFAULT_GROUP: &str = "DEFAULT_GROUP";
 
-/// What can go wrong.
-#[derive(Debug)]
-pub enum Error {
-    /// The configuration is invalid; names the field.
-    Config(String),
-    /// The key is not a data id nor `data_id#@#instance_id#@#group`.
-    InvalidKey(String),
-    /// The client was closed.
-    Closed,
-    /// Nothing arrived in time.
-    Timeout,
-    /// The session refused a registration.
-    Rejected {
-        /// The registration.
-        register_id: String,
-        /// Why, as a code a program can act on (`Overloaded`: too many registrations on
-        /// the connection; `BadRequest`: a malformed registration).
-        code: ErrorCode,
-        /// The session's reason.
-        reason: String,
-    },
-    /// The IO thread could not start.
-    Io(io::Error),
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Config(e) => write!(f, "invalid client configuration: {e}"),
-            Error::InvalidKey(k) => write!(f, "invalid data id {k:?}"),
-            Error::Closed => write!(f, "the client is closed"),
-            Error::Timeout => write!(f, "timed out"),
-            Error::Rejected {
-                register_id,
-                code,
-                reason,
-            } => write!(f, "registration {register_id} refused ({code:?}): {reason}"),
-            Error::Io(e) => write!(f, "client IO: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for Error {}
-
-/// A list pushed to a subscription. One push reaches every subscription of its key on the
-/// client as clones of one `Update`: a clone or a drop touches a single reference count,
-/// however many subscriptions share it (a client with 100 subscriptions of a key would
-/// otherwise pay hundreds of contended atomic operations on the frame's buffer per push).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Update(Arc<Pushed>);
-
-#[derive(Debug, PartialEq, Eq)]
-struct Pushed {
-    data_info_id: DataInfoId,
-    version: DatumVersion,
-    publishers: PublisherList,
-}
-
-impl Update {
-    /// The key.
-    pub fn data_info_id(&self) -> &DataInfoId {
-        &self.0.data_info_id
-    }
-
-    /// Its version; strictly newer than the previous update of the subscription.
-    pub fn version(&self) -> DatumVersion {
-        self.0.version
-    }
-
-    /// Every live publisher, read in place from the pushed frame.
-    pub fn publishers(&self) -> &PublisherList {
-        &self.0.publishers
-    }
-
-    /// Whether both are the one push, shared (not merely equal).
-    pub fn ptr_eq(&self, other: &Update) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-
-impl fmt::Debug for Update {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Update")
-            .field("data_info_id", &self.0.data_info_id.to_string())
-            .field("version", &self.0.version)
-            .field("publishers", &self.0.publishers)
-            .finish()
-    }
-}
-
 /// Parses a key: a bare data id takes the default instance and group.
+///
+/// ```
+/// let key = roster_client::parse_key("my.service")?;
+/// assert_eq!(key.to_string(), "my.service#@#DEFAULT_INSTANCE_ID#@#DEFAULT_GROUP");
+/// assert!(roster_client::parse_key("").is_err());
+/// # Ok::<(), roster_client::Error>(())
+/// ```
 pub fn parse_key(key: &str) -> Result<DataInfoId, Error> {
     if key.is_empty() {
         return Err(Error::InvalidKey(key.to_string()));
@@ -141,41 +137,14 @@ pub fn parse_key(key: &str) -> Result<DataInfoId, Error> {
     Ok(DataInfoId::new(key, DEFAULT_INSTANCE_ID, DEFAULT_GROUP))
 }
 
-/// Client settings.
-#[derive(Debug, Clone)]
-pub struct ClientOptions {
-    /// Session client addresses to fail over across.
-    pub sessions: Vec<String>,
-    /// The client's identity (default: `roster-<pid>-<random>`).
-    pub client_id: Option<String>,
-    /// First reconnect delay (doubles up to `reconnect_max`).
-    pub reconnect_min: Duration,
-    /// Longest reconnect delay.
-    pub reconnect_max: Duration,
-    /// A connect to a session not completed by then is abandoned and the next session
-    /// tried: a session host that vanished costs this, not the kernel's SYN retries.
-    pub connect_timeout: Duration,
-}
-
-impl ClientOptions {
-    /// Defaults for these sessions.
-    pub fn new<S: Into<String>>(sessions: impl IntoIterator<Item = S>) -> Self {
-        ClientOptions {
-            sessions: sessions.into_iter().map(Into::into).collect(),
-            client_id: None,
-            reconnect_min: Duration::from_millis(100),
-            reconnect_max: Duration::from_secs(5),
-            connect_timeout: roster_core::net::DEFAULT_CONNECT_TIMEOUT,
-        }
-    }
-}
-
 #[derive(Debug, Default)]
 struct Status {
     /// The session connected to, if any.
     session: Option<String>,
     /// Connections made so far.
     connects: u64,
+    /// Futures waiting for a connection.
+    wakers: Vec<Waker>,
 }
 
 /// The subscriptions of one key on a client.
@@ -193,6 +162,8 @@ struct Shared {
     status: Mutex<Status>,
     changed: Condvar,
     answers: Answers,
+    /// Where new lists go to be written to the cache, if there is one.
+    cache: Option<Arc<Queue>>,
 }
 
 /// Locks `m`, ignoring poisoning: every value behind these locks is complete after each
@@ -216,13 +187,13 @@ impl Member for Shared {
                 // that from looking like news to the others.
                 let topics = lock(&self.topics);
                 if let Some(t) = topics.get(&data_info_id) {
-                    let update = Update(Arc::new(Pushed {
-                        data_info_id,
-                        version,
-                        publishers,
-                    }));
-                    t.newest
-                        .store_if(update, |cur| cur.is_none_or(|c| version > c.version()));
+                    let update = Update::live(data_info_id, version, publishers);
+                    let stored = update.clone();
+                    if t.newest.store_if(update, |cur| stored.supersedes(cur))
+                        && let Some(q) = &self.cache
+                    {
+                        q.put(stored);
+                    }
                 }
             }
             Event::Connected {
@@ -233,6 +204,7 @@ impl Member for Shared {
                 let mut s = lock(&self.status);
                 s.session = Some(session.as_str().to_string());
                 s.connects += 1;
+                s.wakers.drain(..).for_each(Waker::wake);
                 self.changed.notify_all();
             }
             Event::Disconnected { session } => {
@@ -268,6 +240,10 @@ struct Io {
     shared: Arc<Shared>,
     client_id: String,
     next_id: AtomicU64,
+    /// The cache to read lists back from, if configured.
+    cache: Option<Arc<Cache>>,
+    /// Dropped last: it writes what is still pending before the client is gone.
+    _writer: Option<Writer>,
 }
 
 impl Drop for Io {
@@ -305,7 +281,18 @@ impl fmt::Debug for Client {
 }
 
 impl Client {
-    /// A client for these session addresses, connecting in the background.
+    /// Chained settings for a client; see [`ClientBuilder`].
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A client for these session addresses with the default settings, connecting in
+    /// the background.
+    ///
+    /// ```no_run
+    /// let client = roster_client::Client::connect(["127.0.0.1:41281"])?;
+    /// # Ok::<(), roster_client::Error>(())
+    /// ```
     pub fn connect<S: Into<String>>(
         sessions: impl IntoIterator<Item = S>,
     ) -> Result<Client, Error> {
@@ -325,8 +312,22 @@ impl Client {
         cfg.reconnect_backoff =
             roster_core::net::Backoff::new(options.reconnect_min, options.reconnect_max);
         cfg.connect_timeout = options.connect_timeout;
+        cfg.requery_interval = options.requery_interval;
         let node = core::Client::new(cfg, seed).map_err(|e| Error::Config(e.to_string()))?;
-        let shared = Arc::new(Shared::default());
+        let (cache, writer) = match options.cache_dir {
+            Some(dir) => {
+                let cache = Cache::open(dir.clone())
+                    .map(Arc::new)
+                    .map_err(|source| Error::Cache { path: dir, source })?;
+                let writer = Writer::spawn(cache.clone()).map_err(Error::Io)?;
+                (Some(cache), Some(writer))
+            }
+            None => (None, None),
+        };
+        let shared = Arc::new(Shared {
+            cache: writer.as_ref().map(Writer::queue),
+            ..Shared::default()
+        });
         let seat = Seat::take(node, shared.clone()).map_err(Error::Io)?;
         Ok(Client {
             io: Arc::new(Io {
@@ -334,6 +335,8 @@ impl Client {
                 shared,
                 client_id,
                 next_id: AtomicU64::new(1),
+                cache,
+                _writer: writer,
             }),
         })
     }
@@ -348,6 +351,15 @@ impl Client {
             .wait_timeout_while(s, timeout, |s| s.session.is_none())
             .unwrap_or_else(|p| p.into_inner());
         s.session.clone().ok_or(Error::Timeout)
+    }
+
+    /// A future that resolves to the session's address once connected (at once if
+    /// connected now), on any executor. It waits as long as no session is reachable:
+    /// bound it with the executor's timeout if the program must not.
+    pub fn connected(&self) -> Connected {
+        Connected {
+            io: self.io.clone(),
+        }
     }
 
     /// The session connected to, if any.
@@ -390,16 +402,23 @@ impl Client {
     }
 
     /// Subscribes to `key`; the handle yields the newest list each time it changes (a list
-    /// superseded before it is read is skipped).
+    /// superseded before it is read is skipped). With a cache directory, a key the client
+    /// holds no list of yet starts with the cached list, if one is there
+    /// ([`Update::is_cached`]).
     pub fn subscribe(&self, key: &str) -> Result<Subscription, Error> {
         let data_info_id = parse_key(key)?;
         let register_id = self.io.register_id();
-        let newest = {
+        let (newest, watch, first) = {
             let mut topics = lock(&self.io.shared.topics);
             let t = topics.entry(data_info_id.clone()).or_default();
             t.subscriptions += 1;
-            t.newest.reader()
+            (t.newest.reader(), t.newest.clone(), t.subscriptions == 1)
         };
+        if first && let Some(c) = self.io.cache.as_ref().and_then(|c| c.load(&data_info_id)) {
+            // Read outside the lock; a live list that came meanwhile is kept.
+            let cached = Update::cached(data_info_id.clone(), c.version, c.publishers);
+            watch.store_if(cached, |cur| cur.is_none());
+        }
         let sub = Subscription {
             io: self.io.clone(),
             data_info_id: data_info_id.clone(),
@@ -414,79 +433,32 @@ impl Client {
     }
 }
 
-fn debug_registration(
-    f: &mut fmt::Formatter<'_>,
-    what: &str,
-    key: &DataInfoId,
-    register_id: &Text,
-) -> fmt::Result {
-    f.debug_struct(what)
-        .field("data_info_id", &key.to_string())
-        .field("register_id", &register_id.as_str())
-        .finish()
-}
-
-/// A subscription: a blocking iterator and a `Stream` of updates, each newer than the one
-/// before. Ends when the client is closed; dropping it unsubscribes.
-pub struct Subscription {
+/// The future of [`Client::connected`]: the session's address once connected. It holds
+/// the client open while it waits.
+#[must_use = "a future does nothing unless awaited"]
+pub struct Connected {
     io: Arc<Io>,
-    data_info_id: DataInfoId,
-    register_id: Text,
-    newest: Reader<Update>,
 }
 
-impl fmt::Debug for Subscription {
+impl fmt::Debug for Connected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        debug_registration(f, "Subscription", &self.data_info_id, &self.register_id)
+        f.debug_struct("Connected")
+            .field("client_id", &self.io.client_id)
+            .finish()
     }
 }
 
-impl Subscription {
-    /// Waits at most `timeout` for a list newer than the last one received.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<Update, Error> {
-        self.newest.next_timeout(timeout).map_err(|closed| {
-            if closed {
-                Error::Closed
-            } else {
-                Error::Timeout
-            }
-        })
-    }
+impl Future for Connected {
+    type Output = String;
 
-    /// A list newer than the last one received, if there is one.
-    pub fn try_recv(&self) -> Option<Update> {
-        self.newest.try_next()
-    }
-}
-
-impl Iterator for Subscription {
-    type Item = Update;
-    fn next(&mut self) -> Option<Update> {
-        self.newest.next_blocking()
-    }
-}
-
-impl futures_core::Stream for Subscription {
-    type Item = Update;
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Update>> {
-        self.newest.poll_next(cx)
-    }
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        {
-            let mut topics = lock(&self.io.shared.topics);
-            if let Some(t) = topics.get_mut(&self.data_info_id) {
-                t.subscriptions -= 1;
-                if t.subscriptions == 0 {
-                    topics.remove(&self.data_info_id);
-                }
-            }
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<String> {
+        let mut s = lock(&self.io.shared.status);
+        if let Some(session) = &s.session {
+            return Poll::Ready(session.clone());
         }
-        let _ = self.io.command(Command::Unsubscribe {
-            data_info_id: self.data_info_id.clone(),
-            register_id: self.register_id.clone(),
-        });
+        if !s.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            s.wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
     }
 }

@@ -173,6 +173,17 @@ impl Future for Acknowledgement {
 
 /// A publication. Dropping it unregisters (without waiting); so does
 /// [`unregister`](Publication::unregister), which can be waited on.
+///
+/// ```no_run
+/// # async fn run(client: roster_client::Client) -> Result<(), roster_client::Error> {
+/// let mut instance = client.publish_with("my.service", ["10.0.0.3:8080"], [("weight", "10")])?;
+/// instance.registered().await?; // the session holds it
+/// instance.update(["10.0.0.3:8081"])?; // in place: one new list, same attributes
+/// instance.registered().await?;
+/// instance.unregister().await?; // gone from every list
+/// # Ok(())
+/// # }
+/// ```
 pub struct Publication {
     io: Arc<Io>,
     data_info_id: DataInfoId,

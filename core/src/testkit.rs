@@ -263,7 +263,9 @@ impl SessionRig {
         sends(self.drain())
     }
 
-    /// Advances virtual time by `d`, firing each timer at the instant it is due.
+    /// Advances virtual time by `d`, firing each timer at the instant it is due. Meta,
+    /// played by the rig, answers every heartbeat: a `KeepAlive` on its link before each
+    /// timer, so the session does not give up on a silent meta (`net::MetaWatch`).
     pub fn advance(&mut self, d: Duration) {
         let end = self.now + d;
         while let Some(at) = self.session.poll_timeout() {
@@ -271,6 +273,8 @@ impl SessionRig {
                 break;
             }
             self.now = self.now.max(at);
+            let meta = self.meta;
+            self.frame(meta, 0, crate::wire::KeepAlive {});
             self.session.handle_timeout(self.now);
         }
         self.now = end;

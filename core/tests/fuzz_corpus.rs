@@ -10,6 +10,7 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use roster_core::client::fuzzing::check_delta;
+use roster_core::meta::fuzzing::{RaftGroup, check_raft_messages};
 use roster_core::wire::{Frame, MessageKind, fuzzing};
 use std::collections::BTreeSet;
 use std::fs;
@@ -79,6 +80,11 @@ fn stream_corpus_passes() {
 #[test]
 fn delta_corpus_passes() {
     replay("delta", check_delta);
+}
+
+#[test]
+fn meta_raft_corpus_passes() {
+    replay("meta_raft", check_raft_messages);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -335,11 +341,33 @@ fn regenerate_seed_corpus() {
     let stream = write_stream_seeds(&mut rng);
     // From a generator of its own, so that the other targets' seeds stay what they were.
     let delta = write_delta_seeds(&mut XorShift(0xDE17_A5EE_D5EE_D501));
+    let meta_raft = write_meta_raft_seeds();
     println!(
-        "seeds written: decode {decode}, roundtrip {roundtrip}, stream {stream}, delta {delta}"
+        "seeds written: decode {decode}, roundtrip {roundtrip}, stream {stream}, delta {delta}, \
+         meta_raft {meta_raft}"
     );
     replay("decode", fuzzing::check_decode);
     replay("roundtrip", fuzzing::check_roundtrip);
     replay("stream", fuzzing::check_stream);
     replay("delta", check_delta);
+    replay("meta_raft", check_raft_messages);
+}
+
+/// Real messages of a group electing a leader and committing, one per seed, in
+/// `check_raft_messages`'s record format (destination, two-byte length, protobuf).
+fn write_meta_raft_seeds() -> usize {
+    use protobuf::Message as _;
+    let dir = reset_seed_dir("meta_raft");
+    let mut g = RaftGroup::new();
+    assert!(g.commits(1));
+    let mut n = 0;
+    for (i, m) in g.sent().iter().enumerate().step_by(7).take(24) {
+        let body = m.write_to_bytes().expect("encodes");
+        let mut record = vec![i as u8, (body.len() >> 8) as u8, body.len() as u8];
+        record.extend_from_slice(&body);
+        let name = format!("seed-{:02}-{:?}", n, m.get_msg_type());
+        fs::write(dir.join(name), record).expect("write seed");
+        n += 1;
+    }
+    n
 }

@@ -7,7 +7,7 @@
 //! (or a free one with port 0); a session's client port is shared by all its shards.
 
 use crate::shards::{ListenerPlan, Shards, launch};
-use roster_shell::nodes::{BuildError, Timing, data_node, session_node};
+use roster_shell::nodes::{BuildError, SessionSettings, Timing, data_node, session_node};
 use roster_shell::{DataHooks, ListenerKind, SessionHooks};
 use std::net::SocketAddr;
 
@@ -47,7 +47,7 @@ pub fn start_session_shards(
     peer: SocketAddr,
     shards: usize,
     meta: &[String],
-    timing: Timing,
+    settings: SessionSettings,
 ) -> Result<Shards, BuildError> {
     let meta = meta.to_vec();
     let plan = [
@@ -65,7 +65,7 @@ pub fn start_session_shards(
     let shards = launch(&plan, shards, move |cx| {
         let id = shard_id(id, cx.index);
         let (client, peer) = (cx.addrs[0], cx.addrs[1]);
-        let (name, node) = session_node(id, client, peer, &meta, timing)?;
+        let (name, node) = session_node(id, client, peer, &meta, settings)?;
         Ok((name, node, SessionHooks))
     })?;
     Ok(shards)

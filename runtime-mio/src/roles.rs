@@ -6,7 +6,8 @@ use crate::shell::{Listener, Shell};
 use roster_core::data::DataCommand;
 use roster_core::meta::MetaCommand;
 use roster_shell::nodes::{
-    BuildError, MetaSettings, MetaStore, Timing, data_node, meta_node, session_node,
+    BuildError, MetaSettings, MetaStore, SessionSettings, Timing, data_node, meta_node,
+    session_node,
 };
 use roster_shell::{Clock, DataHooks, SessionHooks, ShellConfig};
 use std::convert::Infallible;
@@ -49,9 +50,9 @@ pub fn start_session(
     advertise_client: SocketAddr,
     advertise_peer: SocketAddr,
     meta: &[String],
-    timing: Timing,
+    settings: SessionSettings,
 ) -> Result<Running<Infallible>, BuildError> {
-    let (name, node) = session_node(id, advertise_client, advertise_peer, meta, timing)?;
+    let (name, node) = session_node(id, advertise_client, advertise_peer, meta, settings)?;
     let listeners = vec![client, peer];
     let shell = Shell::new(&name, node, Clock::new(), listeners, ShellConfig::default())?;
     Ok(spawn(&name, shell, SessionHooks)?)

@@ -46,6 +46,46 @@ fn ms(v: Option<u64>, default: Duration) -> Duration {
     v.map_or(default, Duration::from_millis)
 }
 
+/// A session's settings beside its addresses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionSettings {
+    /// Intervals and leases.
+    pub timing: Timing,
+    /// What one client may take of it.
+    pub limits: SessionLimits,
+}
+
+/// A session's client limits (`roster_core::session::ClientLimits`); absent = the core's
+/// default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// Most client connections the session serves.
+    pub max_clients: Option<usize>,
+    /// Most client connections from one IP address.
+    pub max_clients_per_address: Option<usize>,
+    /// Most registrations (publishers and subscribers) on one connection.
+    pub max_registrations_per_conn: Option<usize>,
+    /// Most bytes of one publisher's payload and attributes.
+    pub max_publisher_bytes: Option<usize>,
+    /// How long an accepted connection may go without a hello (ms).
+    pub hello_timeout_ms: Option<u64>,
+}
+
+impl SessionLimits {
+    fn apply(&self, cfg: &mut SessionConfig) {
+        let l = &mut cfg.limits;
+        l.max_clients = self.max_clients.unwrap_or(l.max_clients);
+        l.max_clients_per_address = self
+            .max_clients_per_address
+            .unwrap_or(l.max_clients_per_address);
+        l.max_publisher_bytes = self.max_publisher_bytes.unwrap_or(l.max_publisher_bytes);
+        l.hello_timeout = ms(self.hello_timeout_ms, l.hello_timeout);
+        cfg.max_registrations_per_conn = self
+            .max_registrations_per_conn
+            .unwrap_or(cfg.max_registrations_per_conn);
+    }
+}
+
 /// Meta's own settings beside timings; absent = the core's default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MetaSettings {
@@ -294,8 +334,9 @@ pub fn session_node(
     advertise_client: SocketAddr,
     advertise_peer: SocketAddr,
     meta: &[String],
-    timing: Timing,
+    settings: SessionSettings,
 ) -> Result<(String, Session), BuildError> {
+    let SessionSettings { timing, limits } = settings;
     let process = ProcessId {
         node: NodeId(id.unwrap_or_else(|| id_from_address(&advertise_peer))),
         incarnation: incarnation(),
@@ -310,6 +351,7 @@ pub fn session_node(
     cfg.scan_interval = ms(timing.scan_ms, cfg.scan_interval);
     cfg.connect_timeout = ms(timing.connect_timeout_ms, cfg.connect_timeout);
     cfg.disconnect_grace = ms(timing.disconnect_grace_ms, cfg.disconnect_grace);
+    limits.apply(&mut cfg);
     if cfg.meta_addresses.is_empty() {
         return Err(cfg_err("session", "meta: needs at least one meta address"));
     }
@@ -342,13 +384,19 @@ mod tests {
             Duration::from_millis(5)
         );
         let addr = SocketAddr::from(([127, 0, 0, 1], 7000));
-        let e = session_node(None, addr, addr, &[], Timing::default()).unwrap_err();
+        let e = session_node(None, addr, addr, &[], SessionSettings::default()).unwrap_err();
         assert_eq!(
             e.to_string(),
             "session: meta: needs at least one meta address"
         );
-        let (name, _) = session_node(Some(7), addr, addr, &["m:1".into()], Timing::default())
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (name, _) = session_node(
+            Some(7),
+            addr,
+            addr,
+            &["m:1".into()],
+            SessionSettings::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(name, "session-7");
         let (name, _) = data_node(
             None,

@@ -93,6 +93,9 @@ pub struct SimConfig {
     /// How soon after a drain commits the session must have no client, and after a
     /// decommission commits the data node no slot.
     pub ops_bound: Duration,
+    /// Scripted stalls of the meta leader: at `.0` from the start, whichever meta node
+    /// leads is paused for `.1` (none drawn; `sim/tests/meta_stall.rs` sets them).
+    pub meta_leader_stalls: Vec<(Duration, Duration)>,
 }
 
 fn ms(n: u64) -> Duration {
@@ -165,6 +168,7 @@ impl SimConfig {
             operator: Vec::new(),
             operator_bound: Duration::from_secs(3),
             ops: Vec::new(),
+            meta_leader_stalls: Vec::new(),
             ops_bound: Duration::from_secs(8),
         }
         .with_stalls(&mut r)

@@ -92,6 +92,10 @@ enum Ev {
     OperatorBound {
         version: u64,
     },
+    /// Pause whichever meta node leads for this long (`meta_leader_stalls`).
+    StallMetaLeader {
+        pause: Duration,
+    },
     /// The operator asks for drain or decommission step `step` (`ops`).
     Ops {
         step: usize,
@@ -297,6 +301,10 @@ impl World {
         }
         for (step, s) in w.cfg.ops.iter().enumerate() {
             w.queue.push(Instant::ZERO + s.at, Ev::Ops { step });
+        }
+        for &(at, pause) in &w.cfg.meta_leader_stalls {
+            w.queue
+                .push(Instant::ZERO + at, Ev::StallMetaLeader { pause });
         }
         for (step, s) in w.cfg.operator.iter().enumerate() {
             w.queue.push(Instant::ZERO + s.at, Ev::Operator { step });
@@ -922,6 +930,11 @@ impl World {
             }
             Ev::Probe => self.probe(),
             Ev::ReplaceVoter => self.replace_voter(),
+            Ev::StallMetaLeader { pause } => {
+                if let Some(n) = self.meta_leader_ix() {
+                    self.pause(n, pause);
+                }
+            }
         }
     }
 
@@ -978,17 +991,8 @@ impl World {
         r -= f.crash;
         if r < f.pause {
             if let Some(n) = self.pick(&servers) {
-                self.stats.pauses += 1;
                 let d = ms(self.rng.range_inclusive(100, 15_000));
-                let until = (self.now + d).max(self.nodes[n].paused_until.unwrap_or(self.now));
-                self.nodes[n].paused_until = Some(until);
-                self.queue.push(until, Ev::Resume { node: n });
-                match self.nodes[n].kind {
-                    Kind::Data => self.felt.excuse_servers(until + self.windows.servers),
-                    Kind::Session => self.excuse_clients_of_session(n, until),
-                    _ => {}
-                }
-                self.record("pause", n, None, Some(format!("{d:?}")));
+                self.pause(n, d);
             }
             return;
         }
@@ -1124,6 +1128,20 @@ impl World {
         for ev in held {
             self.handle(ev);
         }
+    }
+
+    /// Pauses node `n` for `d`: it keeps its state and connections and processes nothing.
+    fn pause(&mut self, n: NodeIx, d: Duration) {
+        self.stats.pauses += 1;
+        let until = (self.now + d).max(self.nodes[n].paused_until.unwrap_or(self.now));
+        self.nodes[n].paused_until = Some(until);
+        self.queue.push(until, Ev::Resume { node: n });
+        match self.nodes[n].kind {
+            Kind::Data => self.felt.excuse_servers(until + self.windows.servers),
+            Kind::Session => self.excuse_clients_of_session(n, until),
+            _ => {}
+        }
+        self.record("pause", n, None, Some(format!("{d:?}")));
     }
 
     /// Ends a node's pause: it handles what reached it meanwhile, in order.

@@ -1,6 +1,6 @@
 //! The client's configuration: its identity, the sessions it may use, its reconnect
 //! backoff (docs/design.md §8: 100 ms doubling to 5 s, jittered) and its keep-alive and idle
-//! timeout (3 s and 10 s).
+//! timeout (3 s and 10 s), and its periodic re-query (off unless set).
 
 use crate::config::ConfigError;
 use crate::liveness::LivenessConfig;
@@ -26,6 +26,9 @@ pub struct ClientConfig {
     /// The optional protocol features the client announces (all it supports by default;
     /// fewer to act as an older client, as the simulator does).
     pub features: Features,
+    /// Every this often while connected, the client asks the session again for the current
+    /// list of every key it subscribes to (a safety net for a lost push; `None`: never).
+    pub requery_interval: Option<Duration>,
 }
 
 impl ClientConfig {
@@ -38,6 +41,7 @@ impl ClientConfig {
             connect_timeout: crate::net::DEFAULT_CONNECT_TIMEOUT,
             liveness: LivenessConfig::DEFAULT,
             features: Features::SUPPORTED,
+            requery_interval: None,
         }
     }
 
@@ -55,6 +59,9 @@ impl ClientConfig {
         self.reconnect_backoff.validate("reconnect_backoff")?;
         if self.connect_timeout.is_zero() {
             return Err(ConfigError::new("connect_timeout", "must be positive"));
+        }
+        if self.requery_interval.is_some_and(|i| i.is_zero()) {
+            return Err(ConfigError::new("requery_interval", "must be positive"));
         }
         self.liveness.validate()
     }

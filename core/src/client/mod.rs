@@ -23,6 +23,15 @@
 //! (the session drains and takes no new client) is a refusal: the next session is tried
 //! after the usual backoff, so a client whose sessions all drain does not spin.
 //!
+//! Re-query (`ClientConfig::requery_interval`, off by default): every interval while
+//! connected, the client repeats one subscription of every key it subscribes to with the
+//! version it holds as `known`. The session treats a repeated subscription as a statement of
+//! what the client holds (docs/protocol.md, `Subscribe`): it pushes its current list if that
+//! is newer, and otherwise fetches the key from its data node, pushing what is newer. A push
+//! lost anywhere between the data node and the application is so repaired within an
+//! interval, with no message of its own. The first re-query of a connection is an interval
+//! after it came up (its replay has just asked the same).
+//!
 //! Liveness ([`crate::liveness`]): on an idle connection the client sends `KeepAlive`
 //! every `keepalive_interval`; a connection on which nothing arrived for `idle_timeout`
 //! (the session died without a reset) is closed with reason "idle timeout" and failed over
@@ -106,6 +115,8 @@ pub struct Client {
     welcome: Option<(Agreement, Option<ProcessId>)>,
     /// The latest `now` handed in, stamped on frames as they are drained.
     now: Instant,
+    /// When the next re-query is due, while connected with re-query on.
+    requery_at: Option<Instant>,
 }
 
 impl Client {
@@ -133,6 +144,7 @@ impl Client {
             hello: None,
             welcome: None,
             now: Instant::ZERO,
+            requery_at: None,
         })
     }
 
@@ -293,6 +305,7 @@ impl Client {
 
     fn connected(&mut self, now: Instant, conn: ConnId) {
         self.link = Link::Ready(conn, Liveness::new(now));
+        self.requery_at = self.config.requery_interval.map(|i| now + i);
         self.attempts = 0;
         self.connect_generation += 1;
         let generation = self.connect_generation;
@@ -338,6 +351,7 @@ impl Client {
         }
         self.hello = None;
         self.welcome = None;
+        self.requery_at = None;
         self.session = (self.session + 1) % self.config.sessions.len();
         let delay = self
             .config
@@ -423,6 +437,16 @@ impl Client {
                 frame: Frame::new(rid, negotiate::unsupported_kind(u.kind)),
             }),
             _ => {}
+        }
+    }
+
+    /// Repeats one subscription of every key with the version held (module docs), and
+    /// arms the next re-query.
+    fn requery(&mut self, now: Instant) {
+        self.requery_at = self.config.requery_interval.map(|i| now + i);
+        for s in self.regs.requery() {
+            let register_id = s.register_id.clone();
+            self.send_registration(Pending::Subscribe { register_id }, s);
         }
     }
 
@@ -536,6 +560,9 @@ impl Node for Client {
             },
             _ => {}
         }
+        if self.requery_at.is_some_and(|at| at <= now) && matches!(self.link, Link::Ready(..)) {
+            self.requery(now);
+        }
     }
 
     fn poll_output(&mut self) -> Option<Output<Event>> {
@@ -551,7 +578,10 @@ impl Node for Client {
     fn poll_timeout(&self) -> Option<Instant> {
         match self.link {
             Link::Down { retry_at } => Some(retry_at),
-            Link::Ready(_, liveness) => Some(liveness.next_deadline(&self.config.liveness)),
+            Link::Ready(_, liveness) => {
+                let live = liveness.next_deadline(&self.config.liveness);
+                Some(self.requery_at.map_or(live, |at| at.min(live)))
+            }
             Link::Connecting(_) => self.dials.next_deadline(),
         }
     }

@@ -227,6 +227,23 @@ impl Registrations {
         (pubs, subs)
     }
 
+    /// The re-query of every subscribed key (docs/protocol.md §6.2, `Subscribe`): a
+    /// subscription repeated under one of the key's register ids with the version held, so
+    /// the session pushes its current list if that is newer (and fetches it from the data
+    /// node otherwise). One per key: a session pushes per connection and key.
+    pub(crate) fn requery(&self) -> Vec<Subscribe> {
+        self.topics
+            .iter()
+            .filter_map(|(key, t)| {
+                Some(Subscribe {
+                    data_info_id: key.clone(),
+                    register_id: t.subscribers.first()?.clone(),
+                    known: t.delivered.as_ref().map(|d| d.version),
+                })
+            })
+            .collect()
+    }
+
     /// The key a publication is filed under.
     pub(crate) fn publication_key(&self, register_id: &Text) -> Option<&DataInfoId> {
         self.publishers.get(register_id).map(|r| &r.data_info_id)

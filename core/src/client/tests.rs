@@ -1059,3 +1059,5 @@ fn a_redirect_instead_of_a_welcome_is_a_refusal_with_a_backoff() {
     let (_, next, _) = t.connect();
     assert_ne!(next, first);
 }
+
+mod requery;

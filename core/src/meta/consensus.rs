@@ -24,6 +24,7 @@
 
 use super::config::MetaConfig;
 use super::persisted::Persist;
+use super::raft_guard::{self, LogBounds};
 use super::state::{CommandBatch, MetaState, from_bytes, to_bytes};
 use super::storage::MetaStorage;
 use crate::model::Text;
@@ -40,6 +41,15 @@ pub enum Effect {
     Send(Message),
     /// Make a record durable.
     Persist(Persist),
+}
+
+/// Why [`Consensus::step`] did not take a message.
+#[derive(Debug)]
+pub enum StepError {
+    /// No correct member sends it (the rule it broke): the peer is cut off.
+    Malformed(&'static str),
+    /// raft-rs refused it (stale, or from a member no longer in the group): nothing to do.
+    Refused(raft::Error),
 }
 
 /// The Raft group member and the state machine it drives.
@@ -125,11 +135,16 @@ impl Consensus {
         self.process();
     }
 
-    /// A message from a peer. Errors are raft-rs refusing it (stale or foreign).
-    pub fn step(&mut self, message: Message) -> raft::Result<()> {
+    /// A message from a peer, checked by [`raft_guard`](super::raft_guard) before raft-rs
+    /// sees it.
+    pub fn step(&mut self, message: Message) -> Result<(), StepError> {
+        let log = LogBounds {
+            last_index: self.raw.raft.raft_log.last_index(),
+        };
+        raft_guard::check(&message, log).map_err(StepError::Malformed)?;
         let r = self.raw.step(message);
         self.process();
-        r
+        r.map_err(StepError::Refused)
     }
 
     /// Proposes a batch of commands; `false` if it was dropped (not leader).

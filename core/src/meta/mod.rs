@@ -11,20 +11,24 @@
 //! - [`Persist`], [`PersistedLog`]: the records the driver persists and what they amount to.
 //! - [`LogWriter`]: the meta log file's format, recovery and compaction, as pure decisions.
 //! - [`MetaStorage`]: raft-rs storage over the persisted log.
-//! - [`Consensus`]: raft-rs's `RawNode` driven sans-IO (§4.10).
+//! - [`Consensus`]: raft-rs's `RawNode` driven sans-IO (§4.10), behind `raft_guard`, which
+//!   refuses Raft messages no correct member sends before raft-rs (which would panic) sees them.
 //! - [`VoterChange`]: adding, removing and replacing meta voters at run time.
 //! - [`MetaNode`]: all of it as an `io::Node`.
+//! - [`fuzzing`]: a consensus group in memory, and the check the `meta_raft` fuzz target runs.
 //! - [`MetaConfig`]: validated configuration.
 
 mod arrange;
 mod config;
 mod consensus;
 mod drain;
+pub mod fuzzing;
 mod log_file;
 mod membership;
 mod node;
 mod persisted;
 mod protection;
+mod raft_guard;
 mod reports;
 mod start;
 mod state;
@@ -33,7 +37,7 @@ mod voters;
 
 pub use arrange::{ArrangeConfig, arrange, arrange_leaving, is_cold};
 pub use config::{MetaConfig, MetaPeer};
-pub use consensus::{Consensus, Effect};
+pub use consensus::{Consensus, Effect, StepError};
 pub use drain::{Decommission, Ops, OpsRefusal, OpsReport, OpsRequest, holdings};
 pub use log_file::{FileWrite, LogWriter, Recovered, apply_write};
 pub use membership::{Leases, Members, RETIRED_MAX};

@@ -52,7 +52,7 @@
 
 use super::arrange::{ArrangeConfig, arrange_leaving, is_cold};
 use super::config::MetaConfig;
-use super::consensus::{Consensus, Effect};
+use super::consensus::{Consensus, Effect, StepError};
 use super::membership::Leases;
 use super::persisted::{Persist, PersistError};
 use super::protection::Protection;
@@ -659,7 +659,9 @@ impl MetaNode {
             return self.close(conn, "consensus message for another pair of peers");
         }
         // raft-rs refuses stale or foreign messages with an error; nothing to do about them.
-        let _ = self.consensus.step(message);
+        if let Err(StepError::Malformed(rule)) = self.consensus.step(message) {
+            self.close(conn, &format!("malformed consensus message: {rule}"));
+        }
     }
 
     fn on_heartbeat(&mut self, now: Instant, conn: ConnId, request_id: u64, hb: Heartbeat) {

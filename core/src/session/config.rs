@@ -6,6 +6,7 @@ use crate::config::ConfigError;
 use crate::liveness::LivenessConfig;
 use crate::model::{ProcessId, Text};
 use crate::net::Backoff;
+use crate::session::limits::ClientLimits;
 use crate::slot::SlotCount;
 use std::time::Duration;
 
@@ -76,6 +77,8 @@ pub struct SessionConfig {
     /// Keep-alive interval and idle timeout of client connections and of the connections
     /// the session opens to data nodes (3 s, 10 s).
     pub liveness: LivenessConfig,
+    /// What one client may take of the session (`super::limits`).
+    pub limits: ClientLimits,
 }
 
 impl SessionConfig {
@@ -106,6 +109,7 @@ impl SessionConfig {
             max_registrations_per_conn: 100_000,
             reconcile_page_size: 512,
             liveness: LivenessConfig::DEFAULT,
+            limits: ClientLimits::default(),
         }
     }
 
@@ -162,6 +166,7 @@ impl SessionConfig {
         )?;
         positive("reconcile_page_size", self.reconcile_page_size)?;
         self.liveness.validate()?;
+        self.limits.validate()?;
         if self.heartbeat_interval >= Duration::from_secs(10) {
             return Err(ConfigError::new(
                 "heartbeat_interval",

@@ -44,6 +44,7 @@ mod delta;
 mod drain;
 mod fetch;
 mod key_index;
+pub mod limits;
 mod outbox;
 mod owned;
 mod peers;
@@ -59,6 +60,8 @@ mod view;
 mod writes;
 
 pub use config::SessionConfig;
+use limits::{Admission, OverLimit};
+pub use limits::{ClientLimits, LimitRefusals};
 pub use outbox::{SessionEvent, SessionStats};
 pub use view::{ClientView, SessionKeyView, SessionPublisherView, SubscriberView};
 
@@ -142,6 +145,8 @@ pub struct Session {
     links: BTreeMap<ConnId, Liveness>,
     /// Gives up on a meta node that stopped answering (`crate::net::MetaWatch`).
     meta_watch: MetaWatch,
+    /// The counts client limits are checked against (`limits`).
+    admission: Admission,
     /// The liveness sweep: its settings and count.
     sweep: Sweep,
     /// What was agreed on each connection whose hello was answered (by the session, or by
@@ -197,6 +202,7 @@ impl Session {
             graces: BTreeMap::new(),
             links: BTreeMap::new(),
             meta_watch: MetaWatch::default(),
+            admission: Admission::default(),
             sweep,
             agreements: BTreeMap::new(),
             now: Instant::ZERO,
@@ -375,9 +381,23 @@ impl Session {
         }
         let registering = data_id.is_some();
         if registering && registrations >= self.config.max_registrations_per_conn {
-            let reason = "too many registrations on this connection";
-            self.out.reject(conn, rid, ErrorCode::Overloaded, reason);
+            self.out.stats.limit_refusals.registrations += 1;
+            let max = self.config.max_registrations_per_conn;
+            let reason = format!(
+                "too many registrations on this connection: {max} (max_registrations_per_conn)"
+            );
+            self.out.reject(conn, rid, ErrorCode::Overloaded, &reason);
             return;
+        }
+        if let Message::Publish(p) = &frame.message {
+            let refusals = &mut self.out.stats.limit_refusals;
+            let bytes = publisher_bytes(&p.publisher);
+            if let Err(OverLimit(reason)) =
+                limits::check_publisher(bytes, &self.config.limits, refusals)
+            {
+                self.out.reject(conn, rid, ErrorCode::BadRequest, &reason);
+                return;
+            }
         }
         match frame.message {
             Message::Publish(p) => self.publish(now, conn, p),
@@ -773,9 +793,23 @@ impl Session {
                 self.switches.forget(conn);
             }
             Timer::Liveness => {
+                self.close_silent_newcomers(now);
                 self.sweep_liveness(now);
                 let at = self.sweep.next_at(now);
                 self.timers.arm(at, Timer::Liveness);
+            }
+        }
+    }
+
+    /// Closes the connections that said no hello within `hello_timeout` (checked every
+    /// liveness sweep: a few seconds late at most).
+    fn close_silent_newcomers(&mut self, now: Instant) {
+        for conn in self.admission.hello_overdue(now) {
+            if self.inbound.get(&conn) == Some(&Inbound::Unknown) {
+                self.out.stats.limit_refusals.hello_timeouts += 1;
+                self.inbound.remove(&conn);
+                self.out.close(conn, "no hello within hello_timeout");
+                self.conn_closed(now, conn);
             }
         }
     }
@@ -843,6 +877,19 @@ impl Session {
             Ok(a) => a,
             Err(refusal) => return self.refuse_hello(conn, rid, refusal),
         };
+        let address = self.switches.address(conn);
+        let clients = self.registry.client_count();
+        let refusals = &mut self.out.stats.limit_refusals;
+        if let Err(OverLimit(reason)) =
+            self.admission
+                .admit(clients, address, &self.config.limits, refusals)
+        {
+            self.out.reject(conn, rid, ErrorCode::Overloaded, &reason);
+            self.out.close(conn, &reason);
+            self.switches.forget(conn);
+            return;
+        }
+        self.admission.opened(conn, address);
         self.registry.open(conn, now, self.sweep.stamp(now));
         self.agreements.insert(conn, agreement);
         let deltas = agreement.features.contains(Features::DELTA_PUSH);
@@ -911,6 +958,7 @@ impl Session {
     }
 
     fn conn_closed(&mut self, now: Instant, conn: ConnId) {
+        self.admission.closed(conn);
         self.agreements.remove(&conn);
         self.links.remove(&conn);
         self.meta_watch.closed(conn);
@@ -948,6 +996,7 @@ impl Node for Session {
         match input {
             Input::Accepted { conn } => {
                 self.inbound.insert(conn, Inbound::Unknown);
+                self.admission.accepted(conn, now, &self.config.limits);
             }
             Input::Connected { conn } => {
                 let hb = self.peers.heartbeat(
@@ -1080,3 +1129,15 @@ impl Session {
 
 #[cfg(test)]
 mod tests;
+
+/// Bytes of a publisher's payload and attributes, as `ClientLimits::max_publisher_bytes`
+/// counts them.
+fn publisher_bytes(p: &crate::model::Publisher) -> usize {
+    let payload: usize = p.payload.iter().map(|b| b.len()).sum();
+    let attributes: usize = p
+        .attributes
+        .iter()
+        .map(|a| a.key.len() + a.value.len())
+        .sum();
+    payload + attributes
+}

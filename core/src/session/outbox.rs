@@ -122,6 +122,8 @@ pub struct SessionStats {
     pub push_bytes_in_flight: u64,
     /// `VersionScan` requests sent.
     pub scans_sent: u64,
+    /// Requests and connections refused by the client limits, per limit.
+    pub limit_refusals: crate::session::LimitRefusals,
 }
 
 /// The output queue and request-id counter.

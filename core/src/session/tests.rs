@@ -1800,6 +1800,7 @@ fn keys_wanted_during_a_fetch_that_is_given_up_are_fetched_at_once() {
     assert_eq!(fd.data_info_ids, [key(2)], "the waiting key goes at once");
 }
 
+mod limits;
 mod switches;
 
 #[test]

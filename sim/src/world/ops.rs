@@ -63,7 +63,7 @@ impl World {
     }
 
     /// The meta leader, if one runs and is not paused.
-    fn meta_leader_ix(&self) -> Option<NodeIx> {
+    pub(super) fn meta_leader_ix(&self) -> Option<NodeIx> {
         self.nodes.iter().position(|n| {
             matches!(&n.machine, Some(Machine::Meta(m)) if m.is_leader())
                 && n.paused_until.is_none()
