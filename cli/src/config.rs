@@ -199,6 +199,8 @@ pub struct NodeFile {
     pub dns_ttl: Option<u32>,
     /// A bearer token the admin server requires (also `ROSTER_ADMIN_TOKEN`).
     pub admin_token: Option<String>,
+    /// The HTTP/JSON gateway's address (session; none unless set).
+    pub http_listen: Option<String>,
     /// IO runtime (data, session): `mio` (default) or `glommio`.
     pub runtime: Option<RuntimeKind>,
     /// glommio shards (data, session; default: one per available core).

@@ -11,5 +11,6 @@ pub mod admin_server;
 pub mod alloc;
 pub mod cluster;
 pub mod config;
+pub mod http_gateway;
 pub mod roles;
 pub mod runtime;

@@ -13,6 +13,7 @@ use roster_core::data::DataNode;
 use roster_core::meta::MetaNode;
 use roster_core::session::Session;
 use roster_dns::{DnsConfig, DnsServer};
+use roster_gateway::GatewayServer;
 use roster_glommio::roles::{start_data_shards, start_session_shards};
 use roster_mio::roles::{start_data, start_meta, start_session};
 use roster_mio::shell::Listener;
@@ -95,6 +96,10 @@ enum Cmd {
         /// Admin HTTP server address (default: loopback, a free port).
         #[arg(long, value_name = "ADDR")]
         admin_listen: Option<String>,
+        /// HTTP/JSON gateway address (default: loopback, a free port); a client of every
+        /// session, so it fails over.
+        #[arg(long, value_name = "ADDR")]
+        http_listen: Option<String>,
         /// DNS interface address, UDP and TCP (default: loopback, a free port).
         #[arg(long, value_name = "ADDR")]
         dns_listen: Option<String>,
@@ -137,6 +142,9 @@ enum Cmd {
         /// Client listener address.
         #[arg(long, value_name = "ADDR")]
         client_listen: Option<String>,
+        /// Serve the HTTP/JSON gateway here too, a client of this session (default: none).
+        #[arg(long, value_name = "ADDR")]
+        http_listen: Option<String>,
         /// Serve DNS (UDP and TCP) on this address: `<data_id>.service.roster.` SRV, A
         /// and AAAA records (docs/dns.md).
         #[arg(long, value_name = "ADDR")]
@@ -244,6 +252,14 @@ fn serve<C>(stop: &Flag, mut node: Started<C>, admin: AdminServer) -> Result<(),
     r
 }
 
+/// Starts an HTTP/JSON gateway on `listen`, a client of `sessions`, and says where it
+/// listens (`http http://ADDR`).
+fn http(listen: Option<&str>, sessions: &[String]) -> Result<GatewayServer, StartError> {
+    let server = roster::http_gateway::start(listen, sessions)?;
+    say(&format!("http http://{}", server.local_addr()));
+    Ok(server)
+}
+
 /// Starts the process's admin server and says where it listens (`admin http://ADDR`: tools
 /// and tests read the line).
 fn admin(
@@ -304,6 +320,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             datas,
             sessions,
             admin_listen,
+            http_listen,
             dns_listen,
             dns_ttl,
             timing,
@@ -321,6 +338,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             })?;
             say(&format!("meta {}", cluster.meta_addrs.join(",")));
             let admin = admin(admin_listen.as_deref(), None, cluster.process())?;
+            let http = http(http_listen.as_deref(), &cluster.session_addrs)?;
             let dns = dns(
                 dns_listen.as_deref().unwrap_or("127.0.0.1:0"),
                 &cluster.session_addrs,
@@ -343,6 +361,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             }
             let r = hold(&stop, || cluster.failed());
             drop(dns);
+            drop(http);
             drop(admin);
             cluster.stop();
             r
@@ -415,6 +434,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             node,
             runtime,
             client_listen,
+            http_listen,
             dns_listen,
             dns_ttl,
         } => {
@@ -463,12 +483,19 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                 ..Process::default()
             };
             let admin = admin(f.admin_listen.as_deref(), f.admin_token.clone(), process)?;
-            let dns = match (dns_listen.or(f.dns_listen.clone()), client_addr) {
-                (Some(listen), Some(ca)) => Some(dns(&listen, &[own_client_addr(ca)], dns_ttl)?),
+            // The gateway and the DNS server are clients of this session's own client port.
+            let own = client_addr.map(own_client_addr);
+            let http = match (http_listen.or(f.http_listen.clone()), &own) {
+                (Some(listen), Some(ca)) => Some(http(Some(&listen), std::slice::from_ref(ca))?),
+                _ => None,
+            };
+            let dns = match (dns_listen.or(f.dns_listen.clone()), &own) {
+                (Some(listen), Some(ca)) => Some(dns(&listen, std::slice::from_ref(ca), dns_ttl)?),
                 _ => None,
             };
             let r = serve(&stop, s, admin);
             drop(dns);
+            drop(http);
             r
         }
         Cmd::Publish {
