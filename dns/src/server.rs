@@ -9,14 +9,14 @@
 use crate::answer::{MAX_TCP, Parsed, Request, encode, parse, respond};
 use crate::directory::{Directory, Limits};
 use crate::name::Target;
+use roster_admin::ServerThread;
 use roster_client::Client;
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::Semaphore;
 use tracing::{debug, error, info};
 
 /// How the DNS server is set up.
@@ -63,8 +63,8 @@ const BIND_TRIES: usize = 16;
 #[derive(Debug)]
 pub struct DnsServer {
     addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    /// Stops the server when dropped.
+    _thread: ServerThread,
 }
 
 impl DnsServer {
@@ -83,53 +83,33 @@ impl DnsServer {
             .map_err(|e| io::Error::other(format!("dns: {e}")))?;
         let directory = Arc::new(Directory::new(client, config.limits));
         let ttl = config.ttl;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let thread = std::thread::Builder::new()
-            .name("dns".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let (udp, tcp) = match (
-                        tokio::net::UdpSocket::from_std(udp),
-                        tokio::net::TcpListener::from_std(tcp),
-                    ) {
-                        (Ok(u), Ok(t)) => (Arc::new(u), t),
-                        (Err(e), _) | (_, Err(e)) => {
-                            return error!(error = %e, "dns server cannot start");
-                        }
-                    };
-                    tokio::select! {
-                        _ = stopped => {}
-                        () = serve_udp(udp, directory.clone(), ttl) => {}
-                        () = serve_tcp(tcp, directory.clone(), ttl) => {}
-                        () = expire(directory) => {}
-                    }
-                });
-            })?;
+        let thread = ServerThread::spawn("dns", move |stopped| async move {
+            let (udp, tcp) = match (
+                tokio::net::UdpSocket::from_std(udp),
+                tokio::net::TcpListener::from_std(tcp),
+            ) {
+                (Ok(u), Ok(t)) => (Arc::new(u), t),
+                (Err(e), _) | (_, Err(e)) => {
+                    return error!(error = %e, "dns server cannot start");
+                }
+            };
+            tokio::select! {
+                _ = stopped => {}
+                () = serve_udp(udp, directory.clone(), ttl) => {}
+                () = serve_tcp(tcp, directory.clone(), ttl) => {}
+                () = expire(directory) => {}
+            }
+        })?;
         info!(%addr, "dns server listening");
         Ok(DnsServer {
             addr,
-            stop: Some(stop),
-            thread: Some(thread),
+            _thread: thread,
         })
     }
 
     /// The bound address (UDP and TCP).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
-    }
-}
-
-impl Drop for DnsServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -13,14 +13,15 @@ use axum::Router;
 use axum::http::{Method, StatusCode, Uri};
 use axum::routing::{get, put};
 use futures_util::future::{Either, select};
+use roster_admin::ServerThread;
 use roster_client::{Client, ClientOptions};
+use socket2::{Domain, Protocol, Socket, Type};
 use std::future::IntoFuture;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tracing::{error, info};
 
 /// What every handler sees.
@@ -42,18 +43,15 @@ pub(crate) type Shared = Arc<Gateway>;
 #[derive(Debug)]
 pub struct GatewayServer {
     addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    /// Stops the gateway when dropped.
+    _thread: ServerThread,
 }
 
 impl GatewayServer {
     /// Binds `config.listen`, connects to the sessions, and serves on a thread named
     /// `gateway`.
     pub fn start(config: GatewayConfig) -> io::Result<GatewayServer> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let listener = bind(&runtime, config.listen).map_err(|e| {
+        let listener = bind(config.listen).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!("http_listen: cannot listen on {}: {e}", config.listen),
@@ -71,30 +69,27 @@ impl GatewayServer {
             waiters: Arc::new(Semaphore::new(limits.max_waiters)),
             limits,
         });
-        let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("gateway".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    tokio::spawn(crate::lists::janitor(gateway.clone()));
-                    // Not a graceful shutdown: watches and streams that keep instances stay
-                    // open for as long as their clients like, and would hold the process.
-                    // Stopping drops the runtime with every connection still open (they
-                    // close, and the instances go with the client).
-                    let serve = std::pin::pin!(
-                        axum::serve(listener, router(gateway.clone())).into_future()
-                    );
-                    let stopped = std::pin::pin!(stopped);
-                    if let Either::Left((Err(e), _)) = select(serve, stopped).await {
-                        error!(error = %e, "gateway failed");
-                    }
-                });
-            })?;
+        let thread = ServerThread::spawn("gateway", move |stopped| async move {
+            let listener = match TcpListener::from_std(listener) {
+                Ok(l) => l,
+                Err(e) => return error!(error = %e, "gateway cannot start"),
+            };
+            tokio::spawn(crate::lists::janitor(gateway.clone()));
+            // Not a graceful shutdown: watches and streams that keep instances stay open
+            // for as long as their clients like, and would hold the process. Stopping
+            // drops the runtime with every connection still open (they close, and the
+            // instances go with the client).
+            let serve =
+                std::pin::pin!(axum::serve(listener, router(gateway.clone())).into_future());
+            let stopped = std::pin::pin!(stopped);
+            if let Either::Left((Err(e), _)) = select(serve, stopped).await {
+                error!(error = %e, "gateway failed");
+            }
+        })?;
         info!(%addr, "HTTP gateway listening");
         Ok(GatewayServer {
             addr,
-            stop: Some(stop),
-            thread: Some(thread),
+            _thread: thread,
         })
     }
 
@@ -104,33 +99,20 @@ impl GatewayServer {
     }
 }
 
-impl Drop for GatewayServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 /// Connections a listener queues before they are accepted: a thousand watchers that
 /// connect at once (a fleet restarting) must not find the queue full.
-const BACKLOG: u32 = 4096;
+const BACKLOG: i32 = 4096;
 
-/// Binds `addr` with a deep accept queue, on `runtime`'s reactor.
-fn bind(runtime: &tokio::runtime::Runtime, addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
+/// Binds `addr` and listens with a deep accept queue ([`BACKLOG`]), so that a client may
+/// connect as soon as `start` returns.
+fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     // As std's listeners: a restarted gateway rebinds its port at once.
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    let _entered = runtime.enter();
-    socket.listen(BACKLOG)
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }
 
 /// Every endpoint; unknown paths and methods answer JSON errors like the rest.
