@@ -3,12 +3,13 @@
 use clap::{Parser, Subcommand};
 use roster::cluster::{DevCluster, DevOptions};
 use roster::config::{
-    MetaArgs, NodeFile, Runtime, RuntimeArgs, Timing, cores, parse_peers, split_addrs,
+    ConfigError, MetaArgs, NodeFile, Runtime, RuntimeArgs, Timing, cores, parse_peers, split_addrs,
 };
 use roster::roles::StartError;
 use roster::runtime::{Started, resolve};
+use roster::tls::shell_config;
 use roster_admin::{AdminServer, Probe, Process};
-use roster_client::{Client, ClientOptions, PublisherRef, Update};
+use roster_client::{Client, ClientOptions, ClientTls, PublisherRef, Update};
 use roster_core::data::DataNode;
 use roster_core::meta::MetaNode;
 use roster_core::session::Session;
@@ -94,6 +95,10 @@ enum Cmd {
         /// Admin HTTP server address (default: loopback, a free port).
         #[arg(long, value_name = "ADDR")]
         admin_listen: Option<String>,
+        /// TLS on every port, under a throwaway CA made in a temporary directory (printed:
+        /// `tls ca PATH`, what clients trust with --tls-ca).
+        #[arg(long)]
+        tls: bool,
         #[command(flatten)]
         timing: Timing,
         #[command(flatten)]
@@ -142,6 +147,9 @@ enum Cmd {
         /// One publisher per payload (by convention `ip:port`).
         #[arg(required = true)]
         payload: Vec<String>,
+        /// Connect with TLS, trusting the CA certificates of this PEM file.
+        #[arg(long, value_name = "FILE")]
+        tls_ca: Option<PathBuf>,
     },
     /// Prints every list pushed for DATA_ID.
     Subscribe {
@@ -159,6 +167,9 @@ enum Cmd {
         /// Longest wait for a connection to a session to open before trying the next.
         #[arg(long, value_name = "MS")]
         connect_timeout_ms: Option<u64>,
+        /// Connect with TLS, trusting the CA certificates of this PEM file.
+        #[arg(long, value_name = "FILE")]
+        tls_ca: Option<PathBuf>,
     },
     /// Operate a cluster over its admin HTTP API (status, slots, key, ...).
     Admin(roster::admin::AdminArgs),
@@ -262,18 +273,41 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             datas,
             sessions,
             admin_listen,
+            tls,
             timing,
             runtime,
         } => {
             let runtime = runtime.settle(&NodeFile::default(), 1)?;
             let stop = shutdown_flag()?;
+            // Kept (and removed) until the cluster stops.
+            let dev_tls = match tls {
+                true => Some(dev_certificates()?),
+                false => None,
+            };
+            let tls = match &dev_tls {
+                Some((_, certs)) => {
+                    roster_shell::tls::Tls::node(&certs.node).map_err(|e| ConfigError(e.0))?
+                }
+                None => roster_shell::tls::Tls::default(),
+            };
             let cluster = DevCluster::start(DevOptions {
                 metas,
                 datas,
                 sessions,
                 timing,
                 runtime,
+                tls,
             })?;
+            if let Some((_, certs)) = &dev_tls {
+                say(&format!(
+                    "tls ca {}  (clients trust it: roster subscribe --tls-ca {} ...; a client \
+                     certificate: {}, key {})",
+                    certs.ca.display(),
+                    certs.ca.display(),
+                    certs.client_cert.display(),
+                    certs.client_key.display()
+                ));
+            }
             say(&format!("meta {}", cluster.meta_addrs.join(",")));
             let admin = admin(admin_listen.as_deref(), None, cluster.process())?;
             let ready = loop {
@@ -286,8 +320,12 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             };
             if ready {
                 say(&format!("sessions {}", cluster.session_addrs.join(",")));
+                let trust = match &dev_tls {
+                    Some((_, certs)) => format!(" --tls-ca {}", certs.ca.display()),
+                    None => String::new(),
+                };
                 say(&format!(
-                    "ready: try  roster subscribe --session {} my.service",
+                    "ready: try  roster subscribe --session {}{trust} my.service",
                     cluster.session_addrs.join(",")
                 ));
             }
@@ -304,6 +342,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
         } => {
             let f = node.merged()?;
             let listen = f.listen.clone().unwrap_or_else(|| "127.0.0.1:9700".into());
+            let shell = shell_config(f.tls.as_ref(), Runtime::Mio)?;
             let (l, addr) = bind(ListenerKind::Peer, &listen)?;
             let peers = match peers.map(|p| split_addrs(&p)).or(f.peers.clone()) {
                 Some(p) => parse_peers(&p)?,
@@ -313,7 +352,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             let store = MetaStore::for_voter(peers.len(), data_dir.or(f.data_dir.clone()))?;
             let stop = shutdown_flag()?;
             let settings = settings.settle(&f);
-            let mut m = start_meta(id, &peers, l, f.timing.into(), &store, settings)?;
+            let mut m = start_meta(id, &peers, l, f.timing.into(), &store, settings, shell)?;
             say(&format!("meta {id} listening {addr}"));
             let process = Process {
                 metas: m
@@ -334,10 +373,12 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             let listen = f.listen.clone().unwrap_or_else(|| "127.0.0.1:0".into());
             let meta = meta_list(&f);
             let stop = shutdown_flag()?;
-            let d = match runtime.settle(&f, cores())? {
+            let runtime = runtime.settle(&f, cores())?;
+            let shell = shell_config(f.tls.as_ref(), runtime)?;
+            let d = match runtime {
                 Runtime::Mio => {
                     let (l, addr) = bind(ListenerKind::Peer, &listen)?;
-                    let d = start_data(f.id, l, addr, &meta, f.timing.into())?;
+                    let d = start_data(f.id, l, addr, &meta, f.timing.into(), shell)?;
                     say(&format!("data listening {addr}"));
                     Started::Mio(d)
                 }
@@ -372,7 +413,9 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             let peer_listen = f.listen.clone().unwrap_or_else(|| "127.0.0.1:0".into());
             let meta = meta_list(&f);
             let stop = shutdown_flag()?;
-            let s = match runtime.settle(&f, cores())? {
+            let runtime = runtime.settle(&f, cores())?;
+            let shell = shell_config(f.tls.as_ref(), runtime)?;
+            let s = match runtime {
                 Runtime::Mio => {
                     let (c, ca) = bind(ListenerKind::Client, &client_listen)?;
                     let (p, pa) = bind(ListenerKind::Peer, &peer_listen)?;
@@ -380,7 +423,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                         timing: f.timing.into(),
                         limits: f.limits.into(),
                     };
-                    let s = start_session(f.id, c, p, ca, pa, &meta, settings)?;
+                    let s = start_session(f.id, c, p, ca, pa, &meta, settings, shell)?;
                     say(&format!("session listening client={ca} peer={pa}"));
                     Started::Mio(s)
                 }
@@ -411,9 +454,10 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             session,
             data_id,
             payload,
+            tls_ca,
         } => {
             let stop = shutdown_flag()?;
-            let client = client(&session, None)?;
+            let client = client(&session, None, tls_ca.as_deref())?;
             let pubs = payload
                 .iter()
                 .map(|p| client.publish(&data_id, [p.clone().into_bytes()]))
@@ -444,9 +488,10 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             once,
             json,
             connect_timeout_ms,
+            tls_ca,
         } => {
             let stop = shutdown_flag()?;
-            let client = client(&session, connect_timeout_ms)?;
+            let client = client(&session, connect_timeout_ms, tls_ca.as_deref())?;
             let sub = client.subscribe(&data_id).map_err(client_err)?;
             while !stop.is_raised() {
                 match sub.recv_timeout(Duration::from_millis(200)) {
@@ -465,8 +510,24 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
     }
 }
 
-fn client(addrs: &str, connect_timeout_ms: Option<u64>) -> Result<Client, StartError> {
+/// `roster dev --tls`'s certificates in a temporary directory (removed when dropped).
+fn dev_certificates() -> Result<(tempfile::TempDir, roster::tls::DevCerts), StartError> {
+    let dir = tempfile::Builder::new()
+        .prefix("roster-dev-tls-")
+        .tempdir()?;
+    let certs = roster::tls::generate(dir.path())?;
+    Ok((dir, certs))
+}
+
+fn client(
+    addrs: &str,
+    connect_timeout_ms: Option<u64>,
+    tls_ca: Option<&std::path::Path>,
+) -> Result<Client, StartError> {
     let mut options = ClientOptions::new(split_addrs(addrs));
+    if let Some(ca) = tls_ca {
+        options.tls = Some(ClientTls::from_ca_file(ca).map_err(client_err)?);
+    }
     if let Some(ms) = connect_timeout_ms {
         options.connect_timeout = Duration::from_millis(ms);
     }

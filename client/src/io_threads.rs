@@ -8,11 +8,16 @@
 //!
 //! The threads start with the first client and live as long as the process, idle in
 //! `epoll_wait` when no client is left.
+//!
+//! A client with TLS gets an IO thread of its own instead: a shell's dials share one TLS
+//! configuration, and clients of one process may trust different CAs or present different
+//! certificates. The thread ends with the client.
 
 use roster_core::client::{self as core, Event};
 use roster_core::group::{GroupCommand, GroupEvent, MemberId, NodeGroup};
 use roster_mio::nodes::{Running, spawn};
 use roster_mio::shell::{Handle, Shell};
+use roster_shell::tls::Tls;
 use roster_shell::{Clock, Hooks, ShellConfig};
 use std::collections::HashMap;
 use std::io;
@@ -75,19 +80,7 @@ fn pool() -> io::Result<Arc<Pool>> {
         .min(MAX_THREADS);
     let mut threads = Vec::with_capacity(n);
     for _ in 0..n {
-        let shell = Shell::new(
-            "client",
-            NodeGroup::new(),
-            Clock::new(),
-            Vec::new(),
-            ShellConfig::default(),
-        )?;
-        let members: Members = Arc::default();
-        let hooks = GroupHooks {
-            members: members.clone(),
-        };
-        let running = spawn("roster-client", shell, hooks)?;
-        threads.push(IoThread { running, members });
+        threads.push(io_thread(ShellConfig::default())?);
     }
     let p = Arc::new(Pool {
         threads,
@@ -97,28 +90,61 @@ fn pool() -> io::Result<Arc<Pool>> {
     Ok(p)
 }
 
+/// Starts an IO thread whose connections use `config`.
+fn io_thread(config: ShellConfig) -> io::Result<IoThread> {
+    let shell = Shell::new("client", NodeGroup::new(), Clock::new(), Vec::new(), config)?;
+    let members: Members = Arc::default();
+    let hooks = GroupHooks {
+        members: members.clone(),
+    };
+    let running = spawn("roster-client", shell, hooks)?;
+    Ok(IoThread { running, members })
+}
+
 /// A client's place on a shared IO thread. Dropping it takes the client off the thread
 /// and closes its connection.
 pub(crate) struct Seat {
     member: MemberId,
     handle: Handle<GroupCommand<core::Client>>,
     members: Members,
+    /// The client's own IO thread (TLS), stopped with the seat.
+    _own: Option<IoThread>,
 }
 
 impl Seat {
-    /// Puts `node` on an IO thread; its events go to `target`.
-    pub(crate) fn take(node: core::Client, target: Arc<dyn Member>) -> io::Result<Seat> {
-        let pool = pool()?;
-        let i = pool.next.fetch_add(1, Ordering::Relaxed) % pool.threads.len();
-        let thread = &pool.threads[i];
+    /// Puts `node` on an IO thread (its own if it dials with `tls`); its events go to
+    /// `target`.
+    pub(crate) fn take(
+        node: core::Client,
+        target: Arc<dyn Member>,
+        tls: Option<&Tls>,
+    ) -> io::Result<Seat> {
+        let own = match tls {
+            Some(tls) => Some(io_thread(ShellConfig {
+                tls: tls.clone(),
+                ..ShellConfig::default()
+            })?),
+            None => None,
+        };
+        let shared;
+        let thread = match &own {
+            Some(thread) => thread,
+            None => {
+                shared = pool()?;
+                let i = shared.next.fetch_add(1, Ordering::Relaxed) % shared.threads.len();
+                &shared.threads[i]
+            }
+        };
         let member = MemberId(NEXT_MEMBER.fetch_add(1, Ordering::Relaxed));
         // Listed before it joins, so not one of its events finds it missing.
         lock(&thread.members).insert(member, target);
         let handle = thread.running.handle().clone();
+        let members = thread.members.clone();
         let seat = Seat {
             member,
             handle,
-            members: thread.members.clone(),
+            members,
+            _own: own,
         };
         seat.handle
             .command(GroupCommand::Join { member, node })
