@@ -123,3 +123,61 @@ pub fn generate(dir: &Path) -> Result<DevCerts, ConfigError> {
         client_key: write("client.key", &client_key)?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_certificates_load_as_a_node_and_a_client() {
+        let dir = tempfile::tempdir().unwrap();
+        let certs = generate(dir.path()).unwrap();
+        let table = TlsTable {
+            ca: Some(certs.node.ca.clone()),
+            cert: Some(certs.node.cert.clone()),
+            key: Some(certs.node.key.clone()),
+            client_ca: certs.node.client_ca.clone(),
+        };
+        let shell = shell_config(Some(&table), Runtime::Mio).unwrap();
+        assert!(shell.tls.is_enabled());
+        roster_shell::tls::load_certs("cert", &certs.client_cert).unwrap();
+        roster_shell::tls::load_key("key", &certs.client_key).unwrap();
+        // Without a table: plain.
+        assert!(!shell_config(None, Runtime::Mio).unwrap().tls.is_enabled());
+        // On glommio: refused, naming the setting.
+        let e = shell_config(Some(&table), Runtime::Glommio { shards: 1 }).unwrap_err();
+        assert!(
+            e.0.contains("tls: not yet supported on the glommio runtime"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_table_missing_a_file_or_naming_a_bad_one_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let certs = generate(dir.path()).unwrap();
+        let table = TlsTable {
+            ca: Some(certs.node.ca.clone()),
+            cert: Some(certs.node.cert.clone()),
+            key: None,
+            client_ca: None,
+        };
+        let e = shell_config(Some(&table), Runtime::Mio).unwrap_err();
+        assert!(e.0.starts_with("tls.key: missing"), "{e}");
+        // A certificate where the key should be.
+        let swapped = TlsTable {
+            key: Some(certs.node.cert.clone()),
+            ..table
+        };
+        let e = shell_config(Some(&swapped), Runtime::Mio).unwrap_err();
+        assert!(
+            e.0.starts_with("tls.key: ") && e.0.contains("node.pem"),
+            "{e}"
+        );
+        // Unknown fields in the table are refused by name.
+        let e = toml::from_str::<crate::config::NodeFile>("[tls]\ncert_file = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cert_file"), "{e}");
+    }
+}
