@@ -6,7 +6,7 @@ use roster_shell::tls::{Tls, load_certs, load_key, load_roots};
 pub use rustls::RootCertStore;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// TLS settings of a client ([`ClientOptions::tls`](crate::ClientOptions::tls)).
 ///
@@ -19,11 +19,17 @@ use std::sync::Arc;
 ///     .build()?;
 /// # Ok::<(), roster_client::Error>(())
 /// ```
+///
+/// Clients made with one `ClientTls` (or clones of it) share IO threads: make it once and
+/// clone it for each client rather than loading the files per client.
 #[derive(Debug, Clone)]
 pub struct ClientTls {
     roots: RootCertStore,
     /// Shared: a key is not `Clone` (rustls makes copying one explicit).
     identity: Option<Arc<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>>,
+    /// The rustls configuration, made by the first client and shared by its clones (the
+    /// key of the IO threads they share).
+    built: Arc<OnceLock<Result<Arc<Tls>, String>>>,
 }
 
 impl ClientTls {
@@ -32,6 +38,7 @@ impl ClientTls {
         ClientTls {
             roots,
             identity: None,
+            built: Arc::default(),
         }
     }
 
@@ -48,6 +55,7 @@ impl ClientTls {
         key: PrivateKeyDer<'static>,
     ) -> ClientTls {
         self.identity = Some(Arc::new((chain, key)));
+        self.built = Arc::default();
         self
     }
 
@@ -63,12 +71,44 @@ impl ClientTls {
         Ok(self.with_identity(chain, key))
     }
 
-    /// What the client's IO thread dials with.
-    pub(crate) fn shell(&self) -> Result<Tls, Error> {
-        let identity = self
-            .identity
-            .as_ref()
-            .map(|id| (id.0.clone(), id.1.clone_key()));
-        Tls::client(self.roots.clone(), identity).map_err(|e| Error::Config(e.0))
+    /// What the client's IO threads dial with.
+    pub(crate) fn shell(&self) -> Result<Arc<Tls>, Error> {
+        let built = self.built.get_or_init(|| {
+            let identity = self
+                .identity
+                .as_ref()
+                .map(|id| (id.0.clone(), id.1.clone_key()));
+            Tls::client(self.roots.clone(), identity)
+                .map(Arc::new)
+                .map_err(|e| e.0)
+        });
+        built.clone().map_err(Error::Config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_file_is_a_config_error_naming_it() {
+        let e = ClientTls::from_ca_file("/nonexistent/roster-ca.pem").unwrap_err();
+        assert!(
+            matches!(&e, Error::Config(m) if m.contains("/nonexistent/roster-ca.pem")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn trusting_no_ca_is_a_config_error() {
+        let empty = ClientTls::new(RootCertStore::empty());
+        assert!(matches!(empty.shell(), Err(Error::Config(_))));
+        let e = crate::Client::builder()
+            .sessions(["127.0.0.1:1"])
+            .tls(empty)
+            .build()
+            .err()
+            .expect("a client trusting no CA is refused");
+        assert!(matches!(e, Error::Config(_)), "{e}");
     }
 }
