@@ -16,7 +16,7 @@
 //! Run: `cargo bench -p roster --bench cluster` (ROSTER_BENCH_SMALL=1 divides counts by 10;
 //! ROSTER_BENCH_RUNTIMES=mio,glommio-2 picks runtimes; ROSTER_BENCH_ROUNDS=200 times 200
 //! changes instead of 20; ROSTER_BENCH_TLS=1 runs the cluster and its clients with TLS, as
-//! `roster dev --tls` does: mio only, in this process).
+//! `roster dev --tls` does: mio only).
 //!
 //! Pinning (as the ZooKeeper and etcd figures of issue 7 were taken: server on one core,
 //! load generator on the other): `ROSTER_BENCH_PIN=0:1 cargo bench -p roster --bench cluster`
@@ -75,9 +75,13 @@ enum Cluster {
     Pinned(DevProcess),
 }
 
-/// `ROSTER_BENCH_TLS` set: TLS on every connection, certificates made in `.0` (kept as long
-/// as the cluster runs), clients trusting its CA.
-type Tls = Option<(tempfile::TempDir, ClientTls)>;
+/// `ROSTER_BENCH_TLS` set: TLS on every connection, clients trusting the cluster's CA (made
+/// in `.0` for a cluster in this process, kept as long as it runs).
+type Tls = Option<(Option<tempfile::TempDir>, ClientTls)>;
+
+fn tls_on() -> bool {
+    std::env::var_os("ROSTER_BENCH_TLS").is_some()
+}
 
 /// A client of `sessions`, with TLS if the cluster has it.
 fn connect<S: Into<String>>(sessions: impl IntoIterator<Item = S>, tls: &Tls) -> Client {
@@ -96,11 +100,11 @@ impl Cluster {
                 ..DevOptions::default()
             };
             let mut tls = None;
-            if std::env::var_os("ROSTER_BENCH_TLS").is_some() {
+            if tls_on() {
                 let dir = tempfile::tempdir().unwrap();
                 let certs = roster::tls::generate(dir.path()).unwrap();
                 options.tls = roster_shell::tls::Tls::node(&certs.node).unwrap();
-                tls = Some((dir, ClientTls::from_ca_file(&certs.ca).unwrap()));
+                tls = Some((Some(dir), ClientTls::from_ca_file(&certs.ca).unwrap()));
                 println!("tls: on (every connection)");
             }
             let cluster = DevCluster::start(options).expect("cluster starts");
@@ -108,18 +112,22 @@ impl Cluster {
             let sessions = cluster.session_addrs.clone();
             return (Cluster::InProcess(cluster), sessions, tls);
         };
-        assert!(
-            std::env::var_os("ROSTER_BENCH_TLS").is_none(),
-            "ROSTER_BENCH_TLS runs the cluster in this process: unset ROSTER_BENCH_PIN"
-        );
-        let (child, sessions) =
-            DevProcess::spawn(runtime, Some(cluster_cpus), Duration::from_secs(30))
-                .unwrap_or_else(|e| panic!("{e}"));
+        let (child, sessions, ca) = DevProcess::spawn(
+            runtime,
+            Some(cluster_cpus),
+            Duration::from_secs(30),
+            tls_on(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let tls = ca.map(|ca| {
+            println!("tls: on (every connection)");
+            (None, ClientTls::from_ca_file(ca).unwrap())
+        });
         common::pin_self(load_cpus).unwrap_or_else(|e| panic!("{e}"));
         println!(
             "pinning: roster dev (separate process) on CPU(s) {cluster_cpus}; load generator (this process: client IO threads and the bench thread) on CPU(s) {load_cpus}"
         );
-        (Cluster::Pinned(child), sessions, None)
+        (Cluster::Pinned(child), sessions, tls)
     }
 
     /// The cluster's process, when it has one of its own.
@@ -140,7 +148,7 @@ impl Cluster {
 
 fn main() {
     roster::alloc::keep_freed_memory();
-    let tls = std::env::var_os("ROSTER_BENCH_TLS").is_some();
+    let tls = tls_on();
     for (name, runtime) in common::runtimes() {
         if tls && runtime != Runtime::Mio {
             println!("== {name}: skipped (no TLS on glommio yet)");
