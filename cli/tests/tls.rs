@@ -276,3 +276,44 @@ fn a_data_node_without_a_cluster_certificate_never_joins() {
     let lines = meta_proc.stderr();
     assert!(!lines.iter().any(|l| joined("102")(l) || joined("103")(l)));
 }
+
+#[test]
+fn bad_tls_settings_stop_the_start_with_an_error_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = Ca::new(d, "ca");
+    let good = node_file(d, "good", &ca.pem, &ca.issue(d, "good", false));
+    let missing = node_file(
+        d,
+        "missing",
+        &ca.pem,
+        &(d.join("none.pem"), d.join("none.key")),
+    );
+    let run = |a: &[&str]| {
+        let mut p = Proc::start("bad settings", a);
+        let (status, stderr) = p.wait_exit();
+        assert!(!status.success(), "{stderr}");
+        stderr
+    };
+    let (good, missing) = (good.to_str().unwrap(), missing.to_str().unwrap());
+    let e = run(&["data", "--config", missing, "--meta", "127.0.0.1:1"]);
+    assert!(e.contains("tls.cert: ") && e.contains("none.pem"), "{e}");
+    let glommio = [
+        "--runtime",
+        "glommio",
+        "--shards",
+        "1",
+        "--meta",
+        "127.0.0.1:1",
+    ];
+    let e = run(&[&["session", "--config", good][..], &glommio].concat());
+    assert!(
+        e.contains("tls: not yet supported on the glommio runtime"),
+        "{e}"
+    );
+    let e = run(&["dev", "--tls", "--runtime", "glommio"]);
+    assert!(
+        e.contains("tls: not yet supported on the glommio runtime"),
+        "{e}"
+    );
+}
