@@ -16,7 +16,7 @@
 //! Run: `cargo bench -p roster --bench cluster` (ROSTER_BENCH_SMALL=1 divides counts by 10;
 //! ROSTER_BENCH_RUNTIMES=mio,glommio-2 picks runtimes; ROSTER_BENCH_ROUNDS=200 times 200
 //! changes instead of 20; ROSTER_BENCH_TLS=1 runs the cluster and its clients with TLS, as
-//! `roster dev --tls` does: mio only).
+//! `roster dev --tls` does).
 //!
 //! Pinning (as the ZooKeeper and etcd figures of issue 7 were taken: server on one core,
 //! load generator on the other): `ROSTER_BENCH_PIN=0:1 cargo bench -p roster --bench cluster`
@@ -148,12 +148,7 @@ impl Cluster {
 
 fn main() {
     roster::alloc::keep_freed_memory();
-    let tls = tls_on();
     for (name, runtime) in common::runtimes() {
-        if tls && runtime != Runtime::Mio {
-            println!("== {name}: skipped (no TLS on glommio yet)");
-            continue;
-        }
         println!("== {name}");
         bench(runtime);
     }

@@ -35,7 +35,7 @@ pub struct DevOptions {
     pub timing: Timing,
     /// Runtime of the data and session nodes (meta runs on mio).
     pub runtime: Runtime,
-    /// TLS of every node (mio only; default plain).
+    /// TLS of every node (default plain).
     pub tls: Tls,
 }
 
@@ -77,9 +77,6 @@ impl DevCluster {
             return Err(StartError::Config(crate::config::ConfigError(
                 "dev: --meta, --data and --sessions must each be at least 1".into(),
             )));
-        }
-        if o.tls.is_enabled() && o.runtime != Runtime::Mio {
-            return Err(StartError::Config(crate::tls::unsupported_on_glommio()));
         }
         let shell = ShellConfig {
             tls: o.tls.clone(),
@@ -136,6 +133,7 @@ impl DevCluster {
                     shards,
                     &meta_addrs,
                     timing,
+                    shell.clone(),
                 )?),
             });
         }
@@ -162,7 +160,15 @@ impl DevCluster {
                 }
                 Runtime::Glommio { shards } => {
                     let (c, p) = (any_port(), any_port());
-                    let s = start_session_shards(id, c, p, shards, &meta_addrs, session_settings)?;
+                    let s = start_session_shards(
+                        id,
+                        c,
+                        p,
+                        shards,
+                        &meta_addrs,
+                        session_settings,
+                        shell.clone(),
+                    )?;
                     let client = s.bound().next().map_or(c, |(_, a)| a[0]);
                     (Started::Glommio(s), client)
                 }

@@ -342,7 +342,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
         } => {
             let f = node.merged()?;
             let listen = f.listen.clone().unwrap_or_else(|| "127.0.0.1:9700".into());
-            let shell = shell_config(f.tls.as_ref(), Runtime::Mio)?;
+            let shell = shell_config(f.tls.as_ref())?;
             let (l, addr) = bind(ListenerKind::Peer, &listen)?;
             let peers = match peers.map(|p| split_addrs(&p)).or(f.peers.clone()) {
                 Some(p) => parse_peers(&p)?,
@@ -373,9 +373,8 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             let listen = f.listen.clone().unwrap_or_else(|| "127.0.0.1:0".into());
             let meta = meta_list(&f);
             let stop = shutdown_flag()?;
-            let runtime = runtime.settle(&f, cores())?;
-            let shell = shell_config(f.tls.as_ref(), runtime)?;
-            let d = match runtime {
+            let shell = shell_config(f.tls.as_ref())?;
+            let d = match runtime.settle(&f, cores())? {
                 Runtime::Mio => {
                     let (l, addr) = bind(ListenerKind::Peer, &listen)?;
                     let d = start_data(f.id, l, addr, &meta, f.timing.into(), shell)?;
@@ -383,8 +382,8 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                     Started::Mio(d)
                 }
                 Runtime::Glommio { shards } => {
-                    let d =
-                        start_data_shards(f.id, resolve(&listen)?, shards, &meta, f.timing.into())?;
+                    let (listen, timing) = (resolve(&listen)?, f.timing.into());
+                    let d = start_data_shards(f.id, listen, shards, &meta, timing, shell)?;
                     for (i, (_, addrs)) in d.bound().enumerate() {
                         say(&format!(
                             "data listening {} (shard {i} of {shards})",
@@ -413,9 +412,8 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             let peer_listen = f.listen.clone().unwrap_or_else(|| "127.0.0.1:0".into());
             let meta = meta_list(&f);
             let stop = shutdown_flag()?;
-            let runtime = runtime.settle(&f, cores())?;
-            let shell = shell_config(f.tls.as_ref(), runtime)?;
-            let s = match runtime {
+            let shell = shell_config(f.tls.as_ref())?;
+            let s = match runtime.settle(&f, cores())? {
                 Runtime::Mio => {
                     let (c, ca) = bind(ListenerKind::Client, &client_listen)?;
                     let (p, pa) = bind(ListenerKind::Peer, &peer_listen)?;
@@ -433,7 +431,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                         timing: f.timing.into(),
                         limits: f.limits.into(),
                     };
-                    let s = start_session_shards(f.id, c, p, shards, &meta, settings)?;
+                    let s = start_session_shards(f.id, c, p, shards, &meta, settings, shell)?;
                     for (i, (_, a)) in s.bound().enumerate() {
                         say(&format!(
                             "session listening client={} peer={} (shard {i} of {shards})",

@@ -1,7 +1,7 @@
 //! TLS of the binary: the `[tls]` table of a node file turned into the shells' settings,
 //! and the throwaway CA and certificates of `roster dev --tls`.
 
-use crate::config::{ConfigError, Runtime};
+use crate::config::ConfigError;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use roster_shell::ShellConfig;
 use roster_shell::tls::{Tls, TlsFiles};
@@ -43,28 +43,17 @@ impl TlsTable {
     }
 }
 
-/// The shell settings of a node with this `[tls]` table (plain without one), on `runtime`.
-pub fn shell_config(
-    table: Option<&TlsTable>,
-    runtime: Runtime,
-) -> Result<ShellConfig, ConfigError> {
+/// The shell settings of a node with this `[tls]` table (plain without one).
+pub fn shell_config(table: Option<&TlsTable>) -> Result<ShellConfig, ConfigError> {
     let Some(table) = table else {
         return Ok(ShellConfig::default());
     };
     let files = table.files()?;
-    if matches!(runtime, Runtime::Glommio { .. }) {
-        return Err(unsupported_on_glommio());
-    }
     let tls = Tls::node(&files).map_err(|e| ConfigError(e.0))?;
     Ok(ShellConfig {
         tls,
         ..ShellConfig::default()
     })
-}
-
-/// Why TLS and glommio do not go together yet.
-pub fn unsupported_on_glommio() -> ConfigError {
-    ConfigError("tls: not yet supported on the glommio runtime (use --runtime mio)".into())
 }
 
 /// What `roster dev --tls` made: a CA, a node certificate for 127.0.0.1 and localhost, and
@@ -138,18 +127,12 @@ mod tests {
             key: Some(certs.node.key.clone()),
             client_ca: certs.node.client_ca.clone(),
         };
-        let shell = shell_config(Some(&table), Runtime::Mio).unwrap();
+        let shell = shell_config(Some(&table)).unwrap();
         assert!(shell.tls.is_enabled());
         roster_shell::tls::load_certs("cert", &certs.client_cert).unwrap();
         roster_shell::tls::load_key("key", &certs.client_key).unwrap();
         // Without a table: plain.
-        assert!(!shell_config(None, Runtime::Mio).unwrap().tls.is_enabled());
-        // On glommio: refused, naming the setting.
-        let e = shell_config(Some(&table), Runtime::Glommio { shards: 1 }).unwrap_err();
-        assert!(
-            e.0.contains("tls: not yet supported on the glommio runtime"),
-            "{e}"
-        );
+        assert!(!shell_config(None).unwrap().tls.is_enabled());
     }
 
     #[test]
@@ -162,14 +145,14 @@ mod tests {
             key: None,
             client_ca: None,
         };
-        let e = shell_config(Some(&table), Runtime::Mio).unwrap_err();
+        let e = shell_config(Some(&table)).unwrap_err();
         assert!(e.0.starts_with("tls.key: missing"), "{e}");
         // A certificate where the key should be.
         let swapped = TlsTable {
             key: Some(certs.node.cert.clone()),
             ..table
         };
-        let e = shell_config(Some(&swapped), Runtime::Mio).unwrap_err();
+        let e = shell_config(Some(&swapped)).unwrap_err();
         assert!(
             e.0.starts_with("tls.key: ") && e.0.contains("node.pem"),
             "{e}"

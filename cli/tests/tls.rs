@@ -1,7 +1,8 @@
 //! TLS across real processes (issue 21), certificates made here with rcgen: a TLS client
 //! port serves no plain TCP, a client trusting another CA and a session with an expired
 //! certificate never get connected, a node without a certificate of the cluster CA never
-//! joins, and `roster dev --tls` publishes and pushes through the client library.
+//! joins, and `roster dev --tls` publishes and pushes through the client library; the
+//! cluster ones on mio and on glommio data and session nodes.
 
 mod common;
 
@@ -73,15 +74,20 @@ fn node_file(dir: &Path, name: &str, ca: &Path, (cert, key): &(PathBuf, PathBuf)
     path
 }
 
-/// A `roster dev --tls` cluster: it, its CA file and its session addresses.
-fn dev_tls() -> (Proc, String, String) {
-    let dev = Proc::start("dev --tls", &args(&["dev", "--tls"]));
+/// A `roster dev --tls` cluster (with `extra` flags): it, its CA file and its session
+/// addresses.
+fn dev_tls_with(extra: &[&str]) -> (Proc, String, String) {
+    let dev = Proc::start("dev --tls", &args(&[&["dev", "--tls"][..], extra].concat()));
     let (_, l) = dev.wait_stdout(0, "tls ca", |l| l.starts_with("tls ca "));
     let ca = l.split_whitespace().nth(2).unwrap().to_string();
     let (_, l) = dev.wait_stdout(0, "sessions", |l| l.starts_with("sessions "));
     let sessions = l["sessions ".len()..].to_string();
     dev.wait_stdout(0, "ready", |l| l.starts_with("ready"));
     (dev, ca, sessions)
+}
+
+fn dev_tls() -> (Proc, String, String) {
+    dev_tls_with(&[])
 }
 
 fn tls_client(sessions: &str, tls: ClientTls) -> Client {
@@ -92,7 +98,17 @@ fn tls_client(sessions: &str, tls: ClientTls) -> Client {
 
 #[test]
 fn dev_tls_publishes_and_pushes_through_the_client_library() {
-    let (dev, ca, sessions) = dev_tls();
+    publishes_and_pushes(&[]);
+}
+
+/// The same on glommio data and session nodes (two shards each; meta runs on mio).
+#[test]
+fn dev_tls_on_glommio_publishes_and_pushes_through_the_client_library() {
+    publishes_and_pushes(&["--runtime", "glommio", "--shards", "2"]);
+}
+
+fn publishes_and_pushes(extra: &[&str]) {
+    let (dev, ca, sessions) = dev_tls_with(extra);
     let first = sessions.split(',').next().unwrap();
     let last = sessions.split(',').next_back().unwrap();
     let dir = Path::new(&ca).parent().unwrap();
@@ -233,6 +249,17 @@ fn a_session_with_an_expired_certificate_is_refused() {
 
 #[test]
 fn a_data_node_without_a_cluster_certificate_never_joins() {
+    never_joins(&[]);
+}
+
+#[test]
+fn a_glommio_data_node_without_a_cluster_certificate_never_joins() {
+    never_joins(&["--runtime", "glommio", "--shards", "1"]);
+}
+
+/// Data nodes (on the runtime `rt` says) with a certificate of the cluster, of another CA,
+/// and none: only the first joins.
+fn never_joins(rt: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let ca = Ca::new(d, "ca");
@@ -253,6 +280,7 @@ fn a_data_node_without_a_cluster_certificate_never_joins() {
             "--id",
             id,
         ];
+        a.extend_from_slice(rt);
         if let Some(f) = file {
             a.extend(["--config", f.to_str().unwrap()]);
         }
@@ -282,20 +310,25 @@ fn bad_tls_settings_stop_the_start_with_an_error_naming_them() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let ca = Ca::new(d, "ca");
-    let good = node_file(d, "good", &ca.pem, &ca.issue(d, "good", false));
     let missing = node_file(
         d,
         "missing",
         &ca.pem,
         &(d.join("none.pem"), d.join("none.key")),
     );
+    let no_key = d.join("no-key.toml");
+    std::fs::write(
+        &no_key,
+        format!("[tls]\nca = {:?}\ncert = {:?}\n", "a", "b"),
+    )
+    .unwrap();
     let run = |a: &[&str]| {
         let mut p = Proc::start("bad settings", a);
         let (status, stderr) = p.wait_exit();
         assert!(!status.success(), "{stderr}");
         stderr
     };
-    let (good, missing) = (good.to_str().unwrap(), missing.to_str().unwrap());
+    let missing = missing.to_str().unwrap();
     let e = run(&["data", "--config", missing, "--meta", "127.0.0.1:1"]);
     assert!(e.contains("tls.cert: ") && e.contains("none.pem"), "{e}");
     let glommio = [
@@ -306,14 +339,8 @@ fn bad_tls_settings_stop_the_start_with_an_error_naming_them() {
         "--meta",
         "127.0.0.1:1",
     ];
-    let e = run(&[&["session", "--config", good][..], &glommio].concat());
-    assert!(
-        e.contains("tls: not yet supported on the glommio runtime"),
-        "{e}"
-    );
-    let e = run(&["dev", "--tls", "--runtime", "glommio"]);
-    assert!(
-        e.contains("tls: not yet supported on the glommio runtime"),
-        "{e}"
-    );
+    let e = run(&[&["session", "--config", missing][..], &glommio].concat());
+    assert!(e.contains("tls.cert: ") && e.contains("none.pem"), "{e}");
+    let e = run(&["meta", "--config", no_key.to_str().unwrap()]);
+    assert!(e.contains("tls.key: missing"), "{e}");
 }

@@ -44,8 +44,9 @@ impl TlsConn {
         })
     }
 
-    /// Plaintext over `socket`, for one pass of reads or writes.
-    pub fn io<'a, S: Read + Write>(&'a mut self, socket: &'a mut S) -> TlsIo<'a, S> {
+    /// Plaintext over `socket`, for one pass of reads or writes (reading needs a socket
+    /// that is `Read + Write`, writing one that is `Write`).
+    pub fn io<'a, S>(&'a mut self, socket: &'a mut S) -> TlsIo<'a, S> {
         TlsIo {
             conn: &mut self.conn,
             socket,
@@ -56,6 +57,33 @@ impl TlsConn {
     /// far as the socket takes it; `Ok(true)` when nothing is left.
     pub fn flush(&mut self, socket: &mut impl Write) -> io::Result<bool> {
         write_out(&mut self.conn, socket)
+    }
+
+    /// Takes ciphertext the caller read itself (a shell whose sockets are not `Read`, as
+    /// glommio's), appending the plaintext it held to `plain`; `Ok(true)` when the peer said
+    /// close_notify. `InvalidData` naming rustls's reason when the handshake or a record
+    /// fails; answers (handshake messages, alerts) wait for [`flush`](Self::flush).
+    pub fn receive(&mut self, mut ciphertext: &[u8], plain: &mut Vec<u8>) -> io::Result<bool> {
+        while !ciphertext.is_empty() {
+            self.conn.read_tls(&mut ciphertext)?;
+            self.conn
+                .process_new_packets()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("tls: {e}")))?;
+            // Taken as it comes, so rustls's buffer of received plaintext stays small.
+            loop {
+                let have = plain.len();
+                plain.resize(have + 16 * 1024, 0);
+                let read = self.conn.reader().read(&mut plain[have..]);
+                plain.truncate(have + *read.as_ref().unwrap_or(&0));
+                match read {
+                    Ok(0) => return Ok(true),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// Says goodbye (close_notify), best effort: the connection is being closed anyway.
@@ -133,7 +161,7 @@ impl<S: Read + Write> Read for TlsIo<'_, S> {
     }
 }
 
-impl<S: Read + Write> Write for TlsIo<'_, S> {
+impl<S: Write> Write for TlsIo<'_, S> {
     /// Takes plaintext as far as rustls buffers it (`WouldBlock` when its buffer is full and
     /// the socket takes no more), writing the ciphertext out.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {

@@ -363,3 +363,54 @@ fn server_names_come_from_the_dialled_host() {
     ));
     assert!(server_name("bad name:1").is_err());
 }
+
+/// The glommio shell's way: the server reads ciphertext itself, hands it to `receive` and
+/// decodes the plaintext; its answers go out through `flush` and a write-only socket.
+#[test]
+fn ciphertext_handed_in_by_the_caller_crosses_the_handshake_too() {
+    let ca = Ca::new();
+    let node = Tls::node(&ca.node_files(&temp_dir("receive"))).unwrap();
+    let client = Tls::client(ca.roots(), None).unwrap();
+    let (a, mut b) = pipes(100, 400);
+    let mut c = End::new(a, client.dial("127.0.0.1:9600").unwrap().unwrap());
+    let mut s = node.accept(ListenerKind::Client).unwrap().unwrap();
+    let mut framed = Framed::new(1 << 20);
+    let sent = vec![frame(1, 1), frame(2, 2000)];
+    for f in &sent {
+        c.framed.queue(f).unwrap();
+    }
+    let back = frame(3, 500);
+    let mut replied = false;
+    let mut got = Vec::new();
+    for _ in 0..10_000 {
+        c.pass().unwrap();
+        let mut buf = [0u8; 100];
+        let mut plain = Vec::new();
+        while let Ok(n) = b.read(&mut buf) {
+            assert!(
+                !s.receive(&buf[..n], &mut plain).unwrap(),
+                "no close_notify"
+            );
+        }
+        got.extend(framed.ingest(&plain).frames);
+        if got.len() == sent.len() && !replied {
+            framed.queue(&back).unwrap();
+            replied = true;
+        }
+        framed.flush(&mut s.io(&mut b)).unwrap();
+        s.flush(&mut b).unwrap();
+        if replied && c.got.len() == 1 {
+            break;
+        }
+    }
+    assert_eq!(got, sent);
+    assert_eq!(c.got, vec![back]);
+    // Garbage is an error, not a panic.
+    let mut plain = Vec::new();
+    let mut fresh = node.accept(ListenerKind::Client).unwrap().unwrap();
+    let e = fresh
+        .receive(b"GET / HTTP/1.1\r\n\r\n", &mut plain)
+        .unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+    assert!(plain.is_empty());
+}
