@@ -5,7 +5,8 @@
 //! the core answers with plain values that this crate turns into JSON.
 //!
 //! - [`process`]: the nodes this process runs, each with its inspector.
-//! - [`server`]: the HTTP server on its own thread, its router and bearer-token check.
+//! - [`server`]: the HTTP server, its router and bearer-token check.
+//! - [`server_thread`]: a server on a thread of its own (this one, the gateway, DNS).
 //! - [`error`]: every error as JSON with a code and a message.
 //! - `health`: `GET /healthz`, `GET /readyz`.
 //! - `cluster`: `GET /v1/cluster`: members, meta leader and term, the slot table.
@@ -23,6 +24,7 @@
 pub mod error;
 pub mod process;
 pub mod server;
+pub mod server_thread;
 
 mod cluster;
 mod console;
@@ -37,3 +39,4 @@ pub mod switches;
 pub use error::ApiError;
 pub use process::{Probe, Process};
 pub use server::{AdminConfig, AdminServer, Shared};
+pub use server_thread::ServerThread;

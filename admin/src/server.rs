@@ -6,6 +6,7 @@
 
 use crate::error::ApiError;
 use crate::process::Process;
+use crate::server_thread::ServerThread;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -15,8 +16,6 @@ use axum::response::Response;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use tokio::sync::oneshot;
 use tracing::{error, info};
 
 /// How the admin server is set up.
@@ -54,8 +53,8 @@ pub type Shared = Arc<Context>;
 #[derive(Debug)]
 pub struct AdminServer {
     addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    /// Stops the server when dropped.
+    _thread: ServerThread,
 }
 
 impl AdminServer {
@@ -73,51 +72,30 @@ impl AdminServer {
             process,
             token: config.token.filter(|t| !t.is_empty()),
         });
-        let (stop, stopped) = oneshot::channel::<()>();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .thread_name("admin-blocking")
-            .build()?;
-        let thread = std::thread::Builder::new()
-            .name("admin".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(l) => l,
-                        Err(e) => return error!(error = %e, "admin server cannot start"),
-                    };
-                    let served = axum::serve(listener, router(shared))
-                        .with_graceful_shutdown(async {
-                            let _ = stopped.await;
-                        })
-                        .await;
-                    if let Err(e) = served {
-                        error!(error = %e, "admin server failed");
-                    }
-                });
-            })?;
+        let thread = ServerThread::spawn("admin", move |stopped| async move {
+            let listener = match tokio::net::TcpListener::from_std(listener) {
+                Ok(l) => l,
+                Err(e) => return error!(error = %e, "admin server cannot start"),
+            };
+            let served = axum::serve(listener, router(shared))
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(e) = served {
+                error!(error = %e, "admin server failed");
+            }
+        })?;
         info!(%addr, "admin server listening");
         Ok(AdminServer {
             addr,
-            stop: Some(stop),
-            thread: Some(thread),
+            _thread: thread,
         })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
-    }
-}
-
-impl Drop for AdminServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -193,8 +193,14 @@ pub struct NodeFile {
     pub join: Option<bool>,
     /// The admin HTTP server's address (default: loopback, a free port).
     pub admin_listen: Option<String>,
+    /// The DNS interface's address, UDP and TCP (session; default: none). See docs/dns.md.
+    pub dns_listen: Option<String>,
+    /// TTL of the DNS interface's records, in seconds (session; default 2, at most 3600).
+    pub dns_ttl: Option<u32>,
     /// A bearer token the admin server requires (also `ROSTER_ADMIN_TOKEN`).
     pub admin_token: Option<String>,
+    /// The HTTP/JSON gateway's address (session; none unless set).
+    pub http_listen: Option<String>,
     /// IO runtime (data, session): `mio` (default) or `glommio`.
     pub runtime: Option<RuntimeKind>,
     /// glommio shards (data, session; default: one per available core).
@@ -302,6 +308,20 @@ pub fn parse_peers(entries: &[String]) -> Result<Vec<(u64, String)>, ConfigError
         .collect()
 }
 
+/// The longest TTL of DNS records accepted: longer would keep resolvers answering with
+/// instances long gone.
+pub const MAX_DNS_TTL: u32 = 3_600;
+
+/// Checks a DNS TTL setting (seconds).
+pub fn dns_ttl(ttl: Option<u32>) -> Result<Option<u32>, ConfigError> {
+    match ttl {
+        Some(t) if t > MAX_DNS_TTL => Err(ConfigError(format!(
+            "dns_ttl: {t} is more than {MAX_DNS_TTL} seconds (lists change with every push)"
+        ))),
+        t => Ok(t),
+    }
+}
+
 /// Splits a comma-separated address list.
 pub fn split_addrs(s: &str) -> Vec<String> {
     s.split(',')
@@ -407,6 +427,16 @@ max_client = 1
         assert_eq!(s.start_window_ms, None);
         let e = toml::from_str::<NodeFile>("max_expel_percent = -1").unwrap_err();
         assert!(e.to_string().contains("max_expel_percent"), "{e}");
+    }
+
+    #[test]
+    fn dns_settings_come_from_the_file_and_long_ttls_are_refused() {
+        let f: NodeFile = toml::from_str("dns_listen = \"127.0.0.1:8600\"\ndns_ttl = 5\n").unwrap();
+        assert_eq!(f.dns_listen.as_deref(), Some("127.0.0.1:8600"));
+        assert_eq!(dns_ttl(f.dns_ttl), Ok(Some(5)));
+        assert_eq!(dns_ttl(None), Ok(None));
+        let e = dns_ttl(Some(MAX_DNS_TTL + 1)).unwrap_err();
+        assert!(e.0.contains("dns_ttl"), "{e}");
     }
 
     #[test]

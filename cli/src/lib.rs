@@ -11,6 +11,7 @@ pub mod admin_server;
 pub mod alloc;
 pub mod cluster;
 pub mod config;
+pub mod http_gateway;
 pub mod roles;
 pub mod runtime;
 pub mod tls;

@@ -13,6 +13,8 @@ use roster_client::{Client, ClientOptions, ClientTls, PublisherRef, Update};
 use roster_core::data::DataNode;
 use roster_core::meta::MetaNode;
 use roster_core::session::Session;
+use roster_dns::{DnsConfig, DnsServer};
+use roster_gateway::GatewayServer;
 use roster_glommio::roles::{start_data_shards, start_session_shards};
 use roster_mio::roles::{start_data, start_meta, start_session};
 use roster_mio::shell::Listener;
@@ -20,7 +22,7 @@ use roster_shell::Flag;
 use roster_shell::ListenerKind;
 use roster_shell::nodes::{MetaStore, SessionSettings};
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -99,6 +101,16 @@ enum Cmd {
         /// `tls ca PATH`, what clients trust with --tls-ca).
         #[arg(long)]
         tls: bool,
+        /// HTTP/JSON gateway address (default: loopback, a free port); a client of every
+        /// session, so it fails over.
+        #[arg(long, value_name = "ADDR")]
+        http_listen: Option<String>,
+        /// DNS interface address, UDP and TCP (default: loopback, a free port).
+        #[arg(long, value_name = "ADDR")]
+        dns_listen: Option<String>,
+        /// TTL of the DNS records, in seconds (default 2).
+        #[arg(long, value_name = "SECONDS")]
+        dns_ttl: Option<u32>,
         #[command(flatten)]
         timing: Timing,
         #[command(flatten)]
@@ -135,6 +147,16 @@ enum Cmd {
         /// Client listener address.
         #[arg(long, value_name = "ADDR")]
         client_listen: Option<String>,
+        /// Serve the HTTP/JSON gateway here too, a client of this session (default: none).
+        #[arg(long, value_name = "ADDR")]
+        http_listen: Option<String>,
+        /// Serve DNS (UDP and TCP) on this address: `<data_id>.service.roster.` SRV, A
+        /// and AAAA records (docs/dns.md).
+        #[arg(long, value_name = "ADDR")]
+        dns_listen: Option<String>,
+        /// TTL of the DNS records, in seconds (default 2).
+        #[arg(long, value_name = "SECONDS")]
+        dns_ttl: Option<u32>,
     },
     /// Publishes instances of DATA_ID (one per PAYLOAD) and holds them until interrupted;
     /// says "published" once the session acknowledged them all.
@@ -241,6 +263,14 @@ fn serve<C>(stop: &Flag, mut node: Started<C>, admin: AdminServer) -> Result<(),
     r
 }
 
+/// Starts an HTTP/JSON gateway on `listen`, a client of `sessions`, and says where it
+/// listens (`http http://ADDR`).
+fn http(listen: Option<&str>, sessions: &[String]) -> Result<GatewayServer, StartError> {
+    let server = roster::http_gateway::start(listen, sessions)?;
+    say(&format!("http http://{}", server.local_addr()));
+    Ok(server)
+}
+
 /// Starts the process's admin server and says where it listens (`admin http://ADDR`: tools
 /// and tests read the line).
 fn admin(
@@ -251,6 +281,34 @@ fn admin(
     let server = roster::admin_server::start(listen, token, process)?;
     say(&format!("admin http://{}", server.local_addr()));
     Ok(server)
+}
+
+/// Starts a DNS server learning lists from these sessions and says where it listens
+/// (`dns ADDR`: tools and tests read the line). `ttl` was checked by `config::dns_ttl`.
+fn dns(listen: &str, sessions: &[String], ttl: Option<u32>) -> Result<DnsServer, StartError> {
+    let listen = resolve(listen).map_err(|e| match e {
+        StartError::Io(e) => StartError::Config(ConfigError(format!("dns_listen: {e}"))),
+        e => e,
+    })?;
+    let mut config = DnsConfig::new(listen, sessions.iter().cloned());
+    if let Some(t) = ttl {
+        config.ttl = t;
+    }
+    let server = DnsServer::start(config)?;
+    say(&format!("dns {}", server.local_addr()));
+    Ok(server)
+}
+
+/// The address the process's own client reaches its session at: a listener on every
+/// interface is reached on loopback.
+fn own_client_addr(mut addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    addr.to_string()
 }
 
 fn bind(kind: ListenerKind, addr: &str) -> Result<(Listener, SocketAddr), StartError> {
@@ -274,10 +332,14 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             sessions,
             admin_listen,
             tls,
+            http_listen,
+            dns_listen,
+            dns_ttl,
             timing,
             runtime,
         } => {
             let runtime = runtime.settle(&NodeFile::default(), 1)?;
+            let dns_ttl = roster::config::dns_ttl(dns_ttl)?;
             let stop = shutdown_flag()?;
             // Kept (and removed) until the cluster stops.
             let dev_tls = match tls {
@@ -310,6 +372,12 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             }
             say(&format!("meta {}", cluster.meta_addrs.join(",")));
             let admin = admin(admin_listen.as_deref(), None, cluster.process())?;
+            let http = http(http_listen.as_deref(), &cluster.session_addrs)?;
+            let dns = dns(
+                dns_listen.as_deref().unwrap_or("127.0.0.1:0"),
+                &cluster.session_addrs,
+                dns_ttl,
+            )?;
             let ready = loop {
                 if cluster.wait_ready(Duration::from_millis(200)) {
                     break true;
@@ -330,6 +398,8 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                 ));
             }
             let r = hold(&stop, || cluster.failed());
+            drop(dns);
+            drop(http);
             drop(admin);
             cluster.stop();
             r
@@ -404,6 +474,9 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             node,
             runtime,
             client_listen,
+            http_listen,
+            dns_listen,
+            dns_ttl,
         } => {
             let f = node.merged()?;
             let client_listen = client_listen
@@ -411,11 +484,15 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                 .unwrap_or_else(|| "127.0.0.1:9600".into());
             let peer_listen = f.listen.clone().unwrap_or_else(|| "127.0.0.1:0".into());
             let meta = meta_list(&f);
+            // Checked before any node starts, as every other setting.
+            let dns_ttl = roster::config::dns_ttl(dns_ttl.or(f.dns_ttl))?;
             let stop = shutdown_flag()?;
             let shell = shell_config(f.tls.as_ref())?;
+            let mut client_addr = None;
             let s = match runtime.settle(&f, cores())? {
                 Runtime::Mio => {
                     let (c, ca) = bind(ListenerKind::Client, &client_listen)?;
+                    client_addr = Some(ca);
                     let (p, pa) = bind(ListenerKind::Peer, &peer_listen)?;
                     let settings = SessionSettings {
                         timing: f.timing.into(),
@@ -433,6 +510,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                     };
                     let s = start_session_shards(f.id, c, p, shards, &meta, settings, shell)?;
                     for (i, (_, a)) in s.bound().enumerate() {
+                        client_addr = Some(a[0]);
                         say(&format!(
                             "session listening client={} peer={} (shard {i} of {shards})",
                             a[0], a[1]
@@ -446,7 +524,20 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                 ..Process::default()
             };
             let admin = admin(f.admin_listen.as_deref(), f.admin_token.clone(), process)?;
-            serve(&stop, s, admin)
+            // The gateway and the DNS server are clients of this session's own client port.
+            let own = client_addr.map(own_client_addr);
+            let http = match (http_listen.or(f.http_listen.clone()), &own) {
+                (Some(listen), Some(ca)) => Some(http(Some(&listen), std::slice::from_ref(ca))?),
+                _ => None,
+            };
+            let dns = match (dns_listen.or(f.dns_listen.clone()), &own) {
+                (Some(listen), Some(ca)) => Some(dns(&listen, std::slice::from_ref(ca), dns_ttl)?),
+                _ => None,
+            };
+            let r = serve(&stop, s, admin);
+            drop(dns);
+            drop(http);
+            r
         }
         Cmd::Publish {
             session,

@@ -28,12 +28,7 @@ impl Update {
         version: DatumVersion,
         publishers: PublisherList,
     ) -> Update {
-        Update(Arc::new(Pushed {
-            data_info_id,
-            version,
-            publishers,
-            cached: false,
-        }))
+        Update::new(data_info_id, version, publishers, false)
     }
 
     /// A list read back from the on-disk cache.
@@ -42,11 +37,20 @@ impl Update {
         version: DatumVersion,
         publishers: PublisherList,
     ) -> Update {
+        Update::new(data_info_id, version, publishers, true)
+    }
+
+    fn new(
+        data_info_id: DataInfoId,
+        version: DatumVersion,
+        publishers: PublisherList,
+        cached: bool,
+    ) -> Update {
         Update(Arc::new(Pushed {
             data_info_id,
             version,
             publishers,
-            cached: true,
+            cached,
         }))
     }
 

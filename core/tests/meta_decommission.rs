@@ -136,8 +136,10 @@ fn cold(slots: u64, n: u64, config: ArrangeConfig) -> Run {
 
 /// The tables a decommission may take: a handoff or migration, then the handoff of the
 /// migrated slots with the trim of the leaving copies, then evacuated followers' trims and
-/// spreading among the staying processes.
-const BOUND: usize = 4;
+/// spreading among the staying processes; and, in about one scenario in a thousand (two or
+/// three replicas, 7 or 8 processes), one more spreading round. Over 200,000 seeds of this
+/// property no scenario took more than 5; the bound was 4 until a CI run drew one of those.
+const BOUND: usize = 5;
 
 fn scenario(s: Scenario) -> bool {
     let mut rng = Rng::seed_from_u64(s.seed);

@@ -57,7 +57,7 @@ pub(crate) fn rounds(default: usize) -> usize {
 /// A `roster dev` process (the binary of this package), killed when dropped: also when a
 /// deadline ends a run early, so a failed run leaves no cluster behind to load the next one.
 #[derive(Debug)]
-pub(crate) struct DevProcess(Child);
+pub(crate) struct DevProcess(Child, Option<String>);
 
 impl DevProcess {
     /// Starts `roster dev` on `runtime` (with `--tls` if `tls`), under `taskset -c CPUS` when
@@ -97,6 +97,7 @@ impl DevProcess {
                 .stderr(Stdio::null())
                 .spawn()
                 .map_err(|e| format!("cannot start roster dev (and taskset, if pinned): {e}"))?,
+            None,
         );
         let stdout = child.0.stdout.take().expect("piped stdout");
         // `roster dev` prints `sessions A,B` once the cluster is ready; read on a thread so
@@ -105,23 +106,32 @@ impl DevProcess {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
-            // `tls ca PATH ...` (with --tls) comes before `sessions`.
-            let mut ca = None;
+            // `tls ca PATH ...` (with --tls) and the gateway's `http http://ADDR` come before
+            // the sessions line.
+            let (mut ca, mut http) = (None, None);
             for l in lines.by_ref() {
                 if let Some(rest) = l.strip_prefix("tls ca ") {
                     ca = rest.split_whitespace().next().map(str::to_string);
-                }
-                if let Some(s) = l.strip_prefix("sessions ") {
-                    let _ = tx.send((s.to_string(), ca.take()));
+                } else if let Some(h) = l.strip_prefix("http ") {
+                    http = Some(h.to_string());
+                } else if let Some(s) = l.strip_prefix("sessions ") {
+                    let _ = tx.send((s.to_string(), http, ca));
                     break;
                 }
             }
             lines.for_each(drop);
         });
-        let (sessions, ca) = rx.recv_timeout(ready_within).map_err(|_| {
+        let (sessions, http, ca) = rx.recv_timeout(ready_within).map_err(|_| {
             format!("roster dev printed no session addresses within {ready_within:?}")
         })?;
+        child.1 = http;
         Ok((child, sessions.split(',').map(str::to_string).collect(), ca))
+    }
+
+    /// The base URL of its HTTP gateway (`http://ADDR`), if it printed one.
+    #[allow(dead_code)] // one bench reads it
+    pub(crate) fn http(&self) -> Option<&str> {
+        self.1.as_deref()
     }
 
     /// Its process id.

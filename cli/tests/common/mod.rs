@@ -479,3 +479,17 @@ impl Drop for MetaGroup {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A `roster dev` cluster (with `FAST` timings), once ready: it, its HTTP gateway's base
+/// URL (from the `http http://ADDR` line) and its session addresses.
+pub fn dev_with_http() -> (Proc, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_roster"));
+    cmd.arg("dev").args(FAST).env("ROSTER_LOG", "info");
+    let dev = Proc::spawn("dev", cmd);
+    let (_, http) = dev.wait_stdout(0, "the http line", |l| l.starts_with("http http://"));
+    let (_, sessions) = dev.wait_stdout(0, "the sessions line", |l| l.starts_with("sessions "));
+    dev.wait_stdout(0, "ready", |l| l.starts_with("ready"));
+    let http = http["http ".len()..].to_string();
+    let sessions = sessions["sessions ".len()..].to_string();
+    (dev, http, sessions)
+}

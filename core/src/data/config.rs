@@ -84,7 +84,7 @@ impl DataConfig {
             resync_page_publishers: 512,
             fetch_keys: 1024,
             notify_batch: 400,
-            reconnect_backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
+            reconnect_backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(1)),
             connect_timeout: crate::net::DEFAULT_CONNECT_TIMEOUT,
             keepalive_interval: Duration::from_secs(3),
         }

@@ -104,7 +104,7 @@ impl SessionConfig {
             push_budget_bytes: 32 << 20,
             breaker_cooldown: Duration::from_secs(30),
             disconnect_grace: DEFAULT_DISCONNECT_GRACE,
-            reconnect_backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
+            reconnect_backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(1)),
             connect_timeout: crate::net::DEFAULT_CONNECT_TIMEOUT,
             max_registrations_per_conn: 100_000,
             reconcile_page_size: 512,
