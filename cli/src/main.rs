@@ -265,8 +265,12 @@ fn serve<C>(stop: &Flag, mut node: Started<C>, admin: AdminServer) -> Result<(),
 
 /// Starts an HTTP/JSON gateway on `listen`, a client of `sessions`, and says where it
 /// listens (`http http://ADDR`).
-fn http(listen: Option<&str>, sessions: &[String]) -> Result<GatewayServer, StartError> {
-    let server = roster::http_gateway::start(listen, sessions)?;
+fn http(
+    listen: Option<&str>,
+    sessions: &[String],
+    tls: Option<ClientTls>,
+) -> Result<GatewayServer, StartError> {
+    let server = roster::http_gateway::start(listen, sessions, tls)?;
     say(&format!("http http://{}", server.local_addr()));
     Ok(server)
 }
@@ -285,7 +289,12 @@ fn admin(
 
 /// Starts a DNS server learning lists from these sessions and says where it listens
 /// (`dns ADDR`: tools and tests read the line). `ttl` was checked by `config::dns_ttl`.
-fn dns(listen: &str, sessions: &[String], ttl: Option<u32>) -> Result<DnsServer, StartError> {
+fn dns(
+    listen: &str,
+    sessions: &[String],
+    ttl: Option<u32>,
+    tls: Option<ClientTls>,
+) -> Result<DnsServer, StartError> {
     let listen = resolve(listen).map_err(|e| match e {
         StartError::Io(e) => StartError::Config(ConfigError(format!("dns_listen: {e}"))),
         e => e,
@@ -294,6 +303,7 @@ fn dns(listen: &str, sessions: &[String], ttl: Option<u32>) -> Result<DnsServer,
     if let Some(t) = ttl {
         config.ttl = t;
     }
+    config.tls = tls;
     let server = DnsServer::start(config)?;
     say(&format!("dns {}", server.local_addr()));
     Ok(server)
@@ -372,11 +382,22 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             }
             say(&format!("meta {}", cluster.meta_addrs.join(",")));
             let admin = admin(admin_listen.as_deref(), None, cluster.process())?;
-            let http = http(http_listen.as_deref(), &cluster.session_addrs)?;
+            // The gateway and the DNS server are clients of the sessions: with TLS, trusting
+            // the dev CA.
+            let own_tls = match &dev_tls {
+                Some((_, certs)) => Some(ClientTls::from_ca_file(&certs.ca).map_err(client_err)?),
+                None => None,
+            };
+            let http = http(
+                http_listen.as_deref(),
+                &cluster.session_addrs,
+                own_tls.clone(),
+            )?;
             let dns = dns(
                 dns_listen.as_deref().unwrap_or("127.0.0.1:0"),
                 &cluster.session_addrs,
                 dns_ttl,
+                own_tls,
             )?;
             let ready = loop {
                 if cluster.wait_ready(Duration::from_millis(200)) {
@@ -525,13 +546,21 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             };
             let admin = admin(f.admin_listen.as_deref(), f.admin_token.clone(), process)?;
             // The gateway and the DNS server are clients of this session's own client port.
+            // With TLS they trust the cluster CA, which signed this session's certificate.
             let own = client_addr.map(own_client_addr);
+            let own_tls = roster::tls::own_client_tls(f.tls.as_ref())?;
             let http = match (http_listen.or(f.http_listen.clone()), &own) {
-                (Some(listen), Some(ca)) => Some(http(Some(&listen), std::slice::from_ref(ca))?),
+                (Some(listen), Some(ca)) => Some(http(
+                    Some(&listen),
+                    std::slice::from_ref(ca),
+                    own_tls.clone(),
+                )?),
                 _ => None,
             };
             let dns = match (dns_listen.or(f.dns_listen.clone()), &own) {
-                (Some(listen), Some(ca)) => Some(dns(&listen, std::slice::from_ref(ca), dns_ttl)?),
+                (Some(listen), Some(ca)) => {
+                    Some(dns(&listen, std::slice::from_ref(ca), dns_ttl, own_tls)?)
+                }
                 _ => None,
             };
             let r = serve(&stop, s, admin);

@@ -3,6 +3,7 @@
 
 use crate::config::ConfigError;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use roster_client::ClientTls;
 use roster_shell::ShellConfig;
 use roster_shell::tls::{Tls, TlsFiles};
 use serde::Deserialize;
@@ -54,6 +55,18 @@ pub fn shell_config(table: Option<&TlsTable>) -> Result<ShellConfig, ConfigError
         tls,
         ..ShellConfig::default()
     })
+}
+
+/// The TLS of a session process's own clients (its gateway's, its DNS server's) to its
+/// client port: trusting the cluster CA of its `[tls]` table; `None` without one.
+pub fn own_client_tls(table: Option<&TlsTable>) -> Result<Option<ClientTls>, ConfigError> {
+    let Some(table) = table else {
+        return Ok(None);
+    };
+    let ca = table.files()?.ca;
+    ClientTls::from_ca_file(&ca)
+        .map(Some)
+        .map_err(|e| ConfigError(e.to_string()))
 }
 
 /// What `roster dev --tls` made: a CA, a node certificate for 127.0.0.1 and localhost, and

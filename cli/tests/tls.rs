@@ -140,6 +140,16 @@ fn publishes_and_pushes(extra: &[&str]) {
         }
     }
     assert!(dev.stdout().iter().any(|l| l.contains("--tls-ca")));
+    // The dev gateway is a client of the TLS sessions too: it serves the list.
+    let (_, l) = dev.wait_stdout(0, "gateway address", |l| l.starts_with("http http://"));
+    let url = format!("{}/v1/services/tls.echo", &l["http ".len()..]);
+    let body: serde_json::Value = ureq::get(url)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    assert_eq!(body["instances"][0]["payload"], "10.0.0.1:80", "{body}");
 }
 
 #[test]
