@@ -15,7 +15,8 @@
 //! Bounded: loopback only, fixed counts, every wait has a deadline.
 //! Run: `cargo bench -p roster --bench cluster` (ROSTER_BENCH_SMALL=1 divides counts by 10;
 //! ROSTER_BENCH_RUNTIMES=mio,glommio-2 picks runtimes; ROSTER_BENCH_ROUNDS=200 times 200
-//! changes instead of 20).
+//! changes instead of 20; ROSTER_BENCH_TLS=1 runs the cluster and its clients with TLS, as
+//! `roster dev --tls` does).
 //!
 //! Pinning (as the ZooKeeper and etcd figures of issue 7 were taken: server on one core,
 //! load generator on the other): `ROSTER_BENCH_PIN=0:1 cargo bench -p roster --bench cluster`
@@ -32,7 +33,7 @@ mod common;
 use common::{DevProcess, cpu_used, percentile};
 use roster::cluster::{DevCluster, DevOptions};
 use roster::config::Runtime;
-use roster_client::{Client, Subscription};
+use roster_client::{Client, ClientOptions, ClientTls, Subscription};
 use std::time::{Duration, Instant};
 
 /// The binary's allocator, set up as the binary sets it up (see `roster::alloc`), so a
@@ -74,28 +75,59 @@ enum Cluster {
     Pinned(DevProcess),
 }
 
+/// `ROSTER_BENCH_TLS` set: TLS on every connection, clients trusting the cluster's CA (made
+/// in `.0` for a cluster in this process, kept as long as it runs).
+type Tls = Option<(Option<tempfile::TempDir>, ClientTls)>;
+
+fn tls_on() -> bool {
+    std::env::var_os("ROSTER_BENCH_TLS").is_some()
+}
+
+/// A client of `sessions`, with TLS if the cluster has it.
+fn connect<S: Into<String>>(sessions: impl IntoIterator<Item = S>, tls: &Tls) -> Client {
+    let mut options = ClientOptions::new(sessions);
+    options.tls = tls.as_ref().map(|(_, t)| t.clone());
+    Client::with_options(options).unwrap()
+}
+
 impl Cluster {
-    /// Starts the cluster; its session addresses.
-    fn start(pin: Option<&(String, String)>, runtime: Runtime) -> (Cluster, Vec<String>) {
+    /// Starts the cluster; its session addresses and its TLS.
+    fn start(pin: Option<&(String, String)>, runtime: Runtime) -> (Cluster, Vec<String>, Tls) {
         let Some((cluster_cpus, load_cpus)) = pin else {
             println!("pinning: none (cluster in this process; every thread may use every CPU)");
-            let options = DevOptions {
+            let mut options = DevOptions {
                 runtime,
                 ..DevOptions::default()
             };
+            let mut tls = None;
+            if tls_on() {
+                let dir = tempfile::tempdir().unwrap();
+                let certs = roster::tls::generate(dir.path()).unwrap();
+                options.tls = roster_shell::tls::Tls::node(&certs.node).unwrap();
+                tls = Some((Some(dir), ClientTls::from_ca_file(&certs.ca).unwrap()));
+                println!("tls: on (every connection)");
+            }
             let cluster = DevCluster::start(options).expect("cluster starts");
             assert!(cluster.wait_ready(Duration::from_secs(30)), "cluster ready");
             let sessions = cluster.session_addrs.clone();
-            return (Cluster::InProcess(cluster), sessions);
+            return (Cluster::InProcess(cluster), sessions, tls);
         };
-        let (child, sessions) =
-            DevProcess::spawn(runtime, Some(cluster_cpus), Duration::from_secs(30))
-                .unwrap_or_else(|e| panic!("{e}"));
+        let (child, sessions, ca) = DevProcess::spawn(
+            runtime,
+            Some(cluster_cpus),
+            Duration::from_secs(30),
+            tls_on(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let tls = ca.map(|ca| {
+            println!("tls: on (every connection)");
+            (None, ClientTls::from_ca_file(ca).unwrap())
+        });
         common::pin_self(load_cpus).unwrap_or_else(|e| panic!("{e}"));
         println!(
             "pinning: roster dev (separate process) on CPU(s) {cluster_cpus}; load generator (this process: client IO threads and the bench thread) on CPU(s) {load_cpus}"
         );
-        (Cluster::Pinned(child), sessions)
+        (Cluster::Pinned(child), sessions, tls)
     }
 
     /// The cluster's process, when it has one of its own.
@@ -124,18 +156,18 @@ fn main() {
 
 fn bench(runtime: Runtime) {
     let scale = common::scale();
-    let (cluster, sessions) = Cluster::start(common::pin().as_ref(), runtime);
+    let (cluster, sessions, tls) = Cluster::start(common::pin().as_ref(), runtime);
 
     // 1. Registration throughput.
     let conns = 100 / scale;
     let keys = 100 / scale;
     let per_key = 1_000;
-    let watcher = Client::connect(sessions.clone()).unwrap();
+    let watcher = connect(sessions.clone(), &tls);
     let watches: Vec<Subscription> = (0..keys)
         .map(|k| watcher.subscribe(&format!("bench.reg.{k}")).unwrap())
         .collect();
     let clients: Vec<Client> = (0..conns)
-        .map(|i| Client::connect([sessions[i % sessions.len()].clone()]).unwrap())
+        .map(|i| connect([sessions[i % sessions.len()].clone()], &tls))
         .collect();
     for c in &clients {
         c.wait_connected(Duration::from_secs(10)).unwrap();
@@ -171,7 +203,7 @@ fn bench(runtime: Runtime) {
     let sub_conns = 100 / scale;
     let key = "bench.fanout";
     let publishers: Vec<Client> = (0..10)
-        .map(|i| Client::connect([sessions[i % sessions.len()].clone()]).unwrap())
+        .map(|i| connect([sessions[i % sessions.len()].clone()], &tls))
         .collect();
     let base: Vec<_> = (0..1_000)
         .map(|n| {
@@ -181,7 +213,7 @@ fn bench(runtime: Runtime) {
         })
         .collect();
     let sub_clients: Vec<Client> = (0..sub_conns)
-        .map(|i| Client::connect([sessions[i % sessions.len()].clone()]).unwrap())
+        .map(|i| connect([sessions[i % sessions.len()].clone()], &tls))
         .collect();
     let subs: Vec<Subscription> = (0..subscribers)
         .map(|i| sub_clients[i % sub_conns].subscribe(key).unwrap())

@@ -75,7 +75,7 @@ fn run() -> Result<()> {
         Some((s, l)) => (Some(s.as_str()), Some(l.as_str())),
         None => (None, None),
     };
-    let (dev, _) = DevProcess::spawn(Runtime::Mio, server_cpus, Duration::from_secs(60))?;
+    let (dev, _, _) = DevProcess::spawn(Runtime::Mio, server_cpus, Duration::from_secs(60), false)?;
     if let Some(cpus) = load_cpus {
         common::pin_self(cpus)?;
     }

@@ -67,8 +67,9 @@ fn main() -> ExitCode {
             runtime,
             pin.as_ref().map(|(cluster, _)| cluster.as_str()),
             Duration::from_secs(30),
+            false,
         )
-        .and_then(|(dev, sessions)| bench(&dev, &sessions, pin.as_ref()));
+        .and_then(|(dev, sessions, _)| bench(&dev, &sessions, pin.as_ref()));
         if let Err(e) = run {
             eprintln!("user bench on {name} failed: {e}");
             return ExitCode::FAILURE;

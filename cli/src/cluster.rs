@@ -15,14 +15,15 @@ use roster_glommio::roles::{start_data_shards, start_session_shards};
 use roster_mio::nodes::Running;
 use roster_mio::roles::{start_data, start_meta, start_session};
 use roster_mio::shell::Listener;
-use roster_shell::ListenerKind;
 use roster_shell::nodes::{MetaSettings, MetaStore, SessionLimits, SessionSettings};
+use roster_shell::tls::Tls;
+use roster_shell::{ListenerKind, ShellConfig};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// How big a dev cluster is.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct DevOptions {
     /// Meta nodes (a consensus group when more than one).
     pub metas: usize,
@@ -34,6 +35,8 @@ pub struct DevOptions {
     pub timing: Timing,
     /// Runtime of the data and session nodes (meta runs on mio).
     pub runtime: Runtime,
+    /// TLS of every node (default plain).
+    pub tls: Tls,
 }
 
 impl Default for DevOptions {
@@ -44,6 +47,7 @@ impl Default for DevOptions {
             sessions: 2,
             timing: Timing::default(),
             runtime: Runtime::Mio,
+            tls: Tls::default(),
         }
     }
 }
@@ -74,6 +78,10 @@ impl DevCluster {
                 "dev: --meta, --data and --sessions must each be at least 1".into(),
             )));
         }
+        let shell = ShellConfig {
+            tls: o.tls.clone(),
+            ..ShellConfig::default()
+        };
         let timing = o.timing.into();
         let session_settings = SessionSettings {
             timing,
@@ -107,6 +115,7 @@ impl DevCluster {
                 timing,
                 &MetaStore::Memory,
                 settings,
+                shell.clone(),
             )?);
         }
         let mut datas = Vec::new();
@@ -116,7 +125,7 @@ impl DevCluster {
                 Runtime::Mio => {
                     let l = Listener::bind(ListenerKind::Peer, LOOPBACK)?;
                     let addr = l.local_addr()?;
-                    Started::Mio(start_data(id, l, addr, &meta_addrs, timing)?)
+                    Started::Mio(start_data(id, l, addr, &meta_addrs, timing, shell.clone())?)
                 }
                 Runtime::Glommio { shards } => Started::Glommio(start_data_shards(
                     id,
@@ -124,6 +133,7 @@ impl DevCluster {
                     shards,
                     &meta_addrs,
                     timing,
+                    shell.clone(),
                 )?),
             });
         }
@@ -136,12 +146,29 @@ impl DevCluster {
                     let c = Listener::bind(ListenerKind::Client, LOOPBACK)?;
                     let p = Listener::bind(ListenerKind::Peer, LOOPBACK)?;
                     let (ca, pa) = (c.local_addr()?, p.local_addr()?);
-                    let s = start_session(id, c, p, ca, pa, &meta_addrs, session_settings)?;
+                    let s = start_session(
+                        id,
+                        c,
+                        p,
+                        ca,
+                        pa,
+                        &meta_addrs,
+                        session_settings,
+                        shell.clone(),
+                    )?;
                     (Started::Mio(s), ca)
                 }
                 Runtime::Glommio { shards } => {
                     let (c, p) = (any_port(), any_port());
-                    let s = start_session_shards(id, c, p, shards, &meta_addrs, session_settings)?;
+                    let s = start_session_shards(
+                        id,
+                        c,
+                        p,
+                        shards,
+                        &meta_addrs,
+                        session_settings,
+                        shell.clone(),
+                    )?;
                     let client = s.bound().next().map_or(c, |(_, a)| a[0]);
                     (Started::Glommio(s), client)
                 }

@@ -211,6 +211,8 @@ pub struct NodeFile {
     /// What one client may take of a session (session).
     #[serde(default)]
     pub limits: Limits,
+    /// TLS on every port and dial of the node (mio runtime; docs/operations.md, "TLS").
+    pub tls: Option<crate::tls::TlsTable>,
 }
 
 /// A session's client limits (`[limits]` in the file); absent = the core's default

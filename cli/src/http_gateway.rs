@@ -5,11 +5,17 @@
 use crate::config::ConfigError;
 use crate::roles::StartError;
 use crate::runtime::resolve;
+use roster_client::ClientTls;
 use roster_gateway::{GatewayConfig, GatewayServer};
 use std::net::SocketAddr;
 
-/// Starts a gateway on `listen` (default loopback, a free port), a client of `sessions`.
-pub fn start(listen: Option<&str>, sessions: &[String]) -> Result<GatewayServer, StartError> {
+/// Starts a gateway on `listen` (default loopback, a free port), a client of `sessions`
+/// (with `tls` if they take TLS).
+pub fn start(
+    listen: Option<&str>,
+    sessions: &[String],
+    tls: Option<ClientTls>,
+) -> Result<GatewayServer, StartError> {
     let listen = match listen {
         Some(a) => resolve(a).map_err(|e| match e {
             StartError::Io(e) => StartError::Config(ConfigError(format!("http_listen: {e}"))),
@@ -17,8 +23,7 @@ pub fn start(listen: Option<&str>, sessions: &[String]) -> Result<GatewayServer,
         })?,
         None => SocketAddr::from(([127, 0, 0, 1], 0)),
     };
-    Ok(GatewayServer::start(GatewayConfig::new(
-        listen,
-        sessions.iter().cloned(),
-    ))?)
+    let mut config = GatewayConfig::new(listen, sessions.iter().cloned());
+    config.tls = tls;
+    Ok(GatewayServer::start(config)?)
 }

@@ -4,7 +4,7 @@
 //! holds a started node of either runtime; `alloc` is the process allocator the binary and
 //! the benchmark share, with the settings a server needs; `admin_server` starts a process's
 //! admin HTTP server; `admin` is `roster admin`, the operator's commands over that server's
-//! API.
+//! API; `tls` loads a node's `[tls]` table and makes `roster dev --tls`'s certificates.
 
 pub mod admin;
 pub mod admin_server;
@@ -14,3 +14,4 @@ pub mod config;
 pub mod http_gateway;
 pub mod roles;
 pub mod runtime;
+pub mod tls;

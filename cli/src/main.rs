@@ -7,8 +7,9 @@ use roster::config::{
 };
 use roster::roles::StartError;
 use roster::runtime::{Started, resolve};
+use roster::tls::shell_config;
 use roster_admin::{AdminServer, Probe, Process};
-use roster_client::{Client, ClientOptions, PublisherRef, Update};
+use roster_client::{Client, ClientOptions, ClientTls, PublisherRef, Update};
 use roster_core::data::DataNode;
 use roster_core::meta::MetaNode;
 use roster_core::session::Session;
@@ -96,6 +97,10 @@ enum Cmd {
         /// Admin HTTP server address (default: loopback, a free port).
         #[arg(long, value_name = "ADDR")]
         admin_listen: Option<String>,
+        /// TLS on every port, under a throwaway CA made in a temporary directory (printed:
+        /// `tls ca PATH`, what clients trust with --tls-ca).
+        #[arg(long)]
+        tls: bool,
         /// HTTP/JSON gateway address (default: loopback, a free port); a client of every
         /// session, so it fails over.
         #[arg(long, value_name = "ADDR")]
@@ -164,6 +169,9 @@ enum Cmd {
         /// One publisher per payload (by convention `ip:port`).
         #[arg(required = true)]
         payload: Vec<String>,
+        /// Connect with TLS, trusting the CA certificates of this PEM file.
+        #[arg(long, value_name = "FILE")]
+        tls_ca: Option<PathBuf>,
     },
     /// Prints every list pushed for DATA_ID.
     Subscribe {
@@ -181,6 +189,9 @@ enum Cmd {
         /// Longest wait for a connection to a session to open before trying the next.
         #[arg(long, value_name = "MS")]
         connect_timeout_ms: Option<u64>,
+        /// Connect with TLS, trusting the CA certificates of this PEM file.
+        #[arg(long, value_name = "FILE")]
+        tls_ca: Option<PathBuf>,
     },
     /// Operate a cluster over its admin HTTP API (status, slots, key, ...).
     Admin(roster::admin::AdminArgs),
@@ -254,8 +265,12 @@ fn serve<C>(stop: &Flag, mut node: Started<C>, admin: AdminServer) -> Result<(),
 
 /// Starts an HTTP/JSON gateway on `listen`, a client of `sessions`, and says where it
 /// listens (`http http://ADDR`).
-fn http(listen: Option<&str>, sessions: &[String]) -> Result<GatewayServer, StartError> {
-    let server = roster::http_gateway::start(listen, sessions)?;
+fn http(
+    listen: Option<&str>,
+    sessions: &[String],
+    tls: Option<ClientTls>,
+) -> Result<GatewayServer, StartError> {
+    let server = roster::http_gateway::start(listen, sessions, tls)?;
     say(&format!("http http://{}", server.local_addr()));
     Ok(server)
 }
@@ -274,7 +289,12 @@ fn admin(
 
 /// Starts a DNS server learning lists from these sessions and says where it listens
 /// (`dns ADDR`: tools and tests read the line). `ttl` was checked by `config::dns_ttl`.
-fn dns(listen: &str, sessions: &[String], ttl: Option<u32>) -> Result<DnsServer, StartError> {
+fn dns(
+    listen: &str,
+    sessions: &[String],
+    ttl: Option<u32>,
+    tls: Option<ClientTls>,
+) -> Result<DnsServer, StartError> {
     let listen = resolve(listen).map_err(|e| match e {
         StartError::Io(e) => StartError::Config(ConfigError(format!("dns_listen: {e}"))),
         e => e,
@@ -283,6 +303,7 @@ fn dns(listen: &str, sessions: &[String], ttl: Option<u32>) -> Result<DnsServer,
     if let Some(t) = ttl {
         config.ttl = t;
     }
+    config.tls = tls;
     let server = DnsServer::start(config)?;
     say(&format!("dns {}", server.local_addr()));
     Ok(server)
@@ -320,6 +341,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             datas,
             sessions,
             admin_listen,
+            tls,
             http_listen,
             dns_listen,
             dns_ttl,
@@ -329,20 +351,53 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             let runtime = runtime.settle(&NodeFile::default(), 1)?;
             let dns_ttl = roster::config::dns_ttl(dns_ttl)?;
             let stop = shutdown_flag()?;
+            // Kept (and removed) until the cluster stops.
+            let dev_tls = match tls {
+                true => Some(dev_certificates()?),
+                false => None,
+            };
+            let tls = match &dev_tls {
+                Some((_, certs)) => {
+                    roster_shell::tls::Tls::node(&certs.node).map_err(|e| ConfigError(e.0))?
+                }
+                None => roster_shell::tls::Tls::default(),
+            };
             let cluster = DevCluster::start(DevOptions {
                 metas,
                 datas,
                 sessions,
                 timing,
                 runtime,
+                tls,
             })?;
+            if let Some((_, certs)) = &dev_tls {
+                say(&format!(
+                    "tls ca {}  (clients trust it: roster subscribe --tls-ca {} ...; a client \
+                     certificate: {}, key {})",
+                    certs.ca.display(),
+                    certs.ca.display(),
+                    certs.client_cert.display(),
+                    certs.client_key.display()
+                ));
+            }
             say(&format!("meta {}", cluster.meta_addrs.join(",")));
             let admin = admin(admin_listen.as_deref(), None, cluster.process())?;
-            let http = http(http_listen.as_deref(), &cluster.session_addrs)?;
+            // The gateway and the DNS server are clients of the sessions: with TLS, trusting
+            // the dev CA.
+            let own_tls = match &dev_tls {
+                Some((_, certs)) => Some(ClientTls::from_ca_file(&certs.ca).map_err(client_err)?),
+                None => None,
+            };
+            let http = http(
+                http_listen.as_deref(),
+                &cluster.session_addrs,
+                own_tls.clone(),
+            )?;
             let dns = dns(
                 dns_listen.as_deref().unwrap_or("127.0.0.1:0"),
                 &cluster.session_addrs,
                 dns_ttl,
+                own_tls,
             )?;
             let ready = loop {
                 if cluster.wait_ready(Duration::from_millis(200)) {
@@ -354,8 +409,12 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             };
             if ready {
                 say(&format!("sessions {}", cluster.session_addrs.join(",")));
+                let trust = match &dev_tls {
+                    Some((_, certs)) => format!(" --tls-ca {}", certs.ca.display()),
+                    None => String::new(),
+                };
                 say(&format!(
-                    "ready: try  roster subscribe --session {} my.service",
+                    "ready: try  roster subscribe --session {}{trust} my.service",
                     cluster.session_addrs.join(",")
                 ));
             }
@@ -374,6 +433,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
         } => {
             let f = node.merged()?;
             let listen = f.listen.clone().unwrap_or_else(|| "127.0.0.1:9700".into());
+            let shell = shell_config(f.tls.as_ref())?;
             let (l, addr) = bind(ListenerKind::Peer, &listen)?;
             let peers = match peers.map(|p| split_addrs(&p)).or(f.peers.clone()) {
                 Some(p) => parse_peers(&p)?,
@@ -383,7 +443,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             let store = MetaStore::for_voter(peers.len(), data_dir.or(f.data_dir.clone()))?;
             let stop = shutdown_flag()?;
             let settings = settings.settle(&f);
-            let mut m = start_meta(id, &peers, l, f.timing.into(), &store, settings)?;
+            let mut m = start_meta(id, &peers, l, f.timing.into(), &store, settings, shell)?;
             say(&format!("meta {id} listening {addr}"));
             let process = Process {
                 metas: m
@@ -404,16 +464,17 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             let listen = f.listen.clone().unwrap_or_else(|| "127.0.0.1:0".into());
             let meta = meta_list(&f);
             let stop = shutdown_flag()?;
+            let shell = shell_config(f.tls.as_ref())?;
             let d = match runtime.settle(&f, cores())? {
                 Runtime::Mio => {
                     let (l, addr) = bind(ListenerKind::Peer, &listen)?;
-                    let d = start_data(f.id, l, addr, &meta, f.timing.into())?;
+                    let d = start_data(f.id, l, addr, &meta, f.timing.into(), shell)?;
                     say(&format!("data listening {addr}"));
                     Started::Mio(d)
                 }
                 Runtime::Glommio { shards } => {
-                    let d =
-                        start_data_shards(f.id, resolve(&listen)?, shards, &meta, f.timing.into())?;
+                    let (listen, timing) = (resolve(&listen)?, f.timing.into());
+                    let d = start_data_shards(f.id, listen, shards, &meta, timing, shell)?;
                     for (i, (_, addrs)) in d.bound().enumerate() {
                         say(&format!(
                             "data listening {} (shard {i} of {shards})",
@@ -447,6 +508,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             // Checked before any node starts, as every other setting.
             let dns_ttl = roster::config::dns_ttl(dns_ttl.or(f.dns_ttl))?;
             let stop = shutdown_flag()?;
+            let shell = shell_config(f.tls.as_ref())?;
             let mut client_addr = None;
             let s = match runtime.settle(&f, cores())? {
                 Runtime::Mio => {
@@ -457,7 +519,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                         timing: f.timing.into(),
                         limits: f.limits.into(),
                     };
-                    let s = start_session(f.id, c, p, ca, pa, &meta, settings)?;
+                    let s = start_session(f.id, c, p, ca, pa, &meta, settings, shell)?;
                     say(&format!("session listening client={ca} peer={pa}"));
                     Started::Mio(s)
                 }
@@ -467,7 +529,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                         timing: f.timing.into(),
                         limits: f.limits.into(),
                     };
-                    let s = start_session_shards(f.id, c, p, shards, &meta, settings)?;
+                    let s = start_session_shards(f.id, c, p, shards, &meta, settings, shell)?;
                     for (i, (_, a)) in s.bound().enumerate() {
                         client_addr = Some(a[0]);
                         say(&format!(
@@ -484,13 +546,21 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             };
             let admin = admin(f.admin_listen.as_deref(), f.admin_token.clone(), process)?;
             // The gateway and the DNS server are clients of this session's own client port.
+            // With TLS they trust the cluster CA, which signed this session's certificate.
             let own = client_addr.map(own_client_addr);
+            let own_tls = roster::tls::own_client_tls(f.tls.as_ref())?;
             let http = match (http_listen.or(f.http_listen.clone()), &own) {
-                (Some(listen), Some(ca)) => Some(http(Some(&listen), std::slice::from_ref(ca))?),
+                (Some(listen), Some(ca)) => Some(http(
+                    Some(&listen),
+                    std::slice::from_ref(ca),
+                    own_tls.clone(),
+                )?),
                 _ => None,
             };
             let dns = match (dns_listen.or(f.dns_listen.clone()), &own) {
-                (Some(listen), Some(ca)) => Some(dns(&listen, std::slice::from_ref(ca), dns_ttl)?),
+                (Some(listen), Some(ca)) => {
+                    Some(dns(&listen, std::slice::from_ref(ca), dns_ttl, own_tls)?)
+                }
                 _ => None,
             };
             let r = serve(&stop, s, admin);
@@ -502,9 +572,10 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             session,
             data_id,
             payload,
+            tls_ca,
         } => {
             let stop = shutdown_flag()?;
-            let client = client(&session, None)?;
+            let client = client(&session, None, tls_ca.as_deref())?;
             let pubs = payload
                 .iter()
                 .map(|p| client.publish(&data_id, [p.clone().into_bytes()]))
@@ -535,9 +606,10 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             once,
             json,
             connect_timeout_ms,
+            tls_ca,
         } => {
             let stop = shutdown_flag()?;
-            let client = client(&session, connect_timeout_ms)?;
+            let client = client(&session, connect_timeout_ms, tls_ca.as_deref())?;
             let sub = client.subscribe(&data_id).map_err(client_err)?;
             while !stop.is_raised() {
                 match sub.recv_timeout(Duration::from_millis(200)) {
@@ -556,8 +628,24 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
     }
 }
 
-fn client(addrs: &str, connect_timeout_ms: Option<u64>) -> Result<Client, StartError> {
+/// `roster dev --tls`'s certificates in a temporary directory (removed when dropped).
+fn dev_certificates() -> Result<(tempfile::TempDir, roster::tls::DevCerts), StartError> {
+    let dir = tempfile::Builder::new()
+        .prefix("roster-dev-tls-")
+        .tempdir()?;
+    let certs = roster::tls::generate(dir.path())?;
+    Ok((dir, certs))
+}
+
+fn client(
+    addrs: &str,
+    connect_timeout_ms: Option<u64>,
+    tls_ca: Option<&std::path::Path>,
+) -> Result<Client, StartError> {
     let mut options = ClientOptions::new(split_addrs(addrs));
+    if let Some(ca) = tls_ca {
+        options.tls = Some(ClientTls::from_ca_file(ca).map_err(client_err)?);
+    }
     if let Some(ms) = connect_timeout_ms {
         options.connect_timeout = Duration::from_millis(ms);
     }

@@ -8,16 +8,22 @@
 //!
 //! The threads start with the first client and live as long as the process, idle in
 //! `epoll_wait` when no client is left.
+//!
+//! Clients with TLS share IO threads by TLS configuration instead: a shell's dials share
+//! one, and clients of one process may trust different CAs or present different
+//! certificates. Clients made with one [`ClientTls`](crate::ClientTls) (or its clones)
+//! share a pool of their own, which stops when the last of them is dropped.
 
 use roster_core::client::{self as core, Event};
 use roster_core::group::{GroupCommand, GroupEvent, MemberId, NodeGroup};
 use roster_mio::nodes::{Running, spawn};
 use roster_mio::shell::{Handle, Shell};
+use roster_shell::tls::Tls;
 use roster_shell::{Clock, Hooks, ShellConfig};
 use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 /// Most IO threads, whatever the core count: a client's IO work is small next to the
 /// application's, and the threads exist for the life of the process.
@@ -52,7 +58,7 @@ impl Hooks<NodeGroup<core::Client>> for GroupHooks {
 }
 
 struct IoThread {
-    /// Kept so the loop is never stopped: the pool lives as long as the process.
+    /// Kept so the loop runs as long as its pool (the plain pool: the process).
     running: Running<GroupCommand<core::Client>>,
     members: Members,
 }
@@ -60,9 +66,34 @@ struct IoThread {
 struct Pool {
     threads: Vec<IoThread>,
     next: AtomicUsize,
+    /// The TLS its threads dial with (`None`: plain); held so its address, the pool's key,
+    /// is not reused while the pool lives.
+    tls: Option<Arc<Tls>>,
+}
+
+impl Pool {
+    fn new(tls: Option<Arc<Tls>>) -> io::Result<Pool> {
+        let n = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_THREADS);
+        let config = ShellConfig {
+            tls: tls.as_deref().cloned().unwrap_or_default(),
+            ..ShellConfig::default()
+        };
+        let threads = (0..n)
+            .map(|_| io_thread(config.clone()))
+            .collect::<io::Result<_>>()?;
+        Ok(Pool {
+            threads,
+            next: AtomicUsize::new(0),
+            tls,
+        })
+    }
 }
 
 static POOL: Mutex<Option<Arc<Pool>>> = Mutex::new(None);
+/// The pools of TLS clients, while any of their clients lives.
+static TLS_POOLS: Mutex<Vec<Weak<Pool>>> = Mutex::new(Vec::new());
 static NEXT_MEMBER: AtomicU64 = AtomicU64::new(1);
 
 fn pool() -> io::Result<Arc<Pool>> {
@@ -70,31 +101,33 @@ fn pool() -> io::Result<Arc<Pool>> {
     if let Some(p) = &*slot {
         return Ok(p.clone());
     }
-    let n = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(MAX_THREADS);
-    let mut threads = Vec::with_capacity(n);
-    for _ in 0..n {
-        let shell = Shell::new(
-            "client",
-            NodeGroup::new(),
-            Clock::new(),
-            Vec::new(),
-            ShellConfig::default(),
-        )?;
-        let members: Members = Arc::default();
-        let hooks = GroupHooks {
-            members: members.clone(),
-        };
-        let running = spawn("roster-client", shell, hooks)?;
-        threads.push(IoThread { running, members });
-    }
-    let p = Arc::new(Pool {
-        threads,
-        next: AtomicUsize::new(0),
-    });
+    let p = Arc::new(Pool::new(None)?);
     *slot = Some(p.clone());
     Ok(p)
+}
+
+/// The pool of clients dialling with `tls`, started if it has none.
+fn tls_pool(tls: &Arc<Tls>) -> io::Result<Arc<Pool>> {
+    let mut pools = lock(&TLS_POOLS);
+    pools.retain(|p| p.strong_count() > 0);
+    let same = |p: &Arc<Pool>| p.tls.as_ref().is_some_and(|t| Arc::ptr_eq(t, tls));
+    if let Some(p) = pools.iter().filter_map(Weak::upgrade).find(same) {
+        return Ok(p);
+    }
+    let p = Arc::new(Pool::new(Some(tls.clone()))?);
+    pools.push(Arc::downgrade(&p));
+    Ok(p)
+}
+
+/// Starts an IO thread whose connections use `config`.
+fn io_thread(config: ShellConfig) -> io::Result<IoThread> {
+    let shell = Shell::new("client", NodeGroup::new(), Clock::new(), Vec::new(), config)?;
+    let members: Members = Arc::default();
+    let hooks = GroupHooks {
+        members: members.clone(),
+    };
+    let running = spawn("roster-client", shell, hooks)?;
+    Ok(IoThread { running, members })
 }
 
 /// A client's place on a shared IO thread. Dropping it takes the client off the thread
@@ -103,22 +136,34 @@ pub(crate) struct Seat {
     member: MemberId,
     handle: Handle<GroupCommand<core::Client>>,
     members: Members,
+    /// The pool of its TLS configuration, whose threads stop with its last seat.
+    _tls_pool: Option<Arc<Pool>>,
 }
 
 impl Seat {
-    /// Puts `node` on an IO thread; its events go to `target`.
-    pub(crate) fn take(node: core::Client, target: Arc<dyn Member>) -> io::Result<Seat> {
-        let pool = pool()?;
+    /// Puts `node` on an IO thread (of the pool of `tls` if it dials with TLS); its events
+    /// go to `target`.
+    pub(crate) fn take(
+        node: core::Client,
+        target: Arc<dyn Member>,
+        tls: Option<&Arc<Tls>>,
+    ) -> io::Result<Seat> {
+        let pool = match tls {
+            Some(tls) => tls_pool(tls)?,
+            None => pool()?,
+        };
         let i = pool.next.fetch_add(1, Ordering::Relaxed) % pool.threads.len();
         let thread = &pool.threads[i];
         let member = MemberId(NEXT_MEMBER.fetch_add(1, Ordering::Relaxed));
         // Listed before it joins, so not one of its events finds it missing.
         lock(&thread.members).insert(member, target);
         let handle = thread.running.handle().clone();
+        let members = thread.members.clone();
         let seat = Seat {
             member,
             handle,
-            members: thread.members.clone(),
+            members,
+            _tls_pool: tls.is_some().then(|| pool.clone()),
         };
         seat.handle
             .command(GroupCommand::Join { member, node })

@@ -84,6 +84,7 @@ mod io_threads;
 mod options;
 mod publication;
 mod subscription;
+mod tls;
 mod update;
 
 pub use crate::error::Error;
@@ -91,6 +92,7 @@ pub use crate::io_threads::io_threads;
 pub use crate::options::{ClientBuilder, ClientOptions, DEFAULT_REQUERY_INTERVAL};
 pub use crate::publication::{Acknowledgement, Publication};
 pub use crate::subscription::{NextUpdate, Subscription};
+pub use crate::tls::{ClientTls, RootCertStore};
 pub use crate::update::Update;
 pub use roster_core::model::{DataInfoId, DatumVersion};
 pub use roster_core::wire::ErrorCode;
@@ -314,6 +316,7 @@ impl Client {
         cfg.connect_timeout = options.connect_timeout;
         cfg.requery_interval = options.requery_interval;
         let node = core::Client::new(cfg, seed).map_err(|e| Error::Config(e.to_string()))?;
+        let tls = options.tls.as_ref().map(ClientTls::shell).transpose()?;
         let (cache, writer) = match options.cache_dir {
             Some(dir) => {
                 let cache = Cache::open(dir.clone())
@@ -328,7 +331,7 @@ impl Client {
             cache: writer.as_ref().map(Writer::queue),
             ..Shared::default()
         });
-        let seat = Seat::take(node, shared.clone()).map_err(Error::Io)?;
+        let seat = Seat::take(node, shared.clone(), tls.as_ref()).map_err(Error::Io)?;
         Ok(Client {
             io: Arc::new(Io {
                 seat,

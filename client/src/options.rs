@@ -1,7 +1,7 @@
 //! How a client is configured: [`ClientOptions`] (plain fields) and [`ClientBuilder`]
 //! (the same settings, chained, ending in [`ClientBuilder::build`]).
 
-use crate::{Client, Error};
+use crate::{Client, ClientTls, Error};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -33,6 +33,9 @@ pub struct ClientOptions {
     /// a safety net for a lost push. `None`: never. Default
     /// [`DEFAULT_REQUERY_INTERVAL`].
     pub requery_interval: Option<Duration>,
+    /// TLS to the sessions: the CA their certificates must be signed by, and the client's
+    /// own certificate if it has one. `None` (the default): plain TCP.
+    pub tls: Option<ClientTls>,
 }
 
 impl ClientOptions {
@@ -46,6 +49,7 @@ impl ClientOptions {
             connect_timeout: roster_core::net::DEFAULT_CONNECT_TIMEOUT,
             cache_dir: None,
             requery_interval: Some(DEFAULT_REQUERY_INTERVAL),
+            tls: None,
         }
     }
 }
@@ -125,6 +129,12 @@ impl ClientBuilder {
     /// Never re-queries: lists come by push alone.
     pub fn no_requery(mut self) -> Self {
         self.options.requery_interval = None;
+        self
+    }
+
+    /// Connects with TLS ([`ClientOptions::tls`]).
+    pub fn tls(mut self, tls: ClientTls) -> Self {
+        self.options.tls = Some(tls);
         self
     }
 

@@ -10,7 +10,7 @@ use crate::answer::{MAX_TCP, Parsed, Request, encode, parse, respond};
 use crate::directory::{Directory, Limits};
 use crate::name::Target;
 use roster_admin::ServerThread;
-use roster_client::Client;
+use roster_client::{Client, ClientOptions};
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 use tracing::{debug, error, info};
 
 /// How the DNS server is set up.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct DnsConfig {
     /// Where it listens, UDP and TCP.
     pub listen: SocketAddr,
@@ -30,6 +30,8 @@ pub struct DnsConfig {
     pub ttl: u32,
     /// Bounds of the kept subscriptions.
     pub limits: Limits,
+    /// TLS of its client to the sessions (`None`: plain), as `ClientOptions::tls`.
+    pub tls: Option<roster_client::ClientTls>,
 }
 
 impl DnsConfig {
@@ -43,6 +45,7 @@ impl DnsConfig {
             sessions: sessions.into_iter().map(Into::into).collect(),
             ttl: 2,
             limits: Limits::default(),
+            tls: None,
         }
     }
 }
@@ -79,8 +82,10 @@ impl DnsServer {
         udp.set_nonblocking(true)?;
         tcp.set_nonblocking(true)?;
         let addr = udp.local_addr()?;
-        let client = Client::connect(config.sessions.clone())
-            .map_err(|e| io::Error::other(format!("dns: {e}")))?;
+        let mut options = ClientOptions::new(config.sessions.clone());
+        options.tls = config.tls.clone();
+        let client =
+            Client::with_options(options).map_err(|e| io::Error::other(format!("dns: {e}")))?;
         let directory = Arc::new(Directory::new(client, config.limits));
         let ttl = config.ttl;
         let thread = ServerThread::spawn("dns", move |stopped| async move {

@@ -79,7 +79,7 @@ impl Default for Limits {
 }
 
 /// How the gateway is set up.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct GatewayConfig {
     /// Where it listens.
     pub listen: SocketAddr,
@@ -87,6 +87,8 @@ pub struct GatewayConfig {
     pub sessions: Vec<String>,
     /// Its limits.
     pub limits: Limits,
+    /// TLS of its client to the sessions (`None`: plain), as `ClientOptions::tls`.
+    pub tls: Option<roster_client::ClientTls>,
 }
 
 impl GatewayConfig {
@@ -96,6 +98,7 @@ impl GatewayConfig {
             listen,
             sessions: sessions.into_iter().map(Into::into).collect(),
             limits: Limits::default(),
+            tls: None,
         }
     }
 }

@@ -60,6 +60,7 @@ impl GatewayServer {
         let addr = listener.local_addr()?;
         let mut options = ClientOptions::new(config.sessions);
         options.client_id = Some(format!("gateway-{}-{}", std::process::id(), addr.port()));
+        options.tls = config.tls;
         let client = Client::with_options(options).map_err(io::Error::other)?;
         let limits = config.limits;
         let gateway = Arc::new(Gateway {

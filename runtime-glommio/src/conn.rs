@@ -9,6 +9,10 @@
 //! handing every write to the task sends a push while its bytes are still in the cache and
 //! before the next one is encoded. The write limit bounds the bytes queued, so a peer that
 //! stops reading is cut off.
+//!
+//! With TLS, frames are written through the connection's rustls state (`TlsConn`), and
+//! the task hands what it reads to rustls before the framing; rustls's own ciphertext
+//! (handshake messages) is written with the frames.
 
 use crate::signal::Signal;
 use futures_lite::io::{AsyncRead, AsyncWrite};
@@ -17,6 +21,7 @@ use nix::sys::socket::{MsgFlags, send};
 use roster_core::io::ConnId;
 use roster_shell::ListenerKind;
 use roster_shell::framing::{Framed, ReadOutcome};
+use roster_shell::tls::TlsConn;
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::io::{self, Write};
@@ -53,6 +58,11 @@ pub(crate) struct Conn {
     pub(crate) unchecked: Cell<Option<ListenerKind>>,
     /// Raised when there is something the task must write or the state changed.
     pub(crate) wake: Signal,
+    /// The connection's TLS, if its listener or dial has it.
+    pub(crate) tls: RefCell<Option<TlsConn>>,
+    /// Outbound with TLS and its handshake not yet done: the node hears `Connected` once it
+    /// is (as on mio).
+    pub(crate) handshaking: Cell<bool>,
     /// The socket, while a task owns it (see [`Attached`]): the shard writes it directly.
     fd: Cell<Option<RawFd>>,
 }
@@ -64,6 +74,7 @@ impl Conn {
         state: State,
         unchecked: Option<ListenerKind>,
         write_limit: usize,
+        tls: Option<TlsConn>,
     ) -> Conn {
         Conn {
             id,
@@ -72,6 +83,8 @@ impl Conn {
             state: Cell::new(state),
             unchecked: Cell::new(unchecked),
             wake: Signal::default(),
+            handshaking: Cell::new(tls.is_some() && unchecked.is_none()),
+            tls: RefCell::new(tls),
             fd: Cell::new(None),
         }
     }
@@ -84,10 +97,49 @@ impl Conn {
         let Some(fd) = self.fd.get() else {
             return Ok(());
         };
-        if !self.framed.borrow_mut().flush(&mut DontWait(fd))? {
+        if !self.flush(&mut DontWait(fd))? {
             self.wake.raise();
         }
         Ok(())
+    }
+
+    /// Writes queued frames (and, with TLS, the ciphertext rustls holds) to `w`;
+    /// `Ok(true)` when nothing is left.
+    fn flush(&self, w: &mut impl Write) -> io::Result<bool> {
+        let mut framed = self.framed.borrow_mut();
+        match &mut *self.tls.borrow_mut() {
+            None => framed.flush(w),
+            Some(tls) => {
+                let frames = framed.flush(&mut tls.io(&mut *w))?;
+                Ok(tls.flush(w)? && frames)
+            }
+        }
+    }
+
+    /// Decodes bytes read from the socket (deciphered first with TLS); with TLS, whether
+    /// the peer said close_notify.
+    fn ingest(&self, bytes: &[u8]) -> io::Result<(ReadOutcome, bool)> {
+        let mut tls = self.tls.borrow_mut();
+        let Some(tls) = &mut *tls else {
+            return Ok((self.framed.borrow_mut().ingest(bytes), false));
+        };
+        let mut plain = Vec::new();
+        let closed = tls.receive(bytes, &mut plain)?;
+        Ok((self.framed.borrow_mut().ingest(&plain), closed))
+    }
+
+    /// Whether an outbound TLS connection just finished its handshake (once).
+    fn handshake_done(&self) -> bool {
+        let done = self.handshaking.get()
+            && self
+                .tls
+                .borrow()
+                .as_ref()
+                .is_some_and(|t| !t.is_handshaking());
+        if done {
+            self.handshaking.set(false);
+        }
+        done
     }
 
     /// Moves to `state` and lets the task see it.
@@ -99,6 +151,8 @@ impl Conn {
 
 /// What the connection's task reports to the shard.
 pub(crate) trait Owner {
+    /// An outbound TLS connection finished its handshake: it is up.
+    fn handshaken(&self, conn: &Rc<Conn>);
     /// Bytes arrived and were decoded.
     fn received(&self, conn: &Rc<Conn>, outcome: ReadOutcome);
     /// The connection ended without the node asking: `None` when the peer closed it.
@@ -177,10 +231,28 @@ pub(crate) async fn serve(owner: Rc<impl Owner>, mut socket: Attached) {
     loop {
         match poll_fn(|cx| pump(&conn, &mut socket.stream, &mut rbuf, cx)).await {
             Step::Read(n) => {
-                let outcome = conn.framed.borrow_mut().ingest(&rbuf[..n]);
+                let (outcome, closed) = match conn.ingest(&rbuf[..n]) {
+                    Ok(ingested) => ingested,
+                    Err(e) => {
+                        // A failed handshake or record: its alert goes out, best effort.
+                        let fd = conn.fd.get();
+                        if let (Some(tls), Some(fd)) = (&mut *conn.tls.borrow_mut(), fd) {
+                            let _ = tls.flush(&mut DontWait(fd));
+                        }
+                        owner.lost(&conn, Some(e));
+                        break;
+                    }
+                };
+                if conn.handshake_done() {
+                    owner.handshaken(&conn);
+                }
                 // If that closed the connection, the next pump says so (after writing
                 // what the node sent before closing it).
                 owner.received(&conn, outcome);
+                if closed {
+                    owner.lost(&conn, None);
+                    break;
+                }
                 // A peer that keeps sending must not starve the shard's other tasks.
                 futures_lite::future::yield_now().await;
             }
@@ -207,7 +279,7 @@ fn pump(conn: &Conn, stream: &mut TcpStream, rbuf: &mut [u8], cx: &mut Context<'
         return Poll::Ready(Step::Done);
     }
     // Whatever the socket does not take now waits for the waker `Polled` registers.
-    if let Err(e) = conn.framed.borrow_mut().flush(&mut Polled { stream, cx }) {
+    if let Err(e) = conn.flush(&mut Polled { stream, cx }) {
         return Poll::Ready(Step::Failed(e));
     }
     if conn.state.get() == State::Closing {
@@ -240,6 +312,7 @@ mod tests {
     struct Ends(Cell<bool>);
 
     impl Owner for Ends {
+        fn handshaken(&self, _: &Rc<Conn>) {}
         fn received(&self, _: &Rc<Conn>, _: ReadOutcome) {}
         fn lost(&self, _: &Rc<Conn>, _: Option<io::Error>) {}
         fn ended(&self) {
@@ -292,6 +365,7 @@ mod tests {
                 State::Open,
                 None,
                 64 << 20,
+                None,
             ));
             let owner = Rc::new(Ends::default());
             let task = serve(owner.clone(), Attached::new(conn.clone(), stream));

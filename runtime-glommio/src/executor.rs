@@ -91,7 +91,14 @@ where
         }
     };
     let _ = start.report.send(Ok((name.clone(), addrs)));
-    let shard = Shard::new(name.clone(), node, hooks, cx.clock, start.ready);
+    let shard = Shard::new(
+        name.clone(),
+        node,
+        hooks,
+        cx.clock,
+        start.ready,
+        start.config,
+    );
     let result = shard.run(listeners, start.stop, start.inbox).await;
     match &result {
         Ok(()) => info!(node = %name, "stopped"),

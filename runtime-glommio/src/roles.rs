@@ -8,7 +8,7 @@
 
 use crate::shards::{ListenerPlan, Shards, launch};
 use roster_shell::nodes::{BuildError, SessionSettings, Timing, data_node, session_node};
-use roster_shell::{DataHooks, ListenerKind, SessionHooks};
+use roster_shell::{DataHooks, ListenerKind, SessionHooks, ShellConfig};
 use std::net::SocketAddr;
 
 /// The node id of shard `index` (see the module docs).
@@ -23,6 +23,7 @@ pub fn start_data_shards(
     shards: usize,
     meta: &[String],
     timing: Timing,
+    shell: ShellConfig,
 ) -> Result<Shards, BuildError> {
     let meta = meta.to_vec();
     let plan = [ListenerPlan {
@@ -30,7 +31,7 @@ pub fn start_data_shards(
         addr: listen,
         shared: false,
     }];
-    let shards = launch(&plan, shards, move |cx| {
+    let shards = launch(&plan, shards, shell, move |cx| {
         let id = shard_id(id, cx.index);
         let (name, node) = data_node(id, cx.addrs[0], &meta, timing, &cx.clock)?;
         let hooks = DataHooks::new(&name);
@@ -48,6 +49,7 @@ pub fn start_session_shards(
     shards: usize,
     meta: &[String],
     settings: SessionSettings,
+    shell: ShellConfig,
 ) -> Result<Shards, BuildError> {
     let meta = meta.to_vec();
     let plan = [
@@ -62,7 +64,7 @@ pub fn start_session_shards(
             shared: false,
         },
     ];
-    let shards = launch(&plan, shards, move |cx| {
+    let shards = launch(&plan, shards, shell, move |cx| {
         let id = shard_id(id, cx.index);
         let (client, peer) = (cx.addrs[0], cx.addrs[1]);
         let (name, node) = session_node(id, client, peer, &meta, settings)?;

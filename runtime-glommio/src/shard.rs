@@ -62,14 +62,21 @@ pub(crate) struct Shard<N: Node, H> {
 }
 
 impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
-    pub(crate) fn new(name: String, node: N, hooks: H, clock: Clock, ready: Arc<Flag>) -> Rc<Self> {
+    pub(crate) fn new(
+        name: String,
+        node: N,
+        hooks: H,
+        clock: Clock,
+        ready: Arc<Flag>,
+        config: ShellConfig,
+    ) -> Rc<Self> {
         Rc::new_cyclic(|me| Shard {
             me: me.clone(),
             name,
             node: RefCell::new(node),
             hooks: RefCell::new(hooks),
             clock,
-            config: ShellConfig::default(),
+            config,
             conns: RefCell::new(HashMap::new()),
             next_inbound: Cell::new(0),
             live: Cell::new(0),
@@ -190,7 +197,14 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
         self.next_inbound.set(self.next_inbound.get() + 1);
         let id = ConnId(self.next_inbound.get());
         let limit = self.config.write_limit;
-        let conn = Rc::new(Conn::new(id, peer, State::Open, Some(kind), limit));
+        let tls = match self.config.tls.accept(kind) {
+            Ok(tls) => tls,
+            Err(e) => {
+                warn!(node = %self.name, conn = %id, %peer, error = %e, "tls failed");
+                return;
+            }
+        };
+        let conn = Rc::new(Conn::new(id, peer, State::Open, Some(kind), limit, tls));
         debug!(node = %self.name, conn = %id, peer = %conn.peer, ?kind, "accepted");
         self.conns.borrow_mut().insert(id, conn.clone());
         self.spawn_serve(conn, stream);
@@ -201,14 +215,24 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
         });
     }
 
-    fn connect(&self, id: ConnId, address: &str) {
+    fn connect(&self, node: &mut N, id: ConnId, address: &str) {
         let limit = self.config.write_limit;
+        let tls = match self.config.tls.dial(address) {
+            Ok(tls) => tls,
+            Err(e) => {
+                // No certificate can carry this name: the connection never comes up.
+                warn!(node = %self.name, conn = %id, address, error = %e, "tls failed");
+                node.handle_input(self.clock.now(), Input::Closed { conn: id });
+                return;
+            }
+        };
         let conn = Rc::new(Conn::new(
             id,
             address.into(),
             State::Connecting,
             None,
             limit,
+            tls,
         ));
         self.conns.borrow_mut().insert(id, conn.clone());
         let shard = self.rc();
@@ -244,6 +268,11 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
                 self.unreachable.borrow_mut().remove(&conn.peer);
                 debug!(node = %self.name, conn = %conn.id, peer = %conn.peer, "connected");
                 self.spawn_serve(conn.clone(), stream);
+                if conn.handshaking.get() {
+                    // `handshaken` says it is up; the task sends the first flight now.
+                    conn.wake.raise();
+                    return;
+                }
                 let id = conn.id;
                 self.turn(|node, now| node.handle_input(now, Input::Connected { conn: id }));
             }
@@ -296,6 +325,15 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
 }
 
 impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Owner for Shard<N, H> {
+    fn handshaken(&self, conn: &Rc<Conn>) {
+        if conn.state.get() != State::Open {
+            return;
+        }
+        debug!(node = %self.name, conn = %conn.id, peer = %conn.peer, "tls handshake done");
+        let id = conn.id;
+        self.turn(|node, now| node.handle_input(now, Input::Connected { conn: id }));
+    }
+
     fn received(&self, conn: &Rc<Conn>, outcome: ReadOutcome) {
         self.turn(|node, now| {
             for frame in outcome.frames {
@@ -329,7 +367,15 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Owner for Shard<N, H>
             return;
         }
         self.turn(|node, now| match error {
-            Some(e) => self.give_up(node, conn, &format!("{}: {e}", conn.peer)),
+            Some(e) => {
+                let reason = format!("{}: {e}", conn.peer);
+                if conn.id.is_outbound() && e.kind() == io::ErrorKind::InvalidData {
+                    // A refused certificate is worth the operator's eye on the dialling
+                    // side too (`give_up` warns of inbound ones only).
+                    warn!(node = %self.name, conn = %conn.id, reason, "tls failed");
+                }
+                self.give_up(node, conn, &reason)
+            }
             None => {
                 debug!(node = %self.name, conn = %conn.id, "closed by peer");
                 self.conns.borrow_mut().remove(&conn.id);
@@ -380,7 +426,7 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Transport for Turn<'_
     }
 
     fn connect(&mut self, id: ConnId, address: &str) -> io::Result<()> {
-        self.shard.connect(id, address);
+        self.shard.connect(self.node, id, address);
         Ok(())
     }
 

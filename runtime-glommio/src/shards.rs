@@ -10,7 +10,7 @@
 
 use crate::executor;
 use roster_core::io::Node;
-use roster_shell::{Clock, Hooks, ListenerKind};
+use roster_shell::{Clock, Hooks, ListenerKind, ShellConfig};
 use roster_shell::{Flag, Inbox, Inspector, Readiness};
 use std::any::Any;
 use std::io;
@@ -65,6 +65,8 @@ pub(crate) struct ShardStart<N, H> {
     pub(crate) ready: Arc<Flag>,
     /// Questions for the shard's node from other threads.
     pub(crate) inbox: Arc<Inbox<N>>,
+    /// The shell's limits and TLS.
+    pub(crate) config: ShellConfig,
 }
 
 #[derive(Debug)]
@@ -85,8 +87,14 @@ pub struct Shards {
 }
 
 /// Starts `count` shards of a role listening as `plan` says; each makes its node with
-/// `make`. Returns once every shard listens (not once ready).
-pub fn launch<N, H, F>(plan: &[ListenerPlan], count: usize, make: F) -> io::Result<Shards>
+/// `make`, its connections as `config` says (TLS). Returns once every shard listens (not
+/// once ready).
+pub fn launch<N, H, F>(
+    plan: &[ListenerPlan],
+    count: usize,
+    config: ShellConfig,
+    make: F,
+) -> io::Result<Shards>
 where
     N: Node + Readiness + 'static,
     H: Hooks<N> + 'static,
@@ -128,6 +136,7 @@ where
             stop: stop.clone(),
             ready: ready.clone(),
             inbox,
+            config: config.clone(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("shard-{index}"))

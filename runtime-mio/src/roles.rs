@@ -1,5 +1,6 @@
 //! Starting each role's node on its own mio loop: the node made by `roster_shell::nodes`,
-//! its listeners, its hooks, and its thread.
+//! its listeners, its hooks, and its thread. `shell` carries the connections' TLS (plain
+//! with `ShellConfig::default()`).
 
 use crate::nodes::{Running, spawn};
 use crate::shell::{Listener, Shell};
@@ -21,10 +22,11 @@ pub fn start_meta(
     timing: Timing,
     store: &MetaStore,
     settings: MetaSettings,
+    shell: ShellConfig,
 ) -> Result<Running<MetaCommand>, BuildError> {
     let (name, node, hooks) = meta_node(id, peers, timing, store, settings)?;
     let clock = Clock::new();
-    let shell = Shell::new(&name, node, clock, vec![listener], ShellConfig::default())?;
+    let shell = Shell::new(&name, node, clock, vec![listener], shell)?;
     Ok(spawn(&name, shell, hooks)?)
 }
 
@@ -35,14 +37,18 @@ pub fn start_data(
     advertise: SocketAddr,
     meta: &[String],
     timing: Timing,
+    shell: ShellConfig,
 ) -> Result<Running<DataCommand>, BuildError> {
     let clock = Clock::new();
     let (name, node) = data_node(id, advertise, meta, timing, &clock)?;
-    let shell = Shell::new(&name, node, clock, vec![listener], ShellConfig::default())?;
+    let shell = Shell::new(&name, node, clock, vec![listener], shell)?;
     Ok(spawn(&name, shell, DataHooks::new(&name))?)
 }
 
 /// Starts a session with its client and peer listeners, advertising their addresses.
+// Each argument is a distinct setting the callers hold separately; a struct bundling them
+// would only be unpacked here.
+#[allow(clippy::too_many_arguments)]
 pub fn start_session(
     id: Option<u64>,
     client: Listener,
@@ -51,9 +57,10 @@ pub fn start_session(
     advertise_peer: SocketAddr,
     meta: &[String],
     settings: SessionSettings,
+    shell: ShellConfig,
 ) -> Result<Running<Infallible>, BuildError> {
     let (name, node) = session_node(id, advertise_client, advertise_peer, meta, settings)?;
     let listeners = vec![client, peer];
-    let shell = Shell::new(&name, node, Clock::new(), listeners, ShellConfig::default())?;
+    let shell = Shell::new(&name, node, Clock::new(), listeners, shell)?;
     Ok(spawn(&name, shell, SessionHooks)?)
 }

@@ -1,6 +1,7 @@
 //! The event loop: one mio `Poll` per node, with the node's listeners and connections, its
 //! clock and its timers. It holds no protocol logic: it turns readiness into the node's
-//! `Input`s and performs the node's `Output`s.
+//! `Input`s and performs the node's `Output`s. A connection whose listener or dial has TLS
+//! configured (`ShellConfig::tls`) runs its framing over rustls (`roster_shell::tls`).
 
 use crate::queue::{Closed, Queue};
 use crate::sync::Arc;
@@ -8,8 +9,9 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use roster_core::io::{ConnId, Input, Node};
 use roster_core::wire::Frame;
-use roster_shell::framing::{Flush, FrameError, Framed};
+use roster_shell::framing::{Flush, FrameError, Framed, ReadOutcome};
 use roster_shell::resolve::{literal, resolve};
+use roster_shell::tls::TlsConn;
 use roster_shell::{Clock, Drain, Hooks, Inbox, Inspector, ListenerKind, ShellConfig, Transport};
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -102,11 +104,53 @@ struct Conn {
     token: Token,
     stream: TcpStream,
     framed: Framed,
+    /// The connection's TLS, if its listener or dial has it.
+    tls: Option<TlsConn>,
     /// Outbound and not yet established.
     connecting: bool,
+    /// Outbound with TLS, connected, and its handshake not yet done: the node hears
+    /// `Connected` only once it is, so the connect timeout bounds the handshake too and a
+    /// server that fails it is a connection that never came up.
+    handshaking: bool,
     /// Inbound: the listener it came from, until its first frame is checked.
     unchecked: Option<ListenerKind>,
     peer: String,
+}
+
+impl Conn {
+    /// Writes queued frames (and, with TLS, the ciphertext rustls holds) as far as the
+    /// socket takes them.
+    fn flush(&mut self) -> io::Result<bool> {
+        match &mut self.tls {
+            None => self.framed.flush(&mut self.stream),
+            Some(tls) => {
+                let framed = self.framed.flush(&mut tls.io(&mut self.stream))?;
+                Ok(tls.flush(&mut self.stream)? && framed)
+            }
+        }
+    }
+
+    /// Reads until the socket would block. With TLS, the read may have finished the
+    /// handshake, which lets frames queued meanwhile go: they are flushed now, since an
+    /// edge-triggered socket that stayed writable will not say so again.
+    fn read(&mut self) -> io::Result<ReadOutcome> {
+        match &mut self.tls {
+            None => self.framed.read(&mut self.stream),
+            Some(tls) => {
+                let out = self.framed.read(&mut tls.io(&mut self.stream))?;
+                self.flush()?;
+                Ok(out)
+            }
+        }
+    }
+
+    /// Flushes what it can before the socket is dropped; with TLS, says close_notify.
+    fn close(&mut self) {
+        let _ = self.flush();
+        if let Some(tls) = &mut self.tls {
+            tls.close(&mut self.stream);
+        }
+    }
 }
 
 /// One node's event loop.
@@ -208,7 +252,7 @@ impl<N: Node> Shell<N> {
         self.inbox.close();
         self.resolved.close();
         for (_, mut c) in self.conns.drain() {
-            let _ = c.framed.flush(&mut c.stream);
+            c.close();
         }
         result.map(|()| self.node)
     }
@@ -298,6 +342,9 @@ impl<N: Node> Shell<N> {
             let conn = ConnId(self.next_inbound);
             let unchecked = Some(self.listeners[index].kind);
             self.attach(conn, stream, unchecked, peer.to_string())?;
+            if !self.conns.contains_key(&conn) {
+                continue;
+            }
             debug!(node = %self.name, %conn, %peer, "accepted");
             let now = self.clock.now();
             // Where it comes from matters to a session (operator switch client-off).
@@ -334,7 +381,11 @@ impl<N: Node> Shell<N> {
                         return;
                     };
                     debug!(node = %self.name, conn = %id, peer = %c.peer, "connected");
-                    self.node.handle_input(now, Input::Connected { conn: id });
+                    if c.tls.is_some() {
+                        c.handshaking = true;
+                    } else {
+                        self.node.handle_input(now, Input::Connected { conn: id });
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
                 Err(e) => {
@@ -346,7 +397,7 @@ impl<N: Node> Shell<N> {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
-        if let Err(e) = c.framed.flush(&mut c.stream) {
+        if let Err(e) = c.flush() {
             {
                 let reason = format!("write to {}: {e}", c.peer);
                 return self.fail(id, &reason);
@@ -355,13 +406,23 @@ impl<N: Node> Shell<N> {
         if !readable && !error {
             return;
         }
-        let out = match c.framed.read(&mut c.stream) {
+        let out = match c.read() {
             Ok(out) => out,
             Err(e) => {
                 let reason = format!("read from {}: {e}", c.peer);
+                if id.is_outbound() && c.tls.is_some() && e.kind() == io::ErrorKind::InvalidData {
+                    // A refused certificate is a setup problem worth the operator's eye
+                    // on the dialling side too (`fail` warns of inbound ones only).
+                    warn!(node = %self.name, conn = %id, reason, "tls failed");
+                }
                 return self.fail(id, &reason);
             }
         };
+        if c.handshaking && c.tls.as_ref().is_some_and(|t| !t.is_handshaking()) {
+            c.handshaking = false;
+            debug!(node = %self.name, conn = %id, peer = %c.peer, "tls handshake done");
+            self.node.handle_input(now, Input::Connected { conn: id });
+        }
         for frame in out.frames {
             let Some(c) = self.conns.get_mut(&id) else {
                 return;
@@ -396,7 +457,10 @@ impl<N: Node> Shell<N> {
 
     /// Gives up a connection the node did not close: log why and tell the node.
     fn fail(&mut self, id: ConnId, reason: &str) {
-        let connecting = self.conns.get(&id).is_some_and(|c| c.connecting);
+        let connecting = self
+            .conns
+            .get(&id)
+            .is_some_and(|c| c.connecting || c.handshaking);
         if connecting {
             // An unreachable peer is worth a warning, once per address and minute.
             let peer = self
@@ -489,6 +553,23 @@ impl<N: Node> Shell<N> {
         unchecked: Option<ListenerKind>,
         peer: String,
     ) -> io::Result<()> {
+        let tls = match unchecked {
+            Some(kind) => self.config.tls.accept(kind),
+            None => self.config.tls.dial(&peer),
+        };
+        let tls = match tls {
+            Ok(tls) => tls,
+            Err(e) => {
+                // This connection cannot start (a dialled name no certificate can carry);
+                // the node hears it closed, as for a failed connect.
+                warn!(node = %self.name, %conn, %peer, error = %e, "tls failed");
+                if unchecked.is_none() {
+                    let now = self.clock.now();
+                    self.node.handle_input(now, Input::Closed { conn });
+                }
+                return Ok(());
+            }
+        };
         let token = self.register(&mut stream)?;
         self.tokens.insert(token, conn);
         let framed = Framed::new(self.config.write_limit);
@@ -497,7 +578,9 @@ impl<N: Node> Shell<N> {
             token,
             stream,
             framed,
+            tls,
             connecting,
+            handshaking: false,
             unchecked,
             peer,
         };
@@ -527,10 +610,10 @@ impl<N: Node> Transport for Turn<'_, N> {
             return;
         };
         // A connecting socket is written when it becomes writable (`ready`).
-        if c.connecting {
+        if c.connecting || c.handshaking {
             return;
         }
-        if let Err(e) = c.framed.flush(&mut c.stream) {
+        if let Err(e) = c.flush() {
             let reason = format!("write to {}: {e}", c.peer);
             self.0.fail(id, &reason);
         }
@@ -549,7 +632,7 @@ impl<N: Node> Transport for Turn<'_, N> {
         shell.resolving.remove(&conn);
         if let Some(mut c) = shell.remove(conn) {
             debug!(node = %shell.name, %conn, reason, "closing");
-            let _ = c.framed.flush(&mut c.stream);
+            c.close();
         }
     }
 }

@@ -15,6 +15,7 @@
 //! - [`persist`]: the meta persist file.
 //! - [`resolve`]: addresses, literal at once, names off the event loops.
 //! - [`config`]: the shells' own limits.
+//! - [`tls`]: rustls over the shells' sockets, and its settings.
 
 pub mod admission;
 pub mod clock;
@@ -28,6 +29,7 @@ pub mod nodes;
 pub mod persist;
 pub mod readiness;
 pub mod resolve;
+pub mod tls;
 
 pub use admission::ListenerKind;
 pub use clock::{Clock, os_seed};

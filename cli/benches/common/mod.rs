@@ -60,15 +60,21 @@ pub(crate) fn rounds(default: usize) -> usize {
 pub(crate) struct DevProcess(Child, Option<String>);
 
 impl DevProcess {
-    /// Starts `roster dev` on `runtime`, under `taskset -c CPUS` when given `cpus`; waits at
-    /// most `ready_within` for it to print its session client addresses, and returns them.
+    /// Starts `roster dev` on `runtime` (with `--tls` if `tls`), under `taskset -c CPUS` when
+    /// given `cpus`; waits at most `ready_within` for it to print its session client
+    /// addresses, and returns them and, with TLS, the CA file it printed (what its clients
+    /// trust).
     pub(crate) fn spawn(
         runtime: Runtime,
         cpus: Option<&str>,
         ready_within: Duration,
-    ) -> Result<(DevProcess, Vec<String>), String> {
+        tls: bool,
+    ) -> Result<(DevProcess, Vec<String>, Option<String>), String> {
         let shards;
         let mut args = vec![env!("CARGO_BIN_EXE_roster"), "dev"];
+        if tls {
+            args.push("--tls");
+        }
         if let Runtime::Glommio { shards: n } = runtime {
             shards = n.to_string();
             args.extend(["--runtime", "glommio", "--shards", &shards]);
@@ -100,23 +106,26 @@ impl DevProcess {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
-            // The gateway's `http http://ADDR` line comes before the sessions line.
-            let mut http = None;
+            // `tls ca PATH ...` (with --tls) and the gateway's `http http://ADDR` come before
+            // the sessions line.
+            let (mut ca, mut http) = (None, None);
             for l in lines.by_ref() {
-                if let Some(h) = l.strip_prefix("http ") {
+                if let Some(rest) = l.strip_prefix("tls ca ") {
+                    ca = rest.split_whitespace().next().map(str::to_string);
+                } else if let Some(h) = l.strip_prefix("http ") {
                     http = Some(h.to_string());
                 } else if let Some(s) = l.strip_prefix("sessions ") {
-                    let _ = tx.send((s.to_string(), http));
+                    let _ = tx.send((s.to_string(), http, ca));
                     break;
                 }
             }
             lines.for_each(drop);
         });
-        let (sessions, http) = rx.recv_timeout(ready_within).map_err(|_| {
+        let (sessions, http, ca) = rx.recv_timeout(ready_within).map_err(|_| {
             format!("roster dev printed no session addresses within {ready_within:?}")
         })?;
         child.1 = http;
-        Ok((child, sessions.split(',').map(str::to_string).collect()))
+        Ok((child, sessions.split(',').map(str::to_string).collect(), ca))
     }
 
     /// The base URL of its HTTP gateway (`http://ADDR`), if it printed one.
