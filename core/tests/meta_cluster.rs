@@ -52,18 +52,6 @@ fn leadership_moves_when_the_leader_is_cut_off() {
     assert_eq!(net.node(old).leader_id(), Some(net.node(new).id()));
 }
 
-/// Three fake data nodes join through the leader and the table settles.
-fn cluster_with_data(seed: u64) -> Net {
-    let mut net = Net::new(3, seed);
-    net.run_for(secs(5));
-    let leader = net.leader();
-    for node in 11..=13 {
-        net.add_fake(node, leader);
-    }
-    net.run_for(secs(8));
-    net
-}
-
 #[test]
 fn a_data_node_whose_lease_expires_leaves_and_its_followers_are_promoted() {
     let mut net = cluster_with_data(3);

@@ -34,18 +34,6 @@ fn change(net: &mut Net, c: VoterChange) {
         .unwrap();
 }
 
-/// Three voters with a leader and three fake data nodes in the table.
-fn group(seed: u64) -> Net {
-    let mut net = Net::new(3, seed);
-    net.run_for(secs(5));
-    let leader = net.leader();
-    for node in 11..=13 {
-        net.add_fake(node, leader);
-    }
-    net.run_for(secs(8));
-    net
-}
-
 /// A new data node joins through the current leader: the group still commits.
 fn still_commits(net: &mut Net, node: u64) {
     let leader = net.leader();
@@ -62,7 +50,7 @@ fn still_commits(net: &mut Net, node: u64) {
 
 #[test]
 fn a_fourth_voter_joins_from_its_address_and_counts() {
-    let mut net = group(41);
+    let mut net = cluster_with_data(41);
     let j = net.add_joiner(4);
     change(&mut net, add(4));
     net.run_for(secs(5));
@@ -87,7 +75,7 @@ fn a_fourth_voter_joins_from_its_address_and_counts() {
 
 #[test]
 fn refused_changes_change_nothing() {
-    let mut net = group(42);
+    let mut net = cluster_with_data(42);
     let leader = net.leader();
     let follower = (leader + 1) % 3;
     let now = net.now;
@@ -155,7 +143,7 @@ fn refused_changes_change_nothing() {
 
 #[test]
 fn a_follower_is_replaced_and_the_group_survives_losing_another() {
-    let mut net = group(43);
+    let mut net = cluster_with_data(43);
     let leader = net.leader();
     let old = (leader + 1) % 3;
     let old_id = net.node(old).id();
@@ -187,7 +175,7 @@ fn a_follower_is_replaced_and_the_group_survives_losing_another() {
 
 #[test]
 fn removing_the_leader_hands_leadership_over() {
-    let mut net = group(44);
+    let mut net = cluster_with_data(44);
     let leader = net.leader();
     let leader_id = net.node(leader).id();
     change(&mut net, VoterChange::Remove { id: leader_id });
@@ -208,7 +196,7 @@ fn removing_the_leader_hands_leadership_over() {
 
 #[test]
 fn voters_and_addresses_survive_restarts_of_every_node() {
-    let mut net = group(45);
+    let mut net = cluster_with_data(45);
     net.add_joiner(4);
     change(&mut net, add(4));
     net.run_for(secs(5));

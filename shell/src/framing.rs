@@ -276,7 +276,7 @@ fn release_if_large(buf: &mut BytesMut, peak: &mut usize) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use roster_core::wire::KeepAlive;
 
@@ -321,34 +321,7 @@ mod tests {
 
     #[test]
     fn long_frames_arriving_in_pieces_are_reassembled_around_short_ones() {
-        use roster_core::model::{
-            DataInfoId, DatumVersion, LeaderEpoch, Publisher, RegisterVersion, Text,
-        };
-        use roster_core::wire::Push;
-        let publishers: Vec<Publisher> = (0..3_000)
-            .map(|i| Publisher {
-                register_id: Text::from(format!("pub-{i}")),
-                version: RegisterVersion::new(1, 1),
-                payload: [bytes::Bytes::from(format!(
-                    "10.0.{}.{}:80",
-                    i / 256,
-                    i % 256
-                ))]
-                .into_iter()
-                .collect(),
-                attributes: Vec::new(),
-            })
-            .collect();
-        let long = |id| {
-            Frame::new(
-                id,
-                Push {
-                    data_info_id: DataInfoId::new("svc", "i", "g"),
-                    version: DatumVersion::new(LeaderEpoch(1), id),
-                    publishers: publishers.clone().into(),
-                },
-            )
-        };
+        let long = |id| push_frame(id, 3_000);
         let frames = vec![
             Frame::new(1, KeepAlive {}),
             long(2),
@@ -524,5 +497,36 @@ mod tests {
             err,
             Some(FrameError::WriteLimit { limit: 64, .. })
         ));
+    }
+
+    /// A push of `publishers` publishers (about 20 bytes each): big frames cross many reads,
+    /// TLS records and partial writes.
+    pub(crate) fn push_frame(id: u64, publishers: usize) -> Frame {
+        use roster_core::model::{
+            DataInfoId, DatumVersion, LeaderEpoch, Publisher, RegisterVersion, Text,
+        };
+        use roster_core::wire::Push;
+        let publishers: Vec<Publisher> = (0..publishers)
+            .map(|i| Publisher {
+                register_id: Text::from(format!("pub-{i}")),
+                version: RegisterVersion::new(1, 1),
+                payload: [bytes::Bytes::from(format!(
+                    "10.0.{}.{}:80",
+                    i / 256,
+                    i % 256
+                ))]
+                .into_iter()
+                .collect(),
+                attributes: Vec::new(),
+            })
+            .collect();
+        Frame::new(
+            id,
+            Push {
+                data_info_id: DataInfoId::new("svc", "i", "g"),
+                version: DatumVersion::new(LeaderEpoch(1), id),
+                publishers: publishers.into(),
+            },
+        )
     }
 }

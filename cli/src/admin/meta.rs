@@ -83,14 +83,10 @@ fn list(answer: &Value, out: &mut dyn Write) -> Result<(), ApiError> {
     }
     let mut t = Table::new(&["id", "role", "address", "leader", "matched", "reachable"]);
     for m in answer["members"].as_array().into_iter().flatten() {
-        t.row(vec![
-            cell(m.get("id")),
-            cell(m.get("role")),
-            cell(m.get("address")),
-            cell(m.get("leader")),
-            cell(m.get("matched")),
-            cell(m.get("reachable")),
-        ]);
+        t.fields(
+            m,
+            &["id", "role", "address", "leader", "matched", "reachable"],
+        );
     }
     t.write(out)
 }

@@ -85,12 +85,7 @@ impl Command for Ops {
         )?;
         let mut t = Table::new(&["decommissioning", "leaders", "replicas", "empty"]);
         for d in answer["decommissioning"].as_array().into_iter().flatten() {
-            t.row(vec![
-                cell(d.get("node")),
-                cell(d.get("leaders")),
-                cell(d.get("replicas")),
-                cell(d.get("empty")),
-            ]);
+            t.fields(d, &["node", "leaders", "replicas", "empty"]);
         }
         t.write(out)
     }

@@ -21,6 +21,11 @@ impl Table {
         self.rows.push(cells);
     }
 
+    /// A row of `item`'s `fields`, each as a [`cell`].
+    pub(super) fn fields(&mut self, item: &Value, fields: &[&str]) {
+        self.row(fields.iter().map(|f| cell(item.get(*f))).collect());
+    }
+
     /// Rows below the headers.
     pub(super) fn len(&self) -> usize {
         self.rows.len() - 1

@@ -375,6 +375,19 @@ impl Net {
     }
 }
 
+/// Three voters with a leader, and three fake data nodes that joined through it; the table
+/// has settled.
+fn cluster_with_data(seed: u64) -> Net {
+    let mut net = Net::new(3, seed);
+    net.run_for(secs(5));
+    let leader = net.leader();
+    for node in 11..=13 {
+        net.add_fake(node, leader);
+    }
+    net.run_for(secs(8));
+    net
+}
+
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }

@@ -5,9 +5,9 @@
 use super::*;
 use crate::admission::ListenerKind;
 use crate::framing::Framed;
+use crate::framing::tests::push_frame as frame;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-use roster_core::model::{DataInfoId, DatumVersion, LeaderEpoch, Publisher, RegisterVersion, Text};
-use roster_core::wire::{Frame, Push};
+use roster_core::wire::Frame;
 use rustls::RootCertStore;
 use rustls::pki_types::ServerName;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -194,33 +194,6 @@ fn run(a: &mut End, b: &mut End) -> (io::Result<()>, io::Result<()>) {
         }
     }
     (ra, rb)
-}
-
-/// A push of `publishers` publishers (about 20 bytes each): big frames cross many TLS
-/// records and many partial writes.
-fn frame(id: u64, publishers: usize) -> Frame {
-    let publishers: Vec<Publisher> = (0..publishers)
-        .map(|i| Publisher {
-            register_id: Text::from(format!("pub-{i}")),
-            version: RegisterVersion::new(1, 1),
-            payload: [bytes::Bytes::from(format!(
-                "10.0.{}.{}:80",
-                i / 256,
-                i % 256
-            ))]
-            .into_iter()
-            .collect(),
-            attributes: Vec::new(),
-        })
-        .collect();
-    Frame::new(
-        id,
-        Push {
-            data_info_id: DataInfoId::new("svc", "i", "g"),
-            version: DatumVersion::new(LeaderEpoch(1), id),
-            publishers: publishers.into(),
-        },
-    )
 }
 
 /// A client end and a server end of `config`'s kind-`kind` port over pipes.
