@@ -8,35 +8,37 @@
 //! whose `NotLeader` names the new leader, well within that lease.
 //!
 //! A node that was stalled itself has not read what meta sent meanwhile; the check then
-//! puts off its verdict by one interval, as [`crate::liveness::Liveness::excuse`] does.
+//! puts off its verdict by one interval ([`crate::liveness::Liveness::excuse`]). The link's
+//! liveness is a [`Liveness`] whose idle timeout is the silence allowed.
 
 use crate::io::ConnId;
+use crate::liveness::{Due, Liveness, LivenessConfig};
 use crate::time::Instant;
 use std::time::Duration;
 
 /// Heartbeat intervals without a single frame from meta after which its link is closed.
 pub const SILENT_HEARTBEATS: u32 = 3;
 
-/// The one link to meta and when it was last heard from.
+/// The one link to meta, with the liveness of what it received.
 #[derive(Debug, Clone, Default)]
 pub struct MetaWatch {
-    link: Option<(ConnId, Instant)>,
+    link: Option<(ConnId, Liveness)>,
     last_check: Option<Instant>,
 }
 
 impl MetaWatch {
     /// The link `conn` to meta came up at `now`.
     pub fn up(&mut self, conn: ConnId, now: Instant) {
-        self.link = Some((conn, now));
+        self.link = Some((conn, Liveness::new(now)));
     }
 
     /// A frame arrived on `conn` at `now` (any connection may be passed; only the meta
     /// link's counts).
     pub fn heard(&mut self, conn: ConnId, now: Instant) {
-        if let Some((c, heard)) = &mut self.link
+        if let Some((c, l)) = &mut self.link
             && *c == conn
         {
-            *heard = (*heard).max(now);
+            l.received(now);
         }
     }
 
@@ -50,18 +52,22 @@ impl MetaWatch {
     /// Called every heartbeat `interval`: the link to close because meta has been silent
     /// for [`SILENT_HEARTBEATS`] intervals, if any. The link is forgotten then.
     pub fn silent(&mut self, now: Instant, interval: Duration) -> Option<ConnId> {
-        let limit = interval * SILENT_HEARTBEATS;
+        // The heartbeats themselves are the keep-alives: only the idle timeout matters.
+        let cfg = LivenessConfig {
+            keepalive_interval: interval,
+            idle_timeout: interval * SILENT_HEARTBEATS,
+        };
         let late = self
             .last_check
             .is_some_and(|at| now.saturating_since(at) >= interval * 2);
         self.last_check = Some(now);
-        let (conn, heard) = self.link.as_mut()?;
+        let (conn, l) = self.link.as_mut()?;
         if late {
             // This node was stalled: meta's answers may still be unread in the socket.
-            *heard = (*heard).max(now - (limit - interval));
+            l.excuse(now, &cfg);
             return None;
         }
-        if now.saturating_since(*heard) < limit {
+        if l.due(now, &cfg) != Due::Dead {
             return None;
         }
         let conn = *conn;
