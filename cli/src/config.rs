@@ -213,6 +213,8 @@ pub struct NodeFile {
     pub limits: Limits,
     /// TLS on every port and dial of the node (mio runtime; docs/operations.md, "TLS").
     pub tls: Option<crate::tls::TlsTable>,
+    /// The access-rule file, reloaded on change (session; docs/security.md).
+    pub acl: Option<PathBuf>,
 }
 
 /// A session's client limits (`[limits]` in the file); absent = the core's default
