@@ -4,13 +4,15 @@
 //! holds a started node of either runtime; `alloc` is the process allocator the binary and
 //! the benchmark share, with the settings a server needs; `admin_server` starts a process's
 //! admin HTTP server; `admin` is `roster admin`, the operator's commands over that server's
-//! API; `tls` loads a node's `[tls]` table and makes `roster dev --tls`'s certificates.
+//! API; `tls` loads a node's `[tls]` table and makes `roster dev --tls`'s certificates;
+//! `fuzzing` is the check the `config` fuzz target runs over node files.
 
 pub mod admin;
 pub mod admin_server;
 pub mod alloc;
 pub mod cluster;
 pub mod config;
+pub mod fuzzing;
 pub mod http_gateway;
 pub mod roles;
 pub mod runtime;

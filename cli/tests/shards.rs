@@ -41,7 +41,7 @@ fn two_shards_are_two_nodes_and_the_kernel_spreads_clients_over_them() {
     // Twenty-four connections to the one client port: the chance that they all land on
     // the same shard is 2^-23. Publishers on either shard reach a subscriber on either.
     let clients: Vec<Client> = (0..24)
-        .map(|_| Client::connect([a.clone()]).unwrap())
+        .map(|_| common::client([a.clone()]).unwrap())
         .collect();
     let payloads = names("spread", clients.len());
     let _held: Vec<_> = clients
