@@ -98,7 +98,7 @@ on!(the_readme_tour_works; mio = &[], glommio = &["--runtime", "glommio"]);
 fn the_readme_tour_works(flags: &[&str]) {
     let mut dev = Proc::start("dev", &[&["dev"], flags].concat());
     let (_, ready) = dev.wait_stdout(0, "ready", |l| l.starts_with("ready: try"));
-    let sessions = ready.rsplit(' ').nth(1).unwrap().to_string();
+    let sessions = common::ready_sessions(&ready);
     let sub = subscribe(&sessions, "my.service");
     let two = ["10.0.0.1:8080".to_string(), "10.0.0.2:8080".to_string()];
     let mut publisher = publish(&sessions, "my.service", &two);

@@ -514,6 +514,17 @@ pub fn dev_with_http() -> (Proc, String, String) {
     (dev, http, sessions)
 }
 
+/// The session addresses of a `roster dev`'s `ready: try  roster subscribe --session
+/// ADDRS [--tls-ca PATH] my.service` line.
+pub fn ready_sessions(ready: &str) -> String {
+    let mut words = ready.split_whitespace();
+    words.find(|w| *w == "--session");
+    words
+        .next()
+        .expect("--session ADDRS in the ready line")
+        .to_string()
+}
+
 /// `Client::connect(sessions)`, trusting their CA under `ROSTER_TEST_TLS=1`.
 pub fn client<S: Into<String>>(
     sessions: impl IntoIterator<Item = S>,

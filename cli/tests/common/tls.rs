@@ -169,12 +169,22 @@ pub fn ca_for(addr: &str) -> PathBuf {
     recorded.unwrap_or_else(|| shared().ca.clone())
 }
 
+/// The client TLS trusting `ca`: one per CA, cloned for each client, as the client library
+/// asks (clones share their IO threads).
+fn trusting(ca: PathBuf) -> ClientTls {
+    static MADE: OnceLock<Mutex<BTreeMap<PathBuf, ClientTls>>> = OnceLock::new();
+    let mut made = MADE.get_or_init(Default::default).lock().unwrap();
+    made.entry(ca)
+        .or_insert_with_key(|ca| ClientTls::from_ca_file(ca).unwrap())
+        .clone()
+}
+
 /// Client options for `sessions`, trusting their CA under the switch.
 pub fn options<S: Into<String>>(sessions: impl IntoIterator<Item = S>) -> ClientOptions {
     let mut options = ClientOptions::new(sessions);
     if on() {
         let first = options.sessions.first().cloned().unwrap_or_default();
-        options.tls = Some(ClientTls::from_ca_file(ca_for(&first)).unwrap());
+        options.tls = Some(trusting(ca_for(&first)));
     }
     options
 }
