@@ -40,11 +40,13 @@ pub fn skipped(reason: &str) -> bool {
 
 /// A CA whose certificate is `dir/NAME.pem`.
 pub struct Ca {
+    /// The CA's certificate: what nodes and clients trust.
     pub pem: PathBuf,
     issuer: Issuer<'static, KeyPair>,
 }
 
 impl Ca {
+    /// A new self-signed CA, its certificate written to `dir/NAME.pem`.
     pub fn new(dir: &Path, name: &str) -> Ca {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -100,8 +102,11 @@ pub fn node_file(dir: &Path, name: &str, ca: &Path, cert: &(PathBuf, PathBuf)) -
 /// The matrix's certificates: one CA and one node certificate, shared by every separately
 /// started process of this test binary.
 pub struct Shared {
+    /// Where the files are.
     pub dir: PathBuf,
+    /// The CA's certificate.
     pub ca: PathBuf,
+    /// The loopback node certificate and its key.
     pub node: (PathBuf, PathBuf),
     /// A node file with only the `[tls]` table.
     pub file: PathBuf,
@@ -140,6 +145,7 @@ fn dev_cas() -> &'static Mutex<BTreeMap<String, PathBuf>> {
 #[derive(Debug, Default)]
 pub struct DevWatch {
     ca: Option<PathBuf>,
+    /// The addresses recorded under the dev's CA.
     pub recorded: Vec<String>,
 }
 
