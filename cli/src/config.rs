@@ -251,8 +251,13 @@ impl NodeFile {
     pub fn load(path: &Path) -> Result<NodeFile, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))?;
-        toml::from_str(&text)
+        NodeFile::parse(&text)
             .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))
+    }
+
+    /// Parses a node file's text; errors name the field (and where it is).
+    pub fn parse(text: &str) -> Result<NodeFile, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError(e.to_string()))
     }
 }
 

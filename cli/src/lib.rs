@@ -5,7 +5,8 @@
 //! the benchmark share, with the settings a server needs; `admin_server` starts a process's
 //! admin HTTP server; `admin` is `roster admin`, the operator's commands over that server's
 //! API; `tls` loads a node's `[tls]` table and makes `roster dev --tls`'s certificates;
-//! `acl` reads a session's access-rule file and reloads it on change.
+//! `acl` reads a session's access-rule file and reloads it on change; `fuzzing` holds the
+//! checks the `config` and `acl` fuzz targets run.
 
 pub mod acl;
 pub mod admin;
@@ -13,6 +14,7 @@ pub mod admin_server;
 pub mod alloc;
 pub mod cluster;
 pub mod config;
+pub mod fuzzing;
 pub mod http_gateway;
 pub mod roles;
 pub mod runtime;
