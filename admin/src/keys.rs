@@ -14,6 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use roster_core::model::DataInfoId;
+use roster_core::session::Identity;
 use serde::{Deserialize, Serialize};
 
 /// The client library's instance id and group when a client names none.
@@ -223,6 +224,8 @@ struct ClientJson {
     publishers: usize,
     subscribed_keys: usize,
     registrations: usize,
+    /// The access rules' name for it; absent for an anonymous client.
+    identity: Option<String>,
 }
 
 async fn clients(
@@ -242,6 +245,10 @@ async fn clients(
                 publishers: c.publishers,
                 subscribed_keys: c.subscribed_keys,
                 registrations: c.registrations,
+                identity: match &c.identity {
+                    Identity::Named(n) => Some(n.to_string()),
+                    Identity::Anonymous => None,
+                },
             })
             .collect();
         return Ok(Json(Clients {

@@ -1,7 +1,7 @@
 //! What a session shows an operator (the admin API): its clients and what it holds under a
 //! key, as plain values read from the registry, never changing it.
 
-use super::Session;
+use super::{Identity, Session};
 use crate::io::ConnId;
 use crate::model::{DataInfoId, DatumVersion, ProcessId, Publisher, SlotId};
 use std::net::IpAddr;
@@ -19,6 +19,9 @@ pub struct ClientView {
     pub subscribed_keys: usize,
     /// Registrations (publishers and subscriptions) it holds.
     pub registrations: usize,
+    /// Who it is to the access rules (docs/security.md): a token's identity, a
+    /// certificate's common name, or anonymous.
+    pub identity: Identity,
 }
 
 /// A publisher a session holds for one of its clients.
@@ -77,6 +80,10 @@ impl Session {
                 publishers: c.publisher_count(),
                 subscribed_keys: c.subscribed_keys(),
                 registrations: c.registrations(),
+                identity: self
+                    .identity(conn)
+                    .cloned()
+                    .unwrap_or(Identity::Anonymous),
             })
             .collect();
         out.sort_unstable_by_key(|c| c.conn);
