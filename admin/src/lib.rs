@@ -7,6 +7,7 @@
 //! - [`process`]: the nodes this process runs, each with its inspector.
 //! - [`server`]: the HTTP server, its router and bearer-token check.
 //! - [`server_thread`]: a server on a thread of its own (this one, the gateway, DNS).
+//! - [`https`]: HTTPS on this server's and the gateway's ports, when the node has TLS.
 //! - [`error`]: every error as JSON with a code and a message.
 //! - `health`: `GET /healthz`, `GET /readyz`.
 //! - `cluster`: `GET /v1/cluster`: members, meta leader and term, the slot table.
@@ -22,6 +23,7 @@
 //! [`server::router`].
 
 pub mod error;
+pub mod https;
 pub mod process;
 pub mod server;
 pub mod server_thread;
@@ -37,6 +39,7 @@ pub mod metrics;
 pub mod switches;
 
 pub use error::ApiError;
+pub use https::TlsListener;
 pub use process::{Probe, Process};
 pub use server::{AdminConfig, AdminServer, Shared};
 pub use server_thread::ServerThread;

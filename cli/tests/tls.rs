@@ -5,74 +5,21 @@
 //! cluster ones on mio and on glommio data and session nodes.
 
 mod common;
+mod tls_support;
 
 use common::{DEADLINE, Proc, args};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, date_time_ymd};
 use roster_client::{Client, ClientOptions, ClientTls};
 use roster_core::model::Text;
 use roster_core::wire::{ClientHello, Frame};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
+use tls_support::{Ca, node_file};
 
 /// How long a client that cannot connect is given: its failure must show by then (the
 /// handshake fails within a round trip; retries come every few hundred milliseconds).
 const REFUSED_WITHIN: Duration = Duration::from_secs(3);
-
-/// A CA whose certificate is `dir/NAME.pem`.
-struct Ca {
-    pem: PathBuf,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl Ca {
-    fn new(dir: &Path, name: &str) -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let key = KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        let pem = dir.join(format!("{name}.pem"));
-        std::fs::write(&pem, cert.pem()).unwrap();
-        Ca {
-            pem,
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    /// A loopback certificate `dir/NAME.pem` and key `dir/NAME.key`; expired a year ago
-    /// if `expired`.
-    fn issue(&self, dir: &Path, name: &str, expired: bool) -> (PathBuf, PathBuf) {
-        let names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
-        let mut params = CertificateParams::new(names).unwrap();
-        if expired {
-            params.not_before = date_time_ymd(2020, 1, 1);
-            params.not_after = date_time_ymd(2021, 1, 1);
-        }
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        let (c, k) = (
-            dir.join(format!("{name}.pem")),
-            dir.join(format!("{name}.key")),
-        );
-        std::fs::write(&c, cert.pem()).unwrap();
-        std::fs::write(&k, key.serialize_pem()).unwrap();
-        (c, k)
-    }
-}
-
-/// A node file `dir/NAME.toml` with a `[tls]` table: it trusts `ca` and presents `cert`.
-fn node_file(dir: &Path, name: &str, ca: &Path, (cert, key): &(PathBuf, PathBuf)) -> PathBuf {
-    let path = dir.join(format!("{name}.toml"));
-    let text = format!(
-        "[tls]\nca = {:?}\ncert = {:?}\nkey = {:?}\n",
-        ca.display().to_string(),
-        cert.display().to_string(),
-        key.display().to_string()
-    );
-    std::fs::write(&path, text).unwrap();
-    path
-}
 
 /// A `roster dev --tls` cluster (with `extra` flags): it, its CA file and its session
 /// addresses.
@@ -140,10 +87,12 @@ fn publishes_and_pushes(extra: &[&str]) {
         }
     }
     assert!(dev.stdout().iter().any(|l| l.contains("--tls-ca")));
-    // The dev gateway is a client of the TLS sessions too: it serves the list.
-    let (_, l) = dev.wait_stdout(0, "gateway address", |l| l.starts_with("http http://"));
+    // The dev gateway is a client of the TLS sessions too: it serves the list, over HTTPS
+    // with the node certificate.
+    let (_, l) = dev.wait_stdout(0, "gateway address", |l| l.starts_with("http https://"));
     let url = format!("{}/v1/services/tls.echo", &l["http ".len()..]);
-    let body: serde_json::Value = ureq::get(url)
+    let body: serde_json::Value = tls_support::https_agent(Path::new(&ca))
+        .get(url)
         .call()
         .unwrap()
         .body_mut()
