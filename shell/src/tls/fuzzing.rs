@@ -148,6 +148,16 @@ pub fn check_server_handshake(data: &[u8]) {
     }
 }
 
+/// The ClientHello a client of the fuzz certificate sends first: a seed for the raw mode.
+pub fn client_hello() -> Vec<u8> {
+    let (_, client_config) = configs();
+    let name = ServerName::try_from("localhost").expect("a name");
+    let mut client = TlsConn::client(client_config.clone(), name).expect("a client");
+    let mut pipe = Pipe::default();
+    client.flush(&mut pipe).expect("a pipe takes everything");
+    pipe.outgoing
+}
+
 /// Completes a handshake between `server` and a real client, then has the client send
 /// `body` as plaintext in pieces of `piece` bytes: the records it wrote. `None` if the
 /// handshake did not complete (which would be a finding of its own only as a panic).
