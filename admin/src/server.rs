@@ -50,6 +50,8 @@ pub struct Context {
     /// The process's nodes.
     pub process: Process,
     token: Option<String>,
+    /// The node's TLS (plain by default): its counters go into `/metrics`.
+    pub tls: Tls,
 }
 
 /// The handlers' state.
@@ -78,6 +80,7 @@ impl AdminServer {
         let shared = Arc::new(Context {
             process,
             token: config.token.filter(|t| !t.is_empty()),
+            tls: config.tls.clone(),
         });
         let tls = config.tls.clone();
         let thread = ServerThread::spawn("admin", move |stopped| async move {

@@ -394,6 +394,23 @@ fn handshake_timeout(rt: &[&str]) {
         });
         from = i + 1;
     }
+    // And counted, for every port, in the admin's metrics.
+    let url = format!("https://{}/metrics", p.admin);
+    let text = https_agent(&ca.pem)
+        .get(url)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let counted: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("roster_tls_handshake_timeouts_total "))
+        .unwrap_or_else(|| panic!("no timeout counter in\n{text}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(counted, 6.0, "{text}");
     // The client that connected meanwhile is served: it registers.
     let publication = client.publish("after.timeouts", [b"x".to_vec()]).unwrap();
     publication.wait_registered(DEADLINE).unwrap();
