@@ -201,6 +201,25 @@ mod tests {
             e.0.starts_with("tls.key: ") && e.0.contains("node.pem"),
             "{e}"
         );
+        // A handshake timeout of nothing, or of more than a minute.
+        let good = TlsTable {
+            key: Some(certs.node.key.clone()),
+            ..swapped
+        };
+        for ms in [0, 60_001] {
+            let t = TlsTable {
+                handshake_timeout_ms: Some(ms),
+                ..good.clone()
+            };
+            let e = shell_config(Some(&t)).unwrap_err();
+            assert!(e.0.starts_with("tls.handshake_timeout_ms: "), "{e}");
+        }
+        let fine = TlsTable {
+            handshake_timeout_ms: Some(250),
+            ..good
+        };
+        let tls = shell_config(Some(&fine)).unwrap().tls;
+        assert_eq!(tls.handshake_timeout(), Duration::from_millis(250));
         // Unknown fields in the table are refused by name.
         let e = toml::from_str::<crate::config::NodeFile>("[tls]\ncert_file = \"x\"\n")
             .unwrap_err()
