@@ -288,6 +288,8 @@ fn reloads(rt: &[&str]) {
     let mut publication = publisher.publish("reload.svc", [b"v1".to_vec()]).unwrap();
     publication.wait_registered(DEADLINE).unwrap();
     wait_payload(&sub, "v1");
+    let connects = (subscriber.connects(), publisher.connects());
+    assert_eq!(connects, (1, 1));
 
     // 1. New files, then SIGHUP.
     let second = ca.issue(d, "second", false);
@@ -330,6 +332,12 @@ fn reloads(rt: &[&str]) {
     assert_eq!(served("after a bad file"), der(&third.0).to_vec());
     publication.update([b"v4".to_vec()]).unwrap();
     wait_payload(&sub, "v4");
+    // Over the connections made at the start: neither client had to connect again.
+    assert_eq!(
+        (subscriber.connects(), publisher.connects()),
+        connects,
+        "connects"
+    );
 }
 
 #[test]
