@@ -1,5 +1,5 @@
 //! The admin HTTP server every roster process runs (`--admin-listen`; `roster dev` prints
-//! `admin http://ADDR`): how an operator, a script or the console asks the process's nodes
+//! `admin http://ADDR`, `admin https://ADDR` when the node has TLS): how an operator, a script or the console asks the process's nodes
 //! what they know. It lives beside the shells, not in either: the nodes are asked through
 //! [`roster_shell::Inspector`]s, which run a closure inside a node's own event loop, and
 //! the core answers with plain values that this crate turns into JSON.

@@ -1,6 +1,9 @@
 //! The admin HTTP server: a tokio runtime on a thread of its own (the nodes' event loops
 //! are not touched), the router of every module's endpoints, and the bearer-token check.
 //!
+//! With the node's TLS ([`AdminConfig::tls`]) the port serves HTTPS only, through
+//! [`TlsListener`] under the same axum serve loop.
+//!
 //! Binding happens before the thread starts, so a bad or busy address is an error of
 //! [`AdminServer::start`] and the bound address is known at once (port 0 picks one).
 
