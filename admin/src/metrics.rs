@@ -553,6 +553,31 @@ impl Collector for Scrape {
                 }
             }
         }
+        if !self.sessions.is_empty() {
+            let help = "Hellos, publishes and subscriptions refused by the access rules.";
+            let mut m = enc.encode_descriptor(
+                "roster_session_access_denials",
+                help,
+                None,
+                MetricType::Counter,
+            )?;
+            for (node, s) in &self.sessions {
+                let d = &s.access_denials;
+                for (access, v) in [
+                    ("hello", d.hellos),
+                    ("publish", d.publish),
+                    ("subscribe", d.subscribe),
+                ] {
+                    let l = [
+                        ("role", "session"),
+                        ("node", node.as_str()),
+                        ("access", access),
+                    ];
+                    m.encode_family(&l)?
+                        .encode_counter::<NoLabelSet, _, u64>(&v, None)?;
+                }
+            }
+        }
         let rows = |f: fn(&SessionStats) -> &Histogram| -> Vec<(&'static str, &str, &Histogram)> {
             self.sessions
                 .iter()

@@ -4,6 +4,7 @@
 //! a leader; every data node and session holds a table that routes every slot), never a
 //! sleep.
 
+use crate::acl::AclWatch;
 use crate::config::{Runtime, Timing};
 use crate::roles::StartError;
 use crate::runtime::Started;
@@ -20,6 +21,7 @@ use roster_shell::tls::Tls;
 use roster_shell::{ListenerKind, ShellConfig};
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// How big a dev cluster is.
@@ -37,6 +39,8 @@ pub struct DevOptions {
     pub runtime: Runtime,
     /// TLS of every node (default plain).
     pub tls: Tls,
+    /// The sessions' access-rule file, reloaded on change (default: none, open access).
+    pub acl: Option<PathBuf>,
 }
 
 impl Default for DevOptions {
@@ -48,6 +52,7 @@ impl Default for DevOptions {
             timing: Timing::default(),
             runtime: Runtime::Mio,
             tls: Tls::default(),
+            acl: None,
         }
     }
 }
@@ -55,6 +60,8 @@ impl Default for DevOptions {
 /// A running dev cluster; dropping it stops every node.
 #[derive(Debug)]
 pub struct DevCluster {
+    /// Dropped first: it reaches into the sessions.
+    acl_watch: Option<AclWatch>,
     sessions: Vec<Started<Infallible>>,
     datas: Vec<Started<DataCommand>>,
     metas: Vec<Running<MetaCommand>>,
@@ -83,9 +90,12 @@ impl DevCluster {
             ..ShellConfig::default()
         };
         let timing = o.timing.into();
+        // Read before anything starts: a bad file names itself and starts nothing.
+        let acl = o.acl.as_deref().map(crate::acl::load_stamped).transpose()?;
         let session_settings = SessionSettings {
             timing,
             limits: SessionLimits::default(),
+            acl: acl.as_ref().map(|(acl, _)| acl.clone()),
         };
         let meta_listeners = (0..o.metas)
             .map(|_| Listener::bind(ListenerKind::Peer, LOOPBACK))
@@ -153,7 +163,7 @@ impl DevCluster {
                         ca,
                         pa,
                         &meta_addrs,
-                        session_settings,
+                        session_settings.clone(),
                         shell.clone(),
                     )?;
                     (Started::Mio(s), ca)
@@ -166,7 +176,7 @@ impl DevCluster {
                         p,
                         shards,
                         &meta_addrs,
-                        session_settings,
+                        session_settings.clone(),
                         shell.clone(),
                     )?;
                     let client = s.bound().next().map_or(c, |(_, a)| a[0]);
@@ -176,7 +186,15 @@ impl DevCluster {
             session_addrs.push(client.to_string());
             sessions.push(session);
         }
+        let acl_watch = match (o.acl, acl) {
+            (Some(path), Some((_, read))) => {
+                let inspectors = sessions.iter().flat_map(Started::inspectors).collect();
+                Some(AclWatch::start(path, read, inspectors)?)
+            }
+            _ => None,
+        };
         Ok(DevCluster {
+            acl_watch,
             sessions,
             datas,
             metas,
@@ -229,6 +247,7 @@ impl DevCluster {
 
     /// Stops every node: sessions, then data, then meta.
     pub fn stop(mut self) {
+        self.acl_watch = None;
         self.sessions.clear();
         self.datas.clear();
         self.metas.clear();

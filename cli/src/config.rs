@@ -213,6 +213,8 @@ pub struct NodeFile {
     pub limits: Limits,
     /// TLS on every port and dial of the node (mio runtime; docs/operations.md, "TLS").
     pub tls: Option<crate::tls::TlsTable>,
+    /// The access-rule file, reloaded on change (session; docs/security.md).
+    pub acl: Option<PathBuf>,
 }
 
 /// A session's client limits (`[limits]` in the file); absent = the core's default
@@ -249,8 +251,13 @@ impl NodeFile {
     pub fn load(path: &Path) -> Result<NodeFile, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))?;
-        toml::from_str(&text)
+        NodeFile::parse(&text)
             .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))
+    }
+
+    /// Parses a node file's text; errors name the field (and where it is).
+    pub fn parse(text: &str) -> Result<NodeFile, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError(e.to_string()))
     }
 }
 

@@ -1,6 +1,7 @@
 //! `roster`: run any role, a whole dev cluster, or publish and subscribe from the shell.
 
 use clap::{Parser, Subcommand};
+use roster::acl::AclWatch;
 use roster::cluster::{DevCluster, DevOptions};
 use roster::config::{
     ConfigError, MetaArgs, NodeFile, Runtime, RuntimeArgs, Timing, cores, parse_peers, split_addrs,
@@ -112,6 +113,9 @@ enum Cmd {
         /// TTL of the DNS records, in seconds (default 2).
         #[arg(long, value_name = "SECONDS")]
         dns_ttl: Option<u32>,
+        /// The sessions' access-rule file, reloaded on change (docs/security.md).
+        #[arg(long, value_name = "FILE")]
+        acl: Option<PathBuf>,
         #[command(flatten)]
         timing: Timing,
         #[command(flatten)]
@@ -158,6 +162,10 @@ enum Cmd {
         /// TTL of the DNS records, in seconds (default 2).
         #[arg(long, value_name = "SECONDS")]
         dns_ttl: Option<u32>,
+        /// The access-rule file, reloaded on change (docs/security.md; default: the
+        /// file's `acl`, else none: every client may do everything).
+        #[arg(long, value_name = "FILE")]
+        acl: Option<PathBuf>,
     },
     /// Publishes instances of DATA_ID (one per PAYLOAD) and holds them until interrupted;
     /// says "published" once the session acknowledged them all.
@@ -170,9 +178,8 @@ enum Cmd {
         /// One publisher per payload (by convention `ip:port`).
         #[arg(required = true)]
         payload: Vec<String>,
-        /// Connect with TLS, trusting the CA certificates of this PEM file.
-        #[arg(long, value_name = "FILE")]
-        tls_ca: Option<PathBuf>,
+        #[command(flatten)]
+        access: ClientAccess,
     },
     /// Prints every list pushed for DATA_ID.
     Subscribe {
@@ -190,9 +197,8 @@ enum Cmd {
         /// Longest wait for a connection to a session to open before trying the next.
         #[arg(long, value_name = "MS")]
         connect_timeout_ms: Option<u64>,
-        /// Connect with TLS, trusting the CA certificates of this PEM file.
-        #[arg(long, value_name = "FILE")]
-        tls_ca: Option<PathBuf>,
+        #[command(flatten)]
+        access: ClientAccess,
     },
     /// Operate a cluster over its admin HTTP API (status, slots, key, ...).
     Admin(roster::admin::AdminArgs),
@@ -356,6 +362,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             http_listen,
             dns_listen,
             dns_ttl,
+            acl,
             timing,
             runtime,
         } => {
@@ -378,6 +385,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                 timing,
                 runtime,
                 tls: tls.clone(),
+                acl,
             })?;
             if let Some((_, certs)) = &dev_tls {
                 say(&format!(
@@ -528,6 +536,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             http_listen,
             dns_listen,
             dns_ttl,
+            acl,
         } => {
             let f = node.merged()?;
             let client_listen = client_listen
@@ -537,6 +546,11 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             let meta = meta_list(&f);
             // Checked before any node starts, as every other setting.
             let dns_ttl = roster::config::dns_ttl(dns_ttl.or(f.dns_ttl))?;
+            let acl_file = acl.or(f.acl.clone());
+            let acl = acl_file
+                .as_deref()
+                .map(roster::acl::load_stamped)
+                .transpose()?;
             let stop = shutdown_flag()?;
             let shell = shell_config(f.tls.as_ref())?;
             let tls = shell.tls.clone();
@@ -550,6 +564,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                     let settings = SessionSettings {
                         timing: f.timing.into(),
                         limits: f.limits.into(),
+                        acl: acl.as_ref().map(|(acl, _)| acl.clone()),
                     };
                     let s = start_session(f.id, c, p, ca, pa, &meta, settings, shell)?;
                     say(&format!("session listening client={ca} peer={pa}"));
@@ -560,6 +575,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                     let settings = SessionSettings {
                         timing: f.timing.into(),
                         limits: f.limits.into(),
+                        acl: acl.as_ref().map(|(acl, _)| acl.clone()),
                     };
                     let s = start_session_shards(f.id, c, p, shards, &meta, settings, shell)?;
                     for (i, (_, a)) in s.bound().enumerate() {
@@ -571,6 +587,10 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                     }
                     Started::Glommio(s)
                 }
+            };
+            let _acl_watch = match (acl_file, acl) {
+                (Some(path), Some((_, read))) => Some(AclWatch::start(path, read, s.inspectors())?),
+                _ => None,
             };
             let process = Process {
                 sessions: s.probes::<Session>(),
@@ -610,10 +630,10 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             session,
             data_id,
             payload,
-            tls_ca,
+            access,
         } => {
             let stop = shutdown_flag()?;
-            let client = client(&session, None, tls_ca.as_deref())?;
+            let client = client(&session, None, &access)?;
             let pubs = payload
                 .iter()
                 .map(|p| client.publish(&data_id, [p.clone().into_bytes()]))
@@ -644,12 +664,15 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             once,
             json,
             connect_timeout_ms,
-            tls_ca,
+            access,
         } => {
             let stop = shutdown_flag()?;
-            let client = client(&session, connect_timeout_ms, tls_ca.as_deref())?;
+            let client = client(&session, connect_timeout_ms, &access)?;
             let sub = client.subscribe(&data_id).map_err(client_err)?;
             while !stop.is_raised() {
+                if let Some(e) = sub.rejected() {
+                    return Err(client_err(e));
+                }
                 match sub.recv_timeout(Duration::from_millis(200)) {
                     Ok(u) => {
                         say(&render(&data_id, &u, json));
@@ -675,14 +698,41 @@ fn dev_certificates() -> Result<(tempfile::TempDir, roster::tls::DevCerts), Star
     Ok((dir, certs))
 }
 
+/// How `roster publish` and `roster subscribe` prove who they are.
+#[derive(Debug, clap::Args)]
+struct ClientAccess {
+    /// Connect with TLS, trusting the CA certificates of this PEM file.
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// Present this client certificate (PEM; with --tls-key): its common name is the
+    /// client's identity to the access rules.
+    #[arg(long, value_name = "FILE", requires_all = ["tls_key", "tls_ca"])]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+/// The environment variable that carries a client's access token: never a flag, which
+/// `ps` would show.
+const TOKEN_ENV: &str = "ROSTER_TOKEN";
+
 fn client(
     addrs: &str,
     connect_timeout_ms: Option<u64>,
-    tls_ca: Option<&std::path::Path>,
+    access: &ClientAccess,
 ) -> Result<Client, StartError> {
     let mut options = ClientOptions::new(split_addrs(addrs));
-    if let Some(ca) = tls_ca {
-        options.tls = Some(ClientTls::from_ca_file(ca).map_err(client_err)?);
+    options.tls = match (&access.tls_ca, &access.tls_cert, &access.tls_key) {
+        (Some(ca), Some(cert), Some(key)) => {
+            let tls = ClientTls::from_ca_file(ca).map_err(client_err)?;
+            Some(tls.with_identity_files(cert, key).map_err(client_err)?)
+        }
+        (Some(ca), _, _) => Some(ClientTls::from_ca_file(ca).map_err(client_err)?),
+        _ => None,
+    };
+    if let Ok(token) = std::env::var(TOKEN_ENV) {
+        options.token = token.into();
     }
     if let Some(ms) = connect_timeout_ms {
         options.connect_timeout = Duration::from_millis(ms);

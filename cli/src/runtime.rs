@@ -5,6 +5,7 @@ use crate::roles::StartError;
 use roster_admin::Probe;
 use roster_glommio::Shards;
 use roster_mio::nodes::Running;
+use roster_shell::Inspector;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
@@ -35,20 +36,25 @@ impl<C> Started<C> {
         }
     }
 
-    /// Each node (each shard) as the admin server reaches it, if they are of type `N`.
-    pub fn probes<N: 'static>(&self) -> Vec<Probe<N>> {
+    /// Each node (each shard) by name, with an inspector that reaches it, if they are of
+    /// type `N`.
+    pub fn inspectors<N: 'static>(&self) -> Vec<(String, Inspector<N>)> {
         match self {
             Started::Mio(r) => r
                 .inspector::<N>()
-                .map(|i| Probe::new(r.name(), i))
+                .map(|i| (r.name().to_string(), i))
                 .into_iter()
                 .collect(),
-            Started::Glommio(s) => s
-                .inspectors::<N>()
-                .into_iter()
-                .map(|(name, i)| Probe::new(name, i))
-                .collect(),
+            Started::Glommio(s) => s.inspectors::<N>(),
         }
+    }
+
+    /// Each node (each shard) as the admin server reaches it, if they are of type `N`.
+    pub fn probes<N: 'static>(&self) -> Vec<Probe<N>> {
+        self.inspectors::<N>()
+            .into_iter()
+            .map(|(name, i)| Probe::new(name, i))
+            .collect()
     }
 
     /// Stops it and waits for its threads; the first failure.

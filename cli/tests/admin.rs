@@ -69,7 +69,7 @@ fn readyz_turns_200_only_once_the_node_is_in_service(rt: Runtimes) {
 fn a_dev_cluster_answers_every_endpoint_with_what_its_clients_did() {
     let dev = Proc::start("dev", &["dev"]);
     let (_, ready) = dev.wait_stdout(0, "ready", |l| l.starts_with("ready:"));
-    let sessions = ready.rsplit(' ').nth(1).unwrap().to_string();
+    let sessions = common::ready_sessions(&ready);
     let admin = dev.admin_url();
     assert_eq!(get(&format!("{admin}/readyz"), None).0, 200);
 

@@ -6,7 +6,6 @@
 mod common;
 
 use common::{FAST, Proc};
-use roster_client::Client;
 use serde_json::Value;
 use std::process::Command;
 use std::time::Duration;
@@ -55,7 +54,7 @@ fn ok(args: &[&str]) -> String {
 #[test]
 fn status_slots_and_key_show_the_cluster_and_a_published_service() {
     let (_dev, url, sessions) = dev(&[]);
-    let client = Client::connect(sessions).unwrap();
+    let client = common::client(sessions).unwrap();
     let publication = client.publish("admin.cli.svc", ["10.7.7.7:80"]).unwrap();
     publication
         .wait_registered(Duration::from_secs(30))

@@ -10,7 +10,6 @@ mod common;
 
 use common::{FAST, Proc};
 use headless_chrome::{Browser, LaunchOptions, Tab};
-use roster_client::Client;
 use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::process::Command;
@@ -145,7 +144,7 @@ fn dev(token: Option<&str>) -> Dev {
 fn the_console_shows_the_nodes_and_finds_a_published_service() {
     let Some(browser) = browser() else { return };
     let dev = dev(None);
-    let client = Client::connect(dev.sessions.clone()).unwrap();
+    let client = common::client(dev.sessions.clone()).unwrap();
     let publication = client.publish("console.svc", ["10.9.8.7:8080"]).unwrap();
     publication
         .wait_registered(DEADLINE)

@@ -22,7 +22,7 @@ fn cluster() -> (Proc, SocketAddr, Client) {
     let (_, sessions) = dev.wait_stdout(0, "sessions", |l| l.starts_with("sessions "));
     let (_, dns) = dev.wait_stdout(0, "dns address", |l| l.starts_with("dns "));
     let dns = dns["dns ".len()..].parse().unwrap();
-    let client = Client::connect(sessions["sessions ".len()..].split(',')).unwrap();
+    let client = common::client(sessions["sessions ".len()..].split(',')).unwrap();
     (dev, dns, client)
 }
 
@@ -239,7 +239,7 @@ fn a_session_process_serves_dns_for_its_own_clients(rt: Runtimes) {
     let port = l.split(['=', ':', ' ']).nth(4).unwrap().to_string();
     let (_, dns) = session.wait_stdout(0, "dns address", |l| l.starts_with("dns "));
     let dns: SocketAddr = dns["dns ".len()..].parse().unwrap();
-    let client = Client::connect([format!("127.0.0.1:{port}")]).unwrap();
+    let client = common::client([format!("127.0.0.1:{port}")]).unwrap();
     let p = client.publish("dns.own", ["[fd00::7]:443"]).unwrap();
     p.wait_registered(Duration::from_secs(30)).unwrap();
     let name = "dns.own.service.roster.";

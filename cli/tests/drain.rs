@@ -41,7 +41,7 @@ fn members(admin: &str, role: &str) -> Vec<u64> {
 fn drain_moves_every_client_and_decommission_empties_a_data_node() {
     let dev = Proc::start("dev", &["dev"]);
     let (_, ready) = dev.wait_stdout(0, "ready", |l| l.starts_with("ready:"));
-    let sessions = ready.rsplit(' ').nth(1).unwrap().to_string();
+    let sessions = common::ready_sessions(&ready);
     let admin = dev.admin_url();
     let want = names("svc", 2);
     let _publisher = publish(&sessions, "drain.svc", &want);

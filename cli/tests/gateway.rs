@@ -9,7 +9,7 @@ mod http;
 
 use common::{DEADLINE, MIO, Proc, dev_with_http, eventually};
 use http::{Http, SseReader};
-use roster_client::{Client, Subscription, Update};
+use roster_client::{Subscription, Update};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -54,7 +54,7 @@ fn wait_update(sub: &Subscription, what: &str, f: impl Fn(&Update) -> bool) -> (
 fn a_ttl_instance_reaches_binary_subscribers_and_leaves_when_heartbeats_stop() {
     let (_dev, base, sessions) = dev_with_http();
     let http = Http::new(&base);
-    let client = Client::connect(sessions.split(',').map(str::to_string)).unwrap();
+    let client = common::client(sessions.split(',').map(str::to_string)).unwrap();
     let sub = client.subscribe("gw.ttl").unwrap();
     let ttl = Duration::from_millis(1000);
     let (status, body) = http.put(
@@ -110,7 +110,7 @@ fn a_ttl_instance_reaches_binary_subscribers_and_leaves_when_heartbeats_stop() {
 fn a_put_replaces_in_place_and_a_delete_unregisters() {
     let (_dev, base, sessions) = dev_with_http();
     let http = Http::new(&base);
-    let client = Client::connect(sessions.split(',').map(str::to_string)).unwrap();
+    let client = common::client(sessions.split(',').map(str::to_string)).unwrap();
     let sub = client.subscribe("gw.put").unwrap();
     let put = |payload: &str| {
         http.put(
@@ -139,7 +139,7 @@ fn a_put_replaces_in_place_and_a_delete_unregisters() {
 fn a_stream_kept_instance_lives_exactly_as_long_as_its_stream() {
     let (_dev, base, sessions) = dev_with_http();
     let http = Http::new(&base);
-    let client = Client::connect(sessions.split(',').map(str::to_string)).unwrap();
+    let client = common::client(sessions.split(',').map(str::to_string)).unwrap();
     let sub = client.subscribe("gw.stream").unwrap();
     let mut stream = SseReader::open(
         http.agent
@@ -352,11 +352,9 @@ fn a_session_serves_the_gateway_and_its_instances_go_when_its_process_dies() {
             "21",
         ]),
     );
-    let (_, line) =
-        gateway_session.wait_stdout(0, "the http line", |l| l.starts_with("http http://"));
-    let http = Http::new(&line["http ".len()..]);
+    let http = Http::new(&gateway_session.url_line("http"));
     let (_other, other_addr) = MIO.session(&meta, 22);
-    let client = Client::connect([other_addr]).unwrap();
+    let client = common::client([other_addr]).unwrap();
     let sub = client.subscribe("gw.session").unwrap();
 
     let body = json!({"payload": "10.0.0.7:80", "ttl_ms": 600000}).to_string();

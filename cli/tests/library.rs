@@ -16,6 +16,7 @@ fn ready_cluster(runtime: Runtime) -> DevCluster {
     let cluster = DevCluster::start(DevOptions {
         timing: Timing::fast(),
         runtime,
+        tls: common::tls::node_tls(),
         ..DevOptions::default()
     })
     .unwrap();
@@ -31,8 +32,8 @@ on!(publish_subscribe_stream_and_drop_unregisters;
     mio = Runtime::Mio, glommio = Runtime::Glommio { shards: 2 });
 fn publish_subscribe_stream_and_drop_unregisters(runtime: Runtime) {
     let cluster = ready_cluster(runtime);
-    let a = Client::connect([cluster.session_addrs[0].clone()]).unwrap();
-    let b = Client::connect([cluster.session_addrs[1].clone()]).unwrap();
+    let a = common::client([cluster.session_addrs[0].clone()]).unwrap();
+    let b = common::client([cluster.session_addrs[1].clone()]).unwrap();
     let mut sub = b.subscribe("lib.svc").unwrap();
     let mut twin = b.subscribe("lib.svc").unwrap();
     let publication = a.publish("lib.svc", ["10.1.1.1:80"]).unwrap();
@@ -69,7 +70,7 @@ fn publish_subscribe_stream_and_drop_unregisters(runtime: Runtime) {
     ));
     assert!(matches!(a.subscribe(""), Err(Error::InvalidKey(_))));
     assert!(matches!(
-        Client::connect(Vec::<String>::new()),
+        common::client(Vec::<String>::new()),
         Err(Error::Config(_))
     ));
     drop(a);
@@ -102,9 +103,12 @@ fn wait_for(sub: &Subscription, n: usize) {
 
 #[test]
 fn many_clients_share_a_few_io_threads_and_stay_independent() {
+    if common::tls::skipped("io_threads() counts the plain pool; TLS clients have their own") {
+        return;
+    }
     let cluster = ready_cluster(Runtime::Mio);
     let clients: Vec<Client> = (0..16)
-        .map(|i| Client::connect([cluster.session_addrs[i % 2].clone()]).unwrap())
+        .map(|i| common::client([cluster.session_addrs[i % 2].clone()]).unwrap())
         .collect();
     let publications: Vec<_> = clients
         .iter()
@@ -152,8 +156,8 @@ on!(an_update_is_one_write_and_one_new_list_with_no_list_in_between;
     mio = Runtime::Mio, glommio = Runtime::Glommio { shards: 2 });
 fn an_update_is_one_write_and_one_new_list_with_no_list_in_between(runtime: Runtime) {
     let cluster = ready_cluster(runtime);
-    let a = Client::connect([cluster.session_addrs[0].clone()]).unwrap();
-    let b = Client::connect([cluster.session_addrs[1].clone()]).unwrap();
+    let a = common::client([cluster.session_addrs[0].clone()]).unwrap();
+    let b = common::client([cluster.session_addrs[1].clone()]).unwrap();
     let mut publication = a.publish("upd.svc", ["10.2.2.1:80"]).unwrap();
     publication
         .wait_registered(Duration::from_secs(30))
@@ -198,7 +202,7 @@ fn an_update_is_one_write_and_one_new_list_with_no_list_in_between(runtime: Runt
 #[test]
 fn on_a_settled_cluster_no_registration_waits_for_the_replication_deadline() {
     let cluster = ready_cluster(Runtime::Mio);
-    let client = Client::connect([cluster.session_addrs[0].clone()]).unwrap();
+    let client = common::client([cluster.session_addrs[0].clone()]).unwrap();
     // Settled: a first publication on every data node's slots went through.
     let warmup: Vec<_> = (0..64)
         .map(|i| client.publish(&format!("settle.{i}"), ["x"]).unwrap())
@@ -257,8 +261,7 @@ fn texts(u: &Update) -> Vec<String> {
 }
 
 fn cached_client(sessions: &[String], dir: &std::path::Path) -> Client {
-    Client::builder()
-        .sessions(sessions.iter().cloned())
+    common::tls::builder(sessions.iter().cloned())
         .connect_timeout(Duration::from_millis(500))
         .cache_dir(dir)
         .build()
@@ -271,7 +274,7 @@ fn a_client_starts_from_its_cache_while_the_registry_is_down_then_goes_live() {
     // A first run against a live cluster writes the cache.
     let first = ready_cluster(Runtime::Mio);
     let dead = first.session_addrs.clone();
-    let publisher = Client::connect([dead[0].clone()]).unwrap();
+    let publisher = common::client([dead[0].clone()]).unwrap();
     let publication = publisher.publish("cached.svc", ["10.2.2.2:80"]).unwrap();
     let client = cached_client(&dead, dir.path());
     let sub = client.subscribe("cached.svc").unwrap();
@@ -302,7 +305,7 @@ fn a_client_starts_from_its_cache_while_the_registry_is_down_then_goes_live() {
     // A registry comes back (a new cluster: its versions start anew, and may be older
     // than the cached one): the cached list first, then the live one replaces it.
     let second = ready_cluster(Runtime::Mio);
-    let publisher = Client::connect([second.session_addrs[0].clone()]).unwrap();
+    let publisher = common::client([second.session_addrs[0].clone()]).unwrap();
     let publication = publisher.publish("cached.svc", ["10.3.3.3:80"]).unwrap();
     publication
         .wait_registered(Duration::from_secs(30))
@@ -331,8 +334,7 @@ fn a_client_starts_from_its_cache_while_the_registry_is_down_then_goes_live() {
 #[test]
 fn the_async_api_against_a_cluster() {
     let cluster = ready_cluster(Runtime::Mio);
-    let client = Client::builder()
-        .sessions(cluster.session_addrs.iter().cloned())
+    let client = common::tls::builder(cluster.session_addrs.iter().cloned())
         .build()
         .unwrap();
     futures_executor::block_on(async {

@@ -65,7 +65,7 @@ fn a_subscribe_storm_grows_the_process_by_no_more_than_the_write_budget() {
         .map(str::to_string)
         .collect();
     let clients: Vec<Client> = (0..CONNECTIONS)
-        .map(|_| Client::connect(sessions.clone()).unwrap())
+        .map(|_| common::client(sessions.clone()).unwrap())
         .collect();
     let deadline = Instant::now() + DEADLINE;
 

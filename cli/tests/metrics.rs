@@ -7,7 +7,6 @@ mod common;
 
 use common::{MIO, eventually, meta};
 use prometheus_parse::{Scrape, Value};
-use roster_client::Client;
 
 /// The scrape of `admin`'s `/metrics`.
 fn scrape(admin: &str) -> Scrape {
@@ -46,7 +45,7 @@ fn metrics_report_the_publishers_published_and_the_latency_of_the_pushes_seen() 
             .any(|x| x.metric == "roster_meta_term")
     );
 
-    let subscriber = Client::connect([client_addr.clone()]).unwrap();
+    let subscriber = common::client([client_addr.clone()]).unwrap();
     let sub = subscriber.subscribe("metrics.svc").unwrap();
     let first = sub
         .recv_timeout(common::DEADLINE)
@@ -54,7 +53,7 @@ fn metrics_report_the_publishers_published_and_the_latency_of_the_pushes_seen() 
     assert_eq!(first.publishers().len(), 0);
 
     // Publish N instances one by one, counting the lists the subscriber receives.
-    let publisher = Client::connect([client_addr]).unwrap();
+    let publisher = common::client([client_addr]).unwrap();
     let mut instances = Vec::new();
     let mut received = 0u64;
     for i in 0..N {

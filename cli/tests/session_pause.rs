@@ -11,7 +11,7 @@
 
 mod common;
 use common::*;
-use roster_client::{Client, ClientOptions, Publication, Subscription};
+use roster_client::{Client, Publication, Subscription};
 use std::time::{Duration, Instant};
 
 const PUBLISHERS: usize = 4;
@@ -25,7 +25,7 @@ fn publishers_through(first: &str, other: &str, n: usize) -> Vec<(Client, Public
         if kept.len() == n {
             break;
         }
-        let c = Client::with_options(ClientOptions::new([first, other])).unwrap();
+        let c = Client::with_options(common::tls::options([first, other])).unwrap();
         let at = c.wait_connected(DEADLINE).unwrap();
         if at != first {
             continue;
@@ -59,7 +59,7 @@ fn pause_a_session_and_watch(pause: Duration) {
     let (s1, a1) = MIO.session(&m, 201);
     let (_s2, a2) = MIO.session(&m, 202);
     let pubs = publishers_through(&a1, &a2, PUBLISHERS);
-    let watcher = Client::connect([a2.clone()]).unwrap();
+    let watcher = common::client([a2.clone()]).unwrap();
     let sub = watcher.subscribe(KEY).unwrap();
     let deadline = Instant::now() + DEADLINE;
     while sub.recv_timeout(DEADLINE).unwrap().publishers().len() != PUBLISHERS {

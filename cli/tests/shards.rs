@@ -41,7 +41,7 @@ fn two_shards_are_two_nodes_and_the_kernel_spreads_clients_over_them() {
     // Twenty-four connections to the one client port: the chance that they all land on
     // the same shard is 2^-23. Publishers on either shard reach a subscriber on either.
     let clients: Vec<Client> = (0..24)
-        .map(|_| Client::connect([a.clone()]).unwrap())
+        .map(|_| common::client([a.clone()]).unwrap())
         .collect();
     let payloads = names("spread", clients.len());
     let _held: Vec<_> = clients
@@ -98,7 +98,7 @@ on!(the_readme_tour_works; mio = &[], glommio = &["--runtime", "glommio"]);
 fn the_readme_tour_works(flags: &[&str]) {
     let mut dev = Proc::start("dev", &[&["dev"], flags].concat());
     let (_, ready) = dev.wait_stdout(0, "ready", |l| l.starts_with("ready: try"));
-    let sessions = ready.rsplit(' ').nth(1).unwrap().to_string();
+    let sessions = common::ready_sessions(&ready);
     let sub = subscribe(&sessions, "my.service");
     let two = ["10.0.0.1:8080".to_string(), "10.0.0.2:8080".to_string()];
     let mut publisher = publish(&sessions, "my.service", &two);

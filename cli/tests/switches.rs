@@ -63,7 +63,7 @@ fn applied(admin: &str, version: u64) {
 fn dev() -> (Proc, String, String) {
     let dev = Proc::start("dev", &["dev"]);
     let (_, ready) = dev.wait_stdout(0, "ready", |l| l.starts_with("ready:"));
-    let sessions = ready.rsplit(' ').nth(1).unwrap().to_string();
+    let sessions = common::ready_sessions(&ready);
     let admin = dev.admin_url();
     (dev, sessions, admin)
 }

@@ -2,11 +2,16 @@
 //! port serves no plain TCP, a client trusting another CA and a session with an expired
 //! certificate never get connected, a node without a certificate of the cluster CA never
 //! joins, and `roster dev --tls` publishes and pushes through the client library; the
-//! cluster ones on mio and on glommio data and session nodes.
+//! cluster ones on mio and on glommio data and session nodes. `ops` has the operating
+//! side: HTTPS on the admin and gateway ports, reloads, handshake timeouts.
 
 mod common;
-mod tls_support;
+#[path = "tls/ops.rs"]
+mod ops;
+#[path = "tls/support.rs"]
+mod support;
 
+use common::tls::{Ca, node_file};
 use common::{DEADLINE, Proc, args};
 use roster_client::{Client, ClientOptions, ClientTls};
 use roster_core::model::Text;
@@ -15,7 +20,6 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use tls_support::{Ca, node_file};
 
 /// How long a client that cannot connect is given: its failure must show by then (the
 /// handshake fails within a round trip; retries come every few hundred milliseconds).
@@ -91,7 +95,7 @@ fn publishes_and_pushes(extra: &[&str]) {
     // with the node certificate.
     let (_, l) = dev.wait_stdout(0, "gateway address", |l| l.starts_with("http https://"));
     let url = format!("{}/v1/services/tls.echo", &l["http ".len()..]);
-    let body: serde_json::Value = tls_support::https_agent(Path::new(&ca))
+    let body: serde_json::Value = support::https_agent(Path::new(&ca))
         .get(url)
         .call()
         .unwrap()

@@ -95,7 +95,7 @@ pub use crate::subscription::{NextUpdate, Subscription};
 pub use crate::tls::{ClientTls, RootCertStore};
 pub use crate::update::Update;
 pub use roster_core::model::{DataInfoId, DatumVersion};
-pub use roster_core::wire::ErrorCode;
+pub use roster_core::wire::{ErrorCode, Token};
 pub use roster_core::wire::{PublisherList, PublisherRef};
 
 use crate::cache::{Cache, Queue, Writer};
@@ -315,6 +315,7 @@ impl Client {
             roster_core::net::Backoff::new(options.reconnect_min, options.reconnect_max);
         cfg.connect_timeout = options.connect_timeout;
         cfg.requery_interval = options.requery_interval;
+        cfg.token = options.token;
         let node = core::Client::new(cfg, seed).map_err(|e| Error::Config(e.to_string()))?;
         let tls = options.tls.as_ref().map(ClientTls::shell).transpose()?;
         let (cache, writer) = match options.cache_dir {
@@ -422,6 +423,7 @@ impl Client {
             let cached = Update::cached(data_info_id.clone(), c.version, c.publishers);
             watch.store_if(cached, |cur| cur.is_none());
         }
+        self.io.shared.answers.listen(&register_id);
         let sub = Subscription {
             io: self.io.clone(),
             data_info_id: data_info_id.clone(),

@@ -1,7 +1,7 @@
 //! How a client is configured: [`ClientOptions`] (plain fields) and [`ClientBuilder`]
 //! (the same settings, chained, ending in [`ClientBuilder::build`]).
 
-use crate::{Client, ClientTls, Error};
+use crate::{Client, ClientTls, Error, Token};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -36,6 +36,10 @@ pub struct ClientOptions {
     /// TLS to the sessions: the CA their certificates must be signed by, and the client's
     /// own certificate if it has one. `None` (the default): plain TCP.
     pub tls: Option<ClientTls>,
+    /// The access token that names this client to the sessions' access rules
+    /// (docs/security.md); [`Token::NONE`] (the default) for none. Send one only over TLS:
+    /// it is a password. Its `Debug` never shows it.
+    pub token: Token,
 }
 
 impl ClientOptions {
@@ -50,6 +54,7 @@ impl ClientOptions {
             cache_dir: None,
             requery_interval: Some(DEFAULT_REQUERY_INTERVAL),
             tls: None,
+            token: Token::NONE,
         }
     }
 }
@@ -135,6 +140,12 @@ impl ClientBuilder {
     /// Connects with TLS ([`ClientOptions::tls`]).
     pub fn tls(mut self, tls: ClientTls) -> Self {
         self.options.tls = Some(tls);
+        self
+    }
+
+    /// Presents this access token ([`ClientOptions::token`]).
+    pub fn token(mut self, token: impl Into<Token>) -> Self {
+        self.options.token = token.into();
         self
     }
 

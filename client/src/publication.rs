@@ -39,7 +39,7 @@ pub(crate) struct Answers {
 }
 
 impl Answers {
-    fn listen(&self, register_id: &Text) {
+    pub(crate) fn listen(&self, register_id: &Text) {
         lock(&self.by_id).insert(register_id.clone(), Answer::default());
     }
 
@@ -62,6 +62,11 @@ impl Answers {
         self.update(register_id, |a| {
             a.rejected = Some((code, reason.to_string()))
         });
+    }
+
+    /// The refusal of `register_id`, if the session refused it.
+    pub(crate) fn refusal(&self, register_id: &Text) -> Option<(ErrorCode, String)> {
+        lock(&self.by_id).get(register_id)?.rejected.clone()
     }
 
     /// `register_id` is withdrawn.

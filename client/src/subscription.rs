@@ -83,6 +83,18 @@ impl Subscription {
         NextUpdate { sub: self }
     }
 
+    /// The session's refusal of this subscription, if it refused it: for instance
+    /// [`ErrorCode::Forbidden`](crate::ErrorCode::Forbidden) when its access rules do not let
+    /// this client read the key (docs/security.md). A refused subscription receives nothing.
+    pub fn rejected(&self) -> Option<Error> {
+        let (code, reason) = self.io.shared.answers.refusal(&self.register_id)?;
+        Some(Error::Rejected {
+            register_id: self.register_id.as_str().to_string(),
+            code,
+            reason,
+        })
+    }
+
     /// The key subscribed to.
     pub fn data_info_id(&self) -> &DataInfoId {
         &self.data_info_id
@@ -132,6 +144,7 @@ impl Drop for Subscription {
                 }
             }
         }
+        self.io.shared.answers.unregistered(&self.register_id);
         let _ = self.io.command(Command::Unsubscribe {
             data_info_id: self.data_info_id.clone(),
             register_id: self.register_id.clone(),

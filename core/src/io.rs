@@ -133,6 +133,12 @@ pub trait Node {
         let _ = address;
         self.handle_input(now, Input::Accepted { conn });
     }
+    /// The peer of inbound connection `conn` proved in the TLS handshake that it holds a
+    /// certificate with this common name. Only a session uses it (a client's identity for
+    /// the access rules); the others ignore it.
+    fn authenticated(&mut self, conn: ConnId, common_name: Text) {
+        let _ = (conn, common_name);
+    }
     /// Runs whatever timers are due at `now`.
     fn handle_timeout(&mut self, now: Instant);
     /// The next thing to do, if any.

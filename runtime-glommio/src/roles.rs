@@ -67,7 +67,7 @@ pub fn start_session_shards(
     let shards = launch(&plan, shards, shell, move |cx| {
         let id = shard_id(id, cx.index);
         let (client, peer) = (cx.addrs[0], cx.addrs[1]);
-        let (name, node) = session_node(id, client, peer, &meta, settings)?;
+        let (name, node) = session_node(id, client, peer, &meta, settings.clone())?;
         Ok((name, node, SessionHooks))
     })?;
     Ok(shards)

@@ -12,6 +12,7 @@ use roster_core::time::Instant;
 use roster_core::wire::Frame;
 use roster_shell::framing::{Flush, FrameError, ReadOutcome};
 use roster_shell::resolve::{literal, resolve};
+use roster_shell::tls::identity::client_identity;
 use roster_shell::{Clock, Drain, Hooks, ListenerKind, ShellConfig, Transport};
 use roster_shell::{Flag, Inbox, Readiness};
 use std::cell::{Cell, RefCell};
@@ -354,9 +355,15 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Owner for Shard<N, H>
                 if conn.state.get() != State::Open {
                     return;
                 }
-                let refusal = conn.unchecked.take();
-                if let Some(reason) = refusal.and_then(|k| k.refusal(&frame.message, &conn.peer)) {
+                let kind = conn.unchecked.take();
+                if let Some(reason) = kind.and_then(|k| k.refusal(&frame.message, &conn.peer)) {
                     return self.give_up(node, conn, &reason);
+                }
+                // Before its first frame (the hello), the session learns who the client
+                // proved to be.
+                let identity = client_identity(kind, conn.tls.borrow().as_ref());
+                if let Some(name) = identity {
+                    node.authenticated(conn.id, name);
                 }
                 node.handle_input(
                     now,

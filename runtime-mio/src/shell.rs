@@ -12,6 +12,7 @@ use roster_core::wire::Frame;
 use roster_shell::framing::{Flush, FrameError, Framed, ReadOutcome};
 use roster_shell::resolve::{literal, resolve};
 use roster_shell::tls::TlsConn;
+use roster_shell::tls::identity::client_identity;
 use roster_shell::{Clock, Drain, Hooks, Inbox, Inspector, ListenerKind, ShellConfig, Transport};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
@@ -469,12 +470,15 @@ impl<N: Node> Shell<N> {
             let Some(c) = self.conns.get_mut(&id) else {
                 return;
             };
-            let refusal = c
-                .unchecked
-                .take()
-                .and_then(|k| k.refusal(&frame.message, &c.peer));
+            let kind = c.unchecked.take();
+            let refusal = kind.and_then(|k| k.refusal(&frame.message, &c.peer));
             if let Some(reason) = refusal {
                 return self.fail(id, &reason);
+            }
+            // Before its first frame (the hello), the session learns who the client proved
+            // to be.
+            if let Some(name) = client_identity(kind, c.tls.as_ref()) {
+                self.node.authenticated(id, name);
             }
             self.node
                 .handle_input(now, Input::Frame { conn: id, frame });

@@ -11,7 +11,7 @@ use roster_core::data::{DataConfig, DataNode};
 use roster_core::meta::{MetaConfig, MetaEvent, MetaNode, MetaPeer};
 use roster_core::model::{Incarnation, NodeId, ProcessId, Text};
 use roster_core::rng::Rng;
-use roster_core::session::{Session, SessionConfig};
+use roster_core::session::{Acl, Session, SessionConfig};
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -47,12 +47,15 @@ fn ms(v: Option<u64>, default: Duration) -> Duration {
 }
 
 /// A session's settings beside its addresses.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionSettings {
     /// Intervals and leases.
     pub timing: Timing,
     /// What one client may take of it.
     pub limits: SessionLimits,
+    /// The access rules in force from the start (`None`: every client may do everything);
+    /// later ones come with `Session::set_acl`.
+    pub acl: Option<Acl>,
 }
 
 /// A session's client limits (`roster_core::session::ClientLimits`); absent = the core's
@@ -336,7 +339,11 @@ pub fn session_node(
     meta: &[String],
     settings: SessionSettings,
 ) -> Result<(String, Session), BuildError> {
-    let SessionSettings { timing, limits } = settings;
+    let SessionSettings {
+        timing,
+        limits,
+        acl,
+    } = settings;
     let process = ProcessId {
         node: NodeId(id.unwrap_or_else(|| id_from_address(&advertise_peer))),
         incarnation: incarnation(),
@@ -355,7 +362,9 @@ pub fn session_node(
     if cfg.meta_addresses.is_empty() {
         return Err(cfg_err("session", "meta: needs at least one meta address"));
     }
-    let node = Session::new(cfg, os_seed()).map_err(|e| cfg_err("session", e))?;
+    let mut node = Session::new(cfg, os_seed()).map_err(|e| cfg_err("session", e))?;
+    // Before the node serves anyone: no client ever sees it without its rules.
+    node.set_acl(roster_core::time::Instant::ZERO, acl);
     Ok((format!("session-{}", process.node.0), node))
 }
 

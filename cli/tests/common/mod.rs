@@ -1,9 +1,12 @@
 //! Helpers for tests that run real `roster` processes on loopback: a guard that kills its
 //! process on drop, output captured line by line, and waits on conditions with deadlines
 //! (never fixed sleeps). Data and session processes run on the runtime a test's
-//! [`Runtimes`] names, and [`on!`] makes one test of a scenario per cluster.
+//! [`Runtimes`] names, and [`on!`] makes one test of a scenario per cluster. Under
+//! `ROSTER_TEST_TLS=1` every process and client they make runs over TLS ([`tls`]).
 
 #![allow(dead_code, unreachable_pub)]
+
+pub mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -34,6 +37,8 @@ struct Lines {
     /// stdout lines, stderr lines, and how many of the two streams have ended.
     out: Mutex<(Vec<String>, Vec<String>, u8)>,
     cv: Condvar,
+    /// A `roster dev`'s CA and the session addresses served under it.
+    dev: Mutex<tls::DevWatch>,
 }
 
 /// A running `roster` process, killed when dropped.
@@ -48,6 +53,10 @@ fn pump(lines: Arc<Lines>, r: impl std::io::Read + Send + 'static, stdout: bool)
     std::thread::spawn(move || {
         for line in BufReader::new(r).lines() {
             let Ok(line) = line else { break };
+            if stdout {
+                // Before the line is seen: a test with the addresses finds their CA.
+                lines.dev.lock().unwrap().line(&line);
+            }
             let mut g = lines.out.lock().unwrap();
             if stdout {
                 g.0.push(line);
@@ -137,9 +146,10 @@ impl Proc {
         Proc::spawn(name, cmd)
     }
 
-    /// Runs `cmd` (already given its arguments and environment) with captured output.
-    pub fn spawn(name: &str, mut cmd: Command) -> Proc {
-        let mut child = cmd
+    /// Runs `cmd` (already given its arguments and environment) with captured output; a
+    /// `roster` command over TLS under the switch ([`tls::with_tls`]).
+    pub fn spawn(name: &str, cmd: Command) -> Proc {
+        let mut child = tls::with_tls(cmd)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -206,10 +216,20 @@ impl Proc {
         }
     }
 
-    /// The admin server's base URL, from the `admin http://ADDR` line.
+    /// The admin server's base URL, from the `admin http://ADDR` (or `https://`) line.
     pub fn admin_url(&self) -> String {
-        let (_, l) = self.wait_stdout(0, "admin address", |l| l.starts_with("admin http://"));
-        l["admin ".len()..].to_string()
+        self.url_line("admin")
+    }
+
+    /// The URL of a `WHAT http://ADDR` or `WHAT https://ADDR` line (the scheme is the
+    /// process's: HTTP ports may serve TLS).
+    pub fn url_line(&self, what: &str) -> String {
+        let prefix = format!("{what} ");
+        let (_, l) = self.wait_stdout(0, &format!("the {what} URL"), |l| {
+            l.strip_prefix(&prefix)
+                .is_some_and(|u| u.starts_with("http://") || u.starts_with("https://"))
+        });
+        l[prefix.len()..].trim().to_string()
     }
 
     pub fn stdout(&self) -> Vec<String> {
@@ -266,6 +286,7 @@ impl Proc {
 impl Drop for Proc {
     fn drop(&mut self) {
         self.kill9();
+        self.lines.dev.lock().unwrap().forget();
     }
 }
 
@@ -486,10 +507,27 @@ pub fn dev_with_http() -> (Proc, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_roster"));
     cmd.arg("dev").args(FAST).env("ROSTER_LOG", "info");
     let dev = Proc::spawn("dev", cmd);
-    let (_, http) = dev.wait_stdout(0, "the http line", |l| l.starts_with("http http://"));
+    let http = dev.url_line("http");
     let (_, sessions) = dev.wait_stdout(0, "the sessions line", |l| l.starts_with("sessions "));
     dev.wait_stdout(0, "ready", |l| l.starts_with("ready"));
-    let http = http["http ".len()..].to_string();
     let sessions = sessions["sessions ".len()..].to_string();
     (dev, http, sessions)
+}
+
+/// The session addresses of a `roster dev`'s `ready: try  roster subscribe --session
+/// ADDRS [--tls-ca PATH] my.service` line.
+pub fn ready_sessions(ready: &str) -> String {
+    let mut words = ready.split_whitespace();
+    words.find(|w| *w == "--session");
+    words
+        .next()
+        .expect("--session ADDRS in the ready line")
+        .to_string()
+}
+
+/// `Client::connect(sessions)`, trusting their CA under `ROSTER_TEST_TLS=1`.
+pub fn client<S: Into<String>>(
+    sessions: impl IntoIterator<Item = S>,
+) -> Result<roster_client::Client, roster_client::Error> {
+    tls::client(sessions)
 }

@@ -6,7 +6,7 @@ use crate::config::ConfigError;
 use crate::liveness::LivenessConfig;
 use crate::model::Text;
 use crate::net::Backoff;
-use crate::wire::Features;
+use crate::wire::{Features, Token};
 use std::time::Duration;
 
 /// Everything a client is configured with.
@@ -29,6 +29,9 @@ pub struct ClientConfig {
     /// Every this often while connected, the client asks the session again for the current
     /// list of every key it subscribes to (a safety net for a lost push; `None`: never).
     pub requery_interval: Option<Duration>,
+    /// The access token sent in every hello, naming the client to the session's access
+    /// rules (docs/security.md); `Token::NONE` for none.
+    pub token: Token,
 }
 
 impl ClientConfig {
@@ -42,6 +45,7 @@ impl ClientConfig {
             liveness: LivenessConfig::DEFAULT,
             features: Features::SUPPORTED,
             requery_interval: None,
+            token: Token::NONE,
         }
     }
 

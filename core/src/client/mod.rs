@@ -311,6 +311,7 @@ impl Client {
         let generation = self.connect_generation;
         let hello = ClientHello {
             features: self.config.features,
+            token: self.config.token.clone(),
             ..ClientHello::new(self.config.client_id.clone(), generation)
         };
         self.welcome = None;

@@ -38,11 +38,13 @@
 //! removal finds nothing to remove) or another (the removal carries the old version, and
 //! the data node keeps the replay's newer one), so subscribers never see them missing.
 
+pub mod acl;
 pub mod config;
 mod conn_map;
 mod delta;
 mod drain;
 mod fetch;
+mod gate;
 mod key_index;
 pub mod limits;
 mod outbox;
@@ -59,7 +61,9 @@ mod timers;
 mod view;
 mod writes;
 
+pub use acl::{Access, Acl, Identity};
 pub use config::SessionConfig;
+pub use gate::AccessDenials;
 use limits::{Admission, OverLimit};
 pub use limits::{ClientLimits, LimitRefusals};
 pub use outbox::{SessionEvent, SessionStats};
@@ -81,6 +85,7 @@ use crate::wire::{
     PeerHello, Publish, Refused, SlotRefusal, Subscribe, Unknown, Unpublish,
 };
 use fetch::{Announced, Fetcher};
+use gate::{Gate, forbidden};
 use outbox::Outbox;
 use peers::{LinkConfig, Peer, Peers};
 use push::{PushCtx, Pusher};
@@ -160,6 +165,8 @@ pub struct Session {
     switches: SwitchState,
     /// Whether meta's view lists this session as draining (`drain`).
     draining: bool,
+    /// The access rules and who each client is (`gate`, `acl`).
+    gate: Gate,
 }
 
 /// How long a repair scan waits for the rest of a burst of link ups and table changes.
@@ -209,6 +216,7 @@ impl Session {
             repair_scan_at: None,
             switches: SwitchState::default(),
             draining: false,
+            gate: Gate::default(),
         })
     }
 
@@ -377,6 +385,9 @@ impl Session {
         if let Some(id) = data_id.cloned()
             && self.refuse_blacklisted(conn, rid, &id)
         {
+            return;
+        }
+        if self.refuse_by_rules(conn, rid, &frame.message) {
             return;
         }
         let registering = data_id.is_some();
@@ -866,6 +877,15 @@ impl Session {
     /// A client's hello: serve the connection if the session speaks its version, and tell
     /// it what was agreed.
     fn client_hello(&mut self, now: Instant, conn: ConnId, rid: u64, h: ClientHello) {
+        let admitted = match self.gate.identify(conn, &h.token) {
+            Ok(a) => a,
+            Err(denied) => {
+                self.out.stats.access_denials.hellos += 1;
+                self.inbound.remove(&conn);
+                self.switches.forget(conn);
+                return self.refuse_hello(conn, rid, forbidden(h.features, denied));
+            }
+        };
         if self.refuse_off_client(conn, rid) {
             return;
         }
@@ -890,6 +910,7 @@ impl Session {
             return;
         }
         self.admission.opened(conn, address);
+        self.gate.admit(conn, admitted);
         self.registry.open(conn, now, self.sweep.stamp(now));
         self.agreements.insert(conn, agreement);
         let deltas = agreement.features.contains(Features::DELTA_PUSH);
@@ -959,6 +980,7 @@ impl Session {
 
     fn conn_closed(&mut self, now: Instant, conn: ConnId) {
         self.admission.closed(conn);
+        self.gate.forget(conn);
         self.agreements.remove(&conn);
         self.links.remove(&conn);
         self.meta_watch.closed(conn);
@@ -1049,6 +1071,10 @@ impl Node for Session {
         while let Some(timer) = self.timers.pop_due(now) {
             self.on_timer(now, timer);
         }
+    }
+
+    fn authenticated(&mut self, conn: ConnId, common_name: Text) {
+        self.gate.certified(conn, common_name);
     }
 
     fn accepted_from(&mut self, now: Instant, conn: ConnId, address: std::net::IpAddr) {

@@ -124,6 +124,8 @@ pub struct SessionStats {
     pub scans_sent: u64,
     /// Requests and connections refused by the client limits, per limit.
     pub limit_refusals: crate::session::LimitRefusals,
+    /// Requests refused by the access rules, per kind.
+    pub access_denials: crate::session::AccessDenials,
 }
 
 /// The output queue and request-id counter.

@@ -1401,7 +1401,7 @@ fn a_versioned_client_hello_is_welcomed_with_the_agreement_and_the_session_proce
     t.input(Input::Accepted { conn: c });
     let newer = ClientHello {
         version: negotiate::VERSION + 5,
-        features: crate::wire::Features(0b1010),
+        features: crate::wire::Features(0b1000_0100),
         ..ClientHello::new(Text::from("app"), 1)
     };
     t.frame(c, 4, newer);
@@ -1800,6 +1800,7 @@ fn keys_wanted_during_a_fetch_that_is_given_up_are_fetched_at_once() {
     assert_eq!(fd.data_info_ids, [key(2)], "the waiting key goes at once");
 }
 
+mod acl;
 mod limits;
 mod switches;
 

@@ -43,8 +43,10 @@ impl Features {
     /// Bit 0: the session may send `PushDelta` on a client connection (`docs/protocol.md`
     /// §6.2). Meaningless between other roles.
     pub const DELTA_PUSH: Features = Features(1);
+    /// Bit 1: the session may answer a client request with `ErrorCode::Forbidden`.
+    pub const ACCESS_DENIED: Features = Features(2);
     /// The features this build supports, and announces in a `ClientHello`.
-    pub const SUPPORTED: Features = Features::DELTA_PUSH;
+    pub const SUPPORTED: Features = Features(Features::DELTA_PUSH.0 | Features::ACCESS_DENIED.0);
     /// The features this build announces in a `PeerHello`: none of its features concerns
     /// two nodes.
     pub const PEER_SUPPORTED: Features = Features::NONE;

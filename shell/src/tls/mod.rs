@@ -1,11 +1,13 @@
 //! TLS on the shells' connections, with rustls: [`config`] turns PEM files into what each
 //! listener and dial uses ([`Tls`], a handle shared by every listener and reloadable),
 //! [`stream`] wraps one connection's socket ([`TlsConn`], a sans-IO rustls connection lent
-//! the socket per pass), [`watch`] reloads the files when they change or on SIGHUP
-//! ([`Reloader`]), and [`fuzzing`] is the check the handshake fuzz target runs.
+//! the socket per pass), [`identity`] reads the name a client certificate gives its holder,
+//! [`watch`] reloads the files when they change or on SIGHUP ([`Reloader`]), and
+//! [`fuzzing`] is the check the handshake fuzz target runs.
 
 pub mod config;
 pub mod fuzzing;
+pub mod identity;
 pub mod stream;
 pub mod watch;
 

@@ -99,7 +99,7 @@ impl TlsConn {
 
     /// The certificate (DER) the other side presented and the CA vouched for (`None` before
     /// the handshake or when it presented none): the identity a client proved on the client
-    /// port, for the ACLs to come (which will read its subject).
+    /// port, whose subject's common name the access rules know it by (`tls::identity`).
     pub fn peer_certificate(&self) -> Option<&[u8]> {
         self.conn
             .peer_certificates()

@@ -20,6 +20,67 @@ wire_struct! {
         pub version: u16 = UNVERSIONED,
         /// The client's optional features.
         pub features: Features = Features::NONE,
+        /// A secret that names the client to the session's access rules (docs/security.md);
+        /// empty for none. Sent only over TLS by a careful client: it is a password.
+        pub token: Token = Token::NONE,
+    }
+}
+
+/// A client's access token. Its `Debug` never shows it, so a logged hello leaks nothing.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Token(pub Text);
+
+impl Token {
+    /// No token.
+    pub const NONE: Token = Token(Text::new());
+
+    /// The secret itself, for the one place that checks it.
+    pub fn reveal(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Token {
+    fn from(s: &str) -> Self {
+        Token(Text::from(s))
+    }
+}
+
+impl From<String> for Token {
+    fn from(s: String) -> Self {
+        Token(Text::from(s))
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.is_empty() {
+            true => f.write_str("Token(none)"),
+            false => f.write_str("Token(<redacted>)"),
+        }
+    }
+}
+
+impl crate::wire::codec::Encode for Token {
+    fn encode(&self, dst: &mut bytes::BytesMut) {
+        self.0.encode(dst)
+    }
+    fn encoded_len(&self) -> usize {
+        self.0.encoded_len()
+    }
+}
+
+impl crate::wire::codec::Decode for Token {
+    const MIN_LEN: usize = <Text as crate::wire::codec::Decode>::MIN_LEN;
+    fn decode(r: &mut crate::wire::codec::Reader<'_>) -> Result<Self, crate::wire::BodyError> {
+        Text::decode(r).map(Token)
+    }
+}
+
+#[cfg(feature = "arbitrary")]
+impl crate::wire::generate::Generate for Token {
+    fn generate(u: &mut arbitrary::Unstructured<'_>) -> arbitrary::Result<Self> {
+        Text::generate(u).map(Token)
     }
 }
 
@@ -31,6 +92,7 @@ impl ClientHello {
             connect_generation,
             version: crate::wire::negotiate::VERSION,
             features: Features::SUPPORTED,
+            token: Token::NONE,
         }
     }
 }

@@ -26,6 +26,10 @@ wire_unit_enum! {
         /// The node does not speak what was asked: a protocol version older than it serves,
         /// or a request of a kind it does not define. Sent only to peers of version 2 on.
         Unsupported = 5,
+        /// The session's access rules do not let this client do that (docs/security.md).
+        /// Sent only on connections that agreed `Features::ACCESS_DENIED`; others get
+        /// `BadRequest` with the same message.
+        Forbidden = 6,
     }
 }
 

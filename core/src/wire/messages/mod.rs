@@ -10,7 +10,7 @@ mod replica;
 mod session_data;
 
 pub use client::{
-    ClientHello, ClientWelcome, Publish, Push, PushDelta, Redirect, Subscribe, Unpublish,
+    ClientHello, ClientWelcome, Publish, Push, PushDelta, Redirect, Subscribe, Token, Unpublish,
     Unsubscribe,
 };
 pub use common::{

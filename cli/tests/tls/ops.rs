@@ -2,12 +2,11 @@
 //! `roster admin --tls-ca` against it), certificates reloaded on SIGHUP and on a change of
 //! the files without dropping a subscription, a bad new file leaving the old certificate
 //! in force, and handshakes that never finish closed after `[tls] handshake_timeout_ms`;
-//! the session on mio and on glommio.
+//! the session on mio and on glommio. A module of `tls.rs` (one test binary for TLS).
 
-mod common;
-mod tls_support;
-
-use common::{DEADLINE, Proc, args};
+use crate::common::tls::{Ca, node_file};
+use crate::common::{DEADLINE, Proc, args};
+use crate::support::{https_agent, node_file_with};
 use roster_client::{Client, ClientOptions, ClientTls, Subscription};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore};
@@ -16,7 +15,6 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tls_support::{Ca, https_agent, node_file, node_file_with};
 
 /// The handshake timeout the timeout tests configure.
 const SHORT_HANDSHAKE_MS: &str = "300";
