@@ -48,6 +48,9 @@ async fn metrics(State(cx): State<Shared>) -> impl IntoResponse {
             Err(_) => scrape.errors += 1,
         }
     }
+    if cx.tls.http().is_some() {
+        scrape.tls_handshake_timeouts = Some(cx.tls.handshake_timeouts());
+    }
     let body = render(scrape);
     ([(CONTENT_TYPE, prometheus_text::CONTENT_TYPE)], body)
 }
@@ -73,6 +76,9 @@ pub struct Scrape {
     pub sessions: Vec<(String, SessionStats)>,
     /// Nodes that did not answer.
     pub errors: u64,
+    /// Inbound connections closed for an unfinished TLS handshake, on every port of the
+    /// process (`None` without TLS: the metric is left out).
+    pub tls_handshake_timeouts: Option<u64>,
 }
 
 #[derive(Clone, Copy)]
@@ -597,6 +603,13 @@ impl Collector for Scrape {
         let mut m =
             enc.encode_descriptor("roster_admin_scrape_errors", help, None, MetricType::Gauge)?;
         m.encode_gauge(&i64::try_from(self.errors).unwrap_or(i64::MAX))?;
+        if let Some(v) = self.tls_handshake_timeouts {
+            let help = "Inbound connections closed because their TLS handshake was not done \
+                        within tls.handshake_timeout_ms, on every port of the process.";
+            let name = "roster_tls_handshake_timeouts";
+            let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+            m.encode_counter::<NoLabelSet, _, u64>(&v, None)?;
+        }
         Ok(())
     }
 }
@@ -636,6 +649,7 @@ mod tests {
             datas: vec![("data-1".into(), data)],
             sessions: vec![("session-1".into(), session)],
             errors: 0,
+            tls_handshake_timeouts: Some(3),
         }
     }
 
@@ -656,7 +670,12 @@ mod tests {
         let s = parse(&text);
         // Every sample carries role and node, and every metric has help text.
         for x in &s.samples {
-            assert!(x.labels.get("role").is_some() || x.metric.starts_with("roster_admin"));
+            // The process's own metrics (the scrape's, TLS's) are the process's, not a node's.
+            let process_wide = ["roster_admin", "roster_tls"];
+            assert!(
+                x.labels.get("role").is_some()
+                    || process_wide.iter().any(|p| x.metric.starts_with(p))
+            );
             let base = x.metric.trim_end_matches("_sum").trim_end_matches("_count");
             assert!(s.docs.contains_key(base), "no help for {}", x.metric);
         }
@@ -673,6 +692,12 @@ mod tests {
         assert_eq!(counter("roster_data_writes_applied_total", "data-1"), 11.0);
         assert_eq!(gauge("roster_meta_is_leader", "meta-1"), 1.0);
         assert_eq!(gauge("roster_meta_term", "meta-1"), 4.0);
+        let timeouts = s
+            .samples
+            .iter()
+            .find(|x| x.metric == "roster_tls_handshake_timeouts_total")
+            .map(|x| x.value.clone());
+        assert_eq!(timeouts, Some(Value::Counter(3.0)));
         let kinds: Vec<(String, f64)> = s
             .samples
             .iter()
@@ -710,11 +735,13 @@ mod tests {
     fn a_role_without_nodes_exposes_nothing_of_its_own() {
         let mut sc = scrape();
         sc.metas.clear();
+        sc.tls_handshake_timeouts = None;
         let s = parse(&render(sc));
         assert!(
             s.samples
                 .iter()
-                .all(|x| !x.metric.starts_with("roster_meta_"))
+                .all(|x| !x.metric.starts_with("roster_meta_")
+                    && !x.metric.starts_with("roster_tls"))
         );
         assert!(
             s.samples

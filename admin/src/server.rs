@@ -1,10 +1,14 @@
 //! The admin HTTP server: a tokio runtime on a thread of its own (the nodes' event loops
 //! are not touched), the router of every module's endpoints, and the bearer-token check.
 //!
+//! With the node's TLS ([`AdminConfig::tls`]) the port serves HTTPS only, through
+//! [`TlsListener`] under the same axum serve loop.
+//!
 //! Binding happens before the thread starts, so a bad or busy address is an error of
 //! [`AdminServer::start`] and the bound address is known at once (port 0 picks one).
 
 use crate::error::ApiError;
+use crate::https::TlsListener;
 use crate::process::Process;
 use crate::server_thread::ServerThread;
 use axum::Router;
@@ -13,19 +17,23 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::{StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use roster_shell::tls::Tls;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tracing::{error, info};
 
 /// How the admin server is set up.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct AdminConfig {
     /// Where it listens (loopback unless configured otherwise).
     pub listen: SocketAddr,
     /// When set, every request but `/healthz` and `/readyz` must carry
     /// `Authorization: Bearer TOKEN`.
     pub token: Option<String>,
+    /// The node's TLS: with it, the port serves HTTPS only (the node's certificate, no
+    /// client certificate asked for); plain by default.
+    pub tls: Tls,
 }
 
 impl AdminConfig {
@@ -34,6 +42,7 @@ impl AdminConfig {
         AdminConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             token: None,
+            tls: Tls::default(),
         }
     }
 }
@@ -44,6 +53,8 @@ pub struct Context {
     /// The process's nodes.
     pub process: Process,
     token: Option<String>,
+    /// The node's TLS (plain by default): its counters go into `/metrics`.
+    pub tls: Tls,
 }
 
 /// The handlers' state.
@@ -53,6 +64,7 @@ pub type Shared = Arc<Context>;
 #[derive(Debug)]
 pub struct AdminServer {
     addr: SocketAddr,
+    https: bool,
     /// Stops the server when dropped.
     _thread: ServerThread,
 }
@@ -71,24 +83,40 @@ impl AdminServer {
         let shared = Arc::new(Context {
             process,
             token: config.token.filter(|t| !t.is_empty()),
+            tls: config.tls.clone(),
         });
+        let tls = config.tls.clone();
         let thread = ServerThread::spawn("admin", move |stopped| async move {
             let listener = match tokio::net::TcpListener::from_std(listener) {
                 Ok(l) => l,
                 Err(e) => return error!(error = %e, "admin server cannot start"),
             };
-            let served = axum::serve(listener, router(shared))
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
+            let stop = async {
+                let _ = stopped.await;
+            };
+            let served = match tls.http() {
+                None => {
+                    axum::serve(listener, router(shared))
+                        .with_graceful_shutdown(stop)
+                        .await
+                }
+                Some(_) => match TlsListener::new(listener, tls, "admin") {
+                    Ok(listener) => {
+                        axum::serve(listener, router(shared))
+                            .with_graceful_shutdown(stop)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                },
+            };
             if let Err(e) = served {
                 error!(error = %e, "admin server failed");
             }
         })?;
-        info!(%addr, "admin server listening");
+        info!(%addr, https = config.tls.http().is_some(), "admin server listening");
         Ok(AdminServer {
             addr,
+            https: config.tls.http().is_some(),
             _thread: thread,
         })
     }
@@ -96,6 +124,11 @@ impl AdminServer {
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `https` when the port serves TLS, `http` otherwise: the scheme of its URLs.
+    pub fn scheme(&self) -> &'static str {
+        if self.https { "https" } else { "http" }
     }
 }
 

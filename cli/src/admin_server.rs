@@ -7,15 +7,18 @@ use crate::config::ConfigError;
 use crate::roles::StartError;
 use crate::runtime::resolve;
 use roster_admin::{AdminConfig, AdminServer, Process};
+use roster_shell::tls::Tls;
 
 /// The environment variable that carries the admin token.
 pub const TOKEN_ENV: &str = "ROSTER_ADMIN_TOKEN";
 
-/// Starts the admin server of `process` on `listen` (default loopback, a free port).
+/// Starts the admin server of `process` on `listen` (default loopback, a free port),
+/// serving HTTPS if `tls` is the node's (plain with `Tls::default()`).
 pub fn start(
     listen: Option<&str>,
     token: Option<String>,
     process: Process,
+    tls: Tls,
 ) -> Result<AdminServer, StartError> {
     let listen = match listen {
         Some(a) => resolve(a).map_err(|e| match e {
@@ -25,5 +28,8 @@ pub fn start(
         None => AdminConfig::loopback().listen,
     };
     let token = token.or_else(|| std::env::var(TOKEN_ENV).ok());
-    Ok(AdminServer::start(AdminConfig { listen, token }, process)?)
+    Ok(AdminServer::start(
+        AdminConfig { listen, token, tls },
+        process,
+    )?)
 }

@@ -22,6 +22,7 @@ use roster_mio::shell::Listener;
 use roster_shell::Flag;
 use roster_shell::ListenerKind;
 use roster_shell::nodes::{MetaStore, SessionSettings};
+use roster_shell::tls::Tls;
 use std::io::Write;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -270,26 +271,36 @@ fn serve<C>(stop: &Flag, mut node: Started<C>, admin: AdminServer) -> Result<(),
 }
 
 /// Starts an HTTP/JSON gateway on `listen`, a client of `sessions`, and says where it
-/// listens (`http http://ADDR`).
+/// listens (`http http://ADDR`, `http https://ADDR` with the node's TLS).
 fn http(
     listen: Option<&str>,
     sessions: &[String],
     tls: Option<ClientTls>,
+    serve_tls: &Tls,
 ) -> Result<GatewayServer, StartError> {
-    let server = roster::http_gateway::start(listen, sessions, tls)?;
-    say(&format!("http http://{}", server.local_addr()));
+    let server = roster::http_gateway::start(listen, sessions, tls, serve_tls.clone())?;
+    say(&format!(
+        "http {}://{}",
+        server.scheme(),
+        server.local_addr()
+    ));
     Ok(server)
 }
 
-/// Starts the process's admin server and says where it listens (`admin http://ADDR`: tools
-/// and tests read the line).
+/// Starts the process's admin server and says where it listens (`admin http://ADDR`, or
+/// `admin https://ADDR` with the node's TLS: tools and tests read the line).
 fn admin(
     listen: Option<&str>,
     token: Option<String>,
     process: Process,
+    tls: &Tls,
 ) -> Result<AdminServer, StartError> {
-    let server = roster::admin_server::start(listen, token, process)?;
-    say(&format!("admin http://{}", server.local_addr()));
+    let server = roster::admin_server::start(listen, token, process, tls.clone())?;
+    say(&format!(
+        "admin {}://{}",
+        server.scheme(),
+        server.local_addr()
+    ));
     Ok(server)
 }
 
@@ -364,10 +375,8 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                 false => None,
             };
             let tls = match &dev_tls {
-                Some((_, certs)) => {
-                    roster_shell::tls::Tls::node(&certs.node).map_err(|e| ConfigError(e.0))?
-                }
-                None => roster_shell::tls::Tls::default(),
+                Some((_, certs)) => Tls::node(&certs.node).map_err(|e| ConfigError(e.0))?,
+                None => Tls::default(),
             };
             let cluster = DevCluster::start(DevOptions {
                 metas,
@@ -375,7 +384,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                 sessions,
                 timing,
                 runtime,
-                tls,
+                tls: tls.clone(),
                 acl,
             })?;
             if let Some((_, certs)) = &dev_tls {
@@ -389,7 +398,13 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                 ));
             }
             say(&format!("meta {}", cluster.meta_addrs.join(",")));
-            let admin = admin(admin_listen.as_deref(), None, cluster.process())?;
+            let _reload = roster::tls::watch(&tls)?;
+            let admin = admin(admin_listen.as_deref(), None, cluster.process(), &tls)?;
+            say(&format!(
+                "console {}://{}/ui/",
+                admin.scheme(),
+                admin.local_addr()
+            ));
             // The gateway and the DNS server are clients of the sessions: with TLS, trusting
             // the dev CA.
             let own_tls = match &dev_tls {
@@ -400,6 +415,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                 http_listen.as_deref(),
                 &cluster.session_addrs,
                 own_tls.clone(),
+                &tls,
             )?;
             let dns = dns(
                 dns_listen.as_deref().unwrap_or("127.0.0.1:0"),
@@ -442,6 +458,8 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             let f = node.merged()?;
             let listen = f.listen.clone().unwrap_or_else(|| "127.0.0.1:9700".into());
             let shell = shell_config(f.tls.as_ref())?;
+            let tls = shell.tls.clone();
+            let _reload = roster::tls::watch(&tls)?;
             let (l, addr) = bind(ListenerKind::Peer, &listen)?;
             let peers = match peers.map(|p| split_addrs(&p)).or(f.peers.clone()) {
                 Some(p) => parse_peers(&p)?,
@@ -461,7 +479,12 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                     .collect(),
                 ..Process::default()
             };
-            let admin = admin(f.admin_listen.as_deref(), f.admin_token.clone(), process)?;
+            let admin = admin(
+                f.admin_listen.as_deref(),
+                f.admin_token.clone(),
+                process,
+                &tls,
+            )?;
             let r = hold(&stop, || m.is_finished().then(|| m.name().to_string()));
             drop(admin);
             m.stop()?;
@@ -473,6 +496,8 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
             let meta = meta_list(&f);
             let stop = shutdown_flag()?;
             let shell = shell_config(f.tls.as_ref())?;
+            let tls = shell.tls.clone();
+            let _reload = roster::tls::watch(&tls)?;
             let d = match runtime.settle(&f, cores())? {
                 Runtime::Mio => {
                     let (l, addr) = bind(ListenerKind::Peer, &listen)?;
@@ -496,7 +521,12 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                 datas: d.probes::<DataNode>(),
                 ..Process::default()
             };
-            let admin = admin(f.admin_listen.as_deref(), f.admin_token.clone(), process)?;
+            let admin = admin(
+                f.admin_listen.as_deref(),
+                f.admin_token.clone(),
+                process,
+                &tls,
+            )?;
             serve(&stop, d, admin)
         }
         Cmd::Session {
@@ -523,6 +553,8 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                 .transpose()?;
             let stop = shutdown_flag()?;
             let shell = shell_config(f.tls.as_ref())?;
+            let tls = shell.tls.clone();
+            let _reload = roster::tls::watch(&tls)?;
             let mut client_addr = None;
             let s = match runtime.settle(&f, cores())? {
                 Runtime::Mio => {
@@ -564,7 +596,12 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                 sessions: s.probes::<Session>(),
                 ..Process::default()
             };
-            let admin = admin(f.admin_listen.as_deref(), f.admin_token.clone(), process)?;
+            let admin = admin(
+                f.admin_listen.as_deref(),
+                f.admin_token.clone(),
+                process,
+                &tls,
+            )?;
             // The gateway and the DNS server are clients of this session's own client port.
             // With TLS they trust the cluster CA, which signed this session's certificate.
             let own = client_addr.map(own_client_addr);
@@ -574,6 +611,7 @@ fn run(cmd: Cmd) -> Result<(), StartError> {
                     Some(&listen),
                     std::slice::from_ref(ca),
                     own_tls.clone(),
+                    &tls,
                 )?),
                 _ => None,
             };

@@ -5,9 +5,12 @@ use crate::config::ConfigError;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use roster_client::ClientTls;
 use roster_shell::ShellConfig;
-use roster_shell::tls::{Tls, TlsFiles};
+use roster_shell::tls::{Reloader, Tls, TlsFiles};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 /// The `[tls]` table: PEM files; `ca`, `cert` and `key` are required together.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -23,7 +26,13 @@ pub struct TlsTable {
     /// A session's client port: the CA of the certificates clients may present (optional
     /// for them).
     pub client_ca: Option<PathBuf>,
+    /// How long an inbound connection may take over its TLS handshake before it is
+    /// closed, in milliseconds, on every port (default 10 000).
+    pub handshake_timeout_ms: Option<u64>,
 }
+
+/// The longest handshake timeout accepted: past a minute it no longer protects anything.
+const MAX_HANDSHAKE_TIMEOUT_MS: u64 = 60_000;
 
 impl TlsTable {
     /// The files, each required one present.
@@ -50,11 +59,31 @@ pub fn shell_config(table: Option<&TlsTable>) -> Result<ShellConfig, ConfigError
         return Ok(ShellConfig::default());
     };
     let files = table.files()?;
-    let tls = Tls::node(&files).map_err(|e| ConfigError(e.0))?;
+    let mut tls = Tls::node(&files).map_err(|e| ConfigError(e.0))?;
+    if let Some(ms) = table.handshake_timeout_ms {
+        if ms == 0 || ms > MAX_HANDSHAKE_TIMEOUT_MS {
+            return Err(ConfigError(format!(
+                "tls.handshake_timeout_ms: {ms} is not between 1 and {MAX_HANDSHAKE_TIMEOUT_MS}"
+            )));
+        }
+        tls = tls.with_handshake_timeout(Duration::from_millis(ms));
+    }
     Ok(ShellConfig {
         tls,
         ..ShellConfig::default()
     })
+}
+
+/// Reloads `tls`'s files when they change or the process gets SIGHUP (`roster_shell`'s
+/// [`Reloader`]); nothing for plain TCP, whose SIGHUP keeps its default (ending the
+/// process). Keep the answer: dropping it stops the reloads.
+pub fn watch(tls: &Tls) -> std::io::Result<Option<Reloader>> {
+    if tls.files().is_none() {
+        return Ok(None);
+    }
+    let hangup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hangup.clone())?;
+    Reloader::start(tls, hangup)
 }
 
 /// The TLS of a session process's own clients (its gateway's, its DNS server's) to its
@@ -139,6 +168,7 @@ mod tests {
             cert: Some(certs.node.cert.clone()),
             key: Some(certs.node.key.clone()),
             client_ca: certs.node.client_ca.clone(),
+            handshake_timeout_ms: None,
         };
         let shell = shell_config(Some(&table)).unwrap();
         assert!(shell.tls.is_enabled());
@@ -157,6 +187,7 @@ mod tests {
             cert: Some(certs.node.cert.clone()),
             key: None,
             client_ca: None,
+            handshake_timeout_ms: None,
         };
         let e = shell_config(Some(&table)).unwrap_err();
         assert!(e.0.starts_with("tls.key: missing"), "{e}");
@@ -170,6 +201,25 @@ mod tests {
             e.0.starts_with("tls.key: ") && e.0.contains("node.pem"),
             "{e}"
         );
+        // A handshake timeout of nothing, or of more than a minute.
+        let good = TlsTable {
+            key: Some(certs.node.key.clone()),
+            ..swapped
+        };
+        for ms in [0, 60_001] {
+            let t = TlsTable {
+                handshake_timeout_ms: Some(ms),
+                ..good.clone()
+            };
+            let e = shell_config(Some(&t)).unwrap_err();
+            assert!(e.0.starts_with("tls.handshake_timeout_ms: "), "{e}");
+        }
+        let fine = TlsTable {
+            handshake_timeout_ms: Some(250),
+            ..good
+        };
+        let tls = shell_config(Some(&fine)).unwrap().tls;
+        assert_eq!(tls.handshake_timeout(), Duration::from_millis(250));
         // Unknown fields in the table are refused by name.
         let e = toml::from_str::<crate::config::NodeFile>("[tls]\ncert_file = \"x\"\n")
             .unwrap_err()

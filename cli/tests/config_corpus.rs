@@ -14,7 +14,9 @@ fn corpus() -> Vec<PathBuf> {
 }
 
 fn corpus_of(target: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
@@ -79,7 +81,9 @@ fn the_guide_s_rule_file_parses_and_the_bad_seeds_are_refused() {
             "seed-security-guide.toml" | "seed-allow-all.toml" | "seed-deny-first.toml" => {
                 assert!(parsed.is_ok(), "{name}: {parsed:?}")
             }
-            "seed-bad-digest.toml" | "seed-twice.toml" | "seed-empty-prefix.toml"
+            "seed-bad-digest.toml"
+            | "seed-twice.toml"
+            | "seed-empty-prefix.toml"
             | "seed-unknown-field.toml" => assert!(parsed.is_err(), "{name}"),
             _ => {}
         }

@@ -2,9 +2,14 @@
 //! port serves no plain TCP, a client trusting another CA and a session with an expired
 //! certificate never get connected, a node without a certificate of the cluster CA never
 //! joins, and `roster dev --tls` publishes and pushes through the client library; the
-//! cluster ones on mio and on glommio data and session nodes.
+//! cluster ones on mio and on glommio data and session nodes. `ops` has the operating
+//! side: HTTPS on the admin and gateway ports, reloads, handshake timeouts.
 
 mod common;
+#[path = "tls/ops.rs"]
+mod ops;
+#[path = "tls/support.rs"]
+mod support;
 
 use common::tls::{Ca, node_file};
 use common::{DEADLINE, Proc, args};
@@ -86,10 +91,12 @@ fn publishes_and_pushes(extra: &[&str]) {
         }
     }
     assert!(dev.stdout().iter().any(|l| l.contains("--tls-ca")));
-    // The dev gateway is a client of the TLS sessions too: it serves the list.
-    let (_, l) = dev.wait_stdout(0, "gateway address", |l| l.starts_with("http http://"));
+    // The dev gateway is a client of the TLS sessions too: it serves the list, over HTTPS
+    // with the node certificate.
+    let (_, l) = dev.wait_stdout(0, "gateway address", |l| l.starts_with("http https://"));
     let url = format!("{}/v1/services/tls.echo", &l["http ".len()..]);
-    let body: serde_json::Value = ureq::get(url)
+    let body: serde_json::Value = support::https_agent(Path::new(&ca))
+        .get(url)
         .call()
         .unwrap()
         .body_mut()

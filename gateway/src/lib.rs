@@ -89,6 +89,9 @@ pub struct GatewayConfig {
     pub limits: Limits,
     /// TLS of its client to the sessions (`None`: plain), as `ClientOptions::tls`.
     pub tls: Option<roster_client::ClientTls>,
+    /// The node's TLS for its own port: with it, the gateway serves HTTPS only (the
+    /// node's certificate; `roster_admin::TlsListener`); plain by default.
+    pub serve_tls: roster_shell::tls::Tls,
 }
 
 impl GatewayConfig {
@@ -99,6 +102,7 @@ impl GatewayConfig {
             sessions: sessions.into_iter().map(Into::into).collect(),
             limits: Limits::default(),
             tls: None,
+            serve_tls: roster_shell::tls::Tls::default(),
         }
     }
 }

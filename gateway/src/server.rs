@@ -13,7 +13,7 @@ use axum::Router;
 use axum::http::{Method, StatusCode, Uri};
 use axum::routing::{get, put};
 use futures_util::future::{Either, select};
-use roster_admin::ServerThread;
+use roster_admin::{ServerThread, TlsListener};
 use roster_client::{Client, ClientOptions};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::future::IntoFuture;
@@ -43,6 +43,7 @@ pub(crate) type Shared = Arc<Gateway>;
 #[derive(Debug)]
 pub struct GatewayServer {
     addr: SocketAddr,
+    https: bool,
     /// Stops the gateway when dropped.
     _thread: ServerThread,
 }
@@ -63,6 +64,8 @@ impl GatewayServer {
         options.tls = config.tls;
         let client = Client::with_options(options).map_err(io::Error::other)?;
         let limits = config.limits;
+        let https = config.serve_tls.http().is_some();
+        let serve_tls = config.serve_tls;
         let gateway = Arc::new(Gateway {
             client,
             instances: Instances::default(),
@@ -80,16 +83,23 @@ impl GatewayServer {
             // for as long as their clients like, and would hold the process. Stopping
             // drops the runtime with every connection still open (they close, and the
             // instances go with the client).
-            let serve =
-                std::pin::pin!(axum::serve(listener, router(gateway.clone())).into_future());
+            let app = router(gateway.clone());
+            let serve = match serve_tls.http() {
+                None => Either::Left(axum::serve(listener, app).into_future()),
+                Some(_) => match TlsListener::new(listener, serve_tls, "gateway") {
+                    Ok(listener) => Either::Right(axum::serve(listener, app).into_future()),
+                    Err(e) => return error!(error = %e, "gateway cannot start"),
+                },
+            };
             let stopped = std::pin::pin!(stopped);
-            if let Either::Left((Err(e), _)) = select(serve, stopped).await {
+            if let Either::Left((Err(e), _)) = select(std::pin::pin!(serve), stopped).await {
                 error!(error = %e, "gateway failed");
             }
         })?;
-        info!(%addr, "HTTP gateway listening");
+        info!(%addr, https, "HTTP gateway listening");
         Ok(GatewayServer {
             addr,
+            https,
             _thread: thread,
         })
     }
@@ -97,6 +107,11 @@ impl GatewayServer {
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `https` when the port serves TLS, `http` otherwise: the scheme of its URLs.
+    pub fn scheme(&self) -> &'static str {
+        if self.https { "https" } else { "http" }
     }
 }
 

@@ -29,6 +29,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 64 * 1024;
@@ -63,6 +64,9 @@ pub(crate) struct Conn {
     /// Outbound with TLS and its handshake not yet done: the node hears `Connected` once it
     /// is (as on mio).
     pub(crate) handshaking: Cell<bool>,
+    /// Inbound with TLS: when its handshake must be done, or the task closes it (a client
+    /// that connects and sends nothing must not hold a descriptor for ever).
+    pub(crate) handshake_deadline: Cell<Option<Instant>>,
     /// The socket, while a task owns it (see [`Attached`]): the shard writes it directly.
     fd: Cell<Option<RawFd>>,
 }
@@ -85,6 +89,7 @@ impl Conn {
             wake: Signal::default(),
             handshaking: Cell::new(tls.is_some() && unchecked.is_none()),
             tls: RefCell::new(tls),
+            handshake_deadline: Cell::new(None),
             fd: Cell::new(None),
         }
     }
@@ -142,6 +147,22 @@ impl Conn {
         done
     }
 
+    /// The deadline of an inbound handshake still under way; `None` once it is done (or for
+    /// a connection without one).
+    fn pending_handshake(&self) -> Option<Instant> {
+        let deadline = self.handshake_deadline.get()?;
+        let handshaking = self
+            .tls
+            .borrow()
+            .as_ref()
+            .is_some_and(TlsConn::is_handshaking);
+        if !handshaking {
+            self.handshake_deadline.set(None);
+            return None;
+        }
+        Some(deadline)
+    }
+
     /// Moves to `state` and lets the task see it.
     pub(crate) fn set(&self, state: State) {
         self.state.set(state);
@@ -153,6 +174,9 @@ impl Conn {
 pub(crate) trait Owner {
     /// An outbound TLS connection finished its handshake: it is up.
     fn handshaken(&self, conn: &Rc<Conn>);
+    /// An inbound TLS connection did not finish its handshake by its deadline: the task
+    /// ends, and the owner gives the connection up.
+    fn handshake_timed_out(&self, conn: &Rc<Conn>);
     /// Bytes arrived and were decoded.
     fn received(&self, conn: &Rc<Conn>, outcome: ReadOutcome);
     /// The connection ended without the node asking: `None` when the peer closed it.
@@ -222,6 +246,8 @@ enum Step {
     Eof,
     Failed(io::Error),
     Done,
+    /// The handshake's deadline passed first.
+    TimedOut,
 }
 
 /// Runs the connection until it ends; owns the socket.
@@ -229,7 +255,18 @@ pub(crate) async fn serve(owner: Rc<impl Owner>, mut socket: Attached) {
     let conn = socket.conn.clone();
     let mut rbuf = vec![0; READ_CHUNK];
     loop {
-        match poll_fn(|cx| pump(&conn, &mut socket.stream, &mut rbuf, cx)).await {
+        let step = poll_fn(|cx| pump(&conn, &mut socket.stream, &mut rbuf, cx));
+        let step = match conn.pending_handshake() {
+            Some(deadline) => {
+                let expired = async move {
+                    glommio::timer::sleep(deadline.saturating_duration_since(Instant::now())).await;
+                    Step::TimedOut
+                };
+                futures_lite::future::or(step, expired).await
+            }
+            None => step.await,
+        };
+        match step {
             Step::Read(n) => {
                 let (outcome, closed) = match conn.ingest(&rbuf[..n]) {
                     Ok(ingested) => ingested,
@@ -265,6 +302,10 @@ pub(crate) async fn serve(owner: Rc<impl Owner>, mut socket: Attached) {
                 break;
             }
             Step::Done => break,
+            Step::TimedOut => {
+                owner.handshake_timed_out(&conn);
+                break;
+            }
         }
     }
     owner.ended();
@@ -313,6 +354,7 @@ mod tests {
 
     impl Owner for Ends {
         fn handshaken(&self, _: &Rc<Conn>) {}
+        fn handshake_timed_out(&self, _: &Rc<Conn>) {}
         fn received(&self, _: &Rc<Conn>, _: ReadOutcome) {}
         fn lost(&self, _: &Rc<Conn>, _: Option<io::Error>) {}
         fn ended(&self) {

@@ -205,7 +205,11 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Shard<N, H> {
                 return;
             }
         };
+        let deadline = tls
+            .is_some()
+            .then(|| std::time::Instant::now() + self.config.tls.handshake_timeout());
         let conn = Rc::new(Conn::new(id, peer, State::Open, Some(kind), limit, tls));
+        conn.handshake_deadline.set(deadline);
         debug!(node = %self.name, conn = %id, peer = %conn.peer, ?kind, "accepted");
         self.conns.borrow_mut().insert(id, conn.clone());
         self.spawn_serve(conn, stream);
@@ -333,6 +337,16 @@ impl<N: Node + Readiness + 'static, H: Hooks<N> + 'static> Owner for Shard<N, H>
         debug!(node = %self.name, conn = %conn.id, peer = %conn.peer, "tls handshake done");
         let id = conn.id;
         self.turn(|node, now| node.handle_input(now, Input::Connected { conn: id }));
+    }
+
+    fn handshake_timed_out(&self, conn: &Rc<Conn>) {
+        self.config.tls.count_handshake_timeout();
+        let timeout = self.config.tls.handshake_timeout();
+        let e = io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("tls handshake not done within {timeout:?}"),
+        );
+        self.lost(conn, Some(e));
     }
 
     fn received(&self, conn: &Rc<Conn>, outcome: ReadOutcome) {

@@ -14,9 +14,10 @@ use roster_shell::resolve::{literal, resolve};
 use roster_shell::tls::TlsConn;
 use roster_shell::tls::identity::client_identity;
 use roster_shell::{Clock, Drain, Hooks, Inbox, Inspector, ListenerKind, ShellConfig, Transport};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::SocketAddr;
+use std::time::Instant;
 use tracing::{debug, info, warn};
 
 const WAKER: Token = Token(0);
@@ -179,6 +180,9 @@ pub struct Shell<N: Node> {
     resolving: HashSet<ConnId>,
     /// Where resolver threads hand their answers back.
     resolved: Queue<Resolved>,
+    /// Inbound TLS connections by the time their handshake must be done, oldest first
+    /// (the timeout is one for all, so accept order is deadline order).
+    handshakes: VecDeque<(Instant, ConnId)>,
 }
 
 impl<N: Node> Shell<N> {
@@ -215,6 +219,7 @@ impl<N: Node> Shell<N> {
             unreachable: HashMap::new(),
             resolving: HashSet::new(),
             resolved: Queue::new(),
+            handshakes: VecDeque::new(),
         })
     }
 
@@ -290,6 +295,15 @@ impl<N: Node> Shell<N> {
                 let ms = d.as_nanos().div_ceil(1_000_000);
                 std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
             });
+            let timeout = match self.handshakes.front() {
+                Some((deadline, _)) => {
+                    let d = deadline.saturating_duration_since(Instant::now());
+                    // Rounded up as well, so the deadline has passed when the poll ends.
+                    let d = d + std::time::Duration::from_millis(1);
+                    Some(timeout.map_or(d, |t| t.min(d)))
+                }
+                None => timeout,
+            };
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -307,12 +321,40 @@ impl<N: Node> Shell<N> {
                 }
                 self.drain(hooks)?;
             }
+            self.expire_handshakes();
+            self.drain(hooks)?;
             let now = self.clock.now();
             if self.node.poll_timeout().is_some_and(|t| t <= now) {
                 self.node.handle_timeout(now);
                 self.drain(hooks)?;
             }
             hooks.observe(&self.node);
+        }
+    }
+
+    /// Closes inbound connections whose TLS handshake is past its deadline: a client that
+    /// connects and sends nothing (or half a ClientHello) holds a descriptor and a buffer
+    /// until then, and no longer.
+    fn expire_handshakes(&mut self) {
+        let now = Instant::now();
+        while let Some(&(deadline, id)) = self.handshakes.front() {
+            if deadline > now {
+                return;
+            }
+            self.handshakes.pop_front();
+            let Some(c) = self.conns.get(&id) else {
+                continue;
+            };
+            if !c.tls.as_ref().is_some_and(TlsConn::is_handshaking) {
+                continue;
+            }
+            self.config.tls.count_handshake_timeout();
+            let reason = format!(
+                "tls handshake from {} not done within {:?}",
+                c.peer,
+                self.config.tls.handshake_timeout()
+            );
+            self.fail(id, &reason);
         }
     }
 
@@ -578,6 +620,10 @@ impl<N: Node> Shell<N> {
         self.tokens.insert(token, conn);
         let framed = Framed::new(self.config.write_limit);
         let connecting = unchecked.is_none();
+        if tls.is_some() && !connecting {
+            let deadline = Instant::now() + self.config.tls.handshake_timeout();
+            self.handshakes.push_back((deadline, conn));
+        }
         let c = Conn {
             token,
             stream,

@@ -3,15 +3,18 @@
 //! command. An answer is any HTTP response, an error status included (a node that says
 //! "no" has answered); only a connection that fails moves on to the next address.
 //!
-//! `ureq` because the CLI needs nothing more than blocking requests: no async runtime, a
-//! handful of small dependencies, and (with its default features off) no TLS stack, as the
-//! admin port speaks plain HTTP.
+//! `ureq` because the CLI needs nothing more than blocking requests: no async runtime and
+//! a handful of small dependencies. Its rustls (the one the rest of roster uses) reaches an
+//! admin port that serves HTTPS (a node with `[tls]`): `--tls-ca` names the cluster CA
+//! to verify it against, and makes `https` the scheme of bare `host:port` addresses.
 
 use serde_json::Value;
 use std::cell::Cell;
 use std::fmt;
+use std::path::Path;
 use std::time::Duration;
 use ureq::http::{Method, Request};
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 /// Longest wait for one admin address: connecting and the whole exchange.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -94,32 +97,53 @@ pub struct Api {
     current: Cell<usize>,
 }
 
-/// `host:port` or `http://host:port[/]` as a base URL without the trailing slash.
-fn base_url(addr: &str) -> Result<String, ApiError> {
+/// `host:port`, `http://host:port[/]` or `https://host:port[/]` as a base URL without the
+/// trailing slash; a bare address takes `scheme`.
+fn base_url(addr: &str, scheme: &str) -> Result<String, ApiError> {
     let addr = addr.trim();
-    let host = match addr.split_once("://") {
-        Some(("http", rest)) => rest,
-        Some((scheme, _)) => {
+    let (scheme, host) = match addr.split_once("://") {
+        Some((s @ ("http" | "https"), rest)) => (s, rest),
+        Some((s, _)) => {
             return Err(ApiError::Config(format!(
-                "--admin {addr}: the admin port speaks http, not {scheme}"
+                "--admin {addr}: the admin port speaks http or https, not {s}"
             )));
         }
-        None => addr,
+        None => (scheme, addr),
     };
     let host = host.trim_end_matches('/');
     if host.is_empty() {
         return Err(ApiError::Config(format!("--admin {addr}: no host")));
     }
-    Ok(format!("http://{host}"))
+    Ok(format!("{scheme}://{host}"))
+}
+
+/// The TLS settings of the agent: the cluster CA of `tls_ca` as the only trusted root
+/// (an admin port's certificate is the node's, signed by it); the public roots without.
+fn tls_config(tls_ca: Option<&Path>) -> Result<TlsConfig, ApiError> {
+    let Some(path) = tls_ca else {
+        return Ok(TlsConfig::default());
+    };
+    let certs = roster_shell::tls::load_certs("ca", path)
+        .map_err(|e| ApiError::Config(format!("--tls-ca: {e}")))?;
+    let roots: Vec<Certificate<'static>> = certs
+        .iter()
+        .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+        .collect();
+    Ok(TlsConfig::builder()
+        .root_certs(RootCerts::new_with_certs(&roots))
+        .build())
 }
 
 impl Api {
-    /// The API at `addrs` (comma-separated), sending `token` as a bearer token if given.
-    pub fn new(addrs: &str, token: Option<&str>) -> Result<Api, ApiError> {
+    /// The API at `addrs` (comma-separated), sending `token` as a bearer token if given,
+    /// and verifying HTTPS admin ports against the CA in the PEM file `tls_ca` (which
+    /// makes `https` the scheme of bare addresses).
+    pub fn new(addrs: &str, token: Option<&str>, tls_ca: Option<&Path>) -> Result<Api, ApiError> {
+        let scheme = if tls_ca.is_some() { "https" } else { "http" };
         let bases = addrs
             .split(',')
             .filter(|a| !a.trim().is_empty())
-            .map(base_url)
+            .map(|a| base_url(a, scheme))
             .collect::<Result<Vec<_>, _>>()?;
         if bases.is_empty() {
             return Err(ApiError::Config(
@@ -133,6 +157,7 @@ impl Api {
             .http_status_as_error(false)
             // The admin port is reached directly, whatever proxy the environment names.
             .proxy(None)
+            .tls_config(tls_config(tls_ca)?)
             .build()
             .into();
         Ok(Api {
@@ -247,11 +272,25 @@ mod tests {
 
     #[test]
     fn addresses_become_base_urls() {
-        assert_eq!(base_url("127.0.0.1:9").unwrap(), "http://127.0.0.1:9");
-        assert_eq!(base_url(" http://h:9/ ").unwrap(), "http://h:9");
-        assert!(matches!(base_url("https://h:9"), Err(ApiError::Config(_))));
-        assert!(matches!(base_url("http://"), Err(ApiError::Config(_))));
-        assert!(matches!(Api::new(" , ", None), Err(ApiError::Config(_))));
+        assert_eq!(
+            base_url("127.0.0.1:9", "http").unwrap(),
+            "http://127.0.0.1:9"
+        );
+        assert_eq!(base_url(" http://h:9/ ", "https").unwrap(), "http://h:9");
+        assert_eq!(base_url("h:9", "https").unwrap(), "https://h:9");
+        assert_eq!(base_url("https://h:9", "http").unwrap(), "https://h:9");
+        assert!(matches!(
+            base_url("ftp://h:9", "http"),
+            Err(ApiError::Config(_))
+        ));
+        assert!(matches!(
+            base_url("http://", "http"),
+            Err(ApiError::Config(_))
+        ));
+        assert!(matches!(
+            Api::new(" , ", None, None),
+            Err(ApiError::Config(_))
+        ));
     }
 
     #[test]
@@ -275,7 +314,7 @@ mod tests {
     #[test]
     fn an_unreachable_list_names_every_address() {
         // Port 1 on loopback refuses at once: both addresses are tried and reported.
-        let api = Api::new("127.0.0.1:1,127.0.0.2:1", None).unwrap();
+        let api = Api::new("127.0.0.1:1,127.0.0.2:1", None, None).unwrap();
         match api.get("/v1/cluster") {
             Err(ApiError::Unreachable(tried)) => {
                 assert_eq!(tried.len(), 2);

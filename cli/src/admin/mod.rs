@@ -37,13 +37,17 @@ pub trait Command {
 /// `roster admin` flags shared by every command.
 #[derive(Debug, Args)]
 pub struct AdminArgs {
-    /// Admin HTTP addresses (`host:port` or `http://host:port`), comma-separated; each is
-    /// tried in turn until one answers.
+    /// Admin HTTP addresses (`host:port`, `http://host:port` or `https://host:port`),
+    /// comma-separated; each is tried in turn until one answers.
     #[arg(long, env = "ROSTER_ADMIN", value_name = "ADDRS")]
     pub admin: String,
     /// Bearer token of the admin API, when it requires one.
     #[arg(long, env = "ROSTER_ADMIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// The cluster CA (PEM) to verify an HTTPS admin port against (a node with `[tls]`
+    /// serves its admin port over HTTPS); bare addresses are then `https://`.
+    #[arg(long, env = "ROSTER_ADMIN_TLS_CA", value_name = "PATH")]
+    pub tls_ca: Option<std::path::PathBuf>,
     /// Print the API's raw JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -92,7 +96,7 @@ commands! {
 
 /// Runs `roster admin ...`, printing to stdout.
 pub fn run(args: AdminArgs) -> Result<(), ApiError> {
-    let api = Api::new(&args.admin, args.token.as_deref())?;
+    let api = Api::new(&args.admin, args.token.as_deref(), args.tls_ca.as_deref())?;
     let format = if args.json {
         Format::Json
     } else {

@@ -17,7 +17,9 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 /// A TLS setting that could not be used: the message names the field and the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,21 +88,58 @@ pub fn load_roots(field: &str, path: &Path) -> Result<RootCertStore, TlsError> {
     Ok(roots)
 }
 
-/// What a shell's connections use: the server side of each kind of listener and the client
-/// side of every dial. A part that is `None` is plain TCP.
+/// The rustls configurations in force: one per kind of listener and one for dials. A part
+/// that is `None` is plain TCP.
 #[derive(Clone, Default)]
-pub struct Tls {
+struct Configs {
     client_port: Option<Arc<ServerConfig>>,
     peer_port: Option<Arc<ServerConfig>>,
+    http_port: Option<Arc<ServerConfig>>,
     dial: Option<Arc<ClientConfig>>,
+}
+
+/// How long an inbound connection may take over its handshake unless configured
+/// (`[tls] handshake_timeout`).
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a shell's connections use: the server side of each kind of listener (and of the
+/// process's HTTP ports) and the client side of every dial.
+///
+/// A handle: its clones share the configurations, so [`reload`](Tls::reload) on any of
+/// them changes what every listener of every shell uses for its next handshake, while
+/// connections already up keep the configuration they were made with.
+#[derive(Clone)]
+pub struct Tls {
+    configs: Arc<RwLock<Configs>>,
+    /// The files a node's TLS came from, read again by [`reload`](Tls::reload).
+    files: Option<Arc<TlsFiles>>,
+    handshake_timeout: Duration,
+    /// Inbound connections closed for taking too long over their handshake, by every
+    /// shell sharing this handle.
+    timed_out: Arc<AtomicU64>,
+}
+
+impl Default for Tls {
+    /// Plain TCP everywhere.
+    fn default() -> Self {
+        Tls {
+            configs: Arc::default(),
+            files: None,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            timed_out: Arc::default(),
+        }
+    }
 }
 
 impl fmt::Debug for Tls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.current();
         f.debug_struct("Tls")
-            .field("client_port", &self.client_port.is_some())
-            .field("peer_port", &self.peer_port.is_some())
-            .field("dial", &self.dial.is_some())
+            .field("client_port", &c.client_port.is_some())
+            .field("peer_port", &c.peer_port.is_some())
+            .field("http_port", &c.http_port.is_some())
+            .field("dial", &c.dial.is_some())
+            .field("handshake_timeout", &self.handshake_timeout)
             .finish()
     }
 }
@@ -108,45 +147,10 @@ impl fmt::Debug for Tls {
 impl Tls {
     /// A cluster node's TLS from its files: every listener and every dial.
     pub fn node(files: &TlsFiles) -> Result<Tls, TlsError> {
-        let ca = Arc::new(load_roots("ca", &files.ca)?);
-        let certs = load_certs("cert", &files.cert)?;
-        let key = load_key("key", &files.key)?;
-        let bad = |field: &str, path: &Path, e: &dyn fmt::Display| {
-            TlsError(format!("tls.{field}: {}: {e}", path.display()))
-        };
-        let server = || {
-            ServerConfig::builder_with_provider(provider())
-                .with_safe_default_protocol_versions()
-                .map_err(|e| TlsError(format!("tls: {e}")))
-        };
-        // Peers must present a certificate of the cluster CA.
-        let peers = WebPkiClientVerifier::builder_with_provider(ca.clone(), provider())
-            .build()
-            .map_err(|e| bad("ca", &files.ca, &e))?;
-        let peer_port = server()?
-            .with_client_cert_verifier(peers)
-            .with_single_cert(certs.clone(), key.clone_key())
-            .map_err(|e| bad("key", &files.key, &e))?;
-        // Clients may present one of `client_ca`; none is asked for without it.
-        let client_port = match &files.client_ca {
-            Some(path) => {
-                let roots = Arc::new(load_roots("client_ca", path)?);
-                let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider())
-                    .allow_unauthenticated()
-                    .build()
-                    .map_err(|e| bad("client_ca", path, &e))?;
-                server()?.with_client_cert_verifier(verifier)
-            }
-            None => server()?.with_no_client_auth(),
-        }
-        .with_single_cert(certs.clone(), key.clone_key())
-        .map_err(|e| bad("key", &files.key, &e))?;
-        let dial = dial_config(ca, Some((certs, key)))
-            .map_err(|e| TlsError(format!("{e} (tls.cert {})", files.cert.display())))?;
         Ok(Tls {
-            client_port: Some(Arc::new(client_port)),
-            peer_port: Some(Arc::new(peer_port)),
-            dial: Some(dial),
+            configs: Arc::new(RwLock::new(node_configs(files)?)),
+            files: Some(Arc::new(files.clone())),
+            ..Tls::default()
         })
     }
 
@@ -156,41 +160,155 @@ impl Tls {
         roots: RootCertStore,
         identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     ) -> Result<Tls, TlsError> {
-        Ok(Tls {
+        let configs = Configs {
             dial: Some(dial_config(Arc::new(roots), identity)?),
+            ..Configs::default()
+        };
+        Ok(Tls {
+            configs: Arc::new(RwLock::new(configs)),
             ..Tls::default()
         })
     }
 
+    /// The same TLS, with inbound handshakes bounded by `timeout`.
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Tls {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How long an inbound connection may take over its handshake before it is closed.
+    pub fn handshake_timeout(&self) -> Duration {
+        self.handshake_timeout
+    }
+
+    /// Counts an inbound connection closed because its handshake took longer than
+    /// [`handshake_timeout`](Tls::handshake_timeout) (the shells call it).
+    pub fn count_handshake_timeout(&self) {
+        self.timed_out.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many inbound connections were closed for an unfinished handshake so far.
+    pub fn handshake_timeouts(&self) -> u64 {
+        self.timed_out.load(Ordering::Relaxed)
+    }
+
+    /// The files a node's TLS was made from (`None` for plain TCP and for a client's).
+    pub fn files(&self) -> Option<&TlsFiles> {
+        self.files.as_deref()
+    }
+
+    /// Reads the node's files again and, if they make a whole configuration, puts it in
+    /// force for every new handshake; connections already up are not touched. On an error
+    /// (naming the field and the file) the configuration in force stays. `Ok(false)` for
+    /// a TLS not made from files (nothing to reload).
+    pub fn reload(&self) -> Result<bool, TlsError> {
+        let Some(files) = &self.files else {
+            return Ok(false);
+        };
+        let fresh = node_configs(files)?;
+        *self.configs.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        Ok(true)
+    }
+
+    fn current(&self) -> Configs {
+        // A panic elsewhere while the lock was held left whole configurations behind (the
+        // write is one assignment), so a poisoned lock is still good to read.
+        self.configs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Whether any connection uses TLS.
     pub fn is_enabled(&self) -> bool {
-        self.client_port.is_some() || self.peer_port.is_some() || self.dial.is_some()
+        let c = self.current();
+        c.client_port.is_some() || c.peer_port.is_some() || c.dial.is_some()
     }
 
     /// TLS for a connection accepted on a listener of `kind`; `None` if that port is plain.
     pub fn accept(&self, kind: ListenerKind) -> Result<Option<TlsConn>, TlsError> {
+        let c = self.current();
         let config = match kind {
-            ListenerKind::Client => &self.client_port,
-            ListenerKind::Peer => &self.peer_port,
+            ListenerKind::Client => c.client_port,
+            ListenerKind::Peer => c.peer_port,
         };
         config
-            .as_ref()
-            .map(|c| TlsConn::server(c.clone()))
+            .map(TlsConn::server)
             .transpose()
             .map_err(|e| TlsError(format!("tls: {e}")))
+    }
+
+    /// The server configuration in force for the process's HTTP ports (admin, gateway):
+    /// the node's certificate, no client certificate asked for, HTTP/1.1 offered by ALPN;
+    /// `None` when they are plain. Read per accepted connection, so a reload applies to
+    /// the next one.
+    pub fn http(&self) -> Option<Arc<ServerConfig>> {
+        self.current().http_port
     }
 
     /// TLS for a dial to `address` (`host:port`), whose certificate must name `host`;
     /// `None` if dials are plain.
     pub fn dial(&self, address: &str) -> Result<Option<TlsConn>, TlsError> {
-        let Some(config) = &self.dial else {
+        let Some(config) = self.current().dial else {
             return Ok(None);
         };
         let name = server_name(address)?;
-        TlsConn::client(config.clone(), name)
+        TlsConn::client(config, name)
             .map(Some)
             .map_err(|e| TlsError(format!("tls: dial {address}: {e}")))
     }
+}
+
+/// Every configuration of a node, from its files.
+fn node_configs(files: &TlsFiles) -> Result<Configs, TlsError> {
+    let ca = Arc::new(load_roots("ca", &files.ca)?);
+    let certs = load_certs("cert", &files.cert)?;
+    let key = load_key("key", &files.key)?;
+    let bad = |field: &str, path: &Path, e: &dyn fmt::Display| {
+        TlsError(format!("tls.{field}: {}: {e}", path.display()))
+    };
+    let server = || {
+        ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError(format!("tls: {e}")))
+    };
+    // Peers must present a certificate of the cluster CA.
+    let peers = WebPkiClientVerifier::builder_with_provider(ca.clone(), provider())
+        .build()
+        .map_err(|e| bad("ca", &files.ca, &e))?;
+    let peer_port = server()?
+        .with_client_cert_verifier(peers)
+        .with_single_cert(certs.clone(), key.clone_key())
+        .map_err(|e| bad("key", &files.key, &e))?;
+    // Clients may present one of `client_ca`; none is asked for without it.
+    let client_port = match &files.client_ca {
+        Some(path) => {
+            let roots = Arc::new(load_roots("client_ca", path)?);
+            let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider())
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| bad("client_ca", path, &e))?;
+            server()?.with_client_cert_verifier(verifier)
+        }
+        None => server()?.with_no_client_auth(),
+    }
+    .with_single_cert(certs.clone(), key.clone_key())
+    .map_err(|e| bad("key", &files.key, &e))?;
+    // Browsers and curl on the HTTP ports: the certificate only, HTTP/1.1 said by ALPN
+    // (the servers speak nothing else).
+    let mut http_port = server()?
+        .with_no_client_auth()
+        .with_single_cert(certs.clone(), key.clone_key())
+        .map_err(|e| bad("key", &files.key, &e))?;
+    http_port.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let dial = dial_config(ca, Some((certs, key)))
+        .map_err(|e| TlsError(format!("{e} (tls.cert {})", files.cert.display())))?;
+    Ok(Configs {
+        client_port: Some(Arc::new(client_port)),
+        peer_port: Some(Arc::new(peer_port)),
+        http_port: Some(Arc::new(http_port)),
+        dial: Some(dial),
+    })
 }
 
 fn dial_config(

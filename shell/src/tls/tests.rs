@@ -387,3 +387,51 @@ fn ciphertext_handed_in_by_the_caller_crosses_the_handshake_too() {
     assert_eq!(e.kind(), io::ErrorKind::InvalidData);
     assert!(plain.is_empty());
 }
+
+/// The leaf the client end of `c` was served.
+fn served(c: &End) -> Vec<u8> {
+    c.tls.peer_certificate().unwrap().to_vec()
+}
+
+#[test]
+fn a_reload_serves_new_handshakes_and_leaves_open_ones_alone() {
+    let ca = Ca::new();
+    let dir = temp_dir("reload");
+    let files = ca.node_files(&dir);
+    let node = Tls::node(&files).unwrap();
+    // A clone, as each shell and each shard holds: it sees the reload too.
+    let shard = node.clone();
+    let client = Tls::client(ca.roots(), None).unwrap();
+    let (mut c1, mut s1) = pair(&shard, ListenerKind::Client, &client, 1000);
+    let (r1, r2) = run(&mut c1, &mut s1);
+    r1.unwrap();
+    r2.unwrap();
+    let first = served(&c1);
+    let next = ca.issue();
+    std::fs::write(&files.key, &next.key_pem).unwrap();
+    std::fs::write(&files.cert, &next.cert_pem).unwrap();
+    assert!(node.reload().unwrap());
+    let (mut c2, mut s2) = pair(&shard, ListenerKind::Client, &client, 1000);
+    let (r1, r2) = run(&mut c2, &mut s2);
+    r1.unwrap();
+    r2.unwrap();
+    assert_eq!(served(&c2), next.cert.to_vec());
+    assert_ne!(served(&c2), first);
+    // The connection made before still carries frames.
+    c1.framed.queue(&frame(1, 1)).unwrap();
+    let (r1, r2) = run(&mut c1, &mut s1);
+    r1.unwrap();
+    r2.unwrap();
+    assert_eq!(s1.got, vec![frame(1, 1)]);
+    // A broken file: an error naming the field and the file, and the new one stays.
+    std::fs::write(&files.cert, "junk").unwrap();
+    let e = node.reload().unwrap_err().0;
+    assert!(e.starts_with("tls.cert: ") && e.contains("node.pem"), "{e}");
+    let (mut c3, mut s3) = pair(&shard, ListenerKind::Peer, &node, 1000);
+    let (r1, r2) = run(&mut c3, &mut s3);
+    r1.unwrap();
+    r2.unwrap();
+    assert_eq!(served(&c3), next.cert.to_vec());
+    // Plain TCP has nothing to reload.
+    assert!(!Tls::default().reload().unwrap());
+}
