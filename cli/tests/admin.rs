@@ -11,10 +11,7 @@ use serde_json::Value;
 
 /// GET `url`: its status and JSON body (errors are JSON too).
 fn get(url: &str, token: Option<&str>) -> (u16, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = common::tls::http_agent(url, false);
     let mut req = agent.get(url);
     if let Some(t) = token {
         req = req.header("Authorization", &format!("Bearer {t}"));

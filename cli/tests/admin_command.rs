@@ -37,7 +37,7 @@ fn admin(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("roster runs");
+    let out = common::tls::with_tls(cmd).output().expect("roster runs");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

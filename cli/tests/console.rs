@@ -50,13 +50,18 @@ fn browser() -> Option<Browser> {
     };
     // A fresh profile per run (the crate makes a temporary --user-data-dir), no sandbox
     // (CI runs as root), nothing that reaches for the network on its own.
-    let args = [
+    let mut args = vec![
         "--disable-quic",
         "--disable-component-update",
         "--disable-background-networking",
         "--disable-sync",
         "--no-first-run",
     ];
+    if common::tls::on() {
+        // The TLS matrix's console is served under a throwaway CA the browser cannot be
+        // given on its command line.
+        args.push("--ignore-certificate-errors");
+    }
     let options = LaunchOptions::default_builder()
         .path(Some(path))
         .headless(true)
@@ -98,7 +103,8 @@ fn js(s: &str) -> String {
 
 /// The members' addresses as the admin API gives them.
 fn member_addresses(admin: &str) -> Vec<String> {
-    let cluster: serde_json::Value = ureq::get(format!("{admin}/v1/cluster"))
+    let cluster: serde_json::Value = common::tls::http_agent(admin, true)
+        .get(format!("{admin}/v1/cluster"))
         .call()
         .unwrap()
         .body_mut()
@@ -211,7 +217,8 @@ fn the_console_shows_the_nodes_and_finds_a_published_service() {
         "the switches",
         "document.querySelector('#switch-table tbody').textContent.includes('all pushes')",
     );
-    let r = ureq::put(format!("{}/v1/switches", dev.admin))
+    let r = common::tls::http_agent(&dev.admin, true)
+        .put(format!("{}/v1/switches", dev.admin))
         .header("content-type", "application/json")
         .send(r#"{"changes": [{"switch": "client-off", "address": "10.9.9.9", "on": true}]}"#)
         .unwrap();

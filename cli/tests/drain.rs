@@ -10,10 +10,7 @@ use serde_json::Value;
 
 /// `method` on `url`: its status and JSON body.
 fn call(method: &str, url: &str) -> (u16, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = common::tls::http_agent(url, false);
     let mut resp = match method {
         "POST" => agent.post(url).send_empty(),
         "DELETE" => agent.delete(url).call(),

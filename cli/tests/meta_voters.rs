@@ -9,16 +9,13 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
+fn agent(url: &str) -> ureq::Agent {
+    common::tls::http_agent(url, false)
 }
 
 /// Status and JSON body of `method url` with an optional JSON body.
 fn call(method: &str, url: &str, body: Option<Value>) -> (u16, Value) {
-    let a = agent();
+    let a = agent(url);
     let resp = match (method, body) {
         ("GET", _) => a.get(url).call(),
         ("DELETE", _) => a.delete(url).call(),

@@ -10,7 +10,8 @@ use prometheus_parse::{Scrape, Value};
 
 /// The scrape of `admin`'s `/metrics`.
 fn scrape(admin: &str) -> Scrape {
-    let body = ureq::get(&format!("{admin}/metrics"))
+    let body = common::tls::http_agent(admin, true)
+        .get(&format!("{admin}/metrics"))
         .call()
         .expect("the admin server answers")
         .body_mut()

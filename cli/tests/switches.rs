@@ -7,16 +7,16 @@ mod common;
 use common::{MIO, MetaGroup, Proc, eventually, names, publish, subscribe, wait_list};
 use serde_json::{Value, json};
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
+fn agent(url: &str) -> ureq::Agent {
+    common::tls::http_agent(url, false)
 }
 
 /// GET `url`: its status and JSON body.
 fn get(url: &str) -> (u16, Value) {
-    let mut resp = agent().get(url).call().expect("the admin server answers");
+    let mut resp = agent(url)
+        .get(url)
+        .call()
+        .expect("the admin server answers");
     let body = resp.body_mut().read_to_string().expect("a body");
     (
         resp.status().as_u16(),
@@ -26,7 +26,7 @@ fn get(url: &str) -> (u16, Value) {
 
 /// PUT `body` to `url`: its status and JSON body.
 fn put(url: &str, body: &str) -> (u16, Value) {
-    let mut resp = agent()
+    let mut resp = agent(url)
         .put(url)
         .header("Content-Type", "application/json")
         .send(body)

@@ -139,12 +139,14 @@ fn dev_cas() -> &'static Mutex<BTreeMap<String, PathBuf>> {
     CAS.get_or_init(Default::default)
 }
 
-/// Output of a `roster dev` read so far: its CA (`tls ca PATH`) until its session addresses
-/// (`sessions A,B`) come, which are then recorded as served under that CA; the recorded
-/// addresses (forgotten when the process is dropped).
+/// Output of a `roster dev` read so far: its CA (`tls ca PATH`), and the addresses it
+/// serves under it: its sessions (`sessions A,B`) and its HTTPS ports (`admin URL`, `http
+/// URL`, `console URL`), recorded as the lines come (forgotten when the process is dropped).
 #[derive(Debug, Default)]
 pub struct DevWatch {
     ca: Option<PathBuf>,
+    /// Addresses printed before the CA line.
+    pending: Vec<String>,
     /// The addresses recorded under the dev's CA.
     pub recorded: Vec<String>,
 }
@@ -154,12 +156,32 @@ impl DevWatch {
     pub fn line(&mut self, line: &str) {
         if let Some(rest) = line.strip_prefix("tls ca ") {
             self.ca = rest.split_whitespace().next().map(PathBuf::from);
-        } else if let (Some(rest), Some(ca)) = (line.strip_prefix("sessions "), &self.ca) {
-            let mut cas = dev_cas().lock().unwrap();
-            for a in rest.split(',').map(str::trim).filter(|a| !a.is_empty()) {
-                cas.insert(a.to_string(), ca.clone());
-                self.recorded.push(a.to_string());
+            let pending = std::mem::take(&mut self.pending);
+            pending.into_iter().for_each(|a| self.record(a));
+            return;
+        }
+        let served: Vec<String> = if let Some(rest) = line.strip_prefix("sessions ") {
+            rest.split(',').map(str::trim).map(String::from).collect()
+        } else {
+            let url = ["admin ", "http ", "console "]
+                .iter()
+                .find_map(|p| line.strip_prefix(p))
+                .filter(|u| u.starts_with("https://"));
+            url.map(|u| vec![addr_of(u).to_string()])
+                .unwrap_or_default()
+        };
+        for a in served.into_iter().filter(|a| !a.is_empty()) {
+            match self.ca {
+                Some(_) => self.record(a),
+                None => self.pending.push(a),
             }
+        }
+    }
+
+    fn record(&mut self, addr: String) {
+        if let Some(ca) = &self.ca {
+            dev_cas().lock().unwrap().insert(addr.clone(), ca.clone());
+            self.recorded.push(addr);
         }
     }
 
@@ -170,6 +192,34 @@ impl DevWatch {
             cas.remove(a);
         }
     }
+}
+
+/// The `host:port` of a URL (`https://127.0.0.1:4000/ui/` → `127.0.0.1:4000`).
+pub fn addr_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest)
+}
+
+/// An HTTP client for `url` (any URL of the server it will talk to): for an `https://`
+/// one, trusting the CA that server's process was given (its dev's, else the shared one).
+/// Statuses of 400 and up come back as errors when `status_as_error`.
+pub fn http_agent(url: &str, status_as_error: bool) -> ureq::Agent {
+    let mut config = ureq::Agent::config_builder()
+        .http_status_as_error(status_as_error)
+        .proxy(None);
+    if url.starts_with("https://") {
+        let roots: Vec<ureq::tls::Certificate<'static>> =
+            roster_shell::tls::load_certs("ca", &ca_for(addr_of(url)))
+                .unwrap()
+                .iter()
+                .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+                .collect();
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
+            .build();
+        config = config.tls_config(tls);
+    }
+    config.build().into()
 }
 
 /// The CA a client of `addr` trusts: its dev cluster's, else the shared one.
@@ -234,7 +284,8 @@ pub fn node_tls() -> roster_shell::tls::Tls {
 /// Under the switch, `cmd` if it runs `roster` turned into the same command with TLS:
 /// `dev` gets `--tls`; `meta`, `data` and `session` get the shared `[tls]` table (added to
 /// their node file, if they name one without a `[tls]` table); `publish` and `subscribe`
-/// trust their session's CA. Any other command is returned as it is.
+/// trust their session's CA; `admin` trusts the CA of the HTTPS admin it is given. Any
+/// other command is returned as it is.
 pub fn with_tls(cmd: Command) -> Command {
     if !on() || cmd.get_program() != env!("CARGO_BIN_EXE_roster") {
         return cmd;
@@ -253,6 +304,25 @@ pub fn with_tls(cmd: Command) -> Command {
                 Vec::new()
             }
         },
+        "admin" if !args.iter().any(|a| a == "--tls-ca") => {
+            // The addresses of --admin, else of ROSTER_ADMIN; the CA of the first HTTPS one.
+            let flag = args
+                .iter()
+                .position(|a| a == "--admin")
+                .map(|i| &args[i + 1]);
+            let env = cmd
+                .get_envs()
+                .find(|(k, _)| *k == "ROSTER_ADMIN")
+                .and_then(|(_, v)| v);
+            let addrs = flag.map(OsString::as_os_str).or(env);
+            let https = addrs
+                .and_then(|a| a.to_str())
+                .and_then(|a| a.split(',').find(|u| u.starts_with("https://")));
+            match https {
+                Some(url) => vec!["--tls-ca".into(), ca_for(addr_of(url)).into()],
+                None => Vec::new(),
+            }
+        }
         "publish" | "subscribe" if !args.iter().any(|a| a == "--tls-ca") => {
             let session = args
                 .iter()

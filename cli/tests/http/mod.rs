@@ -25,10 +25,7 @@ fn json_of(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16,
 
 impl Http {
     pub fn new(base: &str) -> Http {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent = crate::common::tls::http_agent(base, false);
         Http {
             base: base.to_string(),
             agent,

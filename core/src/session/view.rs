@@ -80,10 +80,7 @@ impl Session {
                 publishers: c.publisher_count(),
                 subscribed_keys: c.subscribed_keys(),
                 registrations: c.registrations(),
-                identity: self
-                    .identity(conn)
-                    .cloned()
-                    .unwrap_or(Identity::Anonymous),
+                identity: self.identity(conn).cloned().unwrap_or(Identity::Anonymous),
             })
             .collect();
         out.sort_unstable_by_key(|c| c.conn);

@@ -102,7 +102,12 @@ fn a_subscription_outside_the_prefix_is_refused_and_fetches_nothing() {
         t.session.identity(ConnId(3)),
         Some(&Identity::Named(Text::from("orders")))
     );
-    let listed: Vec<Identity> = t.session.clients().into_iter().map(|c| c.identity).collect();
+    let listed: Vec<Identity> = t
+        .session
+        .clients()
+        .into_iter()
+        .map(|c| c.identity)
+        .collect();
     assert_eq!(
         listed,
         [Identity::Anonymous, Identity::Named(Text::from("orders"))],
