@@ -204,16 +204,22 @@ pub fn addr_of(url: &str) -> &str {
 /// one, trusting the CA that server's process was given (its dev's, else the shared one).
 /// Statuses of 400 and up come back as errors when `status_as_error`.
 pub fn http_agent(url: &str, status_as_error: bool) -> ureq::Agent {
+    let ca = url.starts_with("https://").then(|| ca_for(addr_of(url)));
+    agent_trusting(ca.as_deref(), status_as_error)
+}
+
+/// An HTTP client trusting only the CA in the PEM file `ca` for HTTPS (`None`: plain HTTP
+/// only). Statuses of 400 and up come back as errors when `status_as_error`.
+pub fn agent_trusting(ca: Option<&Path>, status_as_error: bool) -> ureq::Agent {
     let mut config = ureq::Agent::config_builder()
         .http_status_as_error(status_as_error)
         .proxy(None);
-    if url.starts_with("https://") {
-        let roots: Vec<ureq::tls::Certificate<'static>> =
-            roster_shell::tls::load_certs("ca", &ca_for(addr_of(url)))
-                .unwrap()
-                .iter()
-                .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
-                .collect();
+    if let Some(ca) = ca {
+        let roots: Vec<ureq::tls::Certificate<'static>> = roster_shell::tls::load_certs("ca", ca)
+            .unwrap()
+            .iter()
+            .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+            .collect();
         let tls = ureq::tls::TlsConfig::builder()
             .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
             .build();

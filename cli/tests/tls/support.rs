@@ -21,18 +21,5 @@ pub(crate) fn node_file_with(
 /// A blocking HTTP client that trusts only the CA in `ca` (PEM): for the HTTPS admin and
 /// gateway ports. Error statuses are answers, as in `roster admin`.
 pub(crate) fn https_agent(ca: &Path) -> ureq::Agent {
-    let roots: Vec<ureq::tls::Certificate<'static>> = roster_shell::tls::load_certs("ca", ca)
-        .unwrap()
-        .iter()
-        .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
-        .collect();
-    let tls = ureq::tls::TlsConfig::builder()
-        .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
-        .build();
-    ureq::Agent::config_builder()
-        .tls_config(tls)
-        .http_status_as_error(false)
-        .proxy(None)
-        .build()
-        .into()
+    crate::common::tls::agent_trusting(Some(ca), false)
 }
