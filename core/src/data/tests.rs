@@ -479,6 +479,31 @@ fn reconcile_survives_the_close_of_one_of_two_connections_from_a_session() {
 }
 
 #[test]
+fn a_session_readmitted_to_the_membership_is_reconciled_with_at_once() {
+    // Simulator seed 34: meta expelled the only session during a partition; the data node
+    // took its slots at a new leader epoch with no session in the membership, so they were
+    // reconciled (with nobody) and readable at once. When the session was readmitted, its
+    // publishers waited for the periodic run, 5 s later, and lists stayed empty meanwhile.
+    let session = pid(50);
+    let mut net = Net::new(1, |_| {});
+    net.view(1, &[], &table(1, 1, pid(1), 1, &[]));
+    net.session(0, S1, session);
+    let queries = |frames: &[Frame]| {
+        frames
+            .iter()
+            .filter(|f| matches!(f.message, Message::ReconcileQuery(_)))
+            .count()
+    };
+    assert_eq!(queries(&net.take(0, S1)), 0, "not a member yet: no run");
+    net.view(2, &[session], &table(1, 1, pid(1), 1, &[]));
+    assert_eq!(
+        queries(&net.take(0, S1)),
+        1,
+        "readmitted and connected: reconciled with at once, not at the periodic run"
+    );
+}
+
+#[test]
 fn store_rules_tombstones_block_older_writes_until_compacted() {
     let mut net = Net::new(1, |c| c.tombstone_retention = Duration::from_secs(10));
     net.view(1, &[], &table(1, 1, pid(1), 1, &[]));

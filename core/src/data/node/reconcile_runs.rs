@@ -1,7 +1,8 @@
 //! The node's driving of reconciliation runs with sessions (the per-slot state and the
 //! digest comparison are `data::reconcile`): a run starts for every member session when
-//! this node becomes a slot's leader and when a member session (re)connects, and again
-//! every `reconcile_interval`; this file sends the `ReconcileQuery` and each
+//! this node becomes a slot's leader, when a member session (re)connects or a connected
+//! session joins the membership, at every tick for a member that has not completed one at
+//! the slot's leader epoch, and for all members every `reconcile_interval`; this file sends the `ReconcileQuery` and each
 //! `ReconcileFetch`, applies what the answers say, and retries or abandons stuck runs.
 
 use super::slots::{LocalSlot, SlotRole};
@@ -185,17 +186,20 @@ impl DataNode {
                 }
                 live
             });
-            let due: Vec<ProcessId> = if !l.reconcile.reconciled {
+            // A member that never completed a run at this epoch is due at every tick, even
+            // once the slot is reconciled: a session that joined the membership after the
+            // slot became readable (meta had expelled it during a partition, say) holds
+            // publishers this leader may never have seen, and the periodic run would leave
+            // them out of every list for up to `reconcile_interval`.
+            let due: Vec<ProcessId> = if now >= l.reconcile.next_periodic {
+                l.reconcile.next_periodic = now + interval;
+                members.iter().copied().collect()
+            } else {
                 members
                     .iter()
                     .filter(|p| !l.reconcile.done.contains(p))
                     .copied()
                     .collect()
-            } else if now >= l.reconcile.next_periodic {
-                l.reconcile.next_periodic = now + interval;
-                members.iter().copied().collect()
-            } else {
-                Vec::new()
             };
             if !abandoned.is_empty() {
                 // A late answer to an abandoned run must not be taken for the next run's:
