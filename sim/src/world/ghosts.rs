@@ -107,8 +107,16 @@ mod tests {
         let end = at(1_000) + window();
         assert_eq!(g.excused(&Text::from("c7.2-p3"), at(2_000)), Some(end));
         assert_eq!(g.excused(&Text::from("c7.2-p3"), end), None, "window over");
-        assert_eq!(g.excused(&Text::from("c7.1-p3"), at(2_000)), None, "other process");
-        assert_eq!(g.excused(&Text::from("c8.2-p3"), at(2_000)), None, "other client");
+        assert_eq!(
+            g.excused(&Text::from("c7.1-p3"), at(2_000)),
+            None,
+            "other process"
+        );
+        assert_eq!(
+            g.excused(&Text::from("c8.2-p3"), at(2_000)),
+            None,
+            "other client"
+        );
     }
 
     #[test]
@@ -120,6 +128,9 @@ mod tests {
         assert_eq!(m.converged(healed, at(14_500)), Duration::from_secs(1));
         // Something else broke again: measured from the heal.
         m.not_converged();
-        assert_eq!(m.converged(healed, at(14_500)), Duration::from_millis(4_500));
+        assert_eq!(
+            m.converged(healed, at(14_500)),
+            Duration::from_millis(4_500)
+        );
     }
 }

@@ -94,10 +94,10 @@ impl DataNode {
         // reads (it became reconciled while the session was out of the membership).
         let sessions = self.sessions_in_view.clone();
         for slot in self.led_slots() {
+            self.update_reconciled(slot, &sessions);
             let Some(l) = self.leading_mut(slot) else {
                 continue;
             };
-            l.reconcile.update(&sessions);
             let missing: Vec<ProcessId> = sessions
                 .iter()
                 .filter(|p| !l.reconcile.done.contains(p))

@@ -159,10 +159,30 @@ impl DataNode {
             Step::Done => {
                 self.stats.reconcile_runs_completed += 1;
                 let sessions = self.sessions_in_view.clone();
-                if let Some(l) = self.leading_mut(slot) {
-                    l.reconcile.update(&sessions);
-                }
+                self.update_reconciled(slot, &sessions);
             }
+        }
+    }
+
+    /// Re-evaluates whether `slot` is reconciled with `sessions`. When it becomes readable,
+    /// every key it holds is notified at its current version: a session whose fetch or
+    /// scan was refused as `Migrating` meanwhile would otherwise wait for its next version
+    /// scan (5 s) to learn what the reconciliation rebuilt.
+    pub(super) fn update_reconciled(&mut self, slot: SlotId, sessions: &BTreeSet<ProcessId>) {
+        let now = self.now;
+        let Some(LocalSlot {
+            store,
+            role: SlotRole::Leader(l),
+        }) = self.slots.get_mut(&slot)
+        else {
+            return;
+        };
+        if !l.reconcile.update(sessions) {
+            return;
+        }
+        for (key, _) in store.datums() {
+            self.notifier
+                .record(key, store.read_version(key, l.epoch), now);
         }
     }
 
