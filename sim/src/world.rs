@@ -27,6 +27,7 @@ use roster_core::wire::{Frame, Message};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+mod ghosts;
 mod metrics;
 pub mod ops;
 
@@ -184,6 +185,10 @@ pub struct World {
     /// Checks (a)–(c): what users feel while the run goes.
     felt: Felt,
     windows: Windows,
+    /// Closed client connections' publishers, listed for the documented grace.
+    ghosts: ghosts::Ghosts,
+    /// What the liveness probes saw since the heal.
+    measure: ghosts::Measure,
     trace: Trace,
     stats: Stats,
     /// Connections whose opener was told `Connected`: (node, incarnation, its id).
@@ -233,6 +238,8 @@ impl World {
             epochs: Default::default(),
             felt: Felt::default(),
             windows: Windows::defaults(),
+            ghosts: ghosts::Ghosts::default(),
+            measure: ghosts::Measure::default(),
             trace: Trace::new(64, full_trace),
             now: Instant::ZERO,
             queue: Queue::default(),
@@ -544,6 +551,7 @@ impl World {
                 }
                 if let Some((c, end)) = self.net.lookup(ix, conn) {
                     self.excuse_clients_of(c, self.now);
+                    self.note_closed(c);
                     let at = self.net.close(c, end, self.now, &mut self.rng);
                     self.queue.push(
                         at,
@@ -659,6 +667,20 @@ impl World {
                     inc: e.inc,
                 };
                 self.felt.excuse_client(who, until, Window::Connection);
+            }
+        }
+    }
+
+    /// A connection closes or breaks at one end: a client at either end (alive or not)
+    /// may keep the publishers it had on it listed for the documented grace.
+    fn note_closed(&mut self, conn: usize) {
+        for e in self.net.conn(conn).ends {
+            if self.nodes[e.node].kind == Kind::Client {
+                let who = Who {
+                    node: e.node,
+                    inc: e.inc,
+                };
+                self.ghosts.closed(who, self.now);
             }
         }
     }
@@ -861,6 +883,7 @@ impl World {
             }
             Ev::HangUp { conn, to } => {
                 self.excuse_clients_of(conn, self.now);
+                self.note_closed(conn);
                 if let Some(e) = self.net.hang_up(conn, to) {
                     if self.alive(e.node, e.inc) {
                         self.record("closed", e.node, None, None);
@@ -1174,9 +1197,22 @@ impl World {
     /// Liveness: whether the cluster has converged; fails past the bound.
     fn probe(&mut self) {
         let healed = self.healed_at.unwrap_or(self.now);
-        match self.converged() {
+        let probe = self.converged();
+        match &probe {
+            Ok(ghosts::Probe::Excused(end)) => self.measure.excused(self.now, *end),
+            Ok(ghosts::Probe::Converged) => {}
+            Err(_) => self.measure.not_converged(),
+        }
+        let probe = probe.and_then(|p| match p {
+            ghosts::Probe::Converged => Ok(()),
+            ghosts::Probe::Excused(end) => Err(format!(
+                "only publishers of closed client connections, listed until {end:?} by design"
+            )),
+        });
+        match probe {
             Ok(()) => {
-                let first = self.stats.converged_after.unwrap_or(self.now - healed);
+                let after = self.measure.converged(healed, self.now);
+                let first = self.stats.converged_after.unwrap_or(after);
                 self.stats.converged_after = Some(first);
                 // Check (d): the run goes on quietly for a while, then the bounds.
                 match self.epochs.on_converged(self.now) {
@@ -1212,7 +1248,10 @@ impl World {
         }
     }
 
-    fn converged(&self) -> Result<(), String> {
+    /// Liveness: `Converged` when every list equals the truth, `Excused` when the only
+    /// differences are publishers of closed client connections still in their documented
+    /// window (`ghosts`), else what is wrong.
+    fn converged(&self) -> Result<ghosts::Probe, String> {
         let clients = self.clients();
         for &c in &clients {
             if let Some(Machine::Client(m)) = &self.nodes[c].machine {
@@ -1228,6 +1267,7 @@ impl World {
             .collect();
         let expected = self.workload.expected(&live);
         let none = Vec::new();
+        let mut excused: Option<Instant> = None;
         for &c in &live {
             let Some(model) = self.workload.models.get(&c) else {
                 continue;
@@ -1240,6 +1280,21 @@ impl World {
                     .cloned()
                     .unwrap_or_default();
                 if &got != want {
+                    // Only extra publishers, each of a closed connection in its window?
+                    let extra: Vec<_> = got.iter().filter(|p| !want.contains(p)).collect();
+                    let ends: Option<Vec<Instant>> = extra
+                        .iter()
+                        .map(|(id, _)| {
+                            let live_id = want.iter().any(|(w, _)| w == id);
+                            let end = self.ghosts.excused(id, self.now);
+                            end.filter(|_| !live_id)
+                        })
+                        .collect();
+                    let complete = want.iter().all(|p| got.contains(p));
+                    if let (true, Some(ends)) = (complete, ends) {
+                        excused = ends.into_iter().chain(excused).max();
+                        continue;
+                    }
                     let ids = |l: &[(Text, Vec<Bytes>)]| {
                         l.iter().map(|(i, _)| i.to_string()).collect::<Vec<_>>()
                     };
@@ -1254,7 +1309,8 @@ impl World {
                 }
             }
         }
-        self.followers_hold_leader_datums()
+        self.followers_hold_leader_datums()?;
+        Ok(excused.map_or(ghosts::Probe::Converged, ghosts::Probe::Excused))
     }
 
     /// Where each server stands on key `k`, for a liveness failure report.

@@ -66,8 +66,9 @@ fn a_switched_off_clients_publishers_leave_every_list_until_it_is_let_back() {
 #[test]
 fn the_client_off_check_fails_a_bound_no_cluster_can_meet() {
     // With no time allowed between the commit and the lists, the lists that still show
-    // the client right after the commit fail the check: it looks at what it should.
-    let failed = (0..6).find_map(|seed| {
+    // the client right after the commit fail the check: it looks at what it should. Not
+    // every seed's client has a publisher listed at that instant, so a few more are tried.
+    let failed = (0..30).find_map(|seed| {
         let mut cfg = scenario(
             seed,
             vec![

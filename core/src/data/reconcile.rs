@@ -71,12 +71,14 @@ pub(crate) struct SlotReconcile {
 pub(crate) type Removal = (DataInfoId, Text);
 
 impl SlotReconcile {
-    /// Re-evaluates `reconciled` against the membership's sessions.
+    /// Re-evaluates `reconciled` against the membership's sessions; returns whether this
+    /// call made the slot reconciled (readable).
     pub(crate) fn update(&mut self, sessions: &BTreeSet<ProcessId>) -> bool {
         if !self.reconciled && sessions.iter().all(|s| self.done.contains(s)) {
             self.reconciled = true;
+            return true;
         }
-        self.reconciled
+        false
     }
 
     /// Records a write by `session` during a run, so the run does not remove it.

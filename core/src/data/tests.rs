@@ -13,9 +13,9 @@ use crate::slot::{Slot, SlotTable};
 use crate::testkit::{self, member, peer_hello, through_codec};
 use crate::time::Instant;
 use crate::wire::{
-    Ack, ChangeNotify, ClusterView, Datums, Digest, FetchDatums, Frame, IdDigest, KeepAlive,
-    Member, Message, PeerHello, PublisherEntry, ReconcileDigests, ReconcilePage, Refused,
-    ReplicaDatum, SlotRefusal, SlotRoute, SlotState, WriteBatch, WriteOp,
+    Ack, ChangeNotify, ClusterView, DatumChange, Datums, Digest, FetchDatums, Frame, IdDigest,
+    KeepAlive, Member, Message, PeerHello, PublisherEntry, ReconcileDigests, ReconcilePage,
+    Refused, ReplicaDatum, SlotRefusal, SlotRoute, SlotState, WriteBatch, WriteOp,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -475,6 +475,89 @@ fn reconcile_survives_the_close_of_one_of_two_connections_from_a_session() {
     assert!(
         matches!(f.last().map(|f| &f.message), Some(Message::Datums(_))),
         "reads are served once the session reconciled: {f:?}"
+    );
+}
+
+#[test]
+fn a_session_readmitted_to_the_membership_is_reconciled_with_at_once() {
+    // Simulator seed 34: meta expelled the only session during a partition; the data node
+    // took its slots at a new leader epoch with no session in the membership, so they were
+    // reconciled (with nobody) and readable at once. When the session was readmitted, its
+    // publishers waited for the periodic run, 5 s later, and lists stayed empty meanwhile.
+    let session = pid(50);
+    let mut net = Net::new(1, |_| {});
+    net.view(1, &[], &table(1, 1, pid(1), 1, &[]));
+    net.session(0, S1, session);
+    let queries = |frames: &[Frame]| {
+        frames
+            .iter()
+            .filter(|f| matches!(f.message, Message::ReconcileQuery(_)))
+            .count()
+    };
+    assert_eq!(queries(&net.take(0, S1)), 0, "not a member yet: no run");
+    net.view(2, &[session], &table(1, 1, pid(1), 1, &[]));
+    assert_eq!(
+        queries(&net.take(0, S1)),
+        1,
+        "readmitted and connected: reconciled with at once, not at the periodic run"
+    );
+}
+
+#[test]
+fn a_slot_that_becomes_readable_notifies_every_key_it_holds() {
+    // Simulator seed 78: a session's fetch was refused as `Migrating` while the new leader
+    // reconciled; reconciliation changed nothing, so nothing was notified, and the
+    // session learnt the datum only at its next version scan, 5 s later.
+    let s1 = pid(50);
+    let mut net = Net::new(1, |_| {});
+    net.session(0, S1, s1);
+    net.view(1, &[s1], &table(1, 1, pid(1), 1, &[]));
+    answer_periodic_query(&mut net, vec![]);
+    net.to(0, S1, 1, batch(route(0, 1, 1), vec![put(1, "a", 1, 1)]));
+    let acked: Vec<u64> = net
+        .take(0, S1)
+        .iter()
+        .filter(|f| matches!(f.message, Message::ChangeNotify(_)))
+        .map(|f| f.request_id)
+        .collect();
+    assert_eq!(acked.len(), 1, "the write is notified");
+    net.to(0, S1, acked[0], Ack {});
+    // A new leader epoch on the same node: reads wait for reconciliation again.
+    net.view(2, &[s1], &table(2, 1, pid(1), 2, &[]));
+    let fetch = FetchDatums {
+        route: route(0, 2, 2),
+        data_info_ids: vec![key(1)],
+    };
+    net.to(0, S1, 2, fetch);
+    let refused = net.take(0, S1);
+    assert!(
+        refused.iter().any(|f| matches!(&f.message,
+            Message::Refused(r) if matches!(r.refusal, SlotRefusal::Migrating { .. }))),
+        "reads wait for reconciliation: {refused:?}"
+    );
+    let q = refused
+        .iter()
+        .find(|f| matches!(f.message, Message::ReconcileQuery(_)))
+        .expect("a run at the new epoch");
+    let digests = digests_of(&[(1, "a")]);
+    let slot = SlotId(0);
+    net.to(0, S1, q.request_id, ReconcileDigests { slot, digests });
+    // The digests matched: nothing changed, yet the key is notified at its version.
+    let notified: Vec<DatumChange> = net
+        .take(0, S1)
+        .into_iter()
+        .filter_map(|f| match f.message {
+            Message::ChangeNotify(n) => Some(n.changes),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(notified.len(), 1, "{notified:?}");
+    assert_eq!(notified[0].data_info_id, key(1));
+    assert_eq!(
+        notified[0].version,
+        DatumVersion::new(LeaderEpoch(2), 0),
+        "its version as reads at the new epoch report it"
     );
 }
 

@@ -88,11 +88,23 @@ impl DataNode {
                 }
             }
         }
-        // Membership may complete or extend reconciliation.
+        // Membership may complete or extend reconciliation. A session new to the
+        // membership (readmitted after a partition) is reconciled with at once if it is
+        // connected: its publishers may be missing here, and the slot may already serve
+        // reads (it became reconciled while the session was out of the membership).
         let sessions = self.sessions_in_view.clone();
         for slot in self.led_slots() {
-            if let Some(l) = self.leading_mut(slot) {
-                l.reconcile.update(&sessions);
+            self.update_reconciled(slot, &sessions);
+            let Some(l) = self.leading_mut(slot) else {
+                continue;
+            };
+            let missing: Vec<ProcessId> = sessions
+                .iter()
+                .filter(|p| !l.reconcile.done.contains(p))
+                .copied()
+                .collect();
+            for p in missing {
+                self.start_run(now, slot, p);
             }
         }
         self.subscribe_idle(now);

@@ -1,7 +1,8 @@
 //! The node's driving of reconciliation runs with sessions (the per-slot state and the
 //! digest comparison are `data::reconcile`): a run starts for every member session when
-//! this node becomes a slot's leader and when a member session (re)connects, and again
-//! every `reconcile_interval`; this file sends the `ReconcileQuery` and each
+//! this node becomes a slot's leader, when a member session (re)connects or a connected
+//! session joins the membership, at every tick for a member that has not completed one at
+//! the slot's leader epoch, and for all members every `reconcile_interval`; this file sends the `ReconcileQuery` and each
 //! `ReconcileFetch`, applies what the answers say, and retries or abandons stuck runs.
 
 use super::slots::{LocalSlot, SlotRole};
@@ -158,10 +159,30 @@ impl DataNode {
             Step::Done => {
                 self.stats.reconcile_runs_completed += 1;
                 let sessions = self.sessions_in_view.clone();
-                if let Some(l) = self.leading_mut(slot) {
-                    l.reconcile.update(&sessions);
-                }
+                self.update_reconciled(slot, &sessions);
             }
+        }
+    }
+
+    /// Re-evaluates whether `slot` is reconciled with `sessions`. When it becomes readable,
+    /// every key it holds is notified at its current version: a session whose fetch or
+    /// scan was refused as `Migrating` meanwhile would otherwise wait for its next version
+    /// scan (5 s) to learn what the reconciliation rebuilt.
+    pub(super) fn update_reconciled(&mut self, slot: SlotId, sessions: &BTreeSet<ProcessId>) {
+        let now = self.now;
+        let Some(LocalSlot {
+            store,
+            role: SlotRole::Leader(l),
+        }) = self.slots.get_mut(&slot)
+        else {
+            return;
+        };
+        if !l.reconcile.update(sessions) {
+            return;
+        }
+        for (key, _) in store.datums() {
+            self.notifier
+                .record(key, store.read_version(key, l.epoch), now);
         }
     }
 
@@ -185,17 +206,20 @@ impl DataNode {
                 }
                 live
             });
-            let due: Vec<ProcessId> = if !l.reconcile.reconciled {
+            // A member that never completed a run at this epoch is due at every tick, even
+            // once the slot is reconciled: a session that joined the membership after the
+            // slot became readable (meta had expelled it during a partition, say) holds
+            // publishers this leader may never have seen, and the periodic run would leave
+            // them out of every list for up to `reconcile_interval`.
+            let due: Vec<ProcessId> = if now >= l.reconcile.next_periodic {
+                l.reconcile.next_periodic = now + interval;
+                members.iter().copied().collect()
+            } else {
                 members
                     .iter()
                     .filter(|p| !l.reconcile.done.contains(p))
                     .copied()
                     .collect()
-            } else if now >= l.reconcile.next_periodic {
-                l.reconcile.next_periodic = now + interval;
-                members.iter().copied().collect()
-            } else {
-                Vec::new()
             };
             if !abandoned.is_empty() {
                 // A late answer to an abandoned run must not be taken for the next run's:
