@@ -19,7 +19,7 @@ pub struct ClientOptions {
     pub client_id: Option<String>,
     /// First reconnect delay (doubles up to `reconnect_max`).
     pub reconnect_min: Duration,
-    /// Longest reconnect delay.
+    /// Longest reconnect delay (default 2 s, as the core client's).
     pub reconnect_max: Duration,
     /// A connect to a session not completed by then is abandoned and the next session
     /// tried: a session host that vanished costs this, not the kernel's SYN retries.
@@ -49,7 +49,7 @@ impl ClientOptions {
             sessions: sessions.into_iter().map(Into::into).collect(),
             client_id: None,
             reconnect_min: Duration::from_millis(100),
-            reconnect_max: Duration::from_secs(5),
+            reconnect_max: Duration::from_secs(2),
             connect_timeout: roster_core::net::DEFAULT_CONNECT_TIMEOUT,
             cache_dir: None,
             requery_interval: Some(DEFAULT_REQUERY_INTERVAL),

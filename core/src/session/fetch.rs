@@ -185,6 +185,14 @@ impl Fetcher {
         Some(at)
     }
 
+    /// `slot`'s leader notified a change: it serves reads, so a fetch waiting out the
+    /// backoff of a refusal (`Migrating`, `NotReady`) goes at once rather than after it.
+    pub(crate) fn notified(&mut self, slot: SlotId) {
+        if let Some(s) = self.slots.get_mut(&slot) {
+            s.not_before = None;
+        }
+    }
+
     /// A newer table arrived: fetches waiting out a backoff re-route at once.
     pub(crate) fn reroute_all(&mut self) {
         for s in self.slots.values_mut() {

@@ -613,6 +613,9 @@ impl Session {
         slots.sort();
         slots.dedup();
         for slot in slots {
+            if waits_micros.is_some() {
+                self.fetcher.notified(slot);
+            }
             self.pump_fetch(now, slot);
         }
     }

@@ -548,6 +548,58 @@ fn a_new_table_brings_a_repair_scan_of_its_leaders_at_once() {
 
 /// A subscriber on `c` with v1 pushed and acked, then a change to `seq` fetched: returns
 /// the push frame that follows (not acked).
+#[test]
+fn a_change_notified_by_the_leader_ends_a_refused_fetch_s_backoff() {
+    // Simulator seed 31: a fetch refused while the slot migrated waited out its backoff
+    // (up to 5 s) although the leader had meanwhile notified a change of the key.
+    let mut t = T::new();
+    let c = t.client(1);
+    t.frame(c, 50, sub(&key(1), "s1", None));
+    for _ in 0..3 {
+        let sent = t.sent();
+        let (conn, f) = find(&sent, is_fetch);
+        let refusal = crate::wire::ErrorReply {
+            code: crate::wire::ErrorCode::NotReady,
+            message: Text::from("migrating"),
+        };
+        t.frame(conn, f.request_id, refusal);
+        t.advance(Duration::from_secs(2));
+    }
+    let sent = t.sent();
+    let (conn, f) = find(&sent, is_fetch);
+    let refusal = crate::wire::ErrorReply {
+        code: crate::wire::ErrorCode::NotReady,
+        message: Text::from("migrating"),
+    };
+    t.frame(conn, f.request_id, refusal);
+    assert_eq!(
+        count(&t.sent(), is_fetch),
+        0,
+        "backing off (800 ms or more)"
+    );
+    let d1 = t.d1();
+    t.frame(
+        d1,
+        900,
+        ChangeNotify {
+            waits_micros: Vec::new(),
+            changes: vec![DatumChange {
+                data_info_id: key(1),
+                version: v(3),
+            }],
+        },
+    );
+    let (_, f) = find(&t.sent(), is_fetch);
+    let Message::FetchDatums(fd) = &f.message else {
+        unreachable!()
+    };
+    assert_eq!(
+        fd.data_info_ids,
+        [key(1)],
+        "fetched at once, not after the backoff"
+    );
+}
+
 fn change(t: &mut T, k: &DataInfoId, seq: u64) -> Vec<(ConnId, Frame)> {
     let d1 = t.d1();
     t.frame(
