@@ -735,7 +735,12 @@ impl Session {
         }
         if members_newer {
             self.members_version = Some(view.members_version);
-            self.peers.set_members(&view.members, now, &mut self.out);
+            // Requests in flight on a link closed here fail now, as if it had dropped,
+            // rather than wait out their timeout (simulator seed 624: a fetch sent to a
+            // data node just before it left the membership held its slot's fetches 3 s).
+            for conn in self.peers.set_members(&view.members, now, &mut self.out) {
+                self.conn_closed(now, conn);
+            }
         }
         self.apply_switches(now, view.switches);
         self.pump_all(now);

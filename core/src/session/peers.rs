@@ -75,8 +75,14 @@ impl Peers {
         }
     }
 
-    /// Connects to every data member not yet linked and drops links to departed ones.
-    pub(crate) fn set_members(&mut self, members: &[Member], now: Instant, out: &mut Outbox) {
+    /// Connects to every data member not yet linked and drops links to departed ones;
+    /// returns the links it closed.
+    pub(crate) fn set_members(
+        &mut self,
+        members: &[Member],
+        now: Instant,
+        out: &mut Outbox,
+    ) -> Vec<ConnId> {
         let data: BTreeMap<ProcessId, &Text> = members
             .iter()
             .filter(|m| m.role == Role::Data)
@@ -91,10 +97,12 @@ impl Peers {
             })
             .map(|(peer, _)| *peer)
             .collect();
+        let mut closed = Vec::new();
         for peer in gone {
             self.addresses.remove(&peer);
             if let Some(conn) = self.dialer.remove(peer) {
                 out.close(conn, "left the membership");
+                closed.push(conn);
             }
         }
         for (p, address) in data {
@@ -104,6 +112,7 @@ impl Peers {
                 self.open(peer, now, out);
             }
         }
+        closed
     }
 
     /// An outbound connection is up: say hello (and heartbeat meta at once).

@@ -549,6 +549,32 @@ fn a_new_table_brings_a_repair_scan_of_its_leaders_at_once() {
 /// A subscriber on `c` with v1 pushed and acked, then a change to `seq` fetched: returns
 /// the push frame that follows (not acked).
 #[test]
+fn a_fetch_in_flight_to_a_node_that_left_the_membership_is_retried_at_once() {
+    // Simulator seed 624: the session closed its link to a data node that had left the
+    // membership, and a fetch in flight on it held the slot's fetches for its 3 s timeout.
+    let mut t = T::new();
+    let c = t.client(1);
+    t.frame(c, 50, sub(&key(1), "s1", None));
+    let (to, _) = find(&t.sent(), is_fetch);
+    assert_eq!(to, t.d1());
+    let mut without_d1 = view(2, D2, 2, 2);
+    without_d1.members.retain(|m| m.process != D1);
+    let meta = t.meta;
+    t.frame(meta, 0, without_d1);
+    t.advance(Duration::from_millis(500));
+    let sent = t.sent();
+    let (to, f) = find(&sent, is_fetch);
+    assert_eq!(
+        to, t.data[&D2],
+        "to the new leader, well before the timeout"
+    );
+    let Message::FetchDatums(fd) = &f.message else {
+        unreachable!()
+    };
+    assert_eq!(fd.data_info_ids, [key(1)]);
+}
+
+#[test]
 fn a_change_notified_by_the_leader_ends_a_refused_fetch_s_backoff() {
     // Simulator seed 31: a fetch refused while the slot migrated waited out its backoff
     // (up to 5 s) although the leader had meanwhile notified a change of the key.
