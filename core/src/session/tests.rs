@@ -581,7 +581,7 @@ fn a_change_notified_by_the_leader_ends_a_refused_fetch_s_backoff() {
     let mut t = T::new();
     let c = t.client(1);
     t.frame(c, 50, sub(&key(1), "s1", None));
-    for _ in 0..3 {
+    let refuse = |t: &mut T| {
         let sent = t.sent();
         let (conn, f) = find(&sent, is_fetch);
         let refusal = crate::wire::ErrorReply {
@@ -589,15 +589,12 @@ fn a_change_notified_by_the_leader_ends_a_refused_fetch_s_backoff() {
             message: Text::from("migrating"),
         };
         t.frame(conn, f.request_id, refusal);
+    };
+    for _ in 0..3 {
+        refuse(&mut t);
         t.advance(Duration::from_secs(2));
     }
-    let sent = t.sent();
-    let (conn, f) = find(&sent, is_fetch);
-    let refusal = crate::wire::ErrorReply {
-        code: crate::wire::ErrorCode::NotReady,
-        message: Text::from("migrating"),
-    };
-    t.frame(conn, f.request_id, refusal);
+    refuse(&mut t);
     assert_eq!(
         count(&t.sent(), is_fetch),
         0,
