@@ -12,12 +12,13 @@ use roster_core::model::Text;
 use roster_core::session::Session;
 use roster_core::session::acl::{Acl, Effect, Rule, TokenDigest, Who};
 use roster_shell::Inspector;
+use roster_shell::tls::watch::{RELOAD_POLL, Stamp, stamp};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tracing::{info, warn};
 
 #[derive(Debug, Deserialize)]
@@ -112,15 +113,6 @@ pub fn load(path: &Path) -> Result<Acl, ConfigError> {
     parse(&text).map_err(|e| ConfigError(format!("acl file {}: {e}", path.display())))
 }
 
-/// How often the file is looked at for a change.
-const POLL: Duration = Duration::from_secs(1);
-
-/// What identifies a version of the file without reading it.
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
-}
-
 /// Keeps sessions on the latest rules of a file: a thread that looks at it every second
 /// and hands a changed, valid version to every session. Dropping it stops the thread.
 #[derive(Debug)]
@@ -133,7 +125,7 @@ impl AclWatch {
     /// Watches `path` for `sessions`, which already run the rules read at `read`.
     pub fn start(
         path: PathBuf,
-        read: Option<(SystemTime, u64)>,
+        read: Stamp,
         sessions: Vec<(String, Inspector<Session>)>,
     ) -> std::io::Result<AclWatch> {
         let stop = Arc::new(AtomicBool::new(false));
@@ -159,19 +151,19 @@ impl Drop for AclWatch {
 }
 
 /// Reads the rules at `path` and the stamp they were read at, for [`AclWatch::start`].
-pub fn load_stamped(path: &Path) -> Result<(Acl, Option<(SystemTime, u64)>), ConfigError> {
+pub fn load_stamped(path: &Path) -> Result<(Acl, Stamp), ConfigError> {
     let before = stamp(path);
     Ok((load(path)?, before))
 }
 
 fn watch(
     path: &Path,
-    mut seen: Option<(SystemTime, u64)>,
+    mut seen: Stamp,
     sessions: &[(String, Inspector<Session>)],
     stop: &AtomicBool,
 ) {
     while !stop.load(Ordering::Relaxed) {
-        std::thread::park_timeout(POLL);
+        std::thread::park_timeout(RELOAD_POLL);
         let now = stamp(path);
         if now == seen || now.is_none() {
             continue;

@@ -26,18 +26,23 @@ fn corpus_of(target: &str) -> Vec<PathBuf> {
     files
 }
 
-#[test]
-fn every_corpus_file_passes_the_fuzz_check() {
-    let files = corpus();
-    assert!(!files.is_empty(), "fuzz/corpus/config/ is empty");
-    let failed: Vec<String> = files
+/// The corpus files of `target` that make `check` panic.
+fn failing(target: &str, check: fn(&[u8])) -> Vec<String> {
+    let files = corpus_of(target);
+    assert!(!files.is_empty(), "fuzz/corpus/{target}/ is empty");
+    files
         .iter()
         .filter(|p| {
             let data = std::fs::read(p).unwrap();
-            catch_unwind(AssertUnwindSafe(|| check_node_file(&data))).is_err()
+            catch_unwind(AssertUnwindSafe(|| check(&data))).is_err()
         })
         .map(|p| p.display().to_string())
-        .collect();
+        .collect()
+}
+
+#[test]
+fn every_corpus_file_passes_the_fuzz_check() {
+    let failed = failing("config", check_node_file);
     assert!(failed.is_empty(), "failing inputs: {failed:?}");
 }
 
@@ -58,16 +63,7 @@ fn the_example_seeds_parse_and_the_bad_ones_are_refused() {
 
 #[test]
 fn every_acl_corpus_file_passes_the_fuzz_check() {
-    let files = corpus_of("acl");
-    assert!(!files.is_empty(), "fuzz/corpus/acl/ is empty");
-    let failed: Vec<String> = files
-        .iter()
-        .filter(|p| {
-            let data = std::fs::read(p).unwrap();
-            catch_unwind(AssertUnwindSafe(|| check_acl_file(&data))).is_err()
-        })
-        .map(|p| p.display().to_string())
-        .collect();
+    let failed = failing("acl", check_acl_file);
     assert!(failed.is_empty(), "failing inputs: {failed:?}");
 }
 

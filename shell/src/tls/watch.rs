@@ -9,7 +9,7 @@
 //! change.
 
 use crate::tls::config::{Tls, TlsFiles};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -29,16 +29,17 @@ pub struct Reloader {
 }
 
 /// What is known of one file: its modification time and length (`None`: unreadable).
-type Stamp = Option<(SystemTime, u64)>;
+/// A changed stamp is what makes a watcher read a file again (the access-rule file's too).
+pub type Stamp = Option<(SystemTime, u64)>;
+
+/// The stamp of the file at `path`.
+pub fn stamp(path: &Path) -> Stamp {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
 
 fn stamps(paths: &[PathBuf]) -> Vec<Stamp> {
-    paths
-        .iter()
-        .map(|p| {
-            let m = std::fs::metadata(p).ok()?;
-            Some((m.modified().ok()?, m.len()))
-        })
-        .collect()
+    paths.iter().map(|p| stamp(p)).collect()
 }
 
 fn paths(files: &TlsFiles) -> Vec<PathBuf> {
